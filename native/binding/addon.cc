@@ -1,0 +1,666 @@
+// native/binding/addon.cc — the ONLY file that includes node-addon-api / node_api.h.
+//
+// Rules:
+// - Context-aware: all state lives in the Addon instance (one per Node environment, so each
+//   worker thread owns its shards). Nothing per-shard in statics.
+// - Hot-path calls (poll, write, close) return numbers; negative values are kErr* / -errno codes
+//   that the TypeScript layer turns into IoError. Only set-up calls throw, and they throw a
+//   plain Error carrying `zioKind` and typed fields, which the TS layer re-wraps.
+// - JS is entered from the libuv driver exactly once per batch, through MakeCallback (so
+//   microtasks drain) and never from inside Shard code. A JS exception that escapes the
+//   dispatcher goes to napi_fatal_exception (the process's 'uncaughtException'), never abort().
+// - A shard may be destroyed from inside its own batch callback: destruction is deferred until
+//   the callback returns.
+#include <arpa/inet.h>
+#include <napi.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shard/shard.h"
+
+namespace {
+
+using zio::Shard;
+using zio::ShardConfig;
+
+constexpr double kIdShift = 1048576.0;  // ids are gen * 2^20 + index
+constexpr uint32_t kIndexMax = 1u << 20;
+
+inline bool SplitId(double id, uint32_t* index, uint32_t* gen) {
+  if (!(id >= 0) || id > 9007199254740991.0) return false;
+  uint64_t v = static_cast<uint64_t>(id);
+  *index = static_cast<uint32_t>(v & (kIndexMax - 1));
+  *gen = static_cast<uint32_t>(v >> 20);
+  return true;
+}
+inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + index; }
+
+struct ShardSlot;
+
+struct Driver {
+  uv_poll_t* poll = nullptr;
+  Napi::FunctionReference cb;
+  std::unique_ptr<Napi::AsyncContext> ctx;
+  ShardSlot* slot = nullptr;
+  napi_env env = nullptr;
+};
+
+struct ShardSlot {
+  std::unique_ptr<Shard> shard;
+  std::unique_ptr<Driver> driver;
+  bool in_batch = false;
+  bool destroy_requested = false;
+  bool stop_requested = false;
+};
+
+void OnPollClose(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
+
+void StopDriver(ShardSlot* s) {
+  if (!s->driver) return;
+  Driver* d = s->driver.get();
+  if (d->poll) {
+    uv_poll_stop(d->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(d->poll), OnPollClose);
+    d->poll = nullptr;
+  }
+  d->cb.Reset();
+  d->ctx.reset();
+  s->driver.reset();
+  if (s->shard) s->shard->set_timer_op_mode(false);
+}
+
+void Kick(Shard* sh) {
+  uint64_t one = 1;
+  ssize_t r = write(sh->ring().wake_fd(), &one, sizeof one);
+  (void)r;
+}
+
+void OnWake(uv_poll_t* h, int status, int events);
+
+class ZeroIo : public Napi::Addon<ZeroIo> {
+ public:
+  ZeroIo(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceMethod("probe", &ZeroIo::Probe),
+        InstanceMethod("features", &ZeroIo::Features),
+        InstanceMethod("createShard", &ZeroIo::CreateShard),
+        InstanceMethod("destroyShard", &ZeroIo::DestroyShard),
+        InstanceMethod("buffers", &ZeroIo::Buffers),
+        InstanceMethod("poll", &ZeroIo::Poll),
+        InstanceMethod("tcpListen", &ZeroIo::TcpListen),
+        InstanceMethod("udsListen", &ZeroIo::UdsListen),
+        InstanceMethod("endpointClose", &ZeroIo::EndpointClose),
+        InstanceMethod("endpointAddress", &ZeroIo::EndpointAddress),
+        InstanceMethod("connReserve", &ZeroIo::ConnReserve),
+        InstanceMethod("connConnect", &ZeroIo::ConnConnect),
+        InstanceMethod("connConnectUds", &ZeroIo::ConnConnectUds),
+        InstanceMethod("connFail", &ZeroIo::ConnFail),
+        InstanceMethod("write", &ZeroIo::Write),
+        InstanceMethod("close", &ZeroIo::Close),
+        InstanceMethod("closeGraceful", &ZeroIo::CloseGraceful),
+        InstanceMethod("connPeer", &ZeroIo::ConnPeer),
+        InstanceMethod("connProto", &ZeroIo::ConnProto),
+        InstanceMethod("poolStats", &ZeroIo::PoolStats),
+        InstanceMethod("resetPeaks", &ZeroIo::ResetPeaks),
+        InstanceMethod("startDriver", &ZeroIo::StartDriver),
+        InstanceMethod("stopDriver", &ZeroIo::StopDriverJs),
+        InstanceMethod("benchFillEvents", &ZeroIo::BenchFillEvents),
+    });
+  }
+  ~ZeroIo() {
+    // Environment teardown (process exit or worker termination): release every shard.
+    for (auto& s : shards_) {
+      if (!s) continue;
+      StopDriver(s.get());
+      s->shard.reset();
+    }
+  }
+
+  void FinishDestroy(uint32_t id) {
+    if (id < shards_.size() && shards_[id]) {
+      StopDriver(shards_[id].get());
+      shards_[id].reset();
+    }
+  }
+  std::vector<std::unique_ptr<ShardSlot>>& shards() { return shards_; }
+
+ private:
+  static Napi::Error IoError(Napi::Env env, const char* kind, const std::string& msg) {
+    Napi::Error e = Napi::Error::New(env, msg);
+    e.Set("zioKind", Napi::String::New(env, kind));
+    return e;
+  }
+
+  ShardSlot* GetSlot(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    if (id >= shards_.size() || !shards_[id] || !shards_[id]->shard || shards_[id]->destroy_requested)
+      throw IoError(info.Env(), "ShardClosed", "this Io was closed; create a new Io");
+    return shards_[id].get();
+  }
+  Shard* Get(const Napi::CallbackInfo& info) { return GetSlot(info)->shard.get(); }
+
+  Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    zio::UringProbe p;
+    zio::probe_uring(&p);
+    Napi::Object o = Napi::Object::New(env);
+    char kv[64];
+    snprintf(kv, sizeof kv, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
+    o.Set("kernel", kv);
+    o.Set("available", p.available);
+    o.Set("setupErrno", p.setup_errno);
+    o.Set("ioUringDisabled", p.io_uring_disabled);
+    o.Set("singleIssuer", p.single_issuer);
+    o.Set("deferTaskrun", p.defer_taskrun);
+    o.Set("coopTaskrun", p.coop_taskrun);
+    o.Set("bufRing", p.buf_ring);
+    o.Set("multishotAccept", p.multishot_accept);
+    o.Set("multishotRecv", p.multishot_recv);
+    o.Set("opsOk", p.ops_ok);
+    return o;
+  }
+
+  Napi::Value Features(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array a = Napi::Array::New(env);
+    uint32_t i = 0;
+    const char* list = ZIO_FEATURES;  // set by CMake: a comma-separated list
+    std::string cur;
+    for (const char* p = list;; ++p) {
+      if (*p == ',' || *p == 0) {
+        if (!cur.empty()) a.Set(i++, cur);
+        cur.clear();
+        if (!*p) break;
+      } else {
+        cur.push_back(*p);
+      }
+    }
+    return a;
+  }
+
+  Napi::Value CreateShard(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = info[0].As<Napi::Object>();
+    ShardConfig c;
+    auto u32 = [&](const char* k, uint32_t& dst) {
+      Napi::Value v = o.Get(k);
+      if (v.IsNumber()) dst = v.As<Napi::Number>().Uint32Value();
+    };
+    u32("poolSlotCount", c.pool_slot_count);
+    u32("poolSlotSize", c.pool_slot_size);
+    u32("maxConnections", c.max_connections);
+    u32("maxEventsPerPoll", c.max_events_per_poll);
+    u32("poolPressurePct", c.pool_pressure_pct);
+    u32("maxWriteQueueBytes", c.max_write_queue_bytes);
+    u32("maxEndpoints", c.max_endpoints);
+    u32("sqEntries", c.sq_entries);
+    Napi::Value hp = o.Get("hugePages");
+    if (hp.IsString()) {
+      std::string h = hp.As<Napi::String>();
+      c.huge_pages = h == "on" ? zio::HugePages::On : h == "off" ? zio::HugePages::Off
+                                                                : zio::HugePages::Auto;
+    }
+    Napi::Value dt = o.Get("deferTaskrun");
+    if (dt.IsBoolean()) c.defer_taskrun = dt.As<Napi::Boolean>();
+    Napi::Value nd = o.Get("noDelay");
+    if (nd.IsBoolean()) c.no_delay = nd.As<Napi::Boolean>();
+    if (c.max_connections == 0 || c.max_connections >= kIndexMax)
+      throw IoError(env, "InvalidConfig", "maxConnections must be between 1 and 1048575");
+    if (c.max_events_per_poll < 4)
+      throw IoError(env, "InvalidConfig", "maxEventsPerPoll must be at least 4");
+
+    auto slot = std::make_unique<ShardSlot>();
+    slot->shard = std::make_unique<Shard>();
+    std::string kind, err;
+    int r = slot->shard->init(c, &kind, &err);
+    if (r < 0) {
+      Napi::Error e = IoError(env, kind.c_str(), err);
+      e.Set("errno", Napi::Number::New(env, -r));
+      const auto& p = slot->shard->probe();
+      if (kind == "KernelTooOld") {
+        char found[48];
+        snprintf(found, sizeof found, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
+        e.Set("found", found);
+        e.Set("required", "6.0");
+      }
+      if (kind == "NotSupportedOnBackend") {
+        e.Set("backend", "io_uring");
+        e.Set("feature", "io_uring_setup");
+      }
+      throw e;
+    }
+    uint32_t id = 0;
+    while (id < shards_.size() && shards_[id]) ++id;
+    if (id == shards_.size()) shards_.emplace_back();
+    shards_[id] = std::move(slot);
+    return Napi::Number::New(env, id);
+  }
+
+  Napi::Value DestroyShard(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    if (id >= shards_.size() || !shards_[id]) return info.Env().Undefined();
+    ShardSlot* s = shards_[id].get();
+    if (s->in_batch) {
+      s->destroy_requested = true;  // finished by OnWake once the batch returns
+      return info.Env().Undefined();
+    }
+    FinishDestroy(id);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Buffers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    Napi::Object o = Napi::Object::New(env);
+    // External ArrayBuffers over the event ring and the pool. Each holds a shared_ptr so the
+    // memory outlives the shard for as long as JS can still see it.
+    auto pool = new std::shared_ptr<zio::SlotPool>(sh->pool());
+    napi_value pool_ab;
+    napi_status st = napi_create_external_arraybuffer(
+        env, (*pool)->base(), (*pool)->bytes(),
+        [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+        pool, &pool_ab);
+    if (st != napi_ok) {
+      delete pool;
+      throw IoError(env, "NotSupportedOnPlatform",
+                    "this runtime forbids external ArrayBuffers (napi_no_external_buffers_allowed); "
+                    "zero-io needs them to share its slot pool with JavaScript");
+    }
+    auto ev = new std::shared_ptr<zio::EventRec[]>(sh->events());
+    napi_value ev_ab;
+    st = napi_create_external_arraybuffer(
+        env, ev->get(), sizeof(zio::EventRec) * sh->events_capacity(),
+        [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::EventRec[]>*>(hint); },
+        ev, &ev_ab);
+    if (st != napi_ok) {
+      delete ev;
+      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer for the event ring refused");
+    }
+    o.Set("pool", Napi::Value(env, pool_ab));
+    o.Set("events", Napi::Value(env, ev_ab));
+    o.Set("slotSize", sh->pool()->slot_size());
+    o.Set("slotCount", sh->pool()->slot_count());
+    o.Set("rxSlots", sh->pool()->rx_slots());
+    o.Set("backing", zio::pool_backing_name(sh->pool()->backing()));
+    o.Set("setupFlags", sh->ring().setup_flags());
+    return o;
+  }
+
+  Napi::Value Poll(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    if (s->driver)
+      throw IoError(info.Env(), "DriverRunning",
+                    "poll() cannot be called while runSync() drives this Io; stop it first");
+    double t = info[1].As<Napi::Number>().DoubleValue();
+    int n = s->shard->tick(t < 0 ? -1 : static_cast<int64_t>(t));
+    return Napi::Number::New(info.Env(), n);
+  }
+
+  static int ParseAddr(const std::string& ip, uint32_t port, sockaddr_storage* ss, socklen_t* len) {
+    memset(ss, 0, sizeof *ss);
+    auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
+    if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
+      s4->sin_family = AF_INET;
+      s4->sin_port = htons(port);
+      *len = sizeof *s4;
+      return 0;
+    }
+    if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
+      s6->sin6_family = AF_INET6;
+      s6->sin6_port = htons(port);
+      *len = sizeof *s6;
+      return 0;
+    }
+    return -EINVAL;
+  }
+
+  static Napi::Value AddrToJs(Napi::Env env, const sockaddr_storage& ss) {
+    Napi::Array a = Napi::Array::New(env, 3);
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET) {
+      auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
+      a.Set(0u, "IPv4");
+      a.Set(1u, buf);
+      a.Set(2u, ntohs(s4->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+      auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
+      a.Set(0u, "IPv6");
+      a.Set(1u, buf);
+      a.Set(2u, ntohs(s6->sin6_port));
+    } else {
+      auto* su = reinterpret_cast<const sockaddr_un*>(&ss);
+      a.Set(0u, "unix");
+      a.Set(1u, su->sun_path);
+      a.Set(2u, 0);
+    }
+    return a;
+  }
+
+  Napi::Value SyscallResult(Napi::Env env, int64_t r, const char* op) {
+    if (r >= 0) return Napi::Number::New(env, static_cast<double>(r));
+    Napi::Error e = IoError(env, r == zio::kErrTableFull ? "TableFull" : "SyscallFailed",
+                            r == zio::kErrTableFull ? "table full" : strerror(static_cast<int>(-r)));
+    e.Set("errno", Napi::Number::New(env, static_cast<double>(-r)));
+    e.Set("syscall", op ? op : "");
+    throw e;
+  }
+
+  Napi::Value TcpListen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    std::string ip = info[1].As<Napi::String>();
+    uint32_t port = info[2].As<Napi::Number>().Uint32Value();
+    int backlog = info[3].As<Napi::Number>().Int32Value();
+    bool reuse = info[4].As<Napi::Boolean>();
+    sockaddr_storage ss;
+    socklen_t len;
+    if (ParseAddr(ip, port, &ss, &len) < 0)
+      throw IoError(env, "InvalidAddress", "not an IP address: " + ip);
+    const char* op = nullptr;
+    int64_t r = s->shard->tcp_listen(reinterpret_cast<sockaddr*>(&ss), len, backlog, reuse, &op);
+    if (r < 0) return SyscallResult(env, r, op);
+    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+  }
+
+  Napi::Value UdsListen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    std::string path = info[1].As<Napi::String>();
+    int backlog = info[2].As<Napi::Number>().Int32Value();
+    const char* op = nullptr;
+    int64_t r = s->shard->uds_listen(path, backlog, &op);
+    if (r < 0) return SyscallResult(env, r, op);
+    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+  }
+
+  Napi::Value EndpointClose(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int r = s->shard->endpoint_close(idx, gen);
+    if (r == 0 && s->driver && !s->in_batch) Kick(s->shard.get());
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value EndpointAddress(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen) ||
+        sh->endpoint_local(idx, gen, &ss, &len) < 0)
+      return info.Env().Null();
+    return AddrToJs(info.Env(), ss);
+  }
+
+  Napi::Value ConnReserve(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    int32_t proto = info[1].As<Napi::Number>().Int32Value();
+    int64_t r = sh->conn_reserve(proto);
+    if (r < 0) return Napi::Number::New(info.Env(), static_cast<double>(r));
+    uint32_t idx = static_cast<uint32_t>(r);
+    return Napi::Number::New(info.Env(), JoinId(idx, sh->conn_gen(idx)));
+  }
+
+  Napi::Value ConnConnect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    Napi::Array ips = info[2].As<Napi::Array>();
+    uint32_t port = info[3].As<Napi::Number>().Uint32Value();
+    uint32_t delay = info[4].As<Napi::Number>().Uint32Value();
+    sockaddr_in6 addrs[zio::kHeMax];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ips.Length() && n < zio::kHeMax; ++i) {
+      sockaddr_storage ss;
+      socklen_t len;
+      std::string ip = ips.Get(i).As<Napi::String>();
+      if (ParseAddr(ip, port, &ss, &len) < 0) continue;
+      memcpy(&addrs[n++], &ss, sizeof(sockaddr_in6));
+    }
+    if (n == 0) return Napi::Number::New(env, -EINVAL);
+    int r = s->shard->conn_connect(idx, gen, addrs, n, delay);
+    if (s->driver && !s->in_batch) Kick(s->shard.get());
+    return Napi::Number::New(env, r);
+  }
+
+  Napi::Value ConnConnectUds(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    std::string path = info[2].As<Napi::String>();
+    int r = s->shard->conn_connect_uds(idx, gen, path);
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value ConnFail(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
+    if (s->driver && !s->in_batch) Kick(s->shard.get());
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // Hot path: write(shard, conn, Uint8Array) -> bytes accepted or a negative code.
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t offset;
+    if (napi_get_typedarray_info(info.Env(), info[2], &type, &length, &data, &ab, &offset) != napi_ok ||
+        type != napi_uint8_array)
+      throw IoError(info.Env(), "InvalidArgument", "streamWrite expects a Uint8Array (or Buffer)");
+    int64_t r = s->shard->conn_write(idx, gen, static_cast<const uint8_t*>(data), length);
+    // Outside a batch (timers, promises), nothing else will flush: send now.
+    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int r = s->shard->conn_close(idx, gen);
+    if (r == 0 && s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value CloseGraceful(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int r = s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value());
+    if (r == 0 && s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value ConnPeer(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen) ||
+        sh->conn_peer(idx, gen, &ss, &len) < 0)
+      return info.Env().Null();
+    return AddrToJs(info.Env(), ss);
+  }
+
+  Napi::Value ConnProto(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return Napi::Number::New(info.Env(), sh->conn_proto(idx, gen));
+  }
+
+  static Napi::Object Gauge(Napi::Env env, const zio::PoolGauge& g) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("current", static_cast<double>(g.current));
+    o.Set("peak", static_cast<double>(g.peak));
+    o.Set("capacity", static_cast<double>(g.capacity));
+    return o;
+  }
+
+  Napi::Value PoolStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    const auto& g = sh->gauges();
+    const auto& c = sh->counters();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("freeStack", Gauge(env, g.free_stack));
+    o.Set("fillRing", Gauge(env, g.fill_ring));
+    o.Set("rxRing", Gauge(env, g.rx_ring));
+    o.Set("txRing", Gauge(env, g.tx_ring));
+    o.Set("completionRing", Gauge(env, g.completion_ring));
+    o.Set("scratchPool", Gauge(env, g.scratch_pool));
+    o.Set("perConn", Gauge(env, g.per_conn));
+    Napi::Object k = Napi::Object::New(env);
+#define ZIO_COUNTER(name, field) k.Set(name, static_cast<double>(c.field))
+    ZIO_COUNTER("rxEnobufs", rx_enobufs);
+    ZIO_COUNTER("rxRearm", rx_rearm);
+    ZIO_COUNTER("rxBytes", rx_bytes);
+    ZIO_COUNTER("txBytes", tx_bytes);
+    ZIO_COUNTER("txShortSends", tx_short);
+    ZIO_COUNTER("txPartialAccepts", tx_partial_accepts);
+    ZIO_COUNTER("staleCompletions", stale_cqes);
+    ZIO_COUNTER("eventsDeferred", events_deferred);
+    ZIO_COUNTER("connsAccepted", conns_accepted);
+    ZIO_COUNTER("connsRejected", conns_rejected);
+    ZIO_COUNTER("connsConnected", conns_connected);
+    ZIO_COUNTER("connsClosed", conns_closed);
+    ZIO_COUNTER("timersFired", timers_fired);
+#undef ZIO_COUNTER
+    k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
+    k.Set("submits", static_cast<double>(sh->ring().submits));
+    k.Set("sqFull", static_cast<double>(sh->ring().sq_full));
+    o.Set("counters", k);
+    o.Set("connections", sh->conns_open());
+    return o;
+  }
+
+  Napi::Value ResetPeaks(const Napi::CallbackInfo& info) {
+    Get(info)->reset_peaks();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value StartDriver(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    ShardSlot* s = GetSlot(info);
+    if (s->driver) throw IoError(env, "DriverRunning", "runSync() is already driving this Io");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop)
+      throw IoError(env, "NotSupportedOnPlatform", "this runtime exposes no libuv loop");
+    auto d = std::make_unique<Driver>();
+    d->cb = Napi::Persistent(info[1].As<Napi::Function>());
+    d->ctx = std::make_unique<Napi::AsyncContext>(env, "zero-io:batch");
+    d->slot = s;
+    d->env = env;
+    d->poll = new uv_poll_t;
+    int r = uv_poll_init(loop, d->poll, s->shard->ring().wake_fd());
+    if (r != 0) {
+      delete d->poll;
+      throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
+    }
+    d->poll->data = d.get();
+    s->driver = std::move(d);
+    s->shard->set_timer_op_mode(true);
+    uv_poll_start(s->driver->poll, UV_READABLE, OnWake);
+    (void)id;
+    Kick(s->shard.get());  // first tick now: events may already be waiting
+    return env.Undefined();
+  }
+
+  Napi::Value StopDriverJs(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    if (s->in_batch) s->stop_requested = true;  // finished by OnWake once the batch returns
+    else StopDriver(s);
+    return info.Env().Undefined();
+  }
+
+  // Benchmark support: writes n synthetic StreamFrame records so the JS drain cost can be
+  // measured without the kernel in the loop. Returns n (capped at the ring capacity).
+  Napi::Value BenchFillEvents(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+    if (n > sh->events_capacity()) n = sh->events_capacity();
+    zio::EventRec* e = sh->events().get();
+    for (uint32_t i = 0; i < n; ++i)
+      e[i] = zio::EventRec{zio::kEvStreamFrame, static_cast<int32_t>(i % 64), 1, 0, i * 64u, 32u, 0, 0};
+    return Napi::Number::New(info.Env(), n);
+  }
+
+  std::vector<std::unique_ptr<ShardSlot>> shards_;
+};
+
+void OnWake(uv_poll_t* h, int status, int events) {
+  (void)status;
+  (void)events;
+  Driver* d = static_cast<Driver*>(h->data);
+  ShardSlot* s = d->slot;
+  Shard* sh = s->shard.get();
+  sh->ring().drain_eventfd();
+  Napi::Env env(d->env);
+  Napi::HandleScope scope(env);
+  for (int round = 0; round < 64; ++round) {
+    int n = sh->tick(0);
+    if (n > 0) {
+      s->in_batch = true;
+      napi_value exc = nullptr;
+      try {
+        d->cb.MakeCallback(env.Global(), {Napi::Number::New(env, n)}, *d->ctx);
+      } catch (const Napi::Error& e) {
+        exc = e.Value();
+      }
+      s->in_batch = false;
+      if (s->destroy_requested) {
+        ZeroIo* addon = env.GetInstanceData<ZeroIo>();
+        auto& v = addon->shards();
+        for (uint32_t i = 0; i < v.size(); ++i)
+          if (v[i].get() == s) { addon->FinishDestroy(i); break; }
+        if (exc) napi_fatal_exception(env, exc);
+        return;
+      }
+      if (exc) {
+        sh->end_batch();
+        napi_fatal_exception(env, exc);
+        return;
+      }
+      if (s->stop_requested) {  // stopDriver() from inside the batch
+        s->stop_requested = false;
+        sh->end_batch();
+        StopDriver(s);
+        return;
+      }
+    }
+    sh->end_batch();
+    if (!sh->has_pending_work()) return;
+  }
+  Kick(sh);  // still busy: let the loop run other callbacks, then come back
+}
+
+}  // namespace
+
+NODE_API_ADDON(ZeroIo)

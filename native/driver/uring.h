@@ -1,0 +1,103 @@
+// native/driver/uring.h — the io_uring driver (tier 1): ring setup, runtime probe, provided
+// buffer ring, eventfd wake, and SQE helpers. Knows nothing about protocols.
+//
+// Rules (DESIGN.md section 3):
+// - Probe at run time, never at build time: setup flags, opcodes and kernel version.
+// - CQ sized 8x SQ; get_sqe() submits and retries when the SQ is full.
+// - user_data = (op:8 | gen:24 | index:32): a stale completion only touches its own resources.
+#pragma once
+#include <liburing.h>
+
+#include <cstdint>
+#include <string>
+
+namespace zio {
+
+struct KernelVersion { uint32_t major = 0, minor = 0, patch = 0; };
+KernelVersion kernel_version();
+bool kernel_at_least(const KernelVersion& v, uint32_t major, uint32_t minor);
+
+// What the running kernel offers. Filled by probe_uring(); cheap enough to call once per shard.
+struct UringProbe {
+  KernelVersion kernel;
+  int setup_errno = 0;          // io_uring_setup failure (EPERM/ENOSYS: blocked or disabled)
+  bool available = false;       // a ring could be created at all
+  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;    // IORING_SETUP_COOP_TASKRUN (5.19)
+  bool buf_ring = false;        // IORING_REGISTER_PBUF_RING (5.19)
+  bool multishot_accept = false;  // 5.19
+  bool multishot_recv = false;    // 6.0
+  bool ops_ok = false;          // ACCEPT, RECV, SENDMSG, CONNECT, TIMEOUT, ASYNC_CANCEL present
+  int io_uring_disabled = -1;   // /proc/sys/kernel/io_uring_disabled, -1 when absent
+};
+void probe_uring(UringProbe* out);
+
+// The minimum this driver needs: multishot recv with a provided buffer ring.
+constexpr uint32_t kRequiredMajor = 6, kRequiredMinor = 0;
+
+enum Op : uint8_t {
+  kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpConnect, kOpCancel, kOpTimeout, kOpWake, kOpShutdown,
+};
+inline uint64_t ud_encode(uint8_t op, uint32_t index, uint32_t gen) {
+  return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(gen & 0xffffff) << 32) | index;
+}
+inline uint8_t ud_op(uint64_t ud) { return static_cast<uint8_t>(ud >> 56); }
+inline uint32_t ud_gen(uint64_t ud) { return static_cast<uint32_t>(ud >> 32) & 0xffffff; }
+inline uint32_t ud_index(uint64_t ud) { return static_cast<uint32_t>(ud); }
+
+struct RingOptions {
+  uint32_t sq_entries = 1024;
+  uint32_t cq_factor = 8;
+  bool defer_taskrun = true;   // used when the probe says the kernel has it
+};
+
+class Ring {
+ public:
+  Ring() = default;
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // Creates the ring with the best flags the probe allows. 0 or -errno (+ *err).
+  int init(const RingOptions& opt, const UringProbe& probe, std::string* err);
+  io_uring* raw() { return &ring_; }
+  uint32_t setup_flags() const { return flags_; }
+
+  // Never returns null: submits when the SQ is full and retries.
+  io_uring_sqe* get_sqe();
+  // Submits pending SQEs and reaps task work (GETEVENTS); waits up to timeout_ns (-1: no wait
+  // unless wait_nr... 0 means do not block). Tolerates EBUSY/EINTR/ETIME.
+  int submit_and_wait(int64_t timeout_ns);
+  int submit();
+
+  // Eventfd registered with the ring: readable whenever a CQE is posted.
+  int wake_fd() const { return event_fd_; }
+  int enable_eventfd(std::string* err);
+  void drain_eventfd();
+
+  // Provided buffer ring (group `bgid`), entries a power of two. 0 or -errno.
+  int setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err);
+  void buf_add(void* addr, uint32_t len, uint16_t bid) {
+    io_uring_buf_ring_add(br_, addr, len, bid, br_mask_, br_pending_++);
+  }
+  void buf_commit() {
+    if (br_pending_) { io_uring_buf_ring_advance(br_, br_pending_); br_pending_ = 0; }
+  }
+
+  uint64_t submits = 0, sq_full = 0, ebusy = 0;
+
+ private:
+  io_uring ring_{};
+  bool inited_ = false;
+  uint32_t flags_ = 0;
+  int event_fd_ = -1;
+  io_uring_buf_ring* br_ = nullptr;
+  size_t br_bytes_ = 0;
+  int br_mask_ = 0;
+  int br_pending_ = 0;
+  uint16_t bgid_ = 0;
+  bool br_registered_ = false;
+};
+
+}  // namespace zio

@@ -1,0 +1,92 @@
+#include "pool/pool.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace zio {
+
+const char* pool_backing_name(PoolBacking b) {
+  switch (b) {
+    case PoolBacking::HugeTlb: return "hugetlb";
+    case PoolBacking::TransparentHuge: return "thp";
+    case PoolBacking::Normal: return "normal";
+  }
+  return "normal";
+}
+
+SlotPool::~SlotPool() {
+  if (base_) munmap(base_, bytes_);
+}
+
+int SlotPool::create(uint32_t slot_count, uint32_t slot_size, uint32_t rx_slots, HugePages hp,
+                     std::string* err) {
+  if (slot_count == 0 || slot_size == 0 || rx_slots > slot_count) {
+    *err = "pool: slot_count and slot_size must be > 0 and rx_slots <= slot_count";
+    return -EINVAL;
+  }
+  slot_count_ = slot_count;
+  slot_size_ = slot_size;
+  rx_slots_ = rx_slots;
+  bytes_ = static_cast<size_t>(slot_count) * slot_size;
+  const size_t huge = 2u << 20;
+  void* p = MAP_FAILED;
+  if (hp != HugePages::Off) {
+    size_t rounded = (bytes_ + huge - 1) & ~(huge - 1);
+    p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+             -1, 0);
+    if (p != MAP_FAILED) {
+      bytes_ = rounded;
+      backing_ = PoolBacking::HugeTlb;
+    } else if (hp == HugePages::On) {
+      int e = errno;
+      *err = std::string("mmap(MAP_HUGETLB) for the slot pool failed: ") + strerror(e) +
+             ". Reserve huge pages (sysctl vm.nr_hugepages) or set hugePages: 'auto'";
+      return -e;
+    }
+  }
+  if (p == MAP_FAILED) {
+    p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      *err = std::string("mmap of the slot pool (") + std::to_string(bytes_) +
+             " bytes) failed: " + strerror(e) + ". Lower poolSlotCount or poolSlotSize";
+      return -e;
+    }
+    backing_ = PoolBacking::Normal;
+    if (hp == HugePages::Auto && bytes_ >= huge && madvise(p, bytes_, MADV_HUGEPAGE) == 0)
+      backing_ = PoolBacking::TransparentHuge;
+  }
+  base_ = static_cast<uint8_t*>(p);
+  // Touch the pages now so the data path never faults on first use.
+  for (size_t off = 0; off < bytes_; off += 4096) base_[off] = 0;
+
+  refs_.assign(slot_count, 0);
+  free_.resize(slot_count - rx_slots);
+  // LIFO stack; lowest index on top so recently used (cache-warm) slots are reused first.
+  free_top_ = 0;
+  for (uint32_t i = slot_count; i > rx_slots; --i) free_[free_top_++] = i - 1;
+  free_stack.capacity = free_.size();
+  return 0;
+}
+
+int64_t SlotPool::acquire() {
+  if (free_top_ == 0) {
+    ++exhausted_count;
+    return -1;
+  }
+  uint32_t idx = free_[--free_top_];
+  refs_[idx] = 1;
+  free_stack.add(1);
+  return idx;
+}
+
+void SlotPool::release(uint32_t idx) {
+  if (idx < rx_slots_ || idx >= slot_count_ || refs_[idx] == 0) return;  // not a free-stack slot
+  if (--refs_[idx] != 0) return;
+  free_[free_top_++] = idx;
+  free_stack.sub(1);
+}
+
+}  // namespace zio

@@ -1,0 +1,69 @@
+// native/pool/pool.h — the slot pool: one mmap'd region cut into fixed-size slots.
+//
+// Ownership: the pool owns the region. A slot index is either on the free stack, lent to the
+// kernel through the RX buffer ring (owned by the driver), lent to JS for one poll (borrowed),
+// queued for TX (owned by a connection's write queue), or held by refcount (OwnedSlot, issue 3).
+// No allocation after create(): the free stack and refcounts are sized once.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace zio {
+
+enum class HugePages : uint8_t { Auto = 0, On = 1, Off = 2 };
+enum class PoolBacking : uint8_t { HugeTlb = 0, TransparentHuge = 1, Normal = 2 };
+
+const char* pool_backing_name(PoolBacking b);
+
+struct PoolGauge {
+  uint64_t current = 0;   // in use now
+  uint64_t peak = 0;      // highest "current" seen since create or reset_peaks()
+  uint64_t capacity = 0;  // the limit
+  void add(uint64_t n) { current += n; if (current > peak) peak = current; }
+  void sub(uint64_t n) { current -= n; }
+};
+
+class SlotPool {
+ public:
+  SlotPool() = default;
+  ~SlotPool();
+  SlotPool(const SlotPool&) = delete;
+  SlotPool& operator=(const SlotPool&) = delete;
+
+  // Maps slot_count * slot_size bytes. `rx_slots` of them (the first ones) are reserved for the
+  // RX buffer ring and never appear on the free stack. Returns 0 or -errno; *err says why.
+  int create(uint32_t slot_count, uint32_t slot_size, uint32_t rx_slots, HugePages hp,
+             std::string* err);
+
+  uint8_t* base() const { return base_; }
+  size_t bytes() const { return bytes_; }
+  uint32_t slot_size() const { return slot_size_; }
+  uint32_t slot_count() const { return slot_count_; }
+  uint32_t rx_slots() const { return rx_slots_; }
+  PoolBacking backing() const { return backing_; }
+  uint8_t* slot_ptr(uint32_t idx) const { return base_ + static_cast<size_t>(idx) * slot_size_; }
+  uint64_t slot_offset(uint32_t idx) const { return static_cast<uint64_t>(idx) * slot_size_; }
+
+  // Free-stack slots (TX, scratch). Returns a slot index with refcount 1, or -1 when exhausted.
+  int64_t acquire();
+  // Drops one reference; the slot returns to the free stack at zero.
+  void release(uint32_t idx);
+  void retain(uint32_t idx) { ++refs_[idx]; }
+  uint32_t free_count() const { return static_cast<uint32_t>(free_top_); }
+
+  PoolGauge free_stack;  // slots checked out of the free stack
+  uint64_t exhausted_count = 0;  // acquire() calls that found the stack empty
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t bytes_ = 0;
+  uint32_t slot_size_ = 0, slot_count_ = 0, rx_slots_ = 0;
+  PoolBacking backing_ = PoolBacking::Normal;
+  std::vector<uint32_t> free_;
+  size_t free_top_ = 0;
+  std::vector<uint16_t> refs_;
+};
+
+}  // namespace zio

@@ -1,0 +1,926 @@
+#include "shard/shard.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace zio {
+
+namespace {
+constexpr uint16_t kBufGroup = 0;
+enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
+constexpr uint8_t kOpConnectBase = 16;  // kOpConnectBase + attempt index (RFC 8305 attempts)
+
+uint32_t floor_pow2(uint32_t v) {
+  uint32_t p = 1;
+  while (p * 2 <= v) p *= 2;
+  return p;
+}
+}  // namespace
+
+uint64_t Shard::now_ms() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+Shard::~Shard() {
+  for (auto& c : conns_) {
+    if (c.fd >= 0) ::close(c.fd);
+    for (uint32_t a = 0; a < c.he_count; ++a)
+      if (c.he_fd[a] >= 0) ::close(c.he_fd[a]);
+  }
+  for (auto& e : endpoints_) {
+    if (e.fd >= 0) {
+      ::close(e.fd);
+      if (!e.path.empty()) unlink(e.path.c_str());
+    }
+  }
+}
+
+int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
+  cfg_ = cfg;
+  probe_uring(&probe_);
+  if (!probe_.available) {
+    *kind = "NotSupportedOnBackend";
+    int e = probe_.setup_errno;
+    *err = std::string("io_uring_setup failed: ") + strerror(e) + " (" +
+           (e == EPERM ? "EPERM" : e == ENOSYS ? "ENOSYS" : "errno " + std::to_string(e)) +
+           "). io_uring is blocked here: check sysctl kernel.io_uring_disabled (now " +
+           std::to_string(probe_.io_uring_disabled) +
+           "), or the container's seccomp profile (Docker's default and Kubernetes RuntimeDefault "
+           "deny it); allow io_uring_setup/io_uring_enter/io_uring_register";
+    return -e;
+  }
+  if (!kernel_at_least(probe_.kernel, kRequiredMajor, kRequiredMinor) || !probe_.ops_ok ||
+      !probe_.multishot_recv || !probe_.buf_ring) {
+    *kind = "KernelTooOld";
+    *err = "io_uring multishot recv with provided buffer rings needs Linux >= 6.0, found " +
+           std::to_string(probe_.kernel.major) + "." + std::to_string(probe_.kernel.minor) +
+           "; upgrade the kernel";
+    return -ENOSYS;
+  }
+  // Pool partition (SPEC.md): 60% RX (rounded down to a power of two: the buffer ring size),
+  // the rest is the free stack for TX and scratch.
+  uint32_t rx = floor_pow2(std::max<uint32_t>(1, cfg.pool_slot_count * 60 / 100));
+  if (rx > 32768) rx = 32768;  // buffer ids are 16 bits
+  pool_ = std::make_shared<SlotPool>();
+  int r = pool_->create(cfg.pool_slot_count, cfg.pool_slot_size, rx, cfg.huge_pages, err);
+  if (r < 0) {
+    *kind = "PoolSetup";
+    return r;
+  }
+  RingOptions ro;
+  ro.sq_entries = cfg.sq_entries;
+  ro.defer_taskrun = cfg.defer_taskrun;
+  r = ring_.init(ro, probe_, err);
+  if (r == 0) r = ring_.setup_buf_ring(rx, kBufGroup, err);
+  if (r == 0) r = ring_.enable_eventfd(err);
+  if (r < 0) {
+    *kind = "NotSupportedOnBackend";
+    return r;
+  }
+  for (uint32_t i = 0; i < rx; ++i) ring_.buf_add(pool_->slot_ptr(i), cfg.pool_slot_size, i);
+  ring_.buf_commit();
+  rx_in_ring_ = rx;
+
+  events_.reset(new EventRec[cfg.max_events_per_poll]());
+  conns_.resize(cfg.max_connections);
+  for (uint32_t i = 0; i < cfg.max_connections; ++i) {
+    conns_[i].next_free = i + 1;
+    for (auto& f : conns_[i].he_fd) f = -1;
+  }
+  free_head_ = 0;
+  free_tail_ = cfg.max_connections - 1;
+  free_count_ = cfg.max_connections;
+  endpoints_.resize(cfg.max_endpoints);
+  txq_cap_ = cfg.max_write_queue_bytes / cfg.pool_slot_size + 2;
+  txq_.resize(static_cast<size_t>(txq_cap_) * cfg.max_connections);
+  dirty_.reserve(cfg.max_connections);
+  dirty_work_.reserve(cfg.max_connections);
+  parked_.reserve(cfg.max_connections);
+  loaned_.reserve(cfg.max_events_per_poll);
+  timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
+
+  gauges_.free_stack.capacity = pool_->free_stack.capacity;
+  gauges_.fill_ring.capacity = rx;
+  gauges_.rx_ring.capacity = cfg.max_events_per_poll;
+  gauges_.tx_ring.capacity = pool_->free_stack.capacity;
+  gauges_.completion_ring.capacity = cfg.sq_entries * 8;
+  gauges_.scratch_pool.capacity = cfg.pool_slot_count * 5 / 100;
+  gauges_.per_conn.capacity = cfg.max_connections;
+  return 0;
+}
+
+void Shard::reset_peaks() {
+  for (PoolGauge* g : {&gauges_.free_stack, &gauges_.fill_ring, &gauges_.rx_ring, &gauges_.tx_ring,
+                       &gauges_.completion_ring, &gauges_.scratch_pool, &gauges_.per_conn})
+    g->peak = g->current;
+}
+
+// ------------------------------------------------------------------ helpers
+
+Conn* Shard::lookup(uint32_t index, uint32_t gen) {
+  if (index >= conns_.size()) return nullptr;
+  Conn& c = conns_[index];
+  if (c.gen != gen || c.state == ConnState::Free) return nullptr;
+  return &c;
+}
+
+const Conn* Shard::conn_get(uint32_t index, uint32_t gen) const {
+  return const_cast<Shard*>(this)->lookup(index, gen);
+}
+
+void Shard::emit(int32_t type, uint32_t index, uint32_t gen, int32_t kind, uint32_t off,
+                 uint32_t len, int32_t code, int32_t aux) {
+  EventRec& e = events_[n_events_++];
+  e.type = type;
+  e.index = static_cast<int32_t>(index);
+  e.gen = static_cast<int32_t>(gen);
+  e.kind = kind;
+  e.off = off;
+  e.len = len;
+  e.code = code;
+  e.aux = aux;
+}
+
+void Shard::mark_dirty(uint32_t index) {
+  Conn& c = conns_[index];
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(index);
+  }
+}
+
+int64_t Shard::alloc_conn() {
+  if (free_count_ == 0) return kErrTableFull;
+  uint32_t idx = free_head_;
+  free_head_ = conns_[idx].next_free;
+  --free_count_;
+  Conn& c = conns_[idx];
+  uint32_t gen = c.gen;
+  c = Conn{};
+  c.gen = gen;
+  for (auto& f : c.he_fd) f = -1;
+  ++conns_used_;
+  gauges_.per_conn.add(1);
+  return idx;
+}
+
+void Shard::release_tx(Conn& c) {
+  while (c.tx_count) {
+    TxChunk& ch = txq_[static_cast<size_t>(&c - conns_.data()) * txq_cap_ + c.tx_head];
+    pool_->release(ch.slot);
+    gauges_.tx_ring.sub(1);
+    c.tx_head = (c.tx_head + 1) % txq_cap_;
+    --c.tx_count;
+  }
+  c.tx_bytes = 0;
+  c.tx_inflight_chunks = 0;
+}
+
+// ------------------------------------------------------------------ SQE preparation
+
+void Shard::arm_recv(uint32_t index) {
+  Conn& c = conns_[index];
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufGroup;
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpRecv, index, c.gen));
+  c.recv_armed = true;
+  c.need_rearm = false;
+  ++c.inflight;
+}
+
+void Shard::arm_accept(uint32_t ep) {
+  Endpoint& e = endpoints_[ep];
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_multishot_accept(sqe, e.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpAccept, ep, e.gen));
+  e.accept_armed = true;
+  ++e.inflight;
+}
+
+void Shard::start_send(uint32_t index) {
+  Conn& c = conns_[index];
+  TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
+  uint32_t n = std::min<uint32_t>(c.tx_count, kIovMax);
+  for (uint32_t i = 0; i < n; ++i) {
+    TxChunk& ch = q[(c.tx_head + i) % txq_cap_];
+    c.iov[i].iov_base = pool_->slot_ptr(ch.slot) + ch.off;
+    c.iov[i].iov_len = ch.len;
+  }
+  c.msg = msghdr{};
+  c.msg.msg_iov = c.iov;
+  c.msg.msg_iovlen = n;
+  c.tx_inflight_chunks = n;
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpSend, index, c.gen));
+  c.send_inflight = true;
+  ++c.inflight;
+}
+
+// ------------------------------------------------------------------ endpoints
+
+static int set_common_sockopts(int fd, bool reuse_port) {
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) return -errno;
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return -errno;
+  return 0;
+}
+
+int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
+                          const char** err_op) {
+  uint32_t ep = 0;
+  while (ep < endpoints_.size() && (endpoints_[ep].open || endpoints_[ep].fd >= 0)) ++ep;
+  if (ep == endpoints_.size()) return kErrTableFull;
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { *err_op = "socket"; return -errno; }
+  int r = set_common_sockopts(fd, reuse_port);
+  if (r < 0) { *err_op = "setsockopt"; ::close(fd); return r; }
+  if (sa->sa_family == AF_INET6) {
+    int off = 0;  // "[::]" accepts IPv4 too, as node:net does
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  if (bind(fd, sa, len) < 0) { r = -errno; *err_op = "bind"; ::close(fd); return r; }
+  if (listen(fd, backlog) < 0) { r = -errno; *err_op = "listen"; ::close(fd); return r; }
+  Endpoint& e = endpoints_[ep];
+  uint32_t gen = e.gen;
+  e = Endpoint{};
+  e.gen = gen;
+  e.fd = fd;
+  e.open = true;
+  e.proto = kProtoTcp;
+  arm_accept(ep);
+  ring_.submit();
+  return ep;
+}
+
+int64_t Shard::uds_listen(const std::string& path, int backlog, const char** err_op) {
+  uint32_t ep = 0;
+  while (ep < endpoints_.size() && (endpoints_[ep].open || endpoints_[ep].fd >= 0)) ++ep;
+  if (ep == endpoints_.size()) return kErrTableFull;
+  sockaddr_un su{};
+  su.sun_family = AF_UNIX;
+  if (path.size() >= sizeof su.sun_path) { *err_op = "bind"; return -ENAMETOOLONG; }
+  memcpy(su.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { *err_op = "socket"; return -errno; }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&su), sizeof su) < 0) {
+    int r = -errno; *err_op = "bind"; ::close(fd); return r;
+  }
+  if (listen(fd, backlog) < 0) { int r = -errno; *err_op = "listen"; ::close(fd); return r; }
+  Endpoint& e = endpoints_[ep];
+  uint32_t gen = e.gen;
+  e = Endpoint{};
+  e.gen = gen;
+  e.fd = fd;
+  e.open = true;
+  e.proto = kProtoUds;
+  e.path = path;
+  arm_accept(ep);
+  ring_.submit();
+  return ep;
+}
+
+int Shard::endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
+  if (index >= endpoints_.size() || endpoints_[index].gen != gen || !endpoints_[index].open)
+    return kErrStaleId;
+  *len = sizeof *out;
+  return getsockname(endpoints_[index].fd, reinterpret_cast<sockaddr*>(out), len) < 0 ? -errno : 0;
+}
+
+int Shard::endpoint_close(uint32_t index, uint32_t gen) {
+  if (index >= endpoints_.size()) return kErrStaleId;
+  Endpoint& e = endpoints_[index];
+  if (e.gen != gen || !e.open) return kErrStaleId;
+  if (e.closing) return kErrClosing;
+  e.closing = true;
+  if (e.timer != TimerWheel::kNone) { timers_.cancel(e.timer); e.timer = TimerWheel::kNone; }
+  // shutdown() wakes the pending multishot accept with an error; the fd closes after its
+  // final CQE (DESIGN.md: close after the last CQE).
+  ::shutdown(e.fd, SHUT_RDWR);
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_cancel_fd(sqe, e.fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index | 0x80000000u, e.gen));
+  ++e.inflight;
+  ring_.submit();
+  return 0;
+}
+
+// ------------------------------------------------------------------ connections
+
+int64_t Shard::conn_reserve(int32_t proto) {
+  int64_t idx = alloc_conn();
+  if (idx < 0) return idx;
+  Conn& c = conns_[idx];
+  c.state = ConnState::Resolving;
+  c.proto = proto;
+  return idx;
+}
+
+int Shard::conn_connect(uint32_t index, uint32_t gen, const sockaddr_in6* addrs, uint32_t count,
+                        uint32_t attempt_delay_ms) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state != ConnState::Resolving) return kErrClosing;
+  if (count == 0) return -EINVAL;
+  c->he_count = static_cast<uint8_t>(std::min<uint32_t>(count, kHeMax));
+  memcpy(c->he_addr, addrs, sizeof(sockaddr_in6) * c->he_count);
+  c->he_next = 0;
+  c->he_pending = 0;
+  c->he_delay_ms = attempt_delay_ms;
+  c->state = ConnState::Connecting;
+  start_attempt(index);
+  ring_.submit();
+  return 0;
+}
+
+void Shard::start_attempt(uint32_t index) {
+  Conn& c = conns_[index];
+  while (c.he_next < c.he_count) {
+    uint8_t a = c.he_next++;
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&c.he_addr[a]);
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { c.he_err = errno; continue; }
+    c.he_fd[a] = fd;
+    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_prep_connect(sqe, fd, sa, sl);
+    io_uring_sqe_set_data64(sqe, ud_encode(kOpConnectBase + a, index, c.gen));
+    ++c.inflight;
+    ++c.he_pending;
+    // RFC 8305 section 5: start the next attempt after the Connection Attempt Delay if this
+    // one has not succeeded by then (or at once if it fails first, see on_connect).
+    if (c.he_next < c.he_count) {
+      if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
+      c.timer = timers_.add(now_ms() + c.he_delay_ms, kTimerHeNext, index, c.gen);
+    }
+    return;
+  }
+  if (c.he_pending == 0) begin_close(index, c.he_err ? c.he_err : ECONNREFUSED, kOriginError);
+}
+
+int Shard::conn_connect_uds(uint32_t index, uint32_t gen, const std::string& path) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  sockaddr_un* su = reinterpret_cast<sockaddr_un*>(&c->addr);
+  if (path.size() >= sizeof su->sun_path) return -ENAMETOOLONG;
+  su->sun_family = AF_UNIX;
+  memcpy(su->sun_path, path.data(), path.size());
+  su->sun_path[path.size()] = 0;
+  c->addr_len = sizeof(sockaddr_un);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  c->he_count = 1;
+  c->he_next = 1;
+  c->he_fd[0] = fd;
+  c->he_pending = 1;
+  c->state = ConnState::Connecting;
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&c->addr), c->addr_len);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpConnectBase, index, c->gen));
+  ++c->inflight;
+  ring_.submit();
+  return 0;
+}
+
+int Shard::conn_fail(uint32_t index, uint32_t gen, int32_t code) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state != ConnState::Resolving) return kErrClosing;
+  begin_close(index, code, kOriginError);
+  return 0;
+}
+
+int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->graceful) return kErrClosing;
+  TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
+  size_t done = 0;
+  const uint32_t ss = pool_->slot_size();
+  // Coalesce into the tail slot when it has room and is not part of the send in flight.
+  if (c->tx_count > c->tx_inflight_chunks) {
+    TxChunk& t = q[(c->tx_head + c->tx_count - 1) % txq_cap_];
+    uint32_t room_b = ss - (t.off + t.len);
+    size_t n = std::min<size_t>(room_b, len);
+    n = std::min<size_t>(n, cfg_.max_write_queue_bytes > c->tx_bytes
+                                ? cfg_.max_write_queue_bytes - c->tx_bytes : 0);
+    if (n) {
+      memcpy(pool_->slot_ptr(t.slot) + t.off + t.len, data, n);
+      t.len += n;
+      done += n;
+      c->tx_bytes += n;
+    }
+  }
+  while (done < len && c->tx_count < txq_cap_ && c->tx_bytes < cfg_.max_write_queue_bytes) {
+    int64_t s = pool_->acquire();
+    if (s < 0) break;
+    size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
+                                 static_cast<size_t>(cfg_.max_write_queue_bytes - c->tx_bytes)});
+    memcpy(pool_->slot_ptr(static_cast<uint32_t>(s)), data + done, n);
+    q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0,
+                                                       static_cast<uint32_t>(n)};
+    ++c->tx_count;
+    gauges_.tx_ring.add(1);
+    done += n;
+    c->tx_bytes += n;
+  }
+  gauges_.free_stack.current = pool_->free_stack.current;
+  gauges_.free_stack.peak = std::max(gauges_.free_stack.peak, gauges_.free_stack.current);
+  if (done < len) {
+    c->want_writable = true;
+    ++counters_.tx_partial_accepts;
+  }
+  if (done) mark_dirty(index);
+  return static_cast<int64_t>(done);
+}
+
+int Shard::conn_close(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing) return kErrClosing;
+  begin_close(index, 0, kOriginLocal);
+  return 0;
+}
+
+int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->graceful) return kErrClosing;
+  if (c->state != ConnState::Open) {
+    begin_close(index, 0, kOriginLocal);
+    return 0;
+  }
+  c->graceful = true;
+  if (c->timer != TimerWheel::kNone) timers_.cancel(c->timer);
+  c->timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c->gen);
+  mark_dirty(index);
+  return 0;
+}
+
+int Shard::conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->fd < 0) return kErrNotConnected;
+  *len = sizeof *out;
+  return getpeername(c->fd, reinterpret_cast<sockaddr*>(out), len) < 0 ? -errno : 0;
+}
+
+int Shard::conn_proto(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  return c ? c->proto : kErrStaleId;
+}
+
+// Close sequence (DESIGN.md section 3): cancel every op on the fd, close after the last CQE.
+void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
+  Conn& c = conns_[index];
+  if (c.state == ConnState::Closing) return;
+  c.state = ConnState::Closing;
+  c.close_err = err;
+  c.close_origin = origin;
+  if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
+  if (c.inflight > 0 && !c.cancel_sent) {
+    if (c.fd >= 0) {
+      ::shutdown(c.fd, SHUT_RDWR);
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
+      ++c.inflight;
+    }
+    for (uint32_t a = 0; a < c.he_count; ++a) {
+      if (c.he_fd[a] < 0) continue;
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_cancel_fd(sqe, c.he_fd[a], IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
+      ++c.inflight;
+    }
+    c.cancel_sent = true;
+  }
+  c.final_pending = true;
+  mark_dirty(index);
+}
+
+void Shard::try_finalize(uint32_t index) {
+  Conn& c = conns_[index];
+  if (!c.final_pending || c.inflight > 0) return;
+  if (!room(1)) {
+    ++counters_.events_deferred;
+    return;  // stays dirty: Disconnected goes out in the next tick
+  }
+  if (c.fd >= 0) ::close(c.fd);
+  for (uint32_t a = 0; a < c.he_count; ++a)
+    if (c.he_fd[a] >= 0) { ::close(c.he_fd[a]); c.he_fd[a] = -1; }
+  release_tx(c);
+  bool was_open = c.fd >= 0;
+  (void)was_open;
+  emit(kEvDisconnected, index, c.gen, c.proto, 0, 0, c.close_err, c.close_origin);
+  ++counters_.conns_closed;
+  c.fd = -1;
+  c.state = ConnState::Free;
+  c.final_pending = false;
+  c.gen = (c.gen + 1) & 0xffffff;
+  if (c.gen == 0) c.gen = 1;
+  // FIFO free list: a closed index is reused as late as possible.
+  c.next_free = UINT32_MAX;
+  if (free_count_ == 0) free_head_ = index; else conns_[free_tail_].next_free = index;
+  free_tail_ = index;
+  ++free_count_;
+  --conns_used_;
+  gauges_.per_conn.sub(1);
+}
+
+// ------------------------------------------------------------------ tick
+
+void Shard::recycle_rx() {
+  if (!loaned_.empty()) {
+    for (uint16_t bid : loaned_) ring_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+    ring_.buf_commit();
+    rx_in_ring_ += loaned_.size();
+    gauges_.fill_ring.sub(loaned_.size());
+    loaned_.clear();
+  }
+  // Re-arm connections parked on ENOBUFS now that buffers are back.
+  if (!parked_.empty() && rx_in_ring_ > 0) {
+    for (uint32_t idx : parked_) {
+      Conn& c = conns_[idx];
+      c.parked = false;
+      if (c.state == ConnState::Open && !c.recv_armed && !c.peer_eof) arm_recv(idx);
+    }
+    parked_.clear();
+  }
+}
+
+void Shard::flush(bool allow_events) {
+  // Work on a snapshot: anything marked dirty while we go lands in dirty_ for the next pass.
+  dirty_work_.swap(dirty_);
+  dirty_.clear();
+  for (uint32_t idx : dirty_work_) {
+    Conn& c = conns_[idx];
+    c.dirty = false;
+    if (c.state == ConnState::Open) {
+      if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked) arm_recv(idx);
+      if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
+      if (!c.send_inflight && c.tx_count == 0) {
+        if (c.want_writable && allow_events && room(1)) {
+          c.want_writable = false;
+          emit(kEvWritable, idx, c.gen, 0, 0, 0, 0, 0);
+        }
+        // Drained: a graceful close or a peer FIN (allowHalfOpen=false, as node:net) closes now.
+        if (c.graceful) begin_close(idx, 0, kOriginLocal);
+        else if (c.peer_eof) begin_close(idx, 0, kOriginPeer);
+      }
+    }
+    if (c.state == ConnState::Closing && allow_events) try_finalize(idx);
+    if (c.final_pending || (c.want_writable && c.state == ConnState::Open && c.tx_count == 0))
+      mark_dirty(idx);  // an event is still owed: retried at the next tick
+  }
+  dirty_work_.clear();
+  if (timer_op_mode_) arm_timer_op();
+  ring_.submit();
+}
+
+bool Shard::emittable_pending() const {
+  for (uint32_t idx : dirty_) {
+    const Conn& c = conns_[idx];
+    if (c.final_pending && c.inflight == 0) return true;
+    if (c.want_writable && c.state == ConnState::Open && c.tx_count == 0 && !c.send_inflight)
+      return true;
+  }
+  return false;
+}
+
+void Shard::end_batch() {
+  recycle_rx();
+  flush(false);
+}
+
+bool Shard::has_pending_work() {
+  return io_uring_cq_ready(ring_.raw()) > 0 || emittable_pending();
+}
+
+void Shard::arm_timer_op() {
+  uint64_t d = timers_.next_deadline();
+  if (d == UINT64_MAX || d >= timer_op_deadline_) return;
+  uint64_t now = now_ms();
+  uint64_t rel = d > now ? d - now : 0;
+  timer_ts_.tv_sec = rel / 1000;
+  timer_ts_.tv_nsec = (rel % 1000) * 1000000 + 100000;
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_timeout(sqe, &timer_ts_, 0, 0);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpTimeout, 0, 0));
+  timer_op_deadline_ = d;
+}
+
+int Shard::tick(int64_t timeout_ms) {
+  n_events_ = 0;
+  gauges_.rx_ring.current = 0;
+  recycle_rx();
+  flush(true);  // may emit Writable / Disconnected events
+  int64_t wait_ns = 0;
+  if (n_events_ == 0 && timeout_ms != 0 && !emittable_pending()) {
+    uint64_t d = timers_.next_deadline();
+    int64_t t = timeout_ms;
+    if (d != UINT64_MAX) {
+      uint64_t now = now_ms();
+      int64_t until = d > now ? static_cast<int64_t>(d - now) : 0;
+      if (t < 0 || until < t) t = until;
+    }
+    wait_ns = t < 0 ? -1 : t * 1000000;
+  }
+  int r = ring_.submit_and_wait(wait_ns);
+  if (r < 0 && r != -ETIME && r != -EINTR) return r;
+  unsigned ready = io_uring_cq_ready(ring_.raw());
+  if (ready > gauges_.completion_ring.peak) gauges_.completion_ring.peak = ready;
+  gauges_.completion_ring.current = ready;
+  io_uring_cqe* cqe;
+  unsigned head, seen = 0;
+  // Stop while 2 event records remain free: one CQE produces at most one event, and a close
+  // finalised during dispatch needs one more.
+  io_uring_for_each_cqe(ring_.raw(), head, cqe) {
+    if (!room(2)) break;
+    handle_cqe(cqe);
+    ++seen;
+  }
+  io_uring_cq_advance(ring_.raw(), seen);
+  fire_timers();
+  // Finalise closes whose last CQE arrived in this batch, so Disconnected is not a tick late.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Conn& c = conns_[dirty_[i]];
+    if (c.state == ConnState::Closing) try_finalize(dirty_[i]);
+  }
+  gauges_.rx_ring.current = n_events_;
+  if (n_events_ > gauges_.rx_ring.peak) gauges_.rx_ring.peak = n_events_;
+  return static_cast<int>(n_events_);
+}
+
+void Shard::fire_timers() {
+  if (timers_.active() == 0) return;
+  TimerWheel::Fired fired[64];
+  uint32_t n = timers_.expire(now_ms(), fired, 64);
+  for (uint32_t i = 0; i < n; ++i) {
+    ++counters_.timers_fired;
+    const auto& f = fired[i];
+    if (f.kind == kTimerAcceptRetry) {
+      Endpoint& e = endpoints_[f.target];
+      if (e.gen == f.gen && e.open && !e.closing) {
+        e.timer = TimerWheel::kNone;
+        arm_accept(f.target);
+      }
+      continue;
+    }
+    Conn* c = lookup(f.target, f.gen);
+    if (!c) continue;
+    c->timer = TimerWheel::kNone;
+    if (f.kind == kTimerHeNext && c->state == ConnState::Connecting) {
+      start_attempt(f.target);
+    } else if (f.kind == kTimerGraceful && c->state == ConnState::Open) {
+      release_tx(*c);  // the peer did not take our data in time: drop it
+      begin_close(f.target, ETIMEDOUT, kOriginTimeout);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ completions
+
+void Shard::handle_cqe(io_uring_cqe* cqe) {
+  uint64_t ud = cqe->user_data;
+  uint8_t op = ud_op(ud);
+  uint32_t idx = ud_index(ud), gen = ud_gen(ud);
+  if (op == kOpTimeout) {
+    timer_op_deadline_ = UINT64_MAX;
+    return;
+  }
+  if (op == kOpAccept) return on_accept(idx, gen, cqe->res, cqe->flags);
+  if (op == kOpCancel && (idx & 0x80000000u)) {
+    uint32_t ep = idx & 0x7fffffffu;
+    Endpoint& e = endpoints_[ep];
+    if (e.gen == gen && --e.inflight == 0 && e.closing) goto endpoint_done;
+    return;
+  endpoint_done:
+    ::close(e.fd);
+    if (!e.path.empty()) unlink(e.path.c_str());
+    e.fd = -1;
+    e.open = false;
+    e.gen = (e.gen + 1) & 0xffffff;
+    return;
+  }
+  if (idx >= conns_.size() || conns_[idx].gen != gen || conns_[idx].state == ConnState::Free) {
+    ++counters_.stale_cqes;
+    // A stale completion may still carry an RX buffer: give it back, touch nothing else.
+    if (op == kOpRecv && (cqe->flags & IORING_CQE_F_BUFFER)) {
+      uint16_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+      ring_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+      ring_.buf_commit();
+    }
+    return;
+  }
+  Conn& c = conns_[idx];
+  switch (op) {
+    case kOpRecv: on_recv(idx, cqe->res, cqe->flags); break;
+    case kOpSend: on_send(idx, cqe->res); break;
+    case kOpCancel: --c.inflight; break;
+    default:
+      if (op >= kOpConnectBase && op < kOpConnectBase + kHeMax) on_connect(idx, op - kOpConnectBase, cqe->res);
+      break;
+  }
+  if (c.state == ConnState::Closing) mark_dirty(idx);
+}
+
+void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
+  Endpoint& e = endpoints_[ep];
+  bool more = flags & IORING_CQE_F_MORE;
+  if (e.gen != gen) {
+    if (res >= 0) ::close(res);
+    return;
+  }
+  if (!more) {
+    e.accept_armed = false;
+    --e.inflight;
+  }
+  if (res >= 0) {
+    int64_t idx = e.closing ? static_cast<int64_t>(kErrTableFull) : alloc_conn();
+    if (idx < 0) {
+      // Policy: over maxConnections, a new connection is closed at once (counted).
+      ::close(res);
+      ++e.rejected;
+      ++counters_.conns_rejected;
+    } else {
+      Conn& c = conns_[idx];
+      c.fd = res;
+      c.state = ConnState::Open;
+      c.proto = e.proto;
+      c.endpoint = static_cast<int32_t>(ep);
+      if (c.proto == kProtoTcp && cfg_.no_delay) {
+        int one = 1;
+        setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      arm_recv(static_cast<uint32_t>(idx));
+      ++e.accepted;
+      ++counters_.conns_accepted;
+      emit(kEvConnected, static_cast<uint32_t>(idx), c.gen, c.proto, 0, 0, 0,
+           static_cast<int32_t>(ep));
+    }
+  } else if (res != -ECANCELED && !e.closing) {
+    ++e.accept_errors;
+  }
+  if (e.closing) {
+    if (e.inflight == 0) {
+      ::close(e.fd);
+      if (!e.path.empty()) unlink(e.path.c_str());
+      e.fd = -1;
+      e.open = false;
+      e.gen = (e.gen + 1) & 0xffffff;
+    }
+    return;
+  }
+  if (!more && !e.accept_armed) {
+    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+      // Out of descriptors: retry in 100 ms rather than spin.
+      e.timer = timers_.add(now_ms() + 100, kTimerAcceptRetry, ep, e.gen);
+    } else {
+      arm_accept(ep);
+    }
+  }
+}
+
+void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
+  Conn& c = conns_[idx];
+  bool more = flags & IORING_CQE_F_MORE;
+  if (!more) {
+    c.recv_armed = false;
+    --c.inflight;
+  }
+  if (flags & IORING_CQE_F_BUFFER) {
+    uint16_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+    --rx_in_ring_;
+    gauges_.fill_ring.add(1);
+    loaned_.push_back(bid);  // back to the ring at the next tick, or at once if not delivered
+    if (res > 0 && c.state == ConnState::Open) {
+      c.bytes_in += res;
+      counters_.rx_bytes += res;
+      emit(kEvStreamFrame, idx, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(bid)),
+           static_cast<uint32_t>(res), 0, 0);
+    }
+  }
+  if (c.state != ConnState::Open) return;
+  if (res == 0) {
+    c.peer_eof = true;  // FIN: flush what we owe, then close (see flush())
+    mark_dirty(idx);
+    return;
+  }
+  if (res == -ENOBUFS) {
+    ++counters_.rx_enobufs;
+    if (!c.parked) {
+      c.parked = true;
+      parked_.push_back(idx);
+    }
+    return;
+  }
+  if (res < 0) {
+    if (res != -ECANCELED) begin_close(idx, -res, kOriginError);
+    return;
+  }
+  if (!more && !c.peer_eof) {
+    ++counters_.rx_rearm;
+    c.need_rearm = true;
+    mark_dirty(idx);
+  }
+}
+
+void Shard::on_send(uint32_t idx, int res) {
+  Conn& c = conns_[idx];
+  c.send_inflight = false;
+  --c.inflight;
+  if (res < 0) {
+    c.tx_inflight_chunks = 0;
+    if (res != -ECANCELED && c.state == ConnState::Open) {
+      release_tx(c);
+      begin_close(idx, -res, kOriginError);
+    }
+    return;
+  }
+  c.bytes_out += res;
+  counters_.tx_bytes += res;
+  size_t left = static_cast<size_t>(res);
+  TxChunk* q = &txq_[static_cast<size_t>(idx) * txq_cap_];
+  bool short_send = false;
+  uint32_t n = c.tx_inflight_chunks;
+  for (uint32_t i = 0; i < n && c.tx_count; ++i) {
+    TxChunk& ch = q[c.tx_head];
+    if (left >= ch.len) {
+      left -= ch.len;
+      c.tx_bytes -= ch.len;
+      pool_->release(ch.slot);
+      gauges_.tx_ring.sub(1);
+      c.tx_head = (c.tx_head + 1) % txq_cap_;
+      --c.tx_count;
+    } else {
+      // Short send: keep the unsent tail and resubmit it (DESIGN.md section 3).
+      ch.off += left;
+      ch.len -= left;
+      c.tx_bytes -= left;
+      left = 0;
+      short_send = true;
+      break;
+    }
+  }
+  if (short_send) ++counters_.tx_short;
+  c.tx_inflight_chunks = 0;
+  gauges_.free_stack.current = pool_->free_stack.current;
+  mark_dirty(idx);
+}
+
+void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
+  Conn& c = conns_[idx];
+  --c.inflight;
+  if (c.he_pending) --c.he_pending;
+  int fd = c.he_fd[a];
+  if (c.state == ConnState::Open || c.state == ConnState::Closing || res < 0) {
+    // A loser, a late attempt, or a failure.
+    if (fd >= 0) ::close(fd);
+    c.he_fd[a] = -1;
+    if (c.state != ConnState::Connecting) return;
+    if (res != -ECANCELED) c.he_err = -res;
+    // RFC 8305 section 5: on failure start the next attempt at once.
+    if (c.he_next < c.he_count) {
+      if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
+      start_attempt(idx);
+    } else if (c.he_pending == 0) {
+      begin_close(idx, c.he_err ? c.he_err : ECONNREFUSED, kOriginError);
+    }
+    return;
+  }
+  // The winner. Cancel the others (their CQEs close their fds).
+  c.fd = fd;
+  c.he_fd[a] = -1;
+  if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
+  for (uint32_t o = 0; o < c.he_count; ++o) {
+    if (c.he_fd[o] < 0) continue;
+    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_prep_cancel_fd(sqe, c.he_fd[o], IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, idx, c.gen));
+    ++c.inflight;
+  }
+  c.state = ConnState::Open;
+  if (c.proto == kProtoTcp && cfg_.no_delay) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  arm_recv(idx);
+  ++counters_.conns_connected;
+  emit(kEvConnected, idx, c.gen, c.proto, 0, 0, 0, -1);
+  mark_dirty(idx);  // writes queued before the connect completed go out now
+}
+
+}  // namespace zio

@@ -1,0 +1,233 @@
+// native/shard/shard.h — one shard: connection table, tick, completion dispatch, event ring.
+//
+// A shard is single-threaded: every method must be called from the thread that created it.
+// Calling shape (STYLE.md 1): tick(timeout) = recycle borrowed RX slots -> flush TX -> submit and
+// wait -> drain completions into events -> fire timers. Events and their payloads are BORROWED
+// by the caller until the next tick(): the RX slots they point at return to the kernel then.
+//
+// Connection and endpoint ids are (generation, index) pairs. A stale id (its generation moved on
+// after close) is refused with kErrStaleId and never reaches another connection's state.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "driver/timer_wheel.h"
+#include "driver/uring.h"
+#include "pool/pool.h"
+
+namespace zio {
+
+// ---- configuration (resolved and validated by the TypeScript layer, checked again here) ----
+struct ShardConfig {
+  uint32_t pool_slot_count = 4096;
+  uint32_t pool_slot_size = 2048;
+  HugePages huge_pages = HugePages::Auto;
+  uint32_t max_connections = 1024;
+  uint32_t max_events_per_poll = 256;
+  uint32_t pool_pressure_pct = 80;
+  uint32_t max_write_queue_bytes = 256 * 1024;  // per connection (WriteBufferPool limit)
+  uint32_t max_endpoints = 64;
+  uint32_t sq_entries = 1024;
+  bool defer_taskrun = true;
+  bool no_delay = true;
+};
+
+// ---- the event ring shared with JS (Uint32Array/Int32Array over the same memory) ----
+enum EventType : int32_t {
+  kEvConnected = 1,     // conn, aux = endpoint index (-1 outbound), kind = protocol
+  kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin
+  kEvStreamFrame = 3,   // conn, kind = MessageKind, off/len into the pool
+  kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite
+};
+enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2 };
+enum MessageKind : int32_t { kKindBinary = 0 };
+enum CloseOrigin : int32_t { kOriginLocal = 0, kOriginPeer = 1, kOriginError = 2, kOriginTimeout = 3 };
+
+struct EventRec {
+  int32_t type, index, gen, kind;
+  uint32_t off, len;
+  int32_t code, aux;
+};
+static_assert(sizeof(EventRec) == 32, "the JS side reads 8 x 32-bit fields per event");
+
+// Error codes returned by the hot-path calls (never thrown from native code).
+enum : int32_t {
+  kErrStaleId = -1000,     // the id is closed or was never opened
+  kErrClosing = -1001,     // close()/closeGraceful() already called on it
+  kErrTableFull = -1002,   // maxConnections / maxEndpoints reached
+  kErrNotConnected = -1003,
+};
+
+struct TxChunk { uint32_t slot, off, len; };
+
+constexpr uint32_t kIovMax = 16;
+constexpr uint32_t kHeMax = 8;
+
+enum class ConnState : uint8_t { Free, Resolving, Connecting, Open, Closing };
+
+struct Conn {
+  int fd = -1;
+  uint32_t gen = 1;
+  ConnState state = ConnState::Free;
+  int32_t proto = kProtoTcp;
+  int32_t endpoint = -1;
+  uint32_t inflight = 0;          // SQEs whose final CQE has not arrived
+  bool recv_armed = false, send_inflight = false, peer_eof = false, want_writable = false;
+  bool graceful = false, need_rearm = false, parked = false, dirty = false, cancel_sent = false;
+  bool final_pending = false;     // close done, Disconnected not yet emitted (event ring full)
+  int32_t close_err = 0, close_origin = kOriginLocal;
+  uint32_t timer = TimerWheel::kNone;
+  uint32_t next_free = 0;
+  // TX: a ring of chunks into pool slots (WriteBufferPool); bounded by max_write_queue_bytes.
+  uint32_t tx_head = 0, tx_count = 0, tx_inflight_chunks = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+  msghdr msg{};
+  iovec iov[kIovMax];
+  // Connect: the target (UDS) or Happy Eyeballs candidates (TCP, RFC 8305).
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  uint8_t he_count = 0, he_next = 0, he_pending = 0;
+  int32_t he_err = 0;
+  int he_fd[kHeMax];
+  sockaddr_in6 he_addr[kHeMax];   // sockaddr_in fits in the same storage
+  uint64_t he_delay_ms = 250;
+};
+
+struct Endpoint {
+  int fd = -1;
+  uint32_t gen = 1;
+  bool open = false, closing = false, accept_armed = false;
+  uint32_t inflight = 0;
+  int32_t proto = kProtoTcp;
+  uint32_t timer = TimerWheel::kNone;
+  std::string path;  // UDS: unlinked on close, like node:net
+  uint64_t accepted = 0, rejected = 0, accept_errors = 0;
+};
+
+struct GaugeSet {
+  PoolGauge free_stack, fill_ring, rx_ring, tx_ring, completion_ring, scratch_pool, per_conn;
+};
+
+struct ShardCounters {
+  uint64_t rx_enobufs = 0, rx_rearm = 0, rx_bytes = 0, tx_bytes = 0, tx_short = 0;
+  uint64_t tx_partial_accepts = 0, stale_cqes = 0, events_deferred = 0, conns_accepted = 0;
+  uint64_t conns_rejected = 0, conns_connected = 0, conns_closed = 0, timers_fired = 0;
+};
+
+class Shard {
+ public:
+  Shard() = default;
+  ~Shard();
+  // 0 on success; on failure fills *err_kind ("KernelTooOld", "NotSupportedOnBackend", ...)
+  // and *err (an actionable message).
+  int init(const ShardConfig& cfg, std::string* err_kind, std::string* err);
+
+  // One tick. timeout_ms < 0 waits until a completion; 0 never blocks. Returns the number of
+  // events written to the event ring (<= max_events_per_poll), or -errno on a ring failure.
+  int tick(int64_t timeout_ms);
+  // Prepares SQEs for queued writes / pending closes and submits them (no wait). Events
+  // (Writable, Disconnected) are only emitted when allow_events: i.e. inside tick().
+  void flush(bool allow_events);
+  // The JS batch is over: borrowed RX slots go back to the kernel, queued writes go out.
+  void end_batch();
+  // True when a tick now would produce events (CQEs ready, or an owed event).
+  bool has_pending_work();
+  // Called by the libuv driver: keep one kernel timeout armed for the next timer deadline.
+  void set_timer_op_mode(bool on) { timer_op_mode_ = on; }
+
+  // ---- endpoints ----
+  // Returns endpoint index >= 0 or -errno; *err_op names the failing syscall.
+  int64_t tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
+                     const char** err_op);
+  int64_t uds_listen(const std::string& path, int backlog, const char** err_op);
+  int endpoint_close(uint32_t index, uint32_t gen);
+  uint32_t endpoint_gen(uint32_t index) const { return endpoints_[index].gen; }
+  int endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
+
+  // ---- connections ----
+  // Reserves a connection for an outbound connect; returns index or kErrTableFull.
+  int64_t conn_reserve(int32_t proto);
+  // Starts Happy Eyeballs over `addrs` (already ordered, RFC 8305 section 4).
+  int conn_connect(uint32_t index, uint32_t gen, const sockaddr_in6* addrs, uint32_t count,
+                   uint32_t attempt_delay_ms);
+  int conn_connect_uds(uint32_t index, uint32_t gen, const std::string& path);
+  // Fails a reserved connection (e.g. name resolution failed): emits Disconnected(code).
+  int conn_fail(uint32_t index, uint32_t gen, int32_t code);
+  // Queues bytes (copied into pool slots). Returns bytes accepted (may be < len: queue limit or
+  // pool exhausted -> a Writable event follows when it drains) or a negative kErr code.
+  int64_t conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
+  int conn_close(uint32_t index, uint32_t gen);
+  int conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms);
+  int conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
+  int conn_proto(uint32_t index, uint32_t gen);  // Protocol or negative kErr
+  const Conn* conn_get(uint32_t index, uint32_t gen) const;
+  uint32_t conn_gen(uint32_t index) const { return conns_[index].gen; }
+
+  // ---- memory shared with JS ----
+  std::shared_ptr<SlotPool> pool() { return pool_; }
+  std::shared_ptr<EventRec[]> events() { return events_; }
+  uint32_t events_capacity() const { return cfg_.max_events_per_poll; }
+  const GaugeSet& gauges() const { return gauges_; }
+  const ShardCounters& counters() const { return counters_; }
+  const UringProbe& probe() const { return probe_; }
+  Ring& ring() { return ring_; }
+  void reset_peaks();
+  uint32_t conns_open() const { return conns_used_; }
+
+ private:
+  Conn* lookup(uint32_t index, uint32_t gen);
+  bool room(uint32_t n) const { return n_events_ + n <= cfg_.max_events_per_poll; }
+  void emit(int32_t type, uint32_t index, uint32_t gen, int32_t kind, uint32_t off, uint32_t len,
+            int32_t code, int32_t aux);
+  void mark_dirty(uint32_t index);
+  int64_t alloc_conn();
+  void arm_recv(uint32_t index);
+  void arm_accept(uint32_t ep);
+  void start_send(uint32_t index);
+  void start_attempt(uint32_t index);
+  void begin_close(uint32_t index, int32_t err, int32_t origin);
+  void try_finalize(uint32_t index);
+  void release_tx(Conn& c);
+  void recycle_rx();
+  void handle_cqe(io_uring_cqe* cqe);
+  void on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags);
+  void on_recv(uint32_t index, int res, uint32_t flags);
+  void on_send(uint32_t index, int res);
+  void on_connect(uint32_t index, uint32_t attempt, int res);
+  void fire_timers();
+  void arm_timer_op();
+  uint64_t now_ms() const;
+
+  ShardConfig cfg_;
+  UringProbe probe_;
+  Ring ring_;
+  std::shared_ptr<SlotPool> pool_;
+  std::shared_ptr<EventRec[]> events_;
+  uint32_t n_events_ = 0;
+  std::vector<Conn> conns_;
+  std::vector<Endpoint> endpoints_;
+  std::vector<TxChunk> txq_;      // conns_.size() * txq_cap_
+  uint32_t txq_cap_ = 0;
+  uint32_t free_head_ = 0, free_tail_ = 0, free_count_ = 0;  // FIFO: delays id reuse
+  uint32_t conns_used_ = 0;
+  bool emittable_pending() const;
+  std::vector<uint32_t> dirty_, dirty_work_;
+  std::vector<uint32_t> parked_;
+  std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
+  uint32_t rx_in_ring_ = 0;
+  TimerWheel timers_;
+  bool timer_op_mode_ = false;
+  uint64_t timer_op_deadline_ = UINT64_MAX;
+  __kernel_timespec timer_ts_{};
+  GaugeSet gauges_;
+  ShardCounters counters_;
+};
+
+}  // namespace zio

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Builds native/ with CMake into native/build and copies the addon to
+// packages/core/prebuilds/linux-x64/zero_io.node. Uses ccache when present, with its cache
+// outside the clone (ZERO_IO_CACHE, default ~/.cache/zero-io). Incremental: a second run with no
+// source change only re-links nothing.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir, cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(join(root, 'package.json'));
+const args = new Set(process.argv.slice(2));
+const buildType = args.has('--debug') ? 'Debug' : 'Release';
+const sanitize = args.has('--sanitize');
+const buildDir = join(root, 'native', sanitize ? 'build-asan' : 'build');
+const features = process.env.ZERO_IO_FEATURES ?? 'tcp';
+const cache = process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io');
+
+const napiInclude = require('node-api-headers').include_dir;
+const addonApiInclude = require('node-addon-api').include_dir.replace(/^"|"$/g, '');
+// uv.h: Node's own headers when the install has them, else Debian's libuv1-dev (same ABI, 1.x).
+const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
+const uvInclude = existsSync(join(nodeInclude, 'uv.h')) ? nodeInclude : '/usr/include';
+if (!existsSync(join(uvInclude, 'uv.h'))) {
+  console.error('build-native: uv.h not found; install libuv1-dev (apt-get install libuv1-dev)');
+  process.exit(1);
+}
+
+const env = { ...process.env };
+const cmakeArgs = [
+  '-S', join(root, 'native'), '-B', buildDir, '-G', 'Ninja',
+  `-DCMAKE_BUILD_TYPE=${buildType}`,
+  `-DZIO_FEATURES=${features}`,
+  `-DZIO_NODE_API_INCLUDE=${napiInclude}`,
+  `-DZIO_NODE_ADDON_API_INCLUDE=${addonApiInclude}`,
+  `-DZIO_UV_INCLUDE=${uvInclude}`,
+  `-DZIO_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
+];
+try {
+  execFileSync('ccache', ['--version'], { stdio: 'ignore' });
+  env.CCACHE_DIR = join(cache, 'ccache');
+  mkdirSync(env.CCACHE_DIR, { recursive: true });
+  cmakeArgs.push('-DCMAKE_CXX_COMPILER_LAUNCHER=ccache');
+} catch { /* no ccache: a plain build */ }
+
+const t0 = Date.now();
+console.log(`build-native: configuring (${buildType}, features=${features})`);
+execFileSync('cmake', cmakeArgs, { stdio: ['ignore', 'ignore', 'inherit'], env });
+console.log('build-native: compiling');
+execFileSync('cmake', ['--build', buildDir, '-j', String(Math.max(1, cpus().length))], {
+  stdio: 'inherit', env,
+});
+if (!sanitize) {
+  const out = join(root, 'packages', 'core', 'prebuilds', 'linux-x64');
+  mkdirSync(out, { recursive: true });
+  copyFileSync(join(buildDir, 'zero_io.node'), join(out, 'zero_io.node'));
+}
+console.log(`build-native: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
