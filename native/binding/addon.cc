@@ -104,6 +104,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("write", &ZeroIo::Write),
         InstanceMethod("close", &ZeroIo::Close),
         InstanceMethod("closeGraceful", &ZeroIo::CloseGraceful),
+        InstanceMethod("closeAll", &ZeroIo::CloseAll),
         InstanceMethod("connPeer", &ZeroIo::ConnPeer),
         InstanceMethod("connProto", &ZeroIo::ConnProto),
         InstanceMethod("poolStats", &ZeroIo::PoolStats),
@@ -494,6 +495,13 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     int r = s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value());
     if (r == 0 && s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
     return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value CloseAll(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    s->shard->close_all(info[1].As<Napi::Number>().Uint32Value());
+    if (s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    return info.Env().Undefined();
   }
 
   Napi::Value ConnPeer(const Napi::CallbackInfo& info) {

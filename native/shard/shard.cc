@@ -107,6 +107,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   dirty_work_.reserve(cfg.max_connections);
   parked_.reserve(cfg.max_connections);
   loaned_.reserve(cfg.max_events_per_poll);
+  closed_.reserve(cfg.max_events_per_poll);
   timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
 
   gauges_.free_stack.capacity = pool_->free_stack.capacity;
@@ -405,7 +406,8 @@ int Shard::conn_fail(uint32_t index, uint32_t gen, int32_t code) {
 int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->state == ConnState::Closing || c->graceful) return kErrClosing;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
+    return kErrClosing;
   TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
   size_t done = 0;
   const uint32_t ss = pool_->slot_size();
@@ -449,7 +451,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
 int Shard::conn_close(uint32_t index, uint32_t gen) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->state == ConnState::Closing) return kErrClosing;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed) return kErrClosing;
   begin_close(index, 0, kOriginLocal);
   return 0;
 }
@@ -457,7 +459,8 @@ int Shard::conn_close(uint32_t index, uint32_t gen) {
 int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->state == ConnState::Closing || c->graceful) return kErrClosing;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
+    return kErrClosing;
   if (c->state != ConnState::Open) {
     begin_close(index, 0, kOriginLocal);
     return 0;
@@ -467,6 +470,17 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
   c->timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c->gen);
   mark_dirty(index);
   return 0;
+}
+
+void Shard::close_all(uint32_t timeout_ms) {
+  for (uint32_t i = 0; i < endpoints_.size(); ++i)
+    if (endpoints_[i].open && !endpoints_[i].closing) endpoint_close(i, endpoints_[i].gen);
+  for (uint32_t i = 0; i < conns_.size(); ++i) {
+    Conn& c = conns_[i];
+    if (c.state == ConnState::Open) conn_close_graceful(i, c.gen, timeout_ms);
+    else if (c.state == ConnState::Resolving || c.state == ConnState::Connecting)
+      begin_close(i, ECANCELED, kOriginLocal);
+  }
 }
 
 int Shard::conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
@@ -485,7 +499,7 @@ int Shard::conn_proto(uint32_t index, uint32_t gen) {
 // Close sequence (DESIGN.md section 3): cancel every op on the fd, close after the last CQE.
 void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   Conn& c = conns_[index];
-  if (c.state == ConnState::Closing) return;
+  if (c.state == ConnState::Closing || c.state == ConnState::Closed) return;
   c.state = ConnState::Closing;
   c.close_err = err;
   c.close_origin = origin;
@@ -527,17 +541,26 @@ void Shard::try_finalize(uint32_t index) {
   emit(kEvDisconnected, index, c.gen, c.proto, 0, 0, c.close_err, c.close_origin);
   ++counters_.conns_closed;
   c.fd = -1;
-  c.state = ConnState::Free;
+  c.state = ConnState::Closed;
   c.final_pending = false;
-  c.gen = (c.gen + 1) & 0xffffff;
-  if (c.gen == 0) c.gen = 1;
-  // FIFO free list: a closed index is reused as late as possible.
-  c.next_free = UINT32_MAX;
-  if (free_count_ == 0) free_head_ = index; else conns_[free_tail_].next_free = index;
-  free_tail_ = index;
-  ++free_count_;
-  --conns_used_;
-  gauges_.per_conn.sub(1);
+  closed_.push_back(index);
+}
+
+void Shard::release_closed() {
+  for (uint32_t index : closed_) {
+    Conn& c = conns_[index];
+    c.state = ConnState::Free;
+    c.gen = (c.gen + 1) & 0xffffff;
+    if (c.gen == 0) c.gen = 1;
+    // FIFO free list: a closed index is reused as late as possible.
+    c.next_free = UINT32_MAX;
+    if (free_count_ == 0) free_head_ = index; else conns_[free_tail_].next_free = index;
+    free_tail_ = index;
+    ++free_count_;
+    --conns_used_;
+    gauges_.per_conn.sub(1);
+  }
+  closed_.clear();
 }
 
 // ------------------------------------------------------------------ tick
@@ -601,6 +624,7 @@ bool Shard::emittable_pending() const {
 }
 
 void Shard::end_batch() {
+  release_closed();
   recycle_rx();
   flush(false);
 }
@@ -625,6 +649,7 @@ void Shard::arm_timer_op() {
 int Shard::tick(int64_t timeout_ms) {
   n_events_ = 0;
   gauges_.rx_ring.current = 0;
+  release_closed();
   recycle_rx();
   flush(true);  // may emit Writable / Disconnected events
   int64_t wait_ns = 0;

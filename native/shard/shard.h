@@ -69,7 +69,9 @@ struct TxChunk { uint32_t slot, off, len; };
 constexpr uint32_t kIovMax = 16;
 constexpr uint32_t kHeMax = 8;
 
-enum class ConnState : uint8_t { Free, Resolving, Connecting, Open, Closing };
+// Closed: Disconnected was emitted in the current batch; the id stays valid (writes are
+// refused with kErrClosing) until the batch ends, then the generation moves on.
+enum class ConnState : uint8_t { Free, Resolving, Connecting, Open, Closing, Closed };
 
 struct Conn {
   int fd = -1;
@@ -165,6 +167,8 @@ class Shard {
   int64_t conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
   int conn_close(uint32_t index, uint32_t gen);
   int conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms);
+  // Shutdown: closes every endpoint and gracefully closes every connection.
+  void close_all(uint32_t timeout_ms);
   int conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
   int conn_proto(uint32_t index, uint32_t gen);  // Protocol or negative kErr
   const Conn* conn_get(uint32_t index, uint32_t gen) const;
@@ -196,6 +200,7 @@ class Shard {
   void try_finalize(uint32_t index);
   void release_tx(Conn& c);
   void recycle_rx();
+  void release_closed();
   void handle_cqe(io_uring_cqe* cqe);
   void on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags);
   void on_recv(uint32_t index, int res, uint32_t flags);
@@ -220,6 +225,7 @@ class Shard {
   bool emittable_pending() const;
   std::vector<uint32_t> dirty_, dirty_work_;
   std::vector<uint32_t> parked_;
+  std::vector<uint32_t> closed_;  // finalised this batch, released at its end
   std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
   uint32_t rx_in_ring_ = 0;
   TimerWheel timers_;

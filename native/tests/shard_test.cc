@@ -90,6 +90,10 @@ TEST(Shard, AcceptRecvEchoAndClose) {
   EXPECT_EQ(h.sh.conn_close(f.index, f.gen), 0);
   EventRec d = h.wait_for(kEvDisconnected);
   EXPECT_EQ(d.code, 0);
+  // Within the batch that carried Disconnected the id still resolves (writes are refused)...
+  EXPECT_EQ(h.sh.conn_write(f.index, f.gen, reinterpret_cast<const uint8_t*>("x"), 1), kErrClosing);
+  h.sh.tick(0);
+  // ...after it, the generation has moved on: the id is stale.
   EXPECT_EQ(h.sh.conn_write(f.index, f.gen, reinterpret_cast<const uint8_t*>("x"), 1), kErrStaleId);
   EXPECT_EQ(h.sh.conn_close(f.index, f.gen), kErrStaleId);
   char b;

@@ -1,0 +1,93 @@
+/**
+ * Loads the native engine. Resolution order: `ZERO_IO_ADDON` (a path), then the package's
+ * `prebuilds/<platform>-<arch>/zero_io.node`.
+ * @internal
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IoError } from './errors.js';
+
+/** The raw native surface. Ids are plain numbers; negative results are error codes. */
+export interface NativeAddon {
+  probe(): ProbeInfo;
+  features(): string[];
+  createShard(cfg: Record<string, unknown>): number;
+  destroyShard(shard: number): void;
+  buffers(shard: number): { pool: ArrayBuffer; events: ArrayBuffer; slotSize: number; slotCount: number; rxSlots: number; backing: string; setupFlags: number };
+  poll(shard: number, timeoutMs: number): number;
+  tcpListen(shard: number, ip: string, port: number, backlog: number, reusePort: boolean): number;
+  udsListen(shard: number, path: string, backlog: number): number;
+  endpointClose(shard: number, ep: number): number;
+  endpointAddress(shard: number, ep: number): [string, string, number] | null;
+  connReserve(shard: number, proto: number): number;
+  connConnect(shard: number, conn: number, ips: string[], port: number, attemptDelayMs: number): number;
+  connConnectUds(shard: number, conn: number, path: string): number;
+  connFail(shard: number, conn: number, errno: number): number;
+  write(shard: number, conn: number, data: Uint8Array): number;
+  close(shard: number, conn: number): number;
+  closeGraceful(shard: number, conn: number, timeoutMs: number): number;
+  closeAll(shard: number, timeoutMs: number): void;
+  connPeer(shard: number, conn: number): [string, string, number] | null;
+  connProto(shard: number, conn: number): number;
+  poolStats(shard: number): NativePoolStats;
+  resetPeaks(shard: number): void;
+  startDriver(shard: number, onBatch: (count: number) => void): void;
+  stopDriver(shard: number): void;
+  benchFillEvents(shard: number, n: number): number;
+}
+
+/** What the running kernel offers io_uring-wise (see `probe()`). */
+export interface ProbeInfo {
+  kernel: string;
+  available: boolean;
+  setupErrno: number;
+  ioUringDisabled: number;
+  singleIssuer: boolean;
+  deferTaskrun: boolean;
+  coopTaskrun: boolean;
+  bufRing: boolean;
+  multishotAccept: boolean;
+  multishotRecv: boolean;
+  opsOk: boolean;
+}
+
+/** @internal */
+export interface NativeGauge { current: number; peak: number; capacity: number }
+/** @internal */
+export interface NativePoolStats {
+  freeStack: NativeGauge; fillRing: NativeGauge; rxRing: NativeGauge; txRing: NativeGauge;
+  completionRing: NativeGauge; scratchPool: NativeGauge; perConn: NativeGauge;
+  counters: Record<string, number>;
+  connections: number;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads (once) and returns the addon, or throws an actionable IoError. */
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new IoError('NotSupportedOnPlatform',
+      `zero-io supports Linux x86-64 only; this is ${process.platform}-${process.arch}. ` +
+      'Run it on Linux (a VM or container with io_uring allowed) or use node:net here.',
+      { platform: `${process.platform}-${process.arch}` });
+  }
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    process.env.ZERO_IO_ADDON,
+    join(here, '..', 'prebuilds', 'linux-x64', 'zero_io.node'),
+  ].filter((p): p is string => !!p);
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new IoError('NotSupportedOnPlatform',
+      `the zero-io native engine was not found (looked in ${candidates.join(', ')}). ` +
+      'Build it with `pnpm build:native` (or `node tooling/build-native.mjs`) from the repository root.',
+      { platform: 'linux-x64' });
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(path) as NativeAddon;
+  return cached;
+}

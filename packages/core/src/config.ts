@@ -1,0 +1,123 @@
+/**
+ * Per-shard configuration: defaults from the reference API, resolved once, frozen; unknown keys
+ * are rejected by name.
+ * @module
+ */
+import { IoError } from './errors.js';
+
+/** io_uring tuning. Defaults are chosen by probing the kernel. */
+export interface UringConfig {
+  /** Submission queue entries; the completion queue gets 8x. @default 1024 */
+  sqEntries?: number;
+  /** Use IORING_SETUP_DEFER_TASKRUN when the kernel has it (fewer interrupts). @default true */
+  deferTaskrun?: boolean;
+}
+
+/** Debug switches. */
+export interface DebugConfig {
+  /** Log every set-up decision (backend, pool backing, ring flags) to stderr. @default false */
+  log?: boolean;
+}
+
+/** Per-shard knobs (the seed's `Config`). Every field is optional; see each default. */
+export interface Config {
+  /** Number of payload slots in the pool. @default 4096 */
+  poolSlotCount?: number;
+  /** Bytes per slot; at least 1200 (RFC 9000's minimum datagram). @default 2048 */
+  poolSlotSize?: number;
+  /** Back the pool with huge pages: 'auto' tries MAP_HUGETLB, then THP, then normal pages. @default 'auto' */
+  hugePages?: 'auto' | 'on' | 'off';
+  /** Connection table size; beyond it new connections are closed at accept. @default 1024 */
+  maxConnections?: number;
+  /** Most events delivered by one poll(). @default 256 */
+  maxEventsPerPoll?: number;
+  /** Pool use (percent) at which pressure is reported. @default 80 */
+  poolPressurePct?: number;
+  /** Payloads at least this large are eligible for compression (protocols that compress). @default 128 */
+  compressionThreshold?: number;
+  /**
+   * Per-connection write queue limit in bytes (the WriteBufferPool bound). A streamWrite beyond it
+   * is accepted partially and a `Writable` event follows when the queue drains. @default 262144
+   */
+  maxWriteQueueBytes?: number;
+  /** Listening endpoints per shard. @default 64 */
+  maxEndpoints?: number;
+  /** Disable Nagle's algorithm on TCP connections. @default true */
+  noDelay?: boolean;
+  /** io_uring tuning. @default auto-tuned */
+  uring?: UringConfig;
+  /** Debug output. @default disabled */
+  debug?: DebugConfig;
+}
+
+/** A fully resolved, frozen config. */
+export type ResolvedConfig = Readonly<Required<Omit<Config, 'uring' | 'debug'>>> & {
+  readonly uring: Readonly<Required<UringConfig>>;
+  readonly debug: Readonly<Required<DebugConfig>>;
+};
+
+const defaults = {
+  poolSlotCount: 4096,
+  poolSlotSize: 2048,
+  hugePages: 'auto',
+  maxConnections: 1024,
+  maxEventsPerPoll: 256,
+  poolPressurePct: 80,
+  compressionThreshold: 128,
+  maxWriteQueueBytes: 256 * 1024,
+  maxEndpoints: 64,
+  noDelay: true,
+} as const;
+const uringDefaults = { sqEntries: 1024, deferTaskrun: true } as const;
+const debugDefaults = { log: false } as const;
+
+function int(key: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new IoError('InvalidConfig', `config.${key} must be an integer in [${min}, ${max}], got ${String(v)}`, { key });
+  }
+  return v;
+}
+
+function bool(key: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new IoError('InvalidConfig', `config.${key} must be a boolean, got ${String(v)}`, { key });
+  return v;
+}
+
+function rejectUnknown(obj: object, known: object, prefix: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!(k in known)) {
+      throw new IoError('InvalidConfig',
+        `unknown option ${prefix}${k}; known options: ${Object.keys(known).join(', ')}`, { key: prefix + k });
+    }
+  }
+}
+
+/** Applies defaults, validates every field, rejects unknown keys, and freezes the result. */
+export function resolveConfig(cfg: Config = {}): ResolvedConfig {
+  if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', 'config must be an object');
+  rejectUnknown(cfg, { ...defaults, uring: 1, debug: 1 }, '');
+  const c = { ...defaults, ...cfg };
+  const u = { ...uringDefaults, ...(cfg.uring ?? {}) };
+  const d = { ...debugDefaults, ...(cfg.debug ?? {}) };
+  if (cfg.uring) rejectUnknown(cfg.uring, uringDefaults, 'uring.');
+  if (cfg.debug) rejectUnknown(cfg.debug, debugDefaults, 'debug.');
+  int('poolSlotCount', c.poolSlotCount, 2, 1 << 20);
+  int('poolSlotSize', c.poolSlotSize, 1200, 1 << 20);
+  if (c.poolSlotCount * c.poolSlotSize > 0xffffffff) {
+    throw new IoError('InvalidConfig', 'config.poolSlotCount * poolSlotSize must stay below 4 GiB', { key: 'poolSlotCount' });
+  }
+  if (!['auto', 'on', 'off'].includes(c.hugePages)) {
+    throw new IoError('InvalidConfig', `config.hugePages must be 'auto', 'on' or 'off', got ${String(c.hugePages)}`, { key: 'hugePages' });
+  }
+  int('maxConnections', c.maxConnections, 1, (1 << 20) - 1);
+  int('maxEventsPerPoll', c.maxEventsPerPoll, 4, 1 << 16);
+  int('poolPressurePct', c.poolPressurePct, 1, 100);
+  int('compressionThreshold', c.compressionThreshold, 0, 1 << 30);
+  int('maxWriteQueueBytes', c.maxWriteQueueBytes, c.poolSlotSize, 1 << 30);
+  int('maxEndpoints', c.maxEndpoints, 1, 4096);
+  bool('noDelay', c.noDelay);
+  int('uring.sqEntries', u.sqEntries, 8, 32768);
+  bool('uring.deferTaskrun', u.deferTaskrun);
+  bool('debug.log', d.log);
+  return Object.freeze({ ...c, uring: Object.freeze(u), debug: Object.freeze(d) }) as ResolvedConfig;
+}

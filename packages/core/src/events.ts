@@ -1,0 +1,94 @@
+/**
+ * Events: a discriminated union, extended by protocol packages through declaration merging on
+ * {@link EventMap}. At run time there is ONE reused flyweight object per Io: every event and its
+ * payload view is borrowed — valid until the next poll(); copy or detach to keep it.
+ * @module
+ */
+
+/** A connection id: a generation-tagged index. A stale id (closed) is refused, never reused for another connection's data. */
+export type ConnId = number & { readonly __brand: 'ConnId' };
+/** A listening endpoint id. */
+export type EndpointId = number & { readonly __brand: 'EndpointId' };
+/** Transport of a connection. Protocol packages add their own. */
+export type Protocol = 'tcp' | 'uds';
+/** Typed message discriminator on StreamFrame (the seed's MessageKind). */
+export type MessageKind = 'Binary' | 'WsText' | 'WsBinary' | 'MqttPacket' | 'GrpcFrame' | 'FixText' | 'Sbe' | 'User';
+/** Why a connection ended. */
+export type CloseOrigin = 'local' | 'peer' | 'error' | 'timeout';
+
+/** A socket address as node:net reports it. */
+export interface SocketAddress {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6' | 'unix';
+}
+
+/** A connection is open (accepted on an endpoint, or an outbound connect succeeded). */
+export interface ConnectedEvent {
+  readonly type: 'Connected';
+  readonly conn: ConnId;
+  /** The listening endpoint that accepted it, or null for an outbound connection. */
+  readonly endpoint: EndpointId | null;
+  readonly protocol: Protocol;
+  /** The remote address (looked up when read). Null once the socket is gone. */
+  readonly peer: SocketAddress | null;
+}
+
+/** A connection ended; its id is invalid after this batch. */
+export interface DisconnectedEvent {
+  readonly type: 'Disconnected';
+  readonly conn: ConnId;
+  /** errno of the cause (0 for a clean close), e.g. 104 (ECONNRESET), 111 (ECONNREFUSED). */
+  readonly errorCode: number;
+  /** Human-readable cause, e.g. "ECONNRESET: connection reset by peer". */
+  readonly reason: string;
+  readonly origin: CloseOrigin;
+  readonly protocol: Protocol;
+}
+
+/** Bytes arrived on a connection (TCP RX is push-only). */
+export interface StreamFrameEvent {
+  readonly type: 'StreamFrame';
+  readonly conn: ConnId;
+  /** Stream id (0 for TCP / UDS). */
+  readonly stream: number;
+  readonly kind: MessageKind;
+  /**
+   * The payload: a view into the shared slot pool. Borrowed: valid until the next poll();
+   * copy it (`Buffer.from(ev.data)`) to keep it.
+   */
+  readonly data: Uint8Array;
+  /** Payload length, without creating a view. */
+  readonly length: number;
+}
+
+/** A connection's write queue drained after a partial streamWrite: write more now. */
+export interface WritableEvent {
+  readonly type: 'Writable';
+  readonly conn: ConnId;
+}
+
+/**
+ * The event union's map. Protocol packages add members with
+ * `declare module '@zero-io/core' { interface EventMap { MyEvent: MyEventType } }`.
+ */
+export interface EventMap {
+  Connected: ConnectedEvent;
+  Disconnected: DisconnectedEvent;
+  StreamFrame: StreamFrameEvent;
+  Writable: WritableEvent;
+}
+
+/** Any event (switch on `type` for exhaustive typing). */
+export type Event = EventMap[keyof EventMap];
+
+/** @internal native event type numbers (native/shard/shard.h EventType). */
+export const EV_CONNECTED = 1;
+/** @internal */
+export const EV_DISCONNECTED = 2;
+/** @internal */
+export const EV_STREAM_FRAME = 3;
+/** @internal */
+export const EV_WRITABLE = 4;
+/** @internal */
+export const EVENT_WORDS = 8;

@@ -1,0 +1,41 @@
+/**
+ * @zero-io/core — the io_uring shard engine for Node.js.
+ *
+ * Three primitives: `new Io(config)` owns a shard, `io.poll(timeoutMs)` runs one tick,
+ * `io.nextEvent()` drains the tick's events — or `io.runSync(handler)` drives it from Node's
+ * event loop. Protocol packages (`@zero-io/tcp`, ...) add their methods to `Io`.
+ * @module
+ */
+export { Io, ERR_NAME_NOT_FOUND } from './io.js';
+export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle } from './io.js';
+export { IoError, isIoError, errnoName, errnoDescription } from './errors.js';
+export type { IoErrorKind, IoErrorFields } from './errors.js';
+export { resolveConfig } from './config.js';
+export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
+export type {
+  Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
+  ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent,
+} from './events.js';
+export type { ProbeInfo } from './addon.js';
+
+import { loadAddon } from './addon.js';
+import { IoError } from './errors.js';
+
+/** The engine features compiled into the loaded addon (SPEC.md "Feature gates"). */
+export function features(): string[] {
+  return loadAddon().features();
+}
+
+/**
+ * Throws FeatureMissing unless the loaded engine was built with `gate`. Protocol packages call
+ * this at import so a missing gate fails early with the fix.
+ */
+export function requireFeature(gate: string, pkg: string): void {
+  if (!loadAddon().features().includes(gate)) {
+    throw new IoError('FeatureMissing',
+      `${pkg} needs the engine feature '${gate}', which this build of the native engine lacks ` +
+      `(it has: ${loadAddon().features().join(', ') || 'none'}). Rebuild with ` +
+      `ZERO_IO_FEATURES=${[...loadAddon().features(), gate].join(',')} node tooling/build-native.mjs`,
+      { feature: gate });
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * For @zero-io protocol packages only: the native surface behind an Io. Not a public API; it
+ * may change in any release.
+ * @internal
+ * @module
+ */
+export { internalsOf } from './io.js';
+export type { IoInternals } from './io.js';
+export type { NativeAddon } from './addon.js';
+export { fromNative } from './errors.js';

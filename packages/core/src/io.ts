@@ -1,0 +1,390 @@
+/**
+ * Io: one shard. Owns its sockets, the io_uring ring, the payload pool and the connection
+ * table. Single-threaded and bound to the thread (or worker) that created it.
+ * @module
+ */
+import { loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
+import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
+import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
+import {
+  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_WRITABLE,
+  type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
+} from './events.js';
+
+const ERR_STALE = -1000;
+const ERR_CLOSING = -1001;
+const ERR_TABLE_FULL = -1002;
+/** errorCode used when name resolution fails before any connect attempt (libuv's UV_EAI_NONAME). */
+export const ERR_NAME_NOT_FOUND = 3008;
+
+const protocols: Protocol[] = ['tcp', 'tcp', 'uds'];
+const origins: CloseOrigin[] = ['local', 'peer', 'error', 'timeout'];
+
+/** Current / peak / capacity of one pool. */
+export interface PoolGauge {
+  readonly current: number;
+  readonly peak: number;
+  readonly capacity: number;
+}
+
+/** Per-pool statistics (the seed's PoolStats) plus engine counters. */
+export interface PoolStats {
+  /** Free-stack slots checked out (TX queues, scratch). */
+  readonly freeStack: PoolGauge;
+  /** RX buffers taken from the provided buffer ring and not yet returned. */
+  readonly fillRing: PoolGauge;
+  /** RX events delivered in the current batch. */
+  readonly rxRing: PoolGauge;
+  /** Slots queued for transmission across all connections. */
+  readonly txRing: PoolGauge;
+  /** Completion-queue entries ready at a drain. */
+  readonly completionRing: PoolGauge;
+  /** Scratch budget (5% of slots) for reassembly. */
+  readonly scratchPool: PoolGauge;
+  /** Connection-table entries in use. */
+  readonly perConn: PoolGauge;
+  /** How the pool memory is backed: 'hugetlb', 'thp' or 'normal'. */
+  readonly backing: string;
+  /** Whether payloads are shared zero-copy with JS (false: copied). */
+  readonly zeroCopy: boolean;
+  /** Open connections. */
+  readonly connections: number;
+  /** Engine counters: rxEnobufs, rxRearm, txShortSends, txPartialAccepts, connsRejected, ... */
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+/** Options of {@link Io.runSync}. */
+export interface RunSyncOptions {
+  /**
+   * Called when the handler throws; the batch goes on with the next event.
+   * @default logs the error and the event type to stderr
+   */
+  onError?: (error: unknown, event: Event) => void;
+}
+
+/** Stops a running driver. */
+export interface ShutdownHandle {
+  /**
+   * Stops accepting, closes every connection gracefully (pending writes are flushed, up to
+   * `timeoutMs`), then stops the driver. Resolves when done. Idempotent.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops the driver at once, leaving connections open (poll() may be used again). */
+  stop(): void;
+}
+
+/** @internal what protocol packages may reach (via `@zero-io/core/internal`). */
+export interface IoInternals {
+  readonly native: NativeAddon;
+  readonly shard: number;
+  /** Converts a negative native result into a thrown IoError / a number. */
+  check(result: number, what: string): number;
+}
+
+const internalsMap = new WeakMap<Io, IoInternals>();
+/** @internal */
+export function internalsOf(io: Io): IoInternals {
+  const i = internalsMap.get(io);
+  if (!i) throw new IoError('ShardClosed', 'not a live Io');
+  return i;
+}
+
+/**
+ * The flyweight behind every event of one Io. Fields are decoded from the shared event ring;
+ * `data`, `peer` and `reason` are built only when read.
+ */
+class EventCursor {
+  type: Event['type'] = 'Writable';
+  conn = 0 as ConnId;
+  stream = 0;
+  kind: MessageKind = 'Binary';
+  length = 0;
+  errorCode = 0;
+  #io: Io;
+  #base = 0;
+  constructor(io: Io) {
+    this.#io = io;
+  }
+  /** @internal */
+  load(i32: Int32Array, base: number): void {
+    this.#base = base;
+    const t = i32[base];
+    this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
+    this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_CONNECTED ? 'Connected' : t === EV_DISCONNECTED ? 'Disconnected' : 'Writable';
+    this.length = i32[base + 5] >>> 0;
+    this.errorCode = i32[base + 6];
+  }
+  get data(): Uint8Array {
+    const u32 = this.#io._u32;
+    return new Uint8Array(this.#io._pool, u32[this.#base + 4], u32[this.#base + 5]);
+  }
+  get endpoint(): EndpointId | null {
+    const aux = this.#io._i32[this.#base + 7];
+    return aux < 0 ? null : (aux as EndpointId);
+  }
+  get protocol(): Protocol {
+    return protocols[this.#io._i32[this.#base + 3]] ?? 'tcp';
+  }
+  get origin(): CloseOrigin {
+    return origins[this.#io._i32[this.#base + 7]] ?? 'error';
+  }
+  get reason(): string {
+    const code = this.errorCode;
+    if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
+    if (code === ERR_NAME_NOT_FOUND) return 'ENOTFOUND: name resolution failed';
+    return this.origin === 'timeout' ? `${errnoDescription(code)} (graceful close timed out)` : errnoDescription(code);
+  }
+  get peer(): SocketAddress | null {
+    return this.#io.peerAddress(this.conn);
+  }
+}
+
+/**
+ * One shard: `new Io(config)`, then either drive it yourself (`poll()` + `nextEvent()`) or let
+ * {@link Io.runSync} drive it from Node's event loop.
+ *
+ * @example
+ * ```ts
+ * const io = new Io();
+ * io.tcpListen('127.0.0.1:7001');            // from @zero-io/tcp
+ * io.runSync((ev) => { if (ev.type === 'StreamFrame') io.streamWrite(ev.conn, ev.data); });
+ * ```
+ */
+export class Io {
+  /** The resolved, frozen configuration. */
+  readonly config: ResolvedConfig;
+  /** The active backend. */
+  readonly backend: 'io_uring' = 'io_uring';
+  /** @internal */ _pool: ArrayBuffer;
+  /** @internal */ _i32: Int32Array;
+  /** @internal */ _u32: Uint32Array;
+  #native: NativeAddon;
+  #shard: number;
+  #count = 0;
+  #next = 0;
+  #cursor: EventCursor;
+  #backing: string;
+  #driving = false;
+  #closed = false;
+
+  /** Creates a shard: maps the pool, opens the ring. Throws {@link IoError} (KernelTooOld, NotSupportedOnBackend, InvalidConfig, ...). */
+  constructor(config: Config = {}) {
+    this.config = resolveConfig(config);
+    this.#native = loadAddon();
+    const c = this.config;
+    try {
+      this.#shard = this.#native.createShard({
+        poolSlotCount: c.poolSlotCount, poolSlotSize: c.poolSlotSize, hugePages: c.hugePages,
+        maxConnections: c.maxConnections, maxEventsPerPoll: c.maxEventsPerPoll,
+        poolPressurePct: c.poolPressurePct, maxWriteQueueBytes: c.maxWriteQueueBytes,
+        maxEndpoints: c.maxEndpoints, sqEntries: c.uring.sqEntries, deferTaskrun: c.uring.deferTaskrun,
+        noDelay: c.noDelay,
+      });
+    } catch (e) {
+      throw fromNative(e, 'new Io()');
+    }
+    const b = this.#native.buffers(this.#shard);
+    this._pool = b.pool;
+    this._i32 = new Int32Array(b.events);
+    this._u32 = new Uint32Array(b.events);
+    this.#backing = b.backing;
+    this.#cursor = new EventCursor(this);
+    const native = this.#native;
+    const shard = this.#shard;
+    internalsMap.set(this, {
+      native, shard,
+      check: (r: number, what: string) => this.#check(r, what),
+    });
+    if (c.debug.log) {
+      process.stderr.write(`zero-io: shard ${shard} backend=io_uring pool=${c.poolSlotCount}x${c.poolSlotSize} (${b.backing}, ${b.rxSlots} RX) ring flags=0x${b.setupFlags.toString(16)}\n`);
+    }
+  }
+
+  /** Reports what the running kernel offers (no shard needed). */
+  static probe(): ProbeInfo {
+    return loadAddon().probe();
+  }
+
+  /** The engine features compiled into the loaded addon (e.g. ['tcp']). */
+  static features(): string[] {
+    return loadAddon().features();
+  }
+
+  #check(r: number, what: string): number {
+    if (r >= 0) return r;
+    if (r === ERR_STALE) throw new IoError('InvalidConnId', `${what}: the id is closed or was never opened (a stale id after Disconnected?). Drop ids when their Disconnected event arrives.`);
+    if (r === ERR_CLOSING) return 0;
+    if (r === ERR_TABLE_FULL) throw new IoError('TableFull', `${what}: the connection table is full (maxConnections=${this.config.maxConnections}). Raise maxConnections or close idle connections.`);
+    throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
+  }
+
+  #live(): void {
+    if (this.#closed) throw new IoError('ShardClosed', 'this Io was shut down; create a new Io');
+  }
+
+  /**
+   * One tick: return borrowed slots, flush writes, wait up to `timeoutMs` for completions
+   * (-1: until one arrives), turn them into events, fire timers. Returns the event count.
+   * Events of the previous poll become invalid.
+   */
+  poll(timeoutMs = 0): number {
+    this.#live();
+    let n: number;
+    try {
+      n = this.#native.poll(this.#shard, timeoutMs);
+    } catch (e) {
+      throw fromNative(e, 'poll()');
+    }
+    if (n < 0) throw new IoError('SyscallFailed', `io_uring_enter failed: ${errnoDescription(-n)}`, { syscall: 'io_uring_enter', errno: -n });
+    this.#count = n;
+    this.#next = 0;
+    return n;
+  }
+
+  /**
+   * The next event of the current poll, or null when drained. The returned object is reused for
+   * every event: read what you need before calling nextEvent() again.
+   */
+  nextEvent(): Event | null {
+    if (this.#next >= this.#count) return null;
+    this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
+    return this.#cursor as unknown as Event;
+  }
+
+  /**
+   * Queues bytes for a connection (copied into pool slots; sent at the end of the batch or the
+   * next poll). Returns the bytes accepted: fewer than given when the write queue limit
+   * (maxWriteQueueBytes) or the pool is reached — a `Writable` event follows when it drains.
+   * Returns 0 for a connection that is closing. Throws InvalidConnId for a stale id.
+   */
+  streamWrite(conn: ConnId, data: Uint8Array): number;
+  /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
+  streamWrite(conn: ConnId, stream: number, data: Uint8Array): number;
+  streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array): number {
+    const data = typeof a === 'number' ? b! : a;
+    const r = this.#native.write(this.#shard, conn, data);
+    return r >= 0 ? r : this.#check(r, 'streamWrite');
+  }
+
+  /**
+   * Pull-mode read. TCP and UDS are push-only: this always throws StreamNotPullable for them
+   * (use StreamFrame events).
+   */
+  streamRead(conn: ConnId, stream: number, buf: Uint8Array): number {
+    void stream;
+    void buf;
+    const p = this.#native.connProto(this.#shard, conn);
+    if (p < 0) this.#check(p, 'streamRead');
+    const protocol = protocols[p] ?? 'tcp';
+    throw new IoError('StreamNotPullable',
+      `streamRead: ${protocol} connections are push-only; handle StreamFrame events instead`, { protocol });
+  }
+
+  /** Immediate close: queued writes are dropped. A Disconnected event follows. Closing twice is a no-op. */
+  close(conn: ConnId): void {
+    this.#check(this.#native.close(this.#shard, conn), 'close');
+  }
+
+  /** Flushes queued writes, then closes; force-closes after `timeoutMs`. @default timeoutMs 5000 */
+  closeGraceful(conn: ConnId, timeoutMs = 5000): void {
+    this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
+  }
+
+  /** The remote address of an open connection, or null. */
+  peerAddress(conn: ConnId): SocketAddress | null {
+    const a = this.#native.connPeer(this.#shard, conn);
+    return a ? { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] } : null;
+  }
+
+  /** Current / peak / capacity for each of the seven pools, and engine counters. */
+  poolStats(): PoolStats {
+    this.#live();
+    const s = this.#native.poolStats(this.#shard);
+    const g = (x: NativeGauge): PoolGauge => Object.freeze({ ...x });
+    return Object.freeze({
+      freeStack: g(s.freeStack), fillRing: g(s.fillRing), rxRing: g(s.rxRing), txRing: g(s.txRing),
+      completionRing: g(s.completionRing), scratchPool: g(s.scratchPool), perConn: g(s.perConn),
+      backing: this.#backing, zeroCopy: true, connections: s.connections,
+      counters: Object.freeze(s.counters),
+    });
+  }
+
+  /** Resets every pool's peak to its current value. */
+  resetPeaks(): void {
+    this.#native.resetPeaks(this.#shard);
+  }
+
+  /**
+   * Drives this Io from Node's event loop: the ring's eventfd is watched by libuv, each wake-up
+   * runs one tick, and JS is entered once per batch. `handler` gets each event (borrowed: valid
+   * during the call). Writes made in the handler go out at the end of the batch. Node's event
+   * loop is never blocked.
+   */
+  runSync(handler: (event: Event, io: Io) => void, options: RunSyncOptions = {}): ShutdownHandle {
+    this.#live();
+    if (this.#driving) throw new IoError('DriverRunning', 'runSync() is already driving this Io');
+    const onError = options.onError ?? ((err: unknown, ev: Event) => {
+      process.stderr.write(`zero-io: handler threw on ${ev.type} (conn ${(ev as { conn?: number }).conn}): ${(err as Error)?.stack ?? String(err)}\n`);
+    });
+    const onBatch = (n: number): void => {
+      this.#count = n;
+      this.#next = 0;
+      let ev: Event | null;
+      while ((ev = this.nextEvent()) !== null) {
+        try {
+          handler(ev, this);
+        } catch (err) {
+          onError(err, ev);
+        }
+      }
+    };
+    try {
+      this.#native.startDriver(this.#shard, onBatch);
+    } catch (e) {
+      throw fromNative(e, 'runSync()');
+    }
+    this.#driving = true;
+    let done: Promise<void> | undefined;
+    const stop = (): void => {
+      if (!this.#driving || this.#closed) return;
+      this.#native.stopDriver(this.#shard);
+      this.#driving = false;
+    };
+    return {
+      stop,
+      shutdown: (opts = {}) => {
+        done ??= (async () => {
+          if (this.#closed) return;
+          const timeoutMs = opts.timeoutMs ?? 5000;
+          this.#native.closeAll(this.#shard, timeoutMs);
+          const deadline = Date.now() + timeoutMs + 1000;
+          while (this.#native.poolStats(this.#shard).connections > 0 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          stop();
+        })();
+        return done;
+      },
+    };
+  }
+
+  /** Whether runSync() is driving this Io. */
+  get running(): boolean {
+    return this.#driving;
+  }
+
+  /** Releases the shard: every socket closes at once, the pool is unmapped once JS drops its views. */
+  shutdown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#driving = false;
+    internalsMap.delete(this);
+    this.#native.destroyShard(this.#shard);
+  }
+
+  [Symbol.dispose](): void {
+    this.shutdown();
+  }
+}
+
+export { isIoError };

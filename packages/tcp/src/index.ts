@@ -1,0 +1,197 @@
+/**
+ * @zero-io/tcp — TCP and Unix-domain-socket listen/connect for zero-io.
+ *
+ * Importing this package adds `tcpListen`, `tcpListenWith`, `tcpConnect`, `tcpConnectWith`,
+ * `udsListen`, `udsConnect`, `localAddress` and `closeEndpoint` to `Io`. RX is push-only:
+ * bytes arrive as `StreamFrame { kind: 'Binary' }` events; `streamRead` throws StreamNotPullable.
+ * @module
+ */
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import { ERR_NAME_NOT_FOUND, Io, IoError, requireFeature, type ConnId, type EndpointId, type SocketAddress } from '@zero-io/core';
+import { fromNative, internalsOf } from '@zero-io/core/internal';
+
+requireFeature('tcp', '@zero-io/tcp');
+
+const PROTO_TCP = 1;
+const PROTO_UDS = 2;
+
+/** Options of {@link Io.tcpListenWith}. */
+export interface TcpListenConfig {
+  /** IP address to bind ('localhost' means 127.0.0.1; '::' also accepts IPv4). @default '0.0.0.0' */
+  host?: string;
+  /** Port; 0 picks a free one (read it back with `io.localAddress(ep)`). */
+  port: number;
+  /** listen() backlog. @default 511 */
+  backlog?: number;
+  /** SO_REUSEPORT, so several shards or processes can bind the same port. @default false */
+  reusePort?: boolean;
+}
+
+/** Options of {@link Io.tcpConnectWith}. */
+export interface TcpConnectConfig {
+  /** An IP address or a host name (resolved with the system resolver, then raced: RFC 8305). */
+  host: string;
+  port: number;
+  /** Happy Eyeballs "Connection Attempt Delay" (RFC 8305 section 5). @default 250 */
+  attemptDelayMs?: number;
+  /** Only use this address family. @default 0 (both) */
+  family?: 0 | 4 | 6;
+}
+
+/** Options of {@link Io.udsListen}. */
+export interface UdsListenConfig {
+  /** listen() backlog. @default 511 */
+  backlog?: number;
+}
+
+declare module '@zero-io/core' {
+  interface Io {
+    /** Listens on `"host:port"`, `"[v6]:port"` or a port number. Returns the endpoint id. */
+    tcpListen(addr: string | number): EndpointId;
+    /** Listens with options. */
+    tcpListenWith(config: TcpListenConfig): EndpointId;
+    /**
+     * Connects to `"host:port"`. Returns the connection id at once; `Connected` or
+     * `Disconnected` (with the errno, e.g. ECONNREFUSED) follows. A host name is resolved and
+     * its addresses raced (Happy Eyeballs, RFC 8305).
+     */
+    tcpConnect(addr: string): ConnId;
+    /** Connects with options. */
+    tcpConnectWith(config: TcpConnectConfig): ConnId;
+    /** Listens on a Unix socket path (removed again when the endpoint closes, like node:net). */
+    udsListen(path: string, config?: UdsListenConfig): EndpointId;
+    /** Connects to a Unix socket path. */
+    udsConnect(path: string): ConnId;
+    /** The bound address of an endpoint (useful after listening on port 0). */
+    localAddress(endpoint: EndpointId): SocketAddress;
+    /** Stops accepting on an endpoint; open connections stay open. */
+    closeEndpoint(endpoint: EndpointId): void;
+  }
+}
+
+/** Splits `"host:port"`, `"[v6]:port"` or `":port"`. */
+export function parseHostPort(addr: string | number, what: string): { host: string; port: number } {
+  if (typeof addr === 'number') return { host: '0.0.0.0', port: checkPort(addr, what) };
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]*):(\d+)$/.exec(addr);
+  if (!m) {
+    throw new IoError('InvalidAddress', `${what}: expected "host:port" or "[ipv6]:port", got ${JSON.stringify(addr)}`, { address: addr });
+  }
+  return { host: m[1] || '0.0.0.0', port: checkPort(Number(m[2]), what) };
+}
+
+function checkPort(port: number, what: string): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new IoError('InvalidAddress', `${what}: port must be an integer in [0, 65535], got ${port}`, { address: String(port) });
+  }
+  return port;
+}
+
+function listenIp(host: string, what: string): string {
+  if (host === 'localhost') return '127.0.0.1';
+  if (isIP(host) === 0) {
+    throw new IoError('InvalidAddress',
+      `${what}: listen needs an IP address, got ${JSON.stringify(host)}; resolve the name first (dns.lookup) or use '0.0.0.0' / '::'`,
+      { address: host });
+  }
+  return host;
+}
+
+/**
+ * Orders resolved addresses per RFC 8305 section 4: keep the resolver's preference for the
+ * first address, then alternate families.
+ */
+export function interleaveFamilies(addrs: { address: string; family: number }[]): string[] {
+  if (addrs.length === 0) return [];
+  const first = addrs[0].family;
+  const a = addrs.filter((x) => x.family === first).map((x) => x.address);
+  const b = addrs.filter((x) => x.family !== first).map((x) => x.address);
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (i < a.length) out.push(a[i]);
+    if (i < b.length) out.push(b[i]);
+  }
+  return out;
+}
+
+Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenConfig): EndpointId {
+  const known = new Set(['host', 'port', 'backlog', 'reusePort']);
+  for (const k of Object.keys(config)) {
+    if (!known.has(k)) throw new IoError('InvalidConfig', `tcpListenWith: unknown option ${k}; known: ${[...known].join(', ')}`, { key: k });
+  }
+  const host = listenIp(config.host ?? '0.0.0.0', 'tcpListenWith');
+  const port = checkPort(config.port, 'tcpListenWith');
+  const { native, shard } = internalsOf(this);
+  const display = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  try {
+    return native.tcpListen(shard, host, port, config.backlog ?? 511, config.reusePort ?? false) as EndpointId;
+  } catch (e) {
+    throw fromNative(e, 'tcpListen', display);
+  }
+};
+
+Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): EndpointId {
+  const { host, port } = parseHostPort(addr, 'tcpListen');
+  return this.tcpListenWith({ host, port });
+};
+
+Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConnectConfig): ConnId {
+  const known = new Set(['host', 'port', 'attemptDelayMs', 'family']);
+  for (const k of Object.keys(config)) {
+    if (!known.has(k)) throw new IoError('InvalidConfig', `tcpConnectWith: unknown option ${k}; known: ${[...known].join(', ')}`, { key: k });
+  }
+  const port = checkPort(config.port, 'tcpConnectWith');
+  const delay = config.attemptDelayMs ?? 250;
+  const { native, shard, check } = internalsOf(this);
+  const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
+  const host = config.host;
+  if (isIP(host)) {
+    check(native.connConnect(shard, conn, [host], port, delay), 'tcpConnect');
+    return conn;
+  }
+  // A name: resolve (libuv's thread pool, off the event loop), then race the addresses.
+  lookup(host, { all: true, family: config.family ?? 0, order: 'verbatim' }, (err, addrs) => {
+    if (err || addrs.length === 0) {
+      native.connFail(shard, conn, ERR_NAME_NOT_FOUND);
+      return;
+    }
+    native.connConnect(shard, conn, interleaveFamilies(addrs), port, delay);
+  });
+  return conn;
+};
+
+Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string): ConnId {
+  const { host, port } = parseHostPort(addr, 'tcpConnect');
+  return this.tcpConnectWith({ host, port });
+};
+
+Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsListenConfig = {}): EndpointId {
+  const { native, shard } = internalsOf(this);
+  try {
+    return native.udsListen(shard, path, config.backlog ?? 511) as EndpointId;
+  } catch (e) {
+    throw fromNative(e, 'udsListen', path);
+  }
+};
+
+Io.prototype.udsConnect = function udsConnect(this: Io, path: string): ConnId {
+  const { native, shard, check } = internalsOf(this);
+  const conn = check(native.connReserve(shard, PROTO_UDS), 'udsConnect') as ConnId;
+  const r = native.connConnectUds(shard, conn, path);
+  if (r < 0) native.connFail(shard, conn, -r);
+  return conn;
+};
+
+Io.prototype.localAddress = function localAddress(this: Io, endpoint: EndpointId): SocketAddress {
+  const { native, shard } = internalsOf(this);
+  const a = native.endpointAddress(shard, endpoint);
+  if (!a) throw new IoError('InvalidConnId', `localAddress: endpoint ${endpoint} is not open`);
+  return { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] };
+};
+
+Io.prototype.closeEndpoint = function closeEndpoint(this: Io, endpoint: EndpointId): void {
+  const { native, shard, check } = internalsOf(this);
+  check(native.endpointClose(shard, endpoint), 'closeEndpoint');
+};
+
+export { Io };
