@@ -185,6 +185,7 @@ void Shard::release_tx(Conn& c) {
   }
   c.tx_bytes = 0;
   c.tx_inflight_chunks = 0;
+  wake_pool_waiters();
 }
 
 // ------------------------------------------------------------------ SQE preparation
@@ -443,6 +444,12 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   if (done < len) {
     c->want_writable = true;
     ++counters_.tx_partial_accepts;
+    // Refused for lack of pool slots with nothing of its own queued: no send completion of this
+    // connection will wake it, so wait for any slot release instead.
+    if (c->tx_count == 0 && !c->pool_waiting) {
+      c->pool_waiting = true;
+      pool_waiters_.push_back(index);
+    }
   }
   if (done) mark_dirty(index);
   return static_cast<int64_t>(done);
@@ -904,6 +911,16 @@ void Shard::on_send(uint32_t idx, int res) {
   c.tx_inflight_chunks = 0;
   gauges_.free_stack.current = pool_->free_stack.current;
   mark_dirty(idx);
+  wake_pool_waiters();
+}
+
+void Shard::wake_pool_waiters() {
+  if (pool_waiters_.empty() || pool_->free_count() == 0) return;
+  for (uint32_t idx : pool_waiters_) {
+    conns_[idx].pool_waiting = false;
+    mark_dirty(idx);  // flush() emits Writable for it
+  }
+  pool_waiters_.clear();
 }
 
 void Shard::on_connect(uint32_t idx, uint32_t a, int res) {

@@ -82,7 +82,8 @@ struct Conn {
   uint32_t inflight = 0;          // SQEs whose final CQE has not arrived
   bool recv_armed = false, send_inflight = false, peer_eof = false, want_writable = false;
   bool graceful = false, need_rearm = false, parked = false, dirty = false, cancel_sent = false;
-  bool final_pending = false;     // close done, Disconnected not yet emitted (event ring full)
+  bool final_pending = false;
+  bool pool_waiting = false;      // on pool_waiters_     // close done, Disconnected not yet emitted (event ring full)
   int32_t close_err = 0, close_origin = kOriginLocal;
   uint32_t timer = TimerWheel::kNone;
   uint32_t next_free = 0;
@@ -225,6 +226,8 @@ class Shard {
   bool emittable_pending() const;
   std::vector<uint32_t> dirty_, dirty_work_;
   std::vector<uint32_t> parked_;
+  std::vector<uint32_t> pool_waiters_;  // refused a write for lack of pool slots, nothing queued
+  void wake_pool_waiters();
   std::vector<uint32_t> closed_;  // finalised this batch, released at its end
   std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
   uint32_t rx_in_ring_ = 0;

@@ -241,6 +241,12 @@ export class Io {
     return n;
   }
 
+  /** @internal Benchmarks only: treat the first `n` records of the event ring as the current batch. */
+  _setBatchForBench(n: number): void {
+    this.#count = n;
+    this.#next = 0;
+  }
+
   /**
    * The next event of the current poll, or null when drained. The returned object is reused for
    * every event: read what you need before calling nextEvent() again.

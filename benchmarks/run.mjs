@@ -1,0 +1,623 @@
+#!/usr/bin/env node
+// zero-io benchmark runner.
+//
+//   node run.mjs [tcp-echo]   TCP echo: zero-io vs node:net vs Bun, C load generator
+//   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
+//
+// Environment:
+//   BENCH_CONNS     comma-separated connection counts (default 1,64,1000)
+//   BENCH_DURATION  measured seconds per run (default 5)
+//   BENCH_ROUNDS    rounds per scenario (default 3)
+//   BENCH_SIZE      message size in bytes (default 1024)
+//   BENCH_SERVERS   comma-separated subset of zero-io,node:net,bun
+//   BUN_BIN         path to a bun binary (default: the `bun` npm dependency, then PATH)
+//
+// Servers run pinned to CPU 0 and the load generator to CPU 1 (taskset). The
+// load generator prints "measure-start"/"measure-end" on stderr around the
+// measured window; the server's CPU time (utime+stime from /proc/<pid>/stat)
+// is sampled at exactly those two points.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const LOADGEN = join(HERE, 'bin', 'echo_client');
+const RESULTS = join(HERE, 'results');
+
+const SERVER_CPU = 0;
+const LOADGEN_CPU = 1;
+const WARMUP_S = 1;
+const START_TIMEOUT_MS = 15000;
+
+// ---------------------------------------------------------------- children --
+
+const children = new Set();
+
+function killGroup(child, signal) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // detached: the child leads its own process group
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function killAll() {
+  for (const c of children) killGroup(c, 'SIGKILL');
+  children.clear();
+}
+
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`\nbench: ${sig}, stopping`);
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('uncaughtException', (err) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
+
+let canPin = true;
+
+/** Spawns argv pinned to one CPU with the open-files limit raised. */
+function spawnPinned(cpu, argv, env = {}) {
+  const pin = canPin ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
+  const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`;
+  const child = spawn('bash', ['-c', script, 'bash', ...argv], {
+    cwd: HERE,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, ...env },
+  });
+  children.add(child);
+  child.exited = new Promise((res) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      res({ code, signal });
+    });
+    child.on('error', (err) => {
+      children.delete(child);
+      res({ code: -1, signal: null, error: err });
+    });
+  });
+  return child;
+}
+
+async function stopChild(child, graceMs = 2000) {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exited;
+  killGroup(child, 'SIGTERM');
+  const t = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+  const r = await child.exited;
+  clearTimeout(t);
+  return r;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- helpers --
+
+let CLK_TCK = 100;
+try {
+  CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+} catch {
+  /* keep 100 */
+}
+
+/** utime + stime of the whole process, in clock ticks (fields 14 and 15). */
+function cpuTicks(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
+    return Number(f[14 - 3]) + Number(f[15 - 3]);
+  } catch {
+    return null;
+  }
+}
+
+function rssKiB(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+const fmt = (x, digits = 0) =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function table(header, rows) {
+  const out = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+function stamp() {
+  return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+}
+
+function tail(text, lines = 6) {
+  return text.trim().split('\n').slice(-lines).join('\n    ');
+}
+
+// ---------------------------------------------------------------- servers --
+
+function findBun() {
+  if (process.env.BUN_BIN) return existsSync(process.env.BUN_BIN) ? process.env.BUN_BIN : null;
+  try {
+    const req = createRequire(import.meta.url);
+    const pj = req.resolve('bun/package.json');
+    const { bin } = JSON.parse(readFileSync(pj, 'utf8'));
+    const rel = typeof bin === 'string' ? bin : bin?.bun;
+    if (rel) {
+      const p = resolve(dirname(pj), rel);
+      if (existsSync(p)) return p;
+    }
+  } catch {
+    /* not installed */
+  }
+  const local = join(HERE, 'node_modules', '.bin', 'bun');
+  if (existsSync(local)) return local;
+  const r = spawnSync('bash', ['-c', 'command -v bun'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
+function serverDefs() {
+  const bun = findBun();
+  let bunProblem = null;
+  let bunVersion = null;
+  if (!bun) {
+    bunProblem = 'no bun binary found (install the `bun` dependency with pnpm, put bun on PATH, or set BUN_BIN)';
+  } else {
+    const r = spawnSync(bun, ['--version'], { encoding: 'utf8', timeout: 10000 });
+    if (r.status === 0) bunVersion = r.stdout.trim();
+    else bunProblem = `${bun} --version failed: ${(r.stderr || r.error?.message || '').trim()}`;
+  }
+  return [
+    {
+      name: 'zero-io',
+      argv: (port, nodeFlags = []) => [process.execPath, ...nodeFlags, 'servers/zero-io-echo.mjs', String(port)],
+      version: null,
+    },
+    {
+      name: 'node:net',
+      argv: (port, nodeFlags = []) => [process.execPath, ...nodeFlags, 'servers/node-net-echo.mjs', String(port)],
+      version: process.version,
+    },
+    {
+      name: 'bun',
+      argv: (port) => [bun, 'servers/bun-echo.ts', String(port)],
+      version: bunVersion,
+      problem: bunProblem,
+    },
+  ];
+}
+
+/** Starts a server and resolves once it printed "listening". Throws with its stderr on failure. */
+async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
+  const child = spawnPinned(SERVER_CPU, def.argv(port, nodeFlags), env);
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 65536) stderr = stderr.slice(-32768);
+  });
+  child.stderrText = () => stderr;
+  const rl = createInterface({ input: child.stdout });
+  const ok = await new Promise((res) => {
+    const timer = setTimeout(() => res('timed out after ' + START_TIMEOUT_MS / 1000 + ' s'), START_TIMEOUT_MS);
+    rl.on('line', (line) => {
+      if (/^listening\b/.test(line)) {
+        clearTimeout(timer);
+        res(true);
+      }
+    });
+    child.exited.then(({ code, signal, error }) => {
+      clearTimeout(timer);
+      res(error ? error.message : `exited (${signal ?? 'code ' + code}) before listening`);
+    });
+  });
+  if (ok !== true) {
+    await stopChild(child, 500);
+    await sleep(50); // let the last stderr bytes arrive
+    const err = new Error(`${def.name} server failed to start: ${ok}`);
+    err.detail = tail(stderr);
+    throw err;
+  }
+  child.stdout.resume();
+  return child;
+}
+
+/**
+ * Runs the load generator. hooks.start/hooks.end run synchronously when it
+ * reports the start/end of its measured window.
+ */
+async function runLoadgen(port, conns, duration, size, hooks = {}) {
+  const child = spawnPinned(LOADGEN_CPU, [
+    LOADGEN,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--conns',
+    String(conns),
+    '--size',
+    String(size),
+    '--duration',
+    String(duration),
+    '--warmup',
+    String(WARMUP_S),
+  ]);
+  let stdout = '';
+  let stderr = '';
+  let started = false;
+  let ended = false;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => (stdout += d));
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    if (line === 'measure-start') {
+      started = true;
+      hooks.start?.();
+    } else if (line === 'measure-end') {
+      ended = true;
+      hooks.end?.();
+    } else stderr += line + '\n';
+  });
+  // Hard bound: connect phase (<= 15 s) + warmup + duration + slack.
+  const killer = setTimeout(() => killGroup(child, 'SIGKILL'), (20 + WARMUP_S + duration) * 1000);
+  const { code, signal } = await child.exited;
+  clearTimeout(killer);
+  await sleep(20); // drain the last readline events
+  if (started && !ended) hooks.end?.();
+  let result = null;
+  try {
+    result = JSON.parse(stdout.trim().split('\n').pop());
+  } catch {
+    /* no result */
+  }
+  return { code, signal, result, stderr, started };
+}
+
+// ---------------------------------------------------------------- tcp-echo --
+
+async function suiteTcpEcho() {
+  const connsList = (process.env.BENCH_CONNS ?? '1,64,1000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
+  const duration = Number(process.env.BENCH_DURATION ?? 5);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const size = Number(process.env.BENCH_SIZE ?? 1024);
+  const only = process.env.BENCH_SERVERS?.split(',').map((s) => s.trim());
+
+  let servers = serverDefs();
+  if (only) servers = servers.filter((s) => only.includes(s.name));
+  const skipped = new Map(); // name -> reason
+  for (const s of servers) {
+    if (s.problem) {
+      skipped.set(s.name, s.problem);
+      console.log(`bench: skipping ${s.name}: ${s.problem}`);
+    }
+  }
+
+  console.log(
+    `bench tcp-echo: conns=[${connsList}] size=${size} B duration=${duration} s warmup=${WARMUP_S} s rounds=${rounds}` +
+      ` servers=[${servers.map((s) => s.name)}] pin: server cpu ${SERVER_CPU}, loadgen cpu ${LOADGEN_CPU}` +
+      (canPin ? '' : ' (NOT pinned)'),
+  );
+
+  const runs = [];
+  for (const conns of connsList) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const def of servers) {
+        if (skipped.has(def.name)) continue;
+        const label = `c=${conns} round ${round}/${rounds} ${def.name}`;
+        const port = await freePort();
+        let server;
+        try {
+          server = await startServer(def, port);
+        } catch (err) {
+          skipped.set(def.name, err.message);
+          console.log(`bench: ${err.message}${err.detail ? '\n    ' + err.detail : ''}`);
+          console.log(`bench: continuing without ${def.name}`);
+          continue;
+        }
+        const pid = server.pid;
+        let cpu0 = null;
+        let cpu1 = null;
+        let rss = null;
+        const lg = await runLoadgen(port, conns, duration, size, {
+          start: () => (cpu0 = cpuTicks(pid)),
+          end: () => {
+            cpu1 = cpuTicks(pid);
+            rss = rssKiB(pid);
+          },
+        });
+        const alive = server.exitCode === null && server.signalCode === null;
+        await stopChild(server);
+        const r = lg.result;
+        const run = {
+          server: def.name,
+          conns,
+          size,
+          round,
+          ok: false,
+          loadgenExit: lg.code,
+          serverAlive: alive,
+          cpuTicks: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null,
+          rssKiB: rss,
+          ...(r ?? {}),
+        };
+        if (r && run.cpuTicks !== null && r.msgs > 0) {
+          run.cpuUsPerMsg = (run.cpuTicks * (1e6 / CLK_TCK)) / r.msgs;
+          run.serverCpuPct = (100 * run.cpuTicks) / CLK_TCK / r.seconds;
+        }
+        const problems = [];
+        if (!r) problems.push(`load generator produced no result (exit ${lg.code ?? lg.signal})`);
+        else {
+          if (r.errors > 0) problems.push(`${r.errors} errors (${r.mismatches} echo mismatches, ${r.connErrors} connection errors)`);
+          if (r.msgs === 0) problems.push('no messages echoed');
+        }
+        if (lg.code !== 0 && r) problems.push(`load generator exit ${lg.code ?? lg.signal}`);
+        if (!alive) problems.push('server died during the run');
+        if (lg.stderr.trim()) problems.push(tail(lg.stderr, 3));
+        run.ok = problems.length === 0;
+        if (!run.ok) run.problems = problems;
+        runs.push(run);
+        console.log(
+          `  ${label}: ` +
+            (r
+              ? `${fmt(r.msgsPerSec)} msg/s, cpu ${fmt(run.cpuUsPerMsg, 2)} µs/msg (${fmt(run.serverCpuPct)}%), ` +
+                `p50 ${r.p50us} µs, p99 ${r.p99us} µs, rss ${fmt(rss / 1024, 1)} MiB`
+              : 'no result') +
+            (run.ok ? '' : `  !! ${problems.join('; ')}`),
+        );
+        await sleep(200);
+      }
+    }
+  }
+
+  // -------- summary
+  const summary = [];
+  const rows = [];
+  for (const conns of connsList) {
+    const scenario = `tcp-echo c=${conns} ${size} B`;
+    for (const def of servers) {
+      const ok = runs.filter((r) => r.conns === conns && r.server === def.name && r.ok);
+      const all = runs.filter((r) => r.conns === conns && r.server === def.name);
+      if (!all.length) {
+        rows.push([scenario, def.name, 'skipped', '', '', '', '']);
+        continue;
+      }
+      const s = {
+        scenario,
+        conns,
+        server: def.name,
+        rounds: ok.length,
+        failedRounds: all.length - ok.length,
+        msgsPerSec: median(ok.map((r) => r.msgsPerSec)),
+        cpuUsPerMsg: median(ok.map((r) => r.cpuUsPerMsg)),
+        p50us: median(ok.map((r) => r.p50us)),
+        p99us: median(ok.map((r) => r.p99us)),
+        rssMiB: median(ok.map((r) => (r.rssKiB ?? NaN) / 1024)),
+      };
+      summary.push(s);
+      rows.push([
+        scenario,
+        def.name + (s.failedRounds ? ` (${s.failedRounds} failed)` : ''),
+        fmt(s.msgsPerSec),
+        fmt(s.cpuUsPerMsg, 2),
+        fmt(s.p50us),
+        fmt(s.p99us),
+        fmt(s.rssMiB, 1),
+      ]);
+    }
+  }
+
+  const ratios = [];
+  const ratioRows = [];
+  for (const conns of connsList) {
+    const scenario = `tcp-echo c=${conns} ${size} B`;
+    const cell = (competitor, key) => {
+      const per = [];
+      for (let round = 1; round <= rounds; round++) {
+        const a = runs.find((r) => r.conns === conns && r.round === round && r.server === 'zero-io' && r.ok);
+        const b = runs.find((r) => r.conns === conns && r.round === round && r.server === competitor && r.ok);
+        if (a && b && Number.isFinite(a[key]) && Number.isFinite(b[key]) && b[key] > 0) per.push(a[key] / b[key]);
+      }
+      const sa = summary.find((s) => s.conns === conns && s.server === 'zero-io');
+      const sb = summary.find((s) => s.conns === conns && s.server === competitor);
+      const ratio = sa && sb && sa[key] !== null && sb[key] ? sa[key] / sb[key] : null;
+      return { ratio, min: per.length ? Math.min(...per) : null, max: per.length ? Math.max(...per) : null, perRound: per };
+    };
+    for (const [metric, key, note] of [
+      ['msgs/s', 'msgsPerSec', 'higher is better'],
+      ['cpu µs/msg', 'cpuUsPerMsg', 'lower is better'],
+    ]) {
+      const vn = cell('node:net', key);
+      const vb = cell('bun', key);
+      ratios.push({ scenario, conns, metric, vsNode: vn, vsBun: vb });
+      const show = (v) => (v.ratio === null ? '–' : `${fmt(v.ratio, 2)}×`);
+      const spread = (v) => (v.min === null ? '–' : `${fmt(v.min, 2)}–${fmt(v.max, 2)}`);
+      ratioRows.push([scenario, `${metric} (${note})`, show(vn), spread(vn), show(vb), spread(vb)]);
+    }
+  }
+
+  console.log('\n' + table(['scenario', 'server', 'msgs/s', 'cpu µs/msg', 'p50 µs', 'p99 µs', 'RSS MiB'], rows));
+  console.log(
+    '\nRatios are zero-io / competitor, from the medians; spread is the min–max of the per-round ratios.\n\n' +
+      table(['scenario', 'metric', 'zero-io / node:net', 'spread', 'zero-io / bun', 'spread'], ratioRows),
+  );
+  for (const [name, why] of skipped) console.log(`\nnote: ${name} was not measured (or not in every run): ${why}`);
+
+  const file = join(RESULTS, `tcp-echo-${stamp()}.json`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        suite: 'tcp-echo',
+        date: new Date().toISOString(),
+        config: { conns: connsList, size, duration, warmup: WARMUP_S, rounds, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU, pinned: canPin, clkTck: CLK_TCK },
+        machine: machineInfo(servers),
+        skipped: Object.fromEntries(skipped),
+        summary,
+        ratios,
+        runs,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`\nraw results: ${file}`);
+}
+
+// ---------------------------------------------------------------- heap --
+
+async function suiteHeap() {
+  const conns = 64;
+  const duration = Number(process.env.BENCH_DURATION ?? 5);
+  const size = Number(process.env.BENCH_SIZE ?? 1024);
+  const nodeFlags = ['--max-semi-space-size=64', '--expose-gc'];
+  const servers = serverDefs().filter((s) => s.name === 'zero-io' || s.name === 'node:net');
+  console.log(`bench heap: ${conns} conns, ${size} B, ${duration} s (+${WARMUP_S} s warmup), node ${nodeFlags.join(' ')}`);
+
+  const results = [];
+  for (const def of servers) {
+    const port = await freePort();
+    let server;
+    try {
+      server = await startServer(def, port, {
+        nodeFlags,
+        env: { ZIO_HEAP_REPORT: '1', ZIO_HEAP_WAIT_SIGNAL: '1' },
+      });
+    } catch (err) {
+      console.log(`bench: ${err.message}${err.detail ? '\n    ' + err.detail : ''}`);
+      console.log(`bench: continuing without ${def.name}`);
+      results.push({ server: def.name, error: err.message });
+      continue;
+    }
+    const pid = server.pid;
+    const lg = await runLoadgen(port, conns, duration, size, {
+      start: () => process.kill(pid, 'SIGUSR2'), // window starts: gc() + baseline
+      end: () => process.kill(pid, 'SIGTERM'), // window ends: report + exit
+    });
+    const t = setTimeout(() => killGroup(server, 'SIGKILL'), 5000);
+    await server.exited;
+    clearTimeout(t);
+    await sleep(20);
+    let report = null;
+    for (const line of server.stderrText().trim().split('\n').reverse()) {
+      try {
+        report = JSON.parse(line);
+        break;
+      } catch {
+        /* not the report */
+      }
+    }
+    const r = lg.result;
+    const res = { server: def.name, loadgen: r, report };
+    if (report && r && report.bytesPerFrame !== null && r.msgs > 0) {
+      res.framesPerMsg = report.frames / r.msgs;
+      res.bytesPerMsg = report.bytesPerFrame * res.framesPerMsg;
+    }
+    if (!report) res.error = `no heap report from the server${server.stderrText().trim() ? ': ' + tail(server.stderrText(), 3) : ''}`;
+    if (r?.errors) res.error = `${r.errors} load generator errors`;
+    results.push(res);
+    console.log(
+      `  ${def.name}: ` +
+        (report
+          ? `${fmt(report.frames)} frames, ${fmt(r?.msgs)} msgs, ${fmt(report.heapDeltaBytes)} B of JS heap allocated, ` +
+            `${report.gcCount} GCs, ${fmt(report.bytesPerFrame, 1)} B/frame`
+          : res.error),
+    );
+    await sleep(200);
+  }
+
+  const rows = results.map((x) =>
+    x.report
+      ? [x.server, fmt(x.loadgen?.msgsPerSec), fmt(x.report.frames), fmt(x.report.gcCount), fmt(x.report.bytesPerFrame, 1), fmt(x.bytesPerMsg, 1)]
+      : [x.server, '–', '–', '–', '–', x.error ?? '–'],
+  );
+  console.log('\n' + table(['server', 'msgs/s', 'frames', 'GCs', 'heap B/frame', 'heap B/msg'], rows));
+  const ours = results.find((x) => x.server === 'zero-io')?.bytesPerMsg;
+  const theirs = results.find((x) => x.server === 'node:net')?.bytesPerMsg;
+  if (Number.isFinite(ours) && Number.isFinite(theirs) && theirs > 0)
+    console.log(`\nheap bytes per message, zero-io / node:net: ${fmt(ours / theirs, 3)}× (lower is better)`);
+  const file = join(RESULTS, `heap-${stamp()}.json`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify({ suite: 'heap', date: new Date().toISOString(), config: { conns, size, duration, warmup: WARMUP_S, nodeFlags }, machine: machineInfo(servers), results }, null, 2) + '\n',
+  );
+  console.log(`\nraw results: ${file}`);
+}
+
+// ---------------------------------------------------------------- main --
+
+function machineInfo(servers) {
+  return {
+    node: process.version,
+    bun: servers.find((s) => s.name === 'bun')?.version ?? null,
+    cpu: os.cpus()[0]?.model,
+    cpus: os.cpus().length,
+    kernel: os.release(),
+    platform: `${os.platform()} ${os.arch()}`,
+  };
+}
+
+function prepare() {
+  if (os.platform() !== 'linux') throw new Error('the benchmarks need Linux (/proc, taskset)');
+  const b = spawnSync('bash', [join(HERE, 'loadgen', 'build.sh')], { stdio: 'inherit' });
+  if (b.status !== 0 || !existsSync(LOADGEN)) throw new Error('building the load generator failed (needs a C compiler: cc)');
+  if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0 || os.cpus().length < 2) {
+    canPin = false;
+    console.log('bench: WARNING: taskset unavailable or fewer than 2 CPUs; server and load generator are NOT pinned');
+  }
+}
+
+const suites = { 'tcp-echo': suiteTcpEcho, heap: suiteHeap };
+const name = process.argv[2] ?? 'tcp-echo';
+if (!suites[name]) {
+  console.error(`usage: node run.mjs [${Object.keys(suites).join('|')}]`);
+  process.exit(2);
+}
+prepare();
+await suites[name]();
+killAll();

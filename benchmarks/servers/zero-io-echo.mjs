@@ -1,0 +1,30 @@
+// zero-io echo server. Usage: node zero-io-echo.mjs PORT
+// Prints "listening <port>" on stdout when ready.
+import { installHeapReport } from './heap-report.mjs';
+
+const port = Number(process.argv[2] ?? 0);
+let frames = 0;
+const heap = installHeapReport(() => frames, 'zero-io');
+
+let Io;
+try {
+  ({ Io } = await import('@zero-io/core'));
+  await import('@zero-io/tcp'); // adds io.tcpListen etc. to Io.prototype
+} catch (err) {
+  console.error(`zero-io-echo: cannot load @zero-io/core / @zero-io/tcp (not installed or not built?): ${err.message}`);
+  process.exit(1);
+}
+
+const io = new Io();
+io.tcpListen(`127.0.0.1:${port}`);
+if (!heap) {
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('SIGINT', () => process.exit(0));
+}
+console.log(`listening ${port}`);
+io.runSync((ev) => {
+  if (ev.type === 'StreamFrame') {
+    frames++;
+    io.streamWrite(ev.conn, ev.data); // ev.data is a borrowed Uint8Array view
+  }
+});

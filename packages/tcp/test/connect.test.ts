@@ -1,0 +1,165 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Io, IoError, type ConnId, type Event } from '@zero-io/core';
+import { interleaveFamilies, parseHostPort } from '@zero-io/tcp';
+import { randomPayload, until } from './helpers.js';
+
+/** Runs an Io under runSync and records its events (copied out of the flyweight). */
+function client(maxConnections = 1024) {
+  const io = new Io({ poolSlotCount: 256, maxConnections });
+  const log: { type: string; conn: number; errorCode?: number; reason?: string; peer?: string; bytes?: Buffer }[] = [];
+  const handle = io.runSync((ev: Event) => {
+    if (ev.type === 'StreamFrame') log.push({ type: ev.type, conn: ev.conn, bytes: Buffer.from(ev.data) });
+    else if (ev.type === 'Disconnected') log.push({ type: ev.type, conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason });
+    else if (ev.type === 'Connected') log.push({ type: ev.type, conn: ev.conn, peer: `${ev.peer?.address}:${ev.peer?.port}` });
+  });
+  return { io, log, async close() { await handle.shutdown({ timeoutMs: 500 }); io.shutdown(); } };
+}
+
+function nodeEchoServer(listenArg: number | string, host?: string): Promise<net.Server> {
+  return new Promise((resolve) => {
+    const s = net.createServer((c) => c.on('data', (d) => c.write(d)).on('error', () => {}));
+    if (typeof listenArg === 'string') s.listen(listenArg, () => resolve(s));
+    else s.listen(listenArg, host ?? '127.0.0.1', () => resolve(s));
+  });
+}
+
+describe('tcpConnect / udsConnect against node:net servers', () => {
+  it('connects to a node:net echo server, writes and reads back', async () => {
+    const server = await nodeEchoServer(0);
+    const port = (server.address() as net.AddressInfo).port;
+    const c = client();
+    const conn = c.io.tcpConnect(`127.0.0.1:${port}`);
+    const p = randomPayload(50_000, 5);
+    // Writes before the connect completes are queued and go out once it does.
+    expect(c.io.streamWrite(conn, p)).toBe(p.length);
+    await until(() => c.log.filter((e) => e.type === 'StreamFrame').reduce((n, e) => n + e.bytes!.length, 0) >= p.length);
+    const got = Buffer.concat(c.log.filter((e) => e.type === 'StreamFrame').map((e) => e.bytes!));
+    expect(got.equals(p)).toBe(true);
+    expect(c.log[0]).toMatchObject({ type: 'Connected', conn, peer: `127.0.0.1:${port}` });
+    await c.close();
+    server.close();
+  });
+
+  it('reports connect refused as Disconnected(ECONNREFUSED) with no Connected', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r())); // now nothing listens there
+    const c = client();
+    const conn = c.io.tcpConnect(`127.0.0.1:${port}`);
+    await until(() => c.log.length > 0);
+    expect(c.log).toEqual([{ type: 'Disconnected', conn, errorCode: 111, reason: 'ECONNREFUSED: connection refused' }]);
+    await c.close();
+  });
+
+  it('reports an unresolvable host name as Disconnected(ENOTFOUND)', async () => {
+    const c = client();
+    const conn = c.io.tcpConnect('no-such-host.invalid:80');
+    await until(() => c.log.length > 0, 10_000);
+    expect(c.log[0]).toMatchObject({ type: 'Disconnected', conn, reason: 'ENOTFOUND: name resolution failed' });
+    await c.close();
+  });
+
+  it('Happy Eyeballs: a name with several addresses falls through a refused ::1 to 127.0.0.1', () => {
+    // A private mount namespace gives the child its own /etc/hosts: real system resolution.
+    const dir = mkdtempSync(join(tmpdir(), 'zio-he-'));
+    writeFileSync(join(dir, 'hosts'), '::1 multi.zio.test\n127.0.0.1 multi.zio.test\n');
+    const tcpEntry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const coreEntry = fileURLToPath(new URL('../../core/dist/index.js', import.meta.url));
+    const script = join(dir, 'he.mjs');
+    writeFileSync(script, `
+      import net from 'node:net';
+      const { Io } = await import(${JSON.stringify(coreEntry)});
+      await import(${JSON.stringify(tcpEntry)});
+      const server = net.createServer((c) => c.on('data', (d) => c.write(d)));
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));   // IPv4 only: ::1 is refused
+      const port = server.address().port;
+      const io = new Io({ poolSlotCount: 64 });
+      const t0 = Date.now();
+      const conn = io.tcpConnect('multi.zio.test:' + port);
+      const h = io.runSync((ev) => {
+        if (ev.type === 'Connected') { console.log('connected', ev.peer.address, Date.now() - t0); io.streamWrite(ev.conn, Buffer.from('ping')); }
+        if (ev.type === 'StreamFrame') { console.log('echo', Buffer.from(ev.data).toString()); h.stop(); io.shutdown(); server.close(); }
+        if (ev.type === 'Disconnected') { console.log('failed', ev.reason); process.exit(1); }
+      });
+    `);
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${script}`], { encoding: 'utf8', timeout: 20_000 });
+    if (r.error || /unshare|mount/.test(r.stderr) && r.status !== 0) {
+      throw new Error(`this test needs root and unshare(1) for a private /etc/hosts: ${r.error?.message ?? r.stderr}`);
+    }
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^connected 127\.0\.0\.1 \d+\necho ping\n$/);
+  });
+
+  it('connects over a Unix socket to a node:net UDS server', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'zio-uds-')), 's.sock');
+    const server = await nodeEchoServer(path);
+    const c = client();
+    const conn = c.io.udsConnect(path);
+    c.io.streamWrite(conn, Buffer.from('over unix'));
+    await until(() => c.log.some((e) => e.type === 'StreamFrame'));
+    expect(c.log.find((e) => e.type === 'StreamFrame')!.bytes!.toString()).toBe('over unix');
+    await c.close();
+    server.close();
+  });
+
+  it('refuses a stale ConnId after Disconnected, never touching the connection that reuses the slot', async () => {
+    const server = await nodeEchoServer(0);
+    const port = (server.address() as net.AddressInfo).port;
+    const c = client(3); // a small table, so the slot index is reused soon
+    const first = c.io.tcpConnect(`127.0.0.1:${port}`);
+    await until(() => c.log.some((e) => e.type === 'Connected'));
+    c.io.close(first);
+    c.io.close(first); // a second close is a no-op
+    await until(() => c.log.some((e) => e.type === 'Disconnected'));
+    expect(() => c.io.streamWrite(first, Buffer.from('late'))).toThrowError(/stale id/);
+    try { c.io.close(first); } catch (e) { expect((e as IoError).kind).toBe('InvalidConnId'); }
+    // Open more connections so the slot index is reused; the old id must stay dead.
+    const others: ConnId[] = [];
+    for (let i = 0; i < 3; i++) others.push(c.io.tcpConnect(`127.0.0.1:${port}`));
+    await until(() => c.log.filter((e) => e.type === 'Connected').length === 4);
+    expect(others).not.toContain(first);
+    expect(others.map((o) => o % 1048576)).toContain(first % 1048576); // same index, new generation
+    expect(() => c.io.streamWrite(first, Buffer.from('x'))).toThrowError(IoError);
+    await c.close();
+    server.close();
+  });
+
+  it('streamRead on a TCP connection fails with StreamNotPullable', async () => {
+    const server = await nodeEchoServer(0);
+    const c = client();
+    const conn = c.io.tcpConnect(`127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    await until(() => c.log.some((e) => e.type === 'Connected'));
+    try {
+      c.io.streamRead(conn, 0, new Uint8Array(16));
+      expect.unreachable();
+    } catch (e) {
+      expect((e as IoError).kind).toBe('StreamNotPullable');
+      expect((e as IoError).protocol).toBe('tcp');
+    }
+    await c.close();
+    server.close();
+  });
+});
+
+describe('address helpers', () => {
+  it('parses host:port forms and rejects bad ones', () => {
+    expect(parseHostPort('127.0.0.1:80', 't')).toEqual({ host: '127.0.0.1', port: 80 });
+    expect(parseHostPort('[::1]:443', 't')).toEqual({ host: '::1', port: 443 });
+    expect(parseHostPort(':8080', 't')).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(parseHostPort(9000, 't')).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(() => parseHostPort('nope', 't')).toThrowError(/expected "host:port"/);
+    expect(() => parseHostPort('h:70000', 't')).toThrowError(/port must be/);
+  });
+  it('interleaves address families per RFC 8305 section 4', () => {
+    expect(interleaveFamilies([
+      { address: '::1', family: 6 }, { address: '::2', family: 6 }, { address: '10.0.0.1', family: 4 },
+    ])).toEqual(['::1', '10.0.0.1', '::2']);
+  });
+});

@@ -1,0 +1,71 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { echoRoundTrip, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
+
+let srv: EchoServer | undefined;
+afterEach(async () => { await srv?.close(); srv = undefined; });
+
+describe('TCP echo against node:net clients', () => {
+  it('echoes byte-exact payloads of random sizes, including ones far larger than a slot', async () => {
+    srv = startEcho();
+    const sizes = [1, 100, 1199, 2047, 2048, 2049, 5000, 65_536, 300_000, 1_000_000];
+    for (const [i, size] of sizes.entries()) {
+      const p = randomPayload(size, i + 1);
+      const got = await echoRoundTrip(srv.port, p);
+      expect(got.length).toBe(size);
+      expect(got.equals(p)).toBe(true);
+    }
+  });
+
+  it('serves many concurrent connections without mixing their bytes', async () => {
+    srv = startEcho({ maxConnections: 512 });
+    const payloads = Array.from({ length: 300 }, (_, i) => randomPayload(1 + ((i * 7919) % 20_000), i + 100));
+    const results = await Promise.all(payloads.map((p) => echoRoundTrip(srv!.port, p)));
+    results.forEach((r, i) => expect(r.equals(payloads[i])).toBe(true));
+    await until(() => srv!.events.disconnected.length === 300, 5000, '300 Disconnected');
+    expect(srv.events.connected).toBe(300);
+    expect(srv.io.poolStats().connections).toBe(0);
+  });
+
+  it('handles a half-close: everything sent before FIN is echoed, then the server closes', async () => {
+    srv = startEcho();
+    const p = randomPayload(200_000, 9);
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const s = net.connect({ port: srv!.port, host: '127.0.0.1', allowHalfOpen: true });
+      const chunks: Buffer[] = [];
+      s.on('connect', () => s.end(p)); // write then FIN at once
+      s.on('data', (d) => chunks.push(d));
+      s.on('end', () => resolve(Buffer.concat(chunks)));
+      s.on('error', reject);
+    });
+    expect(got.equals(p)).toBe(true);
+    await until(() => srv!.events.disconnected.length === 1);
+    expect(srv.events.disconnected[0]).toMatchObject({ errorCode: 0, origin: 'peer', reason: 'closed by peer' });
+  });
+
+  it('reports a peer reset as Disconnected(ECONNRESET) and keeps serving others', async () => {
+    srv = startEcho();
+    await new Promise<void>((resolve) => {
+      const s = net.connect(srv!.port, '127.0.0.1', () => { s.write('x'); s.once('data', () => { s.resetAndDestroy(); resolve(); }); });
+    });
+    await until(() => srv!.events.disconnected.length === 1);
+    expect(srv.events.disconnected[0]).toMatchObject({ errorCode: 104, origin: 'error', reason: 'ECONNRESET: connection reset by peer' });
+    const p = randomPayload(10_000, 3);
+    expect((await echoRoundTrip(srv.port, p)).equals(p)).toBe(true);
+  });
+
+  it('closes connections beyond maxConnections at accept and counts them', async () => {
+    srv = startEcho({ maxConnections: 2 });
+    const socks: net.Socket[] = [];
+    const closed: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = net.connect(srv.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('close', () => { closed[i] = true; });
+      socks.push(s);
+    }
+    await until(() => srv!.io.poolStats().counters.connsRejected === 2, 5000, 'two rejections');
+    expect(srv.io.poolStats().connections).toBe(2);
+    socks.forEach((s) => s.destroy());
+  });
+});

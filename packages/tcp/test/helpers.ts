@@ -1,0 +1,86 @@
+import net from 'node:net';
+import { Io, type Config, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
+import '@zero-io/tcp';
+
+/** A zero-io echo server driven by runSync; honours partial writes (Writable) by queueing copies. */
+export interface EchoServer {
+  io: Io;
+  port: number;
+  handle: ShutdownHandle;
+  events: { connected: number; disconnected: { conn: ConnId; errorCode: number; reason: string; origin: string }[] };
+  close(): Promise<void>;
+}
+
+export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => void): EchoServer {
+  const io = new Io(config);
+  const ep = io.tcpListen('127.0.0.1:0');
+  const port = io.localAddress(ep).port;
+  const pending = new Map<ConnId, Buffer[]>();
+  const events: EchoServer['events'] = { connected: 0, disconnected: [] };
+  const flush = (conn: ConnId): void => {
+    const q = pending.get(conn);
+    while (q && q.length) {
+      const head = q[0];
+      const n = io.streamWrite(conn, head);
+      if (n === head.length) q.shift();
+      else { q[0] = head.subarray(n); return; }
+    }
+    pending.delete(conn);
+  };
+  const handle = io.runSync((ev) => {
+    onEvent?.(ev, io);
+    switch (ev.type) {
+      case 'Connected': events.connected++; break;
+      case 'StreamFrame': {
+        const q = pending.get(ev.conn);
+        if (q) { q.push(Buffer.from(ev.data)); break; }
+        const n = io.streamWrite(ev.conn, ev.data);
+        if (n < ev.length) pending.set(ev.conn, [Buffer.from(ev.data.subarray(n))]);
+        break;
+      }
+      case 'Writable': flush(ev.conn); break;
+      case 'Disconnected':
+        pending.delete(ev.conn);
+        events.disconnected.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
+        break;
+    }
+  });
+  return {
+    io, port, handle, events,
+    async close() {
+      await handle.shutdown({ timeoutMs: 1000 });
+      io.shutdown();
+    },
+  };
+}
+
+/** Sends `payload` over a node:net client and resolves with everything echoed until `payload.length` bytes came back. */
+export function echoRoundTrip(port: number, payload: Buffer, opts: { host?: string; path?: string } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = opts.path ? net.connect(opts.path) : net.connect(port, opts.host ?? '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let got = 0;
+    s.on('connect', () => s.write(payload));
+    s.on('data', (d) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= payload.length) { s.end(); resolve(Buffer.concat(chunks)); }
+    });
+    s.on('error', reject);
+  });
+}
+
+export function randomPayload(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; b[i] = x & 0xff; }
+  return b;
+}
+
+export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

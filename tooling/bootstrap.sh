@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs whatever this checkout lacks, idempotently: Debian packages, pnpm (via corepack),
+# node_modules, the native engine and the TypeScript builds. Safe to run again; a second run
+# with nothing to do takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
+
+node_ok=$(node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.stdout.write(String(a>20||(a===20&&b>=19)))')
+if [ "$node_ok" != "true" ]; then
+  echo "bootstrap: Node >= 20.19 is required (found $(node --version))" >&2
+  exit 1
+fi
+
+# 1. System packages (Debian 12). Only what is missing; apt-get update only when needed.
+need=()
+for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev libgtest-dev ccache socat; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. pnpm through corepack (the version pinned in package.json "packageManager").
+export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
+# Corepack bundled with some Node 20 releases carries stale npm signing keys and refuses current
+# pnpm releases ("No compatible signature found"); integrity is still checked by npm's registry.
+export COREPACK_INTEGRITY_KEYS=0
+if ! pnpm --version >/dev/null 2>&1; then
+  log "enabling pnpm via corepack"
+  if command -v corepack >/dev/null 2>&1; then
+    corepack enable pnpm 2>/dev/null || corepack enable --install-directory "$HOME/.local/bin" pnpm
+    export PATH="$HOME/.local/bin:$PATH"
+  fi
+  if ! pnpm --version >/dev/null 2>&1; then
+    log "corepack unavailable: installing pnpm with npm"
+    npm install -g "pnpm@$(node -p 'require("./package.json").packageManager.split("@")[1]')" >/dev/null
+  fi
+fi
+
+# 3. JS dependencies (lockfile is authoritative in CI).
+if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  log "installing node_modules"
+  if [ -n "${CI:-}" ]; then pnpm install --frozen-lockfile --reporter=append-only; else pnpm install --reporter=append-only; fi
+fi
+
+# 4. Native engine (ccache outside the clone) and TypeScript packages.
+log "building the native engine"
+node tooling/build-native.mjs
+log "building TypeScript packages"
+pnpm exec turbo run build --output-logs=errors-only
+log "ready"
