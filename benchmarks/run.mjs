@@ -9,7 +9,7 @@
 //   BENCH_DURATION  measured seconds per run (default 5)
 //   BENCH_ROUNDS    rounds per scenario (default 3)
 //   BENCH_SIZE      message size in bytes (default 1024)
-//   BENCH_SERVERS   comma-separated subset of zero-io,node:net,bun
+//   BENCH_SERVERS   comma-separated subset of zero-io,node:net,bun,c-epoll
 //   BUN_BIN         path to a bun binary (default: the `bun` npm dependency, then PATH)
 //
 // Servers run pinned to CPU 0 and the load generator to CPU 1 (taskset). The
@@ -228,6 +228,11 @@ function serverDefs() {
       argv: (port) => [bun, 'servers/bun-echo.ts', String(port)],
       version: bunVersion,
       problem: bunProblem,
+    },
+    {
+      name: 'c-epoll',
+      argv: (port) => [join(HERE, 'bin', 'epoll_echo'), String(port)],
+      version: 'minimal C epoll server (servers/epoll_echo.c)',
     },
   ];
 }
@@ -472,17 +477,18 @@ async function suiteTcpEcho() {
     ]) {
       const vn = cell('node:net', key);
       const vb = cell('bun', key);
-      ratios.push({ scenario, conns, metric, vsNode: vn, vsBun: vb });
+      const vc = cell('c-epoll', key);
+      ratios.push({ scenario, conns, metric, vsNode: vn, vsBun: vb, vsCEpoll: vc });
       const show = (v) => (v.ratio === null ? '–' : `${fmt(v.ratio, 2)}×`);
       const spread = (v) => (v.min === null ? '–' : `${fmt(v.min, 2)}–${fmt(v.max, 2)}`);
-      ratioRows.push([scenario, `${metric} (${note})`, show(vn), spread(vn), show(vb), spread(vb)]);
+      ratioRows.push([scenario, `${metric} (${note})`, show(vn), spread(vn), show(vb), spread(vb), show(vc), spread(vc)]);
     }
   }
 
   console.log('\n' + table(['scenario', 'server', 'msgs/s', 'cpu µs/msg', 'p50 µs', 'p99 µs', 'RSS MiB'], rows));
   console.log(
     '\nRatios are zero-io / competitor, from the medians; spread is the min–max of the per-round ratios.\n\n' +
-      table(['scenario', 'metric', 'zero-io / node:net', 'spread', 'zero-io / bun', 'spread'], ratioRows),
+      table(['scenario', 'metric', 'zero-io / node:net', 'spread', 'zero-io / bun', 'spread', 'zero-io / c-epoll', 'spread'], ratioRows),
   );
   for (const [name, why] of skipped) console.log(`\nnote: ${name} was not measured (or not in every run): ${why}`);
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the C echo load generator into benchmarks/bin/echo_client (gitignored).
+# Builds the C echo load generator (benchmarks/bin/echo_client) and the C epoll reference server
+# (benchmarks/bin/epoll_echo); both gitignored.
 # Rebuilds only when the binary is missing or older than the source.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -7,9 +8,17 @@ src="$here/echo_client.c"
 outdir="$here/../bin"
 out="$outdir/echo_client"
 mkdir -p "$outdir"
-if [[ -x "$out" && ! "$src" -nt "$out" ]]; then
-  exit 0
+if [[ ! -x "$out" || "$src" -nt "$out" ]]; then
+  cc -O2 -Wall -Wextra -std=gnu11 -o "$out.tmp" "$src"
+  mv -f "$out.tmp" "$out"
+  echo "built $out" >&2
 fi
-cc -O2 -Wall -Wextra -std=gnu11 -o "$out.tmp" "$src"
-mv -f "$out.tmp" "$out"
-echo "built $out" >&2
+
+# The minimal C epoll echo server (the native reference).
+esrc="$here/../servers/epoll_echo.c"
+eout="$outdir/epoll_echo"
+if [[ ! -x "$eout" || "$esrc" -nt "$eout" ]]; then
+  cc -O2 -Wall -Wextra -std=gnu11 -o "$eout.tmp" "$esrc"
+  mv -f "$eout.tmp" "$eout"
+  echo "built $eout" >&2
+fi

@@ -800,7 +800,7 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
       arm_recv(static_cast<uint32_t>(idx));
       ++e.accepted;
       ++counters_.conns_accepted;
-      emit(kEvConnected, static_cast<uint32_t>(idx), c.gen, c.proto, 0, 0, 0,
+      emit(kEvConnected, static_cast<uint32_t>(idx), c.gen, c.proto, e.gen, 0, 0,
            static_cast<int32_t>(ep));
     }
   } else if (res != -ECANCELED && !e.closing) {

@@ -40,7 +40,7 @@ struct ShardConfig {
 
 // ---- the event ring shared with JS (Uint32Array/Int32Array over the same memory) ----
 enum EventType : int32_t {
-  kEvConnected = 1,     // conn, aux = endpoint index (-1 outbound), kind = protocol
+  kEvConnected = 1,     // conn, aux = endpoint index (-1 outbound), off = endpoint gen, kind = protocol
   kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin
   kEvStreamFrame = 3,   // conn, kind = MessageKind, off/len into the pool
   kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite

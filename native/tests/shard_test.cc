@@ -79,6 +79,7 @@ TEST(Shard, AcceptRecvEchoAndClose) {
   int fd = h.client();
   EventRec c = h.wait_for(kEvConnected);
   EXPECT_EQ(c.aux, static_cast<int32_t>(h.ep));
+  EXPECT_EQ(c.off, h.ep_gen) << "Connected carries the endpoint generation";
   ASSERT_EQ(write(fd, "hello", 5), 5);
   EventRec f = h.wait_for(kEvStreamFrame);
   ASSERT_EQ(f.len, 5u);

@@ -120,7 +120,7 @@ class EventCursor {
   }
   get endpoint(): EndpointId | null {
     const aux = this.#io._i32[this.#base + 7];
-    return aux < 0 ? null : (aux as EndpointId);
+    return aux < 0 ? null : ((this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
   }
   get protocol(): Protocol {
     return protocols[this.#io._i32[this.#base + 3]] ?? 'tcp';

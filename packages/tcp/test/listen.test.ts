@@ -40,11 +40,16 @@ describe('listening', () => {
     const io = new Io({ poolSlotCount: 128 });
     const ep = io.udsListen(path);
     expect(io.localAddress(ep)).toEqual({ family: 'unix', address: path, port: 0 });
-    const h = io.runSync((ev) => { if (ev.type === 'StreamFrame') io.streamWrite(ev.conn, ev.data); });
+    const endpoints: unknown[] = [];
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Connected') endpoints.push(ev.endpoint);
+      if (ev.type === 'StreamFrame') io.streamWrite(ev.conn, ev.data);
+    });
     requireSocat();
     expect(await socat(`UNIX-CONNECT:${path}`, 'unix socat\n')).toBe('unix socat\n');
     const p = randomPayload(100_000, 77);
     expect((await echoRoundTrip(0, p, { path })).equals(p)).toBe(true);
+    expect(endpoints).toEqual([ep, ep]); // Connected.endpoint is the id udsListen returned
     io.closeEndpoint(ep);
     await until(() => !existsSync(path), 2000, 'socket path removal');
     await h.shutdown();

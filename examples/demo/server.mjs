@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// The zero-io demo: a TCP echo service and a line-based chat service on one shard, driven by
+// runSync from Node's event loop. Prints each endpoint's URL at start-up and a one-line stats
+// summary every second. Try:  nc 127.0.0.1 7001   (echo)   and   nc 127.0.0.1 7002   (chat)
+//
+// Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
+// ZIO_DEMO_STATS_MS (1000; 0 disables). Port 0 picks a free port.
+import { Io } from '@zero-io/core';
+import '@zero-io/tcp';
+
+const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
+const echoPort = Number(process.env.ZIO_DEMO_ECHO_PORT ?? 7001);
+const chatPort = Number(process.env.ZIO_DEMO_CHAT_PORT ?? 7002);
+const statsMs = Number(process.env.ZIO_DEMO_STATS_MS ?? 1000);
+const MAX_LINE = 4096; // chat: longer lines are cut (limits on everything)
+
+const io = new Io();
+let echoEp, chatEp;
+try {
+  echoEp = io.tcpListen(`${host}:${echoPort}`);
+  chatEp = io.tcpListen(`${host}:${chatPort}`);
+} catch (e) {
+  console.error(`demo: ${e.message}`);
+  process.exit(1);
+}
+const url = (ep) => { const a = io.localAddress(ep); return `tcp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`; };
+console.log(`echo  ${url(echoEp)}`);
+console.log(`chat  ${url(chatEp)}`);
+
+/** chat members: conn -> { name, partial line bytes } */
+const members = new Map();
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+let nextGuest = 1;
+let bytesIn = 0;
+let bytesOut = 0;
+
+function send(conn, text) {
+  bytesOut += io.streamWrite(conn, enc.encode(text));
+}
+function broadcast(from, text) {
+  for (const conn of members.keys()) if (conn !== from) send(conn, text);
+}
+
+function onChatBytes(conn, data) {
+  const m = members.get(conn);
+  m.buf += dec.decode(data, { stream: true });
+  let nl;
+  while ((nl = m.buf.indexOf('\n')) >= 0) {
+    const line = m.buf.slice(0, nl).replace(/\r$/, '').slice(0, MAX_LINE);
+    m.buf = m.buf.slice(nl + 1);
+    if (line.startsWith('/nick ')) {
+      const old = m.name;
+      m.name = line.slice(6).trim().slice(0, 32) || old;
+      broadcast(null, `* ${old} is now ${m.name}\n`);
+    } else if (line === '/who') {
+      send(conn, `* ${[...members.values()].map((x) => x.name).join(', ')}\n`);
+    } else if (line === '/quit') {
+      io.closeGraceful(conn, 1000);
+    } else if (line.length) {
+      broadcast(conn, `${m.name}: ${line}\n`);
+    }
+  }
+  if (m.buf.length > MAX_LINE) m.buf = m.buf.slice(-MAX_LINE); // no unbounded growth
+}
+
+const handle = io.runSync((ev) => {
+  switch (ev.type) {
+    case 'Connected':
+      if (ev.endpoint === chatEp) {
+        const name = `guest${nextGuest++}`;
+        members.set(ev.conn, { name, buf: '' });
+        send(ev.conn, `* welcome ${name}; /nick NAME, /who, /quit\n`);
+        broadcast(ev.conn, `* ${name} joined\n`);
+      }
+      break;
+    case 'StreamFrame':
+      bytesIn += ev.length;
+      if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
+      else bytesOut += io.streamWrite(ev.conn, ev.data); // echo
+      break;
+    case 'Disconnected': {
+      const m = members.get(ev.conn);
+      if (m) {
+        members.delete(ev.conn);
+        broadcast(null, `* ${m.name} left\n`);
+      }
+      break;
+    }
+  }
+});
+
+let timer;
+if (statsMs > 0) {
+  let lastIn = 0, lastOut = 0, lastT = Date.now();
+  timer = setInterval(() => {
+    const s = io.poolStats();
+    const now = Date.now();
+    const dt = (now - lastT) / 1000;
+    const rate = (n) => (n / dt / 1024).toFixed(1);
+    const poolPct = ((s.freeStack.current + s.fillRing.current) / (s.freeStack.capacity + s.fillRing.capacity) * 100).toFixed(1);
+    console.log(`stats conns=${s.connections} chat=${members.size} in=${rate(bytesIn - lastIn)}KiB/s out=${rate(bytesOut - lastOut)}KiB/s pool=${poolPct}% (tx ${s.freeStack.current}/${s.freeStack.capacity}, rx ${s.fillRing.current}/${s.fillRing.capacity}) rejected=${s.counters.connsRejected}`);
+    lastIn = bytesIn; lastOut = bytesOut; lastT = now;
+  }, statsMs);
+}
+
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`demo: ${signal}, closing connections gracefully`);
+  clearInterval(timer);
+  await handle.shutdown({ timeoutMs: 2000 });
+  io.shutdown();
+  console.log('demo: stopped');
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
+let child: ChildProcess | undefined;
+afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
+
+function start(): Promise<{ echo: number; chat: number; lines: string[] }> {
+  child = spawn(process.execPath, [server], {
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+  });
+  const lines: string[] = [];
+  let buf = '';
+  return new Promise((resolve, reject) => {
+    child!.on('exit', (code) => reject(new Error(`demo exited early with ${code}: ${lines.join('\n')}`)));
+    child!.stderr!.on('data', (d) => lines.push(String(d)));
+    child!.stdout!.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+      const echo = lines.find((l) => l.startsWith('echo  tcp://'));
+      const chat = lines.find((l) => l.startsWith('chat  tcp://'));
+      if (echo && chat) resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), lines });
+    });
+  });
+}
+
+function lineClient(port: number) {
+  const s = net.connect(port, '127.0.0.1');
+  let buf = '';
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  s.on('data', (d) => {
+    buf += d;
+    for (const w of [...waiters]) {
+      const m = buf.split('\n').find((l) => w.re.test(l));
+      if (m) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
+    }
+  });
+  return {
+    s,
+    send: (t: string) => s.write(t),
+    waitFor: (re: RegExp) => new Promise<string>((resolve) => { waiters.push({ re, resolve }); s.emit('data', Buffer.alloc(0)); }),
+  };
+}
+
+describe('demo server (the README main command)', () => {
+  it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
+    const { echo, chat, lines } = await start();
+    // echo
+    const e = lineClient(echo);
+    e.send('ping\n');
+    expect(await e.waitFor(/^ping$/)).toBe('ping');
+    // chat: two members
+    const a = lineClient(chat);
+    await a.waitFor(/welcome guest1/);
+    const b = lineClient(chat);
+    await b.waitFor(/welcome guest2/);
+    await a.waitFor(/guest2 joined/);
+    a.send('/nick alice\n');
+    await b.waitFor(/guest1 is now alice/);
+    a.send('hello everyone\n');
+    expect(await b.waitFor(/^alice: /)).toBe('alice: hello everyone');
+    // stats line
+    const t0 = Date.now();
+    while (!lines.some((l) => /^stats conns=3 chat=2 in=[\d.]+KiB\/s out=[\d.]+KiB\/s pool=[\d.]+% /.test(l)) && Date.now() - t0 < 3000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(lines.some((l) => /^stats conns=3 chat=2 /.test(l))).toBe(true);
+    [e, a, b].forEach((c) => c.s.destroy());
+    // graceful stop on SIGTERM
+    const exited = new Promise<number | null>((r) => child!.removeAllListeners('exit').on('exit', (code) => r(code)));
+    child!.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(lines).toContain('demo: stopped');
+  });
+});
