@@ -38,51 +38,43 @@ function drainBench(readData) {
   return ns;
 }
 
-async function wakeZero(count) {
-  const io = new Io({ poolSlotCount: 256 });
-  const ep = io.tcpListen('127.0.0.1:0');
-  const { port } = io.localAddress(ep);
-  let sentAt = 0n;
-  let resolveOne;
-  const samples = [];
-  const h = io.runSync((ev) => {
-    if (ev.type === 'StreamFrame') { samples.push(Number(process.hrtime.bigint() - sentAt) / 1000); io.streamWrite(ev.conn, ev.data); }
-  });
-  const c = net.connect(port, '127.0.0.1');
+/** Sequential ping-pongs over `c`; the server side records samples against `clock.sentAt`. */
+async function pingPong(c, count, clock) {
   c.setNoDelay(true);
   await new Promise((r) => c.once('connect', r));
+  let resolveOne;
   c.on('data', () => resolveOne());
   const msg = Buffer.alloc(32, 1);
   for (let i = 0; i < count; i++) {
     const p = new Promise((r) => { resolveOne = r; });
-    sentAt = process.hrtime.bigint();
+    clock.sentAt = process.hrtime.bigint();
     c.write(msg);
     await p;
   }
   c.destroy();
+}
+
+async function wakeZero(count) {
+  const io = new Io({ poolSlotCount: 256 });
+  const ep = io.tcpListen('127.0.0.1:0');
+  const { port } = io.localAddress(ep);
+  const clock = { sentAt: 0n };
+  const samples = [];
+  const h = io.runSync((ev) => {
+    if (ev.type === 'StreamFrame') { samples.push(Number(process.hrtime.bigint() - clock.sentAt) / 1000); io.streamWrite(ev.conn, ev.data); }
+  });
+  await pingPong(net.connect(port, '127.0.0.1'), count, clock);
   await h.shutdown();
   io.shutdown();
   return samples.slice(100);
 }
 
 async function wakeNode(count) {
-  let sentAt = 0n;
-  let resolveOne;
+  const clock = { sentAt: 0n };
   const samples = [];
-  const server = net.createServer((s) => { s.setNoDelay(true); s.on('data', (d) => { samples.push(Number(process.hrtime.bigint() - sentAt) / 1000); s.write(d); }); });
+  const server = net.createServer((s) => { s.setNoDelay(true); s.on('data', (d) => { samples.push(Number(process.hrtime.bigint() - clock.sentAt) / 1000); s.write(d); }); });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const c = net.connect(server.address().port, '127.0.0.1');
-  c.setNoDelay(true);
-  await new Promise((r) => c.once('connect', r));
-  c.on('data', () => resolveOne());
-  const msg = Buffer.alloc(32, 1);
-  for (let i = 0; i < count; i++) {
-    const p = new Promise((r) => { resolveOne = r; });
-    sentAt = process.hrtime.bigint();
-    c.write(msg);
-    await p;
-  }
-  c.destroy();
+  await pingPong(net.connect(server.address().port, '127.0.0.1'), count, clock);
   server.close();
   return samples.slice(100);
 }

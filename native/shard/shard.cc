@@ -240,18 +240,29 @@ static int set_common_sockopts(int fd, bool reuse_port) {
   return 0;
 }
 
-int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
-                          const char** err_op) {
-  uint32_t ep = 0;
-  while (ep < endpoints_.size() && (endpoints_[ep].open || endpoints_[ep].fd >= 0)) ++ep;
-  if (ep == endpoints_.size()) return kErrTableFull;
-  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int64_t Shard::free_endpoint() const {
+  for (uint32_t ep = 0; ep < endpoints_.size(); ++ep)
+    if (!endpoints_[ep].open && endpoints_[ep].fd < 0) return ep;
+  return kErrTableFull;
+}
+
+// Binds and listens on a fresh socket, then starts multishot accept. Returns the endpoint index
+// or -errno (with *err_op naming the failing syscall); the socket is closed on failure.
+int64_t Shard::open_endpoint(int family, const sockaddr* sa, socklen_t len, int backlog,
+                             bool reuse_port, int32_t proto, const std::string& path,
+                             const char** err_op) {
+  int64_t ep = free_endpoint();
+  if (ep < 0) return ep;
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) { *err_op = "socket"; return -errno; }
-  int r = set_common_sockopts(fd, reuse_port);
-  if (r < 0) { *err_op = "setsockopt"; ::close(fd); return r; }
-  if (sa->sa_family == AF_INET6) {
-    int off = 0;  // "[::]" accepts IPv4 too, as node:net does
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  int r = 0;
+  if (family != AF_UNIX) {
+    r = set_common_sockopts(fd, reuse_port);
+    if (r < 0) { *err_op = "setsockopt"; ::close(fd); return r; }
+    if (family == AF_INET6) {
+      int off = 0;  // "[::]" accepts IPv4 too, as node:net does
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    }
   }
   if (bind(fd, sa, len) < 0) { r = -errno; *err_op = "bind"; ::close(fd); return r; }
   if (listen(fd, backlog) < 0) { r = -errno; *err_op = "listen"; ::close(fd); return r; }
@@ -261,37 +272,26 @@ int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool r
   e.gen = gen;
   e.fd = fd;
   e.open = true;
-  e.proto = kProtoTcp;
-  arm_accept(ep);
+  e.proto = proto;
+  e.path = path;
+  arm_accept(static_cast<uint32_t>(ep));
   ring_.submit();
   return ep;
 }
 
+int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
+                          const char** err_op) {
+  return open_endpoint(sa->sa_family, sa, len, backlog, reuse_port, kProtoTcp, std::string(),
+                       err_op);
+}
+
 int64_t Shard::uds_listen(const std::string& path, int backlog, const char** err_op) {
-  uint32_t ep = 0;
-  while (ep < endpoints_.size() && (endpoints_[ep].open || endpoints_[ep].fd >= 0)) ++ep;
-  if (ep == endpoints_.size()) return kErrTableFull;
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
   if (path.size() >= sizeof su.sun_path) { *err_op = "bind"; return -ENAMETOOLONG; }
   memcpy(su.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) { *err_op = "socket"; return -errno; }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&su), sizeof su) < 0) {
-    int r = -errno; *err_op = "bind"; ::close(fd); return r;
-  }
-  if (listen(fd, backlog) < 0) { int r = -errno; *err_op = "listen"; ::close(fd); return r; }
-  Endpoint& e = endpoints_[ep];
-  uint32_t gen = e.gen;
-  e = Endpoint{};
-  e.gen = gen;
-  e.fd = fd;
-  e.open = true;
-  e.proto = kProtoUds;
-  e.path = path;
-  arm_accept(ep);
-  ring_.submit();
-  return ep;
+  return open_endpoint(AF_UNIX, reinterpret_cast<sockaddr*>(&su), sizeof su, backlog, false,
+                       kProtoUds, path, err_op);
 }
 
 int Shard::endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {

@@ -188,6 +188,10 @@ class Shard {
 
  private:
   Conn* lookup(uint32_t index, uint32_t gen);
+  int64_t free_endpoint() const;
+  int64_t open_endpoint(int family, const sockaddr* sa, socklen_t len, int backlog,
+                        bool reuse_port, int32_t proto, const std::string& path,
+                        const char** err_op);
   bool room(uint32_t n) const { return n_events_ + n <= cfg_.max_events_per_poll; }
   void emit(int32_t type, uint32_t index, uint32_t gen, int32_t kind, uint32_t off, uint32_t len,
             int32_t code, int32_t aux);

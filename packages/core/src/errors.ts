@@ -53,24 +53,16 @@ export interface IoErrorFields {
 
 const MARK = Symbol.for('zero-io.IoError');
 
+/** The typed fields (merged into the class below). */
+export interface IoError extends IoErrorFields {}
+
 /**
  * The one error class of zero-io. Recognise it with {@link isIoError} (works across duplicate
  * package copies) and switch on `kind`.
  */
-export class IoError extends Error implements IoErrorFields {
+export class IoError extends Error {
   /** The stable error kind. */
   readonly kind: IoErrorKind;
-  required?: string;
-  found?: string;
-  platform?: string;
-  backend?: string;
-  feature?: string;
-  protocol?: string;
-  key?: string;
-  syscall?: string;
-  errno?: number;
-  code?: string;
-  address?: string;
 
   constructor(kind: IoErrorKind, message: string, fields: IoErrorFields = {}, options?: { cause?: unknown }) {
     super(message, options);
