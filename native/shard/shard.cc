@@ -220,12 +220,17 @@ void Shard::start_send(uint32_t index) {
     c.iov[i].iov_base = pool_->slot_ptr(ch.slot) + ch.off;
     c.iov[i].iov_len = ch.len;
   }
-  c.msg = msghdr{};
-  c.msg.msg_iov = c.iov;
-  c.msg.msg_iovlen = n;
   c.tx_inflight_chunks = n;
   io_uring_sqe* sqe = ring_.get_sqe();
-  io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+  if (n == 1) {
+    // One slot: a plain send skips sendmsg's msghdr and iovec import.
+    io_uring_prep_send(sqe, c.fd, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    c.msg = msghdr{};
+    c.msg.msg_iov = c.iov;
+    c.msg.msg_iovlen = n;
+    io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(sqe, ud_encode(kOpSend, index, c.gen));
   c.send_inflight = true;
   ++c.inflight;
