@@ -521,7 +521,12 @@ async function suiteHeap() {
   const duration = Number(process.env.BENCH_DURATION ?? 5);
   const size = Number(process.env.BENCH_SIZE ?? 1024);
   const nodeFlags = ['--max-semi-space-size=64', '--expose-gc'];
-  const servers = serverDefs().filter((s) => s.name === 'zero-io' || s.name === 'node:net');
+  const zero = serverDefs().find((s) => s.name === 'zero-io');
+  const servers = [
+    zero,
+    { ...zero, name: 'zero-io (poolBytes+offset)', env: { ZIO_ECHO_MODE: 'offset' } },
+    serverDefs().find((s) => s.name === 'node:net'),
+  ];
   console.log(`bench heap: ${conns} conns, ${size} B, ${duration} s (+${WARMUP_S} s warmup), node ${nodeFlags.join(' ')}`);
 
   const results = [];
@@ -531,7 +536,7 @@ async function suiteHeap() {
     try {
       server = await startServer(def, port, {
         nodeFlags,
-        env: { ZIO_HEAP_REPORT: '1', ZIO_HEAP_WAIT_SIGNAL: '1' },
+        env: { ZIO_HEAP_REPORT: '1', ZIO_HEAP_WAIT_SIGNAL: '1', ...(def.env ?? {}) },
       });
     } catch (err) {
       console.log(`bench: ${err.message}${err.detail ? '\n    ' + err.detail : ''}`);

@@ -1,4 +1,4 @@
-// zero-io echo server. Usage: node zero-io-echo.mjs PORT
+// zero-io echo server. Usage: node zero-io-echo.mjs PORT   (env ZIO_ECHO_MODE=view|offset)
 // Prints "listening <port>" on stdout when ready.
 import { installHeapReport } from './heap-report.mjs';
 
@@ -22,9 +22,20 @@ if (!heap) {
   process.once('SIGINT', () => process.exit(0));
 }
 console.log(`listening ${port}`);
-io.runSync((ev) => {
-  if (ev.type === 'StreamFrame') {
-    frames++;
-    io.streamWrite(ev.conn, ev.data); // ev.data is a borrowed Uint8Array view
-  }
-});
+// ZIO_ECHO_MODE=offset forwards through io.poolBytes + ev.offset (no view object per message).
+const pool = io.poolBytes;
+if (process.env.ZIO_ECHO_MODE === 'offset') {
+  io.runSync((ev) => {
+    if (ev.type === 'StreamFrame') {
+      frames++;
+      io.streamWrite(ev.conn, pool, ev.offset, ev.length);
+    }
+  });
+} else {
+  io.runSync((ev) => {
+    if (ev.type === 'StreamFrame') {
+      frames++;
+      io.streamWrite(ev.conn, ev.data); // ev.data is a borrowed Uint8Array view
+    }
+  });
+}

@@ -457,7 +457,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return Napi::Number::New(info.Env(), r);
   }
 
-  // Hot path: write(shard, conn, Uint8Array) -> bytes accepted or a negative code.
+  // Hot path: write(shard, conn, Uint8Array[, offset, length]) -> bytes accepted or a negative code.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
@@ -471,7 +471,17 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     if (napi_get_typedarray_info(info.Env(), info[2], &type, &length, &data, &ab, &offset) != napi_ok ||
         type != napi_uint8_array)
       throw IoError(info.Env(), "InvalidArgument", "streamWrite expects a Uint8Array (or Buffer)");
-    int64_t r = s->shard->conn_write(idx, gen, static_cast<const uint8_t*>(data), length);
+    // Optional (offset, length) within the view, as fs.write(fd, buffer, offset, length).
+    size_t off = 0;
+    if (info.Length() > 3) {
+      double o = info[3].As<Napi::Number>().DoubleValue();
+      double l = info[4].As<Napi::Number>().DoubleValue();
+      if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(length))
+        throw IoError(info.Env(), "InvalidArgument", "streamWrite: offset/length out of the buffer's bounds");
+      off = static_cast<size_t>(o);
+      length = static_cast<size_t>(l);
+    }
+    int64_t r = s->shard->conn_write(idx, gen, static_cast<const uint8_t*>(data) + off, length);
     // Outside a batch (timers, promises), nothing else will flush: send now.
     if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
     return Napi::Number::New(info.Env(), static_cast<double>(r));

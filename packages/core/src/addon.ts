@@ -26,7 +26,7 @@ export interface NativeAddon {
   connConnect(shard: number, conn: number, ips: string[], port: number, attemptDelayMs: number): number;
   connConnectUds(shard: number, conn: number, path: string): number;
   connFail(shard: number, conn: number, errno: number): number;
-  write(shard: number, conn: number, data: Uint8Array): number;
+  write(shard: number, conn: number, data: Uint8Array, offset?: number, length?: number): number;
   close(shard: number, conn: number): number;
   closeGraceful(shard: number, conn: number, timeoutMs: number): number;
   closeAll(shard: number, timeoutMs: number): void;

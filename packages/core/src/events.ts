@@ -60,6 +60,12 @@ export interface StreamFrameEvent {
   readonly data: Uint8Array;
   /** Payload length, without creating a view. */
   readonly length: number;
+  /**
+   * Where the payload starts in `io.poolBytes` (no view is created): with
+   * `io.streamWrite(conn, io.poolBytes, ev.offset, ev.length)` a frame is forwarded with zero
+   * JS allocation. Borrowed, like `data`.
+   */
+  readonly offset: number;
 }
 
 /** A connection's write queue drained after a partial streamWrite: write more now. */

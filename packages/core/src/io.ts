@@ -114,6 +114,9 @@ class EventCursor {
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
   }
+  get offset(): number {
+    return this.#io._u32[this.#base + 4];
+  }
   get data(): Uint8Array {
     const u32 = this.#io._u32;
     return new Uint8Array(this.#io._pool, u32[this.#base + 4], u32[this.#base + 5]);
@@ -155,6 +158,11 @@ export class Io {
   readonly config: ResolvedConfig;
   /** The active backend. */
   readonly backend: 'io_uring' = 'io_uring';
+  /**
+   * One long-lived view over the whole slot pool. Payload ranges in it (`ev.offset`,
+   * `ev.length`) are borrowed like `ev.data`; reading through this view allocates nothing.
+   */
+  readonly poolBytes: Uint8Array;
   /** @internal */ _pool: ArrayBuffer;
   /** @internal */ _i32: Int32Array;
   /** @internal */ _u32: Uint32Array;
@@ -185,6 +193,7 @@ export class Io {
     }
     const b = this.#native.buffers(this.#shard);
     this._pool = b.pool;
+    this.poolBytes = new Uint8Array(b.pool);
     this._i32 = new Int32Array(b.events);
     this._u32 = new Uint32Array(b.events);
     this.#backing = b.backing;
@@ -264,11 +273,23 @@ export class Io {
    * Returns 0 for a connection that is closing. Throws InvalidConnId for a stale id.
    */
   streamWrite(conn: ConnId, data: Uint8Array): number;
+  /**
+   * Writes `length` bytes of `data` from `offset` (as `fs.write(fd, buffer, offset, length)`).
+   * With `io.poolBytes` and a StreamFrame's `offset`/`length` this forwards a payload with zero
+   * JS allocation.
+   */
+  streamWrite(conn: ConnId, data: Uint8Array, offset: number, length: number): number;
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
   streamWrite(conn: ConnId, stream: number, data: Uint8Array): number;
-  streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array): number {
-    const data = typeof a === 'number' ? b! : a;
-    const r = this.#native.write(this.#shard, conn, data);
+  streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array | number, c?: number): number {
+    let r: number;
+    try {
+      if (typeof a === 'number') r = this.#native.write(this.#shard, conn, b as Uint8Array);
+      else if (b === undefined) r = this.#native.write(this.#shard, conn, a);
+      else r = this.#native.write(this.#shard, conn, a, b as number, c ?? a.length - (b as number));
+    } catch (e) {
+      throw fromNative(e, 'streamWrite');
+    }
     return r >= 0 ? r : this.#check(r, 'streamWrite');
   }
 
@@ -279,6 +300,7 @@ export class Io {
   streamRead(conn: ConnId, stream: number, buf: Uint8Array): number {
     void stream;
     void buf;
+    this.#live();
     const p = this.#native.connProto(this.#shard, conn);
     if (p < 0) this.#check(p, 'streamRead');
     const protocol = protocols[p] ?? 'tcp';
@@ -288,16 +310,19 @@ export class Io {
 
   /** Immediate close: queued writes are dropped. A Disconnected event follows. Closing twice is a no-op. */
   close(conn: ConnId): void {
+    this.#live();
     this.#check(this.#native.close(this.#shard, conn), 'close');
   }
 
   /** Flushes queued writes, then closes; force-closes after `timeoutMs`. @default timeoutMs 5000 */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
+    this.#live();
     this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
   }
 
   /** The remote address of an open connection, or null. */
   peerAddress(conn: ConnId): SocketAddress | null {
+    this.#live();
     const a = this.#native.connPeer(this.#shard, conn);
     return a ? { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] } : null;
   }

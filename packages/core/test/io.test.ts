@@ -40,6 +40,8 @@ describe('Io', () => {
     io.shutdown();
     io.shutdown(); // idempotent
     expect(() => io.poll(0)).toThrowError(IoError);
+    expect(() => io.streamWrite(1 as never, new Uint8Array(1))).toThrowError(/this Io was closed/);
+    expect(() => io.close(1 as never)).toThrowError(IoError);
     try {
       io.poll(0);
     } catch (e) {

@@ -17,6 +17,29 @@ describe('TCP echo against node:net clients', () => {
     }
   });
 
+  it('forwards payloads through io.poolBytes + ev.offset (the zero-allocation write form)', async () => {
+    const { Io } = await import('@zero-io/core');
+    const io = new Io({ poolSlotCount: 512 });
+    const ep = io.tcpListen('127.0.0.1:0');
+    const { port } = io.localAddress(ep);
+    let boundsError: unknown;
+    let mismatches = 0;
+    let short = 0;
+    const h = io.runSync((ev) => {
+      if (ev.type !== 'StreamFrame') return;
+      if (!Buffer.from(io.poolBytes.buffer, ev.offset, ev.length).equals(ev.data)) mismatches++;
+      if (io.streamWrite(ev.conn, io.poolBytes, ev.offset, ev.length) !== ev.length) short++;
+      try { io.streamWrite(ev.conn, io.poolBytes, io.poolBytes.length - 1, 2); } catch (e) { boundsError = e; }
+    });
+    const p = randomPayload(100_000, 42); // below maxWriteQueueBytes: every write is accepted whole
+    expect((await echoRoundTrip(port, p)).equals(p)).toBe(true);
+    expect(mismatches).toBe(0);
+    expect(short).toBe(0);
+    expect(boundsError).toMatchObject({ kind: 'InvalidArgument' });
+    await h.shutdown();
+    io.shutdown();
+  });
+
   it('serves many concurrent connections without mixing their bytes', async () => {
     srv = startEcho({ maxConnections: 512 });
     const payloads = Array.from({ length: 300 }, (_, i) => randomPayload(1 + ((i * 7919) % 20_000), i + 100));
