@@ -9,7 +9,7 @@
 //   BENCH_DURATION  measured seconds per run (default 5)
 //   BENCH_ROUNDS    rounds per scenario (default 3)
 //   BENCH_SIZE      message size in bytes (default 1024)
-//   BENCH_SERVERS   comma-separated subset of zero-io,node:net,bun,c-epoll
+//   BENCH_SERVERS   comma-separated subset of zero-io,node:net,bun,c-epoll (and zero-io-coop, an A/B variant)
 //   BUN_BIN         path to a bun binary (default: the `bun` npm dependency, then PATH)
 //
 // Servers run pinned to CPU 0 and the load generator to CPU 1 (taskset). The
@@ -230,6 +230,13 @@ function serverDefs() {
       problem: bunProblem,
     },
     {
+      // The same server with IORING_SETUP_COOP_TASKRUN instead of DEFER_TASKRUN (A/B).
+      name: 'zero-io-coop',
+      argv: (port, nodeFlags = []) => [process.execPath, ...nodeFlags, 'servers/zero-io-echo.mjs', String(port)],
+      env: { ZIO_DEFER_TASKRUN: '0' },
+      version: null,
+    },
+    {
       name: 'c-epoll',
       argv: (port) => [join(HERE, 'bin', 'epoll_echo'), String(port)],
       version: 'minimal C epoll server (servers/epoll_echo.c)',
@@ -239,7 +246,7 @@ function serverDefs() {
 
 /** Starts a server and resolves once it printed "listening". Throws with its stderr on failure. */
 async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
-  const child = spawnPinned(SERVER_CPU, def.argv(port, nodeFlags), env);
+  const child = spawnPinned(SERVER_CPU, def.argv(port, nodeFlags), { ...(def.env ?? {}), ...env });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => {
@@ -332,7 +339,8 @@ async function suiteTcpEcho() {
   const only = process.env.BENCH_SERVERS?.split(',').map((s) => s.trim());
 
   let servers = serverDefs();
-  if (only) servers = servers.filter((s) => only.includes(s.name));
+  // A/B variants run only when named in BENCH_SERVERS.
+  servers = only ? servers.filter((s) => only.includes(s.name)) : servers.filter((s) => s.name !== 'zero-io-coop');
   const skipped = new Map(); // name -> reason
   for (const s of servers) {
     if (s.problem) {

@@ -15,7 +15,8 @@ try {
   process.exit(1);
 }
 
-const io = new Io();
+// ZIO_DEFER_TASKRUN=0 selects IORING_SETUP_COOP_TASKRUN instead of DEFER_TASKRUN (A/B runs).
+const io = new Io({ uring: { deferTaskrun: process.env.ZIO_DEFER_TASKRUN !== '0' } });
 io.tcpListen(`127.0.0.1:${port}`);
 if (!heap) {
   process.once('SIGTERM', () => process.exit(0));

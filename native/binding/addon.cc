@@ -573,6 +573,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("submits", static_cast<double>(sh->ring().submits));
     k.Set("sqFull", static_cast<double>(sh->ring().sq_full));
+    k.Set("entersSkipped", static_cast<double>(sh->ring().enters_skipped));
     o.Set("counters", k);
     o.Set("connections", sh->conns_open());
     return o;

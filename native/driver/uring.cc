@@ -89,9 +89,11 @@ int Ring::init(const RingOptions& opt, const UringProbe& probe, std::string* err
   prm.flags = IORING_SETUP_CQSIZE;
   prm.cq_entries = opt.sq_entries * opt.cq_factor;
   if (opt.defer_taskrun && probe.defer_taskrun)
-    prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    prm.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                 IORING_SETUP_TASKRUN_FLAG;  // IORING_SQ_TASKRUN tells when an enter is needed
   else if (probe.coop_taskrun)
-    prm.flags |= IORING_SETUP_COOP_TASKRUN | (probe.single_issuer ? IORING_SETUP_SINGLE_ISSUER : 0);
+    prm.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+                 (probe.single_issuer ? IORING_SETUP_SINGLE_ISSUER : 0);
   int r = io_uring_queue_init_params(opt.sq_entries, &ring_, &prm);
   if (r < 0) {
     *err = std::string("io_uring_setup(") + std::to_string(opt.sq_entries) + ") failed: " +
@@ -126,6 +128,14 @@ int Ring::submit() {
 int Ring::submit_and_wait(int64_t timeout_ns) {
   ++submits;
   if (timeout_ns == 0) {
+    // Nothing to submit, no deferred task work flagged, completions already posted (e.g. sends
+    // that completed inline at submit): no need to enter the kernel at all.
+    if (io_uring_sq_ready(&ring_) == 0 && io_uring_cq_ready(&ring_) > 0 &&
+        (flags_ & IORING_SETUP_TASKRUN_FLAG) &&
+        !(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN)) {
+      ++enters_skipped;
+      return 0;
+    }
     // Submit and run deferred task work so completions are posted, without blocking.
     int r = io_uring_submit_and_get_events(&ring_);
     if (r == -EBUSY || r == -EAGAIN) { ++ebusy; return 0; }
@@ -163,9 +173,10 @@ int Ring::enable_eventfd(std::string* err) {
 }
 
 void Ring::drain_eventfd() {
+  // A non-semaphore eventfd hands over (and resets) its whole counter in one read.
   uint64_t v;
-  while (read(event_fd_, &v, sizeof v) == sizeof v) {
-  }
+  ssize_t r = read(event_fd_, &v, sizeof v);
+  (void)r;
 }
 
 int Ring::setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err) {

@@ -85,7 +85,7 @@ class Ring {
     if (br_pending_) { io_uring_buf_ring_advance(br_, br_pending_); br_pending_ = 0; }
   }
 
-  uint64_t submits = 0, sq_full = 0, ebusy = 0;
+  uint64_t submits = 0, sq_full = 0, ebusy = 0, enters_skipped = 0;
 
  private:
   io_uring ring_{};
