@@ -50,7 +50,9 @@ const t0 = Date.now();
 console.log(`build-native: configuring (${buildType}, features=${features})`);
 execFileSync('cmake', cmakeArgs, { stdio: ['ignore', 'ignore', 'inherit'], env });
 console.log('build-native: compiling');
-execFileSync('cmake', ['--build', buildDir, '-j', String(Math.max(1, cpus().length))], {
+// The sanitizer build exists for the native unit tests only (an ASan addon cannot load into node).
+const target = sanitize ? ['--target', 'zio_native_tests'] : [];
+execFileSync('cmake', ['--build', buildDir, '-j', String(Math.max(1, cpus().length)), ...target], {
   stdio: 'inherit', env,
 });
 if (!sanitize) {

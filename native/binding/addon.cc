@@ -45,6 +45,10 @@ struct ShardSlot;
 
 struct Driver {
   uv_poll_t* poll = nullptr;
+  // Environment teardown closes the poll handle through this hook, so Node keeps the addon
+  // loaded until libuv has run our close callback (a close callback run after the addon is
+  // unloaded jumps into unmapped memory: seen on worker termination).
+  napi_async_cleanup_hook_handle hook = nullptr;
   Napi::FunctionReference cb;
   std::unique_ptr<Napi::AsyncContext> ctx;
   ShardSlot* slot = nullptr;
@@ -61,9 +65,33 @@ struct ShardSlot {
 
 void OnPollClose(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
 
+void OnTeardownPollClose(uv_handle_t* h) {
+  auto hook = static_cast<napi_async_cleanup_hook_handle>(h->data);
+  delete reinterpret_cast<uv_poll_t*>(h);
+  napi_remove_async_cleanup_hook(hook);  // teardown may now go on (and unload the addon)
+}
+
+// Environment teardown (worker termination, process exit) with a driver still running.
+void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
+  Driver* d = static_cast<Driver*>(arg);
+  d->hook = nullptr;
+  if (!d->poll) {
+    napi_remove_async_cleanup_hook(hook);
+    return;
+  }
+  uv_poll_stop(d->poll);
+  d->poll->data = hook;
+  uv_close(reinterpret_cast<uv_handle_t*>(d->poll), OnTeardownPollClose);
+  d->poll = nullptr;
+}
+
 void StopDriver(ShardSlot* s) {
   if (!s->driver) return;
   Driver* d = s->driver.get();
+  if (d->hook) {
+    napi_remove_async_cleanup_hook(d->hook);
+    d->hook = nullptr;
+  }
   if (d->poll) {
     uv_poll_stop(d->poll);
     uv_close(reinterpret_cast<uv_handle_t*>(d->poll), OnPollClose);
@@ -604,6 +632,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
       throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
     }
     d->poll->data = d.get();
+    if (napi_add_async_cleanup_hook(env, OnEnvTeardown, d.get(), &d->hook) != napi_ok) d->hook = nullptr;
     s->driver = std::move(d);
     s->shard->set_timer_op_mode(true);
     uv_poll_start(s->driver->poll, UV_READABLE, OnWake);

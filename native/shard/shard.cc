@@ -32,13 +32,39 @@ uint64_t Shard::now_ms() const {
 }
 
 Shard::~Shard() {
+  // Completions not yet reaped may carry descriptors (a multishot accept installs the new fd
+  // before its CQE is read): cancel everything, reap what is posted, and close those fds, so a
+  // shard torn down mid-flight (e.g. worker termination) leaks nothing and peers see the close.
+  if (pool_) {
+    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_prep_cancel(sqe, nullptr, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, 0x7fffffffu, 0));
+    for (int round = 0; round < 4; ++round) {
+      ring_.submit_and_wait(round == 0 ? 0 : 1000000);  // up to 1 ms for cancellations to post
+      io_uring_cqe* cqe;
+      unsigned head, seen = 0;
+      io_uring_for_each_cqe(ring_.raw(), head, cqe) {
+        if (ud_op(cqe->user_data) == kOpAccept && cqe->res >= 0) ::close(cqe->res);
+        ++seen;
+      }
+      io_uring_cq_advance(ring_.raw(), seen);
+      if (seen == 0 && round > 0) break;
+    }
+  }
+  // shutdown() first: in-flight requests hold file references, so close() alone would leave
+  // the sockets alive until the kernel finishes tearing down the ring; shutdown() ends the
+  // connection for the peer at once.
   for (auto& c : conns_) {
-    if (c.fd >= 0) ::close(c.fd);
+    if (c.fd >= 0) {
+      ::shutdown(c.fd, SHUT_RDWR);
+      ::close(c.fd);
+    }
     for (uint32_t a = 0; a < c.he_count; ++a)
       if (c.he_fd[a] >= 0) ::close(c.he_fd[a]);
   }
   for (auto& e : endpoints_) {
     if (e.fd >= 0) {
+      ::shutdown(e.fd, SHUT_RDWR);
       ::close(e.fd);
       if (!e.path.empty()) unlink(e.path.c_str());
     }

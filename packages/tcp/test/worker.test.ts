@@ -30,8 +30,11 @@ describe('context-aware addon: a shard per worker thread', () => {
     // Terminating a worker with a live shard and an open connection must not crash the process.
     const open = net.connect(ports[0], '127.0.0.1');
     await new Promise((r) => open.once('connect', r));
+    open.write('x');
+    await new Promise((r) => open.once('data', r)); // accepted and served by the worker
+    const closed = new Promise((r) => open.once('close', r));
     await Promise.all(workers.map((w) => w.terminate()));
-    await new Promise((r) => open.once('close', r));
+    await closed; // the worker's shard released its sockets: the peer sees the close
     const p = randomPayload(10_000, 1);
     expect((await echoRoundTrip(main.port, p)).equals(p)).toBe(true);
     await main.close();
