@@ -672,6 +672,9 @@ void OnWake(uv_poll_t* h, int status, int events) {
   sh->ring().drain_eventfd();
   Napi::Env env(d->env);
   Napi::HandleScope scope(env);
+  // Awake: completions posted meanwhile (e.g. sends finishing inline at submit) need not wake
+  // us through the eventfd; we re-check before going back to sleep.
+  sh->ring().eventfd_signals(false);
   for (int round = 0; round < 64; ++round) {
     int n = sh->tick(0);
     if (n > 0) {
@@ -693,19 +696,27 @@ void OnWake(uv_poll_t* h, int status, int events) {
       }
       if (exc) {
         sh->end_batch();
+        sh->ring().eventfd_signals(true);
+        Kick(sh);  // the error goes to 'uncaughtException'; anything pending is served next wake
         napi_fatal_exception(env, exc);
         return;
       }
       if (s->stop_requested) {  // stopDriver() from inside the batch
         s->stop_requested = false;
         sh->end_batch();
+        sh->ring().eventfd_signals(true);
         StopDriver(s);
         return;
       }
     }
     sh->end_batch();
-    if (!sh->has_pending_work()) return;
+    if (!sh->has_pending_work()) {
+      sh->ring().eventfd_signals(true);
+      if (!sh->has_pending_work()) return;  // nothing slipped in while signals were off
+      sh->ring().eventfd_signals(false);
+    }
   }
+  sh->ring().eventfd_signals(true);
   Kick(sh);  // still busy: let the loop run other callbacks, then come back
 }
 

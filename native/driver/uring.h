@@ -75,6 +75,16 @@ class Ring {
   int wake_fd() const { return event_fd_; }
   int enable_eventfd(std::string* err);
   void drain_eventfd();
+  // While we are awake and will look at the CQ anyway, completions need not signal the eventfd
+  // (IORING_CQ_EVENTFD_DISABLED). Re-enable before sleeping, then call work_pending() again.
+  void eventfd_signals(bool on) { io_uring_cq_eventfd_toggle(&ring_, on); }
+  // Completions posted, or deferred task work flagged by the kernel (IORING_SQ_TASKRUN).
+  bool work_pending() {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);  // order against the eventfd re-enable
+    return io_uring_cq_ready(&ring_) > 0 ||
+           ((flags_ & IORING_SETUP_TASKRUN_FLAG) &&
+            (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN));
+  }
 
   // Provided buffer ring (group `bgid`), entries a power of two. 0 or -errno.
   int setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err);

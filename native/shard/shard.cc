@@ -668,7 +668,7 @@ void Shard::end_batch() {
 }
 
 bool Shard::has_pending_work() {
-  return io_uring_cq_ready(ring_.raw()) > 0 || emittable_pending();
+  return ring_.work_pending() || emittable_pending();
 }
 
 void Shard::arm_timer_op() {

@@ -185,6 +185,8 @@ class Shard {
   Ring& ring() { return ring_; }
   void reset_peaks();
   uint32_t conns_open() const { return conns_used_; }
+  // Native bytes reserved per connection-table entry (state + its write-queue ring).
+  size_t bytes_per_conn() const { return sizeof(Conn) + txq_cap_ * sizeof(TxChunk); }
 
  private:
   Conn* lookup(uint32_t index, uint32_t gen);

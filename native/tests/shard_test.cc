@@ -217,3 +217,13 @@ TEST(Shard, ConnectRefusedAndHappyEyeballsFallsThrough) {
   EXPECT_EQ(d.index, idx2);
   EXPECT_EQ(d.code, ECONNREFUSED);
 }
+
+TEST(Shard, NativeStatePerConnectionStaysUnderFourKiB) {
+  // PERF.md: <= 4 KiB of native state per idle TCP connection with the default config; the pool
+  // is the only large allocation.
+  Shard sh;
+  ShardConfig cfg;  // defaults: 2048-byte slots, 256 KiB write queue
+  std::string kind, err;
+  ASSERT_EQ(sh.init(cfg, &kind, &err), 0) << err;
+  EXPECT_LE(sh.bytes_per_conn(), 4096u) << "sizeof(Conn)=" << sizeof(Conn);
+}
