@@ -28,6 +28,7 @@ namespace {
 
 using zio::Shard;
 using zio::ShardConfig;
+using zio::Ring;
 
 constexpr double kIdShift = 1048576.0;  // ids are gen * 2^20 + index
 constexpr uint32_t kIndexMax = 1u << 20;
@@ -103,7 +104,15 @@ void StopDriver(ShardSlot* s) {
   if (s->shard) s->shard->set_timer_op_mode(false);
 }
 
+// Makes the driver's watched fd readable so OnWake runs soon.
 void Kick(Shard* sh) {
+  if (!sh->ring().deferred()) {  // the ring fd is watched: post a completion
+    io_uring_sqe* sqe = sh->ring().get_sqe();
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, 0);
+    sh->ring().submit();
+    return;
+  }
   uint64_t one = 1;
   ssize_t r = write(sh->ring().wake_fd(), &one, sizeof one);
   (void)r;
@@ -626,7 +635,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     d->slot = s;
     d->env = env;
     d->poll = new uv_poll_t;
-    int r = uv_poll_init(loop, d->poll, s->shard->ring().wake_fd());
+    Ring& ring = s->shard->ring();
+    int r = uv_poll_init(loop, d->poll, ring.deferred() ? ring.wake_fd() : ring.ring_fd());
     if (r != 0) {
       delete d->poll;
       throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
@@ -669,7 +679,7 @@ void OnWake(uv_poll_t* h, int status, int events) {
   Driver* d = static_cast<Driver*>(h->data);
   ShardSlot* s = d->slot;
   Shard* sh = s->shard.get();
-  sh->ring().drain_eventfd();
+  if (sh->ring().deferred()) sh->ring().drain_eventfd();
   Napi::Env env(d->env);
   Napi::HandleScope scope(env);
   // Awake: completions posted meanwhile (e.g. sends finishing inline at submit) need not wake

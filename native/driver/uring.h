@@ -62,6 +62,10 @@ class Ring {
   // Creates the ring with the best flags the probe allows. 0 or -errno (+ *err).
   int init(const RingOptions& opt, const UringProbe& probe, std::string* err);
   io_uring* raw() { return &ring_; }
+  // DEFER_TASKRUN rings wake us through the eventfd (their fd does not poll readable for pending
+  // local work); COOP_TASKRUN rings are watched directly (readable while the CQ is non-empty).
+  bool deferred() const { return flags_ & IORING_SETUP_DEFER_TASKRUN; }
+  int ring_fd() const { return ring_.ring_fd; }
   uint32_t setup_flags() const { return flags_; }
 
   // Never returns null: submits when the SQ is full and retries.

@@ -760,6 +760,7 @@ void Shard::handle_cqe(io_uring_cqe* cqe) {
   uint64_t ud = cqe->user_data;
   uint8_t op = ud_op(ud);
   uint32_t idx = ud_index(ud), gen = ud_gen(ud);
+  if (op == kOpNone) return;  // a wake-up NOP (see binding Kick)
   if (op == kOpTimeout) {
     timer_op_deadline_ = UINT64_MAX;
     return;

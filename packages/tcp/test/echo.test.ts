@@ -50,6 +50,31 @@ describe('TCP echo against node:net clients', () => {
     expect(srv.io.poolStats().connections).toBe(0);
   });
 
+  it('works the same with COOP_TASKRUN (the ring fd itself watched by libuv), including timers and Writable', async () => {
+    srv = startEcho({ uring: { deferTaskrun: false }, poolSlotCount: 64, maxWriteQueueBytes: 4096 });
+    const payloads = Array.from({ length: 50 }, (_, i) => randomPayload(1 + ((i * 7919) % 60_000), i + 900));
+    const results = await Promise.all(payloads.map((p) => echoRoundTrip(srv!.port, p)));
+    results.forEach((r, i) => expect(r.equals(payloads[i])).toBe(true));
+    expect(srv.io.poolStats().counters.txPartialAccepts).toBeGreaterThan(0); // Writable path used
+    // A timer-driven event (the graceful-close timeout) must still wake the driver: a client that
+    // sends a lot but never reads leaves the server with data it cannot flush.
+    const s = net.connect({ port: srv.port, host: '127.0.0.1' });
+    s.on('error', () => {});
+    await new Promise((r) => s.once('connect', r));
+    s.pause();
+    s.write(randomPayload(24_000_000, 5));
+    // Backed up for real: far more received than sent, so the kernel's socket buffers are full.
+    await until(() => { const c = srv!.io.poolStats().counters; return c.rxBytes - c.txBytes > 12_000_000; }, 15_000, 'the server to back up');
+    await new Promise((r) => setTimeout(r, 50));
+    const closed = new Promise((r) => s.once('close', r));
+    const t0 = Date.now();
+    await srv.handle.shutdown({ timeoutMs: 200 });
+    s.resume();
+    await closed;
+    expect(srv.events.disconnected.at(-1)).toMatchObject({ origin: 'timeout', errorCode: 110 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('handles a half-close: everything sent before FIN is echoed, then the server closes', async () => {
     srv = startEcho();
     const p = randomPayload(200_000, 9);
