@@ -97,6 +97,71 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
     expect(r.stdout).toMatch(/^connected 127\.0\.0\.1 \d+\necho ping\n$/);
   });
 
+  it('Happy Eyeballs: a candidate whose SYN goes unanswered is overtaken after the 250 ms attempt delay', () => {
+    // The name resolves to 127.0.0.1 and 127.0.0.2. On the resolver's first choice sits a
+    // listener with backlog 0 that never accepts, holding one completed connection: Linux drops
+    // further SYNs (accept queue full), so the first attempt hangs, a real black hole on
+    // loopback. The second address answers. RFC 8305 section 5: the next attempt
+    // starts after the Connection Attempt Delay, not after the first one gives up.
+    const dir = mkdtempSync(join(tmpdir(), 'zio-he2-'));
+    writeFileSync(join(dir, 'hosts'), '127.0.0.2 slow.zio.test\n127.0.0.1 slow.zio.test\n');
+    writeFileSync(join(dir, 'hole.c'), `
+      #include <arpa/inet.h>
+      #include <stdio.h>
+      #include <stdlib.h>
+      #include <unistd.h>
+      int main(int argc, char **argv) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+        inet_pton(AF_INET, argv[2], &a.sin_addr);
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 0)) { perror("hole"); return 1; }
+        puts("ready"); fflush(stdout);
+        sleep(30);   /* never accepts */
+        return 0;
+      }`);
+    const cc = spawnSync('cc', ['-O1', '-o', join(dir, 'hole'), join(dir, 'hole.c')], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cannot build the black-hole listener (cc from build-essential): ${cc.stderr || cc.error}`);
+    const tcpEntry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const coreEntry = fileURLToPath(new URL('../../core/dist/index.js', import.meta.url));
+    const script = join(dir, 'he2.mjs');
+    writeFileSync(script, `
+      import net from 'node:net';
+      import { spawn } from 'node:child_process';
+      const { Io } = await import(${JSON.stringify(coreEntry)});
+      await import(${JSON.stringify(tcpEntry)});
+      import { lookup } from 'node:dns/promises';
+      // The resolver's first choice becomes the black hole, the second one answers.
+      const [first, second] = (await lookup('slow.zio.test', { all: true, order: 'verbatim' })).map((a) => a.address);
+      const server = net.createServer((c) => c.on('data', (d) => c.write(d)));
+      await new Promise((r) => server.listen(0, second, r));
+      const port = server.address().port;
+      const hole = spawn(${JSON.stringify(join(dir, 'hole'))}, [String(port), first]);
+      await new Promise((r) => hole.stdout.once('data', r));
+      const connectTo = (host) => new Promise((resolve) => {
+        const s = net.connect(port, host); s.on('error', () => resolve(null)); s.once('connect', () => resolve(s));
+        setTimeout(() => resolve(null), 300);
+      });
+      const filler = await connectTo(first);  // completes into the accept queue, never accepted
+      const probe = await connectTo(first);   // this SYN must now go unanswered
+      if (!filler || probe) { console.log('setup failed', !!filler, !!probe); process.exit(2); }
+      const io = new Io({ poolSlotCount: 64 });
+      const t0 = Date.now();
+      io.tcpConnect('slow.zio.test:' + port);
+      const h = io.runSync((ev) => {
+        const ms = Date.now() - t0;
+        if (ev.type === 'Connected') {
+          console.log('connected', ev.peer.address === second ? 'to the second address' : 'to ' + ev.peer.address, ms >= 240 && ms < 900 ? 'after the attempt delay' : 'at ' + ms + ' ms');
+          h.stop(); io.shutdown(); server.close(); hole.kill(); process.exit(0);
+        }
+        if (ev.type === 'Disconnected') { console.log('failed', ev.reason); hole.kill(); process.exit(1); }
+      });
+    `);
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${script}`], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('connected to the second address after the attempt delay\n');
+  });
+
   it('connects over a Unix socket to a node:net UDS server', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'zio-uds-')), 's.sock');
     const server = await nodeEchoServer(path);
