@@ -63,9 +63,15 @@ describe('TCP echo against node:net clients', () => {
     await new Promise((r) => s.once('connect', r));
     s.pause();
     s.write(randomPayload(24_000_000, 5));
-    // Backed up for real: far more received than sent, so the kernel's socket buffers are full.
-    await until(() => { const c = srv!.io.poolStats().counters; return c.rxBytes - c.txBytes > 12_000_000; }, 15_000, 'the server to back up');
-    await new Promise((r) => setTimeout(r, 50));
+    // Backed up for real: data queued in TX slots and nothing sent for 300 ms (the kernel's
+    // socket buffers are full because the client does not read).
+    let lastTx = -1;
+    let stuckSince = Date.now();
+    await until(() => {
+      const st = srv!.io.poolStats();
+      if (st.counters.txBytes !== lastTx) { lastTx = st.counters.txBytes; stuckSince = Date.now(); }
+      return st.txRing.current > 0 && Date.now() - stuckSince > 300;
+    }, 20_000, 'the server to back up');
     const closed = new Promise((r) => s.once('close', r));
     const t0 = Date.now();
     await srv.handle.shutdown({ timeoutMs: 200 });
