@@ -574,8 +574,6 @@ void Shard::try_finalize(uint32_t index) {
   for (uint32_t a = 0; a < c.he_count; ++a)
     if (c.he_fd[a] >= 0) { ::close(c.he_fd[a]); c.he_fd[a] = -1; }
   release_tx(c);
-  bool was_open = c.fd >= 0;
-  (void)was_open;
   emit(kEvDisconnected, index, c.gen, c.proto, 0, 0, c.close_err, c.close_origin);
   ++counters_.conns_closed;
   c.fd = -1;

@@ -18,6 +18,8 @@ const ERR_TABLE_FULL = -1002;
 export const ERR_NAME_NOT_FOUND = 3008;
 
 const protocols: Protocol[] = ['tcp', 'tcp', 'uds'];
+/** native MessageKind numbers (native/shard/shard.h) -> names. */
+const kinds: MessageKind[] = ['Binary', 'WsText', 'WsBinary', 'MqttPacket', 'GrpcFrame', 'FixText', 'Sbe', 'User'];
 const origins: CloseOrigin[] = ['local', 'peer', 'error', 'timeout'];
 
 /** Current / peak / capacity of one pool. */
@@ -113,6 +115,7 @@ class EventCursor {
     this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_CONNECTED ? 'Connected' : t === EV_DISCONNECTED ? 'Disconnected' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
+    if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
   }
   get offset(): number {
     return this.#io._u32[this.#base + 4];

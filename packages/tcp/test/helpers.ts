@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Io, type Config, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
 import '@zero-io/tcp';
 
@@ -83,4 +88,26 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condi
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Absolute paths of the built core and tcp entry points, for scripts run in child processes. */
+export const entries = {
+  core: fileURLToPath(new URL('../../core/dist/index.js', import.meta.url)),
+  tcp: fileURLToPath(new URL('../dist/index.js', import.meta.url)),
+};
+
+/**
+ * Runs a module script in a child node process that sees `hosts` as its /etc/hosts: a private
+ * mount namespace (unshare -m + a bind mount), so name resolution goes through the real system
+ * resolver. Needs root and util-linux's unshare (both present on the project's machines and CI).
+ */
+export function runWithHosts(hosts: string, script: string, extraFiles: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'zio-hosts-'));
+  writeFileSync(join(dir, 'hosts'), hosts);
+  for (const [name, text] of Object.entries(extraFiles)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'main.mjs'), script);
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${join(dir, 'main.mjs')}`],
+    { encoding: 'utf8', timeout: 30_000, cwd: dir });
+  if (r.error) throw new Error(`unshare(1) could not run (this test needs root and util-linux): ${r.error.message}`);
+  return { dir, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,11 +1,7 @@
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { randomPayload, startEcho, echoRoundTrip } from './helpers.js';
-
-const core = fileURLToPath(new URL('../../core/dist/index.js', import.meta.url));
-const tcp = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+import { entries, randomPayload, startEcho, echoRoundTrip } from './helpers.js';
 
 describe('context-aware addon: a shard per worker thread', () => {
   it('runs echo shards in two workers and the main thread at once, and survives worker termination', async () => {
@@ -13,8 +9,8 @@ describe('context-aware addon: a shard per worker thread', () => {
     const code = `
       const { parentPort } = require('node:worker_threads');
       (async () => {
-        const { Io } = await import(${JSON.stringify(core)});
-        await import(${JSON.stringify(tcp)});
+        const { Io } = await import(${JSON.stringify(entries.core)});
+        await import(${JSON.stringify(entries.tcp)});
         const io = new Io({ poolSlotCount: 256 });
         const ep = io.tcpListen('127.0.0.1:0');
         io.runSync((ev) => { if (ev.type === 'StreamFrame') io.streamWrite(ev.conn, ev.data); });
