@@ -31,9 +31,16 @@ export interface Config {
   maxConnections?: number;
   /** Most events delivered by one poll(). @default 256 */
   maxEventsPerPoll?: number;
-  /** Pool use (percent) at which pressure is reported. @default 80 */
+  /**
+   * Pool use (percent) at which pressure will be reported. Accepted and validated now; acted on
+   * by the backpressure cascade (`poolPressure()`, `PoolPressure` events), which is not built yet.
+   * @default 80
+   */
   poolPressurePct?: number;
-  /** Payloads at least this large are eligible for compression (protocols that compress). @default 128 */
+  /**
+   * Payloads at least this large are eligible for compression. Used by protocols that compress
+   * (permessage-deflate, HTTP); TCP ignores it. @default 128
+   */
   compressionThreshold?: number;
   /**
    * Per-connection write queue limit in bytes (the WriteBufferPool bound). A streamWrite beyond it
