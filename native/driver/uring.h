@@ -37,7 +37,8 @@ void probe_uring(UringProbe* out);
 constexpr uint32_t kRequiredMajor = 6, kRequiredMinor = 0;
 
 enum Op : uint8_t {
-  kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpConnect, kOpCancel, kOpTimeout, kOpWake, kOpShutdown,
+  kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpCancel, kOpTimeout,
+  // connect attempts use 16 + attempt index (shard.cc kOpConnectBase)
 };
 inline uint64_t ud_encode(uint8_t op, uint32_t index, uint32_t gen) {
   return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(gen & 0xffffff) << 32) | index;

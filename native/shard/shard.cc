@@ -161,10 +161,6 @@ Conn* Shard::lookup(uint32_t index, uint32_t gen) {
   return &c;
 }
 
-const Conn* Shard::conn_get(uint32_t index, uint32_t gen) const {
-  return const_cast<Shard*>(this)->lookup(index, gen);
-}
-
 void Shard::emit(int32_t type, uint32_t index, uint32_t gen, int32_t kind, uint32_t off,
                  uint32_t len, int32_t code, int32_t aux) {
   EventRec& e = events_[n_events_++];

@@ -172,7 +172,6 @@ class Shard {
   void close_all(uint32_t timeout_ms);
   int conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
   int conn_proto(uint32_t index, uint32_t gen);  // Protocol or negative kErr
-  const Conn* conn_get(uint32_t index, uint32_t gen) const;
   uint32_t conn_gen(uint32_t index) const { return conns_[index].gen; }
 
   // ---- memory shared with JS ----
