@@ -584,7 +584,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     const auto& g = sh->gauges();
     const auto& c = sh->counters();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("freeStack", Gauge(env, g.free_stack));
+    o.Set("freeStack", Gauge(env, sh->pool()->free_stack));
     o.Set("fillRing", Gauge(env, g.fill_ring));
     o.Set("rxRing", Gauge(env, g.rx_ring));
     o.Set("txRing", Gauge(env, g.tx_ring));

@@ -136,7 +136,6 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   closed_.reserve(cfg.max_events_per_poll);
   timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
 
-  gauges_.free_stack.capacity = pool_->free_stack.capacity;
   gauges_.fill_ring.capacity = rx;
   gauges_.rx_ring.capacity = cfg.max_events_per_poll;
   gauges_.tx_ring.capacity = pool_->free_stack.capacity;
@@ -147,7 +146,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
 }
 
 void Shard::reset_peaks() {
-  for (PoolGauge* g : {&gauges_.free_stack, &gauges_.fill_ring, &gauges_.rx_ring, &gauges_.tx_ring,
+  for (PoolGauge* g : {&pool_->free_stack, &gauges_.fill_ring, &gauges_.rx_ring, &gauges_.tx_ring,
                        &gauges_.completion_ring, &gauges_.scratch_pool, &gauges_.per_conn})
     g->peak = g->current;
 }
@@ -466,8 +465,6 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
     done += n;
     c->tx_bytes += n;
   }
-  gauges_.free_stack.current = pool_->free_stack.current;
-  gauges_.free_stack.peak = std::max(gauges_.free_stack.peak, gauges_.free_stack.current);
   if (done < len) {
     c->want_writable = true;
     ++counters_.tx_partial_accepts;
@@ -935,7 +932,6 @@ void Shard::on_send(uint32_t idx, int res) {
   }
   if (short_send) ++counters_.tx_short;
   c.tx_inflight_chunks = 0;
-  gauges_.free_stack.current = pool_->free_stack.current;
   mark_dirty(idx);
   wake_pool_waiters();
 }

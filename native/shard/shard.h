@@ -114,8 +114,10 @@ struct Endpoint {
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
 };
 
+// The seven pools of the backpressure model. The free stack's gauge is kept by the pool itself
+// (SlotPool::free_stack); the others are kept here.
 struct GaugeSet {
-  PoolGauge free_stack, fill_ring, rx_ring, tx_ring, completion_ring, scratch_pool, per_conn;
+  PoolGauge fill_ring, rx_ring, tx_ring, completion_ring, scratch_pool, per_conn;
 };
 
 struct ShardCounters {
