@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Io, IoError, type ConnId, type Event } from '@zero-io/core';
 import { interleaveFamilies, parseHostPort } from '@zero-io/tcp';
-import { entries, randomPayload, runWithHosts, until } from './helpers.js';
+import { entries, listenLocal, randomPayload, runWithHosts, until } from './helpers.js';
 
 /** Runs an Io under runSync and records its events (copied out of the flyweight). */
 function client(maxConnections = 1024) {
@@ -46,8 +46,7 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
 
   it('reports connect refused as Disconnected(ECONNREFUSED) with no Connected', async () => {
     const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as net.AddressInfo).port;
+    const port = await listenLocal(probe);
     await new Promise<void>((r) => probe.close(() => r())); // now nothing listens there
     const c = client();
     const conn = c.io.tcpConnect(`127.0.0.1:${port}`);

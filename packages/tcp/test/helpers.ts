@@ -111,3 +111,8 @@ export function runWithHosts(hosts: string, script: string, extraFiles: Record<s
   if (r.error) throw new Error(`unshare(1) could not run (this test needs root and util-linux): ${r.error.message}`);
   return { dir, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Listens `server` on 127.0.0.1 with a free port and resolves with that port. */
+export function listenLocal(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}

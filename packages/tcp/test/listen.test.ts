@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, IoError, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { echoRoundTrip, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
+import { echoRoundTrip, listenLocal, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
 
 let srv: EchoServer | undefined;
 afterEach(async () => { await srv?.close(); srv = undefined; });
@@ -58,8 +58,7 @@ describe('listening', () => {
 
   it('gives an actionable SyscallFailed for a port in use', async () => {
     const blocker = net.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as net.AddressInfo).port;
+    const port = await listenLocal(blocker);
     const io = new Io({ poolSlotCount: 64 });
     try {
       io.tcpListen(`127.0.0.1:${port}`);
