@@ -120,6 +120,15 @@ void Kick(Shard* sh) {
 
 void OnWake(uv_poll_t* h, int status, int events);
 
+// After a control call (close, connect, ...) made outside a batch (a timer, a promise), no tick
+// is coming to submit its SQEs, arm its timers or emit the events it owes (Disconnected): submit
+// now and wake the driver. Inside a batch, OnWake does both when the batch returns.
+void Nudge(ShardSlot* s) {
+  if (!s->driver || s->in_batch) return;
+  s->shard->flush(false);
+  Kick(s->shard.get());
+}
+
 class ZeroIo : public Napi::Addon<ZeroIo> {
  public:
   ZeroIo(Napi::Env env, Napi::Object exports) {
@@ -426,7 +435,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->endpoint_close(idx, gen);
-    if (r == 0 && s->driver && !s->in_batch) Kick(s->shard.get());
+    if (r == 0) Nudge(s);
     return Napi::Number::New(info.Env(), r);
   }
 
@@ -470,7 +479,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     }
     if (n == 0) return Napi::Number::New(env, -EINVAL);
     int r = s->shard->conn_connect(idx, gen, addrs, n, delay);
-    if (s->driver && !s->in_batch) Kick(s->shard.get());
+    Nudge(s);
     return Napi::Number::New(env, r);
   }
 
@@ -490,7 +499,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
-    if (s->driver && !s->in_batch) Kick(s->shard.get());
+    Nudge(s);
     return Napi::Number::New(info.Env(), r);
   }
 
@@ -530,7 +539,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_close(idx, gen);
-    if (r == 0 && s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    if (r == 0) Nudge(s);
     return Napi::Number::New(info.Env(), r);
   }
 
@@ -540,14 +549,14 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value());
-    if (r == 0 && s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    if (r == 0) Nudge(s);
     return Napi::Number::New(info.Env(), r);
   }
 
   Napi::Value CloseAll(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     s->shard->close_all(info[1].As<Napi::Number>().Uint32Value());
-    if (s->driver && !s->in_batch) { s->shard->flush(false); Kick(s->shard.get()); }
+    Nudge(s);
     return info.Env().Undefined();
   }
 
