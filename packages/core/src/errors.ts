@@ -5,7 +5,11 @@
  */
 import { constants as osConstants } from 'node:os';
 
-/** Every kind of {@link IoError}, each documented in docs/errors.md. */
+/**
+ * Every kind of {@link IoError}, each documented in docs/errors.md. The reference API's
+ * `PoolExhausted`, `DnsError` and `ConnectTimeout` are named here so code can match on them, but
+ * nothing raises them yet: they arrive with SendBuffer, `@zero-io/dns` and connect timeouts.
+ */
 export type IoErrorKind =
   | 'KernelTooOld'
   | 'NotSupportedOnPlatform'
