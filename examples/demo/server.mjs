@@ -1,31 +1,35 @@
 #!/usr/bin/env node
 // The zero-io demo: a TCP echo service and a line-based chat service on one shard, driven by
-// runSync from Node's event loop. Prints each endpoint's URL at start-up and a one-line stats
-// summary every second. Try:  nc 127.0.0.1 7001   (echo)   and   nc 127.0.0.1 7002   (chat)
+// runSync from Node's event loop, plus a UDP echo. Prints each endpoint's URL at start-up and a
+// one-line stats summary every second. Try:  nc 127.0.0.1 7001   (echo)   nc 127.0.0.1 7002
+// (chat)   and   nc -u 127.0.0.1 7003   (UDP echo)
 //
 // Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
-// ZIO_DEMO_STATS_MS (1000; 0 disables). Port 0 picks a free port.
+// ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_STATS_MS (1000; 0 disables). Port 0 picks a free port.
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 
 const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
 const echoPort = Number(process.env.ZIO_DEMO_ECHO_PORT ?? 7001);
 const chatPort = Number(process.env.ZIO_DEMO_CHAT_PORT ?? 7002);
+const udpPort = Number(process.env.ZIO_DEMO_UDP_PORT ?? 7003);
 const statsMs = Number(process.env.ZIO_DEMO_STATS_MS ?? 1000);
 const MAX_LINE = 4096; // chat: longer lines are cut (limits on everything)
 
 const io = new Io();
-let echoEp, chatEp;
+let echoEp, chatEp, udpEp;
 try {
   echoEp = io.tcpListen(`${host}:${echoPort}`);
   chatEp = io.tcpListen(`${host}:${chatPort}`);
+  udpEp = io.udpBind(`${host}:${udpPort}`);
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
 }
-const url = (ep) => { const a = io.localAddress(ep); return `tcp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`; };
+const url = (ep, scheme = 'tcp') => { const a = io.localAddress(ep); return `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`; };
 console.log(`echo  ${url(echoEp)}`);
 console.log(`chat  ${url(chatEp)}`);
+console.log(`udp   ${url(udpEp, 'udp')}`);
 
 /** chat members: conn -> { name, partial line bytes } */
 const members = new Map();
@@ -78,6 +82,15 @@ const handle = io.runSync((ev) => {
       bytesIn += ev.length;
       if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
       else bytesOut += io.streamWrite(ev.conn, ev.data); // echo
+      break;
+    case 'UdpRecv': // UDP echo: reply to the sender straight from the pool (no JS allocation)
+      bytesIn += ev.length;
+      try {
+        io.udpSendBytes(ev.endpoint, ev, io.poolBytes, ev.offset, ev.length);
+        bytesOut += ev.length;
+      } catch {
+        // PoolExhausted under a flood: UDP may drop, and this datagram is dropped
+      }
       break;
     case 'Disconnected': {
       const m = members.get(ev.conn);

@@ -12,6 +12,7 @@
 // - A shard may be destroyed from inside its own batch callback: destruction is deferred until
 //   the callback returns.
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <napi.h>
 #include <unistd.h>
 #include <uv.h>
@@ -142,6 +143,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("tcpListen", &ZeroIo::TcpListen),
         InstanceMethod("udsListen", &ZeroIo::UdsListen),
         InstanceMethod("endpointClose", &ZeroIo::EndpointClose),
+        InstanceMethod("udpBind", &ZeroIo::UdpBind),
+        InstanceMethod("udpSend", &ZeroIo::UdpSend),
+        InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
+        InstanceMethod("udpStats", &ZeroIo::UdpStats),
+        InstanceMethod("ifIndex", &ZeroIo::IfIndex),
         InstanceMethod("endpointAddress", &ZeroIo::EndpointAddress),
         InstanceMethod("connReserve", &ZeroIo::ConnReserve),
         InstanceMethod("connConnect", &ZeroIo::ConnConnect),
@@ -210,6 +216,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     o.Set("multishotAccept", p.multishot_accept);
     o.Set("multishotRecv", p.multishot_recv);
     o.Set("opsOk", p.ops_ok);
+    zio::UdpProbe u;
+    zio::probe_udp(&u);
+    o.Set("udpGso", u.gso);
+    o.Set("udpGro", u.gro);
     return o;
   }
 
@@ -439,6 +449,170 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return Napi::Number::New(info.Env(), r);
   }
 
+  // udpBind(shard, ip, port, { reuseAddr, reusePort, broadcast, ipv6Only, recvBufferSize,
+  //   sendBufferSize, ttl, multicastTtl, multicastLoopback, multicastInterface, sendQueue })
+  Napi::Value UdpBind(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    std::string ip = info[1].As<Napi::String>();
+    uint32_t port = info[2].As<Napi::Number>().Uint32Value();
+    Napi::Object o = info[3].As<Napi::Object>();
+    zio::UdpOptions u;
+    auto b = [&](const char* k, bool& dst) {
+      Napi::Value v = o.Get(k);
+      if (v.IsBoolean()) dst = v.As<Napi::Boolean>();
+    };
+    auto i = [&](const char* k, int& dst) {
+      Napi::Value v = o.Get(k);
+      if (v.IsNumber()) dst = v.As<Napi::Number>().Int32Value();
+      else if (v.IsBoolean()) dst = v.As<Napi::Boolean>() ? 1 : 0;
+    };
+    b("reuseAddr", u.reuse_addr);
+    b("reusePort", u.reuse_port);
+    b("broadcast", u.broadcast);
+    i("ipv6Only", u.ipv6_only);
+    i("recvBufferSize", u.rcvbuf);
+    i("sendBufferSize", u.sndbuf);
+    i("ttl", u.ttl);
+    i("multicastTtl", u.multicast_ttl);
+    i("multicastLoopback", u.multicast_loop);
+    int mif = 0, q = static_cast<int>(u.send_queue);
+    i("multicastInterface", mif);
+    i("sendQueue", q);
+    u.multicast_if = static_cast<uint32_t>(mif);
+    u.send_queue = static_cast<uint32_t>(q);
+    sockaddr_storage ss;
+    socklen_t len;
+    if (ParseAddr(ip, port, &ss, &len) < 0)
+      throw IoError(env, "InvalidAddress", "not an IP address: " + ip);
+    const char* op = nullptr;
+    int64_t r = s->shard->udp_bind(reinterpret_cast<sockaddr*>(&ss), len, u, &op);
+    if (r < 0) return SyscallResult(env, r, op);
+    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+  }
+
+  // Reads a destination: a pool offset of a received sockaddr (number), an IP string + port,
+  // or a Uint8Array holding a sockaddr. False when it is not a usable IPv4/IPv6 address.
+  static bool ReadDest(Napi::Env env, Shard* sh, napi_value v, uint32_t port, sockaddr_storage* ss,
+                       socklen_t* len) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    const uint8_t* raw = nullptr;
+    size_t avail = 0;
+    if (t == napi_number) {
+      double off;
+      napi_get_value_double(env, v, &off);
+      if (!(off >= 0) || off >= static_cast<double>(sh->pool()->bytes())) return false;
+      raw = sh->pool()->base() + static_cast<size_t>(off);
+      avail = sh->pool()->bytes() - static_cast<size_t>(off);
+    } else if (t == napi_string) {
+      char ip[INET6_ADDRSTRLEN + 1];
+      size_t n = 0;
+      if (napi_get_value_string_utf8(env, v, ip, sizeof ip, &n) != napi_ok || n >= INET6_ADDRSTRLEN)
+        return false;
+      return ParseAddr(ip, port, ss, len) == 0;
+    } else {
+      napi_typedarray_type tt;
+      void* d;
+      if (napi_get_typedarray_info(env, v, &tt, &avail, &d, nullptr, nullptr) != napi_ok ||
+          tt != napi_uint8_array)
+        return false;
+      raw = static_cast<const uint8_t*>(d);
+    }
+    if (avail < sizeof(sa_family_t)) return false;
+    sa_family_t fam;
+    memcpy(&fam, raw, sizeof fam);
+    size_t need = fam == AF_INET ? sizeof(sockaddr_in) : fam == AF_INET6 ? sizeof(sockaddr_in6) : 0;
+    if (!need || avail < need) return false;
+    memcpy(ss, raw, need);
+    *len = static_cast<socklen_t>(need);
+    return true;
+  }
+
+  // Hot path: udpSend(shard, ep, to, port, data, offset, length, gso) -> 0 or a negative code.
+  Napi::Value UdpSend(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    sockaddr_storage ss;
+    socklen_t sl;
+    if (!ReadDest(env, s->shard.get(), info[2], info[3].As<Napi::Number>().Uint32Value(), &ss, &sl))
+      throw IoError(env, "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    if (napi_get_typedarray_info(env, info[4], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array)
+      throw IoError(env, "InvalidArgument", "udpSend expects a Uint8Array (or Buffer)");
+    double o = info[5].As<Napi::Number>().DoubleValue();
+    double l = info[6].As<Napi::Number>().DoubleValue();
+    if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(length))
+      throw IoError(env, "InvalidArgument", "udpSend: offset/length out of the buffer's bounds");
+    uint32_t gso = info[7].As<Napi::Number>().Uint32Value();
+    int r = s->shard->udp_send(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl,
+                               static_cast<const uint8_t*>(data) + static_cast<size_t>(o),
+                               static_cast<size_t>(l), static_cast<uint16_t>(gso));
+    if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
+    return Napi::Number::New(env, r);
+  }
+
+  // udpMulticast(shard, ep, join, groupIp, sourceIp | null, ifindex) -> undefined (throws).
+  Napi::Value UdpMulticast(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    bool join = info[2].As<Napi::Boolean>();
+    std::string g = info[3].As<Napi::String>();
+    sockaddr_storage group, source;
+    socklen_t len;
+    if (ParseAddr(g, 0, &group, &len) < 0)
+      throw IoError(env, "InvalidAddress", "not a multicast group address: " + g);
+    bool ssm = info[4].IsString();
+    if (ssm) {
+      std::string src = info[4].As<Napi::String>();
+      if (ParseAddr(src, 0, &source, &len) < 0)
+        throw IoError(env, "InvalidAddress", "not a source address: " + src);
+      if (source.ss_family != group.ss_family)
+        throw IoError(env, "InvalidAddress", "the source and the group must be of the same family");
+    }
+    uint32_t ifindex = info[5].As<Napi::Number>().Uint32Value();
+    const char* op = nullptr;
+    int r = sh->udp_multicast(idx, gen, join, group, ssm ? &source : nullptr, ifindex, &op);
+    if (r < 0 && r > -1000) return SyscallResult(env, r, op);
+    return Napi::Number::New(env, r);
+  }
+
+  Napi::Value UdpStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    const zio::Endpoint* e = nullptr;
+    if (SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen)) e = sh->endpoint(idx, gen);
+    if (!e || e->kind != zio::EpKind::Udp) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("datagramsReceived", static_cast<double>(e->rx_datagrams));
+    o.Set("datagramsTruncated", static_cast<double>(e->rx_truncated));
+    o.Set("datagramsSent", static_cast<double>(e->tx_datagrams));
+    o.Set("sendErrors", static_cast<double>(e->tx_errors));
+    o.Set("lastSendErrno", e->tx_last_errno);
+    o.Set("sendQueued", e->udp_queued);
+    o.Set("sendQueueCapacity", static_cast<double>(e->udp_tx.size()));
+    o.Set("maxDatagram", static_cast<double>(sh->udp_max_datagram()));
+    o.Set("maxReceive", static_cast<double>(sh->pool()->slot_size() - sizeof(io_uring_recvmsg_out) -
+                                            sizeof(sockaddr_in6)));
+    return o;
+  }
+
+  // ifIndex(name) -> interface index (0 when unknown).
+  Napi::Value IfIndex(const Napi::CallbackInfo& info) {
+    std::string name = info[0].As<Napi::String>();
+    return Napi::Number::New(info.Env(), if_nametoindex(name.c_str()));
+  }
+
   Napi::Value EndpointAddress(const Napi::CallbackInfo& info) {
     Shard* sh = Get(info);
     uint32_t idx, gen;
@@ -615,6 +789,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("connsConnected", conns_connected);
     ZIO_COUNTER("connsClosed", conns_closed);
     ZIO_COUNTER("timersFired", timers_fired);
+    ZIO_COUNTER("udpRx", udp_rx);
+    ZIO_COUNTER("udpRxTruncated", udp_rx_truncated);
+    ZIO_COUNTER("udpTx", udp_tx);
+    ZIO_COUNTER("udpTxErrors", udp_tx_errors);
+    ZIO_COUNTER("udpTxRefused", udp_tx_refused);
 #undef ZIO_COUNTER
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("submits", static_cast<double>(sh->ring().submits));

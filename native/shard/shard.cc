@@ -14,8 +14,6 @@
 namespace zio {
 
 namespace {
-constexpr uint16_t kBufGroup = 0;
-enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
 constexpr uint8_t kOpConnectBase = 16;  // kOpConnectBase + attempt index (RFC 8305 attempts)
 
 uint32_t floor_pow2(uint32_t v) {
@@ -117,6 +115,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   ring_.buf_commit();
   rx_in_ring_ = rx;
 
+  probe_udp(&udp_probe_);
   events_.reset(new EventRec[cfg.max_events_per_poll]());
   conns_.resize(cfg.max_connections);
   for (uint32_t i = 0; i < cfg.max_connections; ++i) {
@@ -131,7 +130,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   txq_.resize(static_cast<size_t>(txq_cap_) * cfg.max_connections);
   dirty_.reserve(cfg.max_connections);
   dirty_work_.reserve(cfg.max_connections);
-  parked_.reserve(cfg.max_connections);
+  parked_.reserve(cfg.max_connections + cfg.max_endpoints);
   loaned_.reserve(cfg.max_events_per_poll);
   closed_.reserve(cfg.max_events_per_poll);
   timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
@@ -266,6 +265,18 @@ static int set_common_sockopts(int fd, bool reuse_port) {
   return 0;
 }
 
+Endpoint& Shard::claim_endpoint(uint32_t ep, int fd, EpKind kind, int32_t proto) {
+  Endpoint& e = endpoints_[ep];
+  uint32_t gen = e.gen;  // the generation survives reuse: old ids stay stale
+  e = Endpoint{};
+  e.gen = gen;
+  e.fd = fd;
+  e.open = true;
+  e.kind = kind;
+  e.proto = proto;
+  return e;
+}
+
 int64_t Shard::free_endpoint() const {
   for (uint32_t ep = 0; ep < endpoints_.size(); ++ep)
     if (!endpoints_[ep].open && endpoints_[ep].fd < 0) return ep;
@@ -292,13 +303,7 @@ int64_t Shard::open_endpoint(int family, const sockaddr* sa, socklen_t len, int 
   }
   if (bind(fd, sa, len) < 0) { r = -errno; *err_op = "bind"; ::close(fd); return r; }
   if (listen(fd, backlog) < 0) { r = -errno; *err_op = "listen"; ::close(fd); return r; }
-  Endpoint& e = endpoints_[ep];
-  uint32_t gen = e.gen;
-  e = Endpoint{};
-  e.gen = gen;
-  e.fd = fd;
-  e.open = true;
-  e.proto = proto;
+  Endpoint& e = claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Listener, proto);
   e.path = path;
   arm_accept(static_cast<uint32_t>(ep));
   ring_.submit();
@@ -605,6 +610,12 @@ void Shard::recycle_rx() {
   // Re-arm connections parked on ENOBUFS now that buffers are back.
   if (!parked_.empty() && rx_in_ring_ > 0) {
     for (uint32_t idx : parked_) {
+      if (idx & 0x80000000u) {  // a UDP endpoint
+        Endpoint& e = endpoints_[idx & 0x7fffffffu];
+        e.parked = false;
+        if (e.open && !e.closing && !e.recv_armed) arm_udp_recv(idx & 0x7fffffffu);
+        continue;
+      }
       Conn& c = conns_[idx];
       c.parked = false;
       if (c.state == ConnState::Open && !c.recv_armed && !c.peer_eof) arm_recv(idx);
@@ -729,7 +740,11 @@ void Shard::fire_timers() {
       Endpoint& e = endpoints_[f.target];
       if (e.gen == f.gen && e.open && !e.closing) {
         e.timer = TimerWheel::kNone;
-        arm_accept(f.target);
+        if (e.kind == EpKind::Udp) {
+          if (!e.recv_armed) arm_udp_recv(f.target);
+        } else {
+          arm_accept(f.target);
+        }
       }
       continue;
     }
@@ -760,16 +775,11 @@ void Shard::handle_cqe(io_uring_cqe* cqe) {
   if (op == kOpCancel && (idx & 0x80000000u)) {
     uint32_t ep = idx & 0x7fffffffu;
     Endpoint& e = endpoints_[ep];
-    if (e.gen == gen && --e.inflight == 0 && e.closing) goto endpoint_done;
-    return;
-  endpoint_done:
-    ::close(e.fd);
-    if (!e.path.empty()) unlink(e.path.c_str());
-    e.fd = -1;
-    e.open = false;
-    e.gen = (e.gen + 1) & 0xffffff;
+    if (e.gen == gen && --e.inflight == 0 && e.closing) endpoint_finish(ep);
     return;
   }
+  if (op == kOpUdpRecv) return on_udp_recv(idx, gen, cqe->res, cqe->flags);
+  if (op == kOpUdpSend) return on_udp_send(idx & 0xfff, idx >> 12, gen, cqe->res);
   if (idx >= conns_.size() || conns_[idx].gen != gen || conns_[idx].state == ConnState::Free) {
     ++counters_.stale_cqes;
     // A stale completion may still carry an RX buffer: give it back, touch nothing else.
@@ -830,13 +840,7 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
     ++e.accept_errors;
   }
   if (e.closing) {
-    if (e.inflight == 0) {
-      ::close(e.fd);
-      if (!e.path.empty()) unlink(e.path.c_str());
-      e.fd = -1;
-      e.open = false;
-      e.gen = (e.gen + 1) & 0xffffff;
-    }
+    if (e.inflight == 0) endpoint_finish(ep);
     return;
   }
   if (!more && !e.accept_armed) {

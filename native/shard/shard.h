@@ -44,8 +44,11 @@ enum EventType : int32_t {
   kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin
   kEvStreamFrame = 3,   // conn, kind = MessageKind, off/len into the pool
   kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite
+  kEvUdpRecv = 5,       // endpoint index/gen, off/len = payload, code = kUdpTruncated flag,
+                        // aux = bytes from the sender's sockaddr (in the same slot) to the payload
 };
-enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2 };
+enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2, kProtoUdp = 3 };
+constexpr int32_t kUdpTruncated = 1;  // the datagram was longer than the slot could hold
 enum MessageKind : int32_t { kKindBinary = 0 };
 enum CloseOrigin : int32_t { kOriginLocal = 0, kOriginPeer = 1, kOriginError = 2, kOriginTimeout = 3 };
 
@@ -62,9 +65,16 @@ enum : int32_t {
   kErrClosing = -1001,     // close()/closeGraceful() already called on it
   kErrTableFull = -1002,   // maxConnections / maxEndpoints reached
   kErrNotConnected = -1003,
+  kErrQueueFull = -1004,   // a bounded queue (UDP send queue) is full
+  kErrPoolExhausted = -1005,  // no free pool slot for the payload
+  kErrWrongKind = -1006,   // e.g. a UDP call on a TCP listener
 };
 
 struct TxChunk { uint32_t slot, off, len; };
+
+constexpr uint16_t kBufGroup = 0;  // the RX provided-buffer group (pool slots)
+// kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
+enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
 
 constexpr uint32_t kIovMax = 16;
 constexpr uint32_t kHeMax = 8;
@@ -103,15 +113,46 @@ struct Conn {
   uint64_t he_delay_ms = 250;
 };
 
+// One queued datagram: its payload slots stay referenced until the send completes.
+struct UdpTx {
+  uint32_t nslots = 0;
+  uint32_t slots[kIovMax];
+  uint32_t next_free = 0;
+  sockaddr_in6 to{};  // sockaddr_in fits in the same storage
+  msghdr msg{};
+  iovec iov[kIovMax];
+  alignas(cmsghdr) char cmsg[CMSG_SPACE(sizeof(uint16_t))];
+};
+
+struct UdpOptions {
+  bool reuse_addr = false, reuse_port = false, broadcast = false;
+  int ipv6_only = -1;          // -1: leave the default (dual stack on "::")
+  int rcvbuf = 0, sndbuf = 0;  // 0: system default
+  int ttl = -1, multicast_ttl = -1, multicast_loop = -1;
+  uint32_t multicast_if = 0;   // interface index for outgoing multicast (0: by route)
+  uint32_t send_queue = 1024;  // datagrams queued or in flight
+};
+
+enum class EpKind : uint8_t { Listener, Udp };
+
 struct Endpoint {
   int fd = -1;
   uint32_t gen = 1;
+  EpKind kind = EpKind::Listener;
   bool open = false, closing = false, accept_armed = false;
+  bool recv_armed = false, parked = false;  // UDP
   uint32_t inflight = 0;
   int32_t proto = kProtoTcp;
+  int family = 0;
   uint32_t timer = TimerWheel::kNone;
   std::string path;  // UDS: unlinked on close, like node:net
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
+  // UDP: the multishot recvmsg template (name + control sizes) and the send queue.
+  msghdr rx_msg{};
+  std::vector<UdpTx> udp_tx;
+  uint32_t udp_free = 0, udp_queued = 0;
+  uint64_t rx_datagrams = 0, rx_truncated = 0, tx_datagrams = 0, tx_errors = 0;
+  int32_t tx_last_errno = 0;
 };
 
 // The seven pools of the backpressure model. The free stack's gauge is kept by the pool itself
@@ -124,7 +165,12 @@ struct ShardCounters {
   uint64_t rx_enobufs = 0, rx_rearm = 0, rx_bytes = 0, tx_bytes = 0, tx_short = 0;
   uint64_t tx_partial_accepts = 0, stale_cqes = 0, events_deferred = 0, conns_accepted = 0;
   uint64_t conns_rejected = 0, conns_connected = 0, conns_closed = 0, timers_fired = 0;
+  uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
 };
+
+// What the kernel offers for UDP (probed once per shard).
+struct UdpProbe { bool gso = false, gro = false; };
+void probe_udp(UdpProbe* out);
 
 class Shard {
  public:
@@ -155,6 +201,21 @@ class Shard {
   int endpoint_close(uint32_t index, uint32_t gen);
   uint32_t endpoint_gen(uint32_t index) const { return endpoints_[index].gen; }
   int endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
+
+  // ---- UDP (udp.cc) ----
+  int64_t udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& opt, const char** err_op);
+  // Queues one datagram (copied into pool slots; `gso` > 0 asks the kernel to cut it into
+  // segments of that size: UDP GSO). 0, or kErrQueueFull / kErrPoolExhausted / kErr* / -errno.
+  int udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen, const uint8_t* data,
+               size_t len, uint16_t gso);
+  // Largest datagram udp_send takes: the write path gathers at most kIovMax slots.
+  size_t udp_max_datagram() const;
+  // join/leave a group (source == nullptr: any-source, RFC 1112; else source-specific,
+  // RFC 4607) on interface `ifindex` (0: chosen by route). 0 or -errno / kErr*.
+  int udp_multicast(uint32_t ep, uint32_t gen, bool join, const sockaddr_storage& group,
+                    const sockaddr_storage* source, uint32_t ifindex, const char** err_op);
+  const Endpoint* endpoint(uint32_t index, uint32_t gen) const;
+  const UdpProbe& udp_probe() const { return udp_probe_; }
 
   // ---- connections ----
   // Reserves a connection for an outbound connect; returns index or kErrTableFull.
@@ -192,6 +253,7 @@ class Shard {
  private:
   Conn* lookup(uint32_t index, uint32_t gen);
   int64_t free_endpoint() const;
+  Endpoint& claim_endpoint(uint32_t ep, int fd, EpKind kind, int32_t proto);
   int64_t open_endpoint(int family, const sockaddr* sa, socklen_t len, int backlog,
                         bool reuse_port, int32_t proto, const std::string& path,
                         const char** err_op);
@@ -214,6 +276,10 @@ class Shard {
   void on_recv(uint32_t index, int res, uint32_t flags);
   void on_send(uint32_t index, int res);
   void on_connect(uint32_t index, uint32_t attempt, int res);
+  void arm_udp_recv(uint32_t ep);
+  void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags);
+  void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
+  void endpoint_finish(uint32_t ep);  // the last CQE of a closing endpoint arrived
   void fire_timers();
   void arm_timer_op();
   uint64_t now_ms() const;
@@ -244,6 +310,7 @@ class Shard {
   __kernel_timespec timer_ts_{};
   GaugeSet gauges_;
   ShardCounters counters_;
+  UdpProbe udp_probe_;
 };
 
 }  // namespace zio

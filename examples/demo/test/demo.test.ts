@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,9 +9,9 @@ const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-function start(): Promise<{ echo: number; chat: number; lines: string[] }> {
+function start(): Promise<{ echo: number; chat: number; udp: number; lines: string[] }> {
   child = spawn(process.execPath, [server], {
-    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
   });
   const lines: string[] = [];
   let buf = '';
@@ -22,7 +24,10 @@ function start(): Promise<{ echo: number; chat: number; lines: string[] }> {
       while ((nl = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
       const echo = lines.find((l) => l.startsWith('echo  tcp://'));
       const chat = lines.find((l) => l.startsWith('chat  tcp://'));
-      if (echo && chat) resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), lines });
+      const udp = lines.find((l) => l.startsWith('udp   udp://'));
+      if (echo && chat && udp) {
+        resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()), lines });
+      }
     });
   });
 }
@@ -47,7 +52,13 @@ function lineClient(port: number) {
 
 describe('demo server (the README main command)', () => {
   it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
-    const { echo, chat, lines } = await start();
+    const { echo, chat, udp, lines } = await start();
+    // UDP echo, with node:dgram as the peer
+    const u = dgram.createSocket('udp4');
+    const reply = once(u, 'message');
+    u.send('udp-ping', udp, '127.0.0.1');
+    expect(String((await reply)[0])).toBe('udp-ping');
+    u.close();
     // echo
     const e = lineClient(echo);
     e.send('ping\n');

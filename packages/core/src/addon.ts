@@ -21,6 +21,11 @@ export interface NativeAddon {
   tcpListen(shard: number, ip: string, port: number, backlog: number, reusePort: boolean): number;
   udsListen(shard: number, path: string, backlog: number): number;
   endpointClose(shard: number, ep: number): number;
+  udpBind(shard: number, ip: string, port: number, opts: Record<string, unknown>): number;
+  udpSend(shard: number, ep: number, to: string | number | Uint8Array, port: number, data: Uint8Array, offset: number, length: number, gso: number): number;
+  udpMulticast(shard: number, ep: number, join: boolean, group: string, source: string | null, ifindex: number): number;
+  udpStats(shard: number, ep: number): Omit<import('./udp.js').UdpEndpointStats, 'local'> | null;
+  ifIndex(name: string): number;
   endpointAddress(shard: number, ep: number): [string, string, number] | null;
   connReserve(shard: number, proto: number): number;
   connConnect(shard: number, conn: number, ips: string[], port: number, attemptDelayMs: number): number;
@@ -52,6 +57,10 @@ export interface ProbeInfo {
   multishotAccept: boolean;
   multishotRecv: boolean;
   opsOk: boolean;
+  /** UDP_SEGMENT (send-side segmentation) is available. */
+  udpGso: boolean;
+  /** UDP_GRO (receive-side coalescing) is available. */
+  udpGro: boolean;
 }
 
 /** @internal */

@@ -7,8 +7,8 @@ import { constants as osConstants } from 'node:os';
 
 /**
  * Every kind of {@link IoError}, each documented in docs/errors.md. The reference API's
- * `PoolExhausted`, `DnsError` and `ConnectTimeout` are named here so code can match on them, but
- * nothing raises them yet: they arrive with SendBuffer, `@zero-io/dns` and connect timeouts.
+ * `DnsError` and `ConnectTimeout` are named here so code can match on them, but nothing raises
+ * them yet: they arrive with `@zero-io/dns` and connect timeouts.
  */
 export type IoErrorKind =
   | 'KernelTooOld'
@@ -51,6 +51,8 @@ export interface IoErrorFields {
   errno?: number;
   /** SyscallFailed: the errno name, e.g. "EADDRINUSE". */
   code?: string;
+  /** PoolExhausted: which pool ran out ('FreeStack', 'TxRing', ...). */
+  pool?: string;
   /** The address involved, when there is one. */
   address?: string;
 }

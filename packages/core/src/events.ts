@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { UdpAddress } from './address.js';
+
 /** A connection id: a generation-tagged index. A stale id (closed) is refused, never reused for another connection's data. */
 export type ConnId = number & { readonly __brand: 'ConnId' };
 /** A listening endpoint id. */
@@ -68,6 +70,30 @@ export interface StreamFrameEvent {
   readonly offset: number;
 }
 
+/**
+ * A datagram arrived on a UDP endpoint (multishot recvmsg straight into a pool slot).
+ * Datagrams longer than `poolSlotSize - 44` bytes are cut (`truncated`), as recvmsg does with
+ * a short buffer; raise `poolSlotSize` for larger ones.
+ */
+export interface UdpRecvEvent {
+  readonly type: 'UdpRecv';
+  /** The UDP endpoint (from `udpBind`). */
+  readonly endpoint: EndpointId;
+  /**
+   * The sender. Built when read (a small copy that stays valid after the poll); to reply
+   * without allocating, pass the event itself as `to`: `io.udpSendBytes(ev.endpoint, ev, data)`.
+   */
+  readonly from: UdpAddress;
+  /** The payload: a borrowed view into the slot pool, valid until the next poll(). */
+  readonly data: Uint8Array;
+  /** Payload length (without creating a view). */
+  readonly length: number;
+  /** Where the payload starts in `io.poolBytes` (borrowed, like `data`). */
+  readonly offset: number;
+  /** The datagram was longer than a slot holds and was cut to `length` bytes. */
+  readonly truncated: boolean;
+}
+
 /** A connection's write queue drained after a partial streamWrite: write more now. */
 export interface WritableEvent {
   readonly type: 'Writable';
@@ -83,6 +109,7 @@ export interface EventMap {
   Disconnected: DisconnectedEvent;
   StreamFrame: StreamFrameEvent;
   Writable: WritableEvent;
+  UdpRecv: UdpRecvEvent;
 }
 
 /** Any event (switch on `type` for exhaustive typing). */
@@ -96,5 +123,7 @@ export const EV_DISCONNECTED = 2;
 export const EV_STREAM_FRAME = 3;
 /** @internal */
 export const EV_WRITABLE = 4;
+/** @internal */
+export const EV_UDP_RECV = 5;
 /** @internal */
 export const EVENT_WORDS = 8;

@@ -11,10 +11,13 @@ export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle } from './io.
 export { IoError, isIoError, errnoName, errnoDescription } from './errors.js';
 export type { IoErrorKind, IoErrorFields } from './errors.js';
 export { resolveConfig } from './config.js';
+export { UdpAddress, parseHostPort, formatHostPort } from './address.js';
+export { MulticastGroup } from './udp.js';
+export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
 export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
-  ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent,
+  ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 

@@ -8,3 +8,4 @@ export { internalsOf } from './io.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { fromNative } from './errors.js';
+export { checkPort, bindIp, rejectUnknownKeys } from './address.js';

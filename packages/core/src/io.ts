@@ -5,9 +5,11 @@
  */
 import { loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
+import { UdpAddress } from './address.js';
+import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
-  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_WRITABLE,
+  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
 
@@ -112,7 +114,8 @@ class EventCursor {
     this.#base = base;
     const t = i32[base];
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
-    this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_CONNECTED ? 'Connected' : t === EV_DISCONNECTED ? 'Disconnected' : 'Writable';
+    this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
+      : t === EV_DISCONNECTED ? 'Disconnected' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
@@ -125,8 +128,21 @@ class EventCursor {
     return new Uint8Array(this.#io._pool, u32[this.#base + 4], u32[this.#base + 5]);
   }
   get endpoint(): EndpointId | null {
+    if (this.type === 'UdpRecv') return this.conn as unknown as EndpointId;
     const aux = this.#io._i32[this.#base + 7];
     return aux < 0 ? null : ((this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
+  }
+  /** @internal where the sender's sockaddr of a UdpRecv sits in the pool */
+  get _fromOffset(): number {
+    return this.#io._u32[this.#base + 4] - this.#io._i32[this.#base + 7];
+  }
+  get from(): UdpAddress {
+    const at = this._fromOffset;
+    const pool = this.#io.poolBytes;
+    return new UdpAddress(pool.slice(at, at + (pool[at] === 2 ? 16 : 28)));
+  }
+  get truncated(): boolean {
+    return this.type === 'UdpRecv' && this.errorCode === 1;
   }
   get protocol(): Protocol {
     return protocols[this.#io._i32[this.#base + 3]] ?? 'tcp';
@@ -169,6 +185,8 @@ export class Io {
   /** @internal */ _pool: ArrayBuffer;
   /** @internal */ _i32: Int32Array;
   /** @internal */ _u32: Uint32Array;
+  /** @internal the addon, for core's own modules (udp.ts) */ readonly _native: NativeAddon;
+  /** @internal */ readonly _shard: number;
   #native: NativeAddon;
   #shard: number;
   #count = 0;
@@ -194,6 +212,8 @@ export class Io {
     } catch (e) {
       throw fromNative(e, 'new Io()');
     }
+    this._native = this.#native;
+    this._shard = this.#shard;
     const b = this.#native.buffers(this.#shard);
     this._pool = b.pool;
     this.poolBytes = new Uint8Array(b.pool);
@@ -323,6 +343,23 @@ export class Io {
     this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
   }
 
+  /** The bound address of an endpoint (TCP/UDS listener or UDP), useful after binding port 0. Throws InvalidConnId when it is not open. */
+  localAddress(endpoint: EndpointId): SocketAddress {
+    this.#live();
+    const a = this.#native.endpointAddress(this.#shard, endpoint);
+    if (!a) throw new IoError('InvalidConnId', `localAddress: endpoint ${endpoint} is not open`);
+    return { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] };
+  }
+
+  /**
+   * Closes an endpoint: a listener stops accepting (its open connections stay open); a UDP
+   * endpoint stops receiving and its socket closes once queued datagrams are sent or cancelled.
+   */
+  closeEndpoint(endpoint: EndpointId): void {
+    this.#live();
+    this.#check(this.#native.endpointClose(this.#shard, endpoint), 'closeEndpoint');
+  }
+
   /** The remote address of an open connection, or null. */
   peerAddress(conn: ConnId): SocketAddress | null {
     this.#live();
@@ -419,6 +456,34 @@ export class Io {
   [Symbol.dispose](): void {
     this.shutdown();
   }
+}
+
+/** UDP (implemented in udp.ts). */
+export interface Io {
+  /** Binds a UDP endpoint on `"host:port"`, `"[v6]:port"` or a port (on 0.0.0.0). Datagrams arrive as `UdpRecv` events. */
+  udpBind(addr: string | number): EndpointId;
+  /** Binds a UDP endpoint with options. */
+  udpBindWith(config: UdpEndpointConfig): EndpointId;
+  /**
+   * Sends one datagram (one copy into a pool slot, then sendmsg from it). Returns when it is
+   * queued; it leaves at the end of the batch (or at once outside one). Throws PoolExhausted
+   * when the endpoint's send queue or the pool is full (nothing is queued then), and
+   * InvalidArgument for a datagram over `maxDatagram`. Asynchronous kernel refusals (e.g.
+   * ENETUNREACH) are counted in `udpStats(ep).sendErrors`.
+   */
+  udpSendBytes(endpoint: EndpointId, to: UdpTarget, data: Uint8Array, offset?: number, length?: number): void;
+  /**
+   * Sends `data` as consecutive datagrams of `segmentSize` bytes (the last may be shorter) to
+   * one peer with UDP GSO: one sendmsg, segmented by the kernel (or the NIC). Where the kernel
+   * lacks GSO, each segment is sent on its own, with the same result for the peer.
+   */
+  udpSendSegments(endpoint: EndpointId, to: UdpTarget, data: Uint8Array, segmentSize: number): void;
+  /** Joins a multicast group on a UDP endpoint. */
+  multicastJoin(endpoint: EndpointId, group: MulticastGroup): void;
+  /** Leaves a multicast group joined with {@link Io.multicastJoin}. */
+  multicastLeave(endpoint: EndpointId, group: MulticastGroup): void;
+  /** Counters and limits of a UDP endpoint; throws InvalidConnId when it is not an open UDP endpoint. */
+  udpStats(endpoint: EndpointId): UdpEndpointStats;
 }
 
 export { isIoError };

@@ -2,14 +2,17 @@
  * @zero-io/tcp — TCP and Unix-domain-socket listen/connect for zero-io.
  *
  * Importing this package adds `tcpListen`, `tcpListenWith`, `tcpConnect`, `tcpConnectWith`,
- * `udsListen`, `udsConnect`, `localAddress` and `closeEndpoint` to `Io`. RX is push-only:
+ * `udsListen` and `udsConnect` to `Io` (`localAddress` and `closeEndpoint` are core's). RX is push-only:
  * bytes arrive as `StreamFrame { kind: 'Binary' }` events; `streamRead` throws StreamNotPullable.
  * @module
  */
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
-import { ERR_NAME_NOT_FOUND, Io, IoError, requireFeature, type ConnId, type EndpointId, type SocketAddress } from '@zero-io/core';
-import { fromNative, internalsOf } from '@zero-io/core/internal';
+import {
+  ERR_NAME_NOT_FOUND, Io, IoError, formatHostPort, parseHostPort, requireFeature,
+  type ConnId, type EndpointId, type SocketAddress,
+} from '@zero-io/core';
+import { bindIp, checkPort, fromNative, internalsOf, rejectUnknownKeys } from '@zero-io/core/internal';
 
 requireFeature('tcp', '@zero-io/tcp');
 
@@ -63,39 +66,10 @@ declare module '@zero-io/core' {
     udsListen(path: string, config?: UdsListenConfig): EndpointId;
     /** Connects to a Unix socket path. */
     udsConnect(path: string): ConnId;
-    /** The bound address of an endpoint (useful after listening on port 0). */
-    localAddress(endpoint: EndpointId): SocketAddress;
-    /** Stops accepting on an endpoint; open connections stay open. */
-    closeEndpoint(endpoint: EndpointId): void;
   }
 }
 
-/** Splits `"host:port"`, `"[v6]:port"` or `":port"`. */
-export function parseHostPort(addr: string | number, what: string): { host: string; port: number } {
-  if (typeof addr === 'number') return { host: '0.0.0.0', port: checkPort(addr, what) };
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]*):(\d+)$/.exec(addr);
-  if (!m) {
-    throw new IoError('InvalidAddress', `${what}: expected "host:port" or "[ipv6]:port", got ${JSON.stringify(addr)}`, { address: addr });
-  }
-  return { host: m[1] || '0.0.0.0', port: checkPort(Number(m[2]), what) };
-}
-
-function checkPort(port: number, what: string): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new IoError('InvalidAddress', `${what}: port must be an integer in [0, 65535], got ${port}`, { address: String(port) });
-  }
-  return port;
-}
-
-function listenIp(host: string, what: string): string {
-  if (host === 'localhost') return '127.0.0.1';
-  if (isIP(host) === 0) {
-    throw new IoError('InvalidAddress',
-      `${what}: listen needs an IP address, got ${JSON.stringify(host)}; resolve the name first (dns.lookup) or use '0.0.0.0' / '::'`,
-      { address: host });
-  }
-  return host;
-}
+export { parseHostPort };
 
 /**
  * Orders resolved addresses per RFC 8305 section 4: keep the resolver's preference for the
@@ -115,14 +89,11 @@ export function interleaveFamilies(addrs: { address: string; family: number }[])
 }
 
 Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenConfig): EndpointId {
-  const known = new Set(['host', 'port', 'backlog', 'reusePort']);
-  for (const k of Object.keys(config)) {
-    if (!known.has(k)) throw new IoError('InvalidConfig', `tcpListenWith: unknown option ${k}; known: ${[...known].join(', ')}`, { key: k });
-  }
-  const host = listenIp(config.host ?? '0.0.0.0', 'tcpListenWith');
+  rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort'], 'tcpListenWith');
+  const host = bindIp(config.host ?? '0.0.0.0', 'tcpListenWith');
   const port = checkPort(config.port, 'tcpListenWith');
   const { native, shard } = internalsOf(this);
-  const display = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const display = formatHostPort(host, port);
   try {
     return native.tcpListen(shard, host, port, config.backlog ?? 511, config.reusePort ?? false) as EndpointId;
   } catch (e) {
@@ -136,10 +107,7 @@ Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): En
 };
 
 Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConnectConfig): ConnId {
-  const known = new Set(['host', 'port', 'attemptDelayMs', 'family']);
-  for (const k of Object.keys(config)) {
-    if (!known.has(k)) throw new IoError('InvalidConfig', `tcpConnectWith: unknown option ${k}; known: ${[...known].join(', ')}`, { key: k });
-  }
+  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family'], 'tcpConnectWith');
   const port = checkPort(config.port, 'tcpConnectWith');
   const delay = config.attemptDelayMs ?? 250;
   const { native, shard, check } = internalsOf(this);
@@ -180,18 +148,6 @@ Io.prototype.udsConnect = function udsConnect(this: Io, path: string): ConnId {
   const r = native.connConnectUds(shard, conn, path);
   if (r < 0) native.connFail(shard, conn, -r);
   return conn;
-};
-
-Io.prototype.localAddress = function localAddress(this: Io, endpoint: EndpointId): SocketAddress {
-  const { native, shard } = internalsOf(this);
-  const a = native.endpointAddress(shard, endpoint);
-  if (!a) throw new IoError('InvalidConnId', `localAddress: endpoint ${endpoint} is not open`);
-  return { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] };
-};
-
-Io.prototype.closeEndpoint = function closeEndpoint(this: Io, endpoint: EndpointId): void {
-  const { native, shard, check } = internalsOf(this);
-  check(native.endpointClose(shard, endpoint), 'closeEndpoint');
 };
 
 export { Io };

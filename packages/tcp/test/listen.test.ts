@@ -79,7 +79,7 @@ describe('listening', () => {
     const io = new Io({ poolSlotCount: 64 });
     try {
       expect(() => io.tcpListenWith({ port: 0, reuseport: true } as never)).toThrowError(/unknown option reuseport/);
-      expect(() => io.tcpListen('example.com:80')).toThrowError(/listen needs an IP address/);
+      expect(() => io.tcpListen('example.com:80')).toThrowError(/binding needs an IP address/);
     } finally {
       io.shutdown();
     }

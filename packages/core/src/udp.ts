@@ -1,0 +1,238 @@
+/**
+ * UDP for `Io`: `udpBind` / `udpBindWith`, `udpSendBytes`, `udpSendSegments` (UDP GSO),
+ * `multicastJoin` / `multicastLeave` with a typed {@link MulticastGroup}, and `udpStats`.
+ * Datagrams arrive as `UdpRecv` events (multishot recvmsg into pool slots).
+ * @module
+ */
+import { networkInterfaces } from 'node:os';
+import { UdpAddress, bindIp, checkPort, formatHostPort, parseHostPort, rejectUnknownKeys } from './address.js';
+import { IoError, errnoDescription, fromNative } from './errors.js';
+import type { EndpointId, UdpRecvEvent } from './events.js';
+import { Io } from './io.js';
+
+/** Options of {@link Io.udpBindWith} (the seed's UdpEndpointConfig). */
+export interface UdpEndpointConfig {
+  /** Local IP to bind ('::' is dual-stack unless `ipv6Only`). @default '0.0.0.0' */
+  host?: string;
+  /** Local port; 0 picks a free one (read it back with `io.localAddress(ep)` from @zero-io/tcp or `udpStats`). */
+  port: number;
+  /** SO_REUSEADDR: several sockets may bind the same multicast port. @default false */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT: the kernel spreads datagrams across the sockets bound to the port. @default false */
+  reusePort?: boolean;
+  /** IPV6_V6ONLY for '::' binds. @default system default (dual stack) */
+  ipv6Only?: boolean;
+  /** SO_BROADCAST. @default false */
+  broadcast?: boolean;
+  /** SO_RCVBUF in bytes. @default system default */
+  recvBufferSize?: number;
+  /** SO_SNDBUF in bytes. @default system default */
+  sendBufferSize?: number;
+  /** Unicast TTL / hop limit. @default system default (64) */
+  ttl?: number;
+  /** Multicast TTL / hop limit. @default 1 */
+  multicastTtl?: number;
+  /** Whether our own multicast datagrams loop back to local members. @default true */
+  multicastLoopback?: boolean;
+  /** Interface for outgoing multicast: a name ('eth0') or one of its local addresses. @default by route */
+  multicastInterface?: string;
+  /** Datagrams that may be queued or in flight on this endpoint; beyond it sends throw PoolExhausted. @default 1024 */
+  sendQueue?: number;
+}
+
+/**
+ * A multicast group to join (typed, as the seed's MulticastGroup):
+ * - `AnySource` (RFC 1112): every sender to `group`, e.g. mDNS 224.0.0.251.
+ * - `SourceSpecific` (RFC 4607, IP_ADD_SOURCE_MEMBERSHIP): only `source` -> `group`, as exchange
+ *   feeds (CME, Eurex) publish; datagrams from other sources are filtered by the kernel.
+ * `interface` is a name ('eth0') or one of its local addresses; by default the route decides.
+ */
+export type MulticastGroup =
+  | { readonly kind: 'AnySource'; readonly group: string; readonly interface?: string }
+  | { readonly kind: 'SourceSpecific'; readonly group: string; readonly source: string; readonly interface?: string };
+
+/** Constructors for {@link MulticastGroup}. */
+export const MulticastGroup = {
+  /** Any-source membership of `group` (RFC 1112). */
+  anySource(group: string, iface?: string): MulticastGroup {
+    return iface === undefined ? { kind: 'AnySource', group } : { kind: 'AnySource', group, interface: iface };
+  },
+  /** Source-specific membership: only `source` sending to `group` (RFC 4607). */
+  sourceSpecific(source: string, group: string, iface?: string): MulticastGroup {
+    return iface === undefined ? { kind: 'SourceSpecific', group, source } : { kind: 'SourceSpecific', group, source, interface: iface };
+  },
+} as const;
+
+/** Where a datagram goes: a {@link UdpAddress}, `{ address, port }`, or a `UdpRecv` event (reply to its sender, no allocation). */
+export type UdpTarget = UdpAddress | { readonly address: string; readonly port: number } | UdpRecvEvent;
+
+/** Per-endpoint UDP counters (`io.udpStats(ep)`). */
+export interface UdpEndpointStats {
+  readonly datagramsReceived: number;
+  /** Datagrams cut because they were longer than `maxReceive`. */
+  readonly datagramsTruncated: number;
+  readonly datagramsSent: number;
+  /** Sends the kernel refused after queueing (e.g. ENETUNREACH); see `lastSendErrno`. */
+  readonly sendErrors: number;
+  readonly lastSendErrno: number;
+  readonly sendQueued: number;
+  readonly sendQueueCapacity: number;
+  /** The largest datagram `udpSendBytes` takes (bounded by 16 pool slots and 65527 bytes). */
+  readonly maxDatagram: number;
+  /** The largest datagram received whole: `poolSlotSize - 44`. */
+  readonly maxReceive: number;
+  /** The bound local address. */
+  readonly local: { address: string; port: number; family: 'IPv4' | 'IPv6' };
+}
+
+const ERR_STALE = -1000;
+const ERR_CLOSING = -1001;
+const ERR_QUEUE_FULL = -1004;
+const ERR_POOL_EXHAUSTED = -1005;
+const ERR_WRONG_KIND = -1006;
+const EMSGSIZE = 90;
+/** UDP_MAX_SEGMENTS of the kernel (include/linux/udp.h) in its most conservative version. */
+const GSO_MAX_SEGMENTS = 64;
+
+let gso: boolean | undefined;
+
+function fail(io: Io, r: number, what: string, ep: EndpointId, len?: number): never {
+  if (r === ERR_STALE) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
+  if (r === ERR_CLOSING) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closing`);
+  if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not a UDP endpoint`);
+  if (r === ERR_QUEUE_FULL) {
+    throw new IoError('PoolExhausted', `${what}: the endpoint's send queue is full (sendQueue datagrams in flight); ` +
+      'wait for the next poll, send less, or raise sendQueue in udpBindWith', { pool: 'TxRing' });
+  }
+  if (r === ERR_POOL_EXHAUSTED) {
+    throw new IoError('PoolExhausted', `${what}: no free pool slot for the datagram; wait for the next poll or raise poolSlotCount`, { pool: 'FreeStack' });
+  }
+  if (r === -EMSGSIZE) {
+    throw new IoError('InvalidArgument', `${what}: a ${len}-byte datagram is larger than this Io sends (udpStats(ep).maxDatagram = ${io.udpStats(ep).maxDatagram}); raise poolSlotSize`);
+  }
+  throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
+}
+
+function ifIndex(io: Io, iface: string | undefined, what: string): number {
+  if (iface === undefined || iface === '') return 0;
+  let name = iface;
+  const nets = networkInterfaces();
+  if (!(name in nets)) {
+    const hit = Object.entries(nets).find(([, addrs]) => addrs?.some((a) => a.address === iface));
+    if (!hit) throw new IoError('InvalidAddress', `${what}: no interface named or addressed '${iface}' (known: ${Object.keys(nets).join(', ')})`, { address: iface });
+    name = hit[0];
+  }
+  const idx = io._native.ifIndex(name);
+  if (!idx) throw new IoError('InvalidAddress', `${what}: interface '${name}' has no index (gone?)`, { address: iface });
+  return idx;
+}
+
+const BIND_KEYS = ['host', 'port', 'reuseAddr', 'reusePort', 'ipv6Only', 'broadcast', 'recvBufferSize', 'sendBufferSize',
+  'ttl', 'multicastTtl', 'multicastLoopback', 'multicastInterface', 'sendQueue'] as const;
+
+Io.prototype.udpBindWith = function udpBindWith(this: Io, config: UdpEndpointConfig): EndpointId {
+  rejectUnknownKeys(config, BIND_KEYS, 'udpBindWith');
+  const host = bindIp(config.host ?? '0.0.0.0', 'udpBindWith');
+  const port = checkPort(config.port, 'udpBindWith');
+  const sendQueue = config.sendQueue ?? 1024;
+  if (!Number.isInteger(sendQueue) || sendQueue < 1 || sendQueue > 65536) {
+    throw new IoError('InvalidConfig', `udpBindWith: sendQueue must be an integer in [1, 65536], got ${sendQueue}`, { key: 'sendQueue' });
+  }
+  const opts = {
+    ...config,
+    multicastInterface: ifIndex(this, config.multicastInterface, 'udpBindWith'),
+    sendQueue,
+  };
+  try {
+    return this._native.udpBind(this._shard, host, port, opts) as EndpointId;
+  } catch (e) {
+    throw fromNative(e, 'udpBind', formatHostPort(host, port));
+  }
+};
+
+Io.prototype.udpBind = function udpBind(this: Io, addr: string | number): EndpointId {
+  const { host, port } = parseHostPort(addr, 'udpBind');
+  return this.udpBindWith({ host, port });
+};
+
+function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number): number {
+  const n = io._native;
+  if (to instanceof UdpAddress) return n.udpSend(io._shard, ep, to._raw, 0, data, offset, length, seg);
+  if ((to as UdpRecvEvent).type === 'UdpRecv') {
+    return n.udpSend(io._shard, ep, (to as unknown as { _fromOffset: number })._fromOffset, 0, data, offset, length, seg);
+  }
+  const t = to as { address: string; port: number };
+  if (typeof t.address !== 'string' || !Number.isInteger(t.port) || t.port < 0 || t.port > 65535) {
+    throw new IoError('InvalidAddress', `udpSend: 'to' must be a UdpAddress, a UdpRecv event or { address, port }`);
+  }
+  return n.udpSend(io._shard, ep, t.address, t.port, data, offset, length, seg);
+}
+
+Io.prototype.udpSendBytes = function udpSendBytes(this: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array,
+  offset = 0, length = data.length - offset): void {
+  let r: number;
+  try {
+    r = sendTo(this, ep, to, data, offset, length, 0);
+  } catch (e) {
+    throw fromNative(e, 'udpSendBytes');
+  }
+  if (r < 0) fail(this, r, 'udpSendBytes', ep, length);
+};
+
+Io.prototype.udpSendSegments = function udpSendSegments(this: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array,
+  segmentSize: number): void {
+  if (!Number.isInteger(segmentSize) || segmentSize < 1 || segmentSize > 65507) {
+    throw new IoError('InvalidArgument', `udpSendSegments: segmentSize must be an integer in [1, 65507], got ${segmentSize}`);
+  }
+  gso ??= Io.probe().udpGso;
+  const total = data.length;
+  if (total <= segmentSize) return this.udpSendBytes(ep, to, data);
+  const max = Math.min(this.udpStats(ep).maxDatagram, 65000);
+  // GSO train: as many whole segments as the kernel's limits allow per sendmsg.
+  const perTrain = gso ? Math.max(1, Math.min(GSO_MAX_SEGMENTS, Math.floor(max / segmentSize))) : 1;
+  for (let off = 0; off < total; off += perTrain * segmentSize) {
+    const len = Math.min(perTrain * segmentSize, total - off);
+    let r: number;
+    try {
+      r = sendTo(this, ep, to, data, off, len, perTrain > 1 && len > segmentSize ? segmentSize : 0);
+    } catch (e) {
+      throw fromNative(e, 'udpSendSegments');
+    }
+    if (r < 0) fail(this, r, 'udpSendSegments', ep, len);
+  }
+};
+
+function membership(io: Io, join: boolean, ep: EndpointId, g: MulticastGroup): void {
+  const what = join ? 'multicastJoin' : 'multicastLeave';
+  if (!g || (g.kind !== 'AnySource' && g.kind !== 'SourceSpecific')) {
+    throw new IoError('InvalidArgument', `${what}: group must be MulticastGroup.anySource(...) or MulticastGroup.sourceSpecific(...)`);
+  }
+  const isV4 = /^(22[4-9]|23\d)\./.test(g.group);
+  const isV6 = /^ff/i.test(g.group);
+  if (!isV4 && !isV6) {
+    throw new IoError('InvalidAddress', `${what}: ${g.group} is not a multicast address (224.0.0.0/4 or ff00::/8)`, { address: g.group });
+  }
+  const source = g.kind === 'SourceSpecific' ? g.source : null;
+  let r: number;
+  try {
+    r = io._native.udpMulticast(io._shard, ep, join, g.group, source, ifIndex(io, g.interface, what));
+  } catch (e) {
+    throw fromNative(e, what, source ? `${source} -> ${g.group}` : g.group);
+  }
+  if (r < 0) fail(io, r, what, ep);
+}
+
+Io.prototype.multicastJoin = function multicastJoin(this: Io, ep: EndpointId, group: MulticastGroup): void {
+  membership(this, true, ep, group);
+};
+
+Io.prototype.multicastLeave = function multicastLeave(this: Io, ep: EndpointId, group: MulticastGroup): void {
+  membership(this, false, ep, group);
+};
+
+Io.prototype.udpStats = function udpStats(this: Io, ep: EndpointId): UdpEndpointStats {
+  const s = this._native.udpStats(this._shard, ep);
+  if (!s) throw new IoError('InvalidConnId', `udpStats: endpoint ${ep} is not an open UDP endpoint`);
+  const a = this._native.endpointAddress(this._shard, ep);
+  return Object.freeze({ ...s, local: { family: a![0] as 'IPv4' | 'IPv6', address: a![1], port: a![2] } });
+};
