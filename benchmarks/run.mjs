@@ -2,6 +2,7 @@
 // zero-io benchmark runner.
 //
 //   node run.mjs [tcp-echo]   TCP echo: zero-io vs node:net vs Bun, C load generator
+//   node run.mjs udp-echo     UDP echo 64 B: zero-io vs node:dgram, C load generator (flows = BENCH_CONNS)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
 //
 // Environment:
@@ -283,9 +284,9 @@ async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
  * Runs the load generator. hooks.start/hooks.end run synchronously when it
  * reports the start/end of its measured window.
  */
-async function runLoadgen(port, conns, duration, size, hooks = {}) {
+async function runLoadgen(port, conns, duration, size, hooks = {}, loadgen = LOADGEN) {
   const child = spawnPinned(LOADGEN_CPU, [
-    LOADGEN,
+    loadgen,
     '--host',
     '127.0.0.1',
     '--port',
@@ -331,16 +332,40 @@ async function runLoadgen(port, conns, duration, size, hooks = {}) {
 
 // ---------------------------------------------------------------- tcp-echo --
 
-async function suiteTcpEcho() {
-  const connsList = (process.env.BENCH_CONNS ?? '1,64,1000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
+/** The side-by-side echo suites. */
+const ECHO_SUITES = {
+  'tcp-echo': {
+    loadgen: LOADGEN,
+    conns: '1,64,1000',
+    size: 1024,
+    servers: () => serverDefs(),
+    competitors: ['node:net', 'bun', 'c-epoll'],
+    abVariants: ['zero-io-coop'],
+  },
+  'udp-echo': {
+    loadgen: join(HERE, 'bin', 'udp_echo_client'),
+    conns: '1,64',
+    size: 64,
+    servers: () => [
+      { name: 'zero-io', argv: (port) => [process.execPath, 'servers/zero-io-udp-echo.mjs', String(port)], version: null },
+      { name: 'node:dgram', argv: (port) => [process.execPath, 'servers/node-dgram-echo.mjs', String(port)], version: process.version },
+    ],
+    competitors: ['node:dgram'],
+    abVariants: [],
+  },
+};
+
+async function suiteEcho(suiteName = 'tcp-echo') {
+  const spec = ECHO_SUITES[suiteName];
+  const connsList = (process.env.BENCH_CONNS ?? spec.conns).split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
   const duration = Number(process.env.BENCH_DURATION ?? 5);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const size = Number(process.env.BENCH_SIZE ?? 1024);
+  const size = Number(process.env.BENCH_SIZE ?? spec.size);
   const only = process.env.BENCH_SERVERS?.split(',').map((s) => s.trim());
 
-  let servers = serverDefs();
+  let servers = spec.servers();
   // A/B variants run only when named in BENCH_SERVERS.
-  servers = only ? servers.filter((s) => only.includes(s.name)) : servers.filter((s) => s.name !== 'zero-io-coop');
+  servers = only ? servers.filter((s) => only.includes(s.name)) : servers.filter((s) => !spec.abVariants.includes(s.name));
   const skipped = new Map(); // name -> reason
   for (const s of servers) {
     if (s.problem) {
@@ -350,7 +375,7 @@ async function suiteTcpEcho() {
   }
 
   console.log(
-    `bench tcp-echo: conns=[${connsList}] size=${size} B duration=${duration} s warmup=${WARMUP_S} s rounds=${rounds}` +
+    `bench ${suiteName}: conns=[${connsList}] size=${size} B duration=${duration} s warmup=${WARMUP_S} s rounds=${rounds}` +
       ` servers=[${servers.map((s) => s.name)}] pin: server cpu ${SERVER_CPU}, loadgen cpu ${LOADGEN_CPU}` +
       (canPin ? '' : ' (NOT pinned)'),
   );
@@ -381,7 +406,7 @@ async function suiteTcpEcho() {
             cpu1 = cpuTicks(pid);
             rss = rssKiB(pid);
           },
-        });
+        }, spec.loadgen);
         const alive = server.exitCode === null && server.signalCode === null;
         await stopChild(server);
         const r = lg.result;
@@ -430,7 +455,7 @@ async function suiteTcpEcho() {
   const summary = [];
   const rows = [];
   for (const conns of connsList) {
-    const scenario = `tcp-echo c=${conns} ${size} B`;
+    const scenario = `${suiteName} c=${conns} ${size} B`;
     for (const def of servers) {
       const ok = runs.filter((r) => r.conns === conns && r.server === def.name && r.ok);
       const all = runs.filter((r) => r.conns === conns && r.server === def.name);
@@ -466,7 +491,7 @@ async function suiteTcpEcho() {
   const ratios = [];
   const ratioRows = [];
   for (const conns of connsList) {
-    const scenario = `tcp-echo c=${conns} ${size} B`;
+    const scenario = `${suiteName} c=${conns} ${size} B`;
     const cell = (competitor, key) => {
       const per = [];
       for (let round = 1; round <= rounds; round++) {
@@ -483,30 +508,28 @@ async function suiteTcpEcho() {
       ['msgs/s', 'msgsPerSec', 'higher is better'],
       ['cpu µs/msg', 'cpuUsPerMsg', 'lower is better'],
     ]) {
-      const vn = cell('node:net', key);
-      const vb = cell('bun', key);
-      const vc = cell('c-epoll', key);
-      ratios.push({ scenario, conns, metric, vsNode: vn, vsBun: vb, vsCEpoll: vc });
+      const vs = Object.fromEntries(spec.competitors.map((c) => [c, cell(c, key)]));
+      ratios.push({ scenario, conns, metric, vs });
       const show = (v) => (v.ratio === null ? '–' : `${fmt(v.ratio, 2)}×`);
       const spread = (v) => (v.min === null ? '–' : `${fmt(v.min, 2)}–${fmt(v.max, 2)}`);
-      ratioRows.push([scenario, `${metric} (${note})`, show(vn), spread(vn), show(vb), spread(vb), show(vc), spread(vc)]);
+      ratioRows.push([scenario, `${metric} (${note})`, ...spec.competitors.flatMap((c) => [show(vs[c]), spread(vs[c])])]);
     }
   }
 
   console.log('\n' + table(['scenario', 'server', 'msgs/s', 'cpu µs/msg', 'p50 µs', 'p99 µs', 'RSS MiB'], rows));
   console.log(
     '\nRatios are zero-io / competitor, from the medians; spread is the min–max of the per-round ratios.\n\n' +
-      table(['scenario', 'metric', 'zero-io / node:net', 'spread', 'zero-io / bun', 'spread', 'zero-io / c-epoll', 'spread'], ratioRows),
+      table(['scenario', 'metric', ...spec.competitors.flatMap((c) => [`zero-io / ${c}`, 'spread'])], ratioRows),
   );
   for (const [name, why] of skipped) console.log(`\nnote: ${name} was not measured (or not in every run): ${why}`);
 
-  const file = join(RESULTS, `tcp-echo-${stamp()}.json`);
+  const file = join(RESULTS, `${suiteName}-${stamp()}.json`);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(
     file,
     JSON.stringify(
       {
-        suite: 'tcp-echo',
+        suite: suiteName,
         date: new Date().toISOString(),
         config: { conns: connsList, size, duration, warmup: WARMUP_S, rounds, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU, pinned: canPin, clkTck: CLK_TCK },
         machine: machineInfo(servers),
@@ -631,7 +654,7 @@ function prepare() {
   }
 }
 
-const suites = { 'tcp-echo': suiteTcpEcho, heap: suiteHeap };
+const suites = { 'tcp-echo': () => suiteEcho('tcp-echo'), 'udp-echo': () => suiteEcho('udp-echo'), heap: suiteHeap };
 const name = process.argv[2] ?? 'tcp-echo';
 if (!suites[name]) {
   console.error(`usage: node run.mjs [${Object.keys(suites).join('|')}]`);

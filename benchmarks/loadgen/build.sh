@@ -22,3 +22,12 @@ if [[ ! -x "$eout" || "$esrc" -nt "$eout" ]]; then
   mv -f "$eout.tmp" "$eout"
   echo "built $eout" >&2
 fi
+
+# The UDP echo load generator.
+usrc="$here/udp_echo_client.c"
+uout="$outdir/udp_echo_client"
+if [[ ! -x "$uout" || "$usrc" -nt "$uout" ]]; then
+  cc -O2 -Wall -Wextra -std=gnu11 -o "$uout.tmp" "$usrc"
+  mv -f "$uout.tmp" "$uout"
+  echo "built $uout" >&2
+fi

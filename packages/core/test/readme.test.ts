@@ -11,3 +11,10 @@ it('the README example runs and prints what it claims', () => {
   expect(r.stdout).toMatch(/InvalidConfig: unknown option poolSlotSise; known options: poolSlotCount, poolSlotSize/);
   expect(r.stdout).toMatch(/events this tick: 0\n$/);
 });
+
+it('the README UDP example echoes a datagram from node:dgram', () => {
+  const r = runReadmeExample(fileURLToPath(new URL('..', import.meta.url)), 20_000, 'Example: UDP');
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toBe('got 4 bytes from IPv4 127.0.0.1\nechoed: ping\n');
+});
