@@ -147,6 +147,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("udpSend", &ZeroIo::UdpSend),
         InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
         InstanceMethod("udpStats", &ZeroIo::UdpStats),
+        InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
+        InstanceMethod("slotAcquire", &ZeroIo::SlotAcquire),
+        InstanceMethod("slotRelease", &ZeroIo::SlotRelease),
+        InstanceMethod("writeSlot", &ZeroIo::WriteSlot),
         InstanceMethod("ifIndex", &ZeroIo::IfIndex),
         InstanceMethod("endpointAddress", &ZeroIo::EndpointAddress),
         InstanceMethod("connReserve", &ZeroIo::ConnReserve),
@@ -556,6 +560,50 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
                                static_cast<size_t>(l), static_cast<uint16_t>(gso));
     if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
     return Napi::Number::New(env, r);
+  }
+
+  // udpSendSlot(shard, ep, to, port, slot, off, len) -> 0 or a negative code (SendBuffer).
+  Napi::Value UdpSendSlot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    sockaddr_storage ss;
+    socklen_t sl;
+    if (!ReadDest(env, s->shard.get(), info[2], info[3].As<Napi::Number>().Uint32Value(), &ss, &sl))
+      throw IoError(env, "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
+    int r = s->shard->udp_send_slot(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl,
+                                    info[4].As<Napi::Number>().Uint32Value(),
+                                    info[5].As<Napi::Number>().Uint32Value(),
+                                    info[6].As<Napi::Number>().Uint32Value());
+    if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
+    return Napi::Number::New(env, r);
+  }
+
+  // slotAcquire(shard) -> slot index (a SendBuffer's), or kErrPoolExhausted.
+  Napi::Value SlotAcquire(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Get(info)->slot_acquire()));
+  }
+
+  Napi::Value SlotRelease(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    int r = s->shard->slot_release(info[1].As<Napi::Number>().Uint32Value());
+    if (r == 0 && s->driver && !s->in_batch) Nudge(s);  // a pool waiter may now write
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // writeSlot(shard, conn, slot, off, len) -> bytes queued (len or 0) or a negative code.
+  Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int64_t r = s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
+                                          info[3].As<Napi::Number>().Uint32Value(),
+                                          info[4].As<Napi::Number>().Uint32Value());
+    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
   }
 
   // udpMulticast(shard, ep, join, groupIp, sourceIp | null, ifindex) -> undefined (throws).

@@ -50,7 +50,15 @@ class SlotPool {
   int64_t acquire();
   // Drops one reference; the slot returns to the free stack at zero.
   void release(uint32_t idx);
-  void retain(uint32_t idx) { ++refs_[idx]; }
+  // Adds a reference; false when the count is saturated (65535 holders) or the slot is free.
+  bool retain(uint32_t idx) {
+    if (refs_[idx] == 0 || refs_[idx] == UINT16_MAX) return false;
+    ++refs_[idx];
+    return true;
+  }
+  uint16_t refs(uint32_t idx) const { return refs_[idx]; }
+  // A free-stack slot that someone holds (a SendBuffer checked out by JS, a queued chunk).
+  bool held(uint32_t idx) const { return idx >= rx_slots_ && idx < slot_count_ && refs_[idx] > 0; }
   uint32_t free_count() const { return static_cast<uint32_t>(free_top_); }
 
   PoolGauge free_stack;  // slots checked out of the free stack

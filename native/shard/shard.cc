@@ -443,9 +443,12 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
   size_t done = 0;
   const uint32_t ss = pool_->slot_size();
-  // Coalesce into the tail slot when it has room and is not part of the send in flight.
-  if (c->tx_count > c->tx_inflight_chunks) {
-    TxChunk& t = q[(c->tx_head + c->tx_count - 1) % txq_cap_];
+  // Coalesce into the tail slot when it has room, is not part of the send in flight, and is
+  // ours alone (a SendBuffer slot shared by a fan-out is never written into).
+  TxChunk* tail = c->tx_count > c->tx_inflight_chunks
+                      ? &q[(c->tx_head + c->tx_count - 1) % txq_cap_] : nullptr;
+  if (tail && pool_->refs(tail->slot) == 1) {
+    TxChunk& t = *tail;
     uint32_t room_b = ss - (t.off + t.len);
     size_t n = std::min<size_t>(room_b, len);
     n = std::min<size_t>(n, cfg_.max_write_queue_bytes > c->tx_bytes
@@ -482,6 +485,42 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   }
   if (done) mark_dirty(index);
   return static_cast<int64_t>(done);
+}
+
+int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint32_t off,
+                               uint32_t len) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
+    return kErrClosing;
+  if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
+  if (len == 0) return 0;
+  if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||
+      !pool_->retain(slot)) {
+    c->want_writable = true;
+    ++counters_.tx_partial_accepts;
+    if (c->tx_count) mark_dirty(index);
+    return 0;
+  }
+  TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
+  q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{slot, off, len};
+  ++c->tx_count;
+  c->tx_bytes += len;
+  gauges_.tx_ring.add(1);
+  mark_dirty(index);
+  return len;
+}
+
+int64_t Shard::slot_acquire() {
+  int64_t s = pool_->acquire();
+  return s < 0 ? kErrPoolExhausted : s;
+}
+
+int Shard::slot_release(uint32_t slot) {
+  if (!pool_->held(slot)) return kErrStaleId;
+  pool_->release(slot);
+  wake_pool_waiters();
+  return 0;
 }
 
 int Shard::conn_close(uint32_t index, uint32_t gen) {

@@ -229,6 +229,15 @@ class Shard {
   // Queues bytes (copied into pool slots). Returns bytes accepted (may be < len: queue limit or
   // pool exhausted -> a Writable event follows when it drains) or a negative kErr code.
   int64_t conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
+  // Zero-copy TX (SendBuffer): queues [off, off+len) of a held free-stack slot, taking one
+  // reference (refcounted fan-out: the same slot may be queued on many connections). Returns
+  // len, 0 when the write queue is full (a Writable event follows), or a negative kErr code.
+  int64_t conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint32_t off, uint32_t len);
+  int udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen, uint32_t slot,
+                    uint32_t off, uint32_t len);
+  // SendBuffer checkout / release (JS holds one reference while it owns the buffer).
+  int64_t slot_acquire();
+  int slot_release(uint32_t slot);
   int conn_close(uint32_t index, uint32_t gen);
   int conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms);
   // Shutdown: closes every endpoint and gracefully closes every connection.
@@ -277,6 +286,8 @@ class Shard {
   void on_send(uint32_t index, int res);
   void on_connect(uint32_t index, uint32_t attempt, int res);
   void arm_udp_recv(uint32_t ep);
+  int udp_check(uint32_t ep, uint32_t gen, socklen_t tolen);
+  int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);
   void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags);
   void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
   void endpoint_finish(uint32_t ep);  // the last CQE of a closing endpoint arrived

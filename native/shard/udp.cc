@@ -130,19 +130,27 @@ void Shard::arm_udp_recv(uint32_t ep) {
   ++e.inflight;
 }
 
-int Shard::udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen,
-                    const uint8_t* data, size_t len, uint16_t gso) {
+// Common checks of the UDP send paths: a live UDP endpoint with a free send-queue entry.
+int Shard::udp_check(uint32_t ep, uint32_t gen, socklen_t tolen) {
   if (ep >= endpoints_.size()) return kErrStaleId;
   Endpoint& e = endpoints_[ep];
   if (e.gen != gen || !e.open) return kErrStaleId;
   if (e.kind != EpKind::Udp) return kErrWrongKind;
   if (e.closing) return kErrClosing;
-  if (len > udp_max_datagram() && !(gso && len <= kIovMax * pool_->slot_size())) return -EMSGSIZE;
   if (tolen > sizeof(sockaddr_in6)) return -EINVAL;
   if (e.udp_free >= e.udp_tx.size()) {
     ++counters_.udp_tx_refused;
     return kErrQueueFull;
   }
+  return 0;
+}
+
+int Shard::udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen,
+                    const uint8_t* data, size_t len, uint16_t gso) {
+  if (len > udp_max_datagram() && !(gso && len <= kIovMax * pool_->slot_size())) return -EMSGSIZE;
+  int r = udp_check(ep, gen, tolen);
+  if (r < 0) return r;
+  Endpoint& e = endpoints_[ep];
   const uint32_t ss = pool_->slot_size();
   uint32_t need = len == 0 ? 1 : static_cast<uint32_t>((len + ss - 1) / ss);
   uint32_t entry = e.udp_free;
@@ -166,6 +174,34 @@ int Shard::udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tol
     t.iov[i].iov_base = pool_->slot_ptr(static_cast<uint32_t>(s));
     t.iov[i].iov_len = n;
   }
+  return udp_submit(ep, entry, to, tolen, gso);
+}
+
+int Shard::udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen,
+                         uint32_t slot, uint32_t off, uint32_t len) {
+  int r = udp_check(ep, gen, tolen);
+  if (r < 0) return r;
+  Endpoint& e = endpoints_[ep];
+  if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
+  if (!pool_->retain(slot)) {
+    ++counters_.udp_tx_refused;
+    return kErrQueueFull;
+  }
+  uint32_t entry = e.udp_free;
+  UdpTx& t = e.udp_tx[entry];
+  t.slots[0] = slot;
+  t.nslots = 1;
+  t.iov[0].iov_base = pool_->slot_ptr(slot) + off;
+  t.iov[0].iov_len = len;
+  gauges_.tx_ring.add(1);
+  return udp_submit(ep, entry, to, tolen, 0);
+}
+
+// Takes the free queue entry `entry` (its slots and iov already set) and prepares its sendmsg.
+int Shard::udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen,
+                      uint16_t gso) {
+  Endpoint& e = endpoints_[ep];
+  UdpTx& t = e.udp_tx[entry];
   e.udp_free = t.next_free;
   ++e.udp_queued;
   memcpy(&t.to, to, tolen);

@@ -26,6 +26,10 @@ export interface NativeAddon {
   udpMulticast(shard: number, ep: number, join: boolean, group: string, source: string | null, ifindex: number): number;
   udpStats(shard: number, ep: number): Omit<import('./udp.js').UdpEndpointStats, 'local'> | null;
   ifIndex(name: string): number;
+  udpSendSlot(shard: number, ep: number, to: string | number | Uint8Array, port: number, slot: number, off: number, len: number): number;
+  slotAcquire(shard: number): number;
+  slotRelease(shard: number, slot: number): number;
+  writeSlot(shard: number, conn: number, slot: number, off: number, len: number): number;
   endpointAddress(shard: number, ep: number): [string, string, number] | null;
   connReserve(shard: number, proto: number): number;
   connConnect(shard: number, conn: number, ips: string[], port: number, attemptDelayMs: number): number;

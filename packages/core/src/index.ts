@@ -13,6 +13,7 @@ export type { IoErrorKind, IoErrorFields } from './errors.js';
 export { resolveConfig } from './config.js';
 export { UdpAddress, parseHostPort, formatHostPort } from './address.js';
 export { MulticastGroup } from './udp.js';
+export { SendBuffer } from './send-buffer.js';
 export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
 export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {

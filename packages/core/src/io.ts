@@ -7,6 +7,7 @@ import { loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from '.
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
 import { UdpAddress } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
+import type { SendBuffer } from './send-buffer.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV,
@@ -439,6 +440,11 @@ export class Io {
     };
   }
 
+  /** Whether shutdown() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Whether runSync() is driving this Io. */
   get running(): boolean {
     return this.#driving;
@@ -458,8 +464,25 @@ export class Io {
   }
 }
 
-/** UDP (implemented in udp.ts). */
+/** UDP (udp.ts) and SendBuffer (send-buffer.ts). */
 export interface Io {
+  /**
+   * Checks out a writable pool slot of at least `min` bytes (one slot: `poolSlotSize`) for
+   * zero-copy TX. Throws PoolExhausted when none is free. See {@link SendBuffer} for the rules.
+   */
+  sendBuffer(min?: number): SendBuffer;
+  /**
+   * Queues `length` (default `buf.length`) bytes of a SendBuffer on a connection without a copy;
+   * the same buffer may be queued on many connections. Returns the bytes queued: all of them, or
+   * 0 when the write queue is full (a `Writable` event follows). 0 for a closing connection.
+   */
+  streamWriteBuffer(conn: ConnId, buf: SendBuffer, length?: number): number;
+  /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
+  streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): number;
+  /** Sends a SendBuffer as a connection datagram (QUIC / WebTransport). TCP and UDS connections throw InvalidArgument. */
+  sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void;
+  /** Sends a SendBuffer as one UDP datagram without a copy (the seed's `udp_send`). Errors as {@link Io.udpSendBytes}. */
+  udpSend(endpoint: EndpointId, to: UdpTarget, buf: SendBuffer, length?: number): void;
   /** Binds a UDP endpoint on `"host:port"`, `"[v6]:port"` or a port (on 0.0.0.0). Datagrams arrive as `UdpRecv` events. */
   udpBind(addr: string | number): EndpointId;
   /** Binds a UDP endpoint with options. */

@@ -9,6 +9,7 @@ import { UdpAddress, bindIp, checkPort, formatHostPort, parseHostPort, rejectUnk
 import { IoError, errnoDescription, fromNative } from './errors.js';
 import type { EndpointId, UdpRecvEvent } from './events.js';
 import { Io } from './io.js';
+import { SendBuffer } from './send-buffer.js';
 
 /** Options of {@link Io.udpBindWith} (the seed's UdpEndpointConfig). */
 export interface UdpEndpointConfig {
@@ -155,18 +156,38 @@ Io.prototype.udpBind = function udpBind(this: Io, addr: string | number): Endpoi
   return this.udpBindWith({ host, port });
 };
 
-function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number): number {
-  const n = io._native;
-  if (to instanceof UdpAddress) return n.udpSend(io._shard, ep, to._raw, 0, data, offset, length, seg);
-  if ((to as UdpRecvEvent).type === 'UdpRecv') {
-    return n.udpSend(io._shard, ep, (to as unknown as { _fromOffset: number })._fromOffset, 0, data, offset, length, seg);
-  }
+/** The native form of a destination: [sockaddr bytes | pool offset | IP string, port]. */
+function dest(to: UdpTarget): [Uint8Array | number | string, number] {
+  if (to instanceof UdpAddress) return [to._raw, 0];
+  if ((to as UdpRecvEvent).type === 'UdpRecv') return [(to as unknown as { _fromOffset: number })._fromOffset, 0];
   const t = to as { address: string; port: number };
   if (typeof t.address !== 'string' || !Number.isInteger(t.port) || t.port < 0 || t.port > 65535) {
     throw new IoError('InvalidAddress', `udpSend: 'to' must be a UdpAddress, a UdpRecv event or { address, port }`);
   }
-  return n.udpSend(io._shard, ep, t.address, t.port, data, offset, length, seg);
+  return [t.address, t.port];
 }
+
+function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number): number {
+  if (to instanceof UdpAddress) return io._native.udpSend(io._shard, ep, to._raw, 0, data, offset, length, seg);
+  const [a, port] = dest(to);
+  return io._native.udpSend(io._shard, ep, a, port, data, offset, length, seg);
+}
+
+Io.prototype.udpSend = function udpSend(this: Io, ep: EndpointId, to: UdpTarget, buf: SendBuffer, length?: number): void {
+  if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'udpSend expects a SendBuffer from io.sendBuffer() (udpSendBytes takes bytes)');
+  const n = buf._check(this, 'udpSend', length);
+  const [a, port] = dest(to);
+  let r: number;
+  try {
+    r = this._native.udpSendSlot(this._shard, ep, a, port, buf._slot, 0, n);
+  } catch (e) {
+    throw fromNative(e, 'udpSend');
+  }
+  if (r < 0) {
+    if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', 'udpSend: the SendBuffer is not checked out (released?), or the endpoint is not UDP');
+    fail(this, r, 'udpSend', ep, n);
+  }
+};
 
 Io.prototype.udpSendBytes = function udpSendBytes(this: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array,
   offset = 0, length = data.length - offset): void {

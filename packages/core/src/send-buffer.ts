@@ -1,0 +1,148 @@
+/**
+ * SendBuffer: a writable pool slot for zero-copy TX (the seed's `send_buffer`). Fill it once,
+ * send it to one connection or a thousand: each send takes a reference on the slot instead of a
+ * copy, and the slot returns to the pool when the last send completes and you released it.
+ * @module
+ */
+import { IoError } from './errors.js';
+import type { ConnId } from './events.js';
+import { Io } from './io.js';
+
+const ERR_STALE = -1000;
+const ERR_CLOSING = -1001;
+const ERR_POOL_EXHAUSTED = -1005;
+const ERR_WRONG_KIND = -1006;
+
+const encoder = new TextEncoder();
+
+interface Held { io: WeakRef<Io>; slot: number }
+const leaks = new FinalizationRegistry<Held>((h) => {
+  const io = h.io.deref();
+  if (!io || io.closed) return;
+  io._native.slotRelease(io._shard, h.slot);
+  process.emitWarning(
+    'a SendBuffer was garbage-collected without release(); its pool slot was released now. ' +
+    'Call buf.release() once you have sent it everywhere.', { type: 'ZeroIoLeakWarning', code: 'ZIO_SENDBUFFER_LEAK' });
+});
+
+/**
+ * A writable slot checked out of the pool (`io.sendBuffer(min)`).
+ *
+ * Ownership rules:
+ * - Write into `bytes` (or `write()`), set `length`, then send with `io.streamWriteBuffer`,
+ *   `io.udpSend` (or `sendDatagramBuffer` for QUIC/WebTransport): no copy is made; every send
+ *   holds a reference until the kernel has taken the bytes.
+ * - Do not modify the bytes after the first send: queued sends read them later.
+ * - Call `release()` when you will send it no more. The slot returns to the pool once the last
+ *   queued send completes. A buffer garbage-collected without `release()` is released then,
+ *   with a `ZeroIoLeakWarning`.
+ */
+export class SendBuffer {
+  /** Bytes the slot holds (the pool's slot size). */
+  readonly capacity: number;
+  /** How many bytes from the start are sent. `write()` advances it. */
+  length = 0;
+  /** @internal */ readonly _slot: number;
+  /** @internal */ readonly _io: Io;
+  #bytes: Uint8Array | null;
+
+  /** @internal use `io.sendBuffer(min)` */
+  constructor(io: Io, slot: number, slotSize: number) {
+    this._io = io;
+    this._slot = slot;
+    this.capacity = slotSize;
+    this.#bytes = new Uint8Array(io._pool, slot * slotSize, slotSize);
+    leaks.register(this, { io: new WeakRef(io), slot }, this);
+  }
+
+  /** The writable bytes (all `capacity` of them). Throws after `release()`. */
+  get bytes(): Uint8Array {
+    if (!this.#bytes) throw new IoError('InvalidArgument', 'this SendBuffer was released');
+    return this.#bytes;
+  }
+
+  /** The seed's `as_mut_slice()`: the same view as `bytes`. */
+  asMutSlice(): Uint8Array {
+    return this.bytes;
+  }
+
+  /** Appends bytes (a string is UTF-8 encoded) at `length`; returns the new length. Throws when it does not fit. */
+  write(data: Uint8Array | string): number {
+    const b = this.bytes;
+    if (typeof data === 'string') {
+      const r = encoder.encodeInto(data, b.subarray(this.length));
+      if (r.read < data.length) throw new IoError('InvalidArgument', `SendBuffer.write: ${data.length} characters do not fit in the ${this.capacity - this.length} bytes left`);
+      this.length += r.written;
+    } else {
+      if (data.length > this.capacity - this.length) {
+        throw new IoError('InvalidArgument', `SendBuffer.write: ${data.length} bytes do not fit in the ${this.capacity - this.length} bytes left`);
+      }
+      b.set(data, this.length);
+      this.length += data.length;
+    }
+    return this.length;
+  }
+
+  /** Whether `release()` was called. */
+  get released(): boolean {
+    return this.#bytes === null;
+  }
+
+  /** Gives the slot back (after the sends already queued complete). Idempotent. */
+  release(): void {
+    if (!this.#bytes) return;
+    this.#bytes = null;
+    leaks.unregister(this);
+    if (!this._io.closed) this._io._native.slotRelease(this._io._shard, this._slot);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** @internal validates a buffer for a send on `io`; returns the byte count */
+  _check(io: Io, what: string, length: number | undefined): number {
+    if (this._io !== io) throw new IoError('InvalidArgument', `${what}: this SendBuffer belongs to another Io`);
+    if (!this.#bytes) throw new IoError('InvalidArgument', `${what}: this SendBuffer was released`);
+    const n = length ?? this.length;
+    if (!Number.isInteger(n) || n < 0 || n > this.capacity) {
+      throw new IoError('InvalidArgument', `${what}: length ${n} is outside the buffer (capacity ${this.capacity})`);
+    }
+    return n;
+  }
+}
+
+Io.prototype.sendBuffer = function sendBuffer(this: Io, min = 0): SendBuffer {
+  const size = this.config.poolSlotSize;
+  if (!Number.isInteger(min) || min < 0 || min > size) {
+    throw new IoError('InvalidArgument', `sendBuffer(${min}): a SendBuffer is one pool slot (${size} bytes); ask for at most that, or raise poolSlotSize`);
+  }
+  const slot = this._native.slotAcquire(this._shard);
+  if (slot === ERR_POOL_EXHAUSTED) {
+    throw new IoError('PoolExhausted', 'sendBuffer: no free pool slot; release SendBuffers you are done with, wait for queued writes to drain, or raise poolSlotCount', { pool: 'FreeStack' });
+  }
+  return new SendBuffer(this, slot, size);
+};
+
+Io.prototype.streamWriteBuffer = function streamWriteBuffer(this: Io, conn: ConnId, a: SendBuffer | number, b?: SendBuffer | number, c?: number): number {
+  // (conn, buf[, length]) or the stream form (conn, stream, buf[, length]); TCP/UDS use stream 0.
+  const buf = (typeof a === 'number' ? b : a) as SendBuffer;
+  const length = (typeof a === 'number' ? c : b) as number | undefined;
+  if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'streamWriteBuffer expects a SendBuffer from io.sendBuffer()');
+  const n = buf._check(this, 'streamWriteBuffer', length);
+  const r = this._native.writeSlot(this._shard, conn, buf._slot, 0, n);
+  if (r >= 0) return r;
+  if (r === ERR_CLOSING) return 0;
+  if (r === ERR_STALE) throw new IoError('InvalidConnId', `streamWriteBuffer: connection ${conn} is closed or was never opened`);
+  if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', 'streamWriteBuffer: the SendBuffer is not checked out (released?)');
+  throw new IoError('SyscallFailed', `streamWriteBuffer failed (${r})`);
+};
+
+Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
+  buf._check(this, 'sendDatagramBuffer', undefined);
+  const p = this._native.connProto(this._shard, conn);
+  if (p === ERR_STALE) throw new IoError('InvalidConnId', `sendDatagramBuffer: connection ${conn} is closed or was never opened`);
+  throw new IoError('InvalidArgument',
+    'sendDatagramBuffer: TCP and Unix-socket connections carry streams, not datagrams; use streamWriteBuffer, ' +
+    'or io.udpSend(endpoint, to, buf) for UDP. Connection datagrams are for QUIC / WebTransport connections.', { protocol: p === 2 ? 'uds' : 'tcp' });
+};
