@@ -3,6 +3,8 @@
 //
 //   node run.mjs [tcp-echo]   TCP echo: zero-io vs node:net vs Bun, C load generator
 //   node run.mjs udp-echo     UDP echo 64 B: zero-io vs node:dgram, C load generator (flows = BENCH_CONNS)
+//   node run.mjs broadcast    one 256 B message to 1000 TCP connections: SendBuffer fan-out vs a
+//                             copy per connection vs node:net (msgs = deliveries)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
 //
 // Environment:
@@ -353,6 +355,23 @@ const ECHO_SUITES = {
     competitors: ['node:dgram'],
     abVariants: [],
   },
+  // One trigger byte -> one SIZE-byte message to every connection (conns = receivers).
+  broadcast: {
+    loadgen: join(HERE, 'bin', 'broadcast_client'),
+    conns: '1000',
+    size: 256,
+    servers: () => {
+      const size = String(Number(process.env.BENCH_SIZE ?? 256));
+      const zio = (mode) => (port) => [process.execPath, 'servers/zero-io-broadcast.mjs', String(port), size];
+      return [
+        { name: 'zero-io', argv: zio('fanout'), env: { ZIO_BCAST: 'fanout' }, version: 'SendBuffer fan-out' },
+        { name: 'zero-io-copy', argv: zio('copy'), env: { ZIO_BCAST: 'copy' }, version: 'streamWrite copy per connection' },
+        { name: 'node:net', argv: (port) => [process.execPath, 'servers/node-net-broadcast.mjs', String(port), size], version: process.version },
+      ];
+    },
+    competitors: ['zero-io-copy', 'node:net'],
+    abVariants: [],
+  },
 };
 
 async function suiteEcho(suiteName = 'tcp-echo') {
@@ -654,7 +673,12 @@ function prepare() {
   }
 }
 
-const suites = { 'tcp-echo': () => suiteEcho('tcp-echo'), 'udp-echo': () => suiteEcho('udp-echo'), heap: suiteHeap };
+const suites = {
+  'tcp-echo': () => suiteEcho('tcp-echo'),
+  'udp-echo': () => suiteEcho('udp-echo'),
+  broadcast: () => suiteEcho('broadcast'),
+  heap: suiteHeap,
+};
 const name = process.argv[2] ?? 'tcp-echo';
 if (!suites[name]) {
   console.error(`usage: node run.mjs [${Object.keys(suites).join('|')}]`);

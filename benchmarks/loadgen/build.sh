@@ -31,3 +31,12 @@ if [[ ! -x "$uout" || "$usrc" -nt "$uout" ]]; then
   mv -f "$uout.tmp" "$uout"
   echo "built $uout" >&2
 fi
+
+# The broadcast load generator.
+bsrc="$here/broadcast_client.c"
+bout="$outdir/broadcast_client"
+if [[ ! -x "$bout" || "$bsrc" -nt "$bout" ]]; then
+  cc -O2 -Wall -Wextra -std=gnu11 -o "$bout.tmp" "$bsrc"
+  mv -f "$bout.tmp" "$bout"
+  echo "built $bout" >&2
+fi
