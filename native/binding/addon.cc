@@ -20,7 +20,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "shard/shard.h"
@@ -45,6 +47,20 @@ inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + ind
 
 struct ShardSlot;
 
+// IoHandle registry: the only process-wide state of the addon. Worker threads have their own
+// addon instance (one per Node environment) and reach another thread's shard queue through
+// this map, by the numeric id a handle carries across postMessage. It holds weak references:
+// the queue lives as long as its shard or an attached handle (docs/architecture/0005).
+struct HandleRegistry {
+  std::mutex mu;
+  std::unordered_map<uint64_t, std::weak_ptr<zio::HandleQueue>> map;
+  uint64_t next = 1;
+};
+HandleRegistry& Registry() {
+  static HandleRegistry r;  // NOLINT: process-wide by design (cross-environment)
+  return r;
+}
+
 struct Driver {
   uv_poll_t* poll = nullptr;
   // Environment teardown closes the poll handle through this hook, so Node keeps the addon
@@ -63,6 +79,7 @@ struct ShardSlot {
   bool in_batch = false;
   bool destroy_requested = false;
   bool stop_requested = false;
+  uint64_t handle_id = 0;  // registered IoHandle queue, 0 when none
 };
 
 void OnPollClose(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
@@ -147,6 +164,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("udpSend", &ZeroIo::UdpSend),
         InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
         InstanceMethod("udpStats", &ZeroIo::UdpStats),
+        InstanceMethod("handleId", &ZeroIo::HandleId),
+        InstanceMethod("handleAttach", &ZeroIo::HandleAttach),
+        InstanceMethod("handlePush", &ZeroIo::HandlePush),
         InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
         InstanceMethod("slotAcquire", &ZeroIo::SlotAcquire),
         InstanceMethod("slotRelease", &ZeroIo::SlotRelease),
@@ -181,6 +201,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 
   void FinishDestroy(uint32_t id) {
     if (id < shards_.size() && shards_[id]) {
+      if (shards_[id]->handle_id) {
+        std::lock_guard<std::mutex> g(Registry().mu);
+        Registry().map.erase(shards_[id]->handle_id);
+      }
       StopDriver(shards_[id].get());
       shards_[id].reset();
     }
@@ -261,6 +285,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     u32("maxWriteQueueBytes", c.max_write_queue_bytes);
     u32("maxEndpoints", c.max_endpoints);
     u32("sqEntries", c.sq_entries);
+    u32("handleQueue", c.handle_queue);
     Napi::Value hp = o.Get("hugePages");
     if (hp.IsString()) {
       std::string h = hp.As<Napi::String>();
@@ -581,6 +606,54 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return Napi::Number::New(env, r);
   }
 
+  // handleId(shard) -> the registry id of this shard's IoHandle queue (registered once).
+  Napi::Value HandleId(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    if (!s->handle_id) {
+      std::lock_guard<std::mutex> g(Registry().mu);
+      s->handle_id = Registry().next++;
+      Registry().map[s->handle_id] = s->shard->handle_queue();
+    }
+    return Napi::Number::New(info.Env(), static_cast<double>(s->handle_id));
+  }
+
+  // handleAttach(id) -> an external holding the queue (any thread), or null when it is gone.
+  Napi::Value HandleAttach(const Napi::CallbackInfo& info) {
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+    std::shared_ptr<zio::HandleQueue> q;
+    {
+      std::lock_guard<std::mutex> g(Registry().mu);
+      auto it = Registry().map.find(id);
+      if (it != Registry().map.end()) q = it->second.lock();
+    }
+    if (!q || q->closed()) return info.Env().Null();
+    return Napi::External<std::shared_ptr<zio::HandleQueue>>::New(
+        info.Env(), new std::shared_ptr<zio::HandleQueue>(std::move(q)),
+        [](Napi::Env, std::shared_ptr<zio::HandleQueue>* p) { delete p; });
+  }
+
+  // handlePush(external, op, conn, arg, data?) -> 0, or -1 full / -2 shard gone / -3 too big.
+  Napi::Value HandlePush(const Napi::CallbackInfo& info) {
+    auto* q = info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
+    uint8_t op = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+    double id = info[2].As<Napi::Number>().DoubleValue();
+    if (!(id >= 0) || id > 9007199254740991.0) return Napi::Number::New(info.Env(), -5);
+    uint32_t arg = info[3].As<Napi::Number>().Uint32Value();
+    const uint8_t* data = nullptr;
+    size_t len = 0;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      napi_typedarray_type type;
+      void* d;
+      if (napi_get_typedarray_info(info.Env(), info[4], &type, &len, &d, nullptr, nullptr) != napi_ok ||
+          type != napi_uint8_array)
+        throw IoError(info.Env(), "InvalidArgument", "IoHandle.streamWrite expects a Uint8Array (or Buffer)");
+      data = static_cast<const uint8_t*>(d);
+    }
+    if (len > zio::HandleQueue::kMaxPayload) return Napi::Number::New(info.Env(), zio::HandleQueue::kTooBig);
+    int r = (*q)->push(op, static_cast<uint64_t>(id), arg, data, static_cast<uint32_t>(len));
+    return Napi::Number::New(info.Env(), r);
+  }
+
   // slotAcquire(shard) -> slot index (a SendBuffer's), or kErrPoolExhausted.
   Napi::Value SlotAcquire(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(Get(info)->slot_acquire()));
@@ -837,6 +910,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("connsConnected", conns_connected);
     ZIO_COUNTER("connsClosed", conns_closed);
     ZIO_COUNTER("timersFired", timers_fired);
+    ZIO_COUNTER("handleCommands", handle_cmds);
+    ZIO_COUNTER("handleRejected", handle_rejected);
     ZIO_COUNTER("udpRx", udp_rx);
     ZIO_COUNTER("udpRxTruncated", udp_rx_truncated);
     ZIO_COUNTER("udpTx", udp_tx);
@@ -844,6 +919,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("udpTxRefused", udp_tx_refused);
 #undef ZIO_COUNTER
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
+    k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));
+    k.Set("handleQueueFull", static_cast<double>(sh->handle_queue()->refused_full.load()));
     k.Set("submits", static_cast<double>(sh->ring().submits));
     k.Set("sqFull", static_cast<double>(sh->ring().sq_full));
     k.Set("entersSkipped", static_cast<double>(sh->ring().enters_skipped));

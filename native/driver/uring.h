@@ -37,7 +37,7 @@ void probe_uring(UringProbe* out);
 constexpr uint32_t kRequiredMajor = 6, kRequiredMinor = 0;
 
 enum Op : uint8_t {
-  kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpCancel, kOpTimeout, kOpUdpRecv, kOpUdpSend,
+  kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpCancel, kOpTimeout, kOpUdpRecv, kOpUdpSend, kOpHandleWake,
   // connect attempts use 16 + attempt index (shard.cc kOpConnectBase)
 };
 inline uint64_t ud_encode(uint8_t op, uint32_t index, uint32_t gen) {

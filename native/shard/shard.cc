@@ -30,6 +30,7 @@ uint64_t Shard::now_ms() const {
 }
 
 Shard::~Shard() {
+  if (handle_q_) handle_q_->close();  // producers on other threads get kClosed from now on
   // Completions not yet reaped may carry descriptors (a multishot accept installs the new fd
   // before its CQE is read): cancel everything, reap what is posted, and close those fds, so a
   // shard torn down mid-flight (e.g. worker termination) leaks nothing and peers see the close.
@@ -116,6 +117,15 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   rx_in_ring_ = rx;
 
   probe_udp(&udp_probe_);
+  handle_q_ = HandleQueue::create(cfg.handle_queue);
+  if (!handle_q_) {
+    *kind = "NotSupportedOnBackend";
+    *err = std::string("eventfd() for the IoHandle queue failed: ") + strerror(errno);
+    return -errno;
+  }
+  if (ring_.deferred()) handle_q_->set_kick_fd(ring_.wake_fd());
+  arm_handle_wake();
+  ring_.submit();
   events_.reset(new EventRec[cfg.max_events_per_poll]());
   conns_.resize(cfg.max_connections);
   for (uint32_t i = 0; i < cfg.max_connections; ++i) {
@@ -709,7 +719,7 @@ void Shard::end_batch() {
 }
 
 bool Shard::has_pending_work() {
-  return ring_.work_pending() || emittable_pending();
+  return ring_.work_pending() || emittable_pending() || handle_q_->pending();
 }
 
 void Shard::arm_timer_op() {
@@ -730,6 +740,7 @@ int Shard::tick(int64_t timeout_ms) {
   gauges_.rx_ring.current = 0;
   release_closed();
   recycle_rx();
+  drain_handle();  // commands pushed from other threads (cheap when empty)
   flush(true);  // may emit Writable / Disconnected events
   int64_t wait_ns = 0;
   if (n_events_ == 0 && timeout_ms != 0 && !emittable_pending()) {
@@ -799,6 +810,57 @@ void Shard::fire_timers() {
   }
 }
 
+// ------------------------------------------------------------------ IoHandle commands
+
+void Shard::arm_handle_wake() {
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_read(sqe, handle_q_->event_fd(), &handle_buf_, sizeof handle_buf_, 0);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpHandleWake, 0, 0));
+}
+
+// Carries out queued cross-thread commands while the event ring has room for a rejection.
+// A write is all-or-nothing: it is queued whole, or refused with a HandleRejected event (the
+// owner of the shard sees it; nothing is dropped silently).
+void Shard::drain_handle() {
+  HandleCmd cmd;
+  handle_q_->clear_awake();  // before popping: a push from now on signals again
+  while (room(3) && handle_q_->pop(&cmd)) {
+    ++counters_.handle_cmds;
+    uint32_t index = static_cast<uint32_t>(cmd.id & 0xfffff);
+    uint32_t gen = static_cast<uint32_t>(cmd.id >> 20);
+    int64_t r = 0;
+    switch (cmd.op) {
+      case kHandleWrite: {
+        Conn* c = lookup(index, gen);
+        if (!c) { r = kErrStaleId; break; }
+        if (c->state != ConnState::Open && c->state != ConnState::Connecting &&
+            c->state != ConnState::Resolving) { r = kErrClosing; break; }
+        size_t room_q = cfg_.max_write_queue_bytes > c->tx_bytes ? cfg_.max_write_queue_bytes - c->tx_bytes : 0;
+        size_t room_p = static_cast<size_t>(pool_->free_count()) * pool_->slot_size();
+        if (cmd.len > room_q) { r = kErrQueueFull; break; }
+        if (cmd.len > room_p) { r = kErrPoolExhausted; break; }
+        r = conn_write(index, gen, cmd.data(), cmd.len);
+        if (r >= 0 && static_cast<uint32_t>(r) < cmd.len) {
+          cmd.len -= static_cast<uint32_t>(r);  // only the tail is lost; reported below
+          r = kErrQueueFull;
+        } else if (r >= 0) {
+          r = 0;
+        }
+        break;
+      }
+      case kHandleClose: r = conn_close(index, gen); break;
+      case kHandleCloseGraceful: r = conn_close_graceful(index, gen, cmd.arg); break;
+      default: r = -EINVAL;
+    }
+    if (r < 0 && r != kErrClosing && !(r == kErrStaleId && cmd.op != kHandleWrite)) {
+      ++counters_.handle_rejected;
+      emit(kEvHandleRejected, index, gen, cmd.op, 0, cmd.op == kHandleWrite ? cmd.len : 0,
+           static_cast<int32_t>(r), 0);
+    }
+    free(cmd.heap);
+  }
+}
+
 // ------------------------------------------------------------------ completions
 
 void Shard::handle_cqe(io_uring_cqe* cqe) {
@@ -815,6 +877,12 @@ void Shard::handle_cqe(io_uring_cqe* cqe) {
     uint32_t ep = idx & 0x7fffffffu;
     Endpoint& e = endpoints_[ep];
     if (e.gen == gen && --e.inflight == 0 && e.closing) endpoint_finish(ep);
+    return;
+  }
+  if (op == kOpHandleWake) {
+    handle_q_->clear_awake();  // before draining: a later push signals again
+    arm_handle_wake();
+    drain_handle();
     return;
   }
   if (op == kOpUdpRecv) return on_udp_recv(idx, gen, cqe->res, cqe->flags);

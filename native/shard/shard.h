@@ -19,6 +19,7 @@
 
 #include "driver/timer_wheel.h"
 #include "driver/uring.h"
+#include "shard/handle.h"
 #include "pool/pool.h"
 
 namespace zio {
@@ -34,6 +35,7 @@ struct ShardConfig {
   uint32_t max_write_queue_bytes = 256 * 1024;  // per connection (WriteBufferPool limit)
   uint32_t max_endpoints = 64;
   uint32_t sq_entries = 1024;
+  uint32_t handle_queue = 4096;  // IoHandle commands queued from other threads
   bool defer_taskrun = true;
   bool no_delay = true;
 };
@@ -44,6 +46,8 @@ enum EventType : int32_t {
   kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin
   kEvStreamFrame = 3,   // conn, kind = MessageKind, off/len into the pool
   kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite
+  kEvHandleRejected = 6,  // conn index/gen: an IoHandle command could not be carried out;
+                          // kind = HandleOp, len = payload bytes dropped, code = kErr* / -errno
   kEvUdpRecv = 5,       // endpoint index/gen, off/len = payload, code = kUdpTruncated flag,
                         // aux = bytes from the sender's sockaddr (in the same slot) to the payload
 };
@@ -165,6 +169,7 @@ struct ShardCounters {
   uint64_t rx_enobufs = 0, rx_rearm = 0, rx_bytes = 0, tx_bytes = 0, tx_short = 0;
   uint64_t tx_partial_accepts = 0, stale_cqes = 0, events_deferred = 0, conns_accepted = 0;
   uint64_t conns_rejected = 0, conns_connected = 0, conns_closed = 0, timers_fired = 0;
+  uint64_t handle_cmds = 0, handle_rejected = 0;
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
 };
 
@@ -216,6 +221,9 @@ class Shard {
                     const sockaddr_storage* source, uint32_t ifindex, const char** err_op);
   const Endpoint* endpoint(uint32_t index, uint32_t gen) const;
   const UdpProbe& udp_probe() const { return udp_probe_; }
+
+  // ---- cross-thread commands (IoHandle) ----
+  std::shared_ptr<HandleQueue> handle_queue() { return handle_q_; }
 
   // ---- connections ----
   // Reserves a connection for an outbound connect; returns index or kErrTableFull.
@@ -290,7 +298,9 @@ class Shard {
   int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);
   void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags);
   void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
-  void endpoint_finish(uint32_t ep);  // the last CQE of a closing endpoint arrived
+  void endpoint_finish(uint32_t ep);
+  void arm_handle_wake();
+  void drain_handle();  // the last CQE of a closing endpoint arrived
   void fire_timers();
   void arm_timer_op();
   uint64_t now_ms() const;
@@ -322,6 +332,8 @@ class Shard {
   GaugeSet gauges_;
   ShardCounters counters_;
   UdpProbe udp_probe_;
+  std::shared_ptr<HandleQueue> handle_q_;
+  uint64_t handle_buf_ = 0;
 };
 
 }  // namespace zio

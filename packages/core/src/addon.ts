@@ -28,6 +28,9 @@ export interface NativeAddon {
   ifIndex(name: string): number;
   udpSendSlot(shard: number, ep: number, to: string | number | Uint8Array, port: number, slot: number, off: number, len: number): number;
   slotAcquire(shard: number): number;
+  handleId(shard: number): number;
+  handleAttach(id: number): unknown;
+  handlePush(q: unknown, op: number, conn: number, arg: number, data?: Uint8Array): number;
   slotRelease(shard: number, slot: number): number;
   writeSlot(shard: number, conn: number, slot: number, off: number, len: number): number;
   endpointAddress(shard: number, ep: number): [string, string, number] | null;

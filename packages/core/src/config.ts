@@ -51,6 +51,11 @@ export interface Config {
   maxEndpoints?: number;
   /** Disable Nagle's algorithm on TCP connections. @default true */
   noDelay?: boolean;
+  /**
+   * Commands an {@link IoHandle} (other threads) may have queued for this shard; beyond it,
+   * handle calls throw PoolExhausted. @default 4096
+   */
+  handleQueue?: number;
   /** io_uring tuning. @default auto-tuned */
   uring?: UringConfig;
   /** Debug output. @default disabled */
@@ -74,6 +79,7 @@ const defaults = {
   maxWriteQueueBytes: 256 * 1024,
   maxEndpoints: 64,
   noDelay: true,
+  handleQueue: 4096,
 } as const;
 const uringDefaults = { sqEntries: 1024, deferTaskrun: true } as const;
 const debugDefaults = { log: false } as const;
@@ -123,6 +129,7 @@ export function resolveConfig(cfg: Config = {}): ResolvedConfig {
   int('maxWriteQueueBytes', c.maxWriteQueueBytes, c.poolSlotSize, 1 << 30);
   int('maxEndpoints', c.maxEndpoints, 1, 4096);
   bool('noDelay', c.noDelay);
+  int('handleQueue', c.handleQueue, 2, 1 << 20);
   int('uring.sqEntries', u.sqEntries, 8, 32768);
   bool('uring.deferTaskrun', u.deferTaskrun);
   bool('debug.log', d.log);

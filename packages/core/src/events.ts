@@ -94,6 +94,23 @@ export interface UdpRecvEvent {
   readonly truncated: boolean;
 }
 
+/**
+ * An {@link IoHandle} command from another thread could not be carried out (on the shard's
+ * thread). Writes are all-or-nothing: `length` bytes were not queued.
+ */
+export interface HandleRejectedEvent {
+  readonly type: 'HandleRejected';
+  readonly conn: ConnId;
+  /** 'streamWrite', 'close' or 'closeGraceful'. */
+  readonly op: string;
+  /** Bytes not written (streamWrite). */
+  readonly length: number;
+  /** Negative engine code (see `reason`). */
+  readonly errorCode: number;
+  /** Why, e.g. "the connection is closed (stale id)". */
+  readonly reason: string;
+}
+
 /** A connection's write queue drained after a partial streamWrite: write more now. */
 export interface WritableEvent {
   readonly type: 'Writable';
@@ -110,6 +127,7 @@ export interface EventMap {
   StreamFrame: StreamFrameEvent;
   Writable: WritableEvent;
   UdpRecv: UdpRecvEvent;
+  HandleRejected: HandleRejectedEvent;
 }
 
 /** Any event (switch on `type` for exhaustive typing). */
@@ -125,5 +143,7 @@ export const EV_STREAM_FRAME = 3;
 export const EV_WRITABLE = 4;
 /** @internal */
 export const EV_UDP_RECV = 5;
+/** @internal */
+export const EV_HANDLE_REJECTED = 6;
 /** @internal */
 export const EVENT_WORDS = 8;

@@ -14,11 +14,12 @@ export { resolveConfig } from './config.js';
 export { UdpAddress, parseHostPort, formatHostPort } from './address.js';
 export { MulticastGroup } from './udp.js';
 export { SendBuffer } from './send-buffer.js';
+export { IoHandle } from './handle.js';
 export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
 export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
-  ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent,
+  ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent, HandleRejectedEvent,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 

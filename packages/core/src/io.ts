@@ -8,9 +8,10 @@ import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
 import { UdpAddress } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import type { SendBuffer } from './send-buffer.js';
+import type { IoHandle } from './handle.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
-  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV,
+  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
 
@@ -116,7 +117,7 @@ class EventCursor {
     const t = i32[base];
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
     this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
-      : t === EV_DISCONNECTED ? 'Disconnected' : 'Writable';
+      : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
@@ -151,8 +152,18 @@ class EventCursor {
   get origin(): CloseOrigin {
     return origins[this.#io._i32[this.#base + 7]] ?? 'error';
   }
+  get op(): string {
+    return ['', 'streamWrite', 'close', 'closeGraceful'][this.#io._i32[this.#base + 3]] ?? 'unknown';
+  }
   get reason(): string {
     const code = this.errorCode;
+    if (this.type === 'HandleRejected') {
+      return code === ERR_STALE ? 'the connection is closed (stale id)'
+        : code === ERR_CLOSING ? 'the connection is closing'
+          : code === -1004 ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
+            : code === -1005 ? 'the pool has no free slots for the write'
+              : errnoDescription(-code);
+    }
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
     if (code === ERR_NAME_NOT_FOUND) return 'ENOTFOUND: name resolution failed';
     return this.origin === 'timeout' ? `${errnoDescription(code)} (graceful close timed out)` : errnoDescription(code);
@@ -208,7 +219,7 @@ export class Io {
         maxConnections: c.maxConnections, maxEventsPerPoll: c.maxEventsPerPoll,
         poolPressurePct: c.poolPressurePct, maxWriteQueueBytes: c.maxWriteQueueBytes,
         maxEndpoints: c.maxEndpoints, sqEntries: c.uring.sqEntries, deferTaskrun: c.uring.deferTaskrun,
-        noDelay: c.noDelay,
+        noDelay: c.noDelay, handleQueue: c.handleQueue,
       });
     } catch (e) {
       throw fromNative(e, 'new Io()');
@@ -471,6 +482,11 @@ export interface Io {
    * zero-copy TX. Throws PoolExhausted when none is free. See {@link SendBuffer} for the rules.
    */
   sendBuffer(min?: number): SendBuffer;
+  /**
+   * The cross-thread send-side handle of this shard (one per Io). Pass it (or `handle.id`) to
+   * worker threads and rebuild it there with `IoHandle.from(value)`.
+   */
+  handle(): IoHandle;
   /**
    * Queues `length` (default `buf.length`) bytes of a SendBuffer on a connection without a copy;
    * the same buffer may be queued on many connections. Returns the bytes queued: all of them, or
