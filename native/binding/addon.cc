@@ -183,6 +183,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("closeAll", &ZeroIo::CloseAll),
         InstanceMethod("connPeer", &ZeroIo::ConnPeer),
         InstanceMethod("connProto", &ZeroIo::ConnProto),
+        InstanceMethod("connStats", &ZeroIo::ConnStats),
         InstanceMethod("poolStats", &ZeroIo::PoolStats),
         InstanceMethod("resetPeaks", &ZeroIo::ResetPeaks),
         InstanceMethod("startDriver", &ZeroIo::StartDriver),
@@ -864,6 +865,37 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         sh->conn_peer(idx, gen, &ss, &len) < 0)
       return info.Env().Null();
     return AddrToJs(info.Env(), ss);
+  }
+
+  // connStats(shard, conn) -> { rttUs, ... } or a negative code.
+  Napi::Value ConnStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    zio::TcpStats t;
+    int r = sh->conn_tcp_info(idx, gen, &t);
+    if (r < 0) return Napi::Number::New(env, r);
+    Napi::Object o = Napi::Object::New(env);
+    auto n = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+    n("rttUs", t.rtt_us);
+    n("rttVarUs", t.rttvar_us);
+    n("minRttUs", t.min_rtt_us);
+    n("cwnd", t.cwnd);
+    n("ssthresh", t.ssthresh);
+    n("mss", t.mss);
+    n("retransmits", t.retransmits);
+    n("lost", t.lost);
+    n("unacked", t.unacked);
+    n("bytesSent", static_cast<double>(t.bytes_sent));
+    n("bytesRetrans", static_cast<double>(t.bytes_retrans));
+    n("bytesAcked", static_cast<double>(t.bytes_acked));
+    n("bytesReceived", static_cast<double>(t.bytes_received));
+    n("deliveryRate", static_cast<double>(t.delivery_rate));
+    n("bytesIn", static_cast<double>(t.bytes_in));
+    n("bytesOut", static_cast<double>(t.bytes_out));
+    return o;
   }
 
   Napi::Value ConnProto(const Napi::CallbackInfo& info) {

@@ -576,6 +576,16 @@ int Shard::conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, sockle
   return getpeername(c->fd, reinterpret_cast<sockaddr*>(out), len) < 0 ? -errno : 0;
 }
 
+int Shard::conn_tcp_info(uint32_t index, uint32_t gen, TcpStats* out) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->fd < 0) return kErrNotConnected;
+  if (c->proto != kProtoTcp) return kErrWrongKind;
+  out->bytes_in = c->bytes_in;
+  out->bytes_out = c->bytes_out;
+  return read_tcp_info(c->fd, out);
+}
+
 int Shard::conn_proto(uint32_t index, uint32_t gen) {
   Conn* c = lookup(index, gen);
   return c ? c->proto : kErrStaleId;

@@ -76,6 +76,16 @@ enum : int32_t {
 
 struct TxChunk { uint32_t slot, off, len; };
 
+// The fields of the kernel's TCP_INFO we report (tcp_info.cc reads them with <linux/tcp.h>,
+// whose struct is newer than glibc's and cannot share a translation unit with it).
+struct TcpStats {
+  uint32_t rtt_us = 0, rttvar_us = 0, min_rtt_us = 0, cwnd = 0, ssthresh = 0, mss = 0;
+  uint32_t retransmits = 0, lost = 0, unacked = 0;
+  uint64_t bytes_sent = 0, bytes_retrans = 0, bytes_acked = 0, bytes_received = 0;
+  uint64_t delivery_rate = 0, bytes_in = 0, bytes_out = 0;
+};
+int read_tcp_info(int fd, TcpStats* out);  // 0 or -errno
+
 constexpr uint16_t kBufGroup = 0;  // the RX provided-buffer group (pool slots)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
@@ -252,6 +262,9 @@ class Shard {
   void close_all(uint32_t timeout_ms);
   int conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
   int conn_proto(uint32_t index, uint32_t gen);  // Protocol or negative kErr
+  // TCP_INFO of an open TCP connection (the kernel's view: RTT, cwnd, retransmits, ...), plus
+  // our byte counters. 0 or kErr* / -errno.
+  int conn_tcp_info(uint32_t index, uint32_t gen, TcpStats* out);
   uint32_t conn_gen(uint32_t index) const { return conns_[index].gen; }
 
   // ---- memory shared with JS ----

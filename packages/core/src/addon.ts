@@ -44,6 +44,7 @@ export interface NativeAddon {
   closeAll(shard: number, timeoutMs: number): void;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
+  connStats(shard: number, conn: number): Omit<import('./io.js').ConnStats, 'kTls'> | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
   startDriver(shard: number, onBatch: (count: number) => void): void;

@@ -7,7 +7,7 @@
  * @module
  */
 export { Io, ERR_NAME_NOT_FOUND } from './io.js';
-export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle } from './io.js';
+export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle, ConnStats } from './io.js';
 export { IoError, isIoError, errnoName, errnoDescription } from './errors.js';
 export type { IoErrorKind, IoErrorFields } from './errors.js';
 export { resolveConfig } from './config.js';

@@ -59,6 +59,34 @@ export interface PoolStats {
   readonly counters: Readonly<Record<string, number>>;
 }
 
+/** Per-connection statistics (the seed's ConnStats): the kernel's TCP_INFO plus our counters. */
+export interface ConnStats {
+  /** Smoothed round-trip time, µs. */
+  readonly rttUs: number;
+  readonly rttVarUs: number;
+  readonly minRttUs: number;
+  /** Congestion window, segments. */
+  readonly cwnd: number;
+  readonly ssthresh: number;
+  readonly mss: number;
+  /** Segments retransmitted over the connection's life. */
+  readonly retransmits: number;
+  /** Segments the kernel currently considers lost. */
+  readonly lost: number;
+  readonly unacked: number;
+  readonly bytesSent: number;
+  readonly bytesRetrans: number;
+  readonly bytesAcked: number;
+  readonly bytesReceived: number;
+  /** Bytes/s, the kernel's delivery-rate estimate. */
+  readonly deliveryRate: number;
+  /** Bytes delivered to JS / accepted by the kernel for sending, as counted by the engine. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Whether kernel TLS carries the connection (always false until TLS lands; see @zero-io/tcp). */
+  readonly kTls: boolean;
+}
+
 /** Options of {@link Io.runSync}. */
 export interface RunSyncOptions {
   /**
@@ -370,6 +398,21 @@ export class Io {
   closeEndpoint(endpoint: EndpointId): void {
     this.#live();
     this.#check(this.#native.endpointClose(this.#shard, endpoint), 'closeEndpoint');
+  }
+
+  /**
+   * RTT, congestion window, bytes and retransmits/lost for an open TCP connection (TCP_INFO).
+   * Throws InvalidConnId for a stale id and InvalidArgument for a Unix-socket connection.
+   */
+  connStats(conn: ConnId): ConnStats {
+    this.#live();
+    const r = this.#native.connStats(this.#shard, conn);
+    if (typeof r === 'number') {
+      if (r === -1006) throw new IoError('InvalidArgument', 'connStats: TCP_INFO exists for TCP connections only (this one is a Unix socket)');
+      if (r === -1003) throw new IoError('InvalidConnId', 'connStats: the connection is not established yet');
+      this.#check(r, 'connStats');
+    }
+    return Object.freeze({ ...(r as object), kTls: false }) as ConnStats;
   }
 
   /** The remote address of an open connection, or null. */
