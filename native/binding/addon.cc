@@ -165,6 +165,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
         InstanceMethod("udpStats", &ZeroIo::UdpStats),
         InstanceMethod("handleId", &ZeroIo::HandleId),
+        InstanceMethod("detachRx", &ZeroIo::DetachRx),
+        InstanceMethod("ownedRelease", &ZeroIo::OwnedRelease),
+        InstanceMethod("slotView", &ZeroIo::SlotView),
         InstanceMethod("handleAttach", &ZeroIo::HandleAttach),
         InstanceMethod("handlePush", &ZeroIo::HandlePush),
         InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
@@ -618,6 +621,47 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return Napi::Number::New(info.Env(), static_cast<double>(s->handle_id));
   }
 
+  Napi::Value DetachRx(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    double off = info[1].As<Napi::Number>().DoubleValue();
+    if (!(off >= 0)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return Napi::Number::New(info.Env(), static_cast<double>(sh->detach_rx(static_cast<uint64_t>(off))));
+  }
+
+  Napi::Value OwnedRelease(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    int r = s->shard->owned_release(info[1].As<Napi::Number>().Uint32Value());
+    if (r == 0 && s->driver && !s->in_batch) Nudge(s);  // parked readers may resume
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // slotView(handleId, off, len) -> an ArrayBuffer over [off, off+len) of that shard's pool, for
+  // an OwnedSlot transferred to this thread (keeps the pool mapped while it lives), or null.
+  Napi::Value SlotView(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+    std::shared_ptr<zio::HandleQueue> q;
+    {
+      std::lock_guard<std::mutex> g(Registry().mu);
+      auto it = Registry().map.find(id);
+      if (it != Registry().map.end()) q = it->second.lock();
+    }
+    if (!q || !q->pool) return env.Null();
+    double off = info[1].As<Napi::Number>().DoubleValue();
+    double len = info[2].As<Napi::Number>().DoubleValue();
+    if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(q->pool->bytes())) return env.Null();
+    auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(
+            env, q->pool->base() + static_cast<size_t>(off), static_cast<size_t>(len),
+            [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+            hold, &ab) != napi_ok) {
+      delete hold;
+      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for an OwnedSlot view");
+    }
+    return Napi::Value(env, ab);
+  }
+
   // handleAttach(id) -> an external holding the queue (any thread), or null when it is gone.
   Napi::Value HandleAttach(const Napi::CallbackInfo& info) {
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
@@ -944,6 +988,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("timersFired", timers_fired);
     ZIO_COUNTER("handleCommands", handle_cmds);
     ZIO_COUNTER("handleRejected", handle_rejected);
+    ZIO_COUNTER("slotsDetached", slots_detached);
     ZIO_COUNTER("udpRx", udp_rx);
     ZIO_COUNTER("udpRxTruncated", udp_rx_truncated);
     ZIO_COUNTER("udpTx", udp_tx);

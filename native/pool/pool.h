@@ -57,6 +57,12 @@ class SlotPool {
     return true;
   }
   uint16_t refs(uint32_t idx) const { return refs_[idx]; }
+  // RX slots (buffer-ring partition) promoted to OwnedSlots: counted here while held; the
+  // shard gives them back to the ring when the count drops to zero.
+  bool is_rx(uint32_t idx) const { return idx < rx_slots_; }
+  void hold_rx(uint32_t idx) { refs_[idx] = 1; }
+  // Drops one reference of a held RX slot; true when it was the last (the slot is free now).
+  bool unhold_rx(uint32_t idx) { return idx < rx_slots_ && refs_[idx] > 0 && --refs_[idx] == 0; }
   // A free-stack slot that someone holds (a SendBuffer checked out by JS, a queued chunk).
   bool held(uint32_t idx) const { return idx >= rx_slots_ && idx < slot_count_ && refs_[idx] > 0; }
   uint32_t free_count() const { return static_cast<uint32_t>(free_top_); }

@@ -16,9 +16,14 @@
 #include <memory>
 #include <vector>
 
+#include "pool/pool.h"
+
 namespace zio {
 
-enum HandleOp : uint8_t { kHandleWrite = 1, kHandleClose = 2, kHandleCloseGraceful = 3 };
+enum HandleOp : uint8_t {
+  kHandleWrite = 1, kHandleClose = 2, kHandleCloseGraceful = 3,
+  kHandleReleaseSlot = 4,  // an OwnedSlot released on another thread (id = slot index)
+};
 
 struct HandleCmd {
   uint8_t op = 0;
@@ -63,6 +68,8 @@ class HandleQueue {
   uint32_t capacity() const { return mask_ + 1; }
 
   std::atomic<uint64_t> pushed{0}, refused_full{0}, wakes{0};
+  // The shard's pool, so another thread can view an OwnedSlot's bytes (set once at init).
+  std::shared_ptr<SlotPool> pool;
 
  private:
   HandleQueue() = default;

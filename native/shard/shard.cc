@@ -124,6 +124,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
     return -errno;
   }
   if (ring_.deferred()) handle_q_->set_kick_fd(ring_.wake_fd());
+  handle_q_->pool = pool_;
   arm_handle_wake();
   ring_.submit();
   events_.reset(new EventRec[cfg.max_events_per_poll]());
@@ -521,6 +522,28 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
   return len;
 }
 
+int64_t Shard::detach_rx(uint64_t off) {
+  uint64_t slot = off / pool_->slot_size();
+  if (slot >= pool_->rx_slots()) return kErrStaleId;
+  auto it = std::find(loaned_.begin(), loaned_.end(), static_cast<uint16_t>(slot));
+  if (it == loaned_.end()) return kErrStaleId;  // not lent in this batch (or detached already)
+  *it = loaned_.back();
+  loaned_.pop_back();
+  pool_->hold_rx(static_cast<uint32_t>(slot));
+  ++counters_.slots_detached;
+  return static_cast<int64_t>(slot);
+}
+
+int Shard::owned_release(uint32_t slot) {
+  if (!pool_->unhold_rx(slot)) return kErrStaleId;
+  ring_.buf_add(pool_->slot_ptr(slot), pool_->slot_size(), static_cast<uint16_t>(slot));
+  ring_.buf_commit();
+  ++rx_in_ring_;
+  gauges_.fill_ring.sub(1);
+  if (!parked_.empty()) recycle_rx();  // connections parked on ENOBUFS can read again
+  return 0;
+}
+
 int64_t Shard::slot_acquire() {
   int64_t s = pool_->acquire();
   return s < 0 ? kErrPoolExhausted : s;
@@ -859,6 +882,10 @@ void Shard::drain_handle() {
         break;
       }
       case kHandleClose: r = conn_close(index, gen); break;
+      case kHandleReleaseSlot:
+        owned_release(static_cast<uint32_t>(cmd.id));
+        free(cmd.heap);
+        continue;
       case kHandleCloseGraceful: r = conn_close_graceful(index, gen, cmd.arg); break;
       default: r = -EINVAL;
     }

@@ -179,7 +179,7 @@ struct ShardCounters {
   uint64_t rx_enobufs = 0, rx_rearm = 0, rx_bytes = 0, tx_bytes = 0, tx_short = 0;
   uint64_t tx_partial_accepts = 0, stale_cqes = 0, events_deferred = 0, conns_accepted = 0;
   uint64_t conns_rejected = 0, conns_connected = 0, conns_closed = 0, timers_fired = 0;
-  uint64_t handle_cmds = 0, handle_rejected = 0;
+  uint64_t handle_cmds = 0, handle_rejected = 0, slots_detached = 0;
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
 };
 
@@ -253,6 +253,11 @@ class Shard {
   int64_t conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint32_t off, uint32_t len);
   int udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen, uint32_t slot,
                     uint32_t off, uint32_t len);
+  // OwnedSlot: promotes the payload at pool offset `off` of the current batch (an RX slot lent
+  // to JS) to a held slot that survives the batch. Returns the slot index or kErrStaleId.
+  int64_t detach_rx(uint64_t off);
+  // Drops an OwnedSlot's reference: the slot goes back to the buffer ring at zero.
+  int owned_release(uint32_t slot);
   // SendBuffer checkout / release (JS holds one reference while it owns the buffer).
   int64_t slot_acquire();
   int slot_release(uint32_t slot);

@@ -29,6 +29,9 @@ export interface NativeAddon {
   udpSendSlot(shard: number, ep: number, to: string | number | Uint8Array, port: number, slot: number, off: number, len: number): number;
   slotAcquire(shard: number): number;
   handleId(shard: number): number;
+  detachRx(shard: number, offset: number): number;
+  ownedRelease(shard: number, slot: number): number;
+  slotView(handle: number, offset: number, length: number): ArrayBuffer | null;
   handleAttach(id: number): unknown;
   handlePush(q: unknown, op: number, conn: number, arg: number, data?: Uint8Array): number;
   slotRelease(shard: number, slot: number): number;

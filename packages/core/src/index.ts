@@ -15,6 +15,8 @@ export { UdpAddress, parseHostPort, formatHostPort } from './address.js';
 export { MulticastGroup } from './udp.js';
 export { SendBuffer } from './send-buffer.js';
 export { IoHandle } from './handle.js';
+export { OwnedSlot } from './owned-slot.js';
+export type { OwnedSlotTransfer } from './owned-slot.js';
 export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
 export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {

@@ -9,6 +9,7 @@ import { UdpAddress } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import type { SendBuffer } from './send-buffer.js';
 import type { IoHandle } from './handle.js';
+import type { OwnedSlot } from './owned-slot.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED,
@@ -313,6 +314,11 @@ export class Io {
     return n;
   }
 
+  /** @internal the event nextEvent() returned last, while the batch lasts */
+  _current(): Event | null {
+    return this.#next > 0 && this.#next <= this.#count ? (this.#cursor as unknown as Event) : null;
+  }
+
   /** @internal Benchmarks only: treat the first `n` records of the event ring as the current batch. */
   _setBatchForBench(n: number): void {
     this.#count = n;
@@ -525,6 +531,12 @@ export interface Io {
    * zero-copy TX. Throws PoolExhausted when none is free. See {@link SendBuffer} for the rules.
    */
   sendBuffer(min?: number): SendBuffer;
+  /**
+   * Promotes the current event's payload (StreamFrame or UdpRecv) to an {@link OwnedSlot} that
+   * outlives the poll and may go to a worker thread. Null for events without a payload, or when
+   * it was detached already. No copy: the slot itself is held.
+   */
+  detachEventData(): OwnedSlot | null;
   /**
    * The cross-thread send-side handle of this shard (one per Io). Pass it (or `handle.id`) to
    * worker threads and rebuild it there with `IoHandle.from(value)`.
