@@ -189,6 +189,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("connStats", &ZeroIo::ConnStats),
         InstanceMethod("poolStats", &ZeroIo::PoolStats),
         InstanceMethod("resetPeaks", &ZeroIo::ResetPeaks),
+        InstanceMethod("poolPressure", &ZeroIo::PoolPressure),
         InstanceMethod("startDriver", &ZeroIo::StartDriver),
         InstanceMethod("stopDriver", &ZeroIo::StopDriverJs),
         InstanceMethod("benchFillEvents", &ZeroIo::BenchFillEvents),
@@ -1003,6 +1004,29 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     k.Set("entersSkipped", static_cast<double>(sh->ring().enters_skipped));
     o.Set("counters", k);
     o.Set("connections", sh->conns_open());
+    return o;
+  }
+
+  Napi::Value PoolPressure(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const zio::PressureInfo& p = Get(info)->pressure();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("state", p.state);
+    o.Set("utilizationPct", p.pct);
+    o.Set("leader", p.leader);
+    Napi::Array pools = Napi::Array::New(env, 4);
+    for (uint32_t i = 0; i < 4; ++i) pools.Set(i, p.pool_pct[i]);
+    o.Set("pools", pools);
+    Napi::Array enter = Napi::Array::New(env, 3);
+    for (uint32_t i = 0; i < 3; ++i) enter.Set(i, p.enter[i + 1]);
+    o.Set("enter", enter);
+    o.Set("budgetRx", p.budget_rx);
+    o.Set("budgetTxCritical", p.budget_tx_critical);
+    o.Set("budgetTxBulk", p.budget_tx_bulk);
+    o.Set("budgetScratch", p.budget_scratch);
+    o.Set("transitions", static_cast<double>(p.transitions));
+    o.Set("writesCapped", static_cast<double>(p.writes_capped));
+    o.Set("acceptsRefused", static_cast<double>(p.accepts_refused));
     return o;
   }
 

@@ -146,6 +146,16 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   closed_.reserve(cfg.max_events_per_poll);
   timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
 
+  // Budget partition (SPEC.md): 60% RX / 10% TX critical / 25% TX bulk / 5% scratch, and the
+  // cascade thresholds from poolPressurePct (P): Warning P-20, Critical P, Drain halfway to 100.
+  pressure_.budget_rx = rx;
+  pressure_.budget_tx_critical = std::max<uint32_t>(1, cfg.pool_slot_count / 10);
+  pressure_.budget_tx_bulk = std::max<uint32_t>(1, cfg.pool_slot_count / 4);
+  pressure_.budget_scratch = std::max<uint32_t>(1, cfg.pool_slot_count / 20);
+  uint32_t P = std::clamp<uint32_t>(cfg.pool_pressure_pct, 21, 99);
+  pressure_.enter[kWarning] = P - 20;
+  pressure_.enter[kCritical] = P;
+  pressure_.enter[kDrain] = P + (100 - P) / 2;
   gauges_.fill_ring.capacity = rx;
   gauges_.rx_ring.capacity = cfg.max_events_per_poll;
   gauges_.tx_ring.capacity = pool_->free_stack.capacity;
@@ -472,6 +482,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
     }
   }
   while (done < len && c->tx_count < txq_cap_ && c->tx_bytes < cfg_.max_write_queue_bytes) {
+    if (!bulk_allowed(1)) break;  // Critical: bulk budget reached; Drain: no bulk TX
     int64_t s = pool_->acquire();
     if (s < 0) break;
     size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
@@ -507,7 +518,7 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
   if (len == 0) return 0;
   if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||
-      !pool_->retain(slot)) {
+      !bulk_allowed(1) || !pool_->retain(slot)) {
     c->want_writable = true;
     ++counters_.tx_partial_accepts;
     if (c->tx_count) mark_dirty(index);
@@ -662,6 +673,12 @@ void Shard::try_finalize(uint32_t index) {
   closed_.push_back(index);
 }
 
+// Returns a just-allocated, never-opened connection entry to the free list.
+void Shard::release_closed_now(uint32_t index) {
+  closed_.push_back(index);
+  conns_[index].state = ConnState::Closed;
+}
+
 void Shard::release_closed() {
   for (uint32_t index : closed_) {
     Conn& c = conns_[index];
@@ -807,6 +824,7 @@ int Shard::tick(int64_t timeout_ms) {
     Conn& c = conns_[dirty_[i]];
     if (c.state == ConnState::Closing) try_finalize(dirty_[i]);
   }
+  update_pressure();
   gauges_.rx_ring.current = n_events_;
   if (n_events_ > gauges_.rx_ring.peak) gauges_.rx_ring.peak = n_events_;
   return static_cast<int>(n_events_);
@@ -841,6 +859,40 @@ void Shard::fire_timers() {
       begin_close(f.target, ETIMEDOUT, kOriginTimeout);
     }
   }
+}
+
+// ------------------------------------------------------------------ backpressure cascade
+
+bool Shard::bulk_allowed(uint32_t slots) {
+  if (pressure_.state < kCritical) return true;
+  if (pressure_.state == kCritical &&
+      gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk)
+    return true;
+  ++pressure_.writes_capped;
+  return false;
+}
+
+static uint32_t pct_of(uint64_t cur, uint64_t cap) {
+  return cap ? static_cast<uint32_t>(std::min<uint64_t>(100, cur * 100 / cap)) : 0;
+}
+
+void Shard::update_pressure() {
+  PressureInfo& p = pressure_;
+  p.pool_pct[kPpFillRing] = pct_of(gauges_.fill_ring.current, p.budget_rx);
+  p.pool_pct[kPpTxRing] = pct_of(gauges_.tx_ring.current, p.budget_tx_bulk);
+  p.pool_pct[kPpPerConn] = pct_of(gauges_.per_conn.current, gauges_.per_conn.capacity);
+  p.pool_pct[kPpFreeStack] = pct_of(pool_->free_stack.current, pool_->free_stack.capacity);
+  p.pct = 0;
+  for (int32_t i = 0; i < 4; ++i)
+    if (p.pool_pct[i] > p.pct) { p.pct = p.pool_pct[i]; p.leader = i; }
+  int32_t s = p.state;
+  while (s < kDrain && p.pct >= p.enter[s + 1]) ++s;                     // climb
+  while (s > kHealthy && p.pct + 10 < p.enter[s]) --s;                   // hysteresis: 10 points
+  if (s == p.state || !room(1)) return;
+  emit(kEvPoolPressure, 0, 0, p.leader, 0, p.pct, s, p.state);
+  p.state = s;
+  ++p.transitions;
+  if (s < kCritical) wake_pool_waiters();  // writers refused by the policy may retry
 }
 
 // ------------------------------------------------------------------ IoHandle commands
@@ -959,6 +1011,11 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
   }
   if (res >= 0) {
     int64_t idx = e.closing ? static_cast<int64_t>(kErrTableFull) : alloc_conn();
+    if (idx >= 0 && pressure_.state == kDrain) {  // Drain: no new connections
+      ++pressure_.accepts_refused;
+      release_closed_now(static_cast<uint32_t>(idx));
+      idx = kErrTableFull;
+    }
     if (idx < 0) {
       // Policy: over maxConnections, a new connection is closed at once (counted).
       ::close(res);

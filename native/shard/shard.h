@@ -48,6 +48,8 @@ enum EventType : int32_t {
   kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite
   kEvHandleRejected = 6,  // conn index/gen: an IoHandle command could not be carried out;
                           // kind = HandleOp, len = payload bytes dropped, code = kErr* / -errno
+  kEvPoolPressure = 7,  // code = new Pressure state, aux = previous state, len = utilization %,
+                        // kind = the leading pool (PressurePool)
   kEvUdpRecv = 5,       // endpoint index/gen, off/len = payload, code = kUdpTruncated flag,
                         // aux = bytes from the sender's sockaddr (in the same slot) to the payload
 };
@@ -75,6 +77,23 @@ enum : int32_t {
 };
 
 struct TxChunk { uint32_t slot, off, len; };
+
+// The backpressure cascade (SPEC.md "Backpressure"). Utilization is the highest of the pools'
+// use against their budgets; states change with hysteresis (enter at a threshold, leave 10
+// points below it). Drop policy: Warning reports only; Critical caps bulk TX at its budget
+// (25% of slots): writes beyond it are accepted partially / refused (Writable follows), UDP sends
+// throw PoolExhausted; Drain refuses all bulk TX and closes new connections at accept.
+enum Pressure : int32_t { kHealthy = 0, kWarning = 1, kCritical = 2, kDrain = 3 };
+enum PressurePool : int32_t { kPpFillRing = 0, kPpTxRing = 1, kPpPerConn = 2, kPpFreeStack = 3 };
+struct PressureInfo {
+  int32_t state = kHealthy;
+  uint32_t pct = 0;             // utilization: max of pool_pct
+  int32_t leader = kPpFillRing;
+  uint32_t pool_pct[4] = {0, 0, 0, 0};
+  uint32_t enter[4] = {0, 0, 0, 0};  // per state (enter[kHealthy] unused)
+  uint32_t budget_rx = 0, budget_tx_critical = 0, budget_tx_bulk = 0, budget_scratch = 0;
+  uint64_t transitions = 0, writes_capped = 0, accepts_refused = 0;
+};
 
 // The fields of the kernel's TCP_INFO we report (tcp_info.cc reads them with <linux/tcp.h>,
 // whose struct is newer than glibc's and cannot share a translation unit with it).
@@ -231,6 +250,7 @@ class Shard {
                     const sockaddr_storage* source, uint32_t ifindex, const char** err_op);
   const Endpoint* endpoint(uint32_t index, uint32_t gen) const;
   const UdpProbe& udp_probe() const { return udp_probe_; }
+  const PressureInfo& pressure() const { return pressure_; }
 
   // ---- cross-thread commands (IoHandle) ----
   std::shared_ptr<HandleQueue> handle_queue() { return handle_q_; }
@@ -306,6 +326,7 @@ class Shard {
   void release_tx(Conn& c);
   void recycle_rx();
   void release_closed();
+  void release_closed_now(uint32_t index);
   void handle_cqe(io_uring_cqe* cqe);
   void on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags);
   void on_recv(uint32_t index, int res, uint32_t flags);
@@ -318,6 +339,9 @@ class Shard {
   void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
   void endpoint_finish(uint32_t ep);
   void arm_handle_wake();
+  void update_pressure();
+  // Whether bulk TX may take `slots` more pool slots under the current pressure state.
+  bool bulk_allowed(uint32_t slots);
   void drain_handle();  // the last CQE of a closing endpoint arrived
   void fire_timers();
   void arm_timer_op();
@@ -351,6 +375,7 @@ class Shard {
   ShardCounters counters_;
   UdpProbe udp_probe_;
   std::shared_ptr<HandleQueue> handle_q_;
+  PressureInfo pressure_;
   uint64_t handle_buf_ = 0;
 };
 

@@ -153,6 +153,10 @@ int Shard::udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tol
   Endpoint& e = endpoints_[ep];
   const uint32_t ss = pool_->slot_size();
   uint32_t need = len == 0 ? 1 : static_cast<uint32_t>((len + ss - 1) / ss);
+  if (!bulk_allowed(need)) {
+    ++counters_.udp_tx_refused;
+    return kErrPoolExhausted;
+  }
   uint32_t entry = e.udp_free;
   UdpTx& t = e.udp_tx[entry];
   t.nslots = 0;
@@ -183,6 +187,10 @@ int Shard::udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_
   if (r < 0) return r;
   Endpoint& e = endpoints_[ep];
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
+  if (!bulk_allowed(1)) {
+    ++counters_.udp_tx_refused;
+    return kErrPoolExhausted;
+  }
   if (!pool_->retain(slot)) {
     ++counters_.udp_tx_refused;
     return kErrQueueFull;

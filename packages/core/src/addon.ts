@@ -50,6 +50,11 @@ export interface NativeAddon {
   connStats(shard: number, conn: number): Omit<import('./io.js').ConnStats, 'kTls'> | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
+  poolPressure(shard: number): {
+    state: number; utilizationPct: number; leader: number; pools: number[]; enter: number[];
+    budgetRx: number; budgetTxCritical: number; budgetTxBulk: number; budgetScratch: number;
+    transitions: number; writesCapped: number; acceptsRefused: number;
+  };
   startDriver(shard: number, onBatch: (count: number) => void): void;
   stopDriver(shard: number): void;
   benchFillEvents(shard: number, n: number): number;

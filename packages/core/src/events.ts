@@ -111,6 +111,25 @@ export interface HandleRejectedEvent {
   readonly reason: string;
 }
 
+/** The backpressure cascade's states (SPEC.md), from calm to shedding load. */
+export type PressureState = 'Healthy' | 'Warning' | 'Critical' | 'Drain';
+/** The pools the cascade watches, each against its budget. */
+export type PressurePool = 'fillRing' | 'txRing' | 'perConn' | 'freeStack';
+
+/**
+ * The shard's backpressure state changed (see `io.poolPressure()` for the policy). Emitted once
+ * per transition; states change with 10 points of hysteresis.
+ */
+export interface PoolPressureEvent {
+  readonly type: 'PoolPressure';
+  readonly state: PressureState;
+  readonly previous: PressureState;
+  /** The highest pool use against its budget, in percent. */
+  readonly utilizationPct: number;
+  /** The pool that sets the utilization. */
+  readonly pool: PressurePool;
+}
+
 /** A connection's write queue drained after a partial streamWrite: write more now. */
 export interface WritableEvent {
   readonly type: 'Writable';
@@ -128,6 +147,7 @@ export interface EventMap {
   Writable: WritableEvent;
   UdpRecv: UdpRecvEvent;
   HandleRejected: HandleRejectedEvent;
+  PoolPressure: PoolPressureEvent;
 }
 
 /** Any event (switch on `type` for exhaustive typing). */
@@ -145,5 +165,11 @@ export const EV_WRITABLE = 4;
 export const EV_UDP_RECV = 5;
 /** @internal */
 export const EV_HANDLE_REJECTED = 6;
+/** @internal */
+export const EV_POOL_PRESSURE = 7;
+/** @internal */
+export const PRESSURE_STATES: PressureState[] = ['Healthy', 'Warning', 'Critical', 'Drain'];
+/** @internal */
+export const PRESSURE_POOLS: PressurePool[] = ['fillRing', 'txRing', 'perConn', 'freeStack'];
 /** @internal */
 export const EVENT_WORDS = 8;

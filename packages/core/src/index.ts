@@ -7,7 +7,7 @@
  * @module
  */
 export { Io, ERR_NAME_NOT_FOUND } from './io.js';
-export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle, ConnStats } from './io.js';
+export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle, ConnStats, PoolPressureInfo } from './io.js';
 export { IoError, isIoError, errnoName, errnoDescription } from './errors.js';
 export type { IoErrorKind, IoErrorFields } from './errors.js';
 export { resolveConfig } from './config.js';
@@ -22,6 +22,7 @@ export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
   ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent, HandleRejectedEvent,
+  PoolPressureEvent, PressureState, PressurePool,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 

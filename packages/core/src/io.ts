@@ -12,7 +12,8 @@ import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
-  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED,
+  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
+  PRESSURE_POOLS, PRESSURE_STATES, type PressurePool, type PressureState,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
 
@@ -88,6 +89,27 @@ export interface ConnStats {
   readonly kTls: boolean;
 }
 
+/** A snapshot of the backpressure cascade (the seed's PoolPressureInfo). */
+export interface PoolPressureInfo {
+  readonly state: PressureState;
+  /** The highest pool use against its budget, in percent. */
+  readonly utilizationPct: number;
+  /** The pool that sets it. */
+  readonly pool: PressurePool;
+  /** Each watched pool's use against its budget, in percent. */
+  readonly pools: Readonly<Record<PressurePool, number>>;
+  /** Utilization (percent) at which each state is entered; it is left 10 points lower. */
+  readonly thresholds: { readonly warning: number; readonly critical: number; readonly drain: number };
+  /** The budget partition in slots: 60% RX / 10% TX critical / 25% TX bulk / 5% scratch. */
+  readonly budgets: { readonly rx: number; readonly txCritical: number; readonly txBulk: number; readonly scratch: number };
+  /** State changes so far. */
+  readonly transitions: number;
+  /** Bulk writes (TCP/UDP) refused or cut by the Critical / Drain policy. */
+  readonly writesCapped: number;
+  /** Connections closed at accept while in Drain. */
+  readonly acceptsRefused: number;
+}
+
 /** Options of {@link Io.runSync}. */
 export interface RunSyncOptions {
   /**
@@ -146,7 +168,8 @@ class EventCursor {
     const t = i32[base];
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
     this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
-      : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected' : 'Writable';
+      : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected'
+        : t === EV_POOL_PRESSURE ? 'PoolPressure' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
@@ -180,6 +203,18 @@ class EventCursor {
   }
   get origin(): CloseOrigin {
     return origins[this.#io._i32[this.#base + 7]] ?? 'error';
+  }
+  get state(): PressureState {
+    return PRESSURE_STATES[this.errorCode] ?? 'Healthy';
+  }
+  get previous(): PressureState {
+    return PRESSURE_STATES[this.#io._i32[this.#base + 7]] ?? 'Healthy';
+  }
+  get utilizationPct(): number {
+    return this.length;
+  }
+  get pool(): PressurePool {
+    return PRESSURE_POOLS[this.#io._i32[this.#base + 3]] ?? 'fillRing';
   }
   get op(): string {
     return ['', 'streamWrite', 'close', 'closeGraceful'][this.#io._i32[this.#base + 3]] ?? 'unknown';
@@ -438,6 +473,24 @@ export class Io {
       completionRing: g(s.completionRing), scratchPool: g(s.scratchPool), perConn: g(s.perConn),
       backing: this.#backing, zeroCopy: true, connections: s.connections,
       counters: Object.freeze(s.counters),
+    });
+  }
+
+  /**
+   * The backpressure cascade now. Policy per state — Healthy: nothing; Warning: reported (a
+   * `PoolPressure` event); Critical: bulk TX is capped at its budget (writes beyond it are
+   * accepted partially, a `Writable` follows; UDP sends throw PoolExhausted); Drain: bulk TX is
+   * refused and new connections are closed at accept.
+   */
+  poolPressure(): PoolPressureInfo {
+    this.#live();
+    const p = this.#native.poolPressure(this.#shard);
+    return Object.freeze({
+      state: PRESSURE_STATES[p.state], utilizationPct: p.utilizationPct, pool: PRESSURE_POOLS[p.leader],
+      pools: Object.freeze({ fillRing: p.pools[0], txRing: p.pools[1], perConn: p.pools[2], freeStack: p.pools[3] }),
+      thresholds: Object.freeze({ warning: p.enter[0], critical: p.enter[1], drain: p.enter[2] }),
+      budgets: Object.freeze({ rx: p.budgetRx, txCritical: p.budgetTxCritical, txBulk: p.budgetTxBulk, scratch: p.budgetScratch }),
+      transitions: p.transitions, writesCapped: p.writesCapped, acceptsRefused: p.acceptsRefused,
     });
   }
 
