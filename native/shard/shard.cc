@@ -864,10 +864,10 @@ void Shard::fire_timers() {
 // ------------------------------------------------------------------ backpressure cascade
 
 bool Shard::bulk_allowed(uint32_t slots) {
+  // Critical and Drain cap bulk TX at its budget. (Refusing all TX in Drain would stall servers
+  // whose pressure comes from RX: their replies are what frees the RX slots.)
   if (pressure_.state < kCritical) return true;
-  if (pressure_.state == kCritical &&
-      gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk)
-    return true;
+  if (gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk) return true;
   ++pressure_.writes_capped;
   return false;
 }

@@ -82,7 +82,7 @@ struct TxChunk { uint32_t slot, off, len; };
 // use against their budgets; states change with hysteresis (enter at a threshold, leave 10
 // points below it). Drop policy: Warning reports only; Critical caps bulk TX at its budget
 // (25% of slots): writes beyond it are accepted partially / refused (Writable follows), UDP sends
-// throw PoolExhausted; Drain refuses all bulk TX and closes new connections at accept.
+// throw PoolExhausted; Drain keeps that cap and closes new connections at accept.
 enum Pressure : int32_t { kHealthy = 0, kWarning = 1, kCritical = 2, kDrain = 3 };
 enum PressurePool : int32_t { kPpFillRing = 0, kPpTxRing = 1, kPpPerConn = 2, kPpFreeStack = 3 };
 struct PressureInfo {

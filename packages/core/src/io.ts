@@ -479,8 +479,8 @@ export class Io {
   /**
    * The backpressure cascade now. Policy per state — Healthy: nothing; Warning: reported (a
    * `PoolPressure` event); Critical: bulk TX is capped at its budget (writes beyond it are
-   * accepted partially, a `Writable` follows; UDP sends throw PoolExhausted); Drain: bulk TX is
-   * refused and new connections are closed at accept.
+   * accepted partially, a `Writable` follows; UDP sends throw PoolExhausted); Drain: the same cap,
+   * and new connections are closed at accept.
    */
   poolPressure(): PoolPressureInfo {
     this.#live();

@@ -46,10 +46,15 @@ describe('backpressure cascade', () => {
       if (round % 256 === 0) await tick();
     }
     expect(state()).toBe('Drain');
-    // Drain policy: bulk writes are refused outright...
+    // Drain policy: bulk TX stays capped at its budget (16 slots)...
     const capped = io.poolPressure().writesCapped;
-    expect(io.streamWrite(conn, Buffer.from('x'))).toBe(0);
-    expect(io.poolPressure().writesCapped).toBe(capped + 1);
+    const at = sent % pattern.length;
+    const want = Math.min(64 * 1024, pattern.length - at);
+    const took = io.streamWrite(conn, pattern, at, want);
+    sent += took;
+    expect(took).toBeLessThan(want);
+    expect(io.poolPressure().writesCapped).toBeGreaterThan(capped);
+    expect(io.poolStats().txRing.current).toBeLessThanOrEqual(16);
     // ...and new connections are closed at accept.
     const late = net.connect(port, '127.0.0.1');
     late.on('error', () => {});
