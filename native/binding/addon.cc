@@ -60,6 +60,11 @@ HandleRegistry& Registry() {
   static HandleRegistry r;  // NOLINT: process-wide by design (cross-environment)
   return r;
 }
+std::shared_ptr<zio::HandleQueue> FindQueue(uint64_t id) {
+  std::lock_guard<std::mutex> g(Registry().mu);
+  auto it = Registry().map.find(id);
+  return it == Registry().map.end() ? nullptr : it->second.lock();
+}
 
 struct Driver {
   uv_poll_t* poll = nullptr;
@@ -563,31 +568,31 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return true;
   }
 
+  // The common head of the UDP send calls: endpoint id at info[1], destination at info[2..3].
+  // False for a malformed id (the caller answers kErrStaleId); throws for a bad destination.
+  static bool ReadUdpTarget(const Napi::CallbackInfo& info, Shard* sh, uint32_t* idx, uint32_t* gen,
+                            sockaddr_storage* ss, socklen_t* sl) {
+    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), idx, gen)) return false;
+    if (!ReadDest(info.Env(), sh, info[2], info[3].As<Napi::Number>().Uint32Value(), ss, sl))
+      throw IoError(info.Env(), "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
+    return true;
+  }
+
   // Hot path: udpSend(shard, ep, to, port, data, offset, length, gso) -> 0 or a negative code.
   Napi::Value UdpSend(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
-      return Napi::Number::New(env, zio::kErrStaleId);
     sockaddr_storage ss;
     socklen_t sl;
-    if (!ReadDest(env, s->shard.get(), info[2], info[3].As<Napi::Number>().Uint32Value(), &ss, &sl))
-      throw IoError(env, "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
-    napi_typedarray_type type;
+    if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
+      return Napi::Number::New(env, zio::kErrStaleId);
+    const uint8_t* data;
     size_t length;
-    void* data;
-    if (napi_get_typedarray_info(env, info[4], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-        type != napi_uint8_array)
-      throw IoError(env, "InvalidArgument", "udpSend expects a Uint8Array (or Buffer)");
-    double o = info[5].As<Napi::Number>().DoubleValue();
-    double l = info[6].As<Napi::Number>().DoubleValue();
-    if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(length))
-      throw IoError(env, "InvalidArgument", "udpSend: offset/length out of the buffer's bounds");
+    ReadBytes(info, 4, "udpSend", &data, &length);
     uint32_t gso = info[7].As<Napi::Number>().Uint32Value();
-    int r = s->shard->udp_send(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl,
-                               static_cast<const uint8_t*>(data) + static_cast<size_t>(o),
-                               static_cast<size_t>(l), static_cast<uint16_t>(gso));
+    int r = s->shard->udp_send(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl, data, length,
+                               static_cast<uint16_t>(gso));
     if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
     return Napi::Number::New(env, r);
   }
@@ -597,12 +602,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
-      return Napi::Number::New(env, zio::kErrStaleId);
     sockaddr_storage ss;
     socklen_t sl;
-    if (!ReadDest(env, s->shard.get(), info[2], info[3].As<Napi::Number>().Uint32Value(), &ss, &sl))
-      throw IoError(env, "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
+    if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
+      return Napi::Number::New(env, zio::kErrStaleId);
     int r = s->shard->udp_send_slot(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl,
                                     info[4].As<Napi::Number>().Uint32Value(),
                                     info[5].As<Napi::Number>().Uint32Value(),
@@ -641,12 +644,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value SlotView(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::shared_ptr<zio::HandleQueue> q;
-    {
-      std::lock_guard<std::mutex> g(Registry().mu);
-      auto it = Registry().map.find(id);
-      if (it != Registry().map.end()) q = it->second.lock();
-    }
+    std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
     if (!q || !q->pool) return env.Null();
     double off = info[1].As<Napi::Number>().DoubleValue();
     double len = info[2].As<Napi::Number>().DoubleValue();
@@ -666,12 +664,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // handleAttach(id) -> an external holding the queue (any thread), or null when it is gone.
   Napi::Value HandleAttach(const Napi::CallbackInfo& info) {
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::shared_ptr<zio::HandleQueue> q;
-    {
-      std::lock_guard<std::mutex> g(Registry().mu);
-      auto it = Registry().map.find(id);
-      if (it != Registry().map.end()) q = it->second.lock();
-    }
+    std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
     if (!q || q->closed()) return info.Env().Null();
     return Napi::External<std::shared_ptr<zio::HandleQueue>>::New(
         info.Env(), new std::shared_ptr<zio::HandleQueue>(std::move(q)),
@@ -687,14 +680,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t arg = info[3].As<Napi::Number>().Uint32Value();
     const uint8_t* data = nullptr;
     size_t len = 0;
-    if (info.Length() > 4 && !info[4].IsUndefined()) {
-      napi_typedarray_type type;
-      void* d;
-      if (napi_get_typedarray_info(info.Env(), info[4], &type, &len, &d, nullptr, nullptr) != napi_ok ||
-          type != napi_uint8_array)
-        throw IoError(info.Env(), "InvalidArgument", "IoHandle.streamWrite expects a Uint8Array (or Buffer)");
-      data = static_cast<const uint8_t*>(d);
-    }
+    if (info.Length() > 4 && !info[4].IsUndefined()) ReadBytes(info, 4, "IoHandle.streamWrite", &data, &len);
     if (len > zio::HandleQueue::kMaxPayload) return Napi::Number::New(info.Env(), zio::HandleQueue::kTooBig);
     int r = (*q)->push(op, static_cast<uint64_t>(id), arg, data, static_cast<uint32_t>(len));
     return Napi::Number::New(info.Env(), r);
@@ -844,31 +830,36 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return Napi::Number::New(info.Env(), r);
   }
 
+  // Reads a Uint8Array at info[at] and, when given, (offset, length) within it at info[at+1],
+  // info[at+2] (as fs.write(fd, buffer, offset, length)). Throws InvalidArgument otherwise.
+  static void ReadBytes(const Napi::CallbackInfo& info, size_t at, const char* what,
+                        const uint8_t** data, size_t* length) {
+    napi_typedarray_type type;
+    void* d;
+    if (napi_get_typedarray_info(info.Env(), info[at], &type, length, &d, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array)
+      throw IoError(info.Env(), "InvalidArgument", std::string(what) + " expects a Uint8Array (or Buffer)");
+    *data = static_cast<const uint8_t*>(d);
+    if (info.Length() > at + 2 && !info[at + 1].IsUndefined()) {
+      double o = info[at + 1].As<Napi::Number>().DoubleValue();
+      double l = info[at + 2].As<Napi::Number>().DoubleValue();
+      if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(*length))
+        throw IoError(info.Env(), "InvalidArgument", std::string(what) + ": offset/length out of the buffer's bounds");
+      *data += static_cast<size_t>(o);
+      *length = static_cast<size_t>(l);
+    }
+  }
+
   // Hot path: write(shard, conn, Uint8Array[, offset, length]) -> bytes accepted or a negative code.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
     if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    napi_typedarray_type type;
+    const uint8_t* data;
     size_t length;
-    void* data;
-    napi_value ab;
-    size_t offset;
-    if (napi_get_typedarray_info(info.Env(), info[2], &type, &length, &data, &ab, &offset) != napi_ok ||
-        type != napi_uint8_array)
-      throw IoError(info.Env(), "InvalidArgument", "streamWrite expects a Uint8Array (or Buffer)");
-    // Optional (offset, length) within the view, as fs.write(fd, buffer, offset, length).
-    size_t off = 0;
-    if (info.Length() > 3) {
-      double o = info[3].As<Napi::Number>().DoubleValue();
-      double l = info[4].As<Napi::Number>().DoubleValue();
-      if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(length))
-        throw IoError(info.Env(), "InvalidArgument", "streamWrite: offset/length out of the buffer's bounds");
-      off = static_cast<size_t>(o);
-      length = static_cast<size_t>(l);
-    }
-    int64_t r = s->shard->conn_write(idx, gen, static_cast<const uint8_t*>(data) + off, length);
+    ReadBytes(info, 2, "streamWrite", &data, &length);
+    int64_t r = s->shard->conn_write(idx, gen, data, length);
     // Outside a batch (timers, promises), nothing else will flush: send now.
     if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
     return Napi::Number::New(info.Env(), static_cast<double>(r));

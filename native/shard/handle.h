@@ -56,7 +56,12 @@ class HandleQueue {
     return cells_[dequeue_ & mask_].seq.load(std::memory_order_acquire) == dequeue_ + 1;
   }
   // The shard's thread: the wake was consumed; producers must signal again for new work.
-  void clear_awake() { awake_.store(false, std::memory_order_seq_cst); }
+  // (Called every tick: the common case, nothing flagged, is a plain load.)
+  void clear_awake() {
+    // An RMW: it synchronizes with the producer's exchange, so that producer's command (pushed
+    // before it flagged us) is visible to the pops that follow.
+    if (awake_.load(std::memory_order_relaxed)) awake_.exchange(false, std::memory_order_acq_rel);
+  }
   // The shard is gone: later pushes fail with kClosed; queued commands are freed.
   void close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }

@@ -509,6 +509,19 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   return static_cast<int64_t>(done);
 }
 
+// Whether a write of `len` bytes would be queued whole right now (IoHandle writes are
+// all-or-nothing): 0, or the reason it would not (queue bound, pool, pressure cap).
+int Shard::write_fits(uint32_t index, size_t len) {
+  Conn& c = conns_[index];
+  const uint32_t ss = pool_->slot_size();
+  uint32_t slots = static_cast<uint32_t>((len + ss - 1) / ss);  // coalescing can only need fewer
+  if (c.tx_bytes + len > cfg_.max_write_queue_bytes || c.tx_count + slots > txq_cap_)
+    return kErrQueueFull;
+  if (slots > pool_->free_count()) return kErrPoolExhausted;
+  if (!bulk_allowed(slots)) return kErrPoolExhausted;
+  return 0;
+}
+
 int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint32_t off,
                                uint32_t len) {
   Conn* c = lookup(index, gen);
@@ -557,7 +570,7 @@ int Shard::owned_release(uint32_t slot) {
 
 int64_t Shard::slot_acquire() {
   int64_t s = pool_->acquire();
-  return s < 0 ? kErrPoolExhausted : s;
+  return s < 0 ? static_cast<int64_t>(kErrPoolExhausted) : s;
 }
 
 int Shard::slot_release(uint32_t slot) {
@@ -920,17 +933,8 @@ void Shard::drain_handle() {
         if (!c) { r = kErrStaleId; break; }
         if (c->state != ConnState::Open && c->state != ConnState::Connecting &&
             c->state != ConnState::Resolving) { r = kErrClosing; break; }
-        size_t room_q = cfg_.max_write_queue_bytes > c->tx_bytes ? cfg_.max_write_queue_bytes - c->tx_bytes : 0;
-        size_t room_p = static_cast<size_t>(pool_->free_count()) * pool_->slot_size();
-        if (cmd.len > room_q) { r = kErrQueueFull; break; }
-        if (cmd.len > room_p) { r = kErrPoolExhausted; break; }
-        r = conn_write(index, gen, cmd.data(), cmd.len);
-        if (r >= 0 && static_cast<uint32_t>(r) < cmd.len) {
-          cmd.len -= static_cast<uint32_t>(r);  // only the tail is lost; reported below
-          r = kErrQueueFull;
-        } else if (r >= 0) {
-          r = 0;
-        }
+        r = write_fits(index, cmd.len);
+        if (r == 0) r = conn_write(index, gen, cmd.data(), cmd.len) >= 0 ? 0 : kErrClosing;
         break;
       }
       case kHandleClose: r = conn_close(index, gen); break;

@@ -342,6 +342,7 @@ class Shard {
   void update_pressure();
   // Whether bulk TX may take `slots` more pool slots under the current pressure state.
   bool bulk_allowed(uint32_t slots);
+  int write_fits(uint32_t index, size_t len);
   void drain_handle();  // the last CQE of a closing endpoint arrived
   void fire_timers();
   void arm_timer_op();

@@ -79,6 +79,32 @@ describe('IoHandle', () => {
     expect(() => IoHandle.from(id)).toThrowError(/gone/);
   });
 
+  it('refuses a write that does not fit whole: nothing of it is sent, HandleRejected says how much', async () => {
+    const io = new Io({ maxWriteQueueBytes: 4096 });
+    const ep = io.tcpListen('127.0.0.1:0');
+    let conn: ConnId | undefined;
+    const rejected: { length: number; reason: string }[] = [];
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Connected') conn = ev.conn;
+      if (ev.type === 'HandleRejected') rejected.push({ length: ev.length, reason: ev.reason });
+    });
+    try {
+      let got = '';
+      const client = net.connect(io.localAddress(ep).port, '127.0.0.1');
+      client.setEncoding('utf8');
+      client.on('data', (d) => { got += d; });
+      await until(() => conn !== undefined, 5000, 'connected');
+      io.handle().streamWrite(conn!, Buffer.alloc(10_000, 'a'));
+      io.handle().streamWrite(conn!, Buffer.from('fits'));
+      await until(() => got === 'fits', 5000, 'the second write');
+      expect(rejected).toEqual([{ length: 10_000, reason: "the connection's write queue has no room for the whole write (maxWriteQueueBytes)" }]);
+      client.destroy();
+    } finally {
+      h.stop();
+      io.shutdown();
+    }
+  });
+
   it('closes connections from another thread', async () => {
     const io = new Io();
     const ep = io.tcpListen('127.0.0.1:0');
