@@ -89,6 +89,19 @@ export interface NativePoolStats {
   connections: number;
 }
 
+/** @internal Negative result codes of the native calls (native/shard/shard.h kErr*). */
+export const ERR = {
+  STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
+  QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
+} as const;
+
+/** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */
+export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot'] as const;
+/** @internal */
+export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4 } as const;
+/** @internal HandleQueue::push results (native/shard/handle.h). */
+export const PUSH = { FULL: -1, GONE: -2, TOO_BIG: -3 } as const;
+
 let cached: NativeAddon | undefined;
 
 /** Loads (once) and returns the addon, or throws an actionable IoError. */

@@ -5,25 +5,19 @@
  * an eventfd wake; the shard carries them out in its own thread, in order per sender.
  * @module
  */
-import { loadAddon, type NativeAddon } from './addon.js';
+import { OP, PUSH, loadAddon, type NativeAddon } from './addon.js';
 import { IoError } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
 
-const OP_WRITE = 1;
-const OP_CLOSE = 2;
-const OP_CLOSE_GRACEFUL = 3;
-const FULL = -1;
-const GONE = -2;
-const TOO_BIG = -3;
 
 function pushFailed(r: number, what: string): never {
-  if (r === FULL) {
+  if (r === PUSH.FULL) {
     throw new IoError('PoolExhausted', `IoHandle.${what}: the shard's command queue is full (config.handleQueue); ` +
       'the shard is not keeping up: retry later, send less, or raise handleQueue', { pool: 'HandleQueue' });
   }
-  if (r === GONE) throw new IoError('ShardClosed', `IoHandle.${what}: the shard behind this handle was shut down`);
-  if (r === TOO_BIG) throw new IoError('InvalidArgument', `IoHandle.${what}: payloads are limited to 16 MiB per command`);
+  if (r === PUSH.GONE) throw new IoError('ShardClosed', `IoHandle.${what}: the shard behind this handle was shut down`);
+  if (r === PUSH.TOO_BIG) throw new IoError('InvalidArgument', `IoHandle.${what}: payloads are limited to 16 MiB per command`);
   throw new IoError('InvalidArgument', `IoHandle.${what}: invalid connection id`);
 }
 
@@ -67,19 +61,19 @@ export class IoHandle {
   streamWrite(conn: ConnId, stream: number, data: Uint8Array): void;
   streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array): void {
     const data = typeof a === 'number' ? b! : a;
-    const r = this.#native.handlePush(this.#q, OP_WRITE, conn, 0, data);
+    const r = this.#native.handlePush(this.#q, OP.WRITE, conn, 0, data);
     if (r !== 0) pushFailed(r, 'streamWrite');
   }
 
   /** Immediate close (a Disconnected event follows on the shard's thread). */
   close(conn: ConnId): void {
-    const r = this.#native.handlePush(this.#q, OP_CLOSE, conn, 0);
+    const r = this.#native.handlePush(this.#q, OP.CLOSE, conn, 0);
     if (r !== 0) pushFailed(r, 'close');
   }
 
   /** Flushes what is queued, then closes; force-closes after `timeoutMs`. @default timeoutMs 5000 */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
-    const r = this.#native.handlePush(this.#q, OP_CLOSE_GRACEFUL, conn, Math.max(0, Math.min(timeoutMs, 0xffffffff)));
+    const r = this.#native.handlePush(this.#q, OP.CLOSE_GRACEFUL, conn, Math.max(0, Math.min(timeoutMs, 0xffffffff)));
     if (r !== 0) pushFailed(r, 'closeGraceful');
   }
 

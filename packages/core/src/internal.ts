@@ -9,3 +9,4 @@ export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { fromNative } from './errors.js';
 export { checkPort, bindIp, rejectUnknownKeys } from './address.js';
+export { setUdpGsoForTesting } from './udp.js';

@@ -3,7 +3,7 @@
  * table. Single-threaded and bound to the thread (or worker) that created it.
  * @module
  */
-import { loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
+import { ERR, HANDLE_OPS, loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
 import { UdpAddress } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
@@ -17,9 +17,9 @@ import {
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
 
-const ERR_STALE = -1000;
-const ERR_CLOSING = -1001;
-const ERR_TABLE_FULL = -1002;
+const ERR_STALE = ERR.STALE;
+const ERR_CLOSING = ERR.CLOSING;
+const ERR_TABLE_FULL = ERR.TABLE_FULL;
 /** errorCode used when name resolution fails before any connect attempt (libuv's UV_EAI_NONAME). */
 export const ERR_NAME_NOT_FOUND = 3008;
 
@@ -217,15 +217,15 @@ class EventCursor {
     return PRESSURE_POOLS[this.#io._i32[this.#base + 3]] ?? 'fillRing';
   }
   get op(): string {
-    return ['', 'streamWrite', 'close', 'closeGraceful'][this.#io._i32[this.#base + 3]] ?? 'unknown';
+    return HANDLE_OPS[this.#io._i32[this.#base + 3]] ?? 'unknown';
   }
   get reason(): string {
     const code = this.errorCode;
     if (this.type === 'HandleRejected') {
       return code === ERR_STALE ? 'the connection is closed (stale id)'
         : code === ERR_CLOSING ? 'the connection is closing'
-          : code === -1004 ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
-            : code === -1005 ? 'the pool has no free slots for the write'
+          : code === ERR.QUEUE_FULL ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
+            : code === ERR.POOL_EXHAUSTED ? 'the pool has no free slots for the write'
               : errnoDescription(-code);
     }
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
@@ -449,8 +449,8 @@ export class Io {
     this.#live();
     const r = this.#native.connStats(this.#shard, conn);
     if (typeof r === 'number') {
-      if (r === -1006) throw new IoError('InvalidArgument', 'connStats: TCP_INFO exists for TCP connections only (this one is a Unix socket)');
-      if (r === -1003) throw new IoError('InvalidConnId', 'connStats: the connection is not established yet');
+      if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'connStats: TCP_INFO exists for TCP connections only (this one is a Unix socket)');
+      if (r === ERR.NOT_CONNECTED) throw new IoError('InvalidConnId', 'connStats: the connection is not established yet');
       this.#check(r, 'connStats');
     }
     return Object.freeze({ ...(r as object), kTls: false }) as ConnStats;

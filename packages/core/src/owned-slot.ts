@@ -4,11 +4,9 @@
  * handed to a worker thread.
  * @module
  */
-import { loadAddon } from './addon.js';
+import { OP, PUSH, loadAddon } from './addon.js';
 import { IoError } from './errors.js';
 import { Io } from './io.js';
-
-const OP_RELEASE_SLOT = 4;
 
 /** What crosses to another thread (postMessage it; rebuild with `OwnedSlot.fromTransfer`). */
 export interface OwnedSlotTransfer {
@@ -26,6 +24,9 @@ const leaks = new FinalizationRegistry<Held>((h) => {
     'Call slot.release() when you are done with the payload.', { type: 'ZeroIoLeakWarning', code: 'ZIO_OWNEDSLOT_LEAK' });
 });
 
+/** Shard queues attached by this thread, by handle id (an attach takes the registry lock). */
+const queues = new Map<number, unknown>();
+
 function release(io: Io | undefined, handle: number, slot: number): void {
   if (io) {
     if (!io.closed) io._native.ownedRelease(io._shard, slot);
@@ -33,11 +34,16 @@ function release(io: Io | undefined, handle: number, slot: number): void {
   }
   // Another thread: the shard releases it in its own thread, through its command queue.
   const native = loadAddon();
-  const q = native.handleAttach(handle);
-  if (q === null) return;  // the shard is gone, and its pool with it
-  for (let i = 0; i < 1000 && native.handlePush(q, OP_RELEASE_SLOT, slot, 0) === -1; i++) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);  // queue full: back off
+  let q = queues.get(handle);
+  if (q === undefined) {
+    q = native.handleAttach(handle);
+    if (q === null) return;  // the shard is gone, and its pool with it
+    queues.set(handle, q);
   }
+  const r = native.handlePush(q, OP.RELEASE_SLOT, slot, 0);
+  if (r === PUSH.GONE) queues.delete(handle);
+  // A full queue: try again shortly, without blocking this thread (the release is not lost).
+  else if (r === PUSH.FULL) setTimeout(() => release(undefined, handle, slot), 1).unref();
 }
 
 /**

@@ -4,14 +4,11 @@
  * copy, and the slot returns to the pool when the last send completes and you released it.
  * @module
  */
+import { ERR } from './addon.js';
 import { IoError } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
 
-const ERR_STALE = -1000;
-const ERR_CLOSING = -1001;
-const ERR_POOL_EXHAUSTED = -1005;
-const ERR_WRONG_KIND = -1006;
 
 const encoder = new TextEncoder();
 
@@ -118,7 +115,7 @@ Io.prototype.sendBuffer = function sendBuffer(this: Io, min = 0): SendBuffer {
     throw new IoError('InvalidArgument', `sendBuffer(${min}): a SendBuffer is one pool slot (${size} bytes); ask for at most that, or raise poolSlotSize`);
   }
   const slot = this._native.slotAcquire(this._shard);
-  if (slot === ERR_POOL_EXHAUSTED) {
+  if (slot === ERR.POOL_EXHAUSTED) {
     throw new IoError('PoolExhausted', 'sendBuffer: no free pool slot; release SendBuffers you are done with, wait for queued writes to drain, or raise poolSlotCount', { pool: 'FreeStack' });
   }
   return new SendBuffer(this, slot, size);
@@ -132,16 +129,16 @@ Io.prototype.streamWriteBuffer = function streamWriteBuffer(this: Io, conn: Conn
   const n = buf._check(this, 'streamWriteBuffer', length);
   const r = this._native.writeSlot(this._shard, conn, buf._slot, 0, n);
   if (r >= 0) return r;
-  if (r === ERR_CLOSING) return 0;
-  if (r === ERR_STALE) throw new IoError('InvalidConnId', `streamWriteBuffer: connection ${conn} is closed or was never opened`);
-  if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', 'streamWriteBuffer: the SendBuffer is not checked out (released?)');
+  if (r === ERR.CLOSING) return 0;
+  if (r === ERR.STALE) throw new IoError('InvalidConnId', `streamWriteBuffer: connection ${conn} is closed or was never opened`);
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'streamWriteBuffer: the SendBuffer is not checked out (released?)');
   throw new IoError('SyscallFailed', `streamWriteBuffer failed (${r})`);
 };
 
 Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
   buf._check(this, 'sendDatagramBuffer', undefined);
   const p = this._native.connProto(this._shard, conn);
-  if (p === ERR_STALE) throw new IoError('InvalidConnId', `sendDatagramBuffer: connection ${conn} is closed or was never opened`);
+  if (p === ERR.STALE) throw new IoError('InvalidConnId', `sendDatagramBuffer: connection ${conn} is closed or was never opened`);
   throw new IoError('InvalidArgument',
     'sendDatagramBuffer: TCP and Unix-socket connections carry streams, not datagrams; use streamWriteBuffer, ' +
     'or io.udpSend(endpoint, to, buf) for UDP. Connection datagrams are for QUIC / WebTransport connections.', { protocol: p === 2 ? 'uds' : 'tcp' });

@@ -5,6 +5,7 @@
  * @module
  */
 import { networkInterfaces } from 'node:os';
+import { ERR } from './addon.js';
 import { UdpAddress, bindIp, checkPort, formatHostPort, parseHostPort, rejectUnknownKeys } from './address.js';
 import { IoError, errnoDescription, fromNative } from './errors.js';
 import type { EndpointId, UdpRecvEvent } from './events.js';
@@ -86,30 +87,30 @@ export interface UdpEndpointStats {
   readonly local: { address: string; port: number; family: 'IPv4' | 'IPv6' };
 }
 
-const ERR_STALE = -1000;
-const ERR_CLOSING = -1001;
-const ERR_QUEUE_FULL = -1004;
-const ERR_POOL_EXHAUSTED = -1005;
-const ERR_WRONG_KIND = -1006;
 const EMSGSIZE = 90;
 /** UDP_MAX_SEGMENTS of the kernel (include/linux/udp.h) in its most conservative version. */
 const GSO_MAX_SEGMENTS = 64;
 
 let gso: boolean | undefined;
 
+/** @internal Tests: pretend the kernel lacks UDP GSO (false), or probe again (undefined). */
+export function setUdpGsoForTesting(on: boolean | undefined): void {
+  gso = on;
+}
+
 function fail(io: Io, r: number, what: string, ep: EndpointId, len?: number): never {
-  if (r === ERR_STALE) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
-  if (r === ERR_CLOSING) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closing`);
-  if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not a UDP endpoint`);
-  if (r === ERR_QUEUE_FULL) {
+  if (r === ERR.STALE) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
+  if (r === ERR.CLOSING) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closing`);
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not a UDP endpoint`);
+  if (r === ERR.QUEUE_FULL) {
     throw new IoError('PoolExhausted', `${what}: the endpoint's send queue is full (sendQueue datagrams in flight); ` +
       'wait for the next poll, send less, or raise sendQueue in udpBindWith', { pool: 'TxRing' });
   }
-  if (r === ERR_POOL_EXHAUSTED) {
+  if (r === ERR.POOL_EXHAUSTED) {
     throw new IoError('PoolExhausted', `${what}: no free pool slot for the datagram; wait for the next poll or raise poolSlotCount`, { pool: 'FreeStack' });
   }
   if (r === -EMSGSIZE) {
-    throw new IoError('InvalidArgument', `${what}: a ${len}-byte datagram is larger than this Io sends (udpStats(ep).maxDatagram = ${io.udpStats(ep).maxDatagram}); raise poolSlotSize`);
+    throw new IoError('InvalidArgument', `${what}: a ${len}-byte datagram is larger than this Io sends (udpStats(ep).maxDatagram = ${maxDatagram(io)}); raise poolSlotSize`);
   }
   throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
 }
@@ -156,35 +157,48 @@ Io.prototype.udpBind = function udpBind(this: Io, addr: string | number): Endpoi
   return this.udpBindWith({ host, port });
 };
 
-/** The native form of a destination: [sockaddr bytes | pool offset | IP string, port]. */
-function dest(to: UdpTarget): [Uint8Array | number | string, number] {
-  if (to instanceof UdpAddress) return [to._raw, 0];
-  if ((to as UdpRecvEvent).type === 'UdpRecv') return [(to as unknown as { _fromOffset: number })._fromOffset, 0];
+/** The port that goes with the last `dest()` result (0 when the address carries it). */
+let destPort = 0;
+
+/**
+ * The native form of a destination: sockaddr bytes, a pool offset (a UdpRecv event: reply to
+ * its sender), or an IP string with its port left in `destPort`. Allocates nothing: this is on
+ * every send.
+ */
+function dest(to: UdpTarget): Uint8Array | number | string {
+  destPort = 0;
+  if (to instanceof UdpAddress) return to._raw;
+  if ((to as UdpRecvEvent).type === 'UdpRecv') return (to as unknown as { _fromOffset: number })._fromOffset;
   const t = to as { address: string; port: number };
   if (typeof t.address !== 'string' || !Number.isInteger(t.port) || t.port < 0 || t.port > 65535) {
     throw new IoError('InvalidAddress', `udpSend: 'to' must be a UdpAddress, a UdpRecv event or { address, port }`);
   }
-  return [t.address, t.port];
+  destPort = t.port;
+  return t.address;
 }
 
 function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number): number {
-  if (to instanceof UdpAddress) return io._native.udpSend(io._shard, ep, to._raw, 0, data, offset, length, seg);
-  const [a, port] = dest(to);
-  return io._native.udpSend(io._shard, ep, a, port, data, offset, length, seg);
+  const a = dest(to);
+  return io._native.udpSend(io._shard, ep, a, destPort, data, offset, length, seg);
+}
+
+/** The largest datagram a send takes (mirrors Shard::udp_max_datagram: 16 gathered slots, 65527 B). */
+function maxDatagram(io: Io): number {
+  return Math.min(16 * io.config.poolSlotSize, 65527);
 }
 
 Io.prototype.udpSend = function udpSend(this: Io, ep: EndpointId, to: UdpTarget, buf: SendBuffer, length?: number): void {
   if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'udpSend expects a SendBuffer from io.sendBuffer() (udpSendBytes takes bytes)');
   const n = buf._check(this, 'udpSend', length);
-  const [a, port] = dest(to);
   let r: number;
   try {
-    r = this._native.udpSendSlot(this._shard, ep, a, port, buf._slot, 0, n);
+    const a = dest(to);
+    r = this._native.udpSendSlot(this._shard, ep, a, destPort, buf._slot, 0, n);
   } catch (e) {
     throw fromNative(e, 'udpSend');
   }
   if (r < 0) {
-    if (r === ERR_WRONG_KIND) throw new IoError('InvalidArgument', 'udpSend: the SendBuffer is not checked out (released?), or the endpoint is not UDP');
+    if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'udpSend: the SendBuffer is not checked out (released?), or the endpoint is not UDP');
     fail(this, r, 'udpSend', ep, n);
   }
 };
@@ -208,7 +222,7 @@ Io.prototype.udpSendSegments = function udpSendSegments(this: Io, ep: EndpointId
   gso ??= Io.probe().udpGso;
   const total = data.length;
   if (total <= segmentSize) return this.udpSendBytes(ep, to, data);
-  const max = Math.min(this.udpStats(ep).maxDatagram, 65000);
+  const max = Math.min(maxDatagram(this), 65000);
   // GSO train: as many whole segments as the kernel's limits allow per sendmsg.
   const perTrain = gso ? Math.max(1, Math.min(GSO_MAX_SEGMENTS, Math.floor(max / segmentSize))) : 1;
   for (let off = 0; off < total; off += perTrain * segmentSize) {

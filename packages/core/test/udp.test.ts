@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, IoError, MulticastGroup, UdpAddress, type EndpointId, type Event } from '@zero-io/core';
+import { setUdpGsoForTesting } from '@zero-io/core/internal';
 
 const live: Io[] = [];
 const sockets: dgram.Socket[] = [];
@@ -124,23 +125,32 @@ describe('UDP', () => {
     expect(io.poolStats().counters.udpRxTruncated).toBe(1);
   });
 
-  it('segments a GSO train into datagrams the peer receives one by one', async () => {
-    const io = newIo();
-    const ep = io.udpBind('127.0.0.1:0');
-    const c = await peer();
-    const got: Buffer[] = [];
-    c.on('message', (m) => got.push(m));
-    const data = randomBytes(10 * 1000 + 321);
-    io.udpSendSegments(ep, { address: '127.0.0.1', port: c.address().port }, data, 1000);
-    io.poll(0);
-    const deadline = Date.now() + 3000;
-    while (got.length < 11 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    expect(got.map((g) => g.length)).toEqual([...new Array(10).fill(1000), 321]);
-    expect(Buffer.concat(got).equals(data)).toBe(true);
-    // With GSO the train is one sendmsg: one completion for 11 datagrams.
-    await pump(io, () => {}, () => io.udpStats(ep).datagramsSent >= 1);
-    if (Io.probe().udpGso) expect(io.udpStats(ep).datagramsSent).toBe(1);
-  });
+  for (const path of ['GSO', 'one send per segment (no GSO)'] as const) {
+    it(`segments a train into datagrams the peer receives one by one: ${path}`, async () => {
+      if (path === 'GSO') expect(Io.probe().udpGso).toBe(true);  // Linux >= 4.18 has it
+      setUdpGsoForTesting(path === 'GSO' ? undefined : false);
+      try {
+        const io = newIo();
+        const ep = io.udpBind('127.0.0.1:0');
+        const c = await peer();
+        const got: Buffer[] = [];
+        c.on('message', (m) => got.push(m));
+        const data = randomBytes(10 * 1000 + 321);
+        io.udpSendSegments(ep, { address: '127.0.0.1', port: c.address().port }, data, 1000);
+        io.poll(0);
+        const deadline = Date.now() + 3000;
+        while (got.length < 11 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        expect(got.map((g) => g.length)).toEqual([...new Array(10).fill(1000), 321]);
+        expect(Buffer.concat(got).equals(data)).toBe(true);
+        // GSO: the train is one sendmsg (one completion for 11 datagrams); without: 11.
+        const want = path === 'GSO' ? 1 : 11;
+        await pump(io, () => {}, () => io.udpStats(ep).datagramsSent >= want);
+        expect(io.udpStats(ep).datagramsSent).toBe(want);
+      } finally {
+        setUdpGsoForTesting(undefined);
+      }
+    });
+  }
 
   it('survives RX buffer exhaustion: parks on ENOBUFS, re-arms, loses nothing the kernel kept', async () => {
     const io = newIo({ poolSlotCount: 16, maxEventsPerPoll: 4 });  // 8 RX slots
