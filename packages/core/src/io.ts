@@ -603,7 +603,11 @@ export interface Io {
   streamWriteBuffer(conn: ConnId, buf: SendBuffer, length?: number): number;
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
   streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): number;
-  /** Sends a SendBuffer as a connection datagram (QUIC / WebTransport). TCP and UDS connections throw InvalidArgument. */
+  /**
+   * Sends a SendBuffer as a connection datagram. Only QUIC / WebTransport connections carry
+   * datagrams, and those arrive with `@zero-io/quic`: until then every connection (TCP, UDS)
+   * refuses with InvalidArgument, and UDP endpoints use {@link Io.udpSend}.
+   */
   sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void;
   /** Sends a SendBuffer as one UDP datagram without a copy (the seed's `udp_send`). Errors as {@link Io.udpSendBytes}. */
   udpSend(endpoint: EndpointId, to: UdpTarget, buf: SendBuffer, length?: number): void;
