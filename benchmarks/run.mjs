@@ -5,6 +5,7 @@
 //   node run.mjs udp-echo     UDP echo 64 B: zero-io vs node:dgram, C load generator (flows = BENCH_CONNS)
 //   node run.mjs broadcast    one 256 B message to 1000 TCP connections: SendBuffer fan-out vs a
 //                             copy per connection vs node:net (msgs = deliveries)
+//   node run.mjs backends     TCP echo: zero-io on io_uring vs the same server on epoll (and node:net)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
 //
 // Environment:
@@ -355,6 +356,23 @@ const ECHO_SUITES = {
     competitors: ['node:dgram'],
     abVariants: [],
   },
+  // The same zero-io echo server on each backend (Config.backend via ZERO_IO_BACKEND).
+  'backends': {
+    loadgen: LOADGEN,
+    conns: '1,64,1000',
+    size: 1024,
+    servers: () => {
+      const zio = serverDefs().find((s) => s.name === 'zero-io');
+      const net = serverDefs().find((s) => s.name === 'node:net');
+      return [
+        { ...zio, env: { ZERO_IO_BACKEND: 'io_uring' }, version: 'backend io_uring' },
+        { ...zio, name: 'zero-io-epoll', env: { ZERO_IO_BACKEND: 'epoll' }, version: 'backend epoll' },
+        net,
+      ];
+    },
+    competitors: ['zero-io-epoll', 'node:net'],
+    abVariants: [],
+  },
   // One trigger byte -> one SIZE-byte message to every connection (conns = receivers).
   broadcast: {
     loadgen: join(HERE, 'bin', 'broadcast_client'),
@@ -677,6 +695,7 @@ const suites = {
   'tcp-echo': () => suiteEcho('tcp-echo'),
   'udp-echo': () => suiteEcho('udp-echo'),
   broadcast: () => suiteEcho('broadcast'),
+  backends: () => suiteEcho('backends'),
   heap: suiteHeap,
 };
 const name = process.argv[2] ?? 'tcp-echo';

@@ -31,7 +31,6 @@ namespace {
 
 using zio::Shard;
 using zio::ShardConfig;
-using zio::Ring;
 
 constexpr double kIdShift = 1048576.0;  // ids are gen * 2^20 + index
 constexpr uint32_t kIndexMax = 1u << 20;
@@ -129,15 +128,15 @@ void StopDriver(ShardSlot* s) {
 
 // Makes the driver's watched fd readable so OnWake runs soon.
 void Kick(Shard* sh) {
-  if (!sh->ring().deferred()) {  // the ring fd is watched: post a completion
-    io_uring_sqe* sqe = sh->ring().get_sqe();
+  if (!sh->driver().deferred()) {  // the ring fd is watched: post a completion
+    io_uring_sqe* sqe = sh->driver().get_sqe();
     io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, 0);
-    sh->ring().submit();
+    sh->driver().submit();
     return;
   }
   uint64_t one = 1;
-  ssize_t r = write(sh->ring().wake_fd(), &one, sizeof one);
+  ssize_t r = write(sh->driver().wake_fd(), &one, sizeof one);
   (void)r;
 }
 
@@ -304,6 +303,14 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     }
     Napi::Value dt = o.Get("deferTaskrun");
     if (dt.IsBoolean()) c.defer_taskrun = dt.As<Napi::Boolean>();
+    Napi::Value be = o.Get("backend");
+    if (be.IsString()) {
+      std::string b = be.As<Napi::String>();
+      if (b == "io_uring") c.backend = zio::Backend::IoUring;
+      else if (b == "epoll") c.backend = zio::Backend::Epoll;
+      else if (b == "auto") c.backend = zio::Backend::Auto;
+      else throw IoError(env, "InvalidConfig", "backend must be 'auto', 'io_uring' or 'epoll'");
+    }
     Napi::Value nd = o.Get("noDelay");
     if (nd.IsBoolean()) c.no_delay = nd.As<Napi::Boolean>();
     if (c.max_connections == 0 || c.max_connections >= kIndexMax)
@@ -384,7 +391,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     o.Set("slotCount", sh->pool()->slot_count());
     o.Set("rxSlots", sh->pool()->rx_slots());
     o.Set("backing", zio::pool_backing_name(sh->pool()->backing()));
-    o.Set("setupFlags", sh->ring().setup_flags());
+    o.Set("setupFlags", sh->driver().setup_flags());
+    o.Set("backend", zio::backend_name(sh->backend()));
+    o.Set("backendReason", sh->fallback_reason());
     return o;
   }
 
@@ -593,7 +602,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t gso = info[7].As<Napi::Number>().Uint32Value();
     int r = s->shard->udp_send(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl, data, length,
                                static_cast<uint16_t>(gso));
-    if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
+    if (r == 0 && s->driver && !s->in_batch) s->shard->driver().submit();
     return Napi::Number::New(env, r);
   }
 
@@ -610,7 +619,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
                                     info[4].As<Napi::Number>().Uint32Value(),
                                     info[5].As<Napi::Number>().Uint32Value(),
                                     info[6].As<Napi::Number>().Uint32Value());
-    if (r == 0 && s->driver && !s->in_batch) s->shard->ring().submit();
+    if (r == 0 && s->driver && !s->in_batch) s->shard->driver().submit();
     return Napi::Number::New(env, r);
   }
 
@@ -990,9 +999,18 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));
     k.Set("handleQueueFull", static_cast<double>(sh->handle_queue()->refused_full.load()));
-    k.Set("submits", static_cast<double>(sh->ring().submits));
-    k.Set("sqFull", static_cast<double>(sh->ring().sq_full));
-    k.Set("entersSkipped", static_cast<double>(sh->ring().enters_skipped));
+    if (const zio::EpollDriver* ep = sh->driver().epoll()) {
+      k.Set("submits", static_cast<double>(ep->submits));
+      k.Set("epollWaits", static_cast<double>(ep->waits));
+      k.Set("epollCtl", static_cast<double>(ep->ctl_calls));
+      k.Set("epollIoCalls", static_cast<double>(ep->syscalls));
+    } else {
+      const zio::Ring& ring = sh->driver().ring();
+      k.Set("submits", static_cast<double>(ring.submits));
+      k.Set("sqFull", static_cast<double>(ring.sq_full));
+      k.Set("entersSkipped", static_cast<double>(ring.enters_skipped));
+    }
+    o.Set("backend", zio::backend_name(sh->backend()));
     o.Set("counters", k);
     o.Set("connections", sh->conns_open());
     return o;
@@ -1040,8 +1058,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     d->slot = s;
     d->env = env;
     d->poll = new uv_poll_t;
-    Ring& ring = s->shard->ring();
-    int r = uv_poll_init(loop, d->poll, ring.deferred() ? ring.wake_fd() : ring.ring_fd());
+    int r = uv_poll_init(loop, d->poll, s->shard->driver().poll_fd());
     if (r != 0) {
       delete d->poll;
       throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
@@ -1084,12 +1101,12 @@ void OnWake(uv_poll_t* h, int status, int events) {
   Driver* d = static_cast<Driver*>(h->data);
   ShardSlot* s = d->slot;
   Shard* sh = s->shard.get();
-  if (sh->ring().deferred()) sh->ring().drain_eventfd();
+  if (sh->driver().deferred()) sh->driver().drain_eventfd();
   Napi::Env env(d->env);
   Napi::HandleScope scope(env);
   // Awake: completions posted meanwhile (e.g. sends finishing inline at submit) need not wake
   // us through the eventfd; we re-check before going back to sleep.
-  sh->ring().eventfd_signals(false);
+  sh->driver().eventfd_signals(false);
   for (int round = 0; round < 64; ++round) {
     int n = sh->tick(0);
     if (n > 0) {
@@ -1111,7 +1128,7 @@ void OnWake(uv_poll_t* h, int status, int events) {
       }
       if (exc) {
         sh->end_batch();
-        sh->ring().eventfd_signals(true);
+        sh->driver().eventfd_signals(true);
         Kick(sh);  // the error goes to 'uncaughtException'; anything pending is served next wake
         napi_fatal_exception(env, exc);
         return;
@@ -1119,19 +1136,19 @@ void OnWake(uv_poll_t* h, int status, int events) {
       if (s->stop_requested) {  // stopDriver() from inside the batch
         s->stop_requested = false;
         sh->end_batch();
-        sh->ring().eventfd_signals(true);
+        sh->driver().eventfd_signals(true);
         StopDriver(s);
         return;
       }
     }
     sh->end_batch();
     if (!sh->has_pending_work()) {
-      sh->ring().eventfd_signals(true);
+      sh->driver().eventfd_signals(true);
       if (!sh->has_pending_work()) return;  // nothing slipped in while signals were off
-      sh->ring().eventfd_signals(false);
+      sh->driver().eventfd_signals(false);
     }
   }
-  sh->ring().eventfd_signals(true);
+  sh->driver().eventfd_signals(true);
   Kick(sh);  // still busy: let the loop run other callbacks, then come back
 }
 

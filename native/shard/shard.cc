@@ -35,18 +35,15 @@ Shard::~Shard() {
   // before its CQE is read): cancel everything, reap what is posted, and close those fds, so a
   // shard torn down mid-flight (e.g. worker termination) leaks nothing and peers see the close.
   if (pool_) {
-    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_sqe* sqe = drv_.get_sqe();
     io_uring_prep_cancel(sqe, nullptr, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, 0x7fffffffu, 0));
     for (int round = 0; round < 4; ++round) {
-      ring_.submit_and_wait(round == 0 ? 0 : 1000000);  // up to 1 ms for cancellations to post
-      io_uring_cqe* cqe;
-      unsigned head, seen = 0;
-      io_uring_for_each_cqe(ring_.raw(), head, cqe) {
+      drv_.submit_and_wait(round == 0 ? 0 : 1000000);  // up to 1 ms for cancellations to post
+      uint32_t seen = drv_.reap([](io_uring_cqe* cqe) {
         if (ud_op(cqe->user_data) == kOpAccept && cqe->res >= 0) ::close(cqe->res);
-        ++seen;
-      }
-      io_uring_cq_advance(ring_.raw(), seen);
+        return true;
+      });
       if (seen == 0 && round > 0) break;
     }
   }
@@ -73,7 +70,21 @@ Shard::~Shard() {
 int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   cfg_ = cfg;
   probe_uring(&probe_);
-  if (!probe_.available) {
+  bool uring_ok = probe_.available && kernel_at_least(probe_.kernel, kRequiredMajor, kRequiredMinor) &&
+                  probe_.ops_ok && probe_.multishot_recv && probe_.buf_ring;
+  // 'auto' takes io_uring when the kernel offers what the driver needs, else epoll; the reason
+  // is kept for io.backendReason and the debug log.
+  Backend backend = cfg.backend;
+  if (backend == Backend::Auto) {
+    backend = uring_ok ? Backend::IoUring : Backend::Epoll;
+    if (!uring_ok) {
+      fallback_reason_ = !probe_.available
+          ? std::string("io_uring_setup failed: ") + strerror(probe_.setup_errno) +
+                " (kernel.io_uring_disabled=" + std::to_string(probe_.io_uring_disabled) + ")"
+          : "the kernel lacks multishot recv with provided buffer rings (needs Linux >= 6.0)";
+    }
+  }
+  if (backend == Backend::IoUring && !probe_.available) {
     *kind = "NotSupportedOnBackend";
     int e = probe_.setup_errno;
     *err = std::string("io_uring_setup failed: ") + strerror(e) + " (" +
@@ -81,15 +92,15 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
            "). io_uring is blocked here: check sysctl kernel.io_uring_disabled (now " +
            std::to_string(probe_.io_uring_disabled) +
            "), or the container's seccomp profile (Docker's default and Kubernetes RuntimeDefault "
-           "deny it); allow io_uring_setup/io_uring_enter/io_uring_register";
+           "deny it); allow io_uring_setup/io_uring_enter/io_uring_register, or pass "
+           "backend: 'auto' (falls back to epoll) or 'epoll'";
     return -e;
   }
-  if (!kernel_at_least(probe_.kernel, kRequiredMajor, kRequiredMinor) || !probe_.ops_ok ||
-      !probe_.multishot_recv || !probe_.buf_ring) {
+  if (backend == Backend::IoUring && !uring_ok) {
     *kind = "KernelTooOld";
     *err = "io_uring multishot recv with provided buffer rings needs Linux >= 6.0, found " +
            std::to_string(probe_.kernel.major) + "." + std::to_string(probe_.kernel.minor) +
-           "; upgrade the kernel";
+           "; upgrade the kernel, or pass backend: 'auto' or 'epoll'";
     return -ENOSYS;
   }
   // Pool partition (SPEC.md): 60% RX (rounded down to a power of two: the buffer ring size),
@@ -105,15 +116,15 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   RingOptions ro;
   ro.sq_entries = cfg.sq_entries;
   ro.defer_taskrun = cfg.defer_taskrun;
-  r = ring_.init(ro, probe_, err);
-  if (r == 0) r = ring_.setup_buf_ring(rx, kBufGroup, err);
-  if (r == 0) r = ring_.enable_eventfd(err);
+  r = drv_.init(backend, ro, probe_, err);
+  if (r == 0) r = drv_.setup_buf_ring(rx, kBufGroup, err);
+  if (r == 0) r = drv_.enable_eventfd(err);
   if (r < 0) {
     *kind = "NotSupportedOnBackend";
     return r;
   }
-  for (uint32_t i = 0; i < rx; ++i) ring_.buf_add(pool_->slot_ptr(i), cfg.pool_slot_size, i);
-  ring_.buf_commit();
+  for (uint32_t i = 0; i < rx; ++i) drv_.buf_add(pool_->slot_ptr(i), cfg.pool_slot_size, i);
+  drv_.buf_commit();
   rx_in_ring_ = rx;
 
   probe_udp(&udp_probe_);
@@ -123,10 +134,10 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
     *err = std::string("eventfd() for the IoHandle queue failed: ") + strerror(errno);
     return -errno;
   }
-  if (ring_.deferred()) handle_q_->set_kick_fd(ring_.wake_fd());
+  if (drv_.deferred()) handle_q_->set_kick_fd(drv_.wake_fd());
   handle_q_->pool = pool_;
   arm_handle_wake();
-  ring_.submit();
+  drv_.submit();
   events_.reset(new EventRec[cfg.max_events_per_poll]());
   conns_.resize(cfg.max_connections);
   for (uint32_t i = 0; i < cfg.max_connections; ++i) {
@@ -233,7 +244,7 @@ void Shard::release_tx(Conn& c) {
 
 void Shard::arm_recv(uint32_t index) {
   Conn& c = conns_[index];
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufGroup;
@@ -245,7 +256,7 @@ void Shard::arm_recv(uint32_t index) {
 
 void Shard::arm_accept(uint32_t ep) {
   Endpoint& e = endpoints_[ep];
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_multishot_accept(sqe, e.fd, nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpAccept, ep, e.gen));
   e.accept_armed = true;
@@ -262,7 +273,7 @@ void Shard::start_send(uint32_t index) {
     c.iov[i].iov_len = ch.len;
   }
   c.tx_inflight_chunks = n;
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   if (n == 1) {
     // One slot: a plain send skips sendmsg's msghdr and iovec import.
     io_uring_prep_send(sqe, c.fd, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
@@ -327,7 +338,7 @@ int64_t Shard::open_endpoint(int family, const sockaddr* sa, socklen_t len, int 
   Endpoint& e = claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Listener, proto);
   e.path = path;
   arm_accept(static_cast<uint32_t>(ep));
-  ring_.submit();
+  drv_.submit();
   return ep;
 }
 
@@ -363,11 +374,11 @@ int Shard::endpoint_close(uint32_t index, uint32_t gen) {
   // shutdown() wakes the pending multishot accept with an error; the fd closes after its
   // final CQE (DESIGN.md: close after the last CQE).
   ::shutdown(e.fd, SHUT_RDWR);
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_cancel_fd(sqe, e.fd, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index | 0x80000000u, e.gen));
   ++e.inflight;
-  ring_.submit();
+  drv_.submit();
   return 0;
 }
 
@@ -395,7 +406,7 @@ int Shard::conn_connect(uint32_t index, uint32_t gen, const sockaddr_in6* addrs,
   c->he_delay_ms = attempt_delay_ms;
   c->state = ConnState::Connecting;
   start_attempt(index);
-  ring_.submit();
+  drv_.submit();
   return 0;
 }
 
@@ -408,7 +419,7 @@ void Shard::start_attempt(uint32_t index) {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { c.he_err = errno; continue; }
     c.he_fd[a] = fd;
-    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_sqe* sqe = drv_.get_sqe();
     io_uring_prep_connect(sqe, fd, sa, sl);
     io_uring_sqe_set_data64(sqe, ud_encode(kOpConnectBase + a, index, c.gen));
     ++c.inflight;
@@ -440,11 +451,11 @@ int Shard::conn_connect_uds(uint32_t index, uint32_t gen, const std::string& pat
   c->he_fd[0] = fd;
   c->he_pending = 1;
   c->state = ConnState::Connecting;
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&c->addr), c->addr_len);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpConnectBase, index, c->gen));
   ++c->inflight;
-  ring_.submit();
+  drv_.submit();
   return 0;
 }
 
@@ -560,8 +571,8 @@ int64_t Shard::detach_rx(uint64_t off) {
 
 int Shard::owned_release(uint32_t slot) {
   if (!pool_->unhold_rx(slot)) return kErrStaleId;
-  ring_.buf_add(pool_->slot_ptr(slot), pool_->slot_size(), static_cast<uint16_t>(slot));
-  ring_.buf_commit();
+  drv_.buf_add(pool_->slot_ptr(slot), pool_->slot_size(), static_cast<uint16_t>(slot));
+  drv_.buf_commit();
   ++rx_in_ring_;
   gauges_.fill_ring.sub(1);
   if (!parked_.empty()) recycle_rx();  // connections parked on ENOBUFS can read again
@@ -649,14 +660,14 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   if (c.inflight > 0 && !c.cancel_sent) {
     if (c.fd >= 0) {
       ::shutdown(c.fd, SHUT_RDWR);
-      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_sqe* sqe = drv_.get_sqe();
       io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
       io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
       ++c.inflight;
     }
     for (uint32_t a = 0; a < c.he_count; ++a) {
       if (c.he_fd[a] < 0) continue;
-      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_sqe* sqe = drv_.get_sqe();
       io_uring_prep_cancel_fd(sqe, c.he_fd[a], IORING_ASYNC_CANCEL_ALL);
       io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
       ++c.inflight;
@@ -713,8 +724,8 @@ void Shard::release_closed() {
 
 void Shard::recycle_rx() {
   if (!loaned_.empty()) {
-    for (uint16_t bid : loaned_) ring_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
-    ring_.buf_commit();
+    for (uint16_t bid : loaned_) drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+    drv_.buf_commit();
     rx_in_ring_ += loaned_.size();
     gauges_.fill_ring.sub(loaned_.size());
     loaned_.clear();
@@ -762,7 +773,7 @@ void Shard::flush(bool allow_events) {
   }
   dirty_work_.clear();
   if (timer_op_mode_) arm_timer_op();
-  ring_.submit();
+  drv_.submit();
 }
 
 bool Shard::emittable_pending() const {
@@ -782,7 +793,7 @@ void Shard::end_batch() {
 }
 
 bool Shard::has_pending_work() {
-  return ring_.work_pending() || emittable_pending() || handle_q_->pending();
+  return drv_.work_pending() || emittable_pending() || handle_q_->pending();
 }
 
 void Shard::arm_timer_op() {
@@ -792,7 +803,7 @@ void Shard::arm_timer_op() {
   uint64_t rel = d > now ? d - now : 0;
   timer_ts_.tv_sec = rel / 1000;
   timer_ts_.tv_nsec = (rel % 1000) * 1000000 + 100000;
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_timeout(sqe, &timer_ts_, 0, 0);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpTimeout, 0, 0));
   timer_op_deadline_ = d;
@@ -816,21 +827,18 @@ int Shard::tick(int64_t timeout_ms) {
     }
     wait_ns = t < 0 ? -1 : t * 1000000;
   }
-  int r = ring_.submit_and_wait(wait_ns);
+  int r = drv_.submit_and_wait(wait_ns);
   if (r < 0 && r != -ETIME && r != -EINTR) return r;
-  unsigned ready = io_uring_cq_ready(ring_.raw());
+  unsigned ready = drv_.cq_ready();
   if (ready > gauges_.completion_ring.peak) gauges_.completion_ring.peak = ready;
   gauges_.completion_ring.current = ready;
-  io_uring_cqe* cqe;
-  unsigned head, seen = 0;
   // Stop while 2 event records remain free: one CQE produces at most one event, and a close
   // finalised during dispatch needs one more.
-  io_uring_for_each_cqe(ring_.raw(), head, cqe) {
-    if (!room(2)) break;
+  drv_.reap([this](io_uring_cqe* cqe) {
+    if (!room(2)) return false;
     handle_cqe(cqe);
-    ++seen;
-  }
-  io_uring_cq_advance(ring_.raw(), seen);
+    return true;
+  });
   fire_timers();
   // Finalise closes whose last CQE arrived in this batch, so Disconnected is not a tick late.
   for (size_t i = 0; i < dirty_.size(); ++i) {
@@ -911,7 +919,7 @@ void Shard::update_pressure() {
 // ------------------------------------------------------------------ IoHandle commands
 
 void Shard::arm_handle_wake() {
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_read(sqe, handle_q_->event_fd(), &handle_buf_, sizeof handle_buf_, 0);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpHandleWake, 0, 0));
 }
@@ -985,8 +993,8 @@ void Shard::handle_cqe(io_uring_cqe* cqe) {
     // A stale completion may still carry an RX buffer: give it back, touch nothing else.
     if (op == kOpRecv && (cqe->flags & IORING_CQE_F_BUFFER)) {
       uint16_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-      ring_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
-      ring_.buf_commit();
+      drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+      drv_.buf_commit();
     }
     return;
   }
@@ -1180,7 +1188,7 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
   for (uint32_t o = 0; o < c.he_count; ++o) {
     if (c.he_fd[o] < 0) continue;
-    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_sqe* sqe = drv_.get_sqe();
     io_uring_prep_cancel_fd(sqe, c.he_fd[o], IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, idx, c.gen));
     ++c.inflight;

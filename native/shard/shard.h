@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "driver/timer_wheel.h"
-#include "driver/uring.h"
+#include "driver/driver.h"
 #include "shard/handle.h"
 #include "pool/pool.h"
 
@@ -38,6 +38,7 @@ struct ShardConfig {
   uint32_t handle_queue = 4096;  // IoHandle commands queued from other threads
   bool defer_taskrun = true;
   bool no_delay = true;
+  Backend backend = Backend::Auto;  // Auto: io_uring when the kernel offers it, else epoll
 };
 
 // ---- the event ring shared with JS (Uint32Array/Int32Array over the same memory) ----
@@ -299,7 +300,10 @@ class Shard {
   const GaugeSet& gauges() const { return gauges_; }
   const ShardCounters& counters() const { return counters_; }
   const UringProbe& probe() const { return probe_; }
-  Ring& ring() { return ring_; }
+  Driver& driver() { return drv_; }
+  Backend backend() const { return drv_.backend(); }
+  // Why 'auto' chose epoll (empty when it did not).
+  const std::string& fallback_reason() const { return fallback_reason_; }
   void reset_peaks();
   uint32_t conns_open() const { return conns_used_; }
   // Native bytes reserved per connection-table entry (state + its write-queue ring).
@@ -350,7 +354,8 @@ class Shard {
 
   ShardConfig cfg_;
   UringProbe probe_;
-  Ring ring_;
+  Driver drv_;
+  std::string fallback_reason_;
   std::shared_ptr<SlotPool> pool_;
   std::shared_ptr<EventRec[]> events_;
   uint32_t n_events_ = 0;

@@ -115,13 +115,13 @@ int64_t Shard::udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& o,
   for (uint32_t i = 0; i < q; ++i) e.udp_tx[i].next_free = i + 1;
   e.udp_free = 0;
   arm_udp_recv(static_cast<uint32_t>(ep));
-  ring_.submit();
+  drv_.submit();
   return ep;
 }
 
 void Shard::arm_udp_recv(uint32_t ep) {
   Endpoint& e = endpoints_[ep];
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_recvmsg_multishot(sqe, e.fd, &e.rx_msg, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufGroup;
@@ -227,7 +227,7 @@ int Shard::udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t
     cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
     memcpy(CMSG_DATA(cm), &gso, sizeof gso);
   }
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_sendmsg(sqe, e.fd, &t.msg, 0);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpUdpSend, (entry << kEpBits) | ep, e.gen));
   ++e.inflight;
@@ -266,8 +266,8 @@ void Shard::on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
     if (e.gen != gen) {  // stale: give the buffer back, touch nothing else
-      ring_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
-      ring_.buf_commit();
+      drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+      drv_.buf_commit();
       ++counters_.stale_cqes;
       return;
     }

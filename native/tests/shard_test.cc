@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,6 +15,16 @@
 using namespace zio;
 
 namespace {
+
+// The whole suite runs once per backend: ctest registers it a second time with
+// ZERO_IO_BACKEND=epoll (CMakeLists.txt), like the TypeScript suite.
+ShardConfig base_cfg() {
+  ShardConfig c;
+  const char* b = getenv("ZERO_IO_BACKEND");
+  if (b && strcmp(b, "epoll") == 0) c.backend = Backend::Epoll;
+  if (b && strcmp(b, "io_uring") == 0) c.backend = Backend::IoUring;
+  return c;
+}
 
 struct Harness {
   Shard sh;
@@ -72,7 +83,7 @@ std::string read_exact(int fd, size_t n) {
 
 TEST(Shard, AcceptRecvEchoAndClose) {
   Harness h;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 64;
   cfg.max_connections = 8;
   h.start(cfg);
@@ -104,7 +115,7 @@ TEST(Shard, AcceptRecvEchoAndClose) {
 
 TEST(Shard, PeerResetReportsErrno) {
   Harness h;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 64;
   h.start(cfg);
   int fd = h.client();
@@ -118,7 +129,7 @@ TEST(Shard, PeerResetReportsErrno) {
 
 TEST(Shard, EnobufsParksAndRearmsWithoutLoss) {
   Harness h;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 8;  // 4 RX slots: a 256 KiB burst must exhaust them
   cfg.pool_slot_size = 2048;
   cfg.max_events_per_poll = 8;
@@ -145,7 +156,7 @@ TEST(Shard, EnobufsParksAndRearmsWithoutLoss) {
 
 TEST(Shard, WriteQueueLimitAndWritable) {
   Harness h;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 256;
   cfg.max_write_queue_bytes = 16 * 1024;
   h.start(cfg);
@@ -183,7 +194,7 @@ TEST(Shard, WriteQueueLimitAndWritable) {
 
 TEST(Shard, ConnectRefusedAndHappyEyeballsFallsThrough) {
   Harness h;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 64;
   h.start(cfg);
   // Candidate 1: a closed port on ::1 (refused); candidate 2: our listener on 127.0.0.1.
@@ -222,7 +233,7 @@ TEST(Shard, NativeStatePerConnectionStaysUnderFourKiB) {
   // PERF.md: <= 4 KiB of native state per idle TCP connection with the default config; the pool
   // is the only large allocation.
   Shard sh;
-  ShardConfig cfg;  // defaults: 2048-byte slots, 256 KiB write queue
+  ShardConfig cfg = base_cfg();  // defaults: 2048-byte slots, 256 KiB write queue
   std::string kind, err;
   ASSERT_EQ(sh.init(cfg, &kind, &err), 0) << err;
   EXPECT_LE(sh.bytes_per_conn(), 4096u) << "sizeof(Conn)=" << sizeof(Conn);
@@ -233,7 +244,7 @@ TEST(Shard, NativeStatePerConnectionStaysUnderFourKiB) {
 // bound and stale ids are enforced.
 TEST(ShardUdp, ReceiveNameAndPayloadThenReply) {
   Shard sh;
-  ShardConfig cfg;
+  ShardConfig cfg = base_cfg();
   cfg.pool_slot_count = 64;
   std::string kind, err;
   ASSERT_EQ(sh.init(cfg, &kind, &err), 0) << err;
@@ -295,4 +306,21 @@ TEST(ShardUdp, ReceiveNameAndPayloadThenReply) {
   for (int i = 0; i < 20 && sh.endpoint(ep, gen); ++i) sh.tick(10);
   EXPECT_EQ(sh.endpoint(ep, gen), nullptr);
   close(c);
+}
+
+// The backend asked for is the one running, and an epoll shard reports no ring flags.
+TEST(Shard, ReportsTheBackendItRuns) {
+  for (Backend b : {Backend::IoUring, Backend::Epoll}) {
+    Shard sh;
+    ShardConfig cfg;
+    cfg.backend = b;
+    std::string kind, err;
+    ASSERT_EQ(sh.init(cfg, &kind, &err), 0) << err;
+    EXPECT_EQ(sh.backend(), b);
+    EXPECT_TRUE(sh.fallback_reason().empty());
+    if (b == Backend::Epoll) {
+      EXPECT_EQ(sh.driver().setup_flags(), 0u);
+    }
+    EXPECT_GE(sh.driver().poll_fd(), 0);
+  }
 }

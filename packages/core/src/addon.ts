@@ -1,3 +1,4 @@
+import type { Backend } from './config.js';
 /**
  * Loads the native engine. Resolution order: `ZERO_IO_ADDON` (a path), then the package's
  * `prebuilds/<platform>-<arch>/zero_io.node`.
@@ -16,7 +17,7 @@ export interface NativeAddon {
   features(): string[];
   createShard(cfg: Record<string, unknown>): number;
   destroyShard(shard: number): void;
-  buffers(shard: number): { pool: ArrayBuffer; events: ArrayBuffer; slotSize: number; slotCount: number; rxSlots: number; backing: string; setupFlags: number };
+  buffers(shard: number): { pool: ArrayBuffer; events: ArrayBuffer; slotSize: number; slotCount: number; rxSlots: number; backing: string; setupFlags: number; backend: Backend; backendReason: string };
   poll(shard: number, timeoutMs: number): number;
   tcpListen(shard: number, ip: string, port: number, backlog: number, reusePort: boolean): number;
   udsListen(shard: number, path: string, backlog: number): number;
@@ -86,6 +87,7 @@ export interface NativePoolStats {
   freeStack: NativeGauge; fillRing: NativeGauge; rxRing: NativeGauge; txRing: NativeGauge;
   completionRing: NativeGauge; scratchPool: NativeGauge; perConn: NativeGauge;
   counters: Record<string, number>;
+  backend: Backend;
   connections: number;
 }
 

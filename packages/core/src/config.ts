@@ -19,6 +19,14 @@ export interface DebugConfig {
   log?: boolean;
 }
 
+/**
+ * The I/O backend. `'io_uring'`: one ring per shard (the fast path; needs Linux >= 6.0 and
+ * io_uring not blocked by seccomp or `kernel.io_uring_disabled`). `'epoll'`: readiness plus
+ * non-blocking syscalls, same engine and same events, more syscalls per message. `'auto'`:
+ * io_uring when the kernel offers it, else epoll; the choice is in {@link Io.backend}.
+ */
+export type Backend = 'auto' | 'io_uring' | 'epoll';
+
 /** Per-shard knobs (the seed's `Config`). Every field is optional; see each default. */
 export interface Config {
   /** Number of payload slots in the pool. @default 4096 */
@@ -32,8 +40,8 @@ export interface Config {
   /** Most events delivered by one poll(). @default 256 */
   maxEventsPerPoll?: number;
   /**
-   * Pool use (percent) at which pressure will be reported. Accepted and validated now; acted on
-   * by the backpressure cascade (`poolPressure()`, `PoolPressure` events), which is not built yet.
+   * Pool use (percent) at which the backpressure cascade enters Critical; Warning starts 20
+   * points lower, Drain halfway to 100 (see `poolPressure()` and `PoolPressure` events).
    * @default 80
    */
   poolPressurePct?: number;
@@ -56,6 +64,12 @@ export interface Config {
    * handle calls throw PoolExhausted. @default 4096
    */
   handleQueue?: number;
+  /**
+   * The I/O backend. The environment variable `ZERO_IO_BACKEND` (same values) overrides the
+   * default, so a whole test suite or deployment can be switched without code changes.
+   * @default 'auto'
+   */
+  backend?: Backend;
   /** io_uring tuning. @default auto-tuned */
   uring?: UringConfig;
   /** Debug output. @default disabled */
@@ -80,6 +94,7 @@ const defaults = {
   maxEndpoints: 64,
   noDelay: true,
   handleQueue: 4096,
+  backend: 'auto' as Backend,
 } as const;
 const uringDefaults = { sqEntries: 1024, deferTaskrun: true } as const;
 const debugDefaults = { log: false } as const;
@@ -109,7 +124,8 @@ function rejectUnknown(obj: object, known: object, prefix: string): void {
 export function resolveConfig(cfg: Config = {}): ResolvedConfig {
   if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', 'config must be an object');
   rejectUnknown(cfg, { ...defaults, uring: 1, debug: 1 }, '');
-  const c = { ...defaults, ...cfg };
+  const envBackend = process.env.ZERO_IO_BACKEND;
+  const c = { ...defaults, ...(envBackend ? { backend: envBackend as Backend } : {}), ...cfg };
   const u = { ...uringDefaults, ...(cfg.uring ?? {}) };
   const d = { ...debugDefaults, ...(cfg.debug ?? {}) };
   if (cfg.uring) rejectUnknown(cfg.uring, uringDefaults, 'uring.');
@@ -130,6 +146,10 @@ export function resolveConfig(cfg: Config = {}): ResolvedConfig {
   int('maxEndpoints', c.maxEndpoints, 1, 4096);
   bool('noDelay', c.noDelay);
   int('handleQueue', c.handleQueue, 2, 1 << 20);
+  if (!['auto', 'io_uring', 'epoll'].includes(c.backend)) {
+    const from = cfg.backend === undefined && envBackend ? ' (from ZERO_IO_BACKEND)' : '';
+    throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${String(c.backend)}${from}`, { key: 'backend' });
+  }
   int('uring.sqEntries', u.sqEntries, 8, 32768);
   bool('uring.deferTaskrun', u.deferTaskrun);
   bool('debug.log', d.log);

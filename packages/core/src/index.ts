@@ -18,7 +18,7 @@ export { IoHandle } from './handle.js';
 export { OwnedSlot } from './owned-slot.js';
 export type { OwnedSlotTransfer } from './owned-slot.js';
 export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
-export type { Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
+export type { Backend, Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
   ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent, HandleRejectedEvent,

@@ -57,6 +57,8 @@ export interface PoolStats {
   readonly zeroCopy: boolean;
   /** Open connections. */
   readonly connections: number;
+  /** The active backend ({@link Io.backend}). */
+  readonly backend: 'io_uring' | 'epoll';
   /** Engine counters: rxEnobufs, rxRearm, txShortSends, txPartialAccepts, connsRejected, ... */
   readonly counters: Readonly<Record<string, number>>;
 }
@@ -251,8 +253,10 @@ class EventCursor {
 export class Io {
   /** The resolved, frozen configuration. */
   readonly config: ResolvedConfig;
-  /** The active backend. */
-  readonly backend: 'io_uring' = 'io_uring';
+  /** The active backend: what `config.backend` asked for, or what `'auto'` chose. */
+  readonly backend: 'io_uring' | 'epoll';
+  /** Why `'auto'` fell back to epoll (e.g. "io_uring_setup failed: Operation not permitted"); '' otherwise. */
+  readonly backendReason: string;
   /**
    * One long-lived view over the whole slot pool. Payload ranges in it (`ev.offset`,
    * `ev.length`) are borrowed like `ev.data`; reading through this view allocates nothing.
@@ -283,7 +287,7 @@ export class Io {
         maxConnections: c.maxConnections, maxEventsPerPoll: c.maxEventsPerPoll,
         poolPressurePct: c.poolPressurePct, maxWriteQueueBytes: c.maxWriteQueueBytes,
         maxEndpoints: c.maxEndpoints, sqEntries: c.uring.sqEntries, deferTaskrun: c.uring.deferTaskrun,
-        noDelay: c.noDelay, handleQueue: c.handleQueue,
+        noDelay: c.noDelay, handleQueue: c.handleQueue, backend: c.backend,
       });
     } catch (e) {
       throw fromNative(e, 'new Io()');
@@ -296,6 +300,8 @@ export class Io {
     this._i32 = new Int32Array(b.events);
     this._u32 = new Uint32Array(b.events);
     this.#backing = b.backing;
+    this.backend = b.backend === 'epoll' ? 'epoll' : 'io_uring';
+    this.backendReason = b.backendReason;
     this.#cursor = new EventCursor(this);
     const native = this.#native;
     const shard = this.#shard;
@@ -304,7 +310,8 @@ export class Io {
       check: (r: number, what: string) => this.#check(r, what),
     });
     if (c.debug.log) {
-      process.stderr.write(`zero-io: shard ${shard} backend=io_uring pool=${c.poolSlotCount}x${c.poolSlotSize} (${b.backing}, ${b.rxSlots} RX) ring flags=0x${b.setupFlags.toString(16)}\n`);
+      const why = b.backendReason ? ` (auto fell back: ${b.backendReason})` : '';
+      process.stderr.write(`zero-io: shard ${shard} backend=${this.backend}${why} pool=${c.poolSlotCount}x${c.poolSlotSize} (${b.backing}, ${b.rxSlots} RX) ring flags=0x${b.setupFlags.toString(16)}\n`);
     }
   }
 
@@ -471,7 +478,7 @@ export class Io {
     return Object.freeze({
       freeStack: g(s.freeStack), fillRing: g(s.fillRing), rxRing: g(s.rxRing), txRing: g(s.txRing),
       completionRing: g(s.completionRing), scratchPool: g(s.scratchPool), perConn: g(s.perConn),
-      backing: this.#backing, zeroCopy: true, connections: s.connections,
+      backing: this.#backing, zeroCopy: true, connections: s.connections, backend: this.backend,
       counters: Object.freeze(s.counters),
     });
   }

@@ -17,7 +17,8 @@ describe('Io', () => {
     const io = new Io();
     try {
       const s = io.poolStats();
-      expect(io.backend).toBe('io_uring');
+      expect(io.backend).toBe(process.env.ZERO_IO_BACKEND === 'epoll' ? 'epoll' : 'io_uring');
+      expect(s.backend).toBe(io.backend);
       expect(s.perConn).toEqual({ current: 0, peak: 0, capacity: 1024 });
       // 60% of 4096 slots rounded down to a power of two go to the RX buffer ring.
       expect(s.fillRing.capacity).toBe(2048);
@@ -78,10 +79,30 @@ describe('Io', () => {
     // setarch --uname-2.6 makes uname(2) report a 2.6 kernel to the child: a real old-kernel view.
     const r = runChild(`
       const { Io } = await import(${JSON.stringify(coreEntry)});
-      try { new Io(); console.log('no error'); } catch (e) { console.log(e.kind, '|', e.required, '|', e.found, '|', e.message); }
+      try { new Io({ backend: 'io_uring' }); console.log('no error'); } catch (e) { console.log(e.kind, '|', e.required, '|', e.found, '|', e.message); }
     `, ['setarch', 'x86_64', '--uname-2.6']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^KernelTooOld \| 6\.0 \| 2\.6\.\d+ \| .*needs Linux >= 6\.0, found 2\.6/);
+  });
+
+  it("falls back to epoll with backend 'auto' on a kernel older than 6.0, and says why", () => {
+    const r = runChild(`
+      const { Io } = await import(${JSON.stringify(coreEntry)});
+      const io = new Io({ backend: 'auto' });
+      console.log(io.backend, '|', io.poolStats().backend, '|', io.backendReason);
+      io.shutdown();
+    `, ['setarch', 'x86_64', '--uname-2.6']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^epoll \| epoll \| .*needs Linux >= 6\.0/);
+  });
+
+  it('rejects an unknown backend, also from ZERO_IO_BACKEND', () => {
+    expect(() => new Io({ backend: 'kqueue' as never })).toThrow(/config\.backend must be 'auto', 'io_uring' or 'epoll', got kqueue$/);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      const { Io } = await import(${JSON.stringify(coreEntry)});
+      try { new Io(); } catch (e) { console.log(e.kind, '|', e.message); }
+    `], { encoding: 'utf8', env: { ...process.env, ZERO_IO_BACKEND: 'uring' } });
+    expect(r.stdout).toMatch(/^InvalidConfig \| .*got uring \(from ZERO_IO_BACKEND\)/);
   });
 });
 
