@@ -423,6 +423,12 @@ void EpollDriver::fire_timeouts() {
 int EpollDriver::submit_and_wait(int64_t timeout_ns) {
   in_wait_ = true;  // the caller reaps right after: completions posted now need no wake-up
   submit();
+  // Enough completions already wait for the shard (it reaps at most an event ring's worth per
+  // tick): do not poll for more, so the completion backlog stays bounded like a ring's CQ.
+  if (cq_.size() - cq_head_ >= kMaxEvents) {
+    in_wait_ = false;
+    return 0;
+  }
   ++waits;
   int ms;
   if (cq_head_ < cq_.size() || timeout_ns == 0) {
