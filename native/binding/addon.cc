@@ -12,6 +12,7 @@
 // - A shard may be destroyed from inside its own batch callback: destruction is deferred until
 //   the callback returns.
 #include <arpa/inet.h>
+#include <sched.h>
 #include <net/if.h>
 #include <napi.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "shard/reuseport.h"
 #include "shard/shard.h"
 
 namespace {
@@ -197,6 +199,13 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("startDriver", &ZeroIo::StartDriver),
         InstanceMethod("stopDriver", &ZeroIo::StopDriverJs),
         InstanceMethod("benchFillEvents", &ZeroIo::BenchFillEvents),
+        InstanceMethod("reuseportGroup", &ZeroIo::ReuseportGroup),
+        InstanceMethod("attachSteering", &ZeroIo::AttachSteering),
+        InstanceMethod("adoptListener", &ZeroIo::AdoptListener),
+        InstanceMethod("adoptUdp", &ZeroIo::AdoptUdp),
+        InstanceMethod("closeFd", &ZeroIo::CloseFd),
+        InstanceMethod("threadAffinity", &ZeroIo::ThreadAffinity),
+        InstanceMethod("currentCpu", &ZeroIo::CurrentCpu),
     });
   }
   ~ZeroIo() {
@@ -450,6 +459,14 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     return a;
   }
 
+  // info[i] = an IP string, info[i + 1] = a port: the sockaddr, or throws InvalidAddress.
+  static void ReadIpPort(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* ss, socklen_t* len) {
+    std::string ip = info[i].As<Napi::String>();
+    uint32_t port = info[i + 1].As<Napi::Number>().Uint32Value();
+    if (ParseAddr(ip, port, ss, len) < 0)
+      throw IoError(info.Env(), "InvalidAddress", "not an IP address: " + ip);
+  }
+
   Napi::Value SyscallResult(Napi::Env env, int64_t r, const char* op) {
     if (r >= 0) return Napi::Number::New(env, static_cast<double>(r));
     Napi::Error e = IoError(env, r == zio::kErrTableFull ? "TableFull" : "SyscallFailed",
@@ -462,14 +479,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value TcpListen(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
-    std::string ip = info[1].As<Napi::String>();
-    uint32_t port = info[2].As<Napi::Number>().Uint32Value();
     int backlog = info[3].As<Napi::Number>().Int32Value();
     bool reuse = info[4].As<Napi::Boolean>();
     sockaddr_storage ss;
     socklen_t len;
-    if (ParseAddr(ip, port, &ss, &len) < 0)
-      throw IoError(env, "InvalidAddress", "not an IP address: " + ip);
+    ReadIpPort(info, 1, &ss, &len);
     const char* op = nullptr;
     int64_t r = s->shard->tcp_listen(reinterpret_cast<sockaddr*>(&ss), len, backlog, reuse, &op);
     if (r < 0) return SyscallResult(env, r, op);
@@ -499,21 +513,18 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 
   // udpBind(shard, ip, port, { reuseAddr, reusePort, broadcast, ipv6Only, recvBufferSize,
   //   sendBufferSize, ttl, multicastTtl, multicastLoopback, multicastInterface, sendQueue })
-  Napi::Value UdpBind(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    std::string ip = info[1].As<Napi::String>();
-    uint32_t port = info[2].As<Napi::Number>().Uint32Value();
-    Napi::Object o = info[3].As<Napi::Object>();
+  static zio::UdpOptions ReadUdpOptions(Napi::Value v) {
     zio::UdpOptions u;
+    if (!v.IsObject()) return u;
+    Napi::Object o = v.As<Napi::Object>();
     auto b = [&](const char* k, bool& dst) {
-      Napi::Value v = o.Get(k);
-      if (v.IsBoolean()) dst = v.As<Napi::Boolean>();
+      Napi::Value x = o.Get(k);
+      if (x.IsBoolean()) dst = x.As<Napi::Boolean>();
     };
     auto i = [&](const char* k, int& dst) {
-      Napi::Value v = o.Get(k);
-      if (v.IsNumber()) dst = v.As<Napi::Number>().Int32Value();
-      else if (v.IsBoolean()) dst = v.As<Napi::Boolean>() ? 1 : 0;
+      Napi::Value x = o.Get(k);
+      if (x.IsNumber()) dst = x.As<Napi::Number>().Int32Value();
+      else if (x.IsBoolean()) dst = x.As<Napi::Boolean>() ? 1 : 0;
     };
     b("reuseAddr", u.reuse_addr);
     b("reusePort", u.reuse_port);
@@ -529,10 +540,16 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     i("sendQueue", q);
     u.multicast_if = static_cast<uint32_t>(mif);
     u.send_queue = static_cast<uint32_t>(q);
+    return u;
+  }
+
+  Napi::Value UdpBind(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    zio::UdpOptions u = ReadUdpOptions(info[3]);
     sockaddr_storage ss;
     socklen_t len;
-    if (ParseAddr(ip, port, &ss, &len) < 0)
-      throw IoError(env, "InvalidAddress", "not an IP address: " + ip);
+    ReadIpPort(info, 1, &ss, &len);
     const char* op = nullptr;
     int64_t r = s->shard->udp_bind(reinterpret_cast<sockaddr*>(&ss), len, u, &op);
     if (r < 0) return SyscallResult(env, r, op);
@@ -957,6 +974,108 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     o.Set("peak", static_cast<double>(g.peak));
     o.Set("capacity", static_cast<double>(g.capacity));
     return o;
+  }
+
+  // ---- IoCluster (process-wide: sockets are made here and adopted by each shard) ----
+
+  // reuseportGroup(kind 'tcp'|'udp', ip, port, count, backlog, udpOptions)
+  //   -> { fds (group order), address: [family, ip, port] }
+  Napi::Value ReuseportGroup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bool tcp = std::string(info[0].As<Napi::String>()) == "tcp";
+    uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+    int backlog = info[4].As<Napi::Number>().Int32Value();
+    zio::UdpOptions u = ReadUdpOptions(info[5]);
+    sockaddr_storage ss;
+    socklen_t len;
+    ReadIpPort(info, 1, &ss, &len);
+    std::vector<int> fds;
+    const char* op = nullptr;
+    int r = zio::reuseport_group(tcp, reinterpret_cast<sockaddr*>(&ss), len, count, backlog, u, &fds, &op);
+    if (r < 0) return SyscallResult(env, r, op);
+    Napi::Array a = Napi::Array::New(env, fds.size());
+    for (uint32_t i = 0; i < fds.size(); ++i) a.Set(i, fds[i]);
+    sockaddr_storage got{};
+    socklen_t gl = sizeof got;
+    getsockname(fds[0], reinterpret_cast<sockaddr*>(&got), &gl);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fds", a);
+    o.Set("address", AddrToJs(env, got));
+    return o;
+  }
+
+  // attachSteering(fd, 'cbpf'|'ebpf', count, pinned: [cpu, member][])
+  Napi::Value AttachSteering(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    bool ebpf = std::string(info[1].As<Napi::String>()) == "ebpf";
+    zio::Steering st;
+    st.count = info[2].As<Napi::Number>().Uint32Value();
+    Napi::Array pinned = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < pinned.Length(); ++i) {
+      Napi::Array pair = pinned.Get(i).As<Napi::Array>();
+      st.pinned.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(),
+                             pair.Get(1u).As<Napi::Number>().Uint32Value());
+    }
+    std::string err;
+    int r = ebpf ? zio::attach_steering_ebpf(fd, st, &err) : zio::attach_steering_cbpf(fd, st, &err);
+    if (r < 0) {
+      Napi::Error e = IoError(env, "NotSupportedOnBackend", err);
+      e.Set("errno", Napi::Number::New(env, -r));
+      e.Set("backend", ebpf ? "SO_ATTACH_REUSEPORT_EBPF" : "SO_ATTACH_REUSEPORT_CBPF");
+      e.Set("feature", ebpf ? "ReusePortEbpf" : "ReusePortCbpf");
+      throw e;
+    }
+    return env.Undefined();
+  }
+
+  // adoptListener(shard, fd, proto) / adoptUdp(shard, fd, udpOptions) -> EndpointId
+  Napi::Value AdoptListener(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    int fd = info[1].As<Napi::Number>().Int32Value();
+    int32_t proto = info[2].As<Napi::Number>().Int32Value();
+    int64_t r = s->shard->adopt_listener(fd, proto);
+    if (r < 0) return SyscallResult(env, r, "adopt");
+    Nudge(s);
+    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+  }
+
+  Napi::Value AdoptUdp(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ShardSlot* s = GetSlot(info);
+    int fd = info[1].As<Napi::Number>().Int32Value();
+    int64_t r = s->shard->udp_adopt(fd, ReadUdpOptions(info[2]));
+    if (r < 0) return SyscallResult(env, r, "adopt");
+    Nudge(s);
+    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+  }
+
+  Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+    ::close(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+
+  // threadAffinity(cpus?) -> the calling thread's CPUs (after setting them when given)
+  Napi::Value ThreadAffinity(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() > 0 && info[0].IsArray()) {
+      Napi::Array a = info[0].As<Napi::Array>();
+      std::vector<int> cpus;
+      for (uint32_t i = 0; i < a.Length(); ++i) cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+      int r = zio::set_thread_affinity(cpus);
+      if (r < 0) return SyscallResult(env, r, "sched_setaffinity");
+    }
+    std::vector<int> cpus;
+    int r = zio::thread_affinity(&cpus);
+    if (r < 0) return SyscallResult(env, r, "sched_getaffinity");
+    Napi::Array out = Napi::Array::New(env, cpus.size());
+    for (uint32_t i = 0; i < cpus.size(); ++i) out.Set(i, cpus[i]);
+    return out;
+  }
+
+  Napi::Value CurrentCpu(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), sched_getcpu());
   }
 
   Napi::Value PoolStats(const Napi::CallbackInfo& info) {

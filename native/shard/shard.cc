@@ -322,24 +322,43 @@ int64_t Shard::open_endpoint(int family, const sockaddr* sa, socklen_t len, int 
                              const char** err_op) {
   int64_t ep = free_endpoint();
   if (ep < 0) return ep;
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = listen_socket(sa, len, backlog, reuse_port, err_op);
+  if (fd < 0) return fd;
+  int64_t r = adopt_listener(fd, proto);
+  if (r < 0) { *err_op = "listen"; ::close(fd); return r; }
+  endpoints_[r].path = path;
+  return r;
+}
+
+int64_t Shard::adopt_listener(int fd, int32_t proto) {
+  int64_t ep = free_endpoint();
+  if (ep < 0) return ep;
+  int acc = 0;
+  socklen_t al = sizeof acc;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0) return -errno;
+  if (!acc) return -EINVAL;  // not a listening socket
+  claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Listener, proto);
+  arm_accept(static_cast<uint32_t>(ep));
+  drv_.submit();
+  return ep;
+}
+
+int listen_socket(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
+                  const char** err_op) {
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) { *err_op = "socket"; return -errno; }
   int r = 0;
-  if (family != AF_UNIX) {
+  if (sa->sa_family != AF_UNIX) {
     r = set_common_sockopts(fd, reuse_port);
     if (r < 0) { *err_op = "setsockopt"; ::close(fd); return r; }
-    if (family == AF_INET6) {
+    if (sa->sa_family == AF_INET6) {
       int off = 0;  // "[::]" accepts IPv4 too, as node:net does
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     }
   }
   if (bind(fd, sa, len) < 0) { r = -errno; *err_op = "bind"; ::close(fd); return r; }
   if (listen(fd, backlog) < 0) { r = -errno; *err_op = "listen"; ::close(fd); return r; }
-  Endpoint& e = claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Listener, proto);
-  e.path = path;
-  arm_accept(static_cast<uint32_t>(ep));
-  drv_.submit();
-  return ep;
+  return fd;
 }
 
 int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,

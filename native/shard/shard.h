@@ -203,6 +203,12 @@ struct ShardCounters {
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
 };
 
+// Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
+// the fd, or -errno with *err_op naming the failing call (the socket is closed on failure).
+int listen_socket(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
+                  const char** err_op);                       // TCP (SO_REUSEADDR) or UDS
+int udp_socket(int family, const UdpOptions& o, const char** err_op);  // options set, not bound
+
 // What the kernel offers for UDP (probed once per shard).
 struct UdpProbe { bool gso = false, gro = false; };
 void probe_udp(UdpProbe* out);
@@ -233,12 +239,17 @@ class Shard {
   int64_t tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
                      const char** err_op);
   int64_t uds_listen(const std::string& path, int backlog, const char** err_op);
+  // Takes over a listening socket made elsewhere (an IoCluster reuseport group): the shard owns
+  // it from now on. Endpoint index or -errno (-EINVAL: not a listening socket).
+  int64_t adopt_listener(int fd, int32_t proto);
   int endpoint_close(uint32_t index, uint32_t gen);
   uint32_t endpoint_gen(uint32_t index) const { return endpoints_[index].gen; }
   int endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len);
 
   // ---- UDP (udp.cc) ----
   int64_t udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& opt, const char** err_op);
+  // Takes over a bound UDP socket (an IoCluster reuseport group member). Index or -errno.
+  int64_t udp_adopt(int fd, const UdpOptions& opt);
   // Queues one datagram (copied into pool slots; `gso` > 0 asks the kernel to cut it into
   // segments of that size: UDP GSO). 0, or kErrQueueFull / kErrPoolExhausted / kErr* / -errno.
   int udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tolen, const uint8_t* data,

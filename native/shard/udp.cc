@@ -50,15 +50,10 @@ size_t Shard::udp_max_datagram() const {
   return std::min<size_t>(kUdpMaxPayload, static_cast<size_t>(kIovMax) * pool_->slot_size());
 }
 
-int64_t Shard::udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& o,
-                        const char** err_op) {
-  int64_t ep = free_endpoint();
-  if (ep < 0) return ep;
-  if (static_cast<uint64_t>(ep) >= (1u << kEpBits)) return kErrTableFull;
-  int family = sa->sa_family;
+int udp_socket(int family, const UdpOptions& o, const char** err_op) {
   int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) { *err_op = "socket"; return -errno; }
-  auto fail = [&](const char* op) -> int64_t {
+  auto fail = [&](const char* op) -> int {
     int r = -errno;
     *err_op = op;
     ::close(fd);
@@ -102,10 +97,38 @@ int64_t Shard::udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& o,
         return fail("setsockopt(IP_MULTICAST_IF)");
     }
   }
-  if (bind(fd, sa, len) < 0) return fail("bind");
+  return fd;
+}
 
+int64_t Shard::udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& o,
+                        const char** err_op) {
+  int64_t ep = free_endpoint();
+  if (ep < 0) return ep;
+  if (static_cast<uint64_t>(ep) >= (1u << kEpBits)) return kErrTableFull;
+  int fd = udp_socket(sa->sa_family, o, err_op);
+  if (fd < 0) return fd;
+  if (bind(fd, sa, len) < 0) {
+    int r = -errno;
+    *err_op = "bind";
+    ::close(fd);
+    return r;
+  }
+  return udp_adopt(fd, o);
+}
+
+int64_t Shard::udp_adopt(int fd, const UdpOptions& o) {
+  int64_t ep = free_endpoint();
+  if (ep < 0) return ep;
+  if (static_cast<uint64_t>(ep) >= (1u << kEpBits)) return kErrTableFull;
+  sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) < 0) return -errno;
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) return -errno;
+  if (type != SOCK_DGRAM || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) return -EINVAL;
   Endpoint& e = claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Udp, kProtoUdp);
-  e.family = family;
+  e.family = ss.ss_family;
   // Each RX buffer holds: io_uring_recvmsg_out | sockaddr_in6 | payload (DESIGN.md section 2:
   // the sender's address is decoded by JS only when read).
   e.rx_msg.msg_namelen = sizeof(sockaddr_in6);

@@ -58,6 +58,13 @@ export interface NativeAddon {
   };
   startDriver(shard: number, onBatch: (count: number) => void): void;
   stopDriver(shard: number): void;
+  reuseportGroup(kind: 'tcp' | 'udp', ip: string, port: number, count: number, backlog: number, udpOptions: object): { fds: number[]; address: [string, string, number] };
+  attachSteering(fd: number, kind: 'cbpf' | 'ebpf', count: number, pinned: [number, number][]): void;
+  adoptListener(shard: number, fd: number, proto: number): number;
+  adoptUdp(shard: number, fd: number, udpOptions: object): number;
+  closeFd(fd: number): void;
+  threadAffinity(cpus?: number[]): number[];
+  currentCpu(): number;
   benchFillEvents(shard: number, n: number): number;
 }
 

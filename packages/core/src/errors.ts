@@ -27,7 +27,8 @@ export type IoErrorKind =
   | 'DriverRunning'
   | 'FeatureMissing'
   | 'DnsError'
-  | 'ConnectTimeout';
+  | 'ConnectTimeout'
+  | 'ShardFailed';
 
 /** Typed fields carried by some kinds. */
 export interface IoErrorFields {
@@ -43,6 +44,8 @@ export interface IoErrorFields {
   feature?: string;
   /** StreamNotPullable: the connection's protocol. */
   protocol?: string;
+  /** ShardFailed: the cluster shard that could not start. */
+  shardId?: number;
   /** InvalidConfig: the offending option key. */
   key?: string;
   /** SyscallFailed: the syscall that failed. */

@@ -25,6 +25,8 @@ export type {
   PoolPressureEvent, PressureState, PressurePool,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
+export { IoCluster, ShardIo, ClusterHandle, RoutingStrategy, runPerCore } from './cluster.js';
+export type { ClusterConfig, ClusterEndpoint, ShardContext, ShardHandler, ShardInfo, ShardStats, ShardExit } from './cluster.js';
 
 import { loadAddon } from './addon.js';
 import { IoError } from './errors.js';

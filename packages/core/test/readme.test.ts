@@ -18,3 +18,10 @@ it('the README UDP example echoes a datagram from node:dgram', () => {
   expect(r.status).toBe(0);
   expect(r.stdout).toBe('got 4 bytes from IPv4 127.0.0.1\nechoed: ping\n');
 });
+
+it('the README IoCluster example starts two pinned shards and gets a greeting from one', () => {
+  const r = runReadmeExample(fileURLToPath(new URL('..', import.meta.url)), 30_000, 'Example: IoCluster');
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/^shard 0 on CPUs \[\d+\], shard 1 on CPUs \[\d+\]\nhello from shard [01]\n$/);
+});
