@@ -176,6 +176,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("slotView", &ZeroIo::SlotView),
         InstanceMethod("handleAttach", &ZeroIo::HandleAttach),
         InstanceMethod("handlePush", &ZeroIo::HandlePush),
+        InstanceMethod("handleReservoir", &ZeroIo::HandleReservoir),
+        InstanceMethod("handleTakeSlot", &ZeroIo::HandleTakeSlot),
         InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
         InstanceMethod("slotAcquire", &ZeroIo::SlotAcquire),
         InstanceMethod("slotRelease", &ZeroIo::SlotRelease),
@@ -697,7 +699,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         [](Napi::Env, std::shared_ptr<zio::HandleQueue>* p) { delete p; });
   }
 
-  // handlePush(external, op, conn, arg, data?) -> 0, or -1 full / -2 shard gone / -3 too big.
+  // handlePush(external, op, conn, arg, data?, count?) -> 0, or -1 full / -2 shard gone / -3 too big.
+  // `count` (without data) is a byte count carried by the command (streamWriteBuffer).
   Napi::Value HandlePush(const Napi::CallbackInfo& info) {
     auto* q = info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
     uint8_t op = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
@@ -707,9 +710,40 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     const uint8_t* data = nullptr;
     size_t len = 0;
     if (info.Length() > 4 && !info[4].IsUndefined()) ReadBytes(info, 4, "IoHandle.streamWrite", &data, &len);
+    else if (info.Length() > 5 && info[5].IsNumber()) len = info[5].As<Napi::Number>().Uint32Value();
     if (len > zio::HandleQueue::kMaxPayload) return Napi::Number::New(info.Env(), zio::HandleQueue::kTooBig);
     int r = (*q)->push(op, static_cast<uint64_t>(id), arg, data, static_cast<uint32_t>(len));
     return Napi::Number::New(info.Env(), r);
+  }
+
+  // handleReservoir(shard, n): keep n slots ready for IoHandle.sendBuffer.
+  Napi::Value HandleReservoir(const Napi::CallbackInfo& info) {
+    Get(info)->set_handle_reservoir(info[1].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  // handleTakeSlot(external) -> [slot, ArrayBuffer over the slot] (the caller holds one
+  // reference), or null when the reservoir is empty (a refill is requested).
+  Napi::Value HandleTakeSlot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& q = *info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
+    if (!q->pool) return env.Null();
+    int64_t slot = q->take_slot();
+    if (slot < 0) return env.Null();
+    auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(
+            env, q->pool->slot_ptr(static_cast<uint32_t>(slot)), q->pool->slot_size(),
+            [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+            hold, &ab) != napi_ok) {
+      delete hold;
+      q->push(zio::kHandleReleaseSlot, static_cast<uint64_t>(slot), 0, nullptr, 0);
+      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for a SendBuffer view");
+    }
+    Napi::Array a = Napi::Array::New(env, 2);
+    a.Set(0u, Napi::Number::New(env, static_cast<double>(slot)));
+    a.Set(1u, Napi::Value(env, ab));
+    return a;
   }
 
   // slotAcquire(shard) -> slot index (a SendBuffer's), or kErrPoolExhausted.
@@ -1118,6 +1152,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));
     k.Set("handleQueueFull", static_cast<double>(sh->handle_queue()->refused_full.load()));
+    k.Set("handleReservoir", static_cast<double>(sh->handle_queue()->reservoir_size()));
     if (const zio::EpollDriver* ep = sh->driver().epoll()) {
       k.Set("submits", static_cast<double>(ep->submits));
       k.Set("epollWaits", static_cast<double>(ep->waits));

@@ -41,7 +41,7 @@ int HandleQueue::push(uint8_t op, uint64_t id, uint32_t arg, const uint8_t* data
   if (closed_.load(std::memory_order_acquire)) return kClosed;
   if (len > kMaxPayload) return kTooBig;
   uint8_t* heap = nullptr;
-  if (len > HandleCmd::kInline) {
+  if (data && len > HandleCmd::kInline) {  // data null: len is a count (kHandleWriteSlot), no bytes
     heap = static_cast<uint8_t*>(malloc(len));
     if (!heap) return kNoMem;
     memcpy(heap, data, len);
@@ -68,10 +68,15 @@ int HandleQueue::push(uint8_t op, uint64_t id, uint32_t arg, const uint8_t* data
   c.arg = arg;
   c.len = len;
   c.heap = heap;
-  if (!heap && len) memcpy(c.inline_data, data, len);
+  if (data && !heap && len) memcpy(c.inline_data, data, len);
   cell->seq.store(pos + 1, std::memory_order_release);
   pushed.fetch_add(1, std::memory_order_relaxed);
-  // Wake the shard unless a wake is already pending (it will see this command too).
+  signal();
+  return kOk;
+}
+
+// Wakes the shard unless a wake is already pending (it will see this work too).
+void HandleQueue::signal() {
   if (!awake_.exchange(true, std::memory_order_seq_cst)) {
     uint64_t one = 1;
     ssize_t r = write(efd_, &one, sizeof one);
@@ -79,7 +84,42 @@ int HandleQueue::push(uint8_t op, uint64_t id, uint32_t arg, const uint8_t* data
     (void)r;
     wakes.fetch_add(1, std::memory_order_relaxed);
   }
-  return kOk;
+}
+
+int64_t HandleQueue::take_slot() {
+  if (closed_.load(std::memory_order_acquire)) return -1;
+  int64_t slot = -1;
+  size_t left = 0;
+  {
+    std::lock_guard<std::mutex> g(res_mu_);
+    if (!res_.empty()) {
+      slot = res_.back();
+      res_.pop_back();
+      left = res_.size();
+    }
+  }
+  if (left * 2 < res_target_.load(std::memory_order_relaxed) &&
+      !res_low_.exchange(true, std::memory_order_acq_rel))
+    signal();
+  return slot;
+}
+
+uint32_t HandleQueue::reservoir_need() {
+  uint32_t target = res_target_.load(std::memory_order_relaxed);
+  if (target == 0 || !res_low_.load(std::memory_order_acquire)) return 0;
+  res_low_.store(false, std::memory_order_release);
+  std::lock_guard<std::mutex> g(res_mu_);
+  return res_.size() < target ? target - static_cast<uint32_t>(res_.size()) : 0;
+}
+
+void HandleQueue::reservoir_put(uint32_t slot) {
+  std::lock_guard<std::mutex> g(res_mu_);
+  res_.push_back(slot);
+}
+
+uint32_t HandleQueue::reservoir_size() {
+  std::lock_guard<std::mutex> g(res_mu_);
+  return static_cast<uint32_t>(res_.size());
 }
 
 bool HandleQueue::pop(HandleCmd* out) {
@@ -92,7 +132,8 @@ bool HandleQueue::pop(HandleCmd* out) {
   out->arg = c.arg;
   out->len = c.len;
   out->heap = c.heap;
-  if (!c.heap && c.len) memcpy(out->inline_data, c.inline_data, c.len);
+  // kHandleWriteSlot carries a byte count in len, no bytes.
+  if (!c.heap && c.len && c.op != kHandleWriteSlot) memcpy(out->inline_data, c.inline_data, c.len);
   c.heap = nullptr;
   cell->seq.store(dequeue_ + mask_ + 1, std::memory_order_release);
   ++dequeue_;

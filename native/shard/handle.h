@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "pool/pool.h"
@@ -22,7 +23,8 @@ namespace zio {
 
 enum HandleOp : uint8_t {
   kHandleWrite = 1, kHandleClose = 2, kHandleCloseGraceful = 3,
-  kHandleReleaseSlot = 4,  // an OwnedSlot released on another thread (id = slot index)
+  kHandleReleaseSlot = 4,  // an OwnedSlot / handle SendBuffer released on another thread (id = slot)
+  kHandleWriteSlot = 5,    // IoHandle.streamWriteBuffer: id = conn, arg = slot, len = bytes
 };
 
 struct HandleCmd {
@@ -48,7 +50,7 @@ class HandleQueue {
   HandleQueue(const HandleQueue&) = delete;
   HandleQueue& operator=(const HandleQueue&) = delete;
 
-  // Any thread. Copies `len` bytes of `data`.
+  // Any thread. Copies `len` bytes of `data` (data null: `len` is carried as a number only).
   int push(uint8_t op, uint64_t id, uint32_t arg, const uint8_t* data, uint32_t len);
   // The shard's thread only.
   bool pop(HandleCmd* out);
@@ -72,6 +74,19 @@ class HandleQueue {
   void set_kick_fd(int fd);
   uint32_t capacity() const { return mask_ + 1; }
 
+  // ---- SendBuffers for other threads (IoHandle.sendBuffer) ----
+  // A reservoir of free-stack slots the shard keeps filled up to a target (io.handle({
+  // sendBuffers })). Any thread takes one (refcount 1, now the taker's); taking the reservoir
+  // below half its target, or finding it empty, asks the shard for a refill (a wake).
+  int64_t take_slot();  // a slot index, or -1 when empty
+  // The shard's thread.
+  void set_reservoir_target(uint32_t n) { res_target_.store(n, std::memory_order_relaxed); }
+  uint32_t reservoir_target() const { return res_target_.load(std::memory_order_relaxed); }
+  // How many slots the reservoir lacks (0 unless a refill is due); clears the request.
+  uint32_t reservoir_need();
+  void reservoir_put(uint32_t slot);
+  uint32_t reservoir_size();
+
   std::atomic<uint64_t> pushed{0}, refused_full{0}, wakes{0};
   // The shard's pool, so another thread can view an OwnedSlot's bytes (set once at init).
   std::shared_ptr<SlotPool> pool;
@@ -90,6 +105,11 @@ class HandleQueue {
   std::atomic<bool> closed_{false};
   int efd_ = -1;
   int kick_fd_ = -1;
+  void signal();  // the wake write, unless one is pending
+  std::mutex res_mu_;
+  std::vector<uint32_t> res_;
+  std::atomic<uint32_t> res_target_{0};
+  std::atomic<bool> res_low_{false};
 };
 
 }  // namespace zio

@@ -231,7 +231,7 @@ void Shard::release_tx(Conn& c) {
   while (c.tx_count) {
     TxChunk& ch = txq_[static_cast<size_t>(&c - conns_.data()) * txq_cap_ + c.tx_head];
     pool_->release(ch.slot);
-    gauges_.tx_ring.sub(1);
+    if (!ch.shared) gauges_.tx_ring.sub(1);
     c.tx_head = (c.tx_head + 1) % txq_cap_;
     --c.tx_count;
   }
@@ -498,7 +498,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   // ours alone (a SendBuffer slot shared by a fan-out is never written into).
   TxChunk* tail = c->tx_count > c->tx_inflight_chunks
                       ? &q[(c->tx_head + c->tx_count - 1) % txq_cap_] : nullptr;
-  if (tail && pool_->refs(tail->slot) == 1) {
+  if (tail && !tail->shared && pool_->refs(tail->slot) == 1) {
     TxChunk& t = *tail;
     uint32_t room_b = ss - (t.off + t.len);
     size_t n = std::min<size_t>(room_b, len);
@@ -518,7 +518,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
     size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
                                  static_cast<size_t>(cfg_.max_write_queue_bytes - c->tx_bytes)});
     memcpy(pool_->slot_ptr(static_cast<uint32_t>(s)), data + done, n);
-    q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0,
+    q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0, 0,
                                                        static_cast<uint32_t>(n)};
     ++c->tx_count;
     gauges_.tx_ring.add(1);
@@ -560,18 +560,19 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
     return kErrClosing;
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
   if (len == 0) return 0;
+  // No bulk-TX budget check: a reference takes no pool slot (the SendBuffer's slot is counted
+  // once, in the free stack's gauge).
   if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||
-      !bulk_allowed(1) || !pool_->retain(slot)) {
+      !pool_->retain(slot)) {
     c->want_writable = true;
     ++counters_.tx_partial_accepts;
     if (c->tx_count) mark_dirty(index);
     return 0;
   }
   TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
-  q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{slot, off, len};
+  q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{slot, off, 1, len};
   ++c->tx_count;
   c->tx_bytes += len;
-  gauges_.tx_ring.add(1);
   mark_dirty(index);
   return len;
 }
@@ -946,9 +947,24 @@ void Shard::arm_handle_wake() {
 // Carries out queued cross-thread commands while the event ring has room for a rejection.
 // A write is all-or-nothing: it is queued whole, or refused with a HandleRejected event (the
 // owner of the shard sees it; nothing is dropped silently).
+void Shard::set_handle_reservoir(uint32_t n) {
+  uint32_t have = handle_q_->reservoir_size();
+  handle_q_->set_reservoir_target(n);
+  if (n > have) refill_reservoir(n - have);
+}
+
+void Shard::refill_reservoir(uint32_t need) {
+  for (uint32_t i = 0; i < need; ++i) {
+    int64_t s = pool_->acquire();
+    if (s < 0) break;  // taken again when slots come back and a taker asks
+    handle_q_->reservoir_put(static_cast<uint32_t>(s));
+  }
+}
+
 void Shard::drain_handle() {
   HandleCmd cmd;
   handle_q_->clear_awake();  // before popping: a push from now on signals again
+  if (uint32_t need = handle_q_->reservoir_need()) refill_reservoir(need);
   while (room(3) && handle_q_->pop(&cmd)) {
     ++counters_.handle_cmds;
     uint32_t index = static_cast<uint32_t>(cmd.id & 0xfffff);
@@ -965,16 +981,38 @@ void Shard::drain_handle() {
         break;
       }
       case kHandleClose: r = conn_close(index, gen); break;
-      case kHandleReleaseSlot:
-        owned_release(static_cast<uint32_t>(cmd.id));
+      case kHandleReleaseSlot: {
+        uint32_t slot = static_cast<uint32_t>(cmd.id);
+        if (pool_->is_rx(slot)) owned_release(slot);
+        else slot_release(slot);
         free(cmd.heap);
         continue;
+      }
+      case kHandleWriteSlot: {
+        // All-or-nothing like kHandleWrite: queued whole or refused with HandleRejected.
+        Conn* c = lookup(index, gen);
+        if (!c) { r = kErrStaleId; break; }
+        if (c->state != ConnState::Open) { r = kErrClosing; break; }
+        if (!pool_->held(cmd.arg) || cmd.len > pool_->slot_size()) { r = kErrWrongKind; break; }
+        // Room in the queue for one more chunk (the slot itself is already held: no pool slot
+        // is taken, so the bulk-TX budget does not apply).
+        if (c->tx_bytes + cmd.len > cfg_.max_write_queue_bytes || c->tx_count + 1 > txq_cap_) {
+          r = kErrQueueFull;
+          break;
+        }
+        {
+          int64_t w = conn_write_slot(index, gen, cmd.arg, 0, cmd.len);
+          r = w == static_cast<int64_t>(cmd.len) ? 0 : w < 0 ? w : static_cast<int64_t>(kErrQueueFull);
+        }
+        break;
+      }
       case kHandleCloseGraceful: r = conn_close_graceful(index, gen, cmd.arg); break;
       default: r = -EINVAL;
     }
-    if (r < 0 && r != kErrClosing && !(r == kErrStaleId && cmd.op != kHandleWrite)) {
+    bool carries = cmd.op == kHandleWrite || cmd.op == kHandleWriteSlot;  // bytes were dropped
+    if (r < 0 && r != kErrClosing && !(r == kErrStaleId && !carries)) {
       ++counters_.handle_rejected;
-      emit(kEvHandleRejected, index, gen, cmd.op, 0, cmd.op == kHandleWrite ? cmd.len : 0,
+      emit(kEvHandleRejected, index, gen, cmd.op, 0, carries ? cmd.len : 0u,
            static_cast<int32_t>(r), 0);
     }
     free(cmd.heap);
@@ -1153,7 +1191,7 @@ void Shard::on_send(uint32_t idx, int res) {
       left -= ch.len;
       c.tx_bytes -= ch.len;
       pool_->release(ch.slot);
-      gauges_.tx_ring.sub(1);
+      if (!ch.shared) gauges_.tx_ring.sub(1);
       c.tx_head = (c.tx_head + 1) % txq_cap_;
       --c.tx_count;
     } else {

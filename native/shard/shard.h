@@ -77,7 +77,14 @@ enum : int32_t {
   kErrWrongKind = -1006,   // e.g. a UDP call on a TCP listener
 };
 
-struct TxChunk { uint32_t slot, off, len; };
+// A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
+// took no pool slot, so it is not counted against the bulk-TX budget and never coalesced into.
+struct TxChunk {
+  uint32_t slot;
+  uint32_t off : 31;
+  uint32_t shared : 1;
+  uint32_t len;
+};
 
 // The backpressure cascade (SPEC.md "Backpressure"). Utilization is the highest of the pools'
 // use against their budgets; states change with hysteresis (enter at a threshold, leave 10
@@ -150,6 +157,7 @@ struct Conn {
 // One queued datagram: its payload slots stay referenced until the send completes.
 struct UdpTx {
   uint32_t nslots = 0;
+  bool shared = false;  // a SendBuffer slot by reference: not counted against the bulk-TX budget
   uint32_t slots[kIovMax];
   uint32_t next_free = 0;
   sockaddr_in6 to{};  // sockaddr_in fits in the same storage
@@ -266,6 +274,9 @@ class Shard {
 
   // ---- cross-thread commands (IoHandle) ----
   std::shared_ptr<HandleQueue> handle_queue() { return handle_q_; }
+  // Keeps `n` free-stack slots in the handle queue's reservoir for IoHandle.sendBuffer (0: off;
+  // a lower target gives the surplus back). Fills it now, as far as the pool allows.
+  void set_handle_reservoir(uint32_t n);
 
   // ---- connections ----
   // Reserves a connection for an outbound connect; returns index or kErrTableFull.
@@ -359,6 +370,7 @@ class Shard {
   bool bulk_allowed(uint32_t slots);
   int write_fits(uint32_t index, size_t len);
   void drain_handle();  // the last CQE of a closing endpoint arrived
+  void refill_reservoir(uint32_t need);
   void fire_timers();
   void arm_timer_op();
   uint64_t now_ms() const;

@@ -183,6 +183,7 @@ int Shard::udp_send(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_t tol
   uint32_t entry = e.udp_free;
   UdpTx& t = e.udp_tx[entry];
   t.nslots = 0;
+  t.shared = false;
   for (uint32_t i = 0; i < need; ++i) {
     int64_t s = pool_->acquire();
     if (s < 0) {
@@ -210,10 +211,7 @@ int Shard::udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_
   if (r < 0) return r;
   Endpoint& e = endpoints_[ep];
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
-  if (!bulk_allowed(1)) {
-    ++counters_.udp_tx_refused;
-    return kErrPoolExhausted;
-  }
+  // No bulk-TX budget check: the reference takes no pool slot (see TxChunk::shared).
   if (!pool_->retain(slot)) {
     ++counters_.udp_tx_refused;
     return kErrQueueFull;
@@ -222,9 +220,9 @@ int Shard::udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_
   UdpTx& t = e.udp_tx[entry];
   t.slots[0] = slot;
   t.nslots = 1;
+  t.shared = true;
   t.iov[0].iov_base = pool_->slot_ptr(slot) + off;
   t.iov[0].iov_len = len;
-  gauges_.tx_ring.add(1);
   return udp_submit(ep, entry, to, tolen, 0);
 }
 
@@ -352,7 +350,7 @@ void Shard::on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res) {
   }
   UdpTx& t = e.udp_tx[entry];
   for (uint32_t j = 0; j < t.nslots; ++j) pool_->release(t.slots[j]);
-  gauges_.tx_ring.sub(t.nslots);
+  if (!t.shared) gauges_.tx_ring.sub(t.nslots);
   t.nslots = 0;
   t.next_free = e.udp_free;
   e.udp_free = entry;

@@ -34,7 +34,7 @@ export interface NativeAddon {
   ownedRelease(shard: number, slot: number): number;
   slotView(handle: number, offset: number, length: number): ArrayBuffer | null;
   handleAttach(id: number): unknown;
-  handlePush(q: unknown, op: number, conn: number, arg: number, data?: Uint8Array): number;
+  handlePush(q: unknown, op: number, conn: number, arg: number, data?: Uint8Array, count?: number): number;
   slotRelease(shard: number, slot: number): number;
   writeSlot(shard: number, conn: number, slot: number, off: number, len: number): number;
   endpointAddress(shard: number, ep: number): [string, string, number] | null;
@@ -65,6 +65,8 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   threadAffinity(cpus?: number[]): number[];
   currentCpu(): number;
+  handleReservoir(shard: number, n: number): void;
+  handleTakeSlot(q: unknown): [number, ArrayBuffer] | null;
   benchFillEvents(shard: number, n: number): number;
 }
 
@@ -105,9 +107,9 @@ export const ERR = {
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */
-export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot'] as const;
+export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot', 'streamWriteBuffer'] as const;
 /** @internal */
-export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4 } as const;
+export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4, WRITE_SLOT: 5 } as const;
 /** @internal HandleQueue::push results (native/shard/handle.h). */
 export const PUSH = { FULL: -1, GONE: -2, TOO_BIG: -3 } as const;
 

@@ -9,6 +9,7 @@ import { OP, PUSH, loadAddon, type NativeAddon } from './addon.js';
 import { IoError } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
+import { SendBuffer } from './send-buffer.js';
 
 
 function pushFailed(r: number, what: string): never {
@@ -77,6 +78,72 @@ export class IoHandle {
     if (r !== 0) pushFailed(r, 'closeGraceful');
   }
 
+  /**
+   * Checks out a writable pool slot on this thread for zero-copy sends through this handle
+   * (`streamWriteBuffer`), e.g. one market-data update written once and queued on a thousand
+   * connections. Slots come from a reservoir the shard keeps filled: enable it on the shard's
+   * thread with `io.handle({ sendBuffers: n })`. Throws PoolExhausted when the reservoir is
+   * empty (the shard refills it at its next tick). Same ownership rules as `io.sendBuffer()`:
+   * fill it, send it, then `release()` it (the release travels through the queue, after the
+   * sends queued before it).
+   */
+  sendBuffer(min = 0): SendBuffer {
+    const t = this.#native.handleTakeSlot(this.#q);
+    if (t === null) {
+      throw new IoError('PoolExhausted', 'IoHandle.sendBuffer: no slot in the handle reservoir; enable or enlarge it with ' +
+        'io.handle({ sendBuffers: n }) on the shard\'s thread, release buffers you are done with, or retry after the shard\'s next tick',
+        { pool: 'FreeStack' });
+    }
+    const [slot, view] = t;
+    if (!Number.isInteger(min) || min < 0 || min > view.byteLength) {
+      this.#release(slot);
+      throw new IoError('InvalidArgument', `IoHandle.sendBuffer(${min}): a SendBuffer is one pool slot (${view.byteLength} bytes)`);
+    }
+    return new SendBuffer(null, slot, view.byteLength, view, this.id, (s) => this.#release(s));
+  }
+
+  #release(slot: number): void {
+    // A full queue is retried on a timer rather than leaking the slot; a gone shard took its pool.
+    const r = this.#native.handlePush(this.#q, OP.RELEASE_SLOT, slot, 0);
+    if (r === PUSH.FULL) setTimeout(() => this.#release(slot), 1).unref();
+  }
+
+  /**
+   * Queues `length` (default `buf.length`) bytes of a SendBuffer from {@link IoHandle.sendBuffer}
+   * on a connection without a copy (the shard takes a reference; the same buffer may go to many
+   * connections). All-or-nothing like `streamWrite`: a refusal comes back as `HandleRejected`.
+   */
+  streamWriteBuffer(conn: ConnId, buf: SendBuffer, length?: number): void;
+  /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
+  streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): void;
+  streamWriteBuffer(conn: ConnId, a: SendBuffer | number, b?: SendBuffer | number, c?: number): void {
+    const buf = (typeof a === 'number' ? b : a) as SendBuffer;
+    const length = (typeof a === 'number' ? c : b) as number | undefined;
+    if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'IoHandle.streamWriteBuffer expects a SendBuffer from handle.sendBuffer()');
+    const n = buf._check(null, 'IoHandle.streamWriteBuffer', length, this.id);
+    const r = this.#native.handlePush(this.#q, OP.WRITE_SLOT, conn, buf._slot, undefined, n);
+    if (r !== 0) pushFailed(r, 'streamWriteBuffer');
+  }
+
+  /**
+   * A datagram on a connection (QUIC / WebTransport). TCP and Unix-socket connections carry
+   * streams: this throws InvalidArgument until `@zero-io/quic` brings a datagram-capable kind.
+   */
+  sendDatagram(conn: ConnId, data: Uint8Array): void {
+    void conn;
+    void data;
+    throw new IoError('InvalidArgument',
+      'IoHandle.sendDatagram: no connection kind carries datagrams yet (TCP and Unix sockets carry streams; QUIC / WebTransport ' +
+      'datagrams arrive with @zero-io/quic); use streamWrite, or io.udpSendBytes on the shard for UDP');
+  }
+
+  /** The zero-copy form of {@link IoHandle.sendDatagram}; the same restriction applies. */
+  sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void {
+    if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'IoHandle.sendDatagramBuffer expects a SendBuffer from handle.sendBuffer()');
+    buf._check(null, 'IoHandle.sendDatagramBuffer', undefined, this.id);
+    this.sendDatagram(conn, new Uint8Array(0));
+  }
+
   toJSON(): { id: number } {
     return { id: this.id };
   }
@@ -84,7 +151,15 @@ export class IoHandle {
 
 const handles = new WeakMap<Io, IoHandle>();
 
-Io.prototype.handle = function handle(this: Io): IoHandle {
+Io.prototype.handle = function handle(this: Io, options: { sendBuffers?: number } = {}): IoHandle {
+  if (options.sendBuffers !== undefined) {
+    const n = options.sendBuffers;
+    const max = Math.floor(this.config.poolSlotCount / 4);
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+      throw new IoError('InvalidConfig', `io.handle: sendBuffers must be an integer in [0, ${max}] (a quarter of the pool), got ${String(n)}`, { key: 'sendBuffers' });
+    }
+    this._native.handleReservoir(this._shard, n);
+  }
   let h = handles.get(this);
   if (!h) {
     const id = this._native.handleId(this._shard);

@@ -43,7 +43,7 @@ export interface PoolStats {
   readonly fillRing: PoolGauge;
   /** RX events delivered in the current batch. */
   readonly rxRing: PoolGauge;
-  /** Slots queued for transmission across all connections. */
+  /** Slots taken from the free stack for transmission (copying writes); SendBuffer slots queued by reference count once, in `freeStack`. */
   readonly txRing: PoolGauge;
   /** Completion-queue entries ready at a drain. */
   readonly completionRing: PoolGauge;
@@ -228,7 +228,8 @@ class EventCursor {
         : code === ERR_CLOSING ? 'the connection is closing'
           : code === ERR.QUEUE_FULL ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
             : code === ERR.POOL_EXHAUSTED ? 'the pool has no free slots for the write'
-              : errnoDescription(-code);
+              : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
+                : errnoDescription(-code);
     }
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
     if (code === ERR_NAME_NOT_FOUND) return 'ENOTFOUND: name resolution failed';
@@ -600,8 +601,12 @@ export interface Io {
   /**
    * The cross-thread send-side handle of this shard (one per Io). Pass it (or `handle.id`) to
    * worker threads and rebuild it there with `IoHandle.from(value)`.
+   *
+   * `sendBuffers`: pool slots kept ready for `handle.sendBuffer()` on other threads (zero-copy
+   * fan-out from a worker). The shard refills them as they are taken; calling again changes the
+   * number. @default 0
    */
-  handle(): IoHandle;
+  handle(options?: { sendBuffers?: number }): IoHandle;
   /**
    * Queues `length` (default `buf.length`) bytes of a SendBuffer on a connection without a copy;
    * the same buffer may be queued on many connections. Returns the bytes queued: all of them, or

@@ -12,11 +12,15 @@ import { Io } from './io.js';
 
 const encoder = new TextEncoder();
 
-interface Held { io: WeakRef<Io>; slot: number }
+interface Held { io: WeakRef<Io> | null; remote: ((slot: number) => void) | null; slot: number }
 const leaks = new FinalizationRegistry<Held>((h) => {
-  const io = h.io.deref();
-  if (!io || io.closed) return;
-  io._native.slotRelease(io._shard, h.slot);
+  if (h.remote) {
+    h.remote(h.slot);
+  } else {
+    const io = h.io?.deref();
+    if (!io || io.closed) return;
+    io._native.slotRelease(io._shard, h.slot);
+  }
   process.emitWarning(
     'a SendBuffer was garbage-collected without release(); its pool slot was released now. ' +
     'Call buf.release() once you have sent it everywhere.', { type: 'ZeroIoLeakWarning', code: 'ZIO_SENDBUFFER_LEAK' });
@@ -40,16 +44,25 @@ export class SendBuffer {
   /** How many bytes from the start are sent. `write()` advances it. */
   length = 0;
   /** @internal */ readonly _slot: number;
-  /** @internal */ readonly _io: Io;
+  /** @internal the owning Io (null: checked out through an IoHandle on another thread) */
+  readonly _io: Io | null;
+  /** @internal for handle buffers: the handle's id, and how the slot goes back */
+  readonly _handleId: number;
+  #remoteRelease: ((slot: number) => void) | null;
   #bytes: Uint8Array | null;
 
-  /** @internal use `io.sendBuffer(min)` */
-  constructor(io: Io, slot: number, slotSize: number) {
+  /**
+   * @internal use `io.sendBuffer(min)` or `handle.sendBuffer(min)`. `io` null: a handle buffer,
+   * `view` over its slot and `remoteRelease` to give it back.
+   */
+  constructor(io: Io | null, slot: number, slotSize: number, view?: ArrayBuffer, handleId = -1, remoteRelease?: (slot: number) => void) {
     this._io = io;
     this._slot = slot;
+    this._handleId = handleId;
     this.capacity = slotSize;
-    this.#bytes = new Uint8Array(io._pool, slot * slotSize, slotSize);
-    leaks.register(this, { io: new WeakRef(io), slot }, this);
+    this.#remoteRelease = remoteRelease ?? null;
+    this.#bytes = io ? new Uint8Array(io._pool, slot * slotSize, slotSize) : new Uint8Array(view!);
+    leaks.register(this, { io: io ? new WeakRef(io) : null, remote: this.#remoteRelease, slot }, this);
   }
 
   /** The writable bytes (all `capacity` of them). Throws after `release()`. */
@@ -90,7 +103,8 @@ export class SendBuffer {
     if (!this.#bytes) return;
     this.#bytes = null;
     leaks.unregister(this);
-    if (!this._io.closed) this._io._native.slotRelease(this._io._shard, this._slot);
+    if (this.#remoteRelease) this.#remoteRelease(this._slot);
+    else if (this._io && !this._io.closed) this._io._native.slotRelease(this._io._shard, this._slot);
   }
 
   [Symbol.dispose](): void {
@@ -98,8 +112,12 @@ export class SendBuffer {
   }
 
   /** @internal validates a buffer for a send on `io`; returns the byte count */
-  _check(io: Io, what: string, length: number | undefined): number {
-    if (this._io !== io) throw new IoError('InvalidArgument', `${what}: this SendBuffer belongs to another Io`);
+  _check(io: Io | null, what: string, length: number | undefined, handleId = -1): number {
+    if (this._io !== io || (io === null && this._handleId !== handleId)) {
+      throw new IoError('InvalidArgument', io
+        ? `${what}: this SendBuffer belongs to another Io (a buffer from handle.sendBuffer() goes through that handle)`
+        : `${what}: this SendBuffer was not taken from this handle's shard (use handle.sendBuffer())`);
+    }
     if (!this.#bytes) throw new IoError('InvalidArgument', `${what}: this SendBuffer was released`);
     const n = length ?? this.length;
     if (!Number.isInteger(n) || n < 0 || n > this.capacity) {

@@ -135,4 +135,73 @@ describe('IoHandle', () => {
       io.shutdown();
     }
   });
+
+  it('fans one SendBuffer out from a worker to 20 connections with no copy; every slot comes back', async () => {
+    const io = new Io({ poolSlotCount: 512 });
+    const ep = io.tcpListen('127.0.0.1:0');
+    const conns: ConnId[] = [];
+    const rejected: string[] = [];
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Connected') conns.push(ev.conn);
+      if (ev.type === 'HandleRejected') rejected.push(ev.reason);
+    });
+    try {
+      const texts: string[] = [];
+      const clients = Array.from({ length: 20 }, (_, i) => {
+        texts.push('');
+        const c = net.connect(io.localAddress(ep).port, '127.0.0.1');
+        c.setEncoding('latin1');
+        c.on('data', (d: string) => { texts[i] += d; });
+        return c;
+      });
+      await until(() => conns.length === 20, 5000, '20 connections');
+      // Without a reservoir a worker gets the fix in the error.
+      expect(() => io.handle().sendBuffer()).toThrow(/enable or enlarge it with io\.handle\(\{ sendBuffers: n \}\)/);
+      const handle = io.handle({ sendBuffers: 8 });
+      await until(() => io.poolStats().freeStack.current === 8, 5000, 'the reservoir filled');
+      const count = 200, size = 1000;
+      const w = new Worker(fileURLToPath(new URL('./fixtures/handle-fanout-worker.mjs', import.meta.url)),
+        { workerData: { core: entries.core, handle: structuredClone(handle), conns, count, size } });
+      const report = await new Promise<{ empty: number; errors: Record<string, string> }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      const expected = Array.from({ length: count }, (_, i) => {
+        const head = `msg ${i} `;
+        return head + String.fromCharCode(97 + (i % 26)).repeat(size - 1 - head.length) + '\n';
+      }).join('');
+      await until(() => texts.every((t) => t.length >= expected.length), 20_000, `every message on every connection (${texts.map((t) => t.length)} of ${expected.length}; rejected ${rejected.length}: ${rejected[0]}; ${JSON.stringify(report)})`);
+      for (const t of texts) expect(t === expected).toBe(true);
+      expect(rejected).toEqual([]);
+      expect(report.errors).toEqual({
+        sendDatagram: expect.stringMatching(/^InvalidArgument: IoHandle\.sendDatagram: no connection kind carries datagrams yet/),
+        sendDatagramBuffer: 'InvalidArgument',
+        afterRelease: 'InvalidArgument',
+      });
+      // The shard took 200 buffers x 20 writes by reference: only the reservoir holds slots now.
+      await until(() => io.poolStats().freeStack.current === io.poolStats().counters.handleReservoir, 5000,
+        `every slot back (${io.poolStats().freeStack.current} out, ${io.poolStats().counters.handleReservoir} in the reservoir)`);
+      expect(io.poolStats().counters.handleReservoir).toBeGreaterThanOrEqual(4);
+      expect(io.poolStats().counters.handleCommands).toBe(count * 20 + count + 1);
+      // A buffer from the shard's own pool goes through io, not the handle: refused with the reason.
+      const own = io.sendBuffer();
+      expect(() => handle.streamWriteBuffer(conns[0], own)).toThrow(/not taken from this handle's shard/);
+      own.release();
+      // A SendBuffer written to a closed connection comes back as HandleRejected, bytes counted.
+      const b = handle.sendBuffer();
+      b.write('late');
+      const gone = conns[0];
+      clients[0].destroy();
+      await until(() => io.poolStats().connections === 19, 5000, 'the close');
+      handle.streamWriteBuffer(gone, b);
+      b.release();
+      await until(() => rejected.length === 1, 5000, 'HandleRejected');
+      expect(rejected[0]).toBe('the connection is closed (stale id)');
+      for (const c of clients) c.destroy();
+      io.handle({ sendBuffers: 0 });
+    } finally {
+      h.stop();
+      io.shutdown();
+    }
+  }, 60_000);
 });
