@@ -306,6 +306,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     u32("maxEndpoints", c.max_endpoints);
     u32("sqEntries", c.sq_entries);
     u32("handleQueue", c.handle_queue);
+    u32("udpGroBuffers", c.gro_buffers);
     Napi::Value hp = o.Get("hugePages");
     if (hp.IsString()) {
       std::string h = hp.As<Napi::String>();
@@ -531,6 +532,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     b("reuseAddr", u.reuse_addr);
     b("reusePort", u.reuse_port);
     b("broadcast", u.broadcast);
+    b("gro", u.gro);
     i("ipv6Only", u.ipv6_only);
     i("recvBufferSize", u.rcvbuf);
     i("sendBufferSize", u.sndbuf);
@@ -815,8 +817,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     o.Set("sendQueued", e->udp_queued);
     o.Set("sendQueueCapacity", static_cast<double>(e->udp_tx.size()));
     o.Set("maxDatagram", static_cast<double>(sh->udp_max_datagram()));
-    o.Set("maxReceive", static_cast<double>(sh->pool()->slot_size() - sizeof(io_uring_recvmsg_out) -
-                                            sizeof(sockaddr_in6)));
+    o.Set("maxReceive", static_cast<double>(
+                            (e->gro ? zio::kGroBufSize - CMSG_SPACE(sizeof(int)) : sh->pool()->slot_size()) -
+                            sizeof(io_uring_recvmsg_out) - sizeof(sockaddr_in6)));
+    o.Set("gro", e->gro);
     return o;
   }
 
@@ -1148,6 +1152,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("udpTx", udp_tx);
     ZIO_COUNTER("udpTxErrors", udp_tx_errors);
     ZIO_COUNTER("udpTxRefused", udp_tx_refused);
+    ZIO_COUNTER("udpRxGroTrains", udp_rx_gro_trains);
+    ZIO_COUNTER("udpRxGroSegments", udp_rx_gro_segments);
 #undef ZIO_COUNTER
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));

@@ -63,16 +63,17 @@ class Driver {
   }
   uint32_t setup_flags() const { return ep_ ? 0 : ring_.setup_flags(); }
 
+  // Provided buffers: group 0 holds the RX slots, group 1 the UDP GRO buffers.
   int setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err) {
-    return ep_ ? ep_->setup_buf_ring(entries, err) : ring_.setup_buf_ring(entries, bgid, err);
+    return ep_ ? ep_->setup_buf_ring(entries, bgid, err) : ring_.setup_buf_ring(entries, bgid, err);
   }
-  void buf_add(void* addr, uint32_t len, uint16_t bid) {
-    if (ep_) ep_->buf_add(addr, len, bid);
-    else ring_.buf_add(addr, len, bid);
+  void buf_add(void* addr, uint32_t len, uint16_t bid, uint16_t bgid = 0) {
+    if (ep_) ep_->buf_add(addr, len, bid, bgid);
+    else ring_.buf_add(addr, len, bid, bgid);
   }
-  void buf_commit() {
-    if (ep_) ep_->buf_commit();
-    else ring_.buf_commit();
+  void buf_commit(uint16_t bgid = 0) {
+    if (ep_) ep_->buf_commit(bgid);
+    else ring_.buf_commit(bgid);
   }
 
   const Ring& ring() const { return ring_; }

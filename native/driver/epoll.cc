@@ -72,13 +72,13 @@ int EpollDriver::init(uint32_t sq_entries, std::string* err) {
   return 0;
 }
 
-int EpollDriver::setup_buf_ring(uint32_t entries, std::string* err) {
-  if (entries == 0 || (entries & (entries - 1))) {
-    *err = "buffer ring entries must be a power of two";
+int EpollDriver::setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err) {
+  if (bgid >= kGroups || entries == 0 || (entries & (entries - 1))) {
+    *err = "buffer ring: group out of range or entries not a power of two";
     return -EINVAL;
   }
-  bufs_.assign(entries, Buf{nullptr, 0, 0});
-  buf_mask_ = entries - 1;
+  groups_[bgid].bufs.assign(entries, Buf{nullptr, 0, 0});
+  groups_[bgid].mask = entries - 1;
   return 0;
 }
 
@@ -165,6 +165,10 @@ void EpollDriver::start(const io_uring_sqe& s) {
   op.fd = s.fd;
   op.addr = s.addr;
   op.len = s.len;
+  if ((s.opcode == IORING_OP_RECV || s.opcode == IORING_OP_RECVMSG) && s.buf_group >= kGroups) {
+    post(op.ud, -EINVAL, 0);
+    return;
+  }
   switch (s.opcode) {
     case IORING_OP_NOP:
       post(op.ud, 0, 0);
@@ -192,11 +196,13 @@ void EpollDriver::start(const io_uring_sqe& s) {
       op.multishot = s.ioprio & IORING_RECV_MULTISHOT;
       op.flags = s.msg_flags;
       if (!(s.flags & IOSQE_BUFFER_SELECT)) { post(op.ud, -EINVAL, 0); return; }  // unused shape
+      op.group = s.buf_group;
       break;
     case IORING_OP_RECVMSG:
       op.multishot = s.ioprio & IORING_RECV_MULTISHOT;
       op.flags = s.msg_flags;
       if (!(s.flags & IOSQE_BUFFER_SELECT)) { post(op.ud, -EINVAL, 0); return; }
+      op.group = s.buf_group;
       break;
     case IORING_OP_READ:
       break;
@@ -295,12 +301,13 @@ void EpollDriver::run_reads(int fd, FdOps& f) {
         break;
       }
       // RECV / RECVMSG with a provided buffer (the shard always selects one).
-      if (buf_head_ == buf_tail_) {
+      Group& g = groups_[op.group];
+      if (g.head == g.tail) {
         post(op.ud, -ENOBUFS, 0);  // like the kernel: the multishot op ends, the shard re-arms
         finished = true;
         break;
       }
-      Buf& b = bufs_[buf_head_ & buf_mask_];
+      Buf& b = g.bufs[g.head & g.mask];
       uint32_t cqe_flags = IORING_CQE_F_BUFFER | (static_cast<uint32_t>(b.bid) << IORING_CQE_BUFFER_SHIFT);
       int32_t res;
       if (op.opcode == IORING_OP_RECV) {
@@ -312,7 +319,7 @@ void EpollDriver::run_reads(int fd, FdOps& f) {
           break;
         }
         res = static_cast<int32_t>(n);
-        ++buf_head_;
+        ++g.head;
         bool short_read = static_cast<uint32_t>(n) < b.len;
         post(op.ud, res, cqe_flags | (op.multishot ? IORING_CQE_F_MORE : 0));
         if (!op.multishot) { finished = true; break; }
@@ -348,7 +355,7 @@ void EpollDriver::run_reads(int fd, FdOps& f) {
       out->payloadlen = static_cast<uint32_t>(n);
       out->flags = static_cast<uint32_t>(m.msg_flags);
       uint32_t copied = static_cast<uint32_t>(n) < iov.iov_len ? static_cast<uint32_t>(n) : static_cast<uint32_t>(iov.iov_len);
-      ++buf_head_;
+      ++g.head;
       post(op.ud, static_cast<int32_t>(hdr + copied), cqe_flags | (op.multishot ? IORING_CQE_F_MORE : 0));
       if (!op.multishot) { finished = true; break; }
     }

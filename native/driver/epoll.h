@@ -61,14 +61,20 @@ class EpollDriver {
   bool work_pending() const { return cq_head_ < cq_.size(); }
   void signals(bool on) { signals_ = on; }
 
-  int setup_buf_ring(uint32_t entries, std::string* err);
-  void buf_add(void* addr, uint32_t len, uint16_t bid) {
-    Buf& b = bufs_[(buf_tail_ + buf_pending_++) & buf_mask_];
+  static constexpr int kGroups = 2;  // as Ring: 0 RX slots, 1 UDP GRO buffers
+  int setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err);
+  void buf_add(void* addr, uint32_t len, uint16_t bid, uint16_t bgid = 0) {
+    Group& g = groups_[bgid];
+    Buf& b = g.bufs[(g.tail + g.pending++) & g.mask];
     b.addr = static_cast<uint8_t*>(addr);
     b.len = len;
     b.bid = bid;
   }
-  void buf_commit() { buf_tail_ += buf_pending_; buf_pending_ = 0; }
+  void buf_commit(uint16_t bgid = 0) {
+    Group& g = groups_[bgid];
+    g.tail += g.pending;
+    g.pending = 0;
+  }
 
   uint64_t submits = 0, waits = 0, ctl_calls = 0, syscalls = 0;
 
@@ -82,6 +88,7 @@ class EpollDriver {
     uint64_t addr;   // buffer, msghdr*, or sockaddr*
     uint32_t len;    // buffer length or socklen
     uint32_t flags;  // msg_flags / accept flags
+    uint16_t group;  // provided-buffer group (RECV / RECVMSG)
   };
   struct FdOps {
     std::vector<Op> rd, wr;  // FIFO each; the shard keeps at most a few per fd
@@ -112,8 +119,11 @@ class EpollDriver {
   std::vector<FdOps> fds_;
   std::vector<Timeout> timeouts_;
   uint64_t timerfd_deadline_ = 0;
-  std::vector<Buf> bufs_;
-  uint32_t buf_mask_ = 0, buf_head_ = 0, buf_tail_ = 0, buf_pending_ = 0;
+  struct Group {  // a FIFO of provided buffers, consumed in the order they were added
+    std::vector<Buf> bufs;
+    uint32_t mask = 0, head = 0, tail = 0, pending = 0;
+  };
+  Group groups_[kGroups];
   bool signals_ = true, signaled_ = false, in_wait_ = false;
   std::vector<epoll_event> evs_;
 };

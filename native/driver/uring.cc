@@ -77,10 +77,12 @@ void probe_uring(UringProbe* p) {
 
 Ring::~Ring() {
   if (inited_) {
-    if (br_registered_) io_uring_unregister_buf_ring(&ring_, bgid_);
+    for (int g = 0; g < kGroups; ++g)
+      if (brs_[g].registered) io_uring_unregister_buf_ring(&ring_, g);
     io_uring_queue_exit(&ring_);
   }
-  if (br_) munmap(br_, br_bytes_);
+  for (auto& b : brs_)
+    if (b.br) munmap(b.br, b.bytes);
   if (event_fd_ >= 0) close(event_fd_);
 }
 
@@ -180,19 +182,24 @@ void Ring::drain_eventfd() {
 }
 
 int Ring::setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err) {
+  if (bgid >= kGroups || brs_[bgid].br) {
+    *err = "buffer ring group already set up or out of range";
+    return -EINVAL;
+  }
+  BufRing& b = brs_[bgid];
   // liburing 2.3 (Debian 12) has no io_uring_setup_buf_ring(): map the ring ourselves
   // (kernel ABI: an array of struct io_uring_buf, page aligned) and register it.
-  br_bytes_ = entries * sizeof(io_uring_buf);
-  void* mem = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  b.bytes = entries * sizeof(io_uring_buf);
+  void* mem = mmap(nullptr, b.bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
     int e = errno;
     *err = std::string("mmap of the provided-buffer ring failed: ") + strerror(e);
     return -e;
   }
-  br_ = static_cast<io_uring_buf_ring*>(mem);
-  io_uring_buf_ring_init(br_);
+  b.br = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_ring_init(b.br);
   io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<uint64_t>(br_);
+  reg.ring_addr = reinterpret_cast<uint64_t>(b.br);
   reg.ring_entries = entries;
   reg.bgid = bgid;
   int r = io_uring_register_buf_ring(&ring_, &reg, 0);
@@ -200,9 +207,8 @@ int Ring::setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err) {
     *err = std::string("io_uring_register(IORING_REGISTER_PBUF_RING) failed: ") + strerror(-r);
     return r;
   }
-  br_registered_ = true;
-  bgid_ = bgid;
-  br_mask_ = io_uring_buf_ring_mask(entries);
+  b.registered = true;
+  b.mask = io_uring_buf_ring_mask(entries);
   return 0;
 }
 

@@ -38,6 +38,7 @@ constexpr uint32_t kRequiredMajor = 6, kRequiredMinor = 0;
 
 enum Op : uint8_t {
   kOpNone = 0, kOpAccept, kOpRecv, kOpSend, kOpCancel, kOpTimeout, kOpUdpRecv, kOpUdpSend, kOpHandleWake,
+  kOpUdpRecvGro,  // a UDP recvmsg into the GRO buffer group
   // connect attempts use 16 + attempt index (shard.cc kOpConnectBase)
 };
 inline uint64_t ud_encode(uint8_t op, uint32_t index, uint32_t gen) {
@@ -91,13 +92,17 @@ class Ring {
             (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN));
   }
 
-  // Provided buffer ring (group `bgid`), entries a power of two. 0 or -errno.
+  // Provided buffer rings: group `bgid` (0: the RX slots, 1: UDP GRO buffers), entries a power
+  // of two. 0 or -errno.
+  static constexpr int kGroups = 2;
   int setup_buf_ring(uint32_t entries, uint16_t bgid, std::string* err);
-  void buf_add(void* addr, uint32_t len, uint16_t bid) {
-    io_uring_buf_ring_add(br_, addr, len, bid, br_mask_, br_pending_++);
+  void buf_add(void* addr, uint32_t len, uint16_t bid, uint16_t bgid = 0) {
+    BufRing& b = brs_[bgid];
+    io_uring_buf_ring_add(b.br, addr, len, bid, b.mask, b.pending++);
   }
-  void buf_commit() {
-    if (br_pending_) { io_uring_buf_ring_advance(br_, br_pending_); br_pending_ = 0; }
+  void buf_commit(uint16_t bgid = 0) {
+    BufRing& b = brs_[bgid];
+    if (b.pending) { io_uring_buf_ring_advance(b.br, b.pending); b.pending = 0; }
   }
 
   uint64_t submits = 0, sq_full = 0, ebusy = 0, enters_skipped = 0;
@@ -107,12 +112,14 @@ class Ring {
   bool inited_ = false;
   uint32_t flags_ = 0;
   int event_fd_ = -1;
-  io_uring_buf_ring* br_ = nullptr;
-  size_t br_bytes_ = 0;
-  int br_mask_ = 0;
-  int br_pending_ = 0;
-  uint16_t bgid_ = 0;
-  bool br_registered_ = false;
+  struct BufRing {
+    io_uring_buf_ring* br = nullptr;
+    size_t bytes = 0;
+    int mask = 0;
+    int pending = 0;
+    bool registered = false;
+  };
+  BufRing brs_[kGroups];
 };
 
 }  // namespace zio

@@ -21,7 +21,7 @@ SlotPool::~SlotPool() {
 }
 
 int SlotPool::create(uint32_t slot_count, uint32_t slot_size, uint32_t rx_slots, HugePages hp,
-                     std::string* err) {
+                     std::string* err, size_t extra_bytes) {
   if (slot_count == 0 || slot_size == 0 || rx_slots > slot_count) {
     *err = "pool: slot_count and slot_size must be > 0 and rx_slots <= slot_count";
     return -EINVAL;
@@ -29,7 +29,7 @@ int SlotPool::create(uint32_t slot_count, uint32_t slot_size, uint32_t rx_slots,
   slot_count_ = slot_count;
   slot_size_ = slot_size;
   rx_slots_ = rx_slots;
-  bytes_ = static_cast<size_t>(slot_count) * slot_size;
+  bytes_ = static_cast<size_t>(slot_count) * slot_size + extra_bytes;
   const size_t huge = 2u << 20;
   void* p = MAP_FAILED;
   if (hp != HugePages::Off) {

@@ -34,8 +34,12 @@ class SlotPool {
 
   // Maps slot_count * slot_size bytes. `rx_slots` of them (the first ones) are reserved for the
   // RX buffer ring and never appear on the free stack. Returns 0 or -errno; *err says why.
+  // `extra_bytes` more are mapped after the slots (UDP GRO buffers): same memory, same
+  // offsets for JS, never on the free stack.
   int create(uint32_t slot_count, uint32_t slot_size, uint32_t rx_slots, HugePages hp,
-             std::string* err);
+             std::string* err, size_t extra_bytes = 0);
+  // Offset of the extra region (just past the last slot).
+  uint64_t extra_offset() const { return static_cast<uint64_t>(slot_count_) * slot_size_; }
 
   uint8_t* base() const { return base_; }
   size_t bytes() const { return bytes_; }

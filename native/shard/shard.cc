@@ -107,8 +107,12 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   // the rest is the free stack for TX and scratch.
   uint32_t rx = floor_pow2(std::max<uint32_t>(1, cfg.pool_slot_count * 60 / 100));
   if (rx > 32768) rx = 32768;  // buffer ids are 16 bits
+  probe_udp(&udp_probe_);
+  uint32_t gro = udp_probe_.gro ? cfg.gro_buffers : 0;
+  if (gro & (gro - 1)) gro = floor_pow2(gro);
   pool_ = std::make_shared<SlotPool>();
-  int r = pool_->create(cfg.pool_slot_count, cfg.pool_slot_size, rx, cfg.huge_pages, err);
+  int r = pool_->create(cfg.pool_slot_count, cfg.pool_slot_size, rx, cfg.huge_pages, err,
+                        static_cast<size_t>(gro) * kGroBufSize);
   if (r < 0) {
     *kind = "PoolSetup";
     return r;
@@ -126,8 +130,14 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   for (uint32_t i = 0; i < rx; ++i) drv_.buf_add(pool_->slot_ptr(i), cfg.pool_slot_size, i);
   drv_.buf_commit();
   rx_in_ring_ = rx;
+  if (gro && drv_.setup_buf_ring(gro, kGroBufGroup, err) == 0) {
+    gro_count_ = gro;
+    for (uint32_t i = 0; i < gro; ++i)
+      drv_.buf_add(gro_ptr(i), kGroBufSize, static_cast<uint16_t>(i), kGroBufGroup);
+    drv_.buf_commit(kGroBufGroup);
+    gro_in_ring_ = gro;
+  }
 
-  probe_udp(&udp_probe_);
   handle_q_ = HandleQueue::create(cfg.handle_queue);
   if (!handle_q_) {
     *kind = "NotSupportedOnBackend";
@@ -744,26 +754,41 @@ void Shard::release_closed() {
 
 void Shard::recycle_rx() {
   if (!loaned_.empty()) {
-    for (uint16_t bid : loaned_) drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
-    drv_.buf_commit();
-    rx_in_ring_ += loaned_.size();
-    gauges_.fill_ring.sub(loaned_.size());
+    uint32_t rx = 0, gro = 0;
+    for (uint16_t bid : loaned_) {
+      if (bid & kLoanGro) {
+        uint16_t g = bid & ~kLoanGro;
+        drv_.buf_add(gro_ptr(g), kGroBufSize, g, kGroBufGroup);
+        ++gro;
+      } else {
+        drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
+        ++rx;
+      }
+    }
+    if (rx) drv_.buf_commit();
+    if (gro) drv_.buf_commit(kGroBufGroup);
+    rx_in_ring_ += rx;
+    gro_in_ring_ += gro;
+    gauges_.fill_ring.sub(rx);
     loaned_.clear();
   }
-  // Re-arm connections parked on ENOBUFS now that buffers are back.
-  if (!parked_.empty() && rx_in_ring_ > 0) {
+  // Re-arm connections parked on ENOBUFS now that buffers are back (in their own group).
+  if (!parked_.empty() && (rx_in_ring_ > 0 || gro_in_ring_ > 0)) {
+    size_t keep = 0;
     for (uint32_t idx : parked_) {
       if (idx & 0x80000000u) {  // a UDP endpoint
         Endpoint& e = endpoints_[idx & 0x7fffffffu];
+        if ((e.gro ? gro_in_ring_ : rx_in_ring_) == 0) { parked_[keep++] = idx; continue; }
         e.parked = false;
         if (e.open && !e.closing && !e.recv_armed) arm_udp_recv(idx & 0x7fffffffu);
         continue;
       }
+      if (rx_in_ring_ == 0) { parked_[keep++] = idx; continue; }
       Conn& c = conns_[idx];
       c.parked = false;
       if (c.state == ConnState::Open && !c.recv_armed && !c.peer_eof) arm_recv(idx);
     }
-    parked_.clear();
+    parked_.resize(keep);
   }
 }
 
@@ -1043,7 +1068,8 @@ void Shard::handle_cqe(io_uring_cqe* cqe) {
     drain_handle();
     return;
   }
-  if (op == kOpUdpRecv) return on_udp_recv(idx, gen, cqe->res, cqe->flags);
+  if (op == kOpUdpRecv || op == kOpUdpRecvGro)
+    return on_udp_recv(idx, gen, cqe->res, cqe->flags, op == kOpUdpRecvGro);
   if (op == kOpUdpSend) return on_udp_send(idx & 0xfff, idx >> 12, gen, cqe->res);
   if (idx >= conns_.size() || conns_[idx].gen != gen || conns_[idx].state == ConnState::Free) {
     ++counters_.stale_cqes;

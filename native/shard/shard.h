@@ -36,6 +36,7 @@ struct ShardConfig {
   uint32_t max_endpoints = 64;
   uint32_t sq_entries = 1024;
   uint32_t handle_queue = 4096;  // IoHandle commands queued from other threads
+  uint32_t gro_buffers = 8;      // UDP GRO receive buffers (a power of two; 0: no GRO)
   bool defer_taskrun = true;
   bool no_delay = true;
   Backend backend = Backend::Auto;  // Auto: io_uring when the kernel offers it, else epoll
@@ -114,6 +115,9 @@ struct TcpStats {
 int read_tcp_info(int fd, TcpStats* out);  // 0 or -errno
 
 constexpr uint16_t kBufGroup = 0;  // the RX provided-buffer group (pool slots)
+constexpr uint16_t kGroBufGroup = 1;  // UDP GRO buffers (after the slots, in the same mapping)
+constexpr uint32_t kGroBufSize = 68 * 1024;  // a 64 KiB train + recvmsg header, name, cmsg
+constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX bids are < 32768)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
 
@@ -173,6 +177,7 @@ struct UdpOptions {
   int ttl = -1, multicast_ttl = -1, multicast_loop = -1;
   uint32_t multicast_if = 0;   // interface index for outgoing multicast (0: by route)
   uint32_t send_queue = 1024;  // datagrams queued or in flight
+  bool gro = false;            // UDP_GRO: coalesced trains into the GRO buffers
 };
 
 enum class EpKind : uint8_t { Listener, Udp };
@@ -182,7 +187,7 @@ struct Endpoint {
   uint32_t gen = 1;
   EpKind kind = EpKind::Listener;
   bool open = false, closing = false, accept_armed = false;
-  bool recv_armed = false, parked = false;  // UDP
+  bool recv_armed = false, parked = false, gro = false;  // UDP
   uint32_t inflight = 0;
   int32_t proto = kProtoTcp;
   int family = 0;
@@ -209,6 +214,7 @@ struct ShardCounters {
   uint64_t conns_rejected = 0, conns_connected = 0, conns_closed = 0, timers_fired = 0;
   uint64_t handle_cmds = 0, handle_rejected = 0, slots_detached = 0;
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
+  uint64_t udp_rx_gro_trains = 0, udp_rx_gro_segments = 0;
 };
 
 // Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
@@ -270,6 +276,8 @@ class Shard {
                     const sockaddr_storage* source, uint32_t ifindex, const char** err_op);
   const Endpoint* endpoint(uint32_t index, uint32_t gen) const;
   const UdpProbe& udp_probe() const { return udp_probe_; }
+  // Whether udp endpoints may ask for GRO (the kernel has UDP_GRO and GRO buffers exist).
+  bool gro_available() const { return udp_probe_.gro && gro_count_ > 0; }
   const PressureInfo& pressure() const { return pressure_; }
 
   // ---- cross-thread commands (IoHandle) ----
@@ -361,7 +369,7 @@ class Shard {
   void arm_udp_recv(uint32_t ep);
   int udp_check(uint32_t ep, uint32_t gen, socklen_t tolen);
   int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);
-  void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags);
+  void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags, bool gro);
   void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
   void endpoint_finish(uint32_t ep);
   void arm_handle_wake();
@@ -396,6 +404,10 @@ class Shard {
   std::vector<uint32_t> closed_;  // finalised this batch, released at its end
   std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
   uint32_t rx_in_ring_ = 0;
+  uint32_t gro_in_ring_ = 0, gro_count_ = 0;  // GRO buffers in their ring / in all
+  uint8_t* gro_ptr(uint32_t bid) const {
+    return pool_->base() + pool_->extra_offset() + static_cast<size_t>(bid) * kGroBufSize;
+  }
   TimerWheel timers_;
   bool timer_op_mode_ = false;
   uint64_t timer_op_deadline_ = UINT64_MAX;

@@ -113,7 +113,12 @@ int64_t Shard::udp_bind(const sockaddr* sa, socklen_t len, const UdpOptions& o,
     ::close(fd);
     return r;
   }
-  return udp_adopt(fd, o);
+  int64_t r = udp_adopt(fd, o);
+  if (r < 0) {
+    *err_op = o.gro ? "setsockopt(UDP_GRO)" : "socket";
+    ::close(fd);
+  }
+  return r;
 }
 
 int64_t Shard::udp_adopt(int fd, const UdpOptions& o) {
@@ -127,12 +132,19 @@ int64_t Shard::udp_adopt(int fd, const UdpOptions& o) {
   socklen_t tl = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) return -errno;
   if (type != SOCK_DGRAM || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) return -EINVAL;
+  if (o.gro) {
+    if (!gro_available()) return -EOPNOTSUPP;
+    int one = 1;
+    if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) return -errno;
+  }
   Endpoint& e = claim_endpoint(static_cast<uint32_t>(ep), fd, EpKind::Udp, kProtoUdp);
   e.family = ss.ss_family;
-  // Each RX buffer holds: io_uring_recvmsg_out | sockaddr_in6 | payload (DESIGN.md section 2:
-  // the sender's address is decoded by JS only when read).
+  e.gro = o.gro;
+  // Each RX buffer holds: io_uring_recvmsg_out | sockaddr_in6 | [cmsg] | payload (DESIGN.md
+  // section 2: the sender's address is decoded by JS only when read). GRO endpoints receive
+  // into the GRO buffers, with room for the UDP_GRO control message.
   e.rx_msg.msg_namelen = sizeof(sockaddr_in6);
-  e.rx_msg.msg_controllen = 0;
+  e.rx_msg.msg_controllen = o.gro ? CMSG_SPACE(sizeof(int)) : 0;
   uint32_t q = std::clamp<uint32_t>(o.send_queue, 1, 1u << (31 - kEpBits));
   e.udp_tx.resize(q);
   for (uint32_t i = 0; i < q; ++i) e.udp_tx[i].next_free = i + 1;
@@ -147,8 +159,8 @@ void Shard::arm_udp_recv(uint32_t ep) {
   io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_recvmsg_multishot(sqe, e.fd, &e.rx_msg, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = kBufGroup;
-  io_uring_sqe_set_data64(sqe, ud_encode(kOpUdpRecv, ep, e.gen));
+  sqe->buf_group = e.gro ? kGroBufGroup : kBufGroup;
+  io_uring_sqe_set_data64(sqe, ud_encode(e.gro ? kOpUdpRecvGro : kOpUdpRecv, ep, e.gen));
   e.recv_armed = true;
   ++e.inflight;
 }
@@ -281,34 +293,63 @@ int Shard::udp_multicast(uint32_t ep, uint32_t gen, bool join, const sockaddr_st
   return r < 0 ? -errno : 0;
 }
 
-void Shard::on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
+void Shard::on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags, bool gro) {
   Endpoint& e = endpoints_[ep];
   bool more = flags & IORING_CQE_F_MORE;
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
-    if (e.gen != gen) {  // stale: give the buffer back, touch nothing else
-      drv_.buf_add(pool_->slot_ptr(bid), pool_->slot_size(), bid);
-      drv_.buf_commit();
+    uint8_t* buf = gro ? gro_ptr(bid) : pool_->slot_ptr(bid);
+    if (e.gen != gen) {  // stale: give the buffer back (to its own group), touch nothing else
+      if (gro) {
+        drv_.buf_add(buf, kGroBufSize, bid, kGroBufGroup);
+        drv_.buf_commit(kGroBufGroup);
+      } else {
+        drv_.buf_add(buf, pool_->slot_size(), bid);
+        drv_.buf_commit();
+      }
       ++counters_.stale_cqes;
       return;
     }
-    --rx_in_ring_;
-    gauges_.fill_ring.add(1);
-    loaned_.push_back(bid);
+    if (gro) {
+      --gro_in_ring_;
+      loaned_.push_back(static_cast<uint16_t>(bid | kLoanGro));
+    } else {
+      --rx_in_ring_;
+      gauges_.fill_ring.add(1);
+      loaned_.push_back(bid);
+    }
     if (res > 0 && !e.closing) {
-      uint8_t* slot = pool_->slot_ptr(bid);
-      io_uring_recvmsg_out* o = io_uring_recvmsg_validate(slot, res, &e.rx_msg);
+      io_uring_recvmsg_out* o = io_uring_recvmsg_validate(buf, res, &e.rx_msg);
       if (o) {
         auto* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(o, &e.rx_msg));
         uint32_t plen = io_uring_recvmsg_payload_length(o, res, &e.rx_msg);
-        uint32_t name_off = static_cast<uint32_t>(pool_->slot_offset(bid) + sizeof *o);
+        uint32_t name_off = static_cast<uint32_t>(buf + sizeof *o - pool_->base());
         uint32_t off = static_cast<uint32_t>(payload - pool_->base());
         bool trunc = o->flags & MSG_TRUNC;
+        // GRO: the kernel coalesced a train of equal-size datagrams (the last may be shorter)
+        // and says the segment size in a UDP_GRO control message.
+        int32_t seg = 0;
+        if (gro) {
+          for (cmsghdr* cm = io_uring_recvmsg_cmsg_firsthdr(o, &e.rx_msg); cm;
+               cm = io_uring_recvmsg_cmsg_nexthdr(o, &e.rx_msg, cm)) {
+            if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+              int v = 0;
+              memcpy(&v, CMSG_DATA(cm), sizeof v);
+              seg = v;
+            }
+          }
+          if (seg > 0 && static_cast<uint32_t>(seg) < plen) {
+            ++counters_.udp_rx_gro_trains;
+            counters_.udp_rx_gro_segments += (plen + seg - 1) / seg;
+          } else {
+            seg = 0;  // one datagram
+          }
+        }
         ++e.rx_datagrams;
         ++counters_.udp_rx;
         counters_.rx_bytes += plen;
         if (trunc) { ++e.rx_truncated; ++counters_.udp_rx_truncated; }
-        emit(kEvUdpRecv, ep, e.gen, 0, off, plen, trunc ? kUdpTruncated : 0,
+        emit(kEvUdpRecv, ep, e.gen, seg, off, plen, trunc ? kUdpTruncated : 0,
              static_cast<int32_t>(off - name_off));
       }
     }

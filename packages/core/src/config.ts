@@ -65,6 +65,12 @@ export interface Config {
    */
   handleQueue?: number;
   /**
+   * Receive buffers for UDP endpoints bound with `gro: true` (68 KiB each, mapped with the pool;
+   * a power of two). 0 disables GRO. No memory is used for them when the kernel lacks UDP_GRO.
+   * @default 8
+   */
+  udpGroBuffers?: number;
+  /**
    * The I/O backend. The environment variable `ZERO_IO_BACKEND` (same values) overrides the
    * default, so a whole test suite or deployment can be switched without code changes.
    * @default 'auto'
@@ -94,6 +100,7 @@ const defaults = {
   maxEndpoints: 64,
   noDelay: true,
   handleQueue: 4096,
+  udpGroBuffers: 8,
   backend: 'auto' as Backend,
 } as const;
 const uringDefaults = { sqEntries: 1024, deferTaskrun: true } as const;
@@ -146,6 +153,10 @@ export function resolveConfig(cfg: Config = {}): ResolvedConfig {
   int('maxEndpoints', c.maxEndpoints, 1, 4096);
   bool('noDelay', c.noDelay);
   int('handleQueue', c.handleQueue, 2, 1 << 20);
+  int('udpGroBuffers', c.udpGroBuffers, 0, 1024);
+  if (c.udpGroBuffers & (c.udpGroBuffers - 1)) {
+    throw new IoError('InvalidConfig', `config.udpGroBuffers must be a power of two (or 0), got ${c.udpGroBuffers}`, { key: 'udpGroBuffers' });
+  }
   if (!['auto', 'io_uring', 'epoll'].includes(c.backend)) {
     const from = cfg.backend === undefined && envBackend ? ' (from ZERO_IO_BACKEND)' : '';
     throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${String(c.backend)}${from}`, { key: 'backend' });

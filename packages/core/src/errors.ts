@@ -128,6 +128,7 @@ export function errnoDescription(errno: number): string {
 
 const syscallFix: Record<string, string> = {
   EADDRINUSE: 'another socket is bound there; stop it, choose another port, or pass port 0',
+  EOPNOTSUPP: 'the kernel or this socket lacks the feature asked for (e.g. UDP_GRO); leave that option off',
   EACCES: 'ports below 1024 need CAP_NET_BIND_SERVICE; use a higher port',
   EADDRNOTAVAIL: 'that address is not assigned to an interface of this host',
   ENOENT: 'the parent directory does not exist',

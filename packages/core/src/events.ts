@@ -92,6 +92,13 @@ export interface UdpRecvEvent {
   readonly offset: number;
   /** The datagram was longer than a slot holds and was cut to `length` bytes. */
   readonly truncated: boolean;
+  /**
+   * GRO endpoints (`udpBindWith({ gro: true })`): when > 0, the kernel coalesced a train of
+   * datagrams from one sender into this payload, each `segmentSize` bytes (the last may be
+   * shorter): datagram i is `data.subarray(i * segmentSize, (i + 1) * segmentSize)`. 0: one
+   * datagram.
+   */
+  readonly segmentSize: number;
 }
 
 /**

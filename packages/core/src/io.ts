@@ -200,6 +200,9 @@ class EventCursor {
   get truncated(): boolean {
     return this.type === 'UdpRecv' && this.errorCode === 1;
   }
+  get segmentSize(): number {
+    return this.type === 'UdpRecv' ? this.#io._i32[this.#base + 3] : 0;
+  }
   get protocol(): Protocol {
     return protocols[this.#io._i32[this.#base + 3]] ?? 'tcp';
   }
@@ -288,7 +291,7 @@ export class Io {
         maxConnections: c.maxConnections, maxEventsPerPoll: c.maxEventsPerPoll,
         poolPressurePct: c.poolPressurePct, maxWriteQueueBytes: c.maxWriteQueueBytes,
         maxEndpoints: c.maxEndpoints, sqEntries: c.uring.sqEntries, deferTaskrun: c.uring.deferTaskrun,
-        noDelay: c.noDelay, handleQueue: c.handleQueue, backend: c.backend,
+        noDelay: c.noDelay, handleQueue: c.handleQueue, backend: c.backend, udpGroBuffers: c.udpGroBuffers,
       });
     } catch (e) {
       throw fromNative(e, 'new Io()');

@@ -40,6 +40,14 @@ export interface UdpEndpointConfig {
   multicastInterface?: string;
   /** Datagrams that may be queued or in flight on this endpoint; beyond it sends throw PoolExhausted. @default 1024 */
   sendQueue?: number;
+  /**
+   * UDP GRO (UDP_GRO, Linux >= 5.0): the kernel may coalesce a train of equal-size datagrams from
+   * one sender (e.g. sent with GSO) into one `UdpRecv` event with `segmentSize` set, received
+   * into one of the shard's GRO buffers (`Config.udpGroBuffers`, 68 KiB each): one completion
+   * and one event for up to 64 datagrams. Such events cannot be detached (`detachEventData`
+   * returns null): copy what must outlive the poll. @default false
+   */
+  gro?: boolean;
 }
 
 /**
@@ -81,8 +89,10 @@ export interface UdpEndpointStats {
   readonly sendQueueCapacity: number;
   /** The largest datagram `udpSendBytes` takes (bounded by 16 pool slots and 65527 bytes). */
   readonly maxDatagram: number;
-  /** The largest datagram received whole: `poolSlotSize - 44`. */
+  /** The largest datagram (or GRO train) received whole: `poolSlotSize - 44`; on a GRO endpoint 69580. */
   readonly maxReceive: number;
+  /** Whether this endpoint receives with UDP GRO. */
+  readonly gro: boolean;
   /** The bound local address. */
   readonly local: { address: string; port: number; family: 'IPv4' | 'IPv6' };
 }
@@ -129,7 +139,7 @@ function ifIndex(io: Io, iface: string | undefined, what: string): number {
   return idx;
 }
 
-const BIND_KEYS = ['host', 'port', 'reuseAddr', 'reusePort', 'ipv6Only', 'broadcast', 'recvBufferSize', 'sendBufferSize',
+const BIND_KEYS = ['host', 'port', 'gro', 'reuseAddr', 'reusePort', 'ipv6Only', 'broadcast', 'recvBufferSize', 'sendBufferSize',
   'ttl', 'multicastTtl', 'multicastLoopback', 'multicastInterface', 'sendQueue'] as const;
 
 Io.prototype.udpBindWith = function udpBindWith(this: Io, config: UdpEndpointConfig): EndpointId {
@@ -145,12 +155,22 @@ Io.prototype.udpBindWith = function udpBindWith(this: Io, config: UdpEndpointCon
     multicastInterface: ifIndex(this, config.multicastInterface, 'udpBindWith'),
     sendQueue,
   };
+  if (config.gro) {
+    groProbe ??= this._native.probe().udpGro;
+    if (!groProbe || this.config.udpGroBuffers === 0) {
+      throw new IoError('NotSupportedOnBackend', groProbe
+        ? 'udpBindWith: gro needs GRO buffers; Config.udpGroBuffers is 0'
+        : 'udpBindWith: gro needs UDP_GRO, which this kernel lacks (Linux >= 5.0); leave gro off', { feature: 'UDP_GRO' });
+    }
+  }
   try {
     return this._native.udpBind(this._shard, host, port, opts) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'udpBind', formatHostPort(host, port));
   }
 };
+
+let groProbe: boolean | undefined;
 
 Io.prototype.udpBind = function udpBind(this: Io, addr: string | number): EndpointId {
   const { host, port } = parseHostPort(addr, 'udpBind');
