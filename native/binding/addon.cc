@@ -44,6 +44,10 @@ inline bool SplitId(double id, uint32_t* index, uint32_t* gen) {
   *gen = static_cast<uint32_t>(v >> 20);
   return true;
 }
+// The id argument at info[i]; false for a malformed one (callers answer kErrStaleId).
+inline bool IdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
+  return SplitId(info[i].As<Napi::Number>().DoubleValue(), index, gen);
+}
 inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + index; }
 
 struct ShardSlot;
@@ -507,7 +511,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value EndpointClose(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->endpoint_close(idx, gen);
     if (r == 0) Nudge(s);
@@ -602,7 +606,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // False for a malformed id (the caller answers kErrStaleId); throws for a bad destination.
   static bool ReadUdpTarget(const Napi::CallbackInfo& info, Shard* sh, uint32_t* idx, uint32_t* gen,
                             sockaddr_storage* ss, socklen_t* sl) {
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), idx, gen)) return false;
+    if (!IdAt(info, 1, idx, gen)) return false;
     if (!ReadDest(info.Env(), sh, info[2], info[3].As<Napi::Number>().Uint32Value(), ss, sl))
       throw IoError(info.Env(), "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
     return true;
@@ -764,7 +768,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int64_t r = s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
                                           info[3].As<Napi::Number>().Uint32Value(),
@@ -778,7 +782,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(env, zio::kErrStaleId);
     bool join = info[2].As<Napi::Boolean>();
     std::string g = info[3].As<Napi::String>();
@@ -806,7 +810,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Shard* sh = Get(info);
     uint32_t idx, gen;
     const zio::Endpoint* e = nullptr;
-    if (SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen)) e = sh->endpoint(idx, gen);
+    if (IdAt(info, 1, &idx, &gen)) e = sh->endpoint(idx, gen);
     if (!e || e->kind != zio::EpKind::Udp) return env.Null();
     Napi::Object o = Napi::Object::New(env);
     o.Set("datagramsReceived", static_cast<double>(e->rx_datagrams));
@@ -817,9 +821,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     o.Set("sendQueued", e->udp_queued);
     o.Set("sendQueueCapacity", static_cast<double>(e->udp_tx.size()));
     o.Set("maxDatagram", static_cast<double>(sh->udp_max_datagram()));
-    o.Set("maxReceive", static_cast<double>(
-                            (e->gro ? zio::kGroBufSize - CMSG_SPACE(sizeof(int)) : sh->pool()->slot_size()) -
-                            sizeof(io_uring_recvmsg_out) - sizeof(sockaddr_in6)));
+    o.Set("maxReceive", static_cast<double>(sh->udp_max_receive(*e)));
     o.Set("gro", e->gro);
     return o;
   }
@@ -835,7 +837,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t idx, gen;
     sockaddr_storage ss;
     socklen_t len;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen) ||
+    if (!IdAt(info, 1, &idx, &gen) ||
         sh->endpoint_local(idx, gen, &ss, &len) < 0)
       return info.Env().Null();
     return AddrToJs(info.Env(), ss);
@@ -854,7 +856,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(env, zio::kErrStaleId);
     Napi::Array ips = info[2].As<Napi::Array>();
     uint32_t port = info[3].As<Napi::Number>().Uint32Value();
@@ -877,7 +879,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value ConnConnectUds(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     std::string path = info[2].As<Napi::String>();
     int r = s->shard->conn_connect_uds(idx, gen, path);
@@ -887,7 +889,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value ConnFail(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
     Nudge(s);
@@ -918,7 +920,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     const uint8_t* data;
     size_t length;
@@ -932,7 +934,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_close(idx, gen);
     if (r == 0) Nudge(s);
@@ -942,7 +944,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value CloseGraceful(const Napi::CallbackInfo& info) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     int r = s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value());
     if (r == 0) Nudge(s);
@@ -961,7 +963,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t idx, gen;
     sockaddr_storage ss;
     socklen_t len;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen) ||
+    if (!IdAt(info, 1, &idx, &gen) ||
         sh->conn_peer(idx, gen, &ss, &len) < 0)
       return info.Env().Null();
     return AddrToJs(info.Env(), ss);
@@ -972,7 +974,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(env, zio::kErrStaleId);
     zio::TcpStats t;
     int r = sh->conn_tcp_info(idx, gen, &t);
@@ -1001,7 +1003,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value ConnProto(const Napi::CallbackInfo& info) {
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    if (!SplitId(info[1].As<Napi::Number>().DoubleValue(), &idx, &gen))
+    if (!IdAt(info, 1, &idx, &gen))
       return Napi::Number::New(info.Env(), zio::kErrStaleId);
     return Napi::Number::New(info.Env(), sh->conn_proto(idx, gen));
   }

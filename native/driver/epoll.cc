@@ -468,8 +468,7 @@ int EpollDriver::submit_and_wait(int64_t timeout_ns) {
       on_ready(static_cast<int>(tag), evs_[i].events);
     }
   }
-  if (!timeouts_.empty()) fire_timeouts();
-  in_wait_ = false;
+  in_wait_ = false;  // due timeouts were fired above, when the timerfd reported them
   return 0;
 }
 

@@ -117,6 +117,14 @@ void HandleQueue::reservoir_put(uint32_t slot) {
   res_.push_back(slot);
 }
 
+bool HandleQueue::reservoir_surplus(uint32_t keep, uint32_t* slot) {
+  std::lock_guard<std::mutex> g(res_mu_);
+  if (res_.size() <= keep) return false;
+  *slot = res_.back();
+  res_.pop_back();
+  return true;
+}
+
 uint32_t HandleQueue::reservoir_size() {
   std::lock_guard<std::mutex> g(res_mu_);
   return static_cast<uint32_t>(res_.size());

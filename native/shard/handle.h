@@ -85,6 +85,8 @@ class HandleQueue {
   // How many slots the reservoir lacks (0 unless a refill is due); clears the request.
   uint32_t reservoir_need();
   void reservoir_put(uint32_t slot);
+  // Takes one slot above `keep` out of the reservoir (a lowered target); false when none.
+  bool reservoir_surplus(uint32_t keep, uint32_t* slot);
   uint32_t reservoir_size();
 
   std::atomic<uint64_t> pushed{0}, refused_full{0}, wakes{0};

@@ -551,12 +551,15 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
 
 // Whether a write of `len` bytes would be queued whole right now (IoHandle writes are
 // all-or-nothing): 0, or the reason it would not (queue bound, pool, pressure cap).
-int Shard::write_fits(uint32_t index, size_t len) {
+int Shard::write_fits(uint32_t index, size_t len, bool by_ref) {
   Conn& c = conns_[index];
   const uint32_t ss = pool_->slot_size();
-  uint32_t slots = static_cast<uint32_t>((len + ss - 1) / ss);  // coalescing can only need fewer
+  // A copy takes ceil(len / slot) new slots (coalescing can only need fewer); a SendBuffer
+  // queued by reference takes one queue entry and no slot, so the bulk-TX budget is not asked.
+  uint32_t slots = by_ref ? 1 : static_cast<uint32_t>((len + ss - 1) / ss);
   if (c.tx_bytes + len > cfg_.max_write_queue_bytes || c.tx_count + slots > txq_cap_)
     return kErrQueueFull;
+  if (by_ref) return 0;
   if (slots > pool_->free_count()) return kErrPoolExhausted;
   if (!bulk_allowed(slots)) return kErrPoolExhausted;
   return 0;
@@ -976,6 +979,8 @@ void Shard::set_handle_reservoir(uint32_t n) {
   uint32_t have = handle_q_->reservoir_size();
   handle_q_->set_reservoir_target(n);
   if (n > have) refill_reservoir(n - have);
+  uint32_t slot;
+  while (handle_q_->reservoir_surplus(n, &slot)) slot_release(slot);  // a lowered target
 }
 
 void Shard::refill_reservoir(uint32_t need) {
@@ -1001,7 +1006,7 @@ void Shard::drain_handle() {
         if (!c) { r = kErrStaleId; break; }
         if (c->state != ConnState::Open && c->state != ConnState::Connecting &&
             c->state != ConnState::Resolving) { r = kErrClosing; break; }
-        r = write_fits(index, cmd.len);
+        r = write_fits(index, cmd.len, false);
         if (r == 0) r = conn_write(index, gen, cmd.data(), cmd.len) >= 0 ? 0 : kErrClosing;
         break;
       }
@@ -1019,13 +1024,8 @@ void Shard::drain_handle() {
         if (!c) { r = kErrStaleId; break; }
         if (c->state != ConnState::Open) { r = kErrClosing; break; }
         if (!pool_->held(cmd.arg) || cmd.len > pool_->slot_size()) { r = kErrWrongKind; break; }
-        // Room in the queue for one more chunk (the slot itself is already held: no pool slot
-        // is taken, so the bulk-TX budget does not apply).
-        if (c->tx_bytes + cmd.len > cfg_.max_write_queue_bytes || c->tx_count + 1 > txq_cap_) {
-          r = kErrQueueFull;
-          break;
-        }
-        {
+        r = write_fits(index, cmd.len, true);
+        if (r == 0) {
           int64_t w = conn_write_slot(index, gen, cmd.arg, 0, cmd.len);
           r = w == static_cast<int64_t>(cmd.len) ? 0 : w < 0 ? w : static_cast<int64_t>(kErrQueueFull);
         }

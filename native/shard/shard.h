@@ -270,6 +270,9 @@ class Shard {
                size_t len, uint16_t gso);
   // Largest datagram udp_send takes: the write path gathers at most kIovMax slots.
   size_t udp_max_datagram() const;
+  // Largest datagram (or GRO train) an endpoint receives whole: its RX buffer less the recvmsg
+  // header, name and control space.
+  size_t udp_max_receive(const Endpoint& e) const;
   // join/leave a group (source == nullptr: any-source, RFC 1112; else source-specific,
   // RFC 4607) on interface `ifindex` (0: chosen by route). 0 or -errno / kErr*.
   int udp_multicast(uint32_t ep, uint32_t gen, bool join, const sockaddr_storage& group,
@@ -376,7 +379,9 @@ class Shard {
   void update_pressure();
   // Whether bulk TX may take `slots` more pool slots under the current pressure state.
   bool bulk_allowed(uint32_t slots);
-  int write_fits(uint32_t index, size_t len);
+  // Whether a write of `len` bytes is taken whole (all-or-nothing IoHandle writes): 0 or
+  // kErrQueueFull / kErrPoolExhausted. `by_ref`: a SendBuffer slot queued by reference.
+  int write_fits(uint32_t index, size_t len, bool by_ref);
   void drain_handle();  // the last CQE of a closing endpoint arrived
   void refill_reservoir(uint32_t need);
   void fire_timers();

@@ -46,6 +46,11 @@ const Endpoint* Shard::endpoint(uint32_t index, uint32_t gen) const {
   return e.gen == gen && e.open ? &e : nullptr;
 }
 
+size_t Shard::udp_max_receive(const Endpoint& e) const {
+  size_t buf = e.gro ? kGroBufSize : pool_->slot_size();
+  return buf - sizeof(io_uring_recvmsg_out) - e.rx_msg.msg_namelen - e.rx_msg.msg_controllen;
+}
+
 size_t Shard::udp_max_datagram() const {
   return std::min<size_t>(kUdpMaxPayload, static_cast<size_t>(kIovMax) * pool_->slot_size());
 }

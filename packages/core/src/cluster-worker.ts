@@ -47,7 +47,11 @@ port.on('message', (m: { type: string; id?: number; timeoutMs?: number }) => {
   const shard = io;
   if (!shard) return;
   if (m.type === 'stats') {
-    const value: ShardStats = { shardId: boot.shardId, cpu: shard.currentCpu(), pool: shard.closed ? (null as never) : shard.poolStats() };
+    if (shard.closed) {
+      port.postMessage({ type: 'stats', id: m.id, error: `shard ${boot.shardId} is shutting down` });
+      return;
+    }
+    const value: ShardStats = { shardId: boot.shardId, cpu: shard.currentCpu(), pool: shard.poolStats() };
     port.postMessage({ type: 'stats', id: m.id, value });
   } else if (m.type === 'shutdown') {
     void (async () => {

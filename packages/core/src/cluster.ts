@@ -16,12 +16,12 @@ import { EventEmitter } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { loadAddon, type NativeAddon } from './addon.js';
-import { bindIp, checkPort, parseHostPort, rejectUnknownKeys } from './address.js';
+import { bindIp, parseHostPort, rejectUnknownKeys } from './address.js';
 import { resolveConfig, type Config } from './config.js';
 import { IoError, fromNative } from './errors.js';
 import type { EndpointId, SocketAddress } from './events.js';
 import { Io, type PoolStats, type ShutdownHandle } from './io.js';
-import type { UdpEndpointConfig } from './udp.js';
+import { udpBindOptions, type UdpEndpointConfig } from './udp.js';
 
 /**
  * How new connections and datagrams are spread over the shards.
@@ -96,6 +96,7 @@ export class IoCluster {
    */
   readonly steering: 'cpu' | 'kernel-hash';
   #native: NativeAddon;
+  #groBuffers: number;
   #declared: Declared[] = [];
   #started = false;
   #closed = false;
@@ -141,7 +142,7 @@ export class IoCluster {
       }
     }
     this.expectedProtocols = Object.freeze([...protos]);
-    resolveConfig(cfg.config ?? {});  // InvalidConfig now, not in N workers later
+    this.#groBuffers = resolveConfig(cfg.config ?? {}).udpGroBuffers;  // InvalidConfig now, not in N workers later
     this.config = cfg.config ?? {};
   }
 
@@ -149,19 +150,16 @@ export class IoCluster {
   tcpListen(addr: string | number, options: { backlog?: number; name?: string } = {}): ClusterEndpoint {
     rejectUnknownKeys(options, ['backlog', 'name'], 'IoCluster.tcpListen');
     const { host, port } = parseHostPort(addr, 'IoCluster.tcpListen');
-    return this.#declare('tcp', host, port, options.backlog ?? 511, null, options.name);
+    return this.#declare('tcp', bindIp(host, 'IoCluster.tcpListen'), port, options.backlog ?? 511, null, options.name);
   }
 
   /** Declares a UDP endpoint: one SO_REUSEPORT socket per shard (options as in `udpBindWith`). */
   udpBind(addr: string | number, options: Omit<UdpEndpointConfig, 'host' | 'port' | 'reusePort'> & { name?: string } = {}): ClusterEndpoint {
     const { host, port } = parseHostPort(addr, 'IoCluster.udpBind');
     const { name, ...udp } = options;
-    rejectUnknownKeys(udp, ['reuseAddr', 'broadcast', 'ipv6Only', 'recvBufferSize', 'sendBufferSize', 'ttl',
-      'multicastTtl', 'multicastLoopback', 'multicastInterface', 'sendQueue'], 'IoCluster.udpBind');
-    if (typeof udp.multicastInterface === 'string') {
-      throw new IoError('InvalidArgument', 'IoCluster.udpBind: multicastInterface must be an interface index here (os.networkInterfaces() order is not stable across threads)');
-    }
-    return this.#declare('udp', host, port, 0, { ...udp, reusePort: true }, name);
+    if ('reusePort' in udp) throw new IoError('InvalidConfig', 'IoCluster.udpBind: reusePort is how a cluster works; leave it out', { key: 'reusePort' });
+    const checked = udpBindOptions(this.#native, { ...udp, host, port }, this.#groBuffers, 'IoCluster.udpBind');
+    return this.#declare('udp', checked.host, checked.port, 0, { ...checked.opts, reusePort: true }, name);
   }
 
   /** The declared endpoints, in order. */
@@ -176,7 +174,7 @@ export class IoCluster {
     if (!this.#started) for (const d of this.#declared) for (const fd of d.fds) this.#native.closeFd(fd);
   }
 
-  #declare(kind: 'tcp' | 'udp', host: string, port: number, backlog: number, udpOptions: object | null, name?: string): ClusterEndpoint {
+  #declare(kind: 'tcp' | 'udp', ip: string, port: number, backlog: number, udpOptions: object | null, name?: string): ClusterEndpoint {
     if (this.#started || this.#closed) throw new IoError('ShardClosed', 'IoCluster: endpoints are declared before runPerCore() and after close() none can be');
     if (!this.expectedProtocols.includes(kind)) {
       throw new IoError('InvalidConfig', `IoCluster: '${kind}' is not in expectedProtocols [${this.expectedProtocols.join(', ')}]`, { key: 'expectedProtocols' });
@@ -184,8 +182,6 @@ export class IoCluster {
     if (name !== undefined && (typeof name !== 'string' || this.#declared.some((d) => d.ep.name === name))) {
       throw new IoError('InvalidArgument', `IoCluster: endpoint name must be a unique string, got ${JSON.stringify(name)}`);
     }
-    const ip = bindIp(host, `IoCluster.${kind === 'tcp' ? 'tcpListen' : 'udpBind'}`);
-    checkPort(port, 'IoCluster');
     let g: { fds: number[]; address: [string, string, number] };
     try {
       g = this.#native.reuseportGroup(kind, ip, port, this.shardCount, backlog, udpOptions ?? {});

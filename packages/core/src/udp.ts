@@ -5,7 +5,7 @@
  * @module
  */
 import { networkInterfaces } from 'node:os';
-import { ERR } from './addon.js';
+import { ERR, type NativeAddon } from './addon.js';
 import { UdpAddress, bindIp, checkPort, formatHostPort, parseHostPort, rejectUnknownKeys } from './address.js';
 import { IoError, errnoDescription, fromNative } from './errors.js';
 import type { EndpointId, UdpRecvEvent } from './events.js';
@@ -125,7 +125,7 @@ function fail(io: Io, r: number, what: string, ep: EndpointId, len?: number): ne
   throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
 }
 
-function ifIndex(io: Io, iface: string | undefined, what: string): number {
+function ifIndex(native: NativeAddon, iface: string | undefined, what: string): number {
   if (iface === undefined || iface === '') return 0;
   let name = iface;
   const nets = networkInterfaces();
@@ -134,7 +134,7 @@ function ifIndex(io: Io, iface: string | undefined, what: string): number {
     if (!hit) throw new IoError('InvalidAddress', `${what}: no interface named or addressed '${iface}' (known: ${Object.keys(nets).join(', ')})`, { address: iface });
     name = hit[0];
   }
-  const idx = io._native.ifIndex(name);
+  const idx = native.ifIndex(name);
   if (!idx) throw new IoError('InvalidAddress', `${what}: interface '${name}' has no index (gone?)`, { address: iface });
   return idx;
 }
@@ -142,27 +142,32 @@ function ifIndex(io: Io, iface: string | undefined, what: string): number {
 const BIND_KEYS = ['host', 'port', 'gro', 'reuseAddr', 'reusePort', 'ipv6Only', 'broadcast', 'recvBufferSize', 'sendBufferSize',
   'ttl', 'multicastTtl', 'multicastLoopback', 'multicastInterface', 'sendQueue'] as const;
 
-Io.prototype.udpBindWith = function udpBindWith(this: Io, config: UdpEndpointConfig): EndpointId {
-  rejectUnknownKeys(config, BIND_KEYS, 'udpBindWith');
-  const host = bindIp(config.host ?? '0.0.0.0', 'udpBindWith');
-  const port = checkPort(config.port, 'udpBindWith');
+/**
+ * @internal Validates a UdpEndpointConfig for `what` (udpBindWith, IoCluster.udpBind) on shards
+ * with `groBuffers` GRO buffers; returns the bind address and the options for the engine.
+ */
+export function udpBindOptions(native: NativeAddon, config: UdpEndpointConfig, groBuffers: number, what: string):
+  { host: string; port: number; opts: Record<string, unknown> } {
+  rejectUnknownKeys(config, BIND_KEYS, what);
+  const host = bindIp(config.host ?? '0.0.0.0', what);
+  const port = checkPort(config.port, what);
   const sendQueue = config.sendQueue ?? 1024;
   if (!Number.isInteger(sendQueue) || sendQueue < 1 || sendQueue > 65536) {
-    throw new IoError('InvalidConfig', `udpBindWith: sendQueue must be an integer in [1, 65536], got ${sendQueue}`, { key: 'sendQueue' });
+    throw new IoError('InvalidConfig', `${what}: sendQueue must be an integer in [1, 65536], got ${sendQueue}`, { key: 'sendQueue' });
   }
-  const opts = {
-    ...config,
-    multicastInterface: ifIndex(this, config.multicastInterface, 'udpBindWith'),
-    sendQueue,
-  };
   if (config.gro) {
-    groProbe ??= this._native.probe().udpGro;
-    if (!groProbe || this.config.udpGroBuffers === 0) {
+    groProbe ??= native.probe().udpGro;
+    if (!groProbe || groBuffers === 0) {
       throw new IoError('NotSupportedOnBackend', groProbe
-        ? 'udpBindWith: gro needs GRO buffers; Config.udpGroBuffers is 0'
-        : 'udpBindWith: gro needs UDP_GRO, which this kernel lacks (Linux >= 5.0); leave gro off', { feature: 'UDP_GRO' });
+        ? `${what}: gro needs GRO buffers; Config.udpGroBuffers is 0`
+        : `${what}: gro needs UDP_GRO, which this kernel lacks (Linux >= 5.0); leave gro off`, { feature: 'UDP_GRO' });
     }
   }
+  return { host, port, opts: { ...config, multicastInterface: ifIndex(native, config.multicastInterface, what), sendQueue } };
+}
+
+Io.prototype.udpBindWith = function udpBindWith(this: Io, config: UdpEndpointConfig): EndpointId {
+  const { host, port, opts } = udpBindOptions(this._native, config, this.config.udpGroBuffers, 'udpBindWith');
   try {
     return this._native.udpBind(this._shard, host, port, opts) as EndpointId;
   } catch (e) {
@@ -270,7 +275,7 @@ function membership(io: Io, join: boolean, ep: EndpointId, g: MulticastGroup): v
   const source = g.kind === 'SourceSpecific' ? g.source : null;
   let r: number;
   try {
-    r = io._native.udpMulticast(io._shard, ep, join, g.group, source, ifIndex(io, g.interface, what));
+    r = io._native.udpMulticast(io._shard, ep, join, g.group, source, ifIndex(io._native, g.interface, what));
   } catch (e) {
     throw fromNative(e, what, source ? `${source} -> ${g.group}` : g.group);
   }

@@ -37,7 +37,8 @@ describe.each([
     const cluster = new IoCluster({ shardCount: 2, routing, cpuAffinity: cpus });
     expect(cluster.steering).toBe('cpu');
     const tcp = cluster.tcpListen('127.0.0.1:0', { name: 'echo' });
-    const udp = cluster.udpBind('127.0.0.1:0', { name: 'dgram' });
+    // GRO and an interface name go through the same validation as udpBindWith.
+    const udp = cluster.udpBind('127.0.0.1:0', { name: 'dgram', gro: true, multicastInterface: 'lo' });
     const running = await runPerCore(cluster, handler);
     try {
       expect(running.shards.map((s) => [s.shardId, s.cpu, s.affinity])).toEqual([[0, cpus[0], [cpus[0]]], [1, cpus[1], [cpus[1]]]]);
@@ -71,6 +72,9 @@ describe('IoCluster configuration and failures', () => {
     expect(() => new IoCluster({ shards: 2 } as never)).toThrow(/unknown option shards/);
     const c = new IoCluster({ shardCount: 1, expectedProtocols: ['udp'] });
     expect(() => c.tcpListen('127.0.0.1:0')).toThrow(/'tcp' is not in expectedProtocols/);
+    expect(() => c.udpBind('127.0.0.1:0', { reusePort: false } as never)).toThrow(/reusePort is how a cluster works/);
+    expect(() => c.udpBind('127.0.0.1:0', { sendQueue: 0 })).toThrow(/IoCluster\.udpBind: sendQueue must be an integer/);
+    expect(() => c.udpBind('127.0.0.1:0', { multicastInterface: 'no-such-if0' })).toThrow(/no interface named or addressed 'no-such-if0'/);
     c.close();
   });
 

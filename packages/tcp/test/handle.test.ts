@@ -198,7 +198,10 @@ describe('IoHandle', () => {
       await until(() => rejected.length === 1, 5000, 'HandleRejected');
       expect(rejected[0]).toBe('the connection is closed (stale id)');
       for (const c of clients) c.destroy();
+      // Turning the reservoir off gives its slots back to the pool.
       io.handle({ sendBuffers: 0 });
+      await until(() => io.poolStats().freeStack.current === 0, 5000, 'the reservoir emptied');
+      expect(io.poolStats().counters.handleReservoir).toBe(0);
     } finally {
       h.stop();
       io.shutdown();
