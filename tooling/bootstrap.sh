@@ -14,7 +14,8 @@ fi
 
 # 1. System packages (Debian 12). Only what is missing; apt-get update only when needed.
 need=()
-for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev libgtest-dev ccache socat iproute2; do
+for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev libgtest-dev ccache socat iproute2 \
+         libclang-dev openssl testssl.sh; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -23,6 +24,13 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Rust (quiche and BoringSSL are built by cargo from crates.io; Debian 12's rustc is too old).
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! cargo --version >/dev/null 2>&1; then
+  echo "bootstrap: cargo not found; install Rust >= 1.88 with rustup (https://rustup.rs)" >&2
+  exit 1
 fi
 
 # 2. pnpm through corepack (the version pinned in package.json "packageManager").

@@ -30,6 +30,36 @@ if (!existsSync(join(uvInclude, 'uv.h'))) {
 }
 
 const env = { ...process.env };
+
+// The Rust staticlib (native/rust: quiche + the BoringSSL it builds), with its target directory
+// in the cache outside the clone: a warm cache makes this a no-op check, a cold machine builds
+// it once (~3 min on 2 cores). docs/architecture/0009-tls-stack.md.
+const cargoTarget = join(cache, 'cargo-target');
+const manifest = join(root, 'native', 'rust', 'Cargo.toml');
+const cargo = process.env.CARGO ?? 'cargo';
+try {
+  execFileSync(cargo, ['--version'], { stdio: 'ignore' });
+} catch {
+  console.error('build-native: cargo not found; install Rust >= 1.88 (https://rustup.rs) and retry');
+  process.exit(1);
+}
+const tc = Date.now();
+console.log('build-native: cargo build (quiche + BoringSSL staticlib)');
+execFileSync(cargo, ['build', '--release', '--locked', '--manifest-path', manifest], {
+  stdio: ['ignore', 'inherit', 'inherit'], env: { ...env, CARGO_TARGET_DIR: cargoTarget },
+});
+console.log(`build-native: cargo done in ${((Date.now() - tc) / 1000).toFixed(1)} s`);
+const rustLib = join(cargoTarget, 'release', 'libzero_io_rs.a');
+const meta = JSON.parse(execFileSync(cargo, ['metadata', '--format-version', '1', '--locked', '--manifest-path', manifest], {
+  env: { ...env, CARGO_TARGET_DIR: cargoTarget }, maxBuffer: 64 << 20,
+}).toString());
+const boring = meta.packages.find((p) => p.name === 'boring-sys');
+if (!boring) {
+  console.error('build-native: boring-sys not in the cargo dependency graph (quiche features changed?)');
+  process.exit(1);
+}
+const boringInclude = join(dirname(boring.manifest_path), 'deps', 'boringssl', 'include');
+
 const cmakeArgs = [
   '-S', join(root, 'native'), '-B', buildDir, '-G', 'Ninja',
   `-DCMAKE_BUILD_TYPE=${buildType}`,
@@ -38,6 +68,8 @@ const cmakeArgs = [
   `-DZIO_NODE_ADDON_API_INCLUDE=${addonApiInclude}`,
   `-DZIO_UV_INCLUDE=${uvInclude}`,
   `-DZIO_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
+  `-DZIO_RUST_LIB=${rustLib}`,
+  `-DZIO_BORINGSSL_INCLUDE=${boringInclude}`,
 ];
 try {
   execFileSync('ccache', ['--version'], { stdio: 'ignore' });

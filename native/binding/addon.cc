@@ -71,6 +71,20 @@ std::shared_ptr<zio::HandleQueue> FindQueue(uint64_t id) {
   return it == Registry().map.end() ? nullptr : it->second.lock();
 }
 
+// TLS contexts and certificate slots, by id: process-wide like the handle registry, so a
+// CertReloadHandle (which carries only the id) works from any thread. Released by the TS layer's
+// FinalizationRegistry (tlsRelease); a listener or connection keeps its own reference.
+struct TlsRegistry {
+  std::mutex mu;
+  std::unordered_map<uint64_t, std::shared_ptr<zio::tls::CertSlot>> slots;
+  std::unordered_map<uint64_t, std::shared_ptr<zio::tls::Context>> clients;
+  uint64_t next = 1;
+};
+TlsRegistry& Tls() {
+  static TlsRegistry r;  // NOLINT: process-wide by design (cross-environment)
+  return r;
+}
+
 struct Driver {
   uv_poll_t* poll = nullptr;
   // Environment teardown closes the poll handle through this hook, so Node keeps the addon
@@ -212,6 +226,17 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("closeFd", &ZeroIo::CloseFd),
         InstanceMethod("threadAffinity", &ZeroIo::ThreadAffinity),
         InstanceMethod("currentCpu", &ZeroIo::CurrentCpu),
+        InstanceMethod("tlsServerContext", &ZeroIo::TlsServerContext),
+        InstanceMethod("tlsClientContext", &ZeroIo::TlsClientContext),
+        InstanceMethod("tlsReload", &ZeroIo::TlsReload),
+        InstanceMethod("tlsRelease", &ZeroIo::TlsRelease),
+        InstanceMethod("tlsSlotGeneration", &ZeroIo::TlsSlotGeneration),
+        InstanceMethod("endpointSetTls", &ZeroIo::EndpointSetTls),
+        InstanceMethod("connSetTlsClient", &ZeroIo::ConnSetTlsClient),
+        InstanceMethod("connTlsUpgrade", &ZeroIo::ConnTlsUpgrade),
+        InstanceMethod("connTlsInfo", &ZeroIo::ConnTlsInfo),
+        InstanceMethod("ktlsAvailable", &ZeroIo::KtlsAvailable),
+        InstanceMethod("tlsLibrary", &ZeroIo::TlsLibrary),
     });
   }
   ~ZeroIo() {
@@ -291,6 +316,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
       }
     }
     return a;
+  }
+
+  // tlsLibrary() -> the TLS stack linked into the addon (BoringSSL, from quiche's build).
+  Napi::Value TlsLibrary(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), zio::tls::library_version());
   }
 
   Napi::Value CreateShard(const Napi::CallbackInfo& info) {
@@ -997,7 +1027,191 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     n("deliveryRate", static_cast<double>(t.delivery_rate));
     n("bytesIn", static_cast<double>(t.bytes_in));
     n("bytesOut", static_cast<double>(t.bytes_out));
+    const zio::ConnTls* tl = sh->conn_tls(idx, gen);
+    o.Set("tls", tl != nullptr);
+    o.Set("ktls", tl && tl->ktls == zio::Ktls::Active);
     return o;
+  }
+
+  // ---- TLS ----
+  static std::string Str(Napi::Object o, const char* k) {
+    Napi::Value v = o.Get(k);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  }
+  static std::vector<std::string> Strs(Napi::Object o, const char* k) {
+    std::vector<std::string> out;
+    Napi::Value v = o.Get(k);
+    if (!v.IsArray()) return out;
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    return out;
+  }
+  static uint16_t Version(Napi::Object o, const char* k, uint16_t def) {
+    std::string v = Str(o, k);
+    return v == "TLSv1.2" ? zio::tls::kTls12 : v == "TLSv1.3" ? zio::tls::kTls13 : def;
+  }
+  static std::vector<zio::tls::CertKey> Certs(Napi::Value v) {
+    std::vector<zio::tls::CertKey> out;
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      out.push_back({Str(e, "cert"), Str(e, "key"), Strs(e, "names")});
+    }
+    return out;
+  }
+
+  // tlsServerContext({ certs: [{cert, key, names}], alpn, minVersion, maxVersion, ciphers,
+  //   clientAuth, ca, tickets }) -> slot id. Throws TlsInvalidCertificate / InvalidConfig.
+  Napi::Value TlsServerContext(const Napi::CallbackInfo& info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    zio::tls::ServerOptions so;
+    so.certs = Certs(o.Get("certs"));
+    so.alpn = Strs(o, "alpn");
+    so.min_version = Version(o, "minVersion", zio::tls::kTls12);
+    so.max_version = Version(o, "maxVersion", zio::tls::kTls13);
+    so.ciphers = Str(o, "ciphers");
+    so.client_auth = o.Get("clientAuth").As<Napi::Number>().Int32Value();
+    so.ca_pem = Str(o, "ca");
+    so.tickets = o.Get("tickets").ToBoolean();
+    std::string err;
+    auto ctx = zio::tls::Context::server(so, &err);
+    if (!ctx) throw TlsError(info.Env(), err);
+    std::lock_guard<std::mutex> g(Tls().mu);
+    uint64_t id = Tls().next++;
+    Tls().slots[id] = std::make_shared<zio::tls::CertSlot>(std::move(ctx));
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+  static Napi::Error TlsError(Napi::Env env, const std::string& err) {
+    bool cert = err.rfind("certificate", 0) == 0 || err.rfind("private key", 0) == 0 ||
+                err.rfind("sni[", 0) == 0 || err.rfind("ca:", 0) == 0;
+    return IoError(env, cert ? "TlsInvalidCertificate" : "InvalidConfig", err);
+  }
+
+  // tlsClientContext({ servername, alpn, minVersion, maxVersion, ciphers, ca, verify, cert,
+  //   key, resume }) -> context id.
+  Napi::Value TlsClientContext(const Napi::CallbackInfo& info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    zio::tls::ClientOptions co;
+    co.servername = Str(o, "servername");
+    co.alpn = Strs(o, "alpn");
+    co.min_version = Version(o, "minVersion", zio::tls::kTls12);
+    co.max_version = Version(o, "maxVersion", zio::tls::kTls13);
+    co.ciphers = Str(o, "ciphers");
+    co.ca_pem = Str(o, "ca");
+    co.verify = o.Get("verify").ToBoolean();
+    co.cert_pem = Str(o, "cert");
+    co.key_pem = Str(o, "key");
+    co.resume = o.Get("resume").ToBoolean();
+    std::string err;
+    auto ctx = zio::tls::Context::client(co, &err);
+    if (!ctx) throw TlsError(info.Env(), err);
+    std::lock_guard<std::mutex> g(Tls().mu);
+    uint64_t id = Tls().next++;
+    Tls().clients[id] = std::move(ctx);
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+  static std::shared_ptr<zio::tls::CertSlot> FindSlot(double id) {
+    std::lock_guard<std::mutex> g(Tls().mu);
+    auto it = Tls().slots.find(static_cast<uint64_t>(id));
+    return it == Tls().slots.end() ? nullptr : it->second;
+  }
+  // A context for a handshake: a client context, or a server slot's current one.
+  static std::shared_ptr<zio::tls::Context> FindCtx(double id) {
+    std::lock_guard<std::mutex> g(Tls().mu);
+    auto c = Tls().clients.find(static_cast<uint64_t>(id));
+    if (c != Tls().clients.end()) return c->second;
+    auto s = Tls().slots.find(static_cast<uint64_t>(id));
+    return s == Tls().slots.end() ? nullptr : s->second->get();
+  }
+
+  // tlsReload(slotId, certs) -> generation. Any thread; throws and keeps the old certificate.
+  Napi::Value TlsReload(const Napi::CallbackInfo& info) {
+    auto slot = FindSlot(info[0].As<Napi::Number>().DoubleValue());
+    if (!slot) throw IoError(info.Env(), "InvalidArgument", "the TLS endpoint's certificate slot was released");
+    std::string err;
+    if (slot->reload(Certs(info[1]), &err) < 0) throw TlsError(info.Env(), err);
+    return Napi::Number::New(info.Env(), static_cast<double>(slot->generation()));
+  }
+
+  Napi::Value TlsSlotGeneration(const Napi::CallbackInfo& info) {
+    auto slot = FindSlot(info[0].As<Napi::Number>().DoubleValue());
+    return Napi::Number::New(info.Env(), slot ? static_cast<double>(slot->generation()) : -1);
+  }
+
+  Napi::Value TlsRelease(const Napi::CallbackInfo& info) {
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+    std::lock_guard<std::mutex> g(Tls().mu);
+    Tls().slots.erase(id);
+    Tls().clients.erase(id);
+    return info.Env().Undefined();
+  }
+
+  // endpointSetTls(shard, ep, slotId, handshakeTimeoutMs) -> 0 or kErr*.
+  Napi::Value EndpointSetTls(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    auto slot = FindSlot(info[2].As<Napi::Number>().DoubleValue());
+    if (!IdAt(info, 1, &idx, &gen) || !slot) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return Napi::Number::New(info.Env(), sh->endpoint_set_tls(idx, gen, std::move(slot),
+                                                              info[3].As<Napi::Number>().Uint32Value()));
+  }
+
+  // connSetTlsClient(shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr*.
+  Napi::Value ConnSetTlsClient(const Napi::CallbackInfo& info) {
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    auto ctx = FindCtx(info[2].As<Napi::Number>().DoubleValue());
+    if (!IdAt(info, 1, &idx, &gen) || !ctx) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return Napi::Number::New(info.Env(), sh->conn_set_tls_client(idx, gen, std::move(ctx),
+                                                                 info[3].As<Napi::Number>().Uint32Value()));
+  }
+
+  // connTlsUpgrade(shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr* (STARTTLS).
+  Napi::Value ConnTlsUpgrade(const Napi::CallbackInfo& info) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    auto ctx = FindCtx(info[2].As<Napi::Number>().DoubleValue());
+    if (!IdAt(info, 1, &idx, &gen) || !ctx) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    int r = s->shard->conn_tls_upgrade(idx, gen, std::move(ctx), info[3].As<Napi::Number>().Uint32Value());
+    Nudge(s);
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // connTlsInfo(shard, conn) -> { ... } or null (not TLS / stale).
+  Napi::Value ConnTlsInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Shard* sh = Get(info);
+    uint32_t idx, gen;
+    const zio::ConnTls* t = IdAt(info, 1, &idx, &gen) ? sh->conn_tls(idx, gen) : nullptr;
+    if (!t) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    static const char* phases[] = {"idle", "handshake", "open", "closed", "failed"};
+    o.Set("phase", phases[static_cast<int>(t->s.phase())]);
+    o.Set("server", t->s.is_server());
+    o.Set("version", t->s.version());
+    o.Set("cipher", t->s.cipher());
+    o.Set("alpn", t->s.alpn());
+    o.Set("servername", t->s.servername());
+    o.Set("resumed", t->s.resumed());
+    o.Set("peerSubject", t->s.peer_subject());
+    o.Set("peerVerified", t->s.peer_verified());
+    o.Set("ktls", t->ktls == zio::Ktls::Active);
+    o.Set("ktlsReason", t->ktls == zio::Ktls::Wanted ? "pending" : t->ktls_why);
+    o.Set("alert", t->s.alert());
+    o.Set("alertReceived", t->s.alert_received());
+    o.Set("reason", t->s.reason());
+    return o;
+  }
+
+  Napi::Value KtlsAvailable(const Napi::CallbackInfo& info) {
+    std::string why;
+    bool ok = Shard::ktls_available(&why);
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, ok);
+    a.Set(1u, why);
+    return a;
   }
 
   Napi::Value ConnProto(const Napi::CallbackInfo& info) {
@@ -1156,6 +1370,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("udpTxRefused", udp_tx_refused);
     ZIO_COUNTER("udpRxGroTrains", udp_rx_gro_trains);
     ZIO_COUNTER("udpRxGroSegments", udp_rx_gro_segments);
+    ZIO_COUNTER("tlsHandshakes", tls_handshakes);
+    ZIO_COUNTER("tlsFailed", tls_failed);
+    ZIO_COUNTER("tlsTimeouts", tls_timeouts);
+    ZIO_COUNTER("ktlsActive", ktls_active);
 #undef ZIO_COUNTER
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
     k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));

@@ -501,40 +501,8 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
     return kErrClosing;
-  TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
-  size_t done = 0;
-  const uint32_t ss = pool_->slot_size();
-  // Coalesce into the tail slot when it has room, is not part of the send in flight, and is
-  // ours alone (a SendBuffer slot shared by a fan-out is never written into).
-  TxChunk* tail = c->tx_count > c->tx_inflight_chunks
-                      ? &q[(c->tx_head + c->tx_count - 1) % txq_cap_] : nullptr;
-  if (tail && !tail->shared && pool_->refs(tail->slot) == 1) {
-    TxChunk& t = *tail;
-    uint32_t room_b = ss - (t.off + t.len);
-    size_t n = std::min<size_t>(room_b, len);
-    n = std::min<size_t>(n, cfg_.max_write_queue_bytes > c->tx_bytes
-                                ? cfg_.max_write_queue_bytes - c->tx_bytes : 0);
-    if (n) {
-      memcpy(pool_->slot_ptr(t.slot) + t.off + t.len, data, n);
-      t.len += n;
-      done += n;
-      c->tx_bytes += n;
-    }
-  }
-  while (done < len && c->tx_count < txq_cap_ && c->tx_bytes < cfg_.max_write_queue_bytes) {
-    if (!bulk_allowed(1)) break;  // Critical: bulk budget reached; Drain: no bulk TX
-    int64_t s = pool_->acquire();
-    if (s < 0) break;
-    size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
-                                 static_cast<size_t>(cfg_.max_write_queue_bytes - c->tx_bytes)});
-    memcpy(pool_->slot_ptr(static_cast<uint32_t>(s)), data + done, n);
-    q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0, 0,
-                                                       static_cast<uint32_t>(n)};
-    ++c->tx_count;
-    gauges_.tx_ring.add(1);
-    done += n;
-    c->tx_bytes += n;
-  }
+  if (c->tls && c->tls->ktls != Ktls::Active) return tls_write(index, data, len);
+  size_t done = tx_append(index, data, len, cfg_.max_write_queue_bytes, true);
   if (done < len) {
     c->want_writable = true;
     ++counters_.tx_partial_accepts;
@@ -547,6 +515,46 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   }
   if (done) mark_dirty(index);
   return static_cast<int64_t>(done);
+}
+
+// Copies bytes into the connection's write queue (coalescing into its tail slot), up to `limit`
+// queued bytes; `budget`: ask the bulk-TX budget for new slots. Returns the bytes queued.
+size_t Shard::tx_append(uint32_t index, const uint8_t* data, size_t len, size_t limit, bool budget) {
+  Conn* c = &conns_[index];
+  TxChunk* q = &txq_[static_cast<size_t>(index) * txq_cap_];
+  size_t done = 0;
+  const uint32_t ss = pool_->slot_size();
+  // Coalesce into the tail slot when it has room, is not part of the send in flight, and is
+  // ours alone (a SendBuffer slot shared by a fan-out is never written into).
+  TxChunk* tail = c->tx_count > c->tx_inflight_chunks
+                      ? &q[(c->tx_head + c->tx_count - 1) % txq_cap_] : nullptr;
+  if (tail && !tail->shared && pool_->refs(tail->slot) == 1) {
+    TxChunk& t = *tail;
+    uint32_t room_b = ss - (t.off + t.len);
+    size_t n = std::min<size_t>(room_b, len);
+    n = std::min<size_t>(n, limit > c->tx_bytes ? limit - c->tx_bytes : 0);
+    if (n) {
+      memcpy(pool_->slot_ptr(t.slot) + t.off + t.len, data, n);
+      t.len += n;
+      done += n;
+      c->tx_bytes += n;
+    }
+  }
+  while (done < len && c->tx_count < txq_cap_ && c->tx_bytes < limit) {
+    if (budget && !bulk_allowed(1)) break;  // Critical: bulk budget reached; Drain: no bulk TX
+    int64_t s = pool_->acquire();
+    if (s < 0) break;
+    size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
+                                 static_cast<size_t>(limit - c->tx_bytes)});
+    memcpy(pool_->slot_ptr(static_cast<uint32_t>(s)), data + done, n);
+    q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0, 0,
+                                                       static_cast<uint32_t>(n)};
+    ++c->tx_count;
+    gauges_.tx_ring.add(1);
+    done += n;
+    c->tx_bytes += n;
+  }
+  return done;
 }
 
 // Whether a write of `len` bytes would be queued whole right now (IoHandle writes are
@@ -592,7 +600,15 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
 
 int64_t Shard::detach_rx(uint64_t off) {
   uint64_t slot = off / pool_->slot_size();
-  if (slot >= pool_->rx_slots()) return kErrStaleId;
+  if (slot >= pool_->rx_slots()) {
+    // TLS plaintext lent from the free stack: the reference JS had for the batch becomes its own.
+    auto p = std::find(loaned_plain_.begin(), loaned_plain_.end(), static_cast<uint32_t>(slot));
+    if (p == loaned_plain_.end()) return kErrStaleId;
+    *p = loaned_plain_.back();
+    loaned_plain_.pop_back();
+    ++counters_.slots_detached;
+    return static_cast<int64_t>(slot);
+  }
   auto it = std::find(loaned_.begin(), loaned_.end(), static_cast<uint16_t>(slot));
   if (it == loaned_.end()) return kErrStaleId;  // not lent in this batch (or detached already)
   *it = loaned_.back();
@@ -603,6 +619,7 @@ int64_t Shard::detach_rx(uint64_t off) {
 }
 
 int Shard::owned_release(uint32_t slot) {
+  if (!pool_->is_rx(slot)) return slot_release(slot);  // a detached TLS plaintext slot
   if (!pool_->unhold_rx(slot)) return kErrStaleId;
   drv_.buf_add(pool_->slot_ptr(slot), pool_->slot_size(), static_cast<uint16_t>(slot));
   drv_.buf_commit();
@@ -642,6 +659,7 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
     return 0;
   }
   c->graceful = true;
+  if (c->tls) c->tls->s.close_notify();  // RFC 8446 section 6.1, queued after pending data
   if (c->timer != TimerWheel::kNone) timers_.cancel(c->timer);
   c->timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c->gen);
   mark_dirty(index);
@@ -739,6 +757,7 @@ void Shard::release_closed_now(uint32_t index) {
 void Shard::release_closed() {
   for (uint32_t index : closed_) {
     Conn& c = conns_[index];
+    c.tls.reset();
     c.state = ConnState::Free;
     c.gen = (c.gen + 1) & 0xffffff;
     if (c.gen == 0) c.gen = 1;
@@ -756,6 +775,11 @@ void Shard::release_closed() {
 // ------------------------------------------------------------------ tick
 
 void Shard::recycle_rx() {
+  if (!loaned_plain_.empty()) {
+    for (uint32_t s : loaned_plain_) pool_->release(s);
+    loaned_plain_.clear();
+    wake_pool_waiters();
+  }
   if (!loaned_.empty()) {
     uint32_t rx = 0, gro = 0;
     for (uint16_t bid : loaned_) {
@@ -802,8 +826,14 @@ void Shard::flush(bool allow_events) {
   for (uint32_t idx : dirty_work_) {
     Conn& c = conns_[idx];
     c.dirty = false;
+    if (c.state == ConnState::Open && c.tls) {
+      if (c.tls->s.pending_out()) c.tls->s.flush_out();
+      if (allow_events && (c.tls->s.readable() || c.tls->event_owed)) tls_pump(idx);
+      if (c.tls->ktls == Ktls::Wanted) ktls_try(idx);
+    }
     if (c.state == ConnState::Open) {
-      if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked) arm_recv(idx);
+      bool ktls_wait = c.tls && c.tls->ktls == Ktls::Wanted;  // recv stays down until installed
+      if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !ktls_wait) arm_recv(idx);
       if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
       if (!c.send_inflight && c.tx_count == 0) {
         if (c.want_writable && allow_events && room(1)) {
@@ -811,13 +841,19 @@ void Shard::flush(bool allow_events) {
           emit(kEvWritable, idx, c.gen, 0, 0, 0, 0, 0);
         }
         // Drained: a graceful close or a peer FIN (allowHalfOpen=false, as node:net) closes now.
-        if (c.graceful) begin_close(idx, 0, kOriginLocal);
-        else if (c.peer_eof) begin_close(idx, 0, kOriginPeer);
+        if (c.graceful && !(c.tls && c.tls->s.pending_out()))
+          begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
+        else if (c.peer_eof && c.tls && c.tls->s.phase() == tls::Phase::Handshake) {
+          c.tls->s.abort("the peer closed the connection during the handshake");
+          begin_close(idx, kErrTlsHandshake, kOriginPeer);
+        } else if (c.peer_eof) begin_close(idx, 0, kOriginPeer);
       }
     }
     if (c.state == ConnState::Closing && allow_events) try_finalize(idx);
-    if (c.final_pending || (c.want_writable && c.state == ConnState::Open && c.tx_count == 0))
-      mark_dirty(idx);  // an event is still owed: retried at the next tick
+    if (c.final_pending || (c.want_writable && c.state == ConnState::Open && c.tx_count == 0) ||
+        (c.state == ConnState::Open && c.tls &&
+         (c.tls->ktls == Ktls::Wanted || c.tls->event_owed || c.tls->s.readable())))
+      mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
   dirty_work_.clear();
   if (timer_op_mode_) arm_timer_op();
@@ -923,6 +959,11 @@ void Shard::fire_timers() {
     c->timer = TimerWheel::kNone;
     if (f.kind == kTimerHeNext && c->state == ConnState::Connecting) {
       start_attempt(f.target);
+    } else if (f.kind == kTimerTlsHandshake && c->state == ConnState::Open && c->tls &&
+               c->tls->s.phase() == tls::Phase::Handshake) {
+      ++counters_.tls_timeouts;
+      if (c->endpoint >= 0 && c->tls->announce) ++endpoints_[c->endpoint].tls_failed;
+      begin_close(f.target, kErrTlsTimeout, kOriginTimeout);
     } else if (f.kind == kTimerGraceful && c->state == ConnState::Open) {
       release_tx(*c);  // the peer did not take our data in time: drop it
       begin_close(f.target, ETIMEDOUT, kOriginTimeout);
@@ -1129,8 +1170,14 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
       arm_recv(static_cast<uint32_t>(idx));
       ++e.accepted;
       ++counters_.conns_accepted;
-      emit(kEvConnected, static_cast<uint32_t>(idx), c.gen, c.proto, e.gen, 0, 0,
-           static_cast<int32_t>(ep));
+      if (e.tls) {
+        // Connected follows the handshake (tls_established); a failure is reported by Disconnected.
+        if (tls_start(static_cast<uint32_t>(idx), e.tls->get(), true, e.tls_timeout_ms) < 0)
+          begin_close(static_cast<uint32_t>(idx), kErrTlsHandshake, kOriginError);
+      } else {
+        emit(kEvConnected, static_cast<uint32_t>(idx), c.gen, c.proto, e.gen, 0, 0,
+             static_cast<int32_t>(ep));
+      }
     }
   } else if (res != -ECANCELED && !e.closing) {
     ++e.accept_errors;
@@ -1161,7 +1208,15 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
     --rx_in_ring_;
     gauges_.fill_ring.add(1);
     loaned_.push_back(bid);  // back to the ring at the next tick, or at once if not delivered
-    if (res > 0 && c.state == ConnState::Open) {
+    if (res > 0 && c.state == ConnState::Open && c.tls && c.tls->ktls != Ktls::Active) {
+      c.bytes_in += res;
+      counters_.rx_bytes += res;
+      if (!c.graceful || !c.drain_err) {  // input after a TLS failure is dropped
+        c.tls->s.feed(pool_->slot_ptr(bid), static_cast<size_t>(res));
+        tls_pump(idx);
+        c.tls->s.keep_input();  // the RX slot goes back to the ring at the next tick
+      }
+    } else if (res > 0 && c.state == ConnState::Open) {
       c.bytes_in += res;
       counters_.rx_bytes += res;
       emit(kEvStreamFrame, idx, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(bid)),
@@ -1283,6 +1338,13 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   }
   arm_recv(idx);
   ++counters_.conns_connected;
+  if (c.tls) {
+    // Connected follows the TLS handshake (tls_established); its ClientHello is queued already.
+    if (c.tls_timeout_ms)
+      c.timer = timers_.add(now_ms() + c.tls_timeout_ms, kTimerTlsHandshake, idx, c.gen);
+    mark_dirty(idx);
+    return;
+  }
   emit(kEvConnected, idx, c.gen, c.proto, 0, 0, 0, -1);
   mark_dirty(idx);  // writes queued before the connect completed go out now
 }

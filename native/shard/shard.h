@@ -21,6 +21,7 @@
 #include "driver/driver.h"
 #include "shard/handle.h"
 #include "pool/pool.h"
+#include "proto/tls/tls.h"
 
 namespace zio {
 
@@ -54,7 +55,10 @@ enum EventType : int32_t {
                         // kind = the leading pool (PressurePool)
   kEvUdpRecv = 5,       // endpoint index/gen, off/len = payload, code = kUdpTruncated flag,
                         // aux = bytes from the sender's sockaddr (in the same slot) to the payload
+  kEvTlsReady = 8,      // conn: a STARTTLS upgrade finished its handshake
 };
+// Connected.code bit: the connection is TLS (emitted once its handshake finished).
+constexpr int32_t kConnectedTls = 1;
 enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2, kProtoUdp = 3 };
 constexpr int32_t kUdpTruncated = 1;  // the datagram was longer than the slot could hold
 enum MessageKind : int32_t { kKindBinary = 0 };
@@ -76,6 +80,10 @@ enum : int32_t {
   kErrQueueFull = -1004,   // a bounded queue (UDP send queue) is full
   kErrPoolExhausted = -1005,  // no free pool slot for the payload
   kErrWrongKind = -1006,   // e.g. a UDP call on a TCP listener
+  kErrTlsHandshake = -1010,  // Disconnected.code: the TLS handshake failed (conn_tls_error says why)
+  kErrTlsProtocol = -1011,   // Disconnected.code: a TLS error after the handshake
+  kErrTlsTimeout = -1012,    // Disconnected.code: the handshake did not finish in time
+  kErrTlsState = -1013,      // a TLS upgrade on a connection that has TLS already, or is not open
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -119,7 +127,26 @@ constexpr uint16_t kGroBufGroup = 1;  // UDP GRO buffers (after the slots, in th
 constexpr uint32_t kGroBufSize = 68 * 1024;  // a 64 KiB train + recvmsg header, name, cmsg
 constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX bids are < 32768)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
-enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3 };
+enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
+                            kTimerTlsHandshake = 4 };
+
+// kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
+enum class Ktls : uint8_t { Off, Wanted, Active };
+
+class Shard;
+// A TLS connection's machine and its wiring: ciphertext from the machine goes to the
+// connection's write queue through put() (shard/tls_conn.cc).
+struct ConnTls final : tls::Sink {
+  Shard* shard = nullptr;
+  uint32_t index = 0;
+  tls::Session s;
+  bool announce = true;     // handshake done -> Connected (true) or TlsReady (a STARTTLS upgrade)
+  bool event_owed = false;  // the handshake finished but the event ring was full
+  bool recv_cancel = false; // kTLS set-up cancelled the multishot recv
+  Ktls ktls = Ktls::Off;
+  std::string ktls_why;     // why kTLS is not active
+  size_t put(const uint8_t* data, size_t len) override;
+};
 
 constexpr uint32_t kIovMax = 16;
 constexpr uint32_t kHeMax = 8;
@@ -140,6 +167,9 @@ struct Conn {
   bool final_pending = false;
   bool pool_waiting = false;      // on pool_waiters_     // close done, Disconnected not yet emitted (event ring full)
   int32_t close_err = 0, close_origin = kOriginLocal;
+  int32_t drain_err = 0, drain_origin = kOriginLocal;  // a graceful close's cause (TLS failure)
+  std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
+  uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
   uint32_t next_free = 0;
   // TX: a ring of chunks into pool slots (WriteBufferPool); bounded by max_write_queue_bytes.
@@ -193,6 +223,9 @@ struct Endpoint {
   int family = 0;
   uint32_t timer = TimerWheel::kNone;
   std::string path;  // UDS: unlinked on close, like node:net
+  std::shared_ptr<tls::CertSlot> tls;  // a TLS listener: the context new handshakes start with
+  uint32_t tls_timeout_ms = 10000;
+  uint64_t tls_handshakes = 0, tls_failed = 0;
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
   // UDP: the multishot recvmsg template (name + control sizes) and the send queue.
   msghdr rx_msg{};
@@ -215,6 +248,7 @@ struct ShardCounters {
   uint64_t handle_cmds = 0, handle_rejected = 0, slots_detached = 0;
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
   uint64_t udp_rx_gro_trains = 0, udp_rx_gro_segments = 0;
+  uint64_t tls_handshakes = 0, tls_failed = 0, tls_timeouts = 0, ktls_active = 0;
 };
 
 // Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
@@ -326,6 +360,25 @@ class Shard {
   int conn_tcp_info(uint32_t index, uint32_t gen, TcpStats* out);
   uint32_t conn_gen(uint32_t index) const { return conns_[index].gen; }
 
+  // ---- TLS (shard/tls_conn.cc) ----
+  // Makes a listener a TLS listener: each accepted connection handshakes with the slot's
+  // current context first; Connected (code kConnectedTls) follows the handshake.
+  int endpoint_set_tls(uint32_t ep, uint32_t gen, std::shared_ptr<tls::CertSlot> slot,
+                       uint32_t handshake_timeout_ms);
+  // An outbound connection reserved by conn_reserve(): TLS starts when TCP connects.
+  int conn_set_tls_client(uint32_t index, uint32_t gen, std::shared_ptr<tls::Context> ctx,
+                          uint32_t handshake_timeout_ms);
+  // STARTTLS on an open plaintext connection (client or server side). Bytes received before
+  // this call were delivered as plaintext; every byte after it belongs to the TLS stream.
+  int conn_tls_upgrade(uint32_t index, uint32_t gen, std::shared_ptr<tls::Context> ctx,
+                       uint32_t handshake_timeout_ms);
+  // The TLS state of a connection (nullptr: not TLS). Valid until the batch ends.
+  const ConnTls* conn_tls(uint32_t index, uint32_t gen);
+  // ciphertext from a session (ConnTls::put): appended to the write queue, no queue limit
+  size_t tls_put(uint32_t index, const uint8_t* data, size_t len);
+  // Whether this kernel has kTLS (probed once per process: TCP_ULP "tls"); *why when not.
+  static bool ktls_available(std::string* why);
+
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
   std::shared_ptr<EventRec[]> events() { return events_; }
@@ -369,6 +422,14 @@ class Shard {
   void on_recv(uint32_t index, int res, uint32_t flags);
   void on_send(uint32_t index, int res);
   void on_connect(uint32_t index, uint32_t attempt, int res);
+  // TLS wiring (tls_conn.cc)
+  size_t tx_append(uint32_t index, const uint8_t* data, size_t len, size_t limit, bool budget);
+  int tls_start(uint32_t index, std::shared_ptr<tls::Context> ctx, bool announce, uint32_t timeout_ms);
+  void tls_pump(uint32_t index);
+  int64_t tls_write(uint32_t index, const uint8_t* data, size_t len);
+  void tls_established(uint32_t index);
+  void tls_fail(uint32_t index, int32_t code);
+  void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
   void arm_udp_recv(uint32_t ep);
   int udp_check(uint32_t ep, uint32_t gen, socklen_t tolen);
   int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);
@@ -408,6 +469,7 @@ class Shard {
   void wake_pool_waiters();
   std::vector<uint32_t> closed_;  // finalised this batch, released at its end
   std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
+  std::vector<uint32_t> loaned_plain_;  // free-stack slots holding TLS plaintext lent to JS
   uint32_t rx_in_ring_ = 0;
   uint32_t gro_in_ring_ = 0, gro_count_ = 0;  // GRO buffers in their ring / in all
   uint8_t* gro_ptr(uint32_t bid) const {

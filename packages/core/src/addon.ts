@@ -48,7 +48,7 @@ export interface NativeAddon {
   closeAll(shard: number, timeoutMs: number): void;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
-  connStats(shard: number, conn: number): Omit<import('./io.js').ConnStats, 'kTls'> | number;
+  connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
   poolPressure(shard: number): {
@@ -68,6 +68,25 @@ export interface NativeAddon {
   handleReservoir(shard: number, n: number): void;
   handleTakeSlot(q: unknown): [number, ArrayBuffer] | null;
   benchFillEvents(shard: number, n: number): number;
+  tlsServerContext(opts: Record<string, unknown>): number;
+  tlsClientContext(opts: Record<string, unknown>): number;
+  tlsReload(slot: number, certs: { cert: string; key: string; names: string[] }[]): number;
+  tlsRelease(id: number): void;
+  tlsSlotGeneration(slot: number): number;
+  endpointSetTls(shard: number, ep: number, slot: number, handshakeTimeoutMs: number): number;
+  connSetTlsClient(shard: number, conn: number, ctx: number, handshakeTimeoutMs: number): number;
+  connTlsUpgrade(shard: number, conn: number, ctx: number, handshakeTimeoutMs: number): number;
+  connTlsInfo(shard: number, conn: number): NativeTlsInfo | null;
+  ktlsAvailable(): [boolean, string];
+  tlsLibrary(): string;
+}
+
+/** @internal connTlsInfo() */
+export interface NativeTlsInfo {
+  phase: 'idle' | 'handshake' | 'open' | 'closed' | 'failed';
+  server: boolean; version: string; cipher: string; alpn: string; servername: string;
+  resumed: boolean; peerSubject: string; peerVerified: boolean; ktls: boolean; ktlsReason: string;
+  alert: number; alertReceived: boolean; reason: string;
 }
 
 /** What the running kernel offers io_uring-wise (see `probe()`). */
@@ -104,6 +123,7 @@ export interface NativePoolStats {
 export const ERR = {
   STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
+  TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

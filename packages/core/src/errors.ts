@@ -28,7 +28,10 @@ export type IoErrorKind =
   | 'FeatureMissing'
   | 'DnsError'
   | 'ConnectTimeout'
-  | 'ShardFailed';
+  | 'ShardFailed'
+  | 'TlsHandshakeFailed'
+  | 'TlsProtocolError'
+  | 'TlsInvalidCertificate';
 
 /** Typed fields carried by some kinds. */
 export interface IoErrorFields {
@@ -58,6 +61,10 @@ export interface IoErrorFields {
   pool?: string;
   /** The address involved, when there is one. */
   address?: string;
+  /** TlsHandshakeFailed / TlsProtocolError: the TLS alert number (RFC 8446 section 6), or -1. */
+  alert?: number;
+  /** TlsHandshakeFailed / TlsProtocolError: whether the peer sent the alert (else we did). */
+  alertReceived?: boolean;
 }
 
 const MARK = Symbol.for('zero-io.IoError');

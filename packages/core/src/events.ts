@@ -34,6 +34,17 @@ export interface ConnectedEvent {
   readonly protocol: Protocol;
   /** The remote address (looked up when read). Null once the socket is gone. */
   readonly peer: SocketAddress | null;
+  /**
+   * A TLS connection (`tcpListenWith({ tls })` / `tcpConnectWith({ tls })`): Connected comes
+   * after its handshake, and `io.tlsInfo(conn)` tells the version, cipher, ALPN and peer.
+   */
+  readonly tls: boolean;
+}
+
+/** A STARTTLS upgrade (`io.tlsUpgrade` / `io.tlsAcceptUpgrade`) finished its handshake. */
+export interface TlsReadyEvent {
+  readonly type: 'TlsReady';
+  readonly conn: ConnId;
 }
 
 /** A connection ended; its id is invalid after this batch. */
@@ -46,6 +57,15 @@ export interface DisconnectedEvent {
   readonly reason: string;
   readonly origin: CloseOrigin;
   readonly protocol: Protocol;
+  /**
+   * The cause as an IoError when it is one of ours rather than an errno: TlsHandshakeFailed
+   * (with `alert` and a readable reason, e.g. "alert received: bad certificate (42)"),
+   * TlsProtocolError, or ConnectTimeout-like handshake time-outs (TlsHandshakeFailed, origin
+   * 'timeout'). Null for errno causes and clean closes. Read it in the handler (borrowed).
+   * A server connection whose handshake fails is reported by this event only: it was never
+   * Connected.
+   */
+  readonly error: import('./errors.js').IoError | null;
 }
 
 /** Bytes arrived on a connection (TCP RX is push-only). */
@@ -152,6 +172,7 @@ export interface EventMap {
   Disconnected: DisconnectedEvent;
   StreamFrame: StreamFrameEvent;
   Writable: WritableEvent;
+  TlsReady: TlsReadyEvent;
   UdpRecv: UdpRecvEvent;
   HandleRejected: HandleRejectedEvent;
   PoolPressure: PoolPressureEvent;
@@ -162,6 +183,8 @@ export type Event = EventMap[keyof EventMap];
 
 /** @internal native event type numbers (native/shard/shard.h EventType). */
 export const EV_CONNECTED = 1;
+/** @internal */
+export const EV_TLS_READY = 8;
 /** @internal */
 export const EV_DISCONNECTED = 2;
 /** @internal */

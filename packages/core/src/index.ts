@@ -7,7 +7,7 @@
  * @module
  */
 export { Io, ERR_NAME_NOT_FOUND } from './io.js';
-export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle, ConnStats, PoolPressureInfo } from './io.js';
+export type { PoolStats, PoolGauge, RunSyncOptions, ShutdownHandle, ConnStats, PoolPressureInfo, TlsInfo } from './io.js';
 export { IoError, isIoError, errnoName, errnoDescription } from './errors.js';
 export type { IoErrorKind, IoErrorFields } from './errors.js';
 export { resolveConfig } from './config.js';
@@ -22,7 +22,7 @@ export type { Backend, Config, ResolvedConfig, UringConfig, DebugConfig } from '
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
   ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent, HandleRejectedEvent,
-  PoolPressureEvent, PressureState, PressurePool,
+  PoolPressureEvent, PressureState, PressurePool, TlsReadyEvent,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 export { IoCluster, ShardIo, ClusterHandle, RoutingStrategy, runPerCore } from './cluster.js';

@@ -12,7 +12,7 @@ import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
-  EVENT_WORDS, EV_CONNECTED, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
+  EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
   PRESSURE_POOLS, PRESSURE_STATES, type PressurePool, type PressureState,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
@@ -87,8 +87,44 @@ export interface ConnStats {
   /** Bytes delivered to JS / accepted by the kernel for sending, as counted by the engine. */
   readonly bytesIn: number;
   readonly bytesOut: number;
-  /** Whether kernel TLS carries the connection (always false until TLS lands; see @zero-io/tcp). */
+  /** A TLS connection (see @zero-io/tcp). */
+  readonly tls: boolean;
+  /**
+   * Whether kernel TLS (kTLS) carries the connection's records. False for plaintext, and for
+   * TLS where the kernel has no kTLS or the session cannot be offloaded: `io.tlsInfo(conn)
+   * .ktlsReason` says why.
+   */
   readonly kTls: boolean;
+}
+
+/** The TLS state of a connection ({@link Io.tlsInfo}). */
+export interface TlsInfo {
+  /** 'handshake' until it finishes, then 'open'; 'closed' after close_notify, 'failed' after an error. */
+  readonly state: 'idle' | 'handshake' | 'open' | 'closed' | 'failed';
+  readonly side: 'server' | 'client';
+  /** 'TLSv1.2' or 'TLSv1.3' (null during the handshake). */
+  readonly version: string | null;
+  /** The IANA name, e.g. 'TLS_AES_128_GCM_SHA256'. */
+  readonly cipher: string | null;
+  /** The protocol ALPN chose, or null. */
+  readonly alpn: string | null;
+  /** The SNI name the client sent (server side) or asked for (client side). */
+  readonly servername: string | null;
+  /** The session was resumed (ticket), not a full handshake. */
+  readonly resumed: boolean;
+  /** The peer certificate's subject, e.g. '/CN=example.com', or null when none was sent. */
+  readonly peerSubject: string | null;
+  /** A peer certificate was presented and verified against the trust anchors. */
+  readonly peerVerified: boolean;
+  /** Kernel TLS carries the records. */
+  readonly kTls: boolean;
+  /** Why kTLS is not active (e.g. the kernel has no CONFIG_TLS), or null. */
+  readonly kTlsReason: string | null;
+  /** The alert sent or received on failure (RFC 8446 section 6), -1 for none. */
+  readonly alert: number;
+  readonly alertReceived: boolean;
+  /** Why the session failed, or null. */
+  readonly reason: string | null;
 }
 
 /** A snapshot of the backpressure cascade (the seed's PoolPressureInfo). */
@@ -138,6 +174,11 @@ export interface IoInternals {
   readonly shard: number;
   /** Converts a negative native result into a thrown IoError / a number. */
   check(result: number, what: string): number;
+  /**
+   * STARTTLS: StreamFrames of `conn` still queued in the current batch were received as
+   * plaintext before the upgrade; nextEvent() skips them.
+   */
+  dropFrames(conn: ConnId): void;
 }
 
 const internalsMap = new WeakMap<Io, IoInternals>();
@@ -171,7 +212,7 @@ class EventCursor {
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
     this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
       : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected'
-        : t === EV_POOL_PRESSURE ? 'PoolPressure' : 'Writable';
+        : t === EV_POOL_PRESSURE ? 'PoolPressure' : t === EV_TLS_READY ? 'TlsReady' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
@@ -224,8 +265,21 @@ class EventCursor {
   get op(): string {
     return HANDLE_OPS[this.#io._i32[this.#base + 3]] ?? 'unknown';
   }
+  get tls(): boolean {
+    return this.type === 'Connected' && (this.errorCode & 1) === 1;
+  }
+  get error(): IoError | null {
+    const code = this.errorCode;
+    if (this.type !== 'Disconnected' || code > ERR.TLS_HANDSHAKE || code < ERR.TLS_TIMEOUT) return null;
+    const t = this.#io.tlsInfo(this.conn);
+    const fields = { alert: t?.alert ?? -1, alertReceived: t?.alertReceived ?? false };
+    if (code === ERR.TLS_TIMEOUT) return new IoError('TlsHandshakeFailed', 'TLS handshake timed out (handshakeTimeoutMs)', fields);
+    if (code === ERR.TLS_HANDSHAKE) return new IoError('TlsHandshakeFailed', `TLS handshake failed: ${t?.reason || 'unknown reason'}`, fields);
+    return new IoError('TlsProtocolError', `TLS error: ${t?.reason || 'unknown reason'}`, fields);
+  }
   get reason(): string {
     const code = this.errorCode;
+    if (this.type === 'Disconnected' && code <= ERR.TLS_HANDSHAKE && code >= ERR.TLS_TIMEOUT) return this.error!.message;
     if (this.type === 'HandleRejected') {
       return code === ERR_STALE ? 'the connection is closed (stale id)'
         : code === ERR_CLOSING ? 'the connection is closing'
@@ -275,6 +329,7 @@ export class Io {
   #shard: number;
   #count = 0;
   #next = 0;
+  #dropped: Set<number> | null = null;
   #cursor: EventCursor;
   #backing: string;
   #driving = false;
@@ -312,6 +367,9 @@ export class Io {
     internalsMap.set(this, {
       native, shard,
       check: (r: number, what: string) => this.#check(r, what),
+      dropFrames: (conn: ConnId) => {
+        (this.#dropped ??= new Set()).add(conn);
+      },
     });
     if (c.debug.log) {
       const why = b.backendReason ? ` (auto fell back: ${b.backendReason})` : '';
@@ -357,6 +415,7 @@ export class Io {
     if (n < 0) throw new IoError('SyscallFailed', `io_uring_enter failed: ${errnoDescription(-n)}`, { syscall: 'io_uring_enter', errno: -n });
     this.#count = n;
     this.#next = 0;
+    this.#dropped = null;
     return n;
   }
 
@@ -378,6 +437,16 @@ export class Io {
   nextEvent(): Event | null {
     if (this.#next >= this.#count) return null;
     this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
+    if (this.#dropped !== null) return this.#skipDropped();
+    return this.#cursor as unknown as Event;
+  }
+
+  #skipDropped(): Event | null {
+    const dropped = this.#dropped!;
+    while (this.#cursor.type === 'StreamFrame' && dropped.has(this.#cursor.conn)) {
+      if (this.#next >= this.#count) return null;
+      this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
+    }
     return this.#cursor as unknown as Event;
   }
 
@@ -464,7 +533,27 @@ export class Io {
       if (r === ERR.NOT_CONNECTED) throw new IoError('InvalidConnId', 'connStats: the connection is not established yet');
       this.#check(r, 'connStats');
     }
-    return Object.freeze({ ...(r as object), kTls: false }) as ConnStats;
+    const { ktls, ...rest } = r as Exclude<typeof r, number>;
+    return Object.freeze({ ...rest, kTls: ktls }) as ConnStats;
+  }
+
+  /**
+   * The TLS state of a connection: version, cipher, ALPN, SNI, resumption, the peer
+   * certificate, and whether kTLS carries it (with the reason when not). Null for a plaintext
+   * connection or a stale id. In a Disconnected handler it still answers for the closing
+   * connection (why its handshake failed).
+   */
+  tlsInfo(conn: ConnId): TlsInfo | null {
+    this.#live();
+    const t = this.#native.connTlsInfo(this.#shard, conn);
+    if (!t) return null;
+    return Object.freeze({
+      state: t.phase, side: t.server ? 'server' : 'client', version: t.version || null, cipher: t.cipher || null,
+      alpn: t.alpn || null, servername: t.servername || null, resumed: t.resumed,
+      peerSubject: t.peerSubject || null, peerVerified: t.peerVerified, kTls: t.ktls,
+      kTlsReason: t.ktls ? null : t.ktlsReason || null, alert: t.alert, alertReceived: t.alertReceived,
+      reason: t.reason || null,
+    }) as TlsInfo;
   }
 
   /** The remote address of an open connection, or null. */
@@ -525,6 +614,7 @@ export class Io {
     const onBatch = (n: number): void => {
       this.#count = n;
       this.#next = 0;
+      this.#dropped = null;
       let ev: Event | null;
       while ((ev = this.nextEvent()) !== null) {
         try {

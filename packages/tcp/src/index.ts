@@ -13,7 +13,12 @@ import {
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
 import { bindIp, checkPort, fromNative, internalsOf, rejectUnknownKeys } from '@zero-io/core/internal';
+import { attachClientTls, attachServerTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
+export {
+  CertReloadHandle, kTlsSupport, tlsLibrary,
+  type Pem, type TlsCertificate, type TlsVersion, type TlsServerConfig, type TlsClientConfig,
+} from './tls.js';
 requireFeature('tcp', '@zero-io/tcp');
 
 const PROTO_TCP = 1;
@@ -29,6 +34,11 @@ export interface TcpListenConfig {
   backlog?: number;
   /** SO_REUSEPORT, so several shards or processes can bind the same port. @default false */
   reusePort?: boolean;
+  /**
+   * Serve TLS: every accepted connection handshakes first; `Connected` (with `tls: true`)
+   * follows the handshake, a failure arrives as `Disconnected` with TlsHandshakeFailed.
+   */
+  tls?: TlsServerConfig;
 }
 
 /** Options of {@link Io.tcpConnectWith}. */
@@ -40,6 +50,11 @@ export interface TcpConnectConfig {
   attemptDelayMs?: number;
   /** Only use this address family. @default 0 (both) */
   family?: 0 | 4 | 6;
+  /**
+   * Speak TLS (`true`: the defaults — system CAs, SNI and verification against `host`).
+   * `Connected` (with `tls: true`) follows the handshake.
+   */
+  tls?: TlsClientConfig | true;
 }
 
 /** Options of {@link Io.udsListen}. */
@@ -89,16 +104,26 @@ export function interleaveFamilies(addrs: { address: string; family: number }[])
 }
 
 Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenConfig): EndpointId {
-  rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort'], 'tcpListenWith');
+  rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort', 'tls'], 'tcpListenWith');
   const host = bindIp(config.host ?? '0.0.0.0', 'tcpListenWith');
   const port = checkPort(config.port, 'tcpListenWith');
   const { native, shard } = internalsOf(this);
   const display = formatHostPort(host, port);
+  let ep: EndpointId;
   try {
-    return native.tcpListen(shard, host, port, config.backlog ?? 511, config.reusePort ?? false) as EndpointId;
+    ep = native.tcpListen(shard, host, port, config.backlog ?? 511, config.reusePort ?? false) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'tcpListen', display);
   }
+  if (config.tls !== undefined) {
+    try {
+      attachServerTls(this, ep, config.tls);
+    } catch (e) {
+      this.closeEndpoint(ep);
+      throw e;
+    }
+  }
+  return ep;
 };
 
 Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): EndpointId {
@@ -107,12 +132,20 @@ Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): En
 };
 
 Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConnectConfig): ConnId {
-  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family'], 'tcpConnectWith');
+  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls'], 'tcpConnectWith');
   const port = checkPort(config.port, 'tcpConnectWith');
   const delay = config.attemptDelayMs ?? 250;
   const { native, shard, check } = internalsOf(this);
   const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
   const host = config.host;
+  if (config.tls !== undefined && config.tls !== false as unknown) {
+    try {
+      attachClientTls(this, conn, config.tls, host);
+    } catch (e) {
+      native.connFail(shard, conn, 22);
+      throw e;
+    }
+  }
   if (isIP(host)) {
     check(native.connConnect(shard, conn, [host], port, delay), 'tcpConnect');
     return conn;

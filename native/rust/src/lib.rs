@@ -1,0 +1,5 @@
+//! zero-io's Rust staticlib: quiche's C API (`quiche_*`, feature `ffi`) and the BoringSSL it
+//! links, packaged as one archive for the addon. Nothing here is called from Rust; the crate
+//! exists so that exactly one Rust runtime (std, allocator shims, panic handler) reaches the link.
+
+pub use quiche;

@@ -1,0 +1,222 @@
+// native/tests/tls_test.cc — the TLS machine (proto/tls) on its own: two sessions wired
+// back to back in memory, certificates made by the openssl CLI.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "proto/tls/tls.h"
+
+using namespace zio::tls;
+
+namespace {
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct Certs {
+  std::string cert, key, cert2, key2;
+};
+
+const Certs& certs() {
+  static Certs c = [] {
+    Certs r;
+    char dir[] = "/tmp/zio-tls-test-XXXXXX";
+    if (!mkdtemp(dir)) abort();
+    std::string d = dir;
+    for (const char* n : {"a", "b"}) {
+      std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                        "-subj /CN=" + std::string(n) + ".test -addext subjectAltName=DNS:" + n +
+                        ".test -keyout " + d + "/" + n + ".key -out " + d + "/" + n + ".crt 2>/dev/null";
+      if (system(cmd.c_str()) != 0) abort();
+    }
+    r.cert = slurp(d + "/a.crt");
+    r.key = slurp(d + "/a.key");
+    r.cert2 = slurp(d + "/b.crt");
+    r.key2 = slurp(d + "/b.key");
+    return r;
+  }();
+  return c;
+}
+
+struct Pipe : Sink {
+  std::string buf;
+  size_t put(const uint8_t* d, size_t n) override {
+    buf.append(reinterpret_cast<const char*>(d), n);
+    return n;
+  }
+};
+
+// Moves bytes both ways until neither side has anything to say. Returns plaintext read.
+void pump(Session& a, Pipe& ao, Session& b, Pipe& bo, std::string* a_got, std::string* b_got) {
+  for (int i = 0; i < 20; ++i) {
+    std::string x = ao.buf, y = bo.buf;
+    ao.buf.clear();
+    bo.buf.clear();
+    if (x.empty() && y.empty()) break;
+    uint8_t out[4096];
+    b.feed(reinterpret_cast<const uint8_t*>(x.data()), x.size());
+    for (int n; (n = b.read(out, sizeof out)) > 0;) b_got->append(reinterpret_cast<char*>(out), n);
+    b.keep_input();
+    a.feed(reinterpret_cast<const uint8_t*>(y.data()), y.size());
+    for (int n; (n = a.read(out, sizeof out)) > 0;) a_got->append(reinterpret_cast<char*>(out), n);
+    a.keep_input();
+  }
+}
+
+std::shared_ptr<Context> server_ctx(ServerOptions o = {}) {
+  if (o.certs.empty()) o.certs.push_back({certs().cert, certs().key, {}});
+  std::string err;
+  auto c = Context::server(o, &err);
+  EXPECT_TRUE(c) << err;
+  return c;
+}
+
+std::shared_ptr<Context> client_ctx(const std::string& name, const std::string& ca) {
+  ClientOptions o;
+  o.servername = name;
+  o.ca_pem = ca;
+  std::string err;
+  auto c = Context::client(o, &err);
+  EXPECT_TRUE(c) << err;
+  return c;
+}
+
+}  // namespace
+
+TEST(Tls, HandshakeAndDataBothWays) {
+  Session srv, cli;
+  Pipe so, co;
+  std::string err, sg, cg;
+  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0) << err;
+  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0) << err;
+  EXPECT_EQ(cli.write(reinterpret_cast<const uint8_t*>("early"), 5, 100), 5);  // held until done
+  pump(cli, co, srv, so, &cg, &sg);
+  EXPECT_EQ(srv.phase(), Phase::Open);
+  EXPECT_EQ(cli.phase(), Phase::Open);
+  EXPECT_STREQ(cli.version(), "TLSv1.3");
+  EXPECT_EQ(sg, "early");
+  std::string big(100000, 'x');
+  EXPECT_EQ(srv.write(reinterpret_cast<const uint8_t*>(big.data()), big.size(), 0), 100000);
+  pump(srv, so, cli, co, &sg, &cg);
+  EXPECT_EQ(cg, big);
+  EXPECT_EQ(cli.peer_subject(), "/CN=a.test");
+  EXPECT_TRUE(cli.peer_verified());
+}
+
+TEST(Tls, WrongNameFailsVerification) {
+  Session srv, cli;
+  Pipe so, co;
+  std::string err, sg, cg;
+  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
+  ASSERT_EQ(cli.start(client_ctx("other.test", certs().cert), &co, &err), 0);
+  pump(cli, co, srv, so, &cg, &sg);
+  EXPECT_EQ(cli.phase(), Phase::Failed);
+  EXPECT_NE(cli.reason().find("certificate verification failed"), std::string::npos) << cli.reason();
+  EXPECT_EQ(cli.alert(), 42 /* bad_certificate */) << cli.reason();
+  EXPECT_EQ(srv.phase(), Phase::Failed);
+  EXPECT_TRUE(srv.alert_received());
+}
+
+TEST(Tls, GarbageInsteadOfClientHello) {
+  Session srv;
+  Pipe so;
+  std::string err;
+  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
+  const char* junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  srv.feed(reinterpret_cast<const uint8_t*>(junk), strlen(junk));
+  uint8_t out[256];
+  EXPECT_EQ(srv.read(out, sizeof out), kTlsHandshakeFailed);
+  EXPECT_EQ(srv.phase(), Phase::Failed);
+  EXPECT_FALSE(srv.reason().empty());
+}
+
+TEST(Tls, TruncatedRecordWaitsThenCorruptRecordFails) {
+  Session srv, cli;
+  Pipe so, co;
+  std::string err, sg, cg;
+  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
+  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0);
+  pump(cli, co, srv, so, &cg, &sg);
+  ASSERT_EQ(cli.write(reinterpret_cast<const uint8_t*>("hello"), 5, 0), 5);
+  std::string rec = co.buf;
+  co.buf.clear();
+  uint8_t out[256];
+  srv.feed(reinterpret_cast<const uint8_t*>(rec.data()), rec.size() - 3);  // truncated
+  EXPECT_EQ(srv.read(out, sizeof out), kTlsNeedInput);
+  srv.keep_input();
+  std::string tail = rec.substr(rec.size() - 3);
+  tail[0] ^= 0x55;  // corrupt the tag
+  srv.feed(reinterpret_cast<const uint8_t*>(tail.data()), tail.size());
+  EXPECT_EQ(srv.read(out, sizeof out), kTlsProtocolError);
+  EXPECT_EQ(srv.phase(), Phase::Failed);
+}
+
+TEST(Tls, SniPicksCertificateAndReloadKeepsTickets) {
+  ServerOptions o;
+  o.certs.push_back({certs().cert, certs().key, {}});
+  o.certs.push_back({certs().cert2, certs().key2, {"b.test"}});
+  auto sctx = server_ctx(o);
+  Session srv, cli;
+  Pipe so, co;
+  std::string err, sg, cg;
+  ASSERT_EQ(srv.start(sctx, &so, &err), 0);
+  ASSERT_EQ(cli.start(client_ctx("b.test", certs().cert2), &co, &err), 0);
+  pump(cli, co, srv, so, &cg, &sg);
+  EXPECT_EQ(cli.phase(), Phase::Open) << cli.reason();
+  EXPECT_EQ(cli.peer_subject(), "/CN=b.test");
+  EXPECT_EQ(srv.servername(), "b.test");
+
+  // A bad PEM is refused and the slot keeps its context.
+  CertSlot slot(sctx);
+  std::string rerr;
+  EXPECT_EQ(slot.reload({{"not a pem", "nor this", {}}}, &rerr), -1);
+  EXPECT_NE(rerr.find("certificate"), std::string::npos);
+  EXPECT_EQ(slot.get(), sctx);
+  // A key that does not match the certificate is refused too.
+  EXPECT_EQ(slot.reload({{certs().cert, certs().key2, {}}}, &rerr), -1);
+  EXPECT_NE(rerr.find("does not match"), std::string::npos) << rerr;
+  EXPECT_EQ(slot.reload({{certs().cert2, certs().key2, {}}}, &rerr), 0) << rerr;
+  EXPECT_NE(slot.get(), sctx);
+  EXPECT_EQ(slot.generation(), 2u);
+}
+
+TEST(Tls, KtlsKeysOnlyForTls12Gcm) {
+  ClientOptions co12;
+  co12.servername = "a.test";
+  co12.ca_pem = certs().cert;
+  co12.max_version = kTls12;
+  std::string err;
+  auto c12 = Context::client(co12, &err);
+  ASSERT_TRUE(c12) << err;
+  Session srv, cli;
+  Pipe so, co;
+  std::string sg, cg;
+  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
+  ASSERT_EQ(cli.start(c12, &co, &err), 0);
+  pump(cli, co, srv, so, &cg, &sg);
+  ASSERT_EQ(cli.phase(), Phase::Open) << cli.reason();
+  EXPECT_STREQ(cli.version(), "TLSv1.2");
+  KtlsKeys kc, ks;
+  const char* why = nullptr;
+  ASSERT_TRUE(cli.ktls_keys(&kc, &why)) << why;
+  ASSERT_TRUE(srv.ktls_keys(&ks, &why)) << why;
+  EXPECT_EQ(memcmp(kc.tx_key, ks.rx_key, kc.key_len), 0);  // the two ends agree
+  EXPECT_EQ(memcmp(kc.rx_iv, ks.tx_iv, 4), 0);
+  EXPECT_EQ(kc.tx_seq, ks.rx_seq);
+
+  Session s13, c13;
+  Pipe so2, co2;
+  ASSERT_EQ(s13.start(server_ctx(), &so2, &err), 0);
+  ASSERT_EQ(c13.start(client_ctx("a.test", certs().cert), &co2, &err), 0);
+  pump(c13, co2, s13, so2, &cg, &sg);
+  EXPECT_FALSE(c13.ktls_keys(&kc, &why));
+  EXPECT_NE(std::string(why).find("TLS 1.3"), std::string::npos);
+}

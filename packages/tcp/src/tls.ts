@@ -1,0 +1,296 @@
+/**
+ * TLS for TCP: options, STARTTLS and certificate hot reload. The handshake and the records run
+ * in the native TLS machine (BoringSSL, linked into the addon with its symbols hidden, so it
+ * lives beside `node:tls` in one process); kTLS takes over after the handshake where the kernel
+ * has it. docs/architecture/0009-tls-stack.md.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { Io, IoError, type ConnId, type EndpointId } from '@zero-io/core';
+import { internalsOf, loadAddon, rejectUnknownKeys } from '@zero-io/core/internal';
+
+/** PEM text, as a string or the bytes of one. */
+export type Pem = string | Uint8Array;
+
+/** A certificate chain (leaf first) and its private key, PEM. */
+export interface TlsCertificate {
+  cert: Pem;
+  key: Pem;
+}
+
+/** TLS versions offered: 1.2 and 1.3 only. */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Server side: `tcpListenWith({ tls })`, `io.tlsAcceptUpgrade(conn, config)`. */
+export interface TlsServerConfig {
+  /** The certificate chain, leaf first (PEM). Served when no SNI name matches. */
+  cert: Pem;
+  /** Its private key (PEM, unencrypted). */
+  key: Pem;
+  /**
+   * Per-name certificates chosen by the client's SNI: `{ 'api.example.com': { cert, key } }`.
+   * A `*.example.com` key serves one label under example.com.
+   */
+  sni?: Record<string, TlsCertificate>;
+  /** ALPN protocols in preference order, e.g. ['h2', 'http/1.1']. No overlap: the handshake fails (no_application_protocol). */
+  alpn?: string[];
+  /** @default 'TLSv1.2' */
+  minVersion?: TlsVersion;
+  /** @default 'TLSv1.3' */
+  maxVersion?: TlsVersion;
+  /** TLS 1.2 suites (OpenSSL syntax). @default ECDHE with AES-GCM or ChaCha20-Poly1305 only */
+  ciphers?: string;
+  /** Client certificates (mTLS): 'request' verifies one when sent, 'require' fails without one. @default 'none' */
+  clientAuth?: 'none' | 'request' | 'require';
+  /** The CAs client certificates must chain to (PEM, one or more). @default the system store */
+  ca?: Pem | Pem[];
+  /** Session resumption by ticket. @default true */
+  sessionTickets?: boolean;
+  /** A handshake not finished in this time closes the connection (TlsHandshakeFailed). @default 10000 */
+  handshakeTimeoutMs?: number;
+}
+
+/** Client side: `tcpConnectWith({ tls })`, `io.tlsUpgrade(conn, config)`. */
+export interface TlsClientConfig {
+  /** SNI and the name the server certificate must carry. @default the host connected to */
+  servername?: string;
+  alpn?: string[];
+  /** @default 'TLSv1.2' */
+  minVersion?: TlsVersion;
+  /** @default 'TLSv1.3' */
+  maxVersion?: TlsVersion;
+  ciphers?: string;
+  /** Trust anchors (PEM). @default the system store */
+  ca?: Pem | Pem[];
+  /** Verify the server certificate and its name. Turning it off is for tests only. @default true */
+  rejectUnauthorized?: boolean;
+  /** A client certificate (mTLS). */
+  cert?: Pem;
+  key?: Pem;
+  /**
+   * Resume sessions: the last session of this config object is offered on the next connect
+   * made with the same object. @default true
+   */
+  resume?: boolean;
+  /** @default 10000 */
+  handshakeTimeoutMs?: number;
+}
+
+const SERVER_KEYS = ['cert', 'key', 'sni', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'clientAuth', 'ca', 'sessionTickets', 'handshakeTimeoutMs'];
+const CLIENT_KEYS = ['servername', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'ca', 'rejectUnauthorized', 'cert', 'key', 'resume', 'handshakeTimeoutMs'];
+
+const text = (p: Pem | undefined): string => (p === undefined ? '' : typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1'));
+const pems = (p: Pem | Pem[] | undefined): string => (Array.isArray(p) ? p.map(text).join('\n') : text(p));
+
+function version(v: unknown, key: string, what: string): string {
+  if (v === undefined) return '';
+  if (v !== 'TLSv1.2' && v !== 'TLSv1.3') {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be 'TLSv1.2' or 'TLSv1.3' (older versions are not offered)`, { key });
+  }
+  return v;
+}
+
+function timeout(v: unknown, what: string): number {
+  if (v === undefined) return 10000;
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 3_600_000) {
+    throw new IoError('InvalidConfig', `${what}: handshakeTimeoutMs must be an integer from 0 (none) to 3600000`, { key: 'handshakeTimeoutMs' });
+  }
+  return v as number;
+}
+
+const native = () => loadAddon();
+// Native contexts live until their JS owner is collected.
+const released = new FinalizationRegistry<number>((id) => native().tlsRelease(id));
+
+function certList(cfg: TlsServerConfig): { cert: string; key: string; names: string[] }[] {
+  const list = [{ cert: text(cfg.cert), key: text(cfg.key), names: [] as string[] }];
+  for (const [name, ck] of Object.entries(cfg.sni ?? {})) list.push({ cert: text(ck.cert), key: text(ck.key), names: [name] });
+  return list;
+}
+
+/** @internal a server config's native certificate slot (cached per config object). */
+const serverSlots = new WeakMap<TlsServerConfig, number>();
+function serverSlot(cfg: TlsServerConfig, what: string): number {
+  const cached = serverSlots.get(cfg);
+  if (cached !== undefined) return cached;
+  if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', `${what}: tls must be an object ({ cert, key })`, { key: 'tls' });
+  rejectUnknownKeys(cfg, SERVER_KEYS, `${what} tls`);
+  if (cfg.cert === undefined || cfg.key === undefined) throw new IoError('InvalidConfig', `${what}: tls needs cert and key (PEM)`, { key: 'tls' });
+  const auth = cfg.clientAuth ?? 'none';
+  if (!['none', 'request', 'require'].includes(auth)) throw new IoError('InvalidConfig', `${what}: clientAuth is 'none', 'request' or 'require'`, { key: 'clientAuth' });
+  const id = wrap(() => native().tlsServerContext({
+    certs: certList(cfg), alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
+    maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '',
+    clientAuth: auth === 'none' ? 0 : auth === 'request' ? 1 : 2, ca: pems(cfg.ca), tickets: cfg.sessionTickets ?? true,
+  }), what);
+  serverSlots.set(cfg, id);
+  released.register(cfg, id);
+  return id;
+}
+
+const clientCtxs = new WeakMap<TlsClientConfig, Map<string, number>>();
+function clientCtx(cfg: TlsClientConfig, host: string, what: string): number {
+  if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', `${what}: tls must be an object (or true)`, { key: 'tls' });
+  rejectUnknownKeys(cfg, CLIENT_KEYS, `${what} tls`);
+  const servername = cfg.servername ?? host;
+  let byName = clientCtxs.get(cfg);
+  const hit = byName?.get(servername);
+  if (hit !== undefined) return hit;
+  if ((cfg.cert === undefined) !== (cfg.key === undefined)) throw new IoError('InvalidConfig', `${what}: a client certificate needs both cert and key`, { key: 'cert' });
+  const id = wrap(() => native().tlsClientContext({
+    servername, alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
+    maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '', ca: pems(cfg.ca),
+    verify: cfg.rejectUnauthorized ?? true, cert: text(cfg.cert), key: text(cfg.key), resume: cfg.resume ?? true,
+  }), what);
+  if (!byName) {
+    byName = new Map();
+    clientCtxs.set(cfg, byName);
+  }
+  byName.set(servername, id);
+  released.register(cfg, id);
+  return id;
+}
+
+function wrap<T>(f: () => T, what: string): T {
+  try {
+    return f();
+  } catch (e) {
+    const err = e as Error & { zioKind?: 'InvalidConfig' | 'TlsInvalidCertificate' | 'InvalidArgument' };
+    const kind = err.zioKind ?? 'InvalidConfig';
+    const fix = kind === 'TlsInvalidCertificate' ? ' (pass PEM text: -----BEGIN CERTIFICATE----- ... and an unencrypted -----BEGIN PRIVATE KEY----- that belongs to it)' : '';
+    throw new IoError(kind, `${what}: ${err.message}${fix}`, kind === 'InvalidConfig' ? { key: 'tls' } : {});
+  }
+}
+
+/** @internal used by tcpListenWith / tcpConnectWith */
+export function attachServerTls(io: Io, ep: EndpointId, cfg: TlsServerConfig): void {
+  const slot = serverSlot(cfg, 'tcpListenWith');
+  const { native: n, shard, check } = internalsOf(io);
+  check(n.endpointSetTls(shard, ep, slot, timeout(cfg.handshakeTimeoutMs, 'tcpListenWith')), 'tcpListenWith');
+  let m = endpointSlots.get(io);
+  if (!m) endpointSlots.set(io, (m = new Map()));
+  m.set(ep, { slot, cfg });
+}
+
+/** @internal */
+export function attachClientTls(io: Io, conn: ConnId, cfg: TlsClientConfig | true, host: string): void {
+  const c = cfg === true ? defaultClient : cfg;
+  const id = clientCtx(c, host, 'tcpConnectWith');
+  const { native: n, shard, check } = internalsOf(io);
+  check(n.connSetTlsClient(shard, conn, id, timeout(c.handshakeTimeoutMs, 'tcpConnectWith')), 'tcpConnectWith');
+}
+const defaultClient: TlsClientConfig = {};
+
+// Io -> endpoint -> its certificate slot (for enableCertHotReload); the config is kept alive
+// with it, so the slot is not released while the listener may be reloaded.
+const endpointSlots = new WeakMap<Io, Map<number, { slot: number; cfg: TlsServerConfig }>>();
+
+/**
+ * Swaps the certificate of a TLS listener, atomically: handshakes already under way finish on
+ * the old certificate, the next ones get the new one. A bad certificate or a key that does
+ * not match is refused with TlsInvalidCertificate and the old certificate stays in force.
+ *
+ * Usable from any thread: pass `handle.id` to a worker and rebuild it there with
+ * `CertReloadHandle.from(id)`. Session tickets issued before a reload still resume after it.
+ */
+export class CertReloadHandle {
+  /** The certificate slot's id (process-wide). */
+  readonly id: number;
+  private constructor(id: number) {
+    this.id = id;
+  }
+  /** @internal */
+  static _of(id: number): CertReloadHandle {
+    return new CertReloadHandle(id);
+  }
+  /** Rebuilds a handle from its `id` (e.g. in a worker thread). */
+  static from(id: number | { id: number }): CertReloadHandle {
+    return new CertReloadHandle(typeof id === 'number' ? id : id.id);
+  }
+  /**
+   * Reloads from PEM files: `certPath` (chain, leaf first) and `keyPath`. `sni` gives per-name
+   * files the same way. Returns the slot's new generation (1 at start, +1 per reload).
+   */
+  reloadFromPem(certPath: string, keyPath: string, sni?: Record<string, { certPath: string; keyPath: string }>): number {
+    let cert: string, key: string;
+    const files: Record<string, TlsCertificate> = {};
+    try {
+      cert = readFileSync(certPath, 'latin1');
+      key = readFileSync(keyPath, 'latin1');
+      for (const [n, f] of Object.entries(sni ?? {})) files[n] = { cert: readFileSync(f.certPath, 'latin1'), key: readFileSync(f.keyPath, 'latin1') };
+    } catch (e) {
+      throw new IoError('TlsInvalidCertificate', `reloadFromPem: cannot read ${(e as NodeJS.ErrnoException).path ?? certPath}: ${(e as Error).message}`, {}, { cause: e });
+    }
+    return this.reloadFromBytes(cert, key, files);
+  }
+  /** Reloads from PEM text (strings or bytes). Returns the new generation. */
+  reloadFromBytes(cert: Pem, key: Pem, sni?: Record<string, TlsCertificate>): number {
+    const certs = certList({ cert, key, sni });
+    return wrap(() => native().tlsReload(this.id, certs), 'reload');
+  }
+  /**
+   * Reloads the certificate of a QUIC endpoint. QUIC endpoints come with @zero-io/quic; until
+   * then every call throws FeatureMissing (nothing is swapped).
+   */
+  reloadQuicFromPem(_certPath: string, _keyPath: string): number {
+    throw new IoError('FeatureMissing', 'reloadQuicFromPem: this handle belongs to a TCP TLS listener; QUIC endpoints (and their reload) come with @zero-io/quic', { feature: 'quic' });
+  }
+  /** The certificate generation in force (1 at start, +1 per successful reload). */
+  get generation(): number {
+    return native().tlsSlotGeneration(this.id);
+  }
+}
+
+declare module '@zero-io/core' {
+  interface Io {
+    /**
+     * STARTTLS, client side: starts a TLS handshake on an open plaintext connection (after the
+     * server agreed, e.g. "220 Ready to start TLS"). A `TlsReady` event follows, or Disconnected
+     * with TlsHandshakeFailed. Writes made meanwhile are held and sent encrypted afterwards.
+     * Every byte received after this call belongs to TLS: plaintext the peer pipelined behind
+     * its answer is never taken as protected data (it fails the handshake instead), and
+     * StreamFrames of this connection still queued in the current batch are dropped.
+     */
+    tlsUpgrade(conn: ConnId, config?: TlsClientConfig): void;
+    /** STARTTLS, server side: the same, answering the client's handshake. */
+    tlsAcceptUpgrade(conn: ConnId, config: TlsServerConfig): void;
+    /** A handle that swaps the certificate of a TLS listener (any thread). */
+    enableCertHotReload(endpoint: EndpointId): CertReloadHandle;
+  }
+}
+
+function upgrade(io: Io, conn: ConnId, id: number, ms: number, what: string): void {
+  const { native: n, shard, check, dropFrames } = internalsOf(io);
+  const r = n.connTlsUpgrade(shard, conn, id, ms);
+  if (r === -1013) throw new IoError('InvalidArgument', `${what}: the connection is TLS already (or not TCP)`);
+  check(r, what);
+  dropFrames(conn);
+}
+
+Io.prototype.tlsUpgrade = function tlsUpgrade(this: Io, conn: ConnId, config: TlsClientConfig = {}): void {
+  const peer = this.peerAddress(conn);
+  const id = clientCtx(config, config.servername ?? peer?.address ?? '', 'tlsUpgrade');
+  upgrade(this, conn, id, timeout(config.handshakeTimeoutMs, 'tlsUpgrade'), 'tlsUpgrade');
+};
+
+Io.prototype.tlsAcceptUpgrade = function tlsAcceptUpgrade(this: Io, conn: ConnId, config: TlsServerConfig): void {
+  const id = serverSlot(config, 'tlsAcceptUpgrade');
+  upgrade(this, conn, id, timeout(config.handshakeTimeoutMs, 'tlsAcceptUpgrade'), 'tlsAcceptUpgrade');
+};
+
+Io.prototype.enableCertHotReload = function enableCertHotReload(this: Io, endpoint: EndpointId): CertReloadHandle {
+  const slot = endpointSlots.get(this)?.get(endpoint)?.slot;
+  if (slot === undefined) throw new IoError('InvalidArgument', 'enableCertHotReload: not a TLS listener (listen with tcpListenWith({ tls }))');
+  return CertReloadHandle._of(slot);
+};
+
+/** Whether this kernel can carry TLS records itself (kTLS), and why not when it cannot. */
+export function kTlsSupport(): { available: boolean; reason: string | null } {
+  const [available, reason] = native().ktlsAvailable();
+  return { available, reason: available ? null : reason };
+}
+
+/** The TLS library linked into the engine, e.g. 'BoringSSL'. */
+export function tlsLibrary(): string {
+  return native().tlsLibrary();
+}

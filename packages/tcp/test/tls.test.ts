@@ -1,0 +1,199 @@
+import { spawn } from 'node:child_process';
+import tls from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ConnId, type Io } from '@zero-io/core';
+import { kTlsSupport, tlsLibrary } from '@zero-io/tcp';
+import { randomPayload, until } from './helpers.js';
+import { makePki, recorder } from './tls-helpers.js';
+
+const pki = makePki();
+const closers: (() => Promise<void>)[] = [];
+afterAll(async () => { for (const c of closers) await c(); });
+
+function echoServer(tlsCfg: Parameters<ReturnType<typeof recorder>['io']['tcpListenWith']>[0]['tls'] = { cert: pki.serverCert, key: pki.serverKey }) {
+  // An echo that honours backpressure: what the write queue refuses waits for Writable.
+  const pending = new Map<number, Buffer[]>();
+  const drain = (io: Io, conn: ConnId) => {
+    const q = pending.get(conn) ?? [];
+    while (q.length) {
+      const n = io.streamWrite(conn, q[0]);
+      if (n < q[0].length) { q[0] = q[0].subarray(n); return; }
+      q.shift();
+    }
+  };
+  const r = recorder((ev, io) => {
+    if (ev.type === 'StreamFrame') {
+      const q = pending.get(ev.conn) ?? [];
+      pending.set(ev.conn, q);
+      q.push(Buffer.from(ev.data));
+      drain(io, ev.conn);
+    } else if (ev.type === 'Writable') drain(io, ev.conn);
+    else if (ev.type === 'Disconnected') pending.delete(ev.conn);
+  });
+  const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: tlsCfg });
+  closers.push(r.close);
+  return { ...r, ep, port: r.io.localAddress(ep)!.port };
+}
+
+function nodeClient(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts }, () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+async function roundTrip(s: tls.TLSSocket, payload: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const done = new Promise<void>((res) => s.on('data', (d: Buffer) => { chunks.push(d); n += d.length; if (n >= payload.length) res(); }));
+  s.write(payload);
+  await done;
+  return Buffer.concat(chunks);
+}
+
+describe('TLS engine', () => {
+  it('links BoringSSL with its symbols hidden, beside node:tls in one process', async () => {
+    expect(tlsLibrary()).toMatch(/BoringSSL/);
+    const { execFileSync } = await import('node:child_process');
+    const { createRequire } = await import('node:module');
+    const addon = createRequire(import.meta.url).resolve('@zero-io/core/package.json').replace(/package\.json$/, 'prebuilds/linux-x64/zero_io.node');
+    const exported = execFileSync('nm', ['-D', '--defined-only', addon]).toString().trim().split('\n').map((l) => l.split(' ').pop());
+    expect(exported.sort()).toEqual(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
+    // node:tls (Node's OpenSSL) and our server (BoringSSL) in the same process, both working.
+    const srv = echoServer();
+    const s = await nodeClient(srv.port);
+    expect((await roundTrip(s, Buffer.from('same process'))).toString()).toBe('same process');
+    expect(s.getProtocol()).toBe('TLSv1.3');
+    s.destroy();
+  });
+
+  it('reports kTLS availability honestly (this kernel: no CONFIG_TLS)', () => {
+    const k = kTlsSupport();
+    if (!k.available) expect(k.reason).toMatch(/TLS ULP|ZERO_IO_KTLS/);
+  });
+});
+
+describe('tcpListenWith({ tls }) against node:tls and openssl s_client', () => {
+  it('echoes 1 MiB to a node:tls client, TLS 1.3 and TLS 1.2, with Connected after the handshake', async () => {
+    const srv = echoServer();
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const s = await nodeClient(srv.port, { maxVersion });
+      const p = randomPayload(1 << 20, 7);
+      expect((await roundTrip(s, p)).equals(p)).toBe(true);
+      expect(s.getProtocol()).toBe(maxVersion);
+      s.destroy();
+    }
+    const connected = srv.log.filter((e) => e.type === 'Connected');
+    expect(connected.length).toBe(2);
+    expect(connected.every((e) => e.tls)).toBe(true);
+  });
+
+  it('serves per-name certificates by SNI, negotiates ALPN, reports it in tlsInfo and connStats', async () => {
+    let info: ReturnType<typeof srv.io.tlsInfo> = null;
+    let stats: ReturnType<typeof srv.io.connStats> | null = null;
+    const r = recorder((ev, io) => {
+      if (ev.type === 'Connected') { info = io.tlsInfo(ev.conn); stats = io.connStats(ev.conn); }
+    });
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: {
+      cert: pki.serverCert, key: pki.serverKey, alpn: ['h2', 'http/1.1'],
+      sni: { 'second.test': { cert: pki.server2Cert, key: pki.server2Key } },
+    } });
+    const srv = { io: r.io };
+    const port = r.io.localAddress(ep)!.port;
+    const s = await nodeClient(port, { servername: 'second.test', ALPNProtocols: ['http/1.1'] });
+    expect(s.getPeerCertificate().subject.CN).toBe('second.test');
+    expect(s.alpnProtocol).toBe('http/1.1');
+    await until(() => info !== null);
+    expect(info).toMatchObject({ state: 'open', side: 'server', alpn: 'http/1.1', servername: 'second.test', kTls: false });
+    expect(stats).toMatchObject({ tls: true, kTls: false });
+    if (!kTlsSupport().available) expect(info!.kTlsReason).toMatch(/TLS ULP|ZERO_IO_KTLS/);
+    s.destroy();
+    const d = await nodeClient(port, { servername: 'localhost' });
+    expect(d.getPeerCertificate().subject.CN).toBe('localhost');
+    d.destroy();
+  });
+
+  it('answers openssl s_client (TLS 1.3 and 1.2) byte for byte', async () => {
+    const srv = echoServer();
+    for (const v of ['-tls1_3', '-tls1_2']) {
+      const out = await sClient(['-connect', `127.0.0.1:${srv.port}`, v, '-CAfile', pki.path('ca.crt'), '-servername', 'localhost', '-verify_return_error', '-quiet'], 'hello from s_client\n');
+      expect(out).toContain('hello from s_client');
+    }
+  });
+});
+
+/** Runs openssl s_client, writes `input`, returns stdout once it echoed (or the process ended). */
+function sClient(args: string[], input: string, waitFor = input.trim()): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('openssl', ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => { p.kill(); reject(new Error(`s_client timed out: ${err}\n${out}`)); }, 8000);
+    p.stdout.on('data', (d) => { out += d; if (out.includes(waitFor)) { clearTimeout(t); p.kill(); resolve(out); } });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('exit', () => { clearTimeout(t); resolve(out + err); });
+    p.stdin.write(input);
+  });
+}
+
+describe('tcpConnectWith({ tls }) against node:tls and openssl s_server', () => {
+  it('connects to a node:tls echo server, verifies it, echoes 256 KiB', async () => {
+    const server = tls.createServer({ cert: pki.serverCert, key: pki.serverKey }, (c) => c.pipe(c));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const c = recorder();
+    closers.push(c.close);
+    const conn = c.io.tcpConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca } });
+    const p = randomPayload(256 * 1024, 3);
+    expect(c.io.streamWrite(conn, p)).toBe(p.length);  // held until the handshake is done
+    await until(() => c.bytes(conn).length >= p.length, 5000, 'echo');
+    expect(c.bytes(conn).equals(p)).toBe(true);
+    const info = c.io.tlsInfo(conn)!;
+    expect(info).toMatchObject({ side: 'client', version: 'TLSv1.3', peerVerified: true, peerSubject: '/CN=localhost' });
+    expect(c.log.find((e) => e.type === 'Connected')!.tls).toBe(true);
+    server.close();
+  });
+
+  it('fails with TlsHandshakeFailed and the alert when the certificate does not verify', async () => {
+    const server = tls.createServer({ cert: pki.serverCert, key: pki.serverKey }, (c) => c.pipe(c));
+    server.on('tlsClientError', () => {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const c = recorder();
+    closers.push(c.close);
+    const conn = c.io.tcpConnectWith({ host: '127.0.0.1', port, tls: {} });  // system store: our CA is not in it
+    await until(() => c.log.some((e) => e.type === 'Disconnected' && e.conn === conn));
+    const d = c.log.find((e) => e.type === 'Disconnected')!;
+    expect(d.kind).toBe('TlsHandshakeFailed');
+    expect(d.error).toMatch(/certificate verification failed/);
+    expect(d.alert).toBeGreaterThan(0);
+    expect(c.log.some((e) => e.type === 'Connected')).toBe(false);
+    server.close();
+  });
+
+  it('talks to openssl s_server (TLS 1.2 and 1.3) and resumes the session on the next connect', async () => {
+    for (const v of ['-tls1_2', '-tls1_3']) {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const srv = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', pki.path('server.crt'), '-key', pki.path('server.key'), v, '-rev'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let srvOut = '';
+      srv.stdout.on('data', (d) => { srvOut += d; });
+      await until(() => srvOut.includes('ACCEPT'), 5000, 's_server up');
+      const c = recorder();
+      const cfg = { ca: pki.ca, servername: 'localhost' };
+      const a = c.io.tcpConnectWith({ host: '127.0.0.1', port, tls: cfg });
+      c.io.streamWrite(a, Buffer.from('abcdef\n'));
+      await until(() => c.bytes(a).toString().includes('fedcba'), 5000, 's_server -rev answer');
+      expect(c.io.tlsInfo(a)!.version).toBe(v === '-tls1_2' ? 'TLSv1.2' : 'TLSv1.3');
+      c.io.close(a);
+      const b = c.io.tcpConnectWith({ host: '127.0.0.1', port, tls: cfg });
+      c.io.streamWrite(b, Buffer.from('xyz\n'));
+      await until(() => c.bytes(b).toString().includes('zyx'), 5000, 'second answer');
+      expect(c.io.tlsInfo(b)!.resumed).toBe(true);
+      await c.close();
+      srv.kill();
+    }
+  });
+});
+
+export type { ConnId };
