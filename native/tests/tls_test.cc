@@ -220,3 +220,23 @@ TEST(Tls, KtlsKeysOnlyForTls12Gcm) {
   EXPECT_FALSE(c13.ktls_keys(&kc, &why));
   EXPECT_NE(std::string(why).find("TLS 1.3"), std::string::npos);
 }
+
+TEST(Tls, HandshakeInProgressFinishesOnTheOldCertificate) {
+  CertSlot slot(server_ctx());
+  Session srv, cli;
+  Pipe so, co;
+  std::string err, sg, cg;
+  ASSERT_EQ(srv.start(slot.get(), &so, &err), 0);  // what the shard does at accept
+  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0);
+  std::string rerr;
+  ASSERT_EQ(slot.reload({{certs().cert2, certs().key2, {}}}, &rerr), 0) << rerr;  // mid-handshake
+  pump(cli, co, srv, so, &cg, &sg);
+  EXPECT_EQ(cli.phase(), Phase::Open) << cli.reason();
+  EXPECT_EQ(cli.peer_subject(), "/CN=a.test");  // the old one
+  Session srv2, cli2;
+  Pipe so2, co2;
+  ASSERT_EQ(srv2.start(slot.get(), &so2, &err), 0);
+  ASSERT_EQ(cli2.start(client_ctx("b.test", certs().cert2), &co2, &err), 0);
+  pump(cli2, co2, srv2, so2, &cg, &sg);
+  EXPECT_EQ(cli2.peer_subject(), "/CN=b.test");  // the next one gets the new one
+}
