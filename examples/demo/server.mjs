@@ -2,10 +2,16 @@
 // The zero-io demo: a TCP echo service and a line-based chat service on one shard, driven by
 // runSync from Node's event loop, plus a UDP echo. Prints each endpoint's URL at start-up and a
 // one-line stats summary every second. Try:  nc 127.0.0.1 7001   (echo)   nc 127.0.0.1 7002
-// (chat)   and   nc -u 127.0.0.1 7003   (UDP echo)
+// (chat),   nc -u 127.0.0.1 7003   (UDP echo)   and
+// openssl s_client -connect 127.0.0.1:7004 -quiet   (TLS echo, self-signed certificate made at start)
 //
 // Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
-// ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_STATS_MS (1000; 0 disables). Port 0 picks a free port.
+// ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_TLS_PORT (7004), ZIO_DEMO_STATS_MS (1000; 0 disables).
+// Port 0 picks a free port.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 
@@ -13,15 +19,30 @@ const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
 const echoPort = Number(process.env.ZIO_DEMO_ECHO_PORT ?? 7001);
 const chatPort = Number(process.env.ZIO_DEMO_CHAT_PORT ?? 7002);
 const udpPort = Number(process.env.ZIO_DEMO_UDP_PORT ?? 7003);
+const tlsPort = Number(process.env.ZIO_DEMO_TLS_PORT ?? 7004);
 const statsMs = Number(process.env.ZIO_DEMO_STATS_MS ?? 1000);
 const MAX_LINE = 4096; // chat: longer lines are cut (limits on everything)
 
+/** A self-signed ECDSA P-256 certificate for the TLS echo, made now with the openssl CLI. */
+function selfSigned() {
+  const dir = mkdtempSync(join(tmpdir(), 'zio-demo-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-days', '30', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const io = new Io();
-let echoEp, chatEp, udpEp;
+let echoEp, chatEp, udpEp, tlsEp;
 try {
   echoEp = io.tcpListen(`${host}:${echoPort}`);
   chatEp = io.tcpListen(`${host}:${chatPort}`);
   udpEp = io.udpBind(`${host}:${udpPort}`);
+  tlsEp = io.tcpListenWith({ host, port: tlsPort, tls: selfSigned() });
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
@@ -30,6 +51,7 @@ const url = (ep, scheme = 'tcp') => { const a = io.localAddress(ep); return `${s
 console.log(`echo  ${url(echoEp)}`);
 console.log(`chat  ${url(chatEp)}`);
 console.log(`udp   ${url(udpEp, 'udp')}`);
+console.log(`tls   ${url(tlsEp, 'tls')}`);
 
 /** chat members: conn -> { name, partial line bytes } */
 const members = new Map();

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -9,9 +10,9 @@ const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-function start(): Promise<{ echo: number; chat: number; udp: number; lines: string[] }> {
+function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; lines: string[] }> {
   child = spawn(process.execPath, [server], {
-    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
   });
   const lines: string[] = [];
   let buf = '';
@@ -25,8 +26,9 @@ function start(): Promise<{ echo: number; chat: number; udp: number; lines: stri
       const echo = lines.find((l) => l.startsWith('echo  tcp://'));
       const chat = lines.find((l) => l.startsWith('chat  tcp://'));
       const udp = lines.find((l) => l.startsWith('udp   udp://'));
-      if (echo && chat && udp) {
-        resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()), lines });
+      const tlsLine = lines.find((l) => l.startsWith('tls   tls://'));
+      if (echo && chat && udp && tlsLine) {
+        resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()), tls: Number(tlsLine.split(':').pop()), lines });
       }
     });
   });
@@ -52,7 +54,14 @@ function lineClient(port: number) {
 
 describe('demo server (the README main command)', () => {
   it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
-    const { echo, chat, udp, lines } = await start();
+    const { echo, chat, udp, tls: tlsPort, lines } = await start();
+    // TLS echo (self-signed: the client pins the certificate it is shown)
+    const t = tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false });
+    await once(t, 'secureConnect');
+    expect(t.getPeerCertificate().subject.CN).toBe('localhost');
+    t.write('tls-ping');
+    expect(String((await once(t, 'data'))[0])).toBe('tls-ping');
+    t.destroy();
     // UDP echo, with node:dgram as the peer
     const u = dgram.createSocket('udp4');
     const reply = once(u, 'message');

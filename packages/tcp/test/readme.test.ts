@@ -9,3 +9,10 @@ it('the README example runs: a zero-io echo server answers a node:net client, th
   expect(r.status).toBe(0);
   expect(r.stdout).toBe('echo: hello zero-io\n');
 });
+
+it('the README TLS example runs: a TLS echo answers a node:tls client, reports version and ALPN', () => {
+  const r = runReadmeExample(fileURLToPath(new URL('..', import.meta.url)), 20000, 'Example: TLS');
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toBe('tls: TLSv1.3, alpn echo\necho: hello over TLS\ncertificate generation 1\n');
+});
