@@ -73,6 +73,36 @@ describe('TLS engine', () => {
   });
 });
 
+describe('kTLS', () => {
+  const k = kTlsSupport();
+  // A TLS 1.2 AES-GCM session is the kind the engine hands to the kernel.
+  async function tls12Echo() {
+    const srv = echoServer();
+    let stats: { kTls: boolean; tls: boolean } | null = null;
+    let reason: string | null = null;
+    const s = await nodeClient(srv.port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    const p = randomPayload(200_000, 11);
+    expect((await roundTrip(s, p)).equals(p)).toBe(true);
+    const conn = srv.log.find((e) => e.type === 'Connected')!.conn as ConnId;
+    stats = srv.io.connStats(conn);
+    reason = srv.io.tlsInfo(conn)!.kTlsReason;
+    s.destroy();
+    return { stats, reason };
+  }
+
+  it.runIf(!k.available)(`fallback: in-process encryption, connStats().kTls false and the reason (${k.reason ?? 'n/a'})`, async () => {
+    const { stats, reason } = await tls12Echo();
+    expect(stats).toMatchObject({ tls: true, kTls: false });
+    expect(reason).toBe(k.reason);
+  });
+
+  // The only skip allowed: where the kernel has no CONFIG_TLS the kernel path cannot run.
+  it.skipIf(!k.available)(`kernel path: a TLS 1.2 AES-GCM session is offloaded [not applicable here: ${k.reason ?? ''}]`, async () => {
+    const { stats } = await tls12Echo();
+    expect(stats).toMatchObject({ tls: true, kTls: true });
+  });
+});
+
 describe('tcpListenWith({ tls }) against node:tls and openssl s_client', () => {
   it('echoes 1 MiB to a node:tls client, TLS 1.3 and TLS 1.2, with Connected after the handshake', async () => {
     const srv = echoServer();
