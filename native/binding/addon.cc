@@ -1048,7 +1048,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
   static uint16_t Version(Napi::Object o, const char* k, uint16_t def) {
     std::string v = Str(o, k);
-    return v == "TLSv1.2" ? zio::tls::kTls12 : v == "TLSv1.3" ? zio::tls::kTls13 : def;
+    if (v == "TLSv1.2") return zio::tls::kTls12;
+    return v == "TLSv1.3" ? uint16_t{zio::tls::kTls13} : def;
   }
   static std::vector<zio::tls::CertKey> Certs(Napi::Value v) {
     std::vector<zio::tls::CertKey> out;

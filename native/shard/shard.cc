@@ -962,7 +962,6 @@ void Shard::fire_timers() {
     } else if (f.kind == kTimerTlsHandshake && c->state == ConnState::Open && c->tls &&
                c->tls->s.phase() == tls::Phase::Handshake) {
       ++counters_.tls_timeouts;
-      if (c->endpoint >= 0 && c->tls->announce) ++endpoints_[c->endpoint].tls_failed;
       begin_close(f.target, kErrTlsTimeout, kOriginTimeout);
     } else if (f.kind == kTimerGraceful && c->state == ConnState::Open) {
       release_tx(*c);  // the peer did not take our data in time: drop it

@@ -225,7 +225,6 @@ struct Endpoint {
   std::string path;  // UDS: unlinked on close, like node:net
   std::shared_ptr<tls::CertSlot> tls;  // a TLS listener: the context new handshakes start with
   uint32_t tls_timeout_ms = 10000;
-  uint64_t tls_handshakes = 0, tls_failed = 0;
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
   // UDP: the multishot recvmsg template (name + control sizes) and the send queue.
   msghdr rx_msg{};

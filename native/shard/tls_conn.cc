@@ -96,7 +96,6 @@ void Shard::tls_established(uint32_t index) {
     c.timer = TimerWheel::kNone;
   }
   ++counters_.tls_handshakes;
-  if (c.endpoint >= 0 && t.announce) ++endpoints_[c.endpoint].tls_handshakes;
   std::string why;
   if (!ktls_available(&why)) t.ktls_why = why;
   else t.ktls = Ktls::Wanted;  // installed by ktls_try once the connection is quiet
@@ -106,9 +105,6 @@ void Shard::tls_established(uint32_t index) {
 void Shard::tls_fail(uint32_t index, int32_t code) {
   Conn& c = conns_[index];
   ++counters_.tls_failed;
-  if (c.endpoint >= 0 && c.tls->announce && c.tls->s.phase() == tls::Phase::Failed &&
-      code == kErrTlsHandshake)
-    ++endpoints_[c.endpoint].tls_failed;
   if (c.graceful) return;
   // Let the alert the session queued go out, then close (bounded: 1 s).
   c.graceful = true;
@@ -167,7 +163,9 @@ void Shard::tls_pump(uint32_t index) {
     tls_fail(index, n == tls::kTlsHandshakeFailed ? int32_t{kErrTlsHandshake} : int32_t{kErrTlsProtocol});
     break;
   }
-  if (t.s.pending_out() == 0) mark_dirty(index);  // handshake output goes out with this batch
+  // Handshake output goes out with this batch, and input left for lack of event room or pool
+  // slots is pumped again by flush() (called from on_recv, the connection may not be dirty yet).
+  mark_dirty(index);
 }
 
 int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len) {
@@ -182,7 +180,7 @@ int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len) {
       c.want_writable = true;
       ++counters_.tx_partial_accepts;
     }
-    return n < 0 ? kErrClosing : n;
+    return n < 0 ? int64_t{kErrClosing} : n;
   }
   // Admit what fits under the queue limit with its record overhead, and what the pool (and
   // the bulk budget) can hold once encrypted.

@@ -28,9 +28,10 @@ struct Certs {
 const Certs& certs() {
   static Certs c = [] {
     Certs r;
-    char dir[] = "/tmp/zio-tls-test-XXXXXX";
-    if (!mkdtemp(dir)) abort();
-    std::string d = dir;
+    const char* tmp = getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/zio-tls-test-XXXXXX";
+    if (!mkdtemp(tmpl.data())) abort();
+    std::string d = tmpl;
     for (const char* n : {"a", "b"}) {
       std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
                         "-subj /CN=" + std::string(n) + ".test -addext subjectAltName=DNS:" + n +
@@ -41,6 +42,8 @@ const Certs& certs() {
     r.key = slurp(d + "/a.key");
     r.cert2 = slurp(d + "/b.crt");
     r.key2 = slurp(d + "/b.key");
+    std::string rm = "rm -rf " + d;
+    if (system(rm.c_str()) != 0) {}  // the PEM text is in memory now
     return r;
   }();
   return c;

@@ -10,4 +10,4 @@ export type { NativeAddon } from './addon.js';
 export { fromNative } from './errors.js';
 export { checkPort, bindIp, rejectUnknownKeys } from './address.js';
 export { setUdpGsoForTesting } from './udp.js';
-export { loadAddon } from './addon.js';
+export { ERR, loadAddon } from './addon.js';

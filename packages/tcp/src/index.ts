@@ -13,7 +13,7 @@ import {
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
 import { bindIp, checkPort, fromNative, internalsOf, rejectUnknownKeys } from '@zero-io/core/internal';
-import { attachClientTls, attachServerTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
+import { attachServerTls, clientTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
 export {
   CertReloadHandle, kTlsSupport, tlsLibrary,
@@ -136,16 +136,11 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   const port = checkPort(config.port, 'tcpConnectWith');
   const delay = config.attemptDelayMs ?? 250;
   const { native, shard, check } = internalsOf(this);
-  const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
   const host = config.host;
-  if (config.tls !== undefined && config.tls !== false as unknown) {
-    try {
-      attachClientTls(this, conn, config.tls, host);
-    } catch (e) {
-      native.connFail(shard, conn, 22);
-      throw e;
-    }
-  }
+  // A bad TLS config throws before a connection is reserved (no Disconnected for an unseen id).
+  const withTls = config.tls === undefined ? null : clientTls(this, config.tls, host);
+  const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
+  withTls?.(conn);
   if (isIP(host)) {
     check(native.connConnect(shard, conn, [host], port, delay), 'tcpConnect');
     return conn;

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Io, IoError, type ConnId, type EndpointId } from '@zero-io/core';
-import { internalsOf, loadAddon, rejectUnknownKeys } from '@zero-io/core/internal';
+import { ERR, internalsOf, loadAddon, rejectUnknownKeys } from '@zero-io/core/internal';
 
 /** PEM text, as a string or the bytes of one. */
 export type Pem = string | Uint8Array;
@@ -172,12 +172,16 @@ export function attachServerTls(io: Io, ep: EndpointId, cfg: TlsServerConfig): v
   m.set(ep, { slot, cfg });
 }
 
-/** @internal */
-export function attachClientTls(io: Io, conn: ConnId, cfg: TlsClientConfig | true, host: string): void {
+/**
+ * @internal Validates a client TLS config and builds its context (throws before anything is
+ * reserved); the returned function attaches it to the reserved connection.
+ */
+export function clientTls(io: Io, cfg: TlsClientConfig | true, host: string): (conn: ConnId) => void {
   const c = cfg === true ? defaultClient : cfg;
   const id = clientCtx(c, host, 'tcpConnectWith');
+  const ms = timeout(c.handshakeTimeoutMs, 'tcpConnectWith');
   const { native: n, shard, check } = internalsOf(io);
-  check(n.connSetTlsClient(shard, conn, id, timeout(c.handshakeTimeoutMs, 'tcpConnectWith')), 'tcpConnectWith');
+  return (conn) => { check(n.connSetTlsClient(shard, conn, id, ms), 'tcpConnectWith'); };
 }
 const defaultClient: TlsClientConfig = {};
 
@@ -262,7 +266,7 @@ declare module '@zero-io/core' {
 function upgrade(io: Io, conn: ConnId, id: number, ms: number, what: string): void {
   const { native: n, shard, check, dropFrames } = internalsOf(io);
   const r = n.connTlsUpgrade(shard, conn, id, ms);
-  if (r === -1013) throw new IoError('InvalidArgument', `${what}: the connection is TLS already (or not TCP)`);
+  if (r === ERR.TLS_STATE) throw new IoError('InvalidArgument', `${what}: the connection is TLS already (or not TCP)`);
   check(r, what);
   dropFrames(conn);
 }

@@ -1,6 +1,6 @@
 // Certificates for the TLS tests, made with the openssl CLI (a real CA, a server and a client).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Io, type ConnId, type Event } from '@zero-io/core';
@@ -26,21 +26,14 @@ export function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'zio-pki-'));
   ossl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
     '-subj', '/CN=zero-io test CA', '-keyout', 'ca.key', '-out', 'ca.crt']);
-  const leaf = (name: string, cn: string, san: string, ext = 'serverAuth') => {
-    ossl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`,
-      '-keyout', `${name}.key`, '-out', `${name}.csr`]);
-    ossl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-      '-out', `${name}.crt`, '-extfile', '/dev/stdin']);
-  };
-  // x509 -extfile reads the extensions from a file: write them per leaf.
+  // x509 -extfile reads the extensions from a file: one per leaf.
   const mk = (name: string, cn: string, san: string, eku: string) => {
-    execFileSync('sh', ['-c', `printf 'subjectAltName=${san}\\nextendedKeyUsage=${eku}\\n' > ${name}.ext`], { cwd: dir });
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${eku}\n`);
     ossl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`,
       '-keyout', `${name}.key`, '-out', `${name}.csr`]);
     ossl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
       '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
   };
-  void leaf;
   mk('server', 'localhost', 'DNS:localhost,IP:127.0.0.1', 'serverAuth');
   mk('server2', 'second.test', 'DNS:second.test,DNS:localhost,IP:127.0.0.1', 'serverAuth');
   mk('client', 'zero-io client', 'DNS:client.test', 'clientAuth');

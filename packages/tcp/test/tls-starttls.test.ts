@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ConnId, type Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { until } from './helpers.js';
 import { makePki, recorder } from './tls-helpers.js';
@@ -137,4 +136,3 @@ describe('STARTTLS, client side (tlsUpgrade)', () => {
   });
 });
 
-export type { ConnId, Io };
