@@ -16,7 +16,7 @@ for (const file of process.argv.slice(2)) {
     passed += attr(tag, 'tests') - f - s; failed += f; skipped += s;
   } else {
     const v = JSON.parse(text);
-    passed += v.numPassedTests; failed += v.numFailedTests + (v.numFailedTestSuites ?? 0);
+    passed += v.numPassedTests; failed += v.numFailedTests || (v.numFailedTestSuites ?? 0);  // a suite that failed outside any test (import error) still counts
     skipped += (v.numPendingTests ?? 0) + (v.numTodoTests ?? 0);
   }
 }

@@ -204,11 +204,14 @@ describe('tcpConnectWith({ tls }) against node:tls and openssl s_server', () => 
 
   it('talks to openssl s_server (TLS 1.2 and 1.3) and resumes the session on the next connect', async () => {
     for (const v of ['-tls1_2', '-tls1_3']) {
-      const port = 20000 + Math.floor(Math.random() * 20000);
-      const srv = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', pki.path('server.crt'), '-key', pki.path('server.key'), v, '-rev'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Port 0: s_server binds an ephemeral port and prints it ("ACCEPT 127.0.0.1:<port>"), so no
+      // guessed port can collide with one in use.
+      const srv = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', pki.path('server.crt'), '-key', pki.path('server.key'), v, '-rev'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let srvOut = '';
       srv.stdout.on('data', (d) => { srvOut += d; });
-      await until(() => srvOut.includes('ACCEPT'), 5000, 's_server up');
+      srv.stderr.on('data', (d) => { srvOut += d; });
+      await until(() => /ACCEPT \S+:\d+/.test(srvOut), 5000, 's_server up');
+      const port = Number(/ACCEPT \S+:(\d+)/.exec(srvOut)![1]);
       const c = recorder();
       const cfg = { ca: pki.ca, servername: 'localhost' };
       const a = c.io.tcpConnectWith({ host: '127.0.0.1', port, tls: cfg });
