@@ -183,7 +183,8 @@ void EpollDriver::start(const io_uring_sqe& s) {
     case IORING_OP_ASYNC_CANCEL: {
       uint32_t n = (s.cancel_flags & IORING_ASYNC_CANCEL_ANY) && !(s.cancel_flags & IORING_ASYNC_CANCEL_FD)
                        ? cancel_all()
-                       : cancel_fd(s.fd);
+                   : s.cancel_flags & IORING_ASYNC_CANCEL_FD ? cancel_fd(s.fd)
+                                                             : cancel_ud(s.fd, s.addr);
       post(op.ud, n ? static_cast<int32_t>(n) : -ENOENT, 0);
       return;
     }
@@ -389,6 +390,21 @@ uint32_t EpollDriver::cancel_fd(int fd) {
   f.wr.clear();
   update_interest(fd);
   return n;
+}
+
+uint32_t EpollDriver::cancel_ud(int fd, uint64_t ud) {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return 0;
+  FdOps& f = fds_[fd];
+  for (auto* list : {&f.rd, &f.wr}) {
+    for (auto it = list->begin(); it != list->end(); ++it) {
+      if (it->ud != ud) continue;
+      post(ud, -ECANCELED, 0);
+      list->erase(it);
+      update_interest(fd);
+      return 1;
+    }
+  }
+  return 0;
 }
 
 uint32_t EpollDriver::cancel_all() {

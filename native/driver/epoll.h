@@ -7,7 +7,8 @@
 // for both backends means one shard, one set of tests, and no second copy of any protocol
 // machine. This backend accepts exactly the operations the shard submits:
 //
-//   NOP, TIMEOUT (relative, count 0), ASYNC_CANCEL (by fd with CANCEL_ALL, or CANCEL_ANY),
+//   NOP, TIMEOUT (relative, count 0), ASYNC_CANCEL (by fd with CANCEL_ALL, CANCEL_ANY, or by
+//   user_data with the op's fd in sqe->fd as a hint — io_uring ignores it there),
 //   ACCEPT (multishot), RECV (multishot, buffer select), RECVMSG (multishot, buffer select,
 //   io_uring_recvmsg_out layout), READ, SEND, SENDMSG, CONNECT.
 //
@@ -106,6 +107,7 @@ class EpollDriver {
   // One attempt at a write-side op: true when it completed (posted), false on EAGAIN.
   bool try_write(Op& op);
   uint32_t cancel_fd(int fd);
+  uint32_t cancel_ud(int fd, uint64_t ud);  // the op with this user_data on fd
   uint32_t cancel_all();
   void fire_timeouts();
   void arm_timerfd();

@@ -89,7 +89,19 @@ int set_dir(int fd, int dir, const tls::KtlsKeys& k, bool tx) {
 void Shard::ktls_try(uint32_t index) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
-  if (c.tx_count || c.send_inflight || t.s.pending_out()) return;  // not quiet yet
+  if (c.tx_count || c.send_inflight || t.s.pending_out() || t.rx_paused) {  // not quiet
+    // Writes came while the recv was being cancelled: read again (a peer that waits for us to
+    // read before it reads would otherwise never drain our queue) and try again later.
+    if (t.recv_cancel && !c.recv_armed) {
+      t.recv_cancel = false;
+      c.need_rearm = !c.peer_eof;
+      if (++t.ktls_tries >= 8) {
+        t.ktls = Ktls::Off;
+        t.ktls_why = "the connection did not stay quiet long enough to hand it to the kernel";
+      }
+    }
+    return;
+  }
   if (c.recv_armed) {
     if (!t.recv_cancel) {
       io_uring_sqe* sqe = drv_.get_sqe();
@@ -100,6 +112,7 @@ void Shard::ktls_try(uint32_t index) {
     }
     return;  // the recv's last completion comes first
   }
+  t.recv_cancel = false;
   c.need_rearm = !c.peer_eof;
   tls::KtlsKeys k;
   const char* why = nullptr;

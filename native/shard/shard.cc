@@ -561,6 +561,10 @@ size_t Shard::tx_append(uint32_t index, const uint8_t* data, size_t len, size_t 
 // all-or-nothing): 0, or the reason it would not (queue bound, pool, pressure cap).
 int Shard::write_fits(uint32_t index, size_t len, bool by_ref) {
   Conn& c = conns_[index];
+  if (c.tls && c.tls->ktls != Ktls::Active) {  // encrypted into new slots, by reference or not
+    int why;
+    return tls_admit(index, len, &why) == len ? 0 : why;
+  }
   const uint32_t ss = pool_->slot_size();
   // A copy takes ceil(len / slot) new slots (coalescing can only need fewer); a SendBuffer
   // queued by reference takes one queue entry and no slot, so the bulk-TX budget is not asked.
@@ -581,6 +585,9 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
     return kErrClosing;
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
   if (len == 0) return 0;
+  // TLS in user space: the bytes are encrypted into the write queue (a copy; the caller keeps
+  // its reference). Queuing the slot itself would put plaintext on the wire.
+  if (c->tls && c->tls->ktls != Ktls::Active) return tls_write(index, pool_->slot_ptr(slot) + off, len);
   // No bulk-TX budget check: a reference takes no pool slot (the SendBuffer's slot is counted
   // once, in the free stack's gauge).
   if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||
@@ -813,7 +820,7 @@ void Shard::recycle_rx() {
       if (rx_in_ring_ == 0) { parked_[keep++] = idx; continue; }
       Conn& c = conns_[idx];
       c.parked = false;
-      if (c.state == ConnState::Open && !c.recv_armed && !c.peer_eof) arm_recv(idx);
+      if (c.state == ConnState::Open && !c.recv_armed && !c.peer_eof && !rx_held(c)) arm_recv(idx);
     }
     parked_.resize(keep);
   }
@@ -827,32 +834,39 @@ void Shard::flush(bool allow_events) {
     Conn& c = conns_[idx];
     c.dirty = false;
     if (c.state == ConnState::Open && c.tls) {
-      if (c.tls->s.pending_out()) c.tls->s.flush_out();
-      if (allow_events && (c.tls->s.readable() || c.tls->event_owed)) tls_pump(idx);
-      if (c.tls->ktls == Ktls::Wanted) ktls_try(idx);
+      ConnTls& t = *c.tls;
+      if (t.s.pending_out()) t.s.flush_out();
+      if (allow_events && tls_owes(c)) tls_pump(idx);
+      if (t.rx_paused && t.s.input_left() <= kTlsRxResume && !c.recv_armed) {
+        t.rx_paused = false;  // drained below one record: read again
+        c.need_rearm = !c.peer_eof;
+      }
+      if (t.ktls == Ktls::Wanted) ktls_try(idx);
     }
     if (c.state == ConnState::Open) {
-      bool ktls_wait = c.tls && c.tls->ktls == Ktls::Wanted;  // recv stays down until installed
-      if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !ktls_wait) arm_recv(idx);
+      if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !rx_held(c)) arm_recv(idx);
       if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
       if (!c.send_inflight && c.tx_count == 0) {
-        if (c.want_writable && allow_events && room(1)) {
+        if (writable_owed(c) && allow_events && room(1)) {
           c.want_writable = false;
           emit(kEvWritable, idx, c.gen, 0, 0, 0, 0, 0);
         }
         // Drained: a graceful close or a peer FIN (allowHalfOpen=false, as node:net) closes now.
-        if (c.graceful && !(c.tls && c.tls->s.pending_out()))
-          begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
-        else if (c.peer_eof && c.tls && c.tls->s.phase() == tls::Phase::Handshake) {
+        // TLS: a graceful close asked for mid-handshake waits for it (its held writes and
+        // close_notify follow), and a FIN waits until the plaintext before it is delivered.
+        bool tls_hs = c.tls && c.tls->s.phase() == tls::Phase::Handshake;
+        if (c.graceful) {
+          if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err))
+            begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
+        } else if (c.peer_eof && tls_hs) {
           c.tls->s.abort("the peer closed the connection during the handshake");
           begin_close(idx, kErrTlsHandshake, kOriginPeer);
-        } else if (c.peer_eof) begin_close(idx, 0, kOriginPeer);
+        } else if (c.peer_eof && !tls_owes(c)) begin_close(idx, 0, kOriginPeer);
       }
     }
     if (c.state == ConnState::Closing && allow_events) try_finalize(idx);
-    if (c.final_pending || (c.want_writable && c.state == ConnState::Open && c.tx_count == 0) ||
-        (c.state == ConnState::Open && c.tls &&
-         (c.tls->ktls == Ktls::Wanted || c.tls->event_owed || c.tls->s.readable())))
+    if (c.final_pending || writable_owed(c) ||
+        (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))))
       mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
   dirty_work_.clear();
@@ -864,7 +878,9 @@ bool Shard::emittable_pending() const {
   for (uint32_t idx : dirty_) {
     const Conn& c = conns_[idx];
     if (c.final_pending && c.inflight == 0) return true;
-    if (c.want_writable && c.state == ConnState::Open && c.tx_count == 0 && !c.send_inflight)
+    if (writable_owed(c)) return true;
+    // TLS plaintext or a handshake event left for lack of event room (pool slots wake it).
+    if (c.state == ConnState::Open && c.tls && (c.tls->event_owed || (c.tls->pump_more && !c.pool_waiting)))
       return true;
   }
   return false;
@@ -965,7 +981,9 @@ void Shard::fire_timers() {
       begin_close(f.target, kErrTlsTimeout, kOriginTimeout);
     } else if (f.kind == kTimerGraceful && c->state == ConnState::Open) {
       release_tx(*c);  // the peer did not take our data in time: drop it
-      begin_close(f.target, ETIMEDOUT, kOriginTimeout);
+      // A close that drains after a failure (a TLS alert) reports the failure, not the timeout.
+      if (c->drain_err) begin_close(f.target, c->drain_err, c->drain_origin);
+      else begin_close(f.target, ETIMEDOUT, kOriginTimeout);
     }
   }
 }
@@ -1047,7 +1065,10 @@ void Shard::drain_handle() {
         if (c->state != ConnState::Open && c->state != ConnState::Connecting &&
             c->state != ConnState::Resolving) { r = kErrClosing; break; }
         r = write_fits(index, cmd.len, false);
-        if (r == 0) r = conn_write(index, gen, cmd.data(), cmd.len) >= 0 ? 0 : kErrClosing;
+        if (r == 0) {
+          int64_t w = conn_write(index, gen, cmd.data(), cmd.len);
+          r = w == static_cast<int64_t>(cmd.len) ? 0 : w < 0 ? w : static_cast<int64_t>(kErrQueueFull);
+        }
         break;
       }
       case kHandleClose: r = conn_close(index, gen); break;
@@ -1214,6 +1235,7 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
         c.tls->s.feed(pool_->slot_ptr(bid), static_cast<size_t>(res));
         tls_pump(idx);
         c.tls->s.keep_input();  // the RX slot goes back to the ring at the next tick
+        if (c.tls->s.input_left() > kTlsRxCap && !c.tls->rx_paused) tls_pause_rx(idx);
       }
     } else if (res > 0 && c.state == ConnState::Open) {
       c.bytes_in += res;

@@ -136,6 +136,12 @@ enum class Ktls : uint8_t { Off, Wanted, Active };
 class Shard;
 // A TLS connection's machine and its wiring: ciphertext from the machine goes to the
 // connection's write queue through put() (shard/tls_conn.cc).
+// Ciphertext kept while plaintext waits for event room or pool slots is bounded: above two
+// full records the connection's multishot recv is cancelled (the peer meets TCP flow control),
+// at one or less it is re-armed. A peer streaming tiny records cannot grow the buffer.
+constexpr size_t kTlsRxCap = 2 * (16384 + 325);
+constexpr size_t kTlsRxResume = 16384 + 325;
+
 struct ConnTls final : tls::Sink {
   Shard* shard = nullptr;
   uint32_t index = 0;
@@ -143,6 +149,10 @@ struct ConnTls final : tls::Sink {
   bool announce = true;     // handshake done -> Connected (true) or TlsReady (a STARTTLS upgrade)
   bool event_owed = false;  // the handshake finished but the event ring was full
   bool recv_cancel = false; // kTLS set-up cancelled the multishot recv
+  bool rx_paused = false;   // too much ciphertext waits for event room / pool slots: recv is off
+  bool rx_dead = false;     // the peer's FIN came with an incomplete record: nothing more to read
+  bool pump_more = false;   // the last pump stopped for event room or a pool slot, not for input
+  uint8_t ktls_tries = 0;   // kTLS set-ups abandoned because the connection did not stay quiet
   Ktls ktls = Ktls::Off;
   std::string ktls_why;     // why kTLS is not active
   size_t put(const uint8_t* data, size_t len) override;
@@ -247,7 +257,7 @@ struct ShardCounters {
   uint64_t handle_cmds = 0, handle_rejected = 0, slots_detached = 0;
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
   uint64_t udp_rx_gro_trains = 0, udp_rx_gro_segments = 0;
-  uint64_t tls_handshakes = 0, tls_failed = 0, tls_timeouts = 0, ktls_active = 0;
+  uint64_t tls_handshakes = 0, tls_failed = 0, tls_timeouts = 0, ktls_active = 0, tls_rx_paused = 0;
 };
 
 // Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
@@ -426,6 +436,17 @@ class Shard {
   int tls_start(uint32_t index, std::shared_ptr<tls::Context> ctx, bool announce, uint32_t timeout_ms);
   void tls_pump(uint32_t index);
   int64_t tls_write(uint32_t index, const uint8_t* data, size_t len);
+  // Plaintext bytes a TLS write would take now (of `len`), with why less (kErrQueueFull or
+  // kErrPoolExhausted) in *short_why. tls_write and write_fits both ask this.
+  size_t tls_admit(uint32_t index, size_t len, int* short_why);
+  void tls_emit_ready(uint32_t index);  // Connected (connect/accept) or TlsReady (STARTTLS)
+  void tls_pause_rx(uint32_t index);
+  // Whether the TLS machine still owes the application something (an event, or plaintext).
+  static bool tls_owes(const Conn& c);
+  // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up).
+  static bool rx_held(const Conn& c);
+  // Whether a Writable event is due: asked for, the queue drained, and (TLS) the handshake done.
+  static bool writable_owed(const Conn& c);
   void tls_established(uint32_t index);
   void tls_fail(uint32_t index, int32_t code);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet

@@ -88,24 +88,73 @@ const ConnTls* Shard::conn_tls(uint32_t index, uint32_t gen) {
   return c ? c->tls.get() : nullptr;
 }
 
+bool Shard::tls_owes(const Conn& c) {
+  return c.tls && (c.tls->event_owed || (!c.tls->rx_dead && c.tls->pump_more));
+}
+
+bool Shard::rx_held(const Conn& c) {
+  return c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel));
+}
+
+bool Shard::writable_owed(const Conn& c) {
+  return c.want_writable && c.state == ConnState::Open && c.tx_count == 0 && !c.send_inflight &&
+         !(c.tls && c.tls->s.phase() == tls::Phase::Handshake);  // held writes go out after it
+}
+
+void Shard::tls_pause_rx(uint32_t index) {
+  Conn& c = conns_[index];
+  c.tls->rx_paused = true;
+  ++counters_.tls_rx_paused;
+  if (!c.recv_armed) return;
+  // Cancel this connection's recv only (by user_data; the fd is a hint for the epoll backend).
+  io_uring_sqe* sqe = drv_.get_sqe();
+  io_uring_prep_cancel64(sqe, ud_encode(kOpRecv, index, c.gen), 0);
+  sqe->fd = c.fd;
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
+  ++c.inflight;
+}
+
 void Shard::tls_established(uint32_t index) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
-  if (c.timer != TimerWheel::kNone) {
+  // The handshake timer (a graceful close asked for during the handshake keeps its own).
+  if (c.timer != TimerWheel::kNone && !c.graceful) {
     timers_.cancel(c.timer);
     c.timer = TimerWheel::kNone;
   }
   ++counters_.tls_handshakes;
   std::string why;
+  const char* not_eligible = nullptr;
   if (!ktls_available(&why)) t.ktls_why = why;
+  else if (!t.s.ktls_eligible(&not_eligible)) t.ktls_why = not_eligible;  // decided: no cancel
   else t.ktls = Ktls::Wanted;  // installed by ktls_try once the connection is quiet
   t.event_owed = true;
+}
+
+void Shard::tls_emit_ready(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnTls& t = *c.tls;
+  t.event_owed = false;
+  if (t.announce) {
+    uint32_t egen = c.endpoint >= 0 ? endpoints_[c.endpoint].gen : 0;
+    emit(kEvConnected, index, c.gen, c.proto, egen, 0, kConnectedTls, c.endpoint);
+  } else {
+    emit(kEvTlsReady, index, c.gen, 0, 0, 0, 0, 0);
+  }
 }
 
 void Shard::tls_fail(uint32_t index, int32_t code) {
   Conn& c = conns_[index];
   ++counters_.tls_failed;
-  if (c.graceful) return;
+  if (c.graceful) {
+    // Closing already (closeGraceful): the close reports this failure, not a clean end.
+    if (!c.drain_err) {
+      c.drain_err = code;
+      c.drain_origin = kOriginError;
+    }
+    mark_dirty(index);
+    return;
+  }
   // Let the alert the session queued go out, then close (bounded: 1 s).
   c.graceful = true;
   c.drain_err = code;
@@ -120,21 +169,20 @@ void Shard::tls_pump(uint32_t index) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
   const uint32_t ss = pool_->slot_size();
+  t.pump_more = false;
   while (c.state == ConnState::Open && !(c.graceful && c.drain_err)) {
     if (t.event_owed) {
       if (!room(3)) break;
-      t.event_owed = false;
-      if (t.announce) {
-        uint32_t egen = c.endpoint >= 0 ? endpoints_[c.endpoint].gen : 0;
-        emit(kEvConnected, index, c.gen, c.proto, egen, 0, kConnectedTls, c.endpoint);
-      } else {
-        emit(kEvTlsReady, index, c.gen, 0, 0, 0, 0, 0);
-      }
+      tls_emit_ready(index);
     }
-    if (t.s.phase() == tls::Phase::Open && !t.s.readable()) break;
-    if (!room(3)) break;  // one for the data, one for a close, one for the event above
+    if (t.rx_dead || (t.s.phase() == tls::Phase::Open && !t.s.readable())) break;
+    if (!room(3)) {  // one for the data, one for a close, one for the event above
+      t.pump_more = true;
+      break;
+    }
     int64_t s = pool_->acquire();
     if (s < 0) {
+      t.pump_more = true;
       if (!c.pool_waiting) {  // plaintext needs a slot: retried when one is released
         c.pool_waiting = true;
         pool_waiters_.push_back(index);
@@ -143,7 +191,10 @@ void Shard::tls_pump(uint32_t index) {
     }
     uint32_t slot = static_cast<uint32_t>(s);
     int n = t.s.read(pool_->slot_ptr(slot), ss);
-    if (t.s.handshake_just_done()) tls_established(index);
+    if (t.s.handshake_just_done()) {
+      tls_established(index);
+      tls_emit_ready(index);  // before any data of the same read (room(3) covers both)
+    }
     if (n > 0) {
       loaned_plain_.push_back(slot);
       emit(kEvStreamFrame, index, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(slot)),
@@ -152,12 +203,14 @@ void Shard::tls_pump(uint32_t index) {
     }
     pool_->release(slot);
     if (n == tls::kTlsNeedInput) {
-      if (!t.event_owed) break;
-      continue;
+      if (c.peer_eof) {  // FIN in the middle of a record: it can never complete
+        t.rx_dead = true;
+        t.s.discard_input();
+      }
+      break;
     }
     if (n == tls::kTlsPeerClosed) {
       c.peer_eof = true;  // close_notify: flush what we owe, then close
-      mark_dirty(index);
       break;
     }
     tls_fail(index, n == tls::kTlsHandshakeFailed ? int32_t{kErrTlsHandshake} : int32_t{kErrTlsProtocol});
@@ -168,29 +221,44 @@ void Shard::tls_pump(uint32_t index) {
   mark_dirty(index);
 }
 
-int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len) {
+size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
-  if (t.s.phase() == tls::Phase::Failed) return kErrClosing;
   size_t limit = cfg_.max_write_queue_bytes;
-  if (t.s.phase() != tls::Phase::Open) {
-    // Before the handshake finishes: held by the session (bounded by the queue limit).
-    int64_t n = t.s.write(data, len, limit);
-    if (n >= 0 && static_cast<size_t>(n) < len) {
-      c.want_writable = true;
-      ++counters_.tx_partial_accepts;
-    }
-    return n < 0 ? int64_t{kErrClosing} : n;
+  *short_why = kErrQueueFull;
+  if (t.s.phase() != tls::Phase::Open) {  // held by the session until the handshake is done
+    size_t held = t.s.held();
+    return std::min(len, limit > held ? limit - held : 0);
   }
-  // Admit what fits under the queue limit with its record overhead, and what the pool (and
-  // the bulk budget) can hold once encrypted.
+  // What fits under the queue limit with its record overhead, and what the pool (and the bulk
+  // budget) can hold once encrypted.
   size_t queued = c.tx_bytes + t.s.pending_out();
   size_t room_b = limit > queued ? limit - queued : 0;
   const uint32_t ss = pool_->slot_size();
   size_t slots = pool_->free_count();
   while (slots && !bulk_allowed(static_cast<uint32_t>(slots))) slots /= 2;
-  room_b = std::min(room_b, slots * ss);
-  size_t n = std::min(len, room_b > tls::Session::overhead(len) ? room_b - tls::Session::overhead(len) : 0);
+  if (slots * ss < room_b) {
+    room_b = slots * ss;
+    *short_why = kErrPoolExhausted;
+  }
+  size_t ovh = tls::Session::overhead(len);
+  return std::min(len, room_b > ovh ? room_b - ovh : 0);
+}
+
+int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len) {
+  Conn& c = conns_[index];
+  ConnTls& t = *c.tls;
+  if (t.s.phase() == tls::Phase::Failed) return kErrClosing;
+  int why;
+  size_t n = tls_admit(index, len, &why);
+  if (t.s.phase() != tls::Phase::Open) {
+    int64_t r = t.s.write(data, n, cfg_.max_write_queue_bytes);
+    if (r >= 0 && static_cast<size_t>(r) < len) {
+      c.want_writable = true;  // emitted once the handshake is done and the queue drained
+      ++counters_.tx_partial_accepts;
+    }
+    return r < 0 ? int64_t{kErrClosing} : r;
+  }
   if (n == 0 && len) {
     c.want_writable = true;
     ++counters_.tx_partial_accepts;

@@ -300,3 +300,50 @@ TEST(TlsFuzz, MutatedClientHellosAndRecords) {
   EXPECT_GT(failed, 1000);  // most mutations are caught, each with a reason
   EXPECT_EQ(failed + open + waiting, 3000);
 }
+
+TEST(Tls, TicketsResumeAcrossReload) {
+  CertSlot slot(server_ctx());
+  ClientOptions co_opts;
+  co_opts.servername = "a.test";
+  co_opts.ca_pem = certs().cert;
+  co_opts.resume = true;
+  std::string err;
+  auto cctx = Context::client(co_opts, &err);
+  ASSERT_TRUE(cctx) << err;
+  auto handshake = [&](bool* resumed) {
+    Session srv, cli;
+    Pipe so, co;
+    std::string sg, cg;
+    ASSERT_EQ(srv.start(slot.get(), &so, &err), 0);
+    ASSERT_EQ(cli.start(cctx, &co, &err), 0);
+    pump(cli, co, srv, so, &cg, &sg);  // TLS 1.3: the ticket arrives after the handshake
+    ASSERT_EQ(cli.phase(), Phase::Open) << cli.reason();
+    *resumed = cli.resumed();
+  };
+  bool resumed = true;
+  handshake(&resumed);
+  EXPECT_FALSE(resumed);
+  handshake(&resumed);
+  EXPECT_TRUE(resumed);
+  ASSERT_EQ(slot.reload({{certs().cert, certs().key, {}}}, &err), 0) << err;
+  handshake(&resumed);
+  EXPECT_TRUE(resumed) << "a ticket issued before the reload resumes after it";
+}
+
+TEST(Tls, TicketKeysRotateAndTheOldKeyStillDecrypts) {
+  TicketKeys keys;
+  const int64_t t0 = 1'000'000;
+  TicketKeys::Key k1 = keys.current(t0);
+  EXPECT_EQ(memcmp(keys.current(t0 + 60).name, k1.name, 16), 0);  // not due yet
+  TicketKeys::Key k2 = keys.current(t0 + TicketKeys::kRotateSeconds);
+  EXPECT_NE(memcmp(k2.name, k1.name, 16), 0);
+  TicketKeys::Key f;
+  bool renew = false;
+  ASSERT_TRUE(keys.find(k1.name, &f, &renew));
+  EXPECT_TRUE(renew);  // decrypts, and the client gets a ticket under the new key
+  EXPECT_EQ(memcmp(f.aes, k1.aes, sizeof f.aes), 0);
+  ASSERT_TRUE(keys.find(k2.name, &f, &renew));
+  EXPECT_FALSE(renew);
+  keys.current(t0 + 2 * TicketKeys::kRotateSeconds);
+  EXPECT_FALSE(keys.find(k1.name, &f, &renew));  // two periods old: a full handshake
+}

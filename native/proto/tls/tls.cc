@@ -4,12 +4,16 @@
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace zio::tls {
 namespace {
@@ -198,7 +202,10 @@ bool Context::build_server(std::string* err) {
   for (size_t i = 1; i < srv_.certs.size(); ++i) {
     SSL_CTX* c = new_ctx(this);
     std::string e;
-    if (!load_chain(c, srv_.certs[i], &e)) {
+    // After an SNI switch BoringSSL takes the cipher list and the client-certificate trust
+    // store from the new context: each one gets the same policy as the default one.
+    if (!common(c, srv_.min_version, srv_.max_version, srv_.ciphers, &e) ||
+        (srv_.client_auth && !load_trust(c, srv_.ca_pem, &e)) || !load_chain(c, srv_.certs[i], &e)) {
       SSL_CTX_free(c);
       *err = "sni[" + std::to_string(i - 1) + "] " + e;
       return false;
@@ -247,7 +254,30 @@ bool Context::build_server(std::string* err) {
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | (srv_.client_auth == 2 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                        nullptr);
   }
-  if (!srv_.tickets) SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
+  if (!srv_.tickets) {
+    SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
+  } else {
+    if (!tickets_) tickets_ = std::make_shared<TicketKeys>();
+    // Our own keys (BoringSSL's rotate per context, and a reload makes a new context).
+    SSL_CTX_set_tlsext_ticket_key_cb(
+        ctx_, [](SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cctx, HMAC_CTX* hctx, int enc) -> int {
+          TicketKeys& keys = *ctx_owner(ssl)->tickets_;
+          TicketKeys::Key k;
+          bool renew = false;
+          if (enc) {
+            k = keys.current(static_cast<int64_t>(time(nullptr)));
+            memcpy(name, k.name, 16);
+            if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
+          } else if (!keys.find(name, &k, &renew)) {
+            return 0;  // an unknown or expired key: a full handshake
+          }
+          if (!HMAC_Init_ex(hctx, k.hmac, sizeof k.hmac, EVP_sha256(), nullptr) ||
+              !(enc ? EVP_EncryptInit_ex(cctx, EVP_aes_128_cbc(), nullptr, k.aes, iv)
+                    : EVP_DecryptInit_ex(cctx, EVP_aes_128_cbc(), nullptr, k.aes, iv)))
+            return -1;
+          return renew ? 2 : 1;  // 2: valid, but issue a ticket under the current key
+        });
+  }
   SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);  // tickets carry the state
   return true;
 }
@@ -289,14 +319,50 @@ std::shared_ptr<Context> Context::client(const ClientOptions& o, std::string* er
 }
 
 std::shared_ptr<Context> Context::with_certs(const std::vector<CertKey>& certs, std::string* err) const {
-  ServerOptions o = srv_;
-  o.certs = certs;
-  auto next = server(o, err);
-  if (!next) return nullptr;
-  uint8_t keys[48];
-  if (SSL_CTX_get_tlsext_ticket_keys(ctx_, keys, sizeof keys) == 1)
-    SSL_CTX_set_tlsext_ticket_keys(next->ctx_, keys, sizeof keys);
-  return next;
+  std::shared_ptr<Context> c(new Context());
+  c->server_ = true;
+  c->srv_ = srv_;
+  c->srv_.certs = certs;
+  c->tickets_ = tickets_;  // tickets issued before the reload still resume after it
+  if (!c->build_server(err)) return nullptr;
+  return c;
+}
+
+TicketKeys::Key TicketKeys::fresh(int64_t now_s) {
+  Key k;
+  RAND_bytes(k.name, sizeof k.name);
+  RAND_bytes(k.aes, sizeof k.aes);
+  RAND_bytes(k.hmac, sizeof k.hmac);
+  k.created = now_s;
+  return k;
+}
+
+TicketKeys::Key TicketKeys::current(int64_t now_s) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!have_cur_ || now_s - cur_.created >= kRotateSeconds || now_s < cur_.created) {
+    if (have_cur_) {
+      prev_ = cur_;
+      have_prev_ = true;
+    }
+    cur_ = fresh(now_s);
+    have_cur_ = true;
+  }
+  return cur_;
+}
+
+bool TicketKeys::find(const uint8_t name[16], Key* out, bool* renew) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (have_cur_ && memcmp(name, cur_.name, 16) == 0) {
+    *out = cur_;
+    *renew = false;
+    return true;
+  }
+  if (have_prev_ && memcmp(name, prev_.name, 16) == 0) {
+    *out = prev_;
+    *renew = true;
+    return true;
+  }
+  return false;
 }
 
 SSL_CTX* Context::for_name(const char* name) const {
@@ -344,6 +410,15 @@ Session::~Session() {
 }
 
 int Session::start(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
+  int r = begin(std::move(ctx), sink, err);
+  if (r < 0 && phase_ != Phase::Failed) {  // refused before a handshake: say why in tlsInfo
+    reason_ = *err;
+    phase_ = Phase::Failed;
+  }
+  return r;
+}
+
+int Session::begin(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
   ctx_ = std::move(ctx);
   sink_ = sink;
   server_ = ctx_->is_server();
@@ -367,12 +442,25 @@ int Session::start(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
     in6_addr a6;
     bool ip = inet_pton(AF_INET, name.c_str(), &a6) == 1 || inet_pton(AF_INET6, name.c_str(), &a6) == 1;
     // RFC 6066 section 3: literal IP addresses are not sent as SNI; they are still verified.
-    if (!ip) SSL_set_tlsext_host_name(ssl_, name.c_str());
+    if (!ip && SSL_set_tlsext_host_name(ssl_, name.c_str()) != 1) {
+      *err = "servername: not a usable host name";
+      return -1;
+    }
     if (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) {
       X509_VERIFY_PARAM* p = SSL_get0_param(ssl_);
-      if (ip) X509_VERIFY_PARAM_set1_ip_asc(p, name.c_str());
-      else X509_VERIFY_PARAM_set1_host(p, name.c_str(), name.size());
+      // A name that cannot be set would leave the certificate's name unchecked: refuse instead.
+      if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(p, name.c_str())
+              : X509_VERIFY_PARAM_set1_host(p, name.c_str(), name.size())) != 1) {
+        ERR_clear_error();
+        *err = "servername: not a usable host name or IP address for certificate verification";
+        return -1;
+      }
     }
+  } else if (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) {
+    // Verification without a name would accept any valid certificate for any host.
+    *err = "servername: needed to verify the server's certificate (set servername, or "
+           "rejectUnauthorized: false)";
+    return -1;
   }
   if (SSL_SESSION* s = ctx_->take_session()) {
     SSL_set_session(ssl_, s);
@@ -396,8 +484,17 @@ void Session::note_alert(int desc, bool received) {
   alert_received_ = received;
 }
 
+// Drops the consumed front of the kept input (amortised: only when it is the larger part).
+static void compact(std::vector<uint8_t>* buf, size_t* off) {
+  if (*off && *off >= buf->size() / 2) {
+    buf->erase(buf->begin(), buf->begin() + static_cast<std::ptrdiff_t>(*off));
+    *off = 0;
+  }
+}
+
 void Session::feed(const uint8_t* data, size_t len) {
   if (in_buf_off_ < in_buf_.size()) {  // older bytes first
+    compact(&in_buf_, &in_buf_off_);
     in_buf_.insert(in_buf_.end(), data, data + len);
     return;
   }
@@ -409,7 +506,15 @@ void Session::feed(const uint8_t* data, size_t len) {
 
 void Session::keep_input() {
   if (in_len_ == 0) return;
+  compact(&in_buf_, &in_buf_off_);
   in_buf_.insert(in_buf_.end(), in_, in_ + in_len_);
+  in_ = nullptr;
+  in_len_ = 0;
+}
+
+void Session::discard_input() {
+  in_buf_.clear();
+  in_buf_off_ = 0;
   in_ = nullptr;
   in_len_ = 0;
 }
@@ -488,11 +593,18 @@ int Session::fail(int code, int ssl_err) {
 void Session::on_handshake_done() {
   phase_ = Phase::Open;
   just_done_ = true;
+  // A TLS 1.3 server's NewSessionTickets wait for its first write (BoringSSL); a zero-byte
+  // write sends them now, so a client that only sends can resume too.
+  if (server_ && SSL_version(ssl_) == kTls13) {
+    SSL_write(ssl_, "", 0);
+    ERR_clear_error();
+  }
   if (!early_.empty()) {
     std::vector<uint8_t> e;
     e.swap(early_);
     write(e.data(), e.size(), 0);
   }
+  if (notify_owed_) close_notify();  // a graceful close asked for during the handshake
 }
 
 int Session::read(uint8_t* out, size_t cap) {
@@ -538,12 +650,18 @@ int64_t Session::write(const uint8_t* data, size_t len, size_t early_max) {
 
 void Session::close_notify() {
   if (shutdown_sent_ || !ssl_ || phase_ == Phase::Failed || offloaded_) return;
+  if (phase_ == Phase::Handshake) {
+    notify_owed_ = true;
+    return;
+  }
   shutdown_sent_ = true;
   if (phase_ == Phase::Open || phase_ == Phase::Closed) SSL_shutdown(ssl_);
   ERR_clear_error();
 }
 
-const char* Session::version() const { return phase_ == Phase::Handshake ? "" : SSL_get_version(ssl_); }
+const char* Session::version() const {
+  return !ssl_ || phase_ == Phase::Handshake ? "" : SSL_get_version(ssl_);
+}
 
 const char* Session::cipher() const {
   const SSL_CIPHER* c = ssl_ ? SSL_get_current_cipher(ssl_) : nullptr;
@@ -593,18 +711,11 @@ bool Session::ktls_keys(KtlsKeys* out, const char** why) const {
     *why = "records already buffered in user space";
     return false;
   }
+  if (!ktls_eligible(why)) return false;
   uint16_t v = SSL_version(ssl_);
-  if (v != kTls12) {
-    *why = "TLS 1.3: KeyUpdate and NewSessionTicket records must be answered in user space";
-    return false;
-  }
   const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
   uint16_t id = static_cast<uint16_t>(SSL_CIPHER_get_protocol_id(c));
-  size_t key_len = id == 0xc02b || id == 0xc02f ? 16 : id == 0xc02c || id == 0xc030 ? 32 : 0;
-  if (!key_len) {
-    *why = "cipher suite not offloadable (AES-GCM only)";
-    return false;
-  }
+  size_t key_len = id == 0xc02b || id == 0xc02f ? 16 : 32;
   // TLS 1.2 key block (RFC 5246 section 6.3), AEAD suites have no MAC keys:
   // client_write_key, server_write_key, client_write_IV(4), server_write_IV(4).
   uint8_t kb[2 * 32 + 2 * 4];
@@ -626,6 +737,24 @@ bool Session::ktls_keys(KtlsKeys* out, const char** why) const {
   memcpy(out->rx_iv, server_ ? civ : siv, 4);
   out->tx_seq = SSL_get_write_sequence(ssl_);
   out->rx_seq = SSL_get_read_sequence(ssl_);
+  return true;
+}
+
+bool Session::ktls_eligible(const char** why) const {
+  if (!ssl_ || phase_ != Phase::Open) {
+    *why = "handshake not complete";
+    return false;
+  }
+  if (SSL_version(ssl_) != kTls12) {
+    *why = "TLS 1.3: KeyUpdate and NewSessionTicket records must be answered in user space";
+    return false;
+  }
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+  uint16_t id = c ? static_cast<uint16_t>(SSL_CIPHER_get_protocol_id(c)) : 0;
+  if (id != 0xc02b && id != 0xc02f && id != 0xc02c && id != 0xc030) {
+    *why = "cipher suite not offloadable (AES-GCM only)";
+    return false;
+  }
   return true;
 }
 

@@ -59,6 +59,28 @@ struct ClientOptions {
 };
 
 // An immutable TLS configuration (one SSL_CTX, plus one per extra SNI certificate).
+// Session-ticket keys shared by every generation of a server context (hot reload keeps them):
+// a current key that encrypts new tickets and the previous one that still decrypts, rotated
+// every kRotateSeconds, so a ticket resumes for up to two periods. Any thread (mutex).
+class TicketKeys {
+ public:
+  static constexpr int64_t kRotateSeconds = 12 * 3600;
+  struct Key {
+    uint8_t name[16], aes[16], hmac[32];
+    int64_t created = 0;
+  };
+  // The key to encrypt with now (rotating first when due).
+  Key current(int64_t now_s);
+  // The key a ticket named `name` was made with; *renew: it is the previous key.
+  bool find(const uint8_t name[16], Key* out, bool* renew) const;
+
+ private:
+  static Key fresh(int64_t now_s);
+  mutable std::mutex mu_;
+  Key cur_{}, prev_{};
+  bool have_cur_ = false, have_prev_ = false;
+};
+
 class Context {
  public:
   ~Context();
@@ -90,6 +112,7 @@ class Context {
   std::vector<uint8_t> alpn_wire_;
   mutable std::mutex session_mu_;
   mutable ssl_session_st* session_ = nullptr;
+  std::shared_ptr<TicketKeys> tickets_;  // server with tickets on
 };
 
 // A certificate slot: the context new handshakes on an endpoint start with. Any thread may
@@ -160,6 +183,8 @@ class Session {
   // decrypted but not read out whole (a record is up to 16 KiB, a read may be smaller).
   bool readable() const;
   void keep_input();
+  // Drops ciphertext that can never complete a record (the peer closed the transport).
+  void discard_input();
 
   // Plaintext out: > 0 bytes, kTlsNeedInput, or a negative kTls* code. Drives the handshake;
   // check handshake_just_done() after each call.
@@ -173,8 +198,11 @@ class Session {
   // Plaintext in: returns the bytes taken (all of them while open), or a negative kTls* code.
   // Before the handshake is done the bytes wait (up to `early_max`) and go out after it.
   int64_t write(const uint8_t* data, size_t len, size_t early_max);
-  // Sends close_notify (RFC 8446 section 6.1). Idempotent.
+  // Sends close_notify (RFC 8446 section 6.1), after the handshake when one is under way (the
+  // plaintext held for it goes out first). Idempotent.
   void close_notify();
+  // Plaintext written before the handshake finished, held until it does.
+  size_t held() const { return early_.size(); }
   // Retries ciphertext the sink did not take. True when nothing is left.
   bool flush_out();
   size_t pending_out() const { return pending_.size() - pending_off_; }
@@ -207,6 +235,8 @@ class Session {
   // TLS 1.2 with an AES-GCM suite (no post-handshake messages exist there). TLS 1.3 is declined
   // (*why): the kernel would have to take KeyUpdate and NewSessionTicket records we must answer.
   bool ktls_keys(KtlsKeys* out, const char** why) const;
+  // The protocol and suite half of that test, answerable right after the handshake.
+  bool ktls_eligible(const char** why) const;
   // After the kernel took the keys: the session no longer encrypts (nothing else is valid).
   void mark_offloaded() { offloaded_ = true; }
   bool offloaded() const { return offloaded_; }
@@ -217,6 +247,7 @@ class Session {
   int bio_write(const char* data, int len);
 
  private:
+  int begin(std::shared_ptr<Context> ctx, Sink* sink, std::string* err);
   int fail(int code, int ssl_err);
   void on_handshake_done();
   std::shared_ptr<Context> ctx_;
@@ -224,7 +255,7 @@ class Session {
   Sink* sink_ = nullptr;
   Phase phase_ = Phase::Idle;
   bool server_ = false, just_done_ = false, offloaded_ = false, alert_received_ = false;
-  bool shutdown_sent_ = false;
+  bool shutdown_sent_ = false, notify_owed_ = false;
   int alert_ = -1;
   std::string reason_;
   const uint8_t* in_ = nullptr;

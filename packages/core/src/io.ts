@@ -498,7 +498,11 @@ export class Io {
     this.#check(this.#native.close(this.#shard, conn), 'close');
   }
 
-  /** Flushes queued writes, then closes; force-closes after `timeoutMs`. @default timeoutMs 5000 */
+  /**
+   * Flushes queued writes, then closes; force-closes after `timeoutMs`. TLS: close_notify goes
+   * after the queued data; during a handshake the close waits for it (writes held for the
+   * handshake go first). @default timeoutMs 5000
+   */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
     this.#live();
     this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
@@ -704,6 +708,8 @@ export interface Io {
    * Queues `length` (default `buf.length`) bytes of a SendBuffer on a connection without a copy;
    * the same buffer may be queued on many connections. Returns the bytes queued: all of them, or
    * 0 when the write queue is full (a `Writable` event follows). 0 for a closing connection.
+   * On a TLS connection encrypted in process the bytes are encrypted into the write queue (a
+   * copy: the buffer is free to reuse at once); with kTLS the slot is queued as is.
    */
   streamWriteBuffer(conn: ConnId, buf: SendBuffer, length?: number): number;
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */

@@ -52,7 +52,11 @@ export interface TlsServerConfig {
 
 /** Client side: `tcpConnectWith({ tls })`, `io.tlsUpgrade(conn, config)`. */
 export interface TlsClientConfig {
-  /** SNI and the name the server certificate must carry. @default the host connected to */
+  /**
+   * SNI and the name (or IP address) the server certificate must carry. With verification on,
+   * an empty name is refused (InvalidConfig): it would accept any valid certificate.
+   * @default the host connected to (`tlsUpgrade`: the peer's IP address)
+   */
   servername?: string;
   alpn?: string[];
   /** @default 'TLSv1.2' */
@@ -128,14 +132,28 @@ function serverSlot(cfg: TlsServerConfig, what: string): number {
   return id;
 }
 
+// A client config's native contexts, one per server name (each keeps that name's session for
+// resumption), least recently used first; at most CLIENT_NAMES per config object, so a config
+// used for many hosts (a crawler's `tls: true`) does not grow without bound.
+const CLIENT_NAMES = 32;
 const clientCtxs = new WeakMap<TlsClientConfig, Map<string, number>>();
+const releasedAll = new FinalizationRegistry<Map<string, number>>((m) => {
+  for (const id of m.values()) native().tlsRelease(id);
+});
 function clientCtx(cfg: TlsClientConfig, host: string, what: string): number {
   if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', `${what}: tls must be an object (or true)`, { key: 'tls' });
   rejectUnknownKeys(cfg, CLIENT_KEYS, `${what} tls`);
   const servername = cfg.servername ?? host;
   let byName = clientCtxs.get(cfg);
   const hit = byName?.get(servername);
-  if (hit !== undefined) return hit;
+  if (hit !== undefined) {
+    byName!.delete(servername);  // most recently used last
+    byName!.set(servername, hit);
+    return hit;
+  }
+  if (typeof servername !== 'string' || (servername === '' && cfg.rejectUnauthorized !== false)) {
+    throw new IoError('InvalidConfig', `${what}: servername is needed to verify the server's certificate (set tls.servername, or rejectUnauthorized: false)`, { key: 'servername' });
+  }
   if ((cfg.cert === undefined) !== (cfg.key === undefined)) throw new IoError('InvalidConfig', `${what}: a client certificate needs both cert and key`, { key: 'cert' });
   const id = wrap(() => native().tlsClientContext({
     servername, alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
@@ -145,9 +163,14 @@ function clientCtx(cfg: TlsClientConfig, host: string, what: string): number {
   if (!byName) {
     byName = new Map();
     clientCtxs.set(cfg, byName);
+    releasedAll.register(cfg, byName);
+  }
+  if (byName.size >= CLIENT_NAMES) {  // connections using it keep it alive natively
+    const [oldName, oldId] = byName.entries().next().value as [string, number];
+    byName.delete(oldName);
+    native().tlsRelease(oldId);
   }
   byName.set(servername, id);
-  released.register(cfg, id);
   return id;
 }
 
@@ -181,7 +204,13 @@ export function clientTls(io: Io, cfg: TlsClientConfig | true, host: string): (c
   const id = clientCtx(c, host, 'tcpConnectWith');
   const ms = timeout(c.handshakeTimeoutMs, 'tcpConnectWith');
   const { native: n, shard, check } = internalsOf(io);
-  return (conn) => { check(n.connSetTlsClient(shard, conn, id, ms), 'tcpConnectWith'); };
+  return (conn) => {
+    // The id is the caller's already: a refusal (a session that cannot start) becomes its
+    // Disconnected, with the reason in the error, rather than a throw that strands the id.
+    const r = n.connSetTlsClient(shard, conn, id, ms);
+    if (r === ERR.TLS_HANDSHAKE) n.connFail(shard, conn, r);
+    else check(r, 'tcpConnectWith');
+  };
 }
 const defaultClient: TlsClientConfig = {};
 

@@ -1,0 +1,252 @@
+// TLS edge cases found in review: each test fails on the behaviour it guards against.
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ConnId } from '@zero-io/core';
+import '@zero-io/tcp';
+import { randomPayload, until } from './helpers.js';
+import { makePki, recorder } from './tls-helpers.js';
+
+const pki = makePki();
+const closers: (() => Promise<void>)[] = [];
+afterAll(async () => { for (const c of closers) await c(); });
+
+function nodeClient(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts }, () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+/** A node:tls server that records what each connection sent, until it ended. */
+function nodeSink(onSecure?: (s: tls.TLSSocket) => void) {
+  const got: { data: Buffer; ended: boolean }[] = [];
+  const server = tls.createServer({ cert: pki.serverCert, key: pki.serverKey }, (s) => {
+    const rec = { data: Buffer.alloc(0), ended: false };
+    got.push(rec);
+    s.on('data', (d: Buffer) => { rec.data = Buffer.concat([rec.data, d]); });
+    s.on('end', () => { rec.ended = true; s.end(); });
+    s.on('error', () => {});
+    onSecure?.(s);
+  });
+  server.on('tlsClientError', () => {});
+  const ready = new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+  closers.push(async () => { server.close(); });
+  return { got, ready };
+}
+
+describe('TLS writes', () => {
+  it('a SendBuffer written to a TLS connection is encrypted, not sent as plaintext', async () => {
+    const r = recorder();
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const s = await nodeClient(r.io.localAddress(ep)!.port);
+    await until(() => r.log.some((e) => e.type === 'Connected'), 5000, 'Connected');
+    const conn = r.log.find((e) => e.type === 'Connected')!.conn as ConnId;
+    const msg = randomPayload(1500, 1);
+    const buf = r.io.sendBuffer(msg.length);
+    buf.write(msg);
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+    expect(r.io.streamWriteBuffer(conn, buf)).toBe(msg.length);
+    r.io.streamWrite(conn, Buffer.from('|after'));
+    await until(() => got.length >= msg.length + 6, 5000, 'the SendBuffer bytes, decrypted');
+    expect(got.equals(Buffer.concat([msg, Buffer.from('|after')]))).toBe(true);
+    s.destroy();
+  });
+
+  it('an IoHandle write that does not fit during the handshake is refused whole, never cut', async () => {
+    const sink = nodeSink();
+    const port = await sink.ready;
+    const rejected: number[] = [];
+    const r = recorder((ev) => { if (ev.type === 'HandleRejected') rejected.push(ev.length); }, { maxWriteQueueBytes: 64 * 1024 });
+    closers.push(r.close);
+    const conn = r.io.tcpConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'localhost' } });
+    const h = r.io.handle();
+    const a = Buffer.alloc(40_000, 'a');
+    const b = Buffer.alloc(40_000, 'b');  // a + b exceed the 64 KiB queue bound
+    h.streamWrite(conn, a);
+    h.streamWrite(conn, b);
+    await until(() => rejected.length === 1 && sink.got[0]?.data.length >= a.length, 5000, 'a delivered, b rejected');
+    expect(rejected).toEqual([b.length]);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(sink.got[0].data.equals(a)).toBe(true);
+  });
+
+  it('closeGraceful during the handshake sends the held writes and close_notify after it', async () => {
+    const sink = nodeSink();
+    const port = await sink.ready;
+    // Plain TCP first, then tlsUpgrade: the connection is open while its handshake runs.
+    const r = recorder((ev, io) => {
+      if (ev.type !== 'Connected') return;
+      io.tlsUpgrade(ev.conn, { ca: pki.ca, servername: 'localhost' });
+      expect(io.streamWrite(ev.conn, Buffer.from('held until the handshake'))).toBe(24);
+      io.closeGraceful(ev.conn, 5000);
+    });
+    closers.push(r.close);
+    r.io.tcpConnectWith({ host: '127.0.0.1', port });
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'Disconnected');
+    await until(() => sink.got[0]?.ended === true, 5000, 'the server saw the end');
+    expect(sink.got[0].data.toString()).toBe('held until the handshake');
+    const d = r.log.find((e) => e.type === 'Disconnected')!;
+    expect(d.kind).toBeUndefined();
+    expect(r.log.some((e) => e.type === 'TlsReady')).toBe(true);
+  });
+
+  it('no Writable storm while writes wait for a handshake that does not finish', async () => {
+    // A TCP server that accepts and never answers: the client's handshake stays open.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+    closers.push(async () => { silent.close(); });
+    const r = recorder(undefined, { maxWriteQueueBytes: 16 * 1024 });
+    closers.push(r.close);
+    const conn = r.io.tcpConnectWith({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port, tls: { ca: pki.ca, servername: 'localhost', handshakeTimeoutMs: 400 } });
+    expect(r.io.streamWrite(conn, Buffer.alloc(20_000))).toBe(16 * 1024);  // the rest is refused
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'the handshake timeout');
+    expect(r.log.filter((e) => e.type === 'Writable')).toHaveLength(0);
+    expect(r.log.find((e) => e.type === 'Disconnected')!.origin).toBe('timeout');
+  });
+});
+
+describe('TLS reads', () => {
+  it('Connected comes before data that arrived in the same segment as the client Finished', async () => {
+    const r = recorder();
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    // A relay that holds client->server bytes for 50 ms and forwards them in one write: the
+    // client's Finished and its first request reach the server in one segment.
+    const relay = net.createServer((down) => {
+      const up = net.connect(r.io.localAddress(ep)!.port, '127.0.0.1');
+      let held: Buffer[] = [];
+      let timer: NodeJS.Timeout | null = null;
+      down.on('data', (d: Buffer) => {
+        held.push(d);
+        timer ??= setTimeout(() => { timer = null; up.write(Buffer.concat(held)); held = []; }, 50);
+      });
+      up.pipe(down);
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+    });
+    await new Promise<void>((res) => relay.listen(0, '127.0.0.1', res));
+    closers.push(async () => { relay.close(); });
+    const s = tls.connect({ host: '127.0.0.1', port: (relay.address() as net.AddressInfo).port, ca: pki.ca, servername: 'localhost' });
+    s.on('error', () => {});
+    s.on('secureConnect', () => s.write('first request'));
+    await until(() => r.log.some((e) => e.type === 'StreamFrame'), 5000, 'the request');
+    const types = r.log.filter((e) => e.type === 'Connected' || e.type === 'StreamFrame').map((e) => e.type);
+    expect(types[0]).toBe('Connected');
+    expect(r.bytes(r.log.find((e) => e.type === 'Connected')!.conn).toString()).toBe('first request');
+    s.destroy();
+  });
+
+  it('plaintext before the peer FIN is all delivered before Disconnected', async () => {
+    // Few events per poll: 1 MiB of records takes many ticks to deliver after the FIN arrived.
+    const r = recorder(undefined, { maxEventsPerPoll: 8 });
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const s = await nodeClient(r.io.localAddress(ep)!.port);
+    const payload = randomPayload(1 << 20, 2);
+    s.end(payload);
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 10000, 'Disconnected');
+    const conn = r.log.find((e) => e.type === 'Connected')!.conn;
+    expect(r.bytes(conn).length).toBe(payload.length);
+    expect(r.bytes(conn).equals(payload)).toBe(true);
+    const d = r.log.find((e) => e.type === 'Disconnected')!;
+    expect(d.kind).toBeUndefined();
+  });
+
+  it('a peer streaming tiny records is paused by TCP flow control, not buffered without bound', async () => {
+    const r = recorder(undefined, { maxEventsPerPoll: 8 });
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const s = await nodeClient(r.io.localAddress(ep)!.port);
+    // 60,000 one-byte records (~1.3 MB of ciphertext), written faster than 8 events a tick drain.
+    const n = 60_000;
+    for (let i = 0; i < n; i++) s.write(Buffer.of(i & 0xff));
+    await until(() => r.log.some((e) => e.type === 'Connected') && r.bytes(r.log.find((e) => e.type === 'Connected')!.conn).length >= n, 30000, 'all records');
+    const got = r.bytes(r.log.find((e) => e.type === 'Connected')!.conn);
+    expect(got.length).toBe(n);
+    for (let i = 0; i < n; i += 997) expect(got[i]).toBe(i & 0xff);
+    expect(r.io.poolStats().counters.tlsRxPaused).toBeGreaterThan(0);
+    s.destroy();
+  }, 40000);
+});
+
+describe('TLS configuration', () => {
+  it('SNI certificates get the same cipher policy and client-certificate trust as the default one', async () => {
+    const r = recorder();
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({
+      host: '127.0.0.1', port: 0,
+      tls: { cert: pki.serverCert, key: pki.serverKey, sni: { 'second.test': { cert: pki.server2Cert, key: pki.server2Key } }, clientAuth: 'require', ca: pki.ca },
+    });
+    const port = r.io.localAddress(ep)!.port;
+    // mTLS against the SNI certificate: the client certificate verifies there too.
+    const ok = await nodeClient(port, { servername: 'second.test', cert: pki.clientCert, key: pki.clientKey });
+    expect(ok.getPeerCertificate().subject.CN).toBe('second.test');
+    ok.destroy();
+    // A CBC-only TLS 1.2 client is refused on the SNI name as on the default one (without
+    // client authentication, so the cipher policy alone decides).
+    const open = r.io.tcpListenWith({
+      host: '127.0.0.1', port: 0,
+      tls: { cert: pki.serverCert, key: pki.serverKey, sni: { 'second.test': { cert: pki.server2Cert, key: pki.server2Key } } },
+    });
+    const openPort = r.io.localAddress(open)!.port;
+    for (const servername of ['localhost', 'second.test']) {
+      await expect(nodeClient(openPort, { servername, ciphers: 'ECDHE-ECDSA-AES128-SHA', maxVersion: 'TLSv1.2' }))
+        .rejects.toThrow(/handshake failure/);
+      const s = await nodeClient(openPort, { servername, maxVersion: 'TLSv1.2' });
+      expect(s.getCipher().name).toMatch(/GCM|CHACHA20/);
+      s.destroy();
+    }
+  });
+
+  it('node:tls clients resume on our tickets (TLS 1.2 and 1.3), also across a certificate reload', async () => {
+    const r = recorder();
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const port = r.io.localAddress(ep)!.port;
+    const reload = r.io.enableCertHotReload(ep);
+    // Connects, waits up to 1 s for a ticket (the client only sends; a TLS 1.2 resumption
+    // brings none), and reports whether it resumed and the session to offer next time.
+    const connect = (opts: tls.ConnectionOptions) => new Promise<{ reused: boolean; session: Buffer }>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts });
+      let ticket: Buffer | undefined;
+      s.on('session', (t: Buffer) => { ticket = t; });
+      s.on('error', reject);
+      s.on('secureConnect', () => {
+        s.write('x');
+        const t0 = Date.now();
+        const done = () => {
+          if (!ticket && !(s.isSessionReused() && maxVersionOf(opts) === 'TLSv1.2') && Date.now() - t0 < 1000) return void setTimeout(done, 5);
+          resolve({ reused: s.isSessionReused(), session: ticket ?? s.getSession()! });
+          s.destroy();
+        };
+        done();
+      });
+    });
+    const maxVersionOf = (o: tls.ConnectionOptions) => o.maxVersion;
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const first = await connect({ maxVersion });
+      expect(first.reused).toBe(false);
+      const second = await connect({ maxVersion, session: first.session });
+      expect(second.reused).toBe(true);
+      await reload.reloadFromBytes(pki.serverCert, pki.serverKey);
+      const third = await connect({ maxVersion, session: second.session });
+      expect(third.reused).toBe(true);
+    }
+  });
+
+  it('refuses to verify a server without a name, and a name that cannot be checked fails the connection clearly', async () => {
+    const r = recorder();
+    closers.push(r.close);
+    expect(() => r.io.tcpConnectWith({ host: '127.0.0.1', port: 1, tls: { servername: '' } })).toThrow(/servername is needed/);
+    const sink = nodeSink();
+    const port = await sink.ready;
+    const conn = r.io.tcpConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'bad\u0000name' } });
+    await until(() => r.log.some((e) => e.type === 'Disconnected' && e.conn === conn), 5000, 'Disconnected');
+    const d = r.log.find((e) => e.type === 'Disconnected')!;
+    expect(d.kind).toBe('TlsHandshakeFailed');
+    expect(d.error).toMatch(/servername/);
+  });
+});
