@@ -1,7 +1,7 @@
 // Hostile input against the TLS server: garbage, truncated records, renegotiation, stalled
 // handshakes, 1000 concurrent handshakes; mTLS; hot reload under load; a testssl.sh audit.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,7 +181,10 @@ describe('certificate hot reload', () => {
 describe('testssl.sh audit', () => {
   it('offers TLS 1.2 and 1.3 only, AEAD suites with forward secrecy only', async () => {
     const s = server();
-    const json = join(tmpdir(), `zio-testssl-${process.pid}.json`);
+    // A fresh directory: testssl will not write over an existing file, and a pid-named file
+    // left by an earlier run would be read instead of this run's findings.
+    const dir = mkdtempSync(join(tmpdir(), 'zio-testssl-'));
+    const json = join(dir, 'findings.json');
     // Asynchronously: the server under audit runs on this thread's event loop. testssl exits
     // non-zero on findings; the JSON says which.
     await new Promise<void>((resolve) => {
@@ -190,6 +193,7 @@ describe('testssl.sh audit', () => {
       p.on('exit', () => { clearTimeout(t); resolve(); });
     });
     const findings = JSON.parse(readFileSync(json, 'utf8')) as { id: string; severity: string; finding: string }[];
+    rmSync(dir, { recursive: true, force: true });
     const by = (id: string) => findings.find((f) => f.id === id)?.finding ?? '(missing)';
     for (const id of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) expect(by(id)).toMatch(/not offered/);
     expect(by('TLS1_2')).toMatch(/^offered/);
