@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 bash tooling/bootstrap.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 export COREPACK_ENABLE_DOWNLOAD_PROMPT=0 COREPACK_INTEGRITY_KEYS=0 PATH="$HOME/.local/bin:$PATH"
 mkdir -p test-results
+# Every temporary file of the run (certificates, sockets, reports) goes in one directory that
+# is removed at the end, whatever the outcome.
+TEST_TMP="$(mktemp -d "${TMPDIR:-/tmp}/zio-test-XXXXXX")"
+export TMPDIR="$TEST_TMP"
+trap 'rm -rf "$TEST_TMP"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "== native unit tests (GoogleTest) =="

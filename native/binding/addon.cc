@@ -1375,6 +1375,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ZIO_COUNTER("tlsFailed", tls_failed);
     ZIO_COUNTER("tlsTimeouts", tls_timeouts);
     ZIO_COUNTER("tlsRxPaused", tls_rx_paused);
+    ZIO_COUNTER("tlsRxPeak", tls_rx_peak);
     ZIO_COUNTER("ktlsActive", ktls_active);
 #undef ZIO_COUNTER
     k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));

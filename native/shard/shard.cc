@@ -563,7 +563,7 @@ int Shard::write_fits(uint32_t index, size_t len, bool by_ref) {
   Conn& c = conns_[index];
   if (c.tls && c.tls->ktls != Ktls::Active) {  // encrypted into new slots, by reference or not
     int why;
-    return tls_admit(index, len, &why) == len ? 0 : why;
+    return tls_admit(index, len, &why, false) == len ? 0 : why;
   }
   const uint32_t ss = pool_->slot_size();
   // A copy takes ceil(len / slot) new slots (coalescing can only need fewer); a SendBuffer
@@ -587,7 +587,19 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
   if (len == 0) return 0;
   // TLS in user space: the bytes are encrypted into the write queue (a copy; the caller keeps
   // its reference). Queuing the slot itself would put plaintext on the wire.
-  if (c->tls && c->tls->ktls != Ktls::Active) return tls_write(index, pool_->slot_ptr(slot) + off, len);
+  if (c->tls && c->tls->ktls != Ktls::Active) {
+    int why;
+    if (tls_admit(index, len, &why, false) < len) {  // all of it or none, as by reference
+      c->want_writable = true;
+      ++counters_.tx_partial_accepts;
+      if (why == kErrPoolExhausted && c->tx_count == 0 && !c->pool_waiting) {
+        c->pool_waiting = true;
+        pool_waiters_.push_back(index);
+      }
+      return 0;
+    }
+    return tls_write(index, pool_->slot_ptr(slot) + off, len);
+  }
   // No bulk-TX budget check: a reference takes no pool slot (the SendBuffer's slot is counted
   // once, in the free stack's gauge).
   if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||
@@ -665,8 +677,15 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
     begin_close(index, 0, kOriginLocal);
     return 0;
   }
+  if (c->tls && c->tls->s.phase() == tls::Phase::Handshake && c->tls->s.held() == 0) {
+    // Nothing to deliver and no session to close: as before a TCP connect completes (and
+    // shutdown does not wait for strangers' handshakes).
+    begin_close(index, 0, kOriginLocal);
+    return 0;
+  }
   c->graceful = true;
-  if (c->tls) c->tls->s.close_notify();  // RFC 8446 section 6.1, queued after pending data
+  // RFC 8446 section 6.1, queued after pending data; mid-handshake, after it (held writes first).
+  if (c->tls) c->tls->s.close_notify();
   if (c->timer != TimerWheel::kNone) timers_.cancel(c->timer);
   c->timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c->gen);
   mark_dirty(index);
@@ -855,7 +874,7 @@ void Shard::flush(bool allow_events) {
         // TLS: a graceful close asked for mid-handshake waits for it (its held writes and
         // close_notify follow), and a FIN waits until the plaintext before it is delivered.
         bool tls_hs = c.tls && c.tls->s.phase() == tls::Phase::Handshake;
-        if (c.graceful) {
+        if (c.graceful && !(c.peer_eof && tls_hs)) {
           if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err))
             begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
         } else if (c.peer_eof && tls_hs) {
@@ -990,11 +1009,14 @@ void Shard::fire_timers() {
 
 // ------------------------------------------------------------------ backpressure cascade
 
-bool Shard::bulk_allowed(uint32_t slots) {
+bool Shard::bulk_fits(uint32_t slots) const {
   // Critical and Drain cap bulk TX at its budget. (Refusing all TX in Drain would stall servers
   // whose pressure comes from RX: their replies are what frees the RX slots.)
-  if (pressure_.state < kCritical) return true;
-  if (gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk) return true;
+  return pressure_.state < kCritical || gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk;
+}
+
+bool Shard::bulk_allowed(uint32_t slots) {
+  if (bulk_fits(slots)) return true;
   ++pressure_.writes_capped;
   return false;
 }
@@ -1222,6 +1244,9 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
   if (!more) {
     c.recv_armed = false;
     --c.inflight;
+    // A recv that TLS paused or kTLS set-up cancelled has ended: flush() decides what next
+    // (re-arm once the buffered input drained, or install kTLS). Nothing else may mark it.
+    if (c.tls && (c.tls->rx_paused || c.tls->recv_cancel)) mark_dirty(idx);
   }
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
@@ -1235,7 +1260,9 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
         c.tls->s.feed(pool_->slot_ptr(bid), static_cast<size_t>(res));
         tls_pump(idx);
         c.tls->s.keep_input();  // the RX slot goes back to the ring at the next tick
-        if (c.tls->s.input_left() > kTlsRxCap && !c.tls->rx_paused) tls_pause_rx(idx);
+        size_t kept = c.tls->s.input_left();
+        if (kept > counters_.tls_rx_peak) counters_.tls_rx_peak = kept;
+        if (kept > kTlsRxCap && !c.tls->rx_paused) tls_pause_rx(idx);
       }
     } else if (res > 0 && c.state == ConnState::Open) {
       c.bytes_in += res;

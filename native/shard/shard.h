@@ -258,6 +258,7 @@ struct ShardCounters {
   uint64_t udp_rx = 0, udp_rx_truncated = 0, udp_tx = 0, udp_tx_errors = 0, udp_tx_refused = 0;
   uint64_t udp_rx_gro_trains = 0, udp_rx_gro_segments = 0;
   uint64_t tls_handshakes = 0, tls_failed = 0, tls_timeouts = 0, ktls_active = 0, tls_rx_paused = 0;
+  uint64_t tls_rx_peak = 0;  // the most ciphertext one connection had buffered (bytes)
 };
 
 // Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
@@ -438,7 +439,7 @@ class Shard {
   int64_t tls_write(uint32_t index, const uint8_t* data, size_t len);
   // Plaintext bytes a TLS write would take now (of `len`), with why less (kErrQueueFull or
   // kErrPoolExhausted) in *short_why. tls_write and write_fits both ask this.
-  size_t tls_admit(uint32_t index, size_t len, int* short_why);
+  size_t tls_admit(uint32_t index, size_t len, int* short_why, bool count_capped = true);
   void tls_emit_ready(uint32_t index);  // Connected (connect/accept) or TlsReady (STARTTLS)
   void tls_pause_rx(uint32_t index);
   // Whether the TLS machine still owes the application something (an event, or plaintext).
@@ -460,6 +461,7 @@ class Shard {
   void update_pressure();
   // Whether bulk TX may take `slots` more pool slots under the current pressure state.
   bool bulk_allowed(uint32_t slots);
+  bool bulk_fits(uint32_t slots) const;  // the same answer, not counted in writesCapped
   // Whether a write of `len` bytes is taken whole (all-or-nothing IoHandle writes): 0 or
   // kErrQueueFull / kErrPoolExhausted. `by_ref`: a SendBuffer slot queued by reference.
   int write_fits(uint32_t index, size_t len, bool by_ref);

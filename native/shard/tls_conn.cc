@@ -221,7 +221,7 @@ void Shard::tls_pump(uint32_t index) {
   mark_dirty(index);
 }
 
-size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why) {
+size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why, bool count_capped) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
   size_t limit = cfg_.max_write_queue_bytes;
@@ -236,7 +236,8 @@ size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why) {
   size_t room_b = limit > queued ? limit - queued : 0;
   const uint32_t ss = pool_->slot_size();
   size_t slots = pool_->free_count();
-  while (slots && !bulk_allowed(static_cast<uint32_t>(slots))) slots /= 2;
+  while (slots && !bulk_fits(static_cast<uint32_t>(slots))) slots /= 2;
+  if (count_capped && slots < pool_->free_count()) ++pressure_.writes_capped;
   if (slots * ss < room_b) {
     room_b = slots * ss;
     *short_why = kErrPoolExhausted;

@@ -1,4 +1,5 @@
 // TLS edge cases found in review: each test fails on the behaviour it guards against.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -93,6 +94,55 @@ describe('TLS writes', () => {
     expect(r.log.some((e) => e.type === 'TlsReady')).toBe(true);
   });
 
+  it('streamWriteBuffer on TLS queues all of the buffer or none of it', async () => {
+    const r = recorder(undefined, { maxWriteQueueBytes: 4096 });
+    closers.push(r.close);
+    const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const s = await nodeClient(r.io.localAddress(ep)!.port);
+    await until(() => r.log.some((e) => e.type === 'Connected'), 5000, 'Connected');
+    const conn = r.log.find((e) => e.type === 'Connected')!.conn as ConnId;
+    expect(r.io.streamWrite(conn, Buffer.alloc(3000, 'a'))).toBe(3000);
+    const buf = r.io.sendBuffer(1500);
+    buf.write(Buffer.alloc(1500, 'b'));
+    expect(r.io.streamWriteBuffer(conn, buf)).toBe(0);  // ~1 KB of room left: none of it, not a part
+    await until(() => r.log.some((e) => e.type === 'Writable'), 5000, 'Writable');
+    expect(r.io.streamWriteBuffer(conn, buf)).toBe(1500);
+    buf.release();
+    s.destroy();
+  });
+
+  it('closeGraceful mid-handshake still fails at once when the peer closes', async () => {
+    const quitter = net.createServer((sock) => sock.once('data', () => sock.end()));  // reads the ClientHello, leaves
+    await new Promise<void>((res) => quitter.listen(0, '127.0.0.1', res));
+    closers.push(async () => { quitter.close(); });
+    const r = recorder((ev, io) => {
+      if (ev.type !== 'Connected') return;
+      io.tlsUpgrade(ev.conn, { ca: pki.ca, servername: 'localhost' });
+      io.streamWrite(ev.conn, Buffer.from('held'));
+      io.closeGraceful(ev.conn, 10_000);
+    });
+    closers.push(r.close);
+    const t0 = Date.now();
+    r.io.tcpConnectWith({ host: '127.0.0.1', port: (quitter.address() as net.AddressInfo).port });
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'Disconnected');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.log.find((e) => e.type === 'Disconnected')!.kind).toBe('TlsHandshakeFailed');
+  });
+
+  it('shutdown does not wait for handshakes of connections the application never saw', async () => {
+    const io = new (await import('@zero-io/core')).Io();
+    const ep = io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const h = io.runSync(() => {});
+    const silent = net.connect(io.localAddress(ep)!.port, '127.0.0.1');  // never sends a ClientHello
+    silent.on('error', () => {});
+    await until(() => io.poolStats().counters.connsAccepted >= 1, 5000, 'accepted');
+    const t0 = Date.now();
+    await h.shutdown({ timeoutMs: 5000 });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    io.shutdown();
+    silent.destroy();
+  });
+
   it('no Writable storm while writes wait for a handshake that does not finish', async () => {
     // A TCP server that accepts and never answers: the client's handshake stays open.
     const silent = net.createServer(() => {});
@@ -115,13 +165,14 @@ describe('TLS reads', () => {
     const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
     // A relay that holds client->server bytes for 50 ms and forwards them in one write: the
     // client's Finished and its first request reach the server in one segment.
+    const forwarded: number[] = [];  // the size of each write to the server
     const relay = net.createServer((down) => {
       const up = net.connect(r.io.localAddress(ep)!.port, '127.0.0.1');
       let held: Buffer[] = [];
       let timer: NodeJS.Timeout | null = null;
       down.on('data', (d: Buffer) => {
         held.push(d);
-        timer ??= setTimeout(() => { timer = null; up.write(Buffer.concat(held)); held = []; }, 50);
+        timer ??= setTimeout(() => { timer = null; const b = Buffer.concat(held); forwarded.push(b.length); up.write(b); held = []; }, 50);
       });
       up.pipe(down);
       down.on('error', () => up.destroy());
@@ -133,6 +184,8 @@ describe('TLS reads', () => {
     s.on('error', () => {});
     s.on('secureConnect', () => s.write('first request'));
     await until(() => r.log.some((e) => e.type === 'StreamFrame'), 5000, 'the request');
+    // The relay merged the client's Finished and its request into one write (ClientHello, then that).
+    expect(forwarded).toHaveLength(2);
     const types = r.log.filter((e) => e.type === 'Connected' || e.type === 'StreamFrame').map((e) => e.type);
     expect(types[0]).toBe('Connected');
     expect(r.bytes(r.log.find((e) => e.type === 'Connected')!.conn).toString()).toBe('first request');
@@ -156,19 +209,37 @@ describe('TLS reads', () => {
   });
 
   it('a peer streaming tiny records is paused by TCP flow control, not buffered without bound', async () => {
-    const r = recorder(undefined, { maxEventsPerPoll: 8 });
+    // Few events per poll, and a server that stalls at first: ciphertext of one-byte records
+    // arrives far faster than 8 events a tick can deliver it.
+    let stalled = false;
+    const r = recorder((ev) => {
+      if (ev.type === 'Connected' && !stalled) {
+        stalled = true;
+        const t0 = Date.now();
+        while (Date.now() - t0 < 300) { /* the client keeps sending meanwhile */ }
+      }
+    }, { maxEventsPerPoll: 8, poolSlotCount: 128 });
     closers.push(r.close);
     const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-    const s = await nodeClient(r.io.localAddress(ep)!.port);
-    // 60,000 one-byte records (~1.3 MB of ciphertext), written faster than 8 events a tick drain.
-    const n = 60_000;
-    for (let i = 0; i < n; i++) s.write(Buffer.of(i & 0xff));
-    await until(() => r.log.some((e) => e.type === 'Connected') && r.bytes(r.log.find((e) => e.type === 'Connected')!.conn).length >= n, 30000, 'all records');
-    const got = r.bytes(r.log.find((e) => e.type === 'Connected')!.conn);
+    const n = 40_000;  // ~1 MB of ciphertext in 22-byte records
+    const child = spawn(process.execPath, [new URL('./fixtures/tiny-records-client.mjs', import.meta.url).pathname,
+      String(r.io.localAddress(ep)!.port), pki.path('ca.crt'), String(n)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let childErr = '';
+    child.stderr!.on('data', (d) => { childErr += d; });
+    const exited = new Promise<number | null>((res) => child.on('exit', res));
+    const conn = () => r.log.find((e) => e.type === 'Connected')?.conn;
+    await until(() => conn() !== undefined && r.bytes(conn()!).length >= n, 30000, 'all records');
+    expect(await exited, childErr).toBe(0);
+    const got = r.bytes(conn()!);
     expect(got.length).toBe(n);
     for (let i = 0; i < n; i += 997) expect(got[i]).toBe(i & 0xff);
-    expect(r.io.poolStats().counters.tlsRxPaused).toBeGreaterThan(0);
-    s.destroy();
+    const stats = r.io.poolStats();
+    expect(stats.counters.tlsRxPaused).toBeGreaterThan(0);
+    // At most the pause threshold (two records) plus what the receive ring already held when
+    // the recv was cancelled; the ~880 KB sent would otherwise pile up.
+    const ring = stats.fillRing.capacity * r.io.config.poolSlotSize;
+    expect(ring).toBeLessThan(n * 22 / 4);
+    expect(stats.counters.tlsRxPeak).toBeLessThanOrEqual(2 * (16384 + 325) + ring);
   }, 40000);
 });
 
