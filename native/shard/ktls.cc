@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "shard/shard.h"
 
@@ -146,6 +147,71 @@ void Shard::ktls_try(uint32_t index) {
   t.ktls_why.clear();
   ++counters_.ktls_active;
   mark_dirty(index);
+}
+
+// A record that is not application data reached a kTLS receive: recv answers EIO and leaves it
+// queued (Documentation/networking/tls.rst). Read it with its type and do what the user-space
+// machine would: close_notify ends the stream cleanly, a warning alert is skipped, a fatal alert
+// or anything else (a TLS 1.2 renegotiation request) fails the connection with the reason.
+void Shard::ktls_control_record(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnTls& t = *c.tls;
+  uint8_t buf[16384 + 64];
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(uint8_t))];
+  iovec iov{buf, sizeof buf};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t n = recvmsg(c.fd, &m, MSG_DONTWAIT);
+  int type = -1;
+  for (cmsghdr* h = n >= 0 ? CMSG_FIRSTHDR(&m) : nullptr; h; h = CMSG_NXTHDR(&m, h))
+    if (h->cmsg_level == SOL_TLS && h->cmsg_type == TLS_GET_RECORD_TYPE) type = *CMSG_DATA(h);
+  if (n < 0) {
+    begin_close(index, errno, kOriginError);
+    return;
+  }
+  if (type == 21 && n >= 2) {  // alert: level, description
+    if (buf[1] == 0) {         // close_notify
+      c.peer_eof = true;
+      mark_dirty(index);
+      return;
+    }
+    if (buf[0] == 1 && ++t.ktls_warnings <= 4) {  // a warning: skipped, as BoringSSL does
+      c.need_rearm = true;
+      mark_dirty(index);
+      return;
+    }
+    t.s.note_alert(buf[1], true);
+    t.s.abort(("alert received: " + std::to_string(buf[1])).c_str());
+    begin_close(index, kErrTlsProtocol, kOriginPeer);
+    return;
+  }
+  t.s.abort(("kTLS: unexpected TLS record type " + std::to_string(type) +
+             " (renegotiation is not supported)").c_str());
+  begin_close(index, kErrTlsProtocol, kOriginError);
+}
+
+// close_notify through the kernel (TLS_SET_RECORD_TYPE): sent when a graceful close has drained
+// the write queue, just before the FIN. Best effort, as in user space: a full socket buffer
+// (EAGAIN) skips it.
+void Shard::ktls_close_notify(uint32_t index) {
+  Conn& c = conns_[index];
+  uint8_t alert[2] = {1, 0};  // warning, close_notify
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(uint8_t))] = {};
+  iovec iov{alert, sizeof alert};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  cmsghdr* h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_TLS;
+  h->cmsg_type = TLS_SET_RECORD_TYPE;
+  h->cmsg_len = CMSG_LEN(sizeof(uint8_t));
+  *CMSG_DATA(h) = 21;
+  if (sendmsg(c.fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {}  // best effort
 }
 
 }  // namespace zio

@@ -875,8 +875,10 @@ void Shard::flush(bool allow_events) {
         // close_notify follow), and a FIN waits until the plaintext before it is delivered.
         bool tls_hs = c.tls && c.tls->s.phase() == tls::Phase::Handshake;
         if (c.graceful && !(c.peer_eof && tls_hs)) {
-          if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err))
+          if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err)) {
+            if (c.tls && c.tls->ktls == Ktls::Active && !c.drain_err) ktls_close_notify(idx);
             begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
+          }
         } else if (c.peer_eof && tls_hs) {
           c.tls->s.abort("the peer closed the connection during the handshake");
           begin_close(idx, kErrTlsHandshake, kOriginPeer);
@@ -1283,6 +1285,10 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
       c.parked = true;
       parked_.push_back(idx);
     }
+    return;
+  }
+  if (res == -EIO && c.tls && c.tls->ktls == Ktls::Active) {
+    ktls_control_record(idx);  // an alert or handshake record the kernel will not decrypt for us
     return;
   }
   if (res < 0) {

@@ -153,6 +153,7 @@ struct ConnTls final : tls::Sink {
   bool rx_dead = false;     // the peer's FIN came with an incomplete record: nothing more to read
   bool pump_more = false;   // the last pump stopped for event room or a pool slot, not for input
   uint8_t ktls_tries = 0;   // kTLS set-ups abandoned because the connection did not stay quiet
+  uint8_t ktls_warnings = 0;  // warning alerts skipped under kTLS (more than 4 fail it)
   Ktls ktls = Ktls::Off;
   std::string ktls_why;     // why kTLS is not active
   size_t put(const uint8_t* data, size_t len) override;
@@ -451,6 +452,8 @@ class Shard {
   void tls_established(uint32_t index);
   void tls_fail(uint32_t index, int32_t code);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
+  void ktls_control_record(uint32_t index);  // a non-data record under kTLS (recv gave EIO)
+  void ktls_close_notify(uint32_t index);
   void arm_udp_recv(uint32_t ep);
   int udp_check(uint32_t ep, uint32_t gen, socklen_t tolen);
   int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);

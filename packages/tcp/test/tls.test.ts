@@ -87,20 +87,38 @@ describe('kTLS', () => {
     const conn = srv.log.find((e) => e.type === 'Connected')!.conn as ConnId;
     stats = srv.io.connStats(conn);
     reason = srv.io.tlsInfo(conn)!.kTlsReason;
-    s.destroy();
-    return { stats, reason };
+    // The client's close_notify (then FIN) is a clean end, not an error.
+    s.end();
+    await until(() => srv.log.some((e) => e.type === 'Disconnected' && e.conn === conn), 5000, 'Disconnected');
+    const peerClose = srv.log.find((e) => e.type === 'Disconnected' && e.conn === conn)!;
+    // A graceful close from our side sends close_notify: node:tls ends without an error.
+    const s2 = await nodeClient(srv.port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    expect((await roundTrip(s2, p.subarray(0, 1000))).equals(p.subarray(0, 1000))).toBe(true);
+    const conn2 = srv.log.filter((e) => e.type === 'Connected').at(-1)!.conn as ConnId;
+    let ended = false;
+    let clientError: Error | null = null;
+    s2.on('end', () => { ended = true; });
+    s2.on('error', (e) => { clientError = e; });
+    srv.io.closeGraceful(conn2, 2000);
+    await until(() => ended, 5000, 'the client saw the end');
+    s2.destroy();
+    return { stats, reason, peerClose, clientError };
   }
 
   it.runIf(!k.available)(`fallback: in-process encryption, connStats().kTls false and the reason (${k.reason ?? 'n/a'})`, async () => {
-    const { stats, reason } = await tls12Echo();
+    const { stats, reason, peerClose, clientError } = await tls12Echo();
     expect(stats).toMatchObject({ tls: true, kTls: false });
     expect(reason).toBe(k.reason);
+    expect(peerClose).toMatchObject({ origin: 'peer', kind: undefined });
+    expect(clientError).toBeNull();
   });
 
   // The only skip allowed: where the kernel has no CONFIG_TLS the kernel path cannot run.
-  it.skipIf(!k.available)(`kernel path: a TLS 1.2 AES-GCM session is offloaded [not applicable here: ${k.reason ?? ''}]`, async () => {
-    const { stats } = await tls12Echo();
+  it.skipIf(!k.available)(`kernel path: a TLS 1.2 AES-GCM session is offloaded, close_notify both ways [not applicable here: ${k.reason ?? ''}]`, async () => {
+    const { stats, peerClose, clientError } = await tls12Echo();
     expect(stats).toMatchObject({ tls: true, kTls: true });
+    expect(peerClose).toMatchObject({ origin: 'peer', kind: undefined });
+    expect(clientError).toBeNull();
   });
 });
 
