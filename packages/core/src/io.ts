@@ -59,7 +59,12 @@ export interface PoolStats {
   readonly connections: number;
   /** The active backend ({@link Io.backend}). */
   readonly backend: 'io_uring' | 'epoll';
-  /** Engine counters: rxEnobufs, rxRearm, txShortSends, txPartialAccepts, connsRejected, ... */
+  /**
+   * Engine counters: rxEnobufs, rxRearm, txShortSends, txPartialAccepts, connsRejected, ...;
+   * TLS: tlsHandshakes, tlsFailed, tlsTimeouts, ktlsActive, tlsRxPaused (receives paused because
+   * a connection's undelivered ciphertext passed two records), tlsRxPeak (the most ciphertext
+   * one connection held, bytes).
+   */
   readonly counters: Readonly<Record<string, number>>;
 }
 
