@@ -1159,26 +1159,20 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
                                                               info[3].As<Napi::Number>().Uint32Value()));
   }
 
-  // connSetTlsClient(shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr*.
-  Napi::Value ConnSetTlsClient(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    auto ctx = FindCtx(info[2].As<Napi::Number>().DoubleValue());
-    if (!IdAt(info, 1, &idx, &gen) || !ctx) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return Napi::Number::New(info.Env(), sh->conn_set_tls_client(idx, gen, std::move(ctx),
-                                                                 info[3].As<Napi::Number>().Uint32Value()));
-  }
-
-  // connTlsUpgrade(shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr* (STARTTLS).
-  Napi::Value ConnTlsUpgrade(const Napi::CallbackInfo& info) {
+  // (shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr*: starts a connection's TLS session
+  // with a registered context through `start` (a connect's client side, or STARTTLS).
+  using TlsStart = int (Shard::*)(uint32_t, uint32_t, std::shared_ptr<zio::tls::Context>, uint32_t);
+  Napi::Value StartTls(const Napi::CallbackInfo& info, TlsStart start) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
     auto ctx = FindCtx(info[2].As<Napi::Number>().DoubleValue());
     if (!IdAt(info, 1, &idx, &gen) || !ctx) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = s->shard->conn_tls_upgrade(idx, gen, std::move(ctx), info[3].As<Napi::Number>().Uint32Value());
+    int r = (s->shard.get()->*start)(idx, gen, std::move(ctx), info[3].As<Napi::Number>().Uint32Value());
     Nudge(s);
     return Napi::Number::New(info.Env(), r);
   }
+  Napi::Value ConnSetTlsClient(const Napi::CallbackInfo& info) { return StartTls(info, &Shard::conn_set_tls_client); }
+  Napi::Value ConnTlsUpgrade(const Napi::CallbackInfo& info) { return StartTls(info, &Shard::conn_tls_upgrade); }
 
   // connTlsInfo(shard, conn) -> { ... } or null (not TLS / stale).
   Napi::Value ConnTlsInfo(const Napi::CallbackInfo& info) {

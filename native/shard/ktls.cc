@@ -149,6 +149,23 @@ void Shard::ktls_try(uint32_t index) {
   mark_dirty(index);
 }
 
+namespace {
+// A message of one buffer with room for one SOL_TLS control message of one byte (the record type).
+struct RecordMsg {
+  msghdr m{};
+  iovec iov{};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(uint8_t))] = {};
+  RecordMsg(void* data, size_t len) {
+    iov = {data, len};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+  }
+  RecordMsg(const RecordMsg&) = delete;
+};
+}  // namespace
+
 // A record that is not application data reached a kTLS receive: recv answers EIO and leaves it
 // queued (Documentation/networking/tls.rst). Read it with its type and do what the user-space
 // machine would: close_notify ends the stream cleanly, a warning alert is skipped, a fatal alert
@@ -157,13 +174,8 @@ void Shard::ktls_control_record(uint32_t index) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
   uint8_t buf[16384 + 64];
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(uint8_t))];
-  iovec iov{buf, sizeof buf};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
+  RecordMsg rm(buf, sizeof buf);
+  msghdr& m = rm.m;
   ssize_t n = recvmsg(c.fd, &m, MSG_DONTWAIT);
   int type = -1;
   for (cmsghdr* h = n >= 0 ? CMSG_FIRSTHDR(&m) : nullptr; h; h = CMSG_NXTHDR(&m, h))
@@ -199,13 +211,8 @@ void Shard::ktls_control_record(uint32_t index) {
 void Shard::ktls_close_notify(uint32_t index) {
   Conn& c = conns_[index];
   uint8_t alert[2] = {1, 0};  // warning, close_notify
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(uint8_t))] = {};
-  iovec iov{alert, sizeof alert};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
+  RecordMsg rm(alert, sizeof alert);
+  msghdr& m = rm.m;
   cmsghdr* h = CMSG_FIRSTHDR(&m);
   h->cmsg_level = SOL_TLS;
   h->cmsg_type = TLS_SET_RECORD_TYPE;

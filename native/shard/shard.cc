@@ -587,19 +587,8 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
   if (len == 0) return 0;
   // TLS in user space: the bytes are encrypted into the write queue (a copy; the caller keeps
   // its reference). Queuing the slot itself would put plaintext on the wire.
-  if (c->tls && c->tls->ktls != Ktls::Active) {
-    int why;
-    if (tls_admit(index, len, &why, false) < len) {  // all of it or none, as by reference
-      c->want_writable = true;
-      ++counters_.tx_partial_accepts;
-      if (why == kErrPoolExhausted && c->tx_count == 0 && !c->pool_waiting) {
-        c->pool_waiting = true;
-        pool_waiters_.push_back(index);
-      }
-      return 0;
-    }
-    return tls_write(index, pool_->slot_ptr(slot) + off, len);
-  }
+  if (c->tls && c->tls->ktls != Ktls::Active)  // all of it or none, as by reference
+    return tls_write(index, pool_->slot_ptr(slot) + off, len, true);
   // No bulk-TX budget check: a reference takes no pool slot (the SendBuffer's slot is counted
   // once, in the free stack's gauge).
   if (c->tx_count >= txq_cap_ || c->tx_bytes + len > cfg_.max_write_queue_bytes ||

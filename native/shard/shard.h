@@ -437,7 +437,8 @@ class Shard {
   size_t tx_append(uint32_t index, const uint8_t* data, size_t len, size_t limit, bool budget);
   int tls_start(uint32_t index, std::shared_ptr<tls::Context> ctx, bool announce, uint32_t timeout_ms);
   void tls_pump(uint32_t index);
-  int64_t tls_write(uint32_t index, const uint8_t* data, size_t len);
+  // `whole`: take all `len` bytes or none (SendBuffer writes).
+  int64_t tls_write(uint32_t index, const uint8_t* data, size_t len, bool whole = false);
   // Plaintext bytes a TLS write would take now (of `len`), with why less (kErrQueueFull or
   // kErrPoolExhausted) in *short_why. tls_write and write_fits both ask this.
   size_t tls_admit(uint32_t index, size_t len, int* short_why, bool count_capped = true);

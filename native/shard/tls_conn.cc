@@ -246,12 +246,13 @@ size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why, bool count_c
   return std::min(len, room_b > ovh ? room_b - ovh : 0);
 }
 
-int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len) {
+int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len, bool whole) {
   Conn& c = conns_[index];
   ConnTls& t = *c.tls;
   if (t.s.phase() == tls::Phase::Failed) return kErrClosing;
   int why;
   size_t n = tls_admit(index, len, &why);
+  if (whole && n < len) n = 0;
   if (t.s.phase() != tls::Phase::Open) {
     int64_t r = t.s.write(data, n, cfg_.max_write_queue_bytes);
     if (r >= 0 && static_cast<size_t>(r) < len) {

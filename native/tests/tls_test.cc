@@ -303,13 +303,8 @@ TEST(TlsFuzz, MutatedClientHellosAndRecords) {
 
 TEST(Tls, TicketsResumeAcrossReload) {
   CertSlot slot(server_ctx());
-  ClientOptions co_opts;
-  co_opts.servername = "a.test";
-  co_opts.ca_pem = certs().cert;
-  co_opts.resume = true;
+  auto cctx = client_ctx("a.test", certs().cert);  // resume: on by default
   std::string err;
-  auto cctx = Context::client(co_opts, &err);
-  ASSERT_TRUE(cctx) << err;
   auto handshake = [&](bool* resumed) {
     Session srv, cli;
     Pipe so, co;

@@ -16,13 +16,13 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => void): EchoServer {
-  const io = new Io(config);
-  const ep = io.tcpListen('127.0.0.1:0');
-  const port = io.localAddress(ep).port;
+/**
+ * An event handler that echoes StreamFrames and honours partial writes: what the write queue
+ * refuses waits (copied) until the connection's Writable event.
+ */
+export function echoHandler(): (ev: Event, io: Io) => void {
   const pending = new Map<ConnId, Buffer[]>();
-  const events: EchoServer['events'] = { connected: 0, disconnected: [] };
-  const flush = (conn: ConnId): void => {
+  const flush = (io: Io, conn: ConnId): void => {
     const q = pending.get(conn);
     while (q && q.length) {
       const head = q[0];
@@ -32,10 +32,8 @@ export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => 
     }
     pending.delete(conn);
   };
-  const handle = io.runSync((ev) => {
-    onEvent?.(ev, io);
+  return (ev, io) => {
     switch (ev.type) {
-      case 'Connected': events.connected++; break;
       case 'StreamFrame': {
         const q = pending.get(ev.conn);
         if (q) { q.push(Buffer.from(ev.data)); break; }
@@ -43,11 +41,24 @@ export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => 
         if (n < ev.length) pending.set(ev.conn, [Buffer.from(ev.data.subarray(n))]);
         break;
       }
-      case 'Writable': flush(ev.conn); break;
-      case 'Disconnected':
-        pending.delete(ev.conn);
-        events.disconnected.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
-        break;
+      case 'Writable': flush(io, ev.conn); break;
+      case 'Disconnected': pending.delete(ev.conn); break;
+    }
+  };
+}
+
+export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => void): EchoServer {
+  const io = new Io(config);
+  const ep = io.tcpListen('127.0.0.1:0');
+  const port = io.localAddress(ep).port;
+  const events: EchoServer['events'] = { connected: 0, disconnected: [] };
+  const echo = echoHandler();
+  const handle = io.runSync((ev) => {
+    onEvent?.(ev, io);
+    echo(ev, io);
+    if (ev.type === 'Connected') events.connected++;
+    else if (ev.type === 'Disconnected') {
+      events.disconnected.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
     }
   });
   return {

@@ -3,21 +3,16 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ConnId, type Io } from '@zero-io/core';
+import { Io, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { randomPayload, until } from './helpers.js';
-import { makePki, recorder } from './tls-helpers.js';
+import { echoHandler, randomPayload, until } from './helpers.js';
+import { makePki, nodeTlsClient, recorder, roundTrip } from './tls-helpers.js';
 
 const pki = makePki();
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => { for (const c of closers) await c(); });
 
-function nodeClient(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts }, () => resolve(s));
-    s.on('error', reject);
-  });
-}
+const nodeClient = (port: number, opts: tls.ConnectionOptions = {}) => nodeTlsClient(pki, port, opts);
 
 /** A node:tls server that records what each connection sent, until it ended. */
 function nodeSink(onSecure?: (s: tls.TLSSocket) => void) {
@@ -130,7 +125,7 @@ describe('TLS writes', () => {
   });
 
   it('shutdown does not wait for handshakes of connections the application never saw', async () => {
-    const io = new (await import('@zero-io/core')).Io();
+    const io = new Io();
     const ep = io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
     const h = io.runSync(() => {});
     const silent = net.connect(io.localAddress(ep)!.port, '127.0.0.1');  // never sends a ClientHello
@@ -245,23 +240,7 @@ describe('TLS reads', () => {
 
 describe('TLS under pool pressure', () => {
   it('echoes 1 MiB on each of 4 connections through a 96-slot pool, byte-exact, and every slot comes back', async () => {
-    // An echo that keeps what the write queue refuses until Writable (backpressure, not loss).
-    const pending = new Map<number, Buffer[]>();
-    const drain = (io: Io, conn: ConnId) => {
-      const q = pending.get(conn) ?? [];
-      while (q.length) {
-        const n = io.streamWrite(conn, q[0]);
-        if (n < q[0].length) { q[0] = q[0].subarray(n); return; }
-        q.shift();
-      }
-    };
-    const r = recorder((ev, io) => {
-      if (ev.type === 'StreamFrame') {
-        if (!pending.has(ev.conn)) pending.set(ev.conn, []);
-        pending.get(ev.conn)!.push(Buffer.from(ev.data));
-        drain(io, ev.conn);
-      } else if (ev.type === 'Writable') drain(io, ev.conn);
-    }, { poolSlotCount: 96, maxWriteQueueBytes: 32 * 1024 });
+    const r = recorder(echoHandler(), { poolSlotCount: 96, maxWriteQueueBytes: 32 * 1024 });
     closers.push(r.close);
     const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
     const port = r.io.localAddress(ep)!.port;
@@ -269,13 +248,9 @@ describe('TLS under pool pressure', () => {
     const results = await Promise.all([0, 1, 2, 3].map(async (k) => {
       const s = await nodeClient(port);
       const payload = randomPayload(1 << 20, 40 + k);
-      const chunks: Buffer[] = [];
-      let got = 0;
-      const done = new Promise<void>((res) => s.on('data', (d: Buffer) => { chunks.push(d); got += d.length; if (got >= payload.length) res(); }));
-      s.write(payload);
-      await done;
+      const back = await roundTrip(s, payload);
       s.destroy();
-      return Buffer.concat(chunks).equals(payload);
+      return back.equals(payload);
     }));
     expect(results).toEqual([true, true, true, true]);
     const stats = r.io.poolStats();

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { Io, type ConnId, type Event } from '@zero-io/core';
 
 export interface Pki {
@@ -62,4 +63,22 @@ export function recorder(onEvent?: (ev: Event, io: Io) => void, config: Construc
   });
   const bytes = (conn: ConnId | number) => Buffer.concat(log.filter((e) => e.type === 'StreamFrame' && e.conn === conn).map((e) => e.bytes!));
   return { io, log, bytes, async close() { await handle.shutdown({ timeoutMs: 500 }); io.shutdown(); } };
+}
+
+/** A node:tls client trusting the test CA, connected (secureConnect) to 127.0.0.1:`port` as localhost. */
+export function nodeTlsClient(pki: Pki, port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts }, () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+/** Writes `payload` and resolves with what comes back once as many bytes arrived (an echo). */
+export async function roundTrip(s: tls.TLSSocket, payload: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const done = new Promise<void>((res) => s.on('data', (d: Buffer) => { chunks.push(d); n += d.length; if (n >= payload.length) res(); }));
+  s.write(payload);
+  await done;
+  return Buffer.concat(chunks);
 }

@@ -3,53 +3,21 @@ import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ConnId, type ConnStats, type Io, type TlsInfo } from '@zero-io/core';
 import { kTlsSupport, tlsLibrary } from '@zero-io/tcp';
-import { randomPayload, until } from './helpers.js';
-import { makePki, recorder } from './tls-helpers.js';
+import { echoHandler, randomPayload, until } from './helpers.js';
+import { makePki, nodeTlsClient, recorder, roundTrip } from './tls-helpers.js';
 
 const pki = makePki();
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => { for (const c of closers) await c(); });
 
 function echoServer(tlsCfg: Parameters<ReturnType<typeof recorder>['io']['tcpListenWith']>[0]['tls'] = { cert: pki.serverCert, key: pki.serverKey }) {
-  // An echo that honours backpressure: what the write queue refuses waits for Writable.
-  const pending = new Map<number, Buffer[]>();
-  const drain = (io: Io, conn: ConnId) => {
-    const q = pending.get(conn) ?? [];
-    while (q.length) {
-      const n = io.streamWrite(conn, q[0]);
-      if (n < q[0].length) { q[0] = q[0].subarray(n); return; }
-      q.shift();
-    }
-  };
-  const r = recorder((ev, io) => {
-    if (ev.type === 'StreamFrame') {
-      const q = pending.get(ev.conn) ?? [];
-      pending.set(ev.conn, q);
-      q.push(Buffer.from(ev.data));
-      drain(io, ev.conn);
-    } else if (ev.type === 'Writable') drain(io, ev.conn);
-    else if (ev.type === 'Disconnected') pending.delete(ev.conn);
-  });
+  const r = recorder(echoHandler());
   const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: tlsCfg });
   closers.push(r.close);
   return { ...r, ep, port: r.io.localAddress(ep)!.port };
 }
 
-function nodeClient(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, servername: 'localhost', ...opts }, () => resolve(s));
-    s.on('error', reject);
-  });
-}
-
-async function roundTrip(s: tls.TLSSocket, payload: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  const done = new Promise<void>((res) => s.on('data', (d: Buffer) => { chunks.push(d); n += d.length; if (n >= payload.length) res(); }));
-  s.write(payload);
-  await done;
-  return Buffer.concat(chunks);
-}
+const nodeClient = (port: number, opts: tls.ConnectionOptions = {}) => nodeTlsClient(pki, port, opts);
 
 describe('TLS engine', () => {
   it('links BoringSSL with its symbols hidden, beside node:tls in one process', async () => {
