@@ -28,7 +28,11 @@ describe('connStats', () => {
       expect(s.rttUs).toBeGreaterThan(0);
       expect(s.cwnd).toBeGreaterThan(0);
       expect(s.mss).toBeGreaterThan(0);
-      expect(s.retransmits).toBe(0);
+      // Loopback under a loaded CI host can retransmit (a tail-loss probe): the count is the
+      // kernel's, so only its shape is checked, not a value.
+      expect(Number.isInteger(s.retransmits) && s.retransmits >= 0).toBe(true);
+      expect(s.bytesRetrans).toBeLessThanOrEqual(s.bytesSent);
+      expect(s.bytesSent).toBeGreaterThanOrEqual(echoed);
       expect(s.kTls).toBe(false);
       client.destroy();
       await until(() => { try { io.connStats(conn!); return false; } catch (e) { return (e as IoError).kind === 'InvalidConnId'; } }, 5000, 'stale');
