@@ -275,6 +275,28 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
   Shard* Get(const Napi::CallbackInfo& info) { return GetSlot(info)->shard.get(); }
 
+  // The shape of a call on one connection or endpoint: info[0] is the shard (ShardClosed when
+  // it is gone), info[1] the id. A malformed id answers kErrStaleId, as a stale one does inside
+  // the shard; otherwise the answer is `op(slot, index, generation)`.
+  template <typename Op>
+  Napi::Value OnId(const Napi::CallbackInfo& info, Op op) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!IdAt(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return op(s, idx, gen);
+  }
+  // The answer of a write: outside a batch (timers, promises) nothing else will flush, so what
+  // was queued is sent now.
+  Napi::Value Written(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r) {
+    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
+  }
+  // The answer of a call that queued work for the shard: a success (0) wakes its loop.
+  Napi::Value Queued(const Napi::CallbackInfo& info, ShardSlot* s, int r) {
+    if (r == 0) Nudge(s);
+    return Napi::Number::New(info.Env(), r);
+  }
+
   Napi::Value Probe(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     zio::UringProbe p;
@@ -539,13 +561,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
 
   Napi::Value EndpointClose(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = s->shard->endpoint_close(idx, gen);
-    if (r == 0) Nudge(s);
-    return Napi::Number::New(info.Env(), r);
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->endpoint_close(idx, gen));
+    });
   }
 
   // udpBind(shard, ip, port, { reuseAddr, reusePort, broadcast, ipv6Only, recvBufferSize,
@@ -697,10 +715,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
 
   Napi::Value OwnedRelease(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    int r = s->shard->owned_release(info[1].As<Napi::Number>().Uint32Value());
-    if (r == 0 && s->driver && !s->in_batch) Nudge(s);  // parked readers may resume
-    return Napi::Number::New(info.Env(), r);
+    ShardSlot* s = GetSlot(info);  // on success parked readers may resume
+    return Queued(info, s, s->shard->owned_release(info[1].As<Napi::Number>().Uint32Value()));
   }
 
   // slotView(handleId, off, len) -> an ArrayBuffer over [off, off+len) of that shard's pool, for
@@ -788,23 +804,17 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
 
   Napi::Value SlotRelease(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    int r = s->shard->slot_release(info[1].As<Napi::Number>().Uint32Value());
-    if (r == 0 && s->driver && !s->in_batch) Nudge(s);  // a pool waiter may now write
-    return Napi::Number::New(info.Env(), r);
+    ShardSlot* s = GetSlot(info);  // on success a pool waiter may now write
+    return Queued(info, s, s->shard->slot_release(info[1].As<Napi::Number>().Uint32Value()));
   }
 
   // writeSlot(shard, conn, slot, off, len) -> bytes queued (len or 0) or a negative code.
   Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int64_t r = s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
-                                          info[3].As<Napi::Number>().Uint32Value(),
-                                          info[4].As<Napi::Number>().Uint32Value());
-    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
-    return Napi::Number::New(info.Env(), static_cast<double>(r));
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Written(info, s, s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
+                                                        info[3].As<Napi::Number>().Uint32Value(),
+                                                        info[4].As<Napi::Number>().Uint32Value()));
+    });
   }
 
   // udpMulticast(shard, ep, join, groupIp, sourceIp | null, ifindex) -> undefined (throws).
@@ -907,23 +917,18 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
 
   Napi::Value ConnConnectUds(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    std::string path = info[2].As<Napi::String>();
-    int r = s->shard->conn_connect_uds(idx, gen, path);
-    return Napi::Number::New(info.Env(), r);
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      std::string path = info[2].As<Napi::String>();
+      return Napi::Number::New(info.Env(), s->shard->conn_connect_uds(idx, gen, path));
+    });
   }
 
   Napi::Value ConnFail(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
-    Nudge(s);
-    return Napi::Number::New(info.Env(), r);
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
+      Nudge(s);
+      return Napi::Number::New(info.Env(), r);
+    });
   }
 
   // Reads a Uint8Array at info[at] and, when given, (offset, length) within it at info[at+1],
@@ -948,37 +953,24 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 
   // Hot path: write(shard, conn, Uint8Array[, offset, length]) -> bytes accepted or a negative code.
   Napi::Value Write(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    const uint8_t* data;
-    size_t length;
-    ReadBytes(info, 2, "streamWrite", &data, &length);
-    int64_t r = s->shard->conn_write(idx, gen, data, length);
-    // Outside a batch (timers, promises), nothing else will flush: send now.
-    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
-    return Napi::Number::New(info.Env(), static_cast<double>(r));
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      const uint8_t* data;
+      size_t length;
+      ReadBytes(info, 2, "streamWrite", &data, &length);
+      return Written(info, s, s->shard->conn_write(idx, gen, data, length));
+    });
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = s->shard->conn_close(idx, gen);
-    if (r == 0) Nudge(s);
-    return Napi::Number::New(info.Env(), r);
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->conn_close(idx, gen));
+    });
   }
 
   Napi::Value CloseGraceful(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value());
-    if (r == 0) Nudge(s);
-    return Napi::Number::New(info.Env(), r);
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
+    });
   }
 
   Napi::Value CloseAll(const Napi::CallbackInfo& info) {
@@ -1210,11 +1202,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   }
 
   Napi::Value ConnProto(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return Napi::Number::New(info.Env(), sh->conn_proto(idx, gen));
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Napi::Number::New(info.Env(), s->shard->conn_proto(idx, gen));
+    });
   }
 
   static Napi::Object Gauge(Napi::Env env, const zio::PoolGauge& g) {
