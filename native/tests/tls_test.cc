@@ -74,6 +74,19 @@ void pump(Session& a, Pipe& ao, Session& b, Pipe& bo, std::string* a_got, std::s
   }
 }
 
+// A client and a server session wired back to back in memory.
+struct Link {
+  Session srv, cli;
+  Pipe so, co;              // what each end sent, not yet delivered
+  std::string err, sg, cg;  // the last start error; the plaintext each end received
+  // Starts both ends, the server first (what the shard does at accept); false with err when
+  // either refuses.
+  bool start(std::shared_ptr<Context> server, std::shared_ptr<Context> client) {
+    return srv.start(std::move(server), &so, &err) == 0 && cli.start(std::move(client), &co, &err) == 0;
+  }
+  void pump() { ::pump(cli, co, srv, so, &cg, &sg); }
+};
+
 std::shared_ptr<Context> server_ctx(ServerOptions o = {}) {
   if (o.certs.empty()) o.certs.push_back({certs().cert, certs().key, {}});
   std::string err;
@@ -95,37 +108,31 @@ std::shared_ptr<Context> client_ctx(const std::string& name, const std::string& 
 }  // namespace
 
 TEST(Tls, HandshakeAndDataBothWays) {
-  Session srv, cli;
-  Pipe so, co;
-  std::string err, sg, cg;
-  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0) << err;
-  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0) << err;
-  EXPECT_EQ(cli.write(reinterpret_cast<const uint8_t*>("early"), 5, 100), 5);  // held until done
-  pump(cli, co, srv, so, &cg, &sg);
-  EXPECT_EQ(srv.phase(), Phase::Open);
-  EXPECT_EQ(cli.phase(), Phase::Open);
-  EXPECT_STREQ(cli.version(), "TLSv1.3");
-  EXPECT_EQ(sg, "early");
+  Link l;
+  ASSERT_TRUE(l.start(server_ctx(), client_ctx("a.test", certs().cert))) << l.err;
+  EXPECT_EQ(l.cli.write(reinterpret_cast<const uint8_t*>("early"), 5, 100), 5);  // held until done
+  l.pump();
+  EXPECT_EQ(l.srv.phase(), Phase::Open);
+  EXPECT_EQ(l.cli.phase(), Phase::Open);
+  EXPECT_STREQ(l.cli.version(), "TLSv1.3");
+  EXPECT_EQ(l.sg, "early");
   std::string big(100000, 'x');
-  EXPECT_EQ(srv.write(reinterpret_cast<const uint8_t*>(big.data()), big.size(), 0), 100000);
-  pump(srv, so, cli, co, &sg, &cg);
-  EXPECT_EQ(cg, big);
-  EXPECT_EQ(cli.peer_subject(), "/CN=a.test");
-  EXPECT_TRUE(cli.peer_verified());
+  EXPECT_EQ(l.srv.write(reinterpret_cast<const uint8_t*>(big.data()), big.size(), 0), 100000);
+  pump(l.srv, l.so, l.cli, l.co, &l.sg, &l.cg);  // the server speaks first this time
+  EXPECT_EQ(l.cg, big);
+  EXPECT_EQ(l.cli.peer_subject(), "/CN=a.test");
+  EXPECT_TRUE(l.cli.peer_verified());
 }
 
 TEST(Tls, WrongNameFailsVerification) {
-  Session srv, cli;
-  Pipe so, co;
-  std::string err, sg, cg;
-  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
-  ASSERT_EQ(cli.start(client_ctx("other.test", certs().cert), &co, &err), 0);
-  pump(cli, co, srv, so, &cg, &sg);
-  EXPECT_EQ(cli.phase(), Phase::Failed);
-  EXPECT_NE(cli.reason().find("certificate verification failed"), std::string::npos) << cli.reason();
-  EXPECT_EQ(cli.alert(), 42 /* bad_certificate */) << cli.reason();
-  EXPECT_EQ(srv.phase(), Phase::Failed);
-  EXPECT_TRUE(srv.alert_received());
+  Link l;
+  ASSERT_TRUE(l.start(server_ctx(), client_ctx("other.test", certs().cert))) << l.err;
+  l.pump();
+  EXPECT_EQ(l.cli.phase(), Phase::Failed);
+  EXPECT_NE(l.cli.reason().find("certificate verification failed"), std::string::npos) << l.cli.reason();
+  EXPECT_EQ(l.cli.alert(), 42 /* bad_certificate */) << l.cli.reason();
+  EXPECT_EQ(l.srv.phase(), Phase::Failed);
+  EXPECT_TRUE(l.srv.alert_received());
 }
 
 TEST(Tls, GarbageInsteadOfClientHello) {
@@ -142,15 +149,13 @@ TEST(Tls, GarbageInsteadOfClientHello) {
 }
 
 TEST(Tls, TruncatedRecordWaitsThenCorruptRecordFails) {
-  Session srv, cli;
-  Pipe so, co;
-  std::string err, sg, cg;
-  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
-  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0);
-  pump(cli, co, srv, so, &cg, &sg);
-  ASSERT_EQ(cli.write(reinterpret_cast<const uint8_t*>("hello"), 5, 0), 5);
-  std::string rec = co.buf;
-  co.buf.clear();
+  Link l;
+  ASSERT_TRUE(l.start(server_ctx(), client_ctx("a.test", certs().cert))) << l.err;
+  l.pump();
+  ASSERT_EQ(l.cli.write(reinterpret_cast<const uint8_t*>("hello"), 5, 0), 5);
+  std::string rec = l.co.buf;
+  l.co.buf.clear();
+  Session& srv = l.srv;
   uint8_t out[256];
   srv.feed(reinterpret_cast<const uint8_t*>(rec.data()), rec.size() - 3);  // truncated
   EXPECT_EQ(srv.read(out, sizeof out), kTlsNeedInput);
@@ -167,15 +172,12 @@ TEST(Tls, SniPicksCertificateAndReloadKeepsTickets) {
   o.certs.push_back({certs().cert, certs().key, {}});
   o.certs.push_back({certs().cert2, certs().key2, {"b.test"}});
   auto sctx = server_ctx(o);
-  Session srv, cli;
-  Pipe so, co;
-  std::string err, sg, cg;
-  ASSERT_EQ(srv.start(sctx, &so, &err), 0);
-  ASSERT_EQ(cli.start(client_ctx("b.test", certs().cert2), &co, &err), 0);
-  pump(cli, co, srv, so, &cg, &sg);
-  EXPECT_EQ(cli.phase(), Phase::Open) << cli.reason();
-  EXPECT_EQ(cli.peer_subject(), "/CN=b.test");
-  EXPECT_EQ(srv.servername(), "b.test");
+  Link l;
+  ASSERT_TRUE(l.start(sctx, client_ctx("b.test", certs().cert2))) << l.err;
+  l.pump();
+  EXPECT_EQ(l.cli.phase(), Phase::Open) << l.cli.reason();
+  EXPECT_EQ(l.cli.peer_subject(), "/CN=b.test");
+  EXPECT_EQ(l.srv.servername(), "b.test");
 
   // A bad PEM is refused and the slot keeps its context.
   CertSlot slot(sctx);
@@ -199,49 +201,39 @@ TEST(Tls, KtlsKeysOnlyForTls12Gcm) {
   std::string err;
   auto c12 = Context::client(co12, &err);
   ASSERT_TRUE(c12) << err;
-  Session srv, cli;
-  Pipe so, co;
-  std::string sg, cg;
-  ASSERT_EQ(srv.start(server_ctx(), &so, &err), 0);
-  ASSERT_EQ(cli.start(c12, &co, &err), 0);
-  pump(cli, co, srv, so, &cg, &sg);
-  ASSERT_EQ(cli.phase(), Phase::Open) << cli.reason();
-  EXPECT_STREQ(cli.version(), "TLSv1.2");
+  Link l;
+  ASSERT_TRUE(l.start(server_ctx(), c12)) << l.err;
+  l.pump();
+  ASSERT_EQ(l.cli.phase(), Phase::Open) << l.cli.reason();
+  EXPECT_STREQ(l.cli.version(), "TLSv1.2");
   KtlsKeys kc, ks;
   const char* why = nullptr;
-  ASSERT_TRUE(cli.ktls_keys(&kc, &why)) << why;
-  ASSERT_TRUE(srv.ktls_keys(&ks, &why)) << why;
+  ASSERT_TRUE(l.cli.ktls_keys(&kc, &why)) << why;
+  ASSERT_TRUE(l.srv.ktls_keys(&ks, &why)) << why;
   EXPECT_EQ(memcmp(kc.tx_key, ks.rx_key, kc.key_len), 0);  // the two ends agree
   EXPECT_EQ(memcmp(kc.rx_iv, ks.tx_iv, 4), 0);
   EXPECT_EQ(kc.tx_seq, ks.rx_seq);
 
-  Session s13, c13;
-  Pipe so2, co2;
-  ASSERT_EQ(s13.start(server_ctx(), &so2, &err), 0);
-  ASSERT_EQ(c13.start(client_ctx("a.test", certs().cert), &co2, &err), 0);
-  pump(c13, co2, s13, so2, &cg, &sg);
-  EXPECT_FALSE(c13.ktls_keys(&kc, &why));
+  Link l13;
+  ASSERT_TRUE(l13.start(server_ctx(), client_ctx("a.test", certs().cert))) << l13.err;
+  l13.pump();
+  EXPECT_FALSE(l13.cli.ktls_keys(&kc, &why));
   EXPECT_NE(std::string(why).find("TLS 1.3"), std::string::npos);
 }
 
 TEST(Tls, HandshakeInProgressFinishesOnTheOldCertificate) {
   CertSlot slot(server_ctx());
-  Session srv, cli;
-  Pipe so, co;
-  std::string err, sg, cg;
-  ASSERT_EQ(srv.start(slot.get(), &so, &err), 0);  // what the shard does at accept
-  ASSERT_EQ(cli.start(client_ctx("a.test", certs().cert), &co, &err), 0);
+  Link l;
+  ASSERT_TRUE(l.start(slot.get(), client_ctx("a.test", certs().cert))) << l.err;
   std::string rerr;
   ASSERT_EQ(slot.reload({{certs().cert2, certs().key2, {}}}, &rerr), 0) << rerr;  // mid-handshake
-  pump(cli, co, srv, so, &cg, &sg);
-  EXPECT_EQ(cli.phase(), Phase::Open) << cli.reason();
-  EXPECT_EQ(cli.peer_subject(), "/CN=a.test");  // the old one
-  Session srv2, cli2;
-  Pipe so2, co2;
-  ASSERT_EQ(srv2.start(slot.get(), &so2, &err), 0);
-  ASSERT_EQ(cli2.start(client_ctx("b.test", certs().cert2), &co2, &err), 0);
-  pump(cli2, co2, srv2, so2, &cg, &sg);
-  EXPECT_EQ(cli2.peer_subject(), "/CN=b.test");  // the next one gets the new one
+  l.pump();
+  EXPECT_EQ(l.cli.phase(), Phase::Open) << l.cli.reason();
+  EXPECT_EQ(l.cli.peer_subject(), "/CN=a.test");  // the old one
+  Link l2;
+  ASSERT_TRUE(l2.start(slot.get(), client_ctx("b.test", certs().cert2))) << l2.err;
+  l2.pump();
+  EXPECT_EQ(l2.cli.peer_subject(), "/CN=b.test");  // the next one gets the new one
 }
 
 // A mutation fuzzer over the server's input (run on every test pass, and under ASan/UBSan in
@@ -306,14 +298,11 @@ TEST(Tls, TicketsResumeAcrossReload) {
   auto cctx = client_ctx("a.test", certs().cert);  // resume: on by default
   std::string err;
   auto handshake = [&](bool* resumed) {
-    Session srv, cli;
-    Pipe so, co;
-    std::string sg, cg;
-    ASSERT_EQ(srv.start(slot.get(), &so, &err), 0);
-    ASSERT_EQ(cli.start(cctx, &co, &err), 0);
-    pump(cli, co, srv, so, &cg, &sg);  // TLS 1.3: the ticket arrives after the handshake
-    ASSERT_EQ(cli.phase(), Phase::Open) << cli.reason();
-    *resumed = cli.resumed();
+    Link l;
+    ASSERT_TRUE(l.start(slot.get(), cctx)) << l.err;
+    l.pump();  // TLS 1.3: the ticket arrives after the handshake
+    ASSERT_EQ(l.cli.phase(), Phase::Open) << l.cli.reason();
+    *resumed = l.cli.resumed();
   };
   bool resumed = true;
   handshake(&resumed);
