@@ -36,8 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 #define PERIOD 251u
-#define HIST_BUCKETS 100000u /* 1 us resolution up to 100 ms; one overflow bucket after */
 #define RBUF_SIZE (256 * 1024)
 #define MAX_DEPTH 64
 
@@ -54,70 +55,22 @@ typedef struct {
   uint8_t *pat;          /* PERIOD + size bytes: pat[i] == pat[i % PERIOD] */
 } conn_t;
 
-static const char *g_host = "127.0.0.1";
-static int g_port = 0;
-static int g_conns = 1;
-static size_t g_size = 1024;
-static double g_duration = 5.0;
-static double g_warmup = 1.0;
-static int g_depth = 1;
-
-static uint64_t *g_hist;
-static uint64_t g_hist_count;
+static lg_opts g_opt = {.host = "127.0.0.1", .conns = 1, .size = 1024, .duration = 5.0, .warmup = 1.0, .depth = 1};
+static lg_hist g_hist;
 static uint64_t g_msgs;
 static uint64_t g_mismatch;
 static uint64_t g_conn_errors;
 static int g_measuring;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void usage(void) {
-  fprintf(stderr,
-          "usage: echo_client --host 127.0.0.1 --port N --conns C --size BYTES "
-          "--duration SECONDS --warmup SECONDS [--depth 1]\n");
-  exit(2);
-}
+#define USAGE "echo_client --host 127.0.0.1 --port N --conns C --size BYTES --duration SECONDS --warmup SECONDS [--depth 1]"
 
 static void parse_args(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (i + 1 >= argc) usage();
-    const char *v = argv[++i];
-    if (!strcmp(a, "--host")) g_host = v;
-    else if (!strcmp(a, "--port")) g_port = atoi(v);
-    else if (!strcmp(a, "--conns")) g_conns = atoi(v);
-    else if (!strcmp(a, "--size")) g_size = (size_t)strtoul(v, NULL, 10);
-    else if (!strcmp(a, "--duration")) g_duration = atof(v);
-    else if (!strcmp(a, "--warmup")) g_warmup = atof(v);
-    else if (!strcmp(a, "--depth")) g_depth = atoi(v);
-    else usage();
+  lg_parse(argc, argv, &g_opt, USAGE);
+  if (g_opt.port <= 0 || g_opt.port > 65535 || g_opt.conns <= 0 || g_opt.size == 0 ||
+      g_opt.size > (64u << 20) || g_opt.duration <= 0 || g_opt.warmup < 0 || g_opt.depth <= 0 || g_opt.depth > MAX_DEPTH) {
+    fprintf(stderr, "usage: %s\n", USAGE);
+    exit(2);
   }
-  if (g_port <= 0 || g_port > 65535 || g_conns <= 0 || g_size == 0 || g_size > (64u << 20) ||
-      g_duration <= 0 || g_warmup < 0 || g_depth <= 0 || g_depth > MAX_DEPTH)
-    usage();
-}
-
-static void hist_add(uint64_t ns) {
-  uint64_t us = ns / 1000;
-  if (us > HIST_BUCKETS) us = HIST_BUCKETS;
-  g_hist[us]++;
-  g_hist_count++;
-}
-
-static double hist_pct(double p) {
-  if (g_hist_count == 0) return 0;
-  uint64_t rank = (uint64_t)(p * (double)g_hist_count);
-  if (rank >= g_hist_count) rank = g_hist_count - 1;
-  uint64_t acc = 0;
-  for (uint32_t i = 0; i <= HIST_BUCKETS; i++) {
-    acc += g_hist[i];
-    if (acc > rank) return (double)i;
-  }
-  return (double)HIST_BUCKETS;
 }
 
 /* Connect one socket. Refused connects are retried until refuse_deadline;
@@ -135,7 +88,7 @@ static int connect_one(const struct sockaddr_in *sa, uint64_t refuse_deadline, u
         err = errno;
       } else {
         for (;;) {
-          uint64_t t = now_ns();
+          uint64_t t = lg_now_ns();
           if (t >= hard_deadline) {
             err = ETIMEDOUT;
             break;
@@ -161,13 +114,13 @@ static int connect_one(const struct sockaddr_in *sa, uint64_t refuse_deadline, u
       return fd;
     }
     close(fd);
-    uint64_t t = now_ns();
+    uint64_t t = lg_now_ns();
     if (err == ECONNREFUSED && t + 50000000ull < refuse_deadline) {
       struct timespec ts = {0, 50000000};
       nanosleep(&ts, NULL);
       continue;
     }
-    fprintf(stderr, "echo_client: connect %s:%d: %s\n", g_host, g_port, strerror(err));
+    fprintf(stderr, "echo_client: connect %s:%d: %s\n", g_opt.host, g_opt.port, strerror(err));
     return -1;
   }
 }
@@ -194,7 +147,7 @@ static void do_write(int ep, conn_t *c) {
   while (!c->dead && c->sent < c->queued) {
     /* Never write past the end of the current message: the pattern buffer is
      * PERIOD + size bytes, so any start offset with <= size bytes fits. */
-    uint64_t msg_end = (c->sent / g_size + 1) * g_size;
+    uint64_t msg_end = (c->sent / g_opt.size + 1) * g_opt.size;
     if (msg_end > c->queued) msg_end = c->queued;
     size_t len = (size_t)(msg_end - c->sent);
     ssize_t n = send(c->fd, c->pat + (c->sent % PERIOD), len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -214,9 +167,9 @@ static void do_write(int ep, conn_t *c) {
 }
 
 static void queue_msg(conn_t *c, uint64_t t) {
-  uint64_t idx = c->queued / g_size;
-  c->t_send[idx % (uint64_t)g_depth] = t;
-  c->queued += g_size;
+  uint64_t idx = c->queued / g_opt.size;
+  c->t_send[idx % (uint64_t)g_opt.depth] = t;
+  c->queued += g_opt.size;
 }
 
 static void do_read(int ep, conn_t *c, uint8_t *rbuf, int may_send) {
@@ -239,18 +192,18 @@ static void do_read(int ep, conn_t *c, uint8_t *rbuf, int may_send) {
   size_t off = 0;
   while (off < (size_t)n) {
     size_t len = (size_t)n - off;
-    if (len > g_size) len = g_size;
+    if (len > g_opt.size) len = g_opt.size;
     if (memcmp(rbuf + off, c->pat + ((c->recvd + off) % PERIOD), len) != 0) g_mismatch++;
     off += len;
   }
-  uint64_t before = c->recvd / g_size;
+  uint64_t before = c->recvd / g_opt.size;
   c->recvd += (uint64_t)n;
-  uint64_t after = c->recvd / g_size;
+  uint64_t after = c->recvd / g_opt.size;
   if (after == before) return;
-  uint64_t t = now_ns();
+  uint64_t t = lg_now_ns();
   for (uint64_t m = before; m < after; m++) {
     if (g_measuring) {
-      hist_add(t - c->t_send[m % (uint64_t)g_depth]);
+      lg_hist_add(&g_hist, t - c->t_send[m % (uint64_t)g_opt.depth]);
       g_msgs++;
     }
     c->done++;
@@ -266,22 +219,21 @@ int main(int argc, char **argv) {
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)g_port);
-  if (inet_pton(AF_INET, g_host, &sa.sin_addr) != 1) {
-    fprintf(stderr, "echo_client: --host must be an IPv4 address, got %s\n", g_host);
+  sa.sin_port = htons((uint16_t)g_opt.port);
+  if (inet_pton(AF_INET, g_opt.host, &sa.sin_addr) != 1) {
+    fprintf(stderr, "echo_client: --host must be an IPv4 address, got %s\n", g_opt.host);
     return 2;
   }
 
-  g_hist = calloc(HIST_BUCKETS + 1, sizeof *g_hist);
-  conn_t *conns = calloc((size_t)g_conns, sizeof *conns);
+  conn_t *conns = calloc((size_t)g_opt.conns, sizeof *conns);
   uint8_t *rbuf = malloc(RBUF_SIZE);
-  if (!g_hist || !conns || !rbuf) {
+  if (!conns || !rbuf) {
     fprintf(stderr, "echo_client: out of memory\n");
     return 1;
   }
 
   /* Connect everything first. */
-  uint64_t t_start = now_ns();
+  uint64_t t_start = lg_now_ns();
   uint64_t refuse_deadline = t_start + 5000000000ull;
   uint64_t hard_deadline = t_start + 15000000000ull;
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -289,10 +241,10 @@ int main(int argc, char **argv) {
     perror("epoll_create1");
     return 1;
   }
-  for (int i = 0; i < g_conns; i++) {
+  for (int i = 0; i < g_opt.conns; i++) {
     conn_t *c = &conns[i];
     c->id = i;
-    c->pat = malloc(PERIOD + g_size);
+    c->pat = malloc(PERIOD + g_opt.size);
     if (!c->pat) {
       fprintf(stderr, "echo_client: out of memory\n");
       return 1;
@@ -303,10 +255,10 @@ int main(int argc, char **argv) {
       h = (h ^ (j + 1)) * 16777619u;
       base[j] = (uint8_t)(h >> 13);
     }
-    for (size_t j = 0; j < PERIOD + g_size; j++) c->pat[j] = base[j % PERIOD];
+    for (size_t j = 0; j < PERIOD + g_opt.size; j++) c->pat[j] = base[j % PERIOD];
     c->fd = connect_one(&sa, refuse_deadline, hard_deadline);
     if (c->fd < 0) {
-      fprintf(stderr, "echo_client: failed to connect connection %d of %d\n", i + 1, g_conns);
+      fprintf(stderr, "echo_client: failed to connect connection %d of %d\n", i + 1, g_opt.conns);
       return 1;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -316,37 +268,35 @@ int main(int argc, char **argv) {
     }
   }
 
-  uint64_t t0 = now_ns();
-  uint64_t t_warm_end = t0 + (uint64_t)(g_warmup * 1e9);
-  uint64_t t_end = t_warm_end + (uint64_t)(g_duration * 1e9);
+  uint64_t t0 = lg_now_ns();
+  uint64_t t_warm_end = t0 + (uint64_t)(g_opt.warmup * 1e9);
+  uint64_t t_end = t_warm_end + (uint64_t)(g_opt.duration * 1e9);
   uint64_t t_measure_start = t0;
-  if (g_warmup == 0) {
+  if (g_opt.warmup == 0) {
     g_measuring = 1;
-    fprintf(stderr, "measure-start\n");
-    fflush(stderr);
+    lg_mark("measure-start");
   }
 
-  for (int i = 0; i < g_conns; i++) {
-    for (int d = 0; d < g_depth; d++) queue_msg(&conns[i], t0);
+  for (int i = 0; i < g_opt.conns; i++) {
+    for (int d = 0; d < g_opt.depth; d++) queue_msg(&conns[i], t0);
     do_write(ep, &conns[i]);
   }
 
-  int maxev = g_conns < 1024 ? g_conns : 1024;
+  int maxev = g_opt.conns < 1024 ? g_opt.conns : 1024;
   struct epoll_event *evs = calloc((size_t)maxev, sizeof *evs);
   uint64_t t_measure_end = 0;
   for (;;) {
-    uint64_t t = now_ns();
+    uint64_t t = lg_now_ns();
     if (!g_measuring && t >= t_warm_end) {
       g_measuring = 1;
       t_measure_start = t;
-      fprintf(stderr, "measure-start\n");
-      fflush(stderr);
+      lg_mark("measure-start");
     }
     if (t >= t_end) {
       t_measure_end = t;
       break;
     }
-    if (g_conn_errors == (uint64_t)g_conns) {
+    if (g_conn_errors == (uint64_t)g_opt.conns) {
       t_measure_end = t;
       break; /* nothing left to drive */
     }
@@ -367,19 +317,19 @@ int main(int argc, char **argv) {
     }
   }
   g_measuring = 0;
-  fprintf(stderr, "measure-end\n");
-  fflush(stderr);
+  lg_mark("measure-end");
 
   double secs = t_measure_end > t_measure_start ? (double)(t_measure_end - t_measure_start) / 1e9 : 0;
   double mps = secs > 0 ? (double)g_msgs / secs : 0;
   printf("{\"msgs\":%llu,\"seconds\":%.6f,\"msgsPerSec\":%.1f,\"p50us\":%.0f,\"p99us\":%.0f,\"p999us\":%.0f,"
          "\"conns\":%d,\"size\":%zu,\"depth\":%d,\"errors\":%llu,\"mismatches\":%llu,\"connErrors\":%llu}\n",
-         (unsigned long long)g_msgs, secs, mps, hist_pct(0.50), hist_pct(0.99), hist_pct(0.999), g_conns, g_size,
-         g_depth, (unsigned long long)(g_mismatch + g_conn_errors), (unsigned long long)g_mismatch,
+         (unsigned long long)g_msgs, secs, mps, lg_hist_pct(&g_hist, 0.50), lg_hist_pct(&g_hist, 0.99),
+         lg_hist_pct(&g_hist, 0.999), g_opt.conns, g_opt.size,
+         g_opt.depth, (unsigned long long)(g_mismatch + g_conn_errors), (unsigned long long)g_mismatch,
          (unsigned long long)g_conn_errors);
   fflush(stdout);
 
-  for (int i = 0; i < g_conns; i++) {
+  for (int i = 0; i < g_opt.conns; i++) {
     if (!conns[i].dead) close(conns[i].fd);
     free(conns[i].pat);
   }
@@ -387,7 +337,6 @@ int main(int argc, char **argv) {
   free(evs);
   free(conns);
   free(rbuf);
-  free(g_hist);
   if (g_conn_errors) return 1;
   if (g_mismatch) return 3;
   return 0;
