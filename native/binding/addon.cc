@@ -210,6 +210,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("close", &ZeroIo::Close),
         InstanceMethod("closeGraceful", &ZeroIo::CloseGraceful),
         InstanceMethod("closeAll", &ZeroIo::CloseAll),
+        InstanceMethod("setHalfOpen", &ZeroIo::SetHalfOpen),
+        InstanceMethod("pauseRecv", &ZeroIo::PauseRecv),
+        InstanceMethod("connEndpoint", &ZeroIo::ConnEndpoint),
         InstanceMethod("connPeer", &ZeroIo::ConnPeer),
         InstanceMethod("connProto", &ZeroIo::ConnProto),
         InstanceMethod("connStats", &ZeroIo::ConnStats),
@@ -970,6 +973,30 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value CloseGraceful(const Napi::CallbackInfo& info) {
     return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
       return Queued(info, s, s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
+    });
+  }
+
+  // setHalfOpen(shard, id, on, isEndpoint): allowHalfOpen on a listener or a connection.
+  Napi::Value SetHalfOpen(const Napi::CallbackInfo& info) {
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      bool on = info[2].ToBoolean();
+      int r = info[3].ToBoolean() ? s->shard->endpoint_set_half_open(idx, gen, on)
+                                  : s->shard->conn_set_half_open(idx, gen, on);
+      return Queued(info, s, r);
+    });
+  }
+
+  // pauseRecv(shard, conn, pause)
+  Napi::Value PauseRecv(const Napi::CallbackInfo& info) {
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->conn_pause_recv(idx, gen, info[2].ToBoolean()));
+    });
+  }
+
+  // connEndpoint(shard, conn) -> endpoint id, -1 (outbound) or a negative code.
+  Napi::Value ConnEndpoint(const Napi::CallbackInfo& info) {
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Napi::Number::New(info.Env(), static_cast<double>(s->shard->conn_endpoint(idx, gen)));
     });
   }
 

@@ -25,6 +25,7 @@ enum HandleOp : uint8_t {
   kHandleWrite = 1, kHandleClose = 2, kHandleCloseGraceful = 3,
   kHandleReleaseSlot = 4,  // an OwnedSlot / handle SendBuffer released on another thread (id = slot)
   kHandleWriteSlot = 5,    // IoHandle.streamWriteBuffer: id = conn, arg = slot, len = bytes
+  kHandlePauseRecv = 6, kHandleResumeRecv = 7,
 };
 
 struct HandleCmd {

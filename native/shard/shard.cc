@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 
 namespace zio {
@@ -34,7 +36,7 @@ Shard::~Shard() {
   // Completions not yet reaped may carry descriptors (a multishot accept installs the new fd
   // before its CQE is read): cancel everything, reap what is posted, and close those fds, so a
   // shard torn down mid-flight (e.g. worker termination) leaks nothing and peers see the close.
-  if (pool_) {
+  if (drv_ready_) {  // a shard whose init failed before the driver existed has nothing in flight
     io_uring_sqe* sqe = drv_.get_sqe();
     io_uring_prep_cancel(sqe, nullptr, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, 0x7fffffffu, 0));
@@ -67,7 +69,31 @@ Shard::~Shard() {
   }
 }
 
+// Fault injection for the creation steps (tests only): ZERO_IO_FAULT_INIT=<step> makes that step
+// fail as the real failure would, so each cleanup path runs (under ASan in the native suite).
+// Steps, in order: pool, ring, bufring, eventfd, handle, tables.
+static bool inject_fault(const char* step, int* r, std::string* err) {
+  const char* f = getenv("ZERO_IO_FAULT_INIT");
+  if (!f || strcmp(f, step) != 0) return false;
+  *r = -ENOMEM;
+  *err = std::string("injected failure of shard creation step '") + step +
+         "' (ZERO_IO_FAULT_INIT): " + strerror(ENOMEM);
+  return true;
+}
+
 int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
+  try {
+    return init_steps(cfg, kind, err);
+  } catch (const std::bad_alloc&) {
+    *kind = "PoolSetup";
+    *err = "out of memory while building the shard's tables (maxConnections=" +
+           std::to_string(cfg.max_connections) + ", maxWriteQueueBytes=" +
+           std::to_string(cfg.max_write_queue_bytes) + "): lower them or poolSlotCount";
+    return -ENOMEM;
+  }
+}
+
+int Shard::init_steps(const ShardConfig& cfg, std::string* kind, std::string* err) {
   cfg_ = cfg;
   probe_uring(&probe_);
   bool uring_ok = probe_.available && kernel_at_least(probe_.kernel, kRequiredMajor, kRequiredMinor) &&
@@ -111,8 +137,10 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   uint32_t gro = udp_probe_.gro ? cfg.gro_buffers : 0;
   if (gro & (gro - 1)) gro = floor_pow2(gro);
   pool_ = std::make_shared<SlotPool>();
-  int r = pool_->create(cfg.pool_slot_count, cfg.pool_slot_size, rx, cfg.huge_pages, err,
-                        static_cast<size_t>(gro) * kGroBufSize);
+  int r = 0;
+  if (!inject_fault("pool", &r, err))
+    r = pool_->create(cfg.pool_slot_count, cfg.pool_slot_size, rx, cfg.huge_pages, err,
+                      static_cast<size_t>(gro) * kGroBufSize);
   if (r < 0) {
     *kind = "PoolSetup";
     return r;
@@ -120,9 +148,10 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   RingOptions ro;
   ro.sq_entries = cfg.sq_entries;
   ro.defer_taskrun = cfg.defer_taskrun;
-  r = drv_.init(backend, ro, probe_, err);
-  if (r == 0) r = drv_.setup_buf_ring(rx, kBufGroup, err);
-  if (r == 0) r = drv_.enable_eventfd(err);
+  if (!inject_fault("ring", &r, err)) r = drv_.init(backend, ro, probe_, err);
+  drv_ready_ = r == 0;
+  if (r == 0 && !inject_fault("bufring", &r, err)) r = drv_.setup_buf_ring(rx, kBufGroup, err);
+  if (r == 0 && !inject_fault("eventfd", &r, err)) r = drv_.enable_eventfd(err);
   if (r < 0) {
     *kind = "NotSupportedOnBackend";
     return r;
@@ -138,16 +167,18 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
     gro_in_ring_ = gro;
   }
 
-  handle_q_ = HandleQueue::create(cfg.handle_queue);
+  if (!inject_fault("handle", &r, err)) handle_q_ = HandleQueue::create(cfg.handle_queue);
   if (!handle_q_) {
+    int e = r < 0 ? -r : errno;
     *kind = "NotSupportedOnBackend";
-    *err = std::string("eventfd() for the IoHandle queue failed: ") + strerror(errno);
-    return -errno;
+    if (r == 0) *err = std::string("eventfd() for the IoHandle queue failed: ") + strerror(e);
+    return -e;
   }
   if (drv_.deferred()) handle_q_->set_kick_fd(drv_.wake_fd());
   handle_q_->pool = pool_;
   arm_handle_wake();
   drv_.submit();
+  if (inject_fault("tables", &r, err)) throw std::bad_alloc();
   events_.reset(new EventRec[cfg.max_events_per_poll]());
   conns_.resize(cfg.max_connections);
   for (uint32_t i = 0; i < cfg.max_connections; ++i) {
@@ -165,7 +196,7 @@ int Shard::init(const ShardConfig& cfg, std::string* kind, std::string* err) {
   parked_.reserve(cfg.max_connections + cfg.max_endpoints);
   loaned_.reserve(cfg.max_events_per_poll);
   closed_.reserve(cfg.max_events_per_poll);
-  timers_.init(cfg.max_connections * 2 + cfg.max_endpoints, now_ms());
+  timers_.init(cfg.max_connections * 2 + cfg.max_endpoints + 1, now_ms());  // +1: the cascade's
 
   // Budget partition (SPEC.md): 60% RX / 10% TX critical / 25% TX bulk / 5% scratch, and the
   // cascade thresholds from poolPressurePct (P): Warning P-20, Critical P, Drain halfway to 100.
@@ -241,7 +272,7 @@ void Shard::release_tx(Conn& c) {
   while (c.tx_count) {
     TxChunk& ch = txq_[static_cast<size_t>(&c - conns_.data()) * txq_cap_ + c.tx_head];
     pool_->release(ch.slot);
-    if (!ch.shared) gauges_.tx_ring.sub(1);
+    if (!ch.shared) tx_slot_sub(c);
     c.tx_head = (c.tx_head + 1) % txq_cap_;
     --c.tx_count;
   }
@@ -541,7 +572,10 @@ size_t Shard::tx_append(uint32_t index, const uint8_t* data, size_t len, size_t 
     }
   }
   while (done < len && c->tx_count < txq_cap_ && c->tx_bytes < limit) {
-    if (budget && !bulk_allowed(1)) break;  // Critical: bulk budget reached; Drain: no bulk TX
+    if (budget && !tx_admit(*c, 1)) {  // over the bulk budget and over its fair share
+      ++pressure_.writes_capped;
+      break;
+    }
     int64_t s = pool_->acquire();
     if (s < 0) break;
     size_t n = std::min<size_t>({static_cast<size_t>(ss), len - done,
@@ -550,7 +584,7 @@ size_t Shard::tx_append(uint32_t index, const uint8_t* data, size_t len, size_t 
     q[(c->tx_head + c->tx_count) % txq_cap_] = TxChunk{static_cast<uint32_t>(s), 0, 0,
                                                        static_cast<uint32_t>(n)};
     ++c->tx_count;
-    gauges_.tx_ring.add(1);
+    tx_slot_add(*c);
     done += n;
     c->tx_bytes += n;
   }
@@ -573,7 +607,10 @@ int Shard::write_fits(uint32_t index, size_t len, bool by_ref) {
     return kErrQueueFull;
   if (by_ref) return 0;
   if (slots > pool_->free_count()) return kErrPoolExhausted;
-  if (!bulk_allowed(slots)) return kErrPoolExhausted;
+  if (!tx_admit(c, slots)) {
+    ++pressure_.writes_capped;
+    return kErrPoolExhausted;
+  }
   return 0;
 }
 
@@ -681,6 +718,46 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
   return 0;
 }
 
+int Shard::endpoint_set_half_open(uint32_t ep, uint32_t gen, bool on) {
+  if (ep >= endpoints_.size()) return kErrStaleId;
+  Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.open || e.closing) return kErrStaleId;
+  if (e.kind != EpKind::Listener) return kErrWrongKind;
+  e.half_open = on;
+  return 0;
+}
+
+int Shard::conn_set_half_open(uint32_t index, uint32_t gen, bool on) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed) return kErrClosing;
+  c->half_open = on;
+  if (!on && c->peer_eof) mark_dirty(index);  // the FIN came already: the default rule applies now
+  return 0;
+}
+
+int Shard::conn_pause_recv(uint32_t index, uint32_t gen, bool pause) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed) return kErrClosing;
+  if (c->user_paused == pause) return 0;
+  c->user_paused = pause;
+  if (pause) {
+    if (c->state == ConnState::Open) cancel_recv(index);
+  } else {
+    c->need_rearm = !c->peer_eof;
+    mark_dirty(index);
+  }
+  return 0;
+}
+
+int64_t Shard::conn_endpoint(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->endpoint < 0) return -1;
+  return (static_cast<int64_t>(c->endpoint_gen) << 20) | static_cast<uint32_t>(c->endpoint);
+}
+
 void Shard::close_all(uint32_t timeout_ms) {
   for (uint32_t i = 0; i < endpoints_.size(); ++i)
     if (endpoints_[i].open && !endpoints_[i].closing) endpoint_close(i, endpoints_[i].gen);
@@ -695,6 +772,14 @@ void Shard::close_all(uint32_t timeout_ms) {
 int Shard::conn_peer(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
+  // Kept at accept / connect, so it still answers in the Disconnected handler (a failed
+  // connect answers with the last target it tried).
+  if (c->addr_len > 0 && (c->state == ConnState::Open || c->state == ConnState::Closing ||
+                          c->state == ConnState::Closed)) {
+    *out = c->addr;
+    *len = c->addr_len;
+    return 0;
+  }
   if (c->fd < 0) return kErrNotConnected;
   *len = sizeof *out;
   return getpeername(c->fd, reinterpret_cast<sockaddr*>(out), len) < 0 ? -errno : 0;
@@ -755,12 +840,24 @@ void Shard::try_finalize(uint32_t index) {
   for (uint32_t a = 0; a < c.he_count; ++a)
     if (c.he_fd[a] >= 0) { ::close(c.he_fd[a]); c.he_fd[a] = -1; }
   release_tx(c);
-  emit(kEvDisconnected, index, c.gen, c.proto, 0, 0, c.close_err, c.close_origin);
+  emit(kEvDisconnected, index, c.gen, c.proto, c.opened ? 0 : 1, 0, c.close_err, c.close_origin);
   ++counters_.conns_closed;
   c.fd = -1;
   c.state = ConnState::Closed;
   c.final_pending = false;
   closed_.push_back(index);
+}
+
+void Shard::emit_peer_ended(uint32_t index) {
+  Conn& c = conns_[index];
+  emit(kEvPeerEnded, index, c.gen, c.proto, 0, 0, 0, 0);
+  c.eof_owed = false;
+  c.app_epoch = epoch_;
+}
+
+bool Shard::eof_close_due(const Conn& c) const {
+  return c.peer_eof && !c.half_open && !c.eof_owed && !c.want_writable && c.app_epoch != epoch_ &&
+         !tls_owes(c);
 }
 
 // Returns a just-allocated, never-opened connection entry to the free list.
@@ -852,14 +949,18 @@ void Shard::flush(bool allow_events) {
       if (t.ktls == Ktls::Wanted) ktls_try(idx);
     }
     if (c.state == ConnState::Open) {
+      if (c.eof_owed && allow_events && !tls_owes(c) && room(1)) emit_peer_ended(idx);
       if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !rx_held(c)) arm_recv(idx);
       if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
       if (!c.send_inflight && c.tx_count == 0) {
         if (writable_owed(c) && allow_events && room(1)) {
           c.want_writable = false;
+          c.app_epoch = epoch_;
           emit(kEvWritable, idx, c.gen, 0, 0, 0, 0, 0);
         }
-        // Drained: a graceful close or a peer FIN (allowHalfOpen=false, as node:net) closes now.
+        // Drained: a graceful close closes now. A peer FIN (without allowHalfOpen) closes once
+        // the app has had PeerEnded and every Writable and answered with nothing more
+        // (eof_close_due): what it writes in answer is never cut off.
         // TLS: a graceful close asked for mid-handshake waits for it (its held writes and
         // close_notify follow), and a FIN waits until the plaintext before it is delivered.
         bool tls_hs = c.tls && c.tls->s.phase() == tls::Phase::Handshake;
@@ -871,11 +972,14 @@ void Shard::flush(bool allow_events) {
         } else if (c.peer_eof && tls_hs) {
           c.tls->s.abort("the peer closed the connection during the handshake");
           begin_close(idx, kErrTlsHandshake, kOriginPeer);
-        } else if (c.peer_eof && !tls_owes(c)) begin_close(idx, 0, kOriginPeer);
+        } else if (eof_close_due(c)) {
+          begin_close(idx, 0, kOriginPeer);
+        }
       }
     }
     if (c.state == ConnState::Closing && allow_events) try_finalize(idx);
-    if (c.final_pending || writable_owed(c) ||
+    if (c.final_pending || writable_owed(c) || (c.state == ConnState::Open && c.eof_owed) ||
+        (c.state == ConnState::Open && c.peer_eof && !c.half_open && c.app_epoch == epoch_) ||
         (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))))
       mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
@@ -889,6 +993,7 @@ bool Shard::emittable_pending() const {
     const Conn& c = conns_[idx];
     if (c.final_pending && c.inflight == 0) return true;
     if (writable_owed(c)) return true;
+    if (c.state == ConnState::Open && c.eof_owed && !tls_owes(c)) return true;  // PeerEnded
     // TLS plaintext or a handshake event left for lack of event room (pool slots wake it).
     if (c.state == ConnState::Open && c.tls && (c.tls->event_owed || (c.tls->pump_more && !c.pool_waiting)))
       return true;
@@ -897,6 +1002,7 @@ bool Shard::emittable_pending() const {
 }
 
 void Shard::end_batch() {
+  ++epoch_;  // the app has seen this batch's events: flush() may close what it did not answer
   release_closed();
   recycle_rx();
   flush(false);
@@ -920,6 +1026,7 @@ void Shard::arm_timer_op() {
 }
 
 int Shard::tick(int64_t timeout_ms) {
+  ++epoch_;
   n_events_ = 0;
   gauges_.rx_ring.current = 0;
   release_closed();
@@ -968,6 +1075,11 @@ void Shard::fire_timers() {
   for (uint32_t i = 0; i < n; ++i) {
     ++counters_.timers_fired;
     const auto& f = fired[i];
+    if (f.kind == kTimerPressure) {
+      pressure_timer_ = TimerWheel::kNone;
+      update_pressure();
+      continue;
+    }
     if (f.kind == kTimerAcceptRetry) {
       Endpoint& e = endpoints_[f.target];
       if (e.gen == f.gen && e.open && !e.closing) {
@@ -1000,6 +1112,38 @@ void Shard::fire_timers() {
 
 // ------------------------------------------------------------------ backpressure cascade
 
+void Shard::tx_slot_add(Conn& c) {
+  if (c.tx_slots++ == 0) ++tx_conns_;
+  gauges_.tx_ring.add(1);
+}
+
+void Shard::tx_slot_sub(Conn& c) {
+  if (--c.tx_slots == 0) --tx_conns_;
+  gauges_.tx_ring.sub(1);
+}
+
+bool Shard::tx_admit(const Conn& c, uint32_t slots) const {
+  // Within the bulk-TX budget anyone may queue; beyond it a connection keeps its fair share
+  // (the budget split over the connections holding TX slots, at least kTxMinShareSlots), so
+  // one bulk flow cannot starve small writes to others.
+  if (gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk) return true;
+  uint32_t share = std::max<uint32_t>(kTxMinShareSlots,
+                                      pressure_.budget_tx_bulk / std::max<uint32_t>(1, tx_conns_));
+  return c.tx_slots + slots <= share;
+}
+
+static uint32_t pct_of(uint64_t cur, uint64_t cap) {
+  return cap ? static_cast<uint32_t>(std::min<uint64_t>(100, cur * 100 / cap)) : 0;
+}
+
+bool Shard::pool_exhausted() const {
+  // Fresh, not the last tick's state: a connection is refused only while the RX slots or the
+  // free stack are really (at the Drain threshold) used up.
+  const PressureInfo& p = pressure_;
+  return pct_of(gauges_.fill_ring.current, p.budget_rx) >= p.enter[kDrain] ||
+         pct_of(pool_->free_stack.current, pool_->free_stack.capacity) >= p.enter[kDrain];
+}
+
 bool Shard::bulk_fits(uint32_t slots) const {
   // Critical and Drain cap bulk TX at its budget. (Refusing all TX in Drain would stall servers
   // whose pressure comes from RX: their replies are what frees the RX slots.)
@@ -1012,9 +1156,6 @@ bool Shard::bulk_allowed(uint32_t slots) {
   return false;
 }
 
-static uint32_t pct_of(uint64_t cur, uint64_t cap) {
-  return cap ? static_cast<uint32_t>(std::min<uint64_t>(100, cur * 100 / cap)) : 0;
-}
 
 void Shard::update_pressure() {
   PressureInfo& p = pressure_;
@@ -1022,15 +1163,32 @@ void Shard::update_pressure() {
   p.pool_pct[kPpTxRing] = pct_of(gauges_.tx_ring.current, p.budget_tx_bulk);
   p.pool_pct[kPpPerConn] = pct_of(gauges_.per_conn.current, gauges_.per_conn.capacity);
   p.pool_pct[kPpFreeStack] = pct_of(pool_->free_stack.current, pool_->free_stack.capacity);
+  // The state follows the pools that can run out: RX slots lent out, the free stack, and the
+  // TX budget — which can raise Critical at most (a full TX budget is what the fair-share cap
+  // is for, not a reason to refuse connections). The table (perConn) is reported, not
+  // followed: maxConnections is its own limit, enforced at accept.
   p.pct = 0;
-  for (int32_t i = 0; i < 4; ++i)
-    if (p.pool_pct[i] > p.pct) { p.pct = p.pool_pct[i]; p.leader = i; }
+  for (int32_t i : {kPpFillRing, kPpFreeStack, kPpTxRing}) {
+    uint32_t v = i == kPpTxRing ? std::min(p.pool_pct[i], p.enter[kDrain] - 1) : p.pool_pct[i];
+    if (v > p.pct) { p.pct = v; p.leader = i; }
+  }
   int32_t s = p.state;
-  while (s < kDrain && p.pct >= p.enter[s + 1]) ++s;                     // climb
-  while (s > kHealthy && p.pct + 10 < p.enter[s]) --s;                   // hysteresis: 10 points
+  while (s < kDrain && p.pct >= p.enter[s + 1]) ++s;  // climb at once
+  if (s == p.state && s > kHealthy && p.pct + 10 < p.enter[s]) {
+    // Step down with hysteresis in level (10 points) and in time (a minimum dwell), so a load
+    // hovering at a threshold cannot flap the state (and the PoolPressure events). An idle
+    // shard still steps down: a timer re-evaluates when the dwell is over.
+    uint64_t now = now_ms();
+    if (now - p.since_ms >= kPressureDwellMs) {
+      while (s > kHealthy && p.pct + 10 < p.enter[s]) --s;
+    } else if (pressure_timer_ == TimerWheel::kNone) {
+      pressure_timer_ = timers_.add(p.since_ms + kPressureDwellMs, kTimerPressure, 0, 0);
+    }
+  }
   if (s == p.state || !room(1)) return;
   emit(kEvPoolPressure, 0, 0, p.leader, 0, p.pct, s, p.state);
   p.state = s;
+  p.since_ms = now_ms();
   ++p.transitions;
   if (s < kCritical) wake_pool_waiters();  // writers refused by the policy may retry
 }
@@ -1106,6 +1264,8 @@ void Shard::drain_handle() {
         break;
       }
       case kHandleCloseGraceful: r = conn_close_graceful(index, gen, cmd.arg); break;
+      case kHandlePauseRecv: r = conn_pause_recv(index, gen, true); break;
+      case kHandleResumeRecv: r = conn_pause_recv(index, gen, false); break;
       default: r = -EINVAL;
     }
     bool carries = cmd.op == kHandleWrite || cmd.op == kHandleWriteSlot;  // bytes were dropped
@@ -1180,7 +1340,7 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
   }
   if (res >= 0) {
     int64_t idx = e.closing ? static_cast<int64_t>(kErrTableFull) : alloc_conn();
-    if (idx >= 0 && pressure_.state == kDrain) {  // Drain: no new connections
+    if (idx >= 0 && pressure_.state == kDrain && pool_exhausted()) {  // Drain: no new connections
       ++pressure_.accepts_refused;
       release_closed_now(static_cast<uint32_t>(idx));
       idx = kErrTableFull;
@@ -1194,8 +1354,13 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
       Conn& c = conns_[idx];
       c.fd = res;
       c.state = ConnState::Open;
+      c.opened = true;
       c.proto = e.proto;
       c.endpoint = static_cast<int32_t>(ep);
+      c.endpoint_gen = e.gen;
+      c.half_open = e.half_open;
+      socklen_t alen = sizeof c.addr;  // the peer, kept for the Disconnected handler
+      if (getpeername(res, reinterpret_cast<sockaddr*>(&c.addr), &alen) == 0) c.addr_len = alen;
       if (c.proto == kProtoTcp && cfg_.no_delay) {
         int one = 1;
         setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1264,7 +1429,11 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
   }
   if (c.state != ConnState::Open) return;
   if (res == 0) {
-    c.peer_eof = true;  // FIN: flush what we owe, then close (see flush())
+    // FIN: every byte before it was delivered (or sits in the TLS machine: PeerEnded waits for
+    // it in flush()). Without half-open the connection closes once the app's answer is out.
+    c.peer_eof = true;
+    c.eof_owed = true;
+    if (!tls_owes(c) && room(1)) emit_peer_ended(idx);
     mark_dirty(idx);
     return;
   }
@@ -1282,6 +1451,10 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
   }
   if (res < 0) {
     if (res != -ECANCELED) begin_close(idx, -res, kOriginError);
+    else if (!more) {  // a cancelled recv (pauseRecv, TLS bound): flush() re-arms once released
+      c.need_rearm = !c.peer_eof;
+      mark_dirty(idx);
+    }
     return;
   }
   if (!more && !c.peer_eof) {
@@ -1315,7 +1488,7 @@ void Shard::on_send(uint32_t idx, int res) {
       left -= ch.len;
       c.tx_bytes -= ch.len;
       pool_->release(ch.slot);
-      if (!ch.shared) gauges_.tx_ring.sub(1);
+      if (!ch.shared) tx_slot_sub(c);
       c.tx_head = (c.tx_head + 1) % txq_cap_;
       --c.tx_count;
     } else {
@@ -1343,6 +1516,14 @@ void Shard::wake_pool_waiters() {
   pool_waiters_.clear();
 }
 
+// An outbound TCP connection's peer address is the Happy Eyeballs candidate `a` (UDS keeps
+// its path in addr from the start).
+static void keep_target(Conn& c, uint32_t a) {
+  if (c.proto != kProtoTcp) return;
+  c.addr_len = c.he_addr[a].sin6_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  memcpy(&c.addr, &c.he_addr[a], c.addr_len);
+}
+
 void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   Conn& c = conns_[idx];
   --c.inflight;
@@ -1353,7 +1534,10 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
     if (fd >= 0) ::close(fd);
     c.he_fd[a] = -1;
     if (c.state != ConnState::Connecting) return;
-    if (res != -ECANCELED) c.he_err = -res;
+    if (res != -ECANCELED) {
+      c.he_err = -res;
+      keep_target(c, a);  // the failed target, for the Disconnected reason
+    }
     // RFC 8305 section 5: on failure start the next attempt at once.
     if (c.he_next < c.he_count) {
       if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
@@ -1365,6 +1549,7 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   }
   // The winner. Cancel the others (their CQEs close their fds).
   c.fd = fd;
+  keep_target(c, a);
   c.he_fd[a] = -1;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
   for (uint32_t o = 0; o < c.he_count; ++o) {
@@ -1375,6 +1560,7 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
     ++c.inflight;
   }
   c.state = ConnState::Open;
+  c.opened = true;
   if (c.proto == kProtoTcp && cfg_.no_delay) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

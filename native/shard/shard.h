@@ -46,7 +46,8 @@ struct ShardConfig {
 // ---- the event ring shared with JS (Uint32Array/Int32Array over the same memory) ----
 enum EventType : int32_t {
   kEvConnected = 1,     // conn, aux = endpoint index (-1 outbound), off = endpoint gen, kind = protocol
-  kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin
+  kEvDisconnected = 2,  // conn, code = errno (0: clean close), aux = origin, off = 1 when the
+                        // connection never opened (a failed connect)
   kEvStreamFrame = 3,   // conn, kind = MessageKind, off/len into the pool
   kEvWritable = 4,      // conn: the write queue drained after a partial streamWrite
   kEvHandleRejected = 6,  // conn index/gen: an IoHandle command could not be carried out;
@@ -56,6 +57,9 @@ enum EventType : int32_t {
   kEvUdpRecv = 5,       // endpoint index/gen, off/len = payload, code = kUdpTruncated flag,
                         // aux = bytes from the sender's sockaddr (in the same slot) to the payload
   kEvTlsReady = 8,      // conn: a STARTTLS upgrade finished its handshake
+  kEvPeerEnded = 9,     // conn, kind = protocol: the peer's FIN, after every byte it sent was
+                        // delivered. Without half-open the connection closes once the
+                        // application's answer is written (see flush()).
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
@@ -110,7 +114,13 @@ struct PressureInfo {
   uint32_t enter[4] = {0, 0, 0, 0};  // per state (enter[kHealthy] unused)
   uint32_t budget_rx = 0, budget_tx_critical = 0, budget_tx_bulk = 0, budget_scratch = 0;
   uint64_t transitions = 0, writes_capped = 0, accepts_refused = 0;
+  uint64_t since_ms = 0;  // when the state last changed (the dwell before stepping down)
 };
+// A state is left downwards no sooner than this after it was entered.
+constexpr uint64_t kPressureDwellMs = 250;
+// Beyond the bulk-TX budget each connection may still hold this many TX slots (its fair share
+// is the budget over the connections holding TX slots, never less than this).
+constexpr uint32_t kTxMinShareSlots = 4;
 
 // The fields of the kernel's TCP_INFO we report (tcp_info.cc reads them with <linux/tcp.h>,
 // whose struct is newer than glibc's and cannot share a translation unit with it).
@@ -128,7 +138,7 @@ constexpr uint32_t kGroBufSize = 68 * 1024;  // a 64 KiB train + recvmsg header,
 constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX bids are < 32768)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
-                            kTimerTlsHandshake = 4 };
+                            kTimerTlsHandshake = 4, kTimerPressure = 5 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -172,11 +182,17 @@ struct Conn {
   ConnState state = ConnState::Free;
   int32_t proto = kProtoTcp;
   int32_t endpoint = -1;
+  uint32_t endpoint_gen = 0;      // the listener's generation when it accepted this connection
   uint32_t inflight = 0;          // SQEs whose final CQE has not arrived
   bool recv_armed = false, send_inflight = false, peer_eof = false, want_writable = false;
   bool graceful = false, need_rearm = false, parked = false, dirty = false, cancel_sent = false;
-  bool final_pending = false;
-  bool pool_waiting = false;      // on pool_waiters_     // close done, Disconnected not yet emitted (event ring full)
+  bool final_pending = false;     // close done, Disconnected not yet emitted (event ring full)
+  bool pool_waiting = false;      // on pool_waiters_
+  bool opened = false;            // reached Open (Disconnected.off = 1: it never did)
+  bool half_open = false;         // allowHalfOpen: the peer's FIN does not close; the app does
+  bool eof_owed = false;          // the peer's FIN came; PeerEnded not emitted yet
+  bool user_paused = false;       // pauseRecv(): the multishot recv stays down until resumeRecv()
+  uint32_t app_epoch = 0;         // epoch_ when PeerEnded / Writable last went to the app
   int32_t close_err = 0, close_origin = kOriginLocal;
   int32_t drain_err = 0, drain_origin = kOriginLocal;  // a graceful close's cause (TLS failure)
   std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
@@ -185,6 +201,7 @@ struct Conn {
   uint32_t next_free = 0;
   // TX: a ring of chunks into pool slots (WriteBufferPool); bounded by max_write_queue_bytes.
   uint32_t tx_head = 0, tx_count = 0, tx_inflight_chunks = 0;
+  uint32_t tx_slots = 0;          // pool slots of its own in the queue (not SendBuffer refs)
   uint64_t tx_bytes = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
   msghdr msg{};
@@ -228,6 +245,7 @@ struct Endpoint {
   uint32_t gen = 1;
   EpKind kind = EpKind::Listener;
   bool open = false, closing = false, accept_armed = false;
+  bool half_open = false;  // accepted connections start with Conn::half_open set
   bool recv_armed = false, parked = false, gro = false;  // UDP
   uint32_t inflight = 0;
   int32_t proto = kProtoTcp;
@@ -278,6 +296,8 @@ class Shard {
   ~Shard();
   // 0 on success; on failure fills *err_kind ("KernelTooOld", "NotSupportedOnBackend", ...)
   // and *err (an actionable message).
+  // Every failure leaves the shard safe to destroy (nothing half-set-up is touched); the steps
+  // can be failed one by one with ZERO_IO_FAULT_INIT=<pool|ring|bufring|eventfd|handle|tables>.
   int init(const ShardConfig& cfg, std::string* err_kind, std::string* err);
 
   // One tick. timeout_ms < 0 waits until a completion; 0 never blocks. Returns the number of
@@ -360,6 +380,17 @@ class Shard {
   // SendBuffer checkout / release (JS holds one reference while it owns the buffer).
   int64_t slot_acquire();
   int slot_release(uint32_t slot);
+  // allowHalfOpen for a listener's future connections / for one connection (outbound: set it
+  // right after conn_reserve). With it, the peer's FIN only emits PeerEnded: the connection
+  // stays writable until the application closes it. 0 or kErr*.
+  int endpoint_set_half_open(uint32_t ep, uint32_t gen, bool on);
+  int conn_set_half_open(uint32_t index, uint32_t gen, bool on);
+  // pauseRecv / resumeRecv: a paused connection's multishot recv is cancelled (bytes already
+  // received still arrive), so the peer meets TCP flow control; resume re-arms it. 0 or kErr*.
+  int conn_pause_recv(uint32_t index, uint32_t gen, bool pause);
+  // The listener a connection was accepted on, as an endpoint id (gen << 20 | index), or -1
+  // for an outbound one; kErrStaleId once its Disconnected batch is over.
+  int64_t conn_endpoint(uint32_t index, uint32_t gen);
   int conn_close(uint32_t index, uint32_t gen);
   int conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms);
   // Shutdown: closes every endpoint and gracefully closes every connection.
@@ -407,6 +438,7 @@ class Shard {
   size_t bytes_per_conn() const { return sizeof(Conn) + txq_cap_ * sizeof(TxChunk); }
 
  private:
+  int init_steps(const ShardConfig& cfg, std::string* err_kind, std::string* err);
   Conn* lookup(uint32_t index, uint32_t gen);
   int64_t free_endpoint() const;
   Endpoint& claim_endpoint(uint32_t ep, int fd, EpKind kind, int32_t proto);
@@ -424,6 +456,10 @@ class Shard {
   void start_attempt(uint32_t index);
   void begin_close(uint32_t index, int32_t err, int32_t origin);
   void try_finalize(uint32_t index);
+  void emit_peer_ended(uint32_t index);
+  // Default (not half-open) end of a connection whose peer sent FIN: the app has seen
+  // PeerEnded and every Writable, wrote nothing more, and the queue is empty.
+  bool eof_close_due(const Conn& c) const;
   void release_tx(Conn& c);
   void recycle_rx();
   void release_closed();
@@ -444,6 +480,8 @@ class Shard {
   size_t tls_admit(uint32_t index, size_t len, int* short_why, bool count_capped = true);
   void tls_emit_ready(uint32_t index);  // Connected (connect/accept) or TlsReady (STARTTLS)
   void tls_pause_rx(uint32_t index);
+  // Cancels a connection's multishot recv (by user_data); its last CQE ends it.
+  void cancel_recv(uint32_t index);
   // Whether the TLS machine still owes the application something (an event, or plaintext).
   static bool tls_owes(const Conn& c);
   // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up).
@@ -466,6 +504,11 @@ class Shard {
   // Whether bulk TX may take `slots` more pool slots under the current pressure state.
   bool bulk_allowed(uint32_t slots);
   bool bulk_fits(uint32_t slots) const;  // the same answer, not counted in writesCapped
+  bool pool_exhausted() const;  // Drain refuses accepts only while this holds
+  // TCP writes: whether `c` may take `slots` more TX slots (bulk budget, then fair share).
+  bool tx_admit(const Conn& c, uint32_t slots) const;
+  void tx_slot_add(Conn& c);
+  void tx_slot_sub(Conn& c);
   // Whether a write of `len` bytes is taken whole (all-or-nothing IoHandle writes): 0 or
   // kErrQueueFull / kErrPoolExhausted. `by_ref`: a SendBuffer slot queued by reference.
   int write_fits(uint32_t index, size_t len, bool by_ref);
@@ -478,16 +521,22 @@ class Shard {
   ShardConfig cfg_;
   UringProbe probe_;
   Driver drv_;
+  bool drv_ready_ = false;  // the ring (or epoll set) exists: the destructor may submit to it
   std::string fallback_reason_;
   std::shared_ptr<SlotPool> pool_;
   std::shared_ptr<EventRec[]> events_;
   uint32_t n_events_ = 0;
+  // Advances at every tick and every end of a JS batch: an event emitted in epoch E has been
+  // seen by the application once epoch_ != E (its handler ran, its writes are queued).
+  uint32_t epoch_ = 1;
   std::vector<Conn> conns_;
   std::vector<Endpoint> endpoints_;
   std::vector<TxChunk> txq_;      // conns_.size() * txq_cap_
   uint32_t txq_cap_ = 0;
   uint32_t free_head_ = 0, free_tail_ = 0, free_count_ = 0;  // FIFO: delays id reuse
   uint32_t conns_used_ = 0;
+  uint32_t tx_conns_ = 0;
+  uint32_t pressure_timer_ = TimerWheel::kNone;  // re-evaluates the cascade after a dwell  // connections holding TX slots (tx_slots > 0)
   bool emittable_pending() const;
   std::vector<uint32_t> dirty_, dirty_work_;
   std::vector<uint32_t> parked_;

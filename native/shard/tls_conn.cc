@@ -93,7 +93,8 @@ bool Shard::tls_owes(const Conn& c) {
 }
 
 bool Shard::rx_held(const Conn& c) {
-  return c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel));
+  return c.user_paused ||
+         (c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel)));
 }
 
 bool Shard::writable_owed(const Conn& c) {
@@ -105,6 +106,11 @@ void Shard::tls_pause_rx(uint32_t index) {
   Conn& c = conns_[index];
   c.tls->rx_paused = true;
   ++counters_.tls_rx_paused;
+  cancel_recv(index);
+}
+
+void Shard::cancel_recv(uint32_t index) {
+  Conn& c = conns_[index];
   if (!c.recv_armed) return;
   // Cancel this connection's recv only (by user_data; the fd is a hint for the epoll backend).
   io_uring_sqe* sqe = drv_.get_sqe();

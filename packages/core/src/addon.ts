@@ -46,6 +46,9 @@ export interface NativeAddon {
   close(shard: number, conn: number): number;
   closeGraceful(shard: number, conn: number, timeoutMs: number): number;
   closeAll(shard: number, timeoutMs: number): void;
+  setHalfOpen(shard: number, id: number, on: boolean, isEndpoint: boolean): number;
+  pauseRecv(shard: number, conn: number, pause: boolean): number;
+  connEndpoint(shard: number, conn: number): number;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
@@ -127,9 +130,9 @@ export const ERR = {
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */
-export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot', 'streamWriteBuffer'] as const;
+export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot', 'streamWriteBuffer', 'pauseRecv', 'resumeRecv'] as const;
 /** @internal */
-export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4, WRITE_SLOT: 5 } as const;
+export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4, WRITE_SLOT: 5, PAUSE_RECV: 6, RESUME_RECV: 7 } as const;
 /** @internal HandleQueue::push results (native/shard/handle.h). */
 export const PUSH = { FULL: -1, GONE: -2, TOO_BIG: -3 } as const;
 

@@ -45,12 +45,43 @@ export interface ConnectedEvent {
 export interface TlsReadyEvent {
   readonly type: 'TlsReady';
   readonly conn: ConnId;
+  /** The listener that accepted the connection, or null for an outbound one (looked up when read). */
+  readonly endpoint: EndpointId | null;
+}
+
+/**
+ * The peer ended its side of the connection (it sent FIN, as node:net's 'end'): every byte it
+ * sent before has been delivered as StreamFrame events.
+ *
+ * What follows depends on `allowHalfOpen` (tcp/uds listen and connect options, as node:net):
+ * - false (the default): the connection closes by itself once what the application writes in
+ *   answer has gone out. Precisely: after this event's batch, when the write queue is empty and
+ *   no `Writable` is owed (a write that was cut short gets its `Writable`, and what the
+ *   application writes then is sent too); the first batch end that finds nothing more written
+ *   closes it (`Disconnected`, origin 'peer'). Answers written later (after a timer or a
+ *   promise) need `allowHalfOpen: true`.
+ * - true: the connection stays open for writing until the application closes it
+ *   (`closeGraceful` sends what is queued, then closes).
+ */
+export interface PeerEndedEvent {
+  readonly type: 'PeerEnded';
+  readonly conn: ConnId;
+  /** The listener that accepted the connection, or null for an outbound one. */
+  readonly endpoint: EndpointId | null;
+  readonly protocol: Protocol;
 }
 
 /** A connection ended; its id is invalid after this batch. */
 export interface DisconnectedEvent {
   readonly type: 'Disconnected';
   readonly conn: ConnId;
+  /** The listener that accepted the connection, or null for an outbound one. */
+  readonly endpoint: EndpointId | null;
+  /**
+   * The remote address, still readable in this handler (kept from before the socket closed);
+   * for a failed connect, the address of the last attempt. Null when there was none.
+   */
+  readonly peer: SocketAddress | null;
   /** errno of the cause (0 for a clean close), e.g. 104 (ECONNRESET), 111 (ECONNREFUSED). */
   readonly errorCode: number;
   /** Human-readable cause, e.g. "ECONNRESET: connection reset by peer". */
@@ -72,6 +103,8 @@ export interface DisconnectedEvent {
 export interface StreamFrameEvent {
   readonly type: 'StreamFrame';
   readonly conn: ConnId;
+  /** The listener that accepted the connection, or null for an outbound one (looked up when read). */
+  readonly endpoint: EndpointId | null;
   /** Stream id (0 for TCP / UDS). */
   readonly stream: number;
   readonly kind: MessageKind;
@@ -161,6 +194,8 @@ export interface PoolPressureEvent {
 export interface WritableEvent {
   readonly type: 'Writable';
   readonly conn: ConnId;
+  /** The listener that accepted the connection, or null for an outbound one (looked up when read). */
+  readonly endpoint: EndpointId | null;
 }
 
 /**
@@ -170,6 +205,7 @@ export interface WritableEvent {
 export interface EventMap {
   Connected: ConnectedEvent;
   Disconnected: DisconnectedEvent;
+  PeerEnded: PeerEndedEvent;
   StreamFrame: StreamFrameEvent;
   Writable: WritableEvent;
   TlsReady: TlsReadyEvent;
@@ -197,6 +233,8 @@ export const EV_UDP_RECV = 5;
 export const EV_HANDLE_REJECTED = 6;
 /** @internal */
 export const EV_POOL_PRESSURE = 7;
+/** @internal */
+export const EV_PEER_ENDED = 9;
 /** @internal */
 export const PRESSURE_STATES: PressureState[] = ['Healthy', 'Warning', 'Critical', 'Drain'];
 /** @internal */

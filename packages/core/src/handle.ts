@@ -78,6 +78,18 @@ export class IoHandle {
     if (r !== 0) pushFailed(r, 'closeGraceful');
   }
 
+  /** {@link Io.pauseRecv} from another thread (carried out on the shard's thread). */
+  pauseRecv(conn: ConnId): void {
+    const r = this.#native.handlePush(this.#q, OP.PAUSE_RECV, conn, 0);
+    if (r !== 0) pushFailed(r, 'pauseRecv');
+  }
+
+  /** {@link Io.resumeRecv} from another thread. */
+  resumeRecv(conn: ConnId): void {
+    const r = this.#native.handlePush(this.#q, OP.RESUME_RECV, conn, 0);
+    if (r !== 0) pushFailed(r, 'resumeRecv');
+  }
+
   /**
    * Checks out a writable pool slot on this thread for zero-copy sends through this handle
    * (`streamWriteBuffer`), e.g. one market-data update written once and queued on a thousand

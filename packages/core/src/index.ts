@@ -16,13 +16,15 @@ export { MulticastGroup } from './udp.js';
 export { SendBuffer } from './send-buffer.js';
 export { IoHandle } from './handle.js';
 export { OwnedSlot } from './owned-slot.js';
+export { StreamWriter } from './stream-writer.js';
+export type { StreamWriterOptions } from './stream-writer.js';
 export type { OwnedSlotTransfer } from './owned-slot.js';
 export type { UdpEndpointConfig, UdpTarget, UdpEndpointStats } from './udp.js';
 export type { Backend, Config, ResolvedConfig, UringConfig, DebugConfig } from './config.js';
 export type {
   Event, EventMap, ConnId, EndpointId, Protocol, MessageKind, CloseOrigin, SocketAddress,
   ConnectedEvent, DisconnectedEvent, StreamFrameEvent, WritableEvent, UdpRecvEvent, HandleRejectedEvent,
-  PoolPressureEvent, PressureState, PressurePool, TlsReadyEvent,
+  PoolPressureEvent, PressureState, PressurePool, TlsReadyEvent, PeerEndedEvent,
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 export { IoCluster, ShardIo, ClusterHandle, RoutingStrategy, runPerCore } from './cluster.js';

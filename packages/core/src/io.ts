@@ -5,7 +5,7 @@
  */
 import { ERR, HANDLE_OPS, loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
-import { UdpAddress } from './address.js';
+import { UdpAddress, formatHostPort } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import type { SendBuffer } from './send-buffer.js';
 import type { IoHandle } from './handle.js';
@@ -13,6 +13,7 @@ import type { OwnedSlot } from './owned-slot.js';
 import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
+  EV_PEER_ENDED,
   PRESSURE_POOLS, PRESSURE_STATES, type PressurePool, type PressureState,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
@@ -184,6 +185,8 @@ export interface IoInternals {
    * plaintext before the upgrade; nextEvent() skips them.
    */
   dropFrames(conn: ConnId): void;
+  /** A connect's host name did not resolve: the Disconnected reason names it. */
+  noteFailedHost(conn: ConnId, host: string): void;
 }
 
 const internalsMap = new WeakMap<Io, IoInternals>();
@@ -217,7 +220,7 @@ class EventCursor {
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
     this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
       : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected'
-        : t === EV_POOL_PRESSURE ? 'PoolPressure' : t === EV_TLS_READY ? 'TlsReady' : 'Writable';
+        : t === EV_POOL_PRESSURE ? 'PoolPressure' : t === EV_TLS_READY ? 'TlsReady' : t === EV_PEER_ENDED ? 'PeerEnded' : 'Writable';
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
@@ -231,8 +234,13 @@ class EventCursor {
   }
   get endpoint(): EndpointId | null {
     if (this.type === 'UdpRecv') return this.conn as unknown as EndpointId;
-    const aux = this.#io._i32[this.#base + 7];
-    return aux < 0 ? null : ((this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
+    if (this.type === 'Connected') {
+      const aux = this.#io._i32[this.#base + 7];
+      return aux < 0 ? null : ((this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
+    }
+    // Other connection events: the connection knows its listener (valid through this batch).
+    const r = this.#io._native.connEndpoint(this.#io._shard, this.conn);
+    return r < 0 ? null : (r as EndpointId);
   }
   /** @internal where the sender's sockaddr of a UdpRecv sits in the pool */
   get _fromOffset(): number {
@@ -294,8 +302,17 @@ class EventCursor {
                 : errnoDescription(-code);
     }
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
-    if (code === ERR_NAME_NOT_FOUND) return 'ENOTFOUND: name resolution failed';
-    return this.origin === 'timeout' ? `${errnoDescription(code)} (graceful close timed out)` : errnoDescription(code);
+    if (code === ERR_NAME_NOT_FOUND) {
+      const host = this.#io._failedHost(this.conn);
+      return host === undefined ? 'ENOTFOUND: name resolution failed' : `ENOTFOUND: name resolution failed for ${host}`;
+    }
+    const what = this.origin === 'timeout' ? `${errnoDescription(code)} (graceful close timed out)` : errnoDescription(code);
+    if (this.type !== 'Disconnected') return what;
+    // Name the other end, as node:net does ("connect ECONNREFUSED 127.0.0.1:9").
+    const p = this.peer;
+    if (p === null) return what;
+    const at = p.family === 'unix' ? p.address || 'an unnamed socket' : formatHostPort(p.address, p.port);
+    return `${what} (${this.#io._u32[this.#base + 4] === 1 ? 'connect to' : 'peer'} ${at})`;
   }
   get peer(): SocketAddress | null {
     return this.#io.peerAddress(this.conn);
@@ -335,6 +352,10 @@ export class Io {
   #count = 0;
   #next = 0;
   #dropped: Set<number> | null = null;
+  // Host names whose resolution failed (for the ENOTFOUND reason): noted by the connect, read in
+  // the Disconnected batch that follows, forgotten one batch later.
+  #failedHosts: Map<number, string> | null = null;
+  #failedHostsOld: Map<number, string> | null = null;
   #cursor: EventCursor;
   #backing: string;
   #driving = false;
@@ -374,6 +395,9 @@ export class Io {
       check: (r: number, what: string) => this.#check(r, what),
       dropFrames: (conn: ConnId) => {
         (this.#dropped ??= new Set()).add(conn);
+      },
+      noteFailedHost: (conn: ConnId, host: string) => {
+        (this.#failedHosts ??= new Map()).set(conn, host);
       },
     });
     if (c.debug.log) {
@@ -418,10 +442,23 @@ export class Io {
       throw fromNative(e, 'poll()');
     }
     if (n < 0) throw new IoError('SyscallFailed', `io_uring_enter failed: ${errnoDescription(-n)}`, { syscall: 'io_uring_enter', errno: -n });
+    this.#newBatch(n);
+    return n;
+  }
+
+  /** @internal the host name whose resolution failed for `conn` (ENOTFOUND reasons) */
+  _failedHost(conn: ConnId): string | undefined {
+    return this.#failedHosts?.get(conn) ?? this.#failedHostsOld?.get(conn);
+  }
+
+  #newBatch(n: number): void {
     this.#count = n;
     this.#next = 0;
     this.#dropped = null;
-    return n;
+    if (this.#failedHosts !== null || this.#failedHostsOld !== null) {
+      this.#failedHostsOld = this.#failedHosts;
+      this.#failedHosts = null;
+    }
   }
 
   /** @internal the event nextEvent() returned last, while the batch lasts */
@@ -480,6 +517,26 @@ export class Io {
       throw fromNative(e, 'streamWrite');
     }
     return r >= 0 ? r : this.#check(r, 'streamWrite');
+  }
+
+  /**
+   * Stops reading from a connection: its receive is cancelled, so the kernel's socket buffer
+   * fills and the peer meets TCP flow control (its writes block or return EAGAIN). Use it when
+   * your writes are refused (a proxy, an echo to a slow reader) instead of buffering without
+   * bound: pause on a short `streamWrite`, resume on `Writable`. StreamFrames received before
+   * the call (in this batch or the receive in flight) may still arrive; none after that until
+   * {@link Io.resumeRecv}. A peer's FIN is seen only after resuming. Idempotent; a no-op on a
+   * closing connection; throws InvalidConnId for a stale id. Also on `IoHandle`.
+   */
+  pauseRecv(conn: ConnId): void {
+    this.#live();
+    this.#check(this.#native.pauseRecv(this.#shard, conn, true), 'pauseRecv');
+  }
+
+  /** Reads again after {@link Io.pauseRecv} (what the kernel buffered meanwhile arrives first). Idempotent. */
+  resumeRecv(conn: ConnId): void {
+    this.#live();
+    this.#check(this.#native.pauseRecv(this.#shard, conn, false), 'resumeRecv');
   }
 
   /**
@@ -621,9 +678,7 @@ export class Io {
       process.stderr.write(`zero-io: handler threw on ${ev.type} (conn ${(ev as { conn?: number }).conn}): ${(err as Error)?.stack ?? String(err)}\n`);
     });
     const onBatch = (n: number): void => {
-      this.#count = n;
-      this.#next = 0;
-      this.#dropped = null;
+      this.#newBatch(n);
       let ev: Event | null;
       while ((ev = this.nextEvent()) !== null) {
         try {

@@ -39,6 +39,13 @@ export interface TcpListenConfig {
    * follows the handshake, a failure arrives as `Disconnected` with TlsHandshakeFailed.
    */
   tls?: TlsServerConfig;
+  /**
+   * Keep the connection open for writing after the peer ends its side (its FIN: a `PeerEnded`
+   * event), until you close it, as node:net's `allowHalfOpen`. When false, the connection
+   * closes by itself once your answer to what the peer sent has gone out (see `PeerEnded`).
+   * @default false
+   */
+  allowHalfOpen?: boolean;
 }
 
 /** Options of {@link Io.tcpConnectWith}. */
@@ -55,12 +62,37 @@ export interface TcpConnectConfig {
    * `Connected` (with `tls: true`) follows the handshake.
    */
   tls?: TlsClientConfig | true;
+  /**
+   * Keep the connection open for writing after the peer ends its side (its FIN: a `PeerEnded`
+   * event), until you close it, as node:net's `allowHalfOpen`. When false, the connection
+   * closes by itself once your answer to what the peer sent has gone out (see `PeerEnded`).
+   * @default false
+   */
+  allowHalfOpen?: boolean;
 }
 
 /** Options of {@link Io.udsListen}. */
 export interface UdsListenConfig {
   /** listen() backlog. @default 511 */
   backlog?: number;
+  /**
+   * Keep the connection open for writing after the peer ends its side (its FIN: a `PeerEnded`
+   * event), until you close it, as node:net's `allowHalfOpen`. When false, the connection
+   * closes by itself once your answer to what the peer sent has gone out (see `PeerEnded`).
+   * @default false
+   */
+  allowHalfOpen?: boolean;
+}
+
+/** Options of {@link Io.udsConnect}. */
+export interface UdsConnectConfig {
+  /**
+   * Keep the connection open for writing after the peer ends its side (its FIN: a `PeerEnded`
+   * event), until you close it, as node:net's `allowHalfOpen`. When false, the connection
+   * closes by itself once your answer to what the peer sent has gone out (see `PeerEnded`).
+   * @default false
+   */
+  allowHalfOpen?: boolean;
 }
 
 declare module '@zero-io/core' {
@@ -80,7 +112,7 @@ declare module '@zero-io/core' {
     /** Listens on a Unix socket path (removed again when the endpoint closes, like node:net). */
     udsListen(path: string, config?: UdsListenConfig): EndpointId;
     /** Connects to a Unix socket path. */
-    udsConnect(path: string): ConnId;
+    udsConnect(path: string, config?: UdsConnectConfig): ConnId;
   }
 }
 
@@ -104,7 +136,7 @@ export function interleaveFamilies(addrs: { address: string; family: number }[])
 }
 
 Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenConfig): EndpointId {
-  rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort', 'tls'], 'tcpListenWith');
+  rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort', 'tls', 'allowHalfOpen'], 'tcpListenWith');
   const host = bindIp(config.host ?? '0.0.0.0', 'tcpListenWith');
   const port = checkPort(config.port, 'tcpListenWith');
   const { native, shard } = internalsOf(this);
@@ -115,6 +147,7 @@ Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenC
   } catch (e) {
     throw fromNative(e, 'tcpListen', display);
   }
+  if (config.allowHalfOpen) native.setHalfOpen(shard, ep, true, true);
   if (config.tls !== undefined) {
     try {
       attachServerTls(this, ep, config.tls);
@@ -132,14 +165,16 @@ Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): En
 };
 
 Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConnectConfig): ConnId {
-  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls'], 'tcpConnectWith');
+  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls', 'allowHalfOpen'], 'tcpConnectWith');
   const port = checkPort(config.port, 'tcpConnectWith');
   const delay = config.attemptDelayMs ?? 250;
-  const { native, shard, check } = internalsOf(this);
+  const internals = internalsOf(this);
+  const { native, shard, check } = internals;
   const host = config.host;
   // A bad TLS config throws before a connection is reserved (no Disconnected for an unseen id).
   const withTls = config.tls === undefined ? null : clientTls(this, config.tls, host);
   const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
+  if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);
   withTls?.(conn);
   if (isIP(host)) {
     check(native.connConnect(shard, conn, [host], port, delay), 'tcpConnect');
@@ -148,6 +183,7 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   // A name: resolve (libuv's thread pool, off the event loop), then race the addresses.
   lookup(host, { all: true, family: config.family ?? 0, order: 'verbatim' }, (err, addrs) => {
     if (err || addrs.length === 0) {
+      internals.noteFailedHost(conn, host);
       native.connFail(shard, conn, ERR_NAME_NOT_FOUND);
       return;
     }
@@ -162,17 +198,23 @@ Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string): ConnId {
 };
 
 Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsListenConfig = {}): EndpointId {
+  rejectUnknownKeys(config, ['backlog', 'allowHalfOpen'], 'udsListen');
   const { native, shard } = internalsOf(this);
+  let ep: EndpointId;
   try {
-    return native.udsListen(shard, path, config.backlog ?? 511) as EndpointId;
+    ep = native.udsListen(shard, path, config.backlog ?? 511) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'udsListen', path);
   }
+  if (config.allowHalfOpen) native.setHalfOpen(shard, ep, true, true);
+  return ep;
 };
 
-Io.prototype.udsConnect = function udsConnect(this: Io, path: string): ConnId {
+Io.prototype.udsConnect = function udsConnect(this: Io, path: string, config: UdsConnectConfig = {}): ConnId {
+  rejectUnknownKeys(config, ['allowHalfOpen'], 'udsConnect');
   const { native, shard, check } = internalsOf(this);
   const conn = check(native.connReserve(shard, PROTO_UDS), 'udsConnect') as ConnId;
+  if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);
   const r = native.connConnectUds(shard, conn, path);
   if (r < 0) native.connFail(shard, conn, -r);
   return conn;

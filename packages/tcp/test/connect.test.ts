@@ -51,7 +51,7 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
     const c = client();
     const conn = c.io.tcpConnect(`127.0.0.1:${port}`);
     await until(() => c.log.length > 0);
-    expect(c.log).toEqual([{ type: 'Disconnected', conn, errorCode: 111, reason: 'ECONNREFUSED: connection refused' }]);
+    expect(c.log).toEqual([{ type: 'Disconnected', conn, errorCode: 111, reason: `ECONNREFUSED: connection refused (connect to 127.0.0.1:${port})` }]);
     await c.close();
   });
 
@@ -59,7 +59,7 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
     const c = client();
     const conn = c.io.tcpConnect('no-such-host.invalid:80');
     await until(() => c.log.length > 0, 10_000);
-    expect(c.log[0]).toMatchObject({ type: 'Disconnected', conn, reason: 'ENOTFOUND: name resolution failed' });
+    expect(c.log[0]).toMatchObject({ type: 'Disconnected', conn, reason: 'ENOTFOUND: name resolution failed for no-such-host.invalid' });
     await c.close();
   });
 

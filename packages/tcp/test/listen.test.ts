@@ -4,7 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Io, IoError, type ConnId } from '@zero-io/core';
+import { Io, IoError, StreamWriter, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
 import { echoRoundTrip, listenLocal, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
 
@@ -41,9 +41,11 @@ describe('listening', () => {
     const ep = io.udsListen(path);
     expect(io.localAddress(ep)).toEqual({ family: 'unix', address: path, port: 0 });
     const endpoints: unknown[] = [];
+    const out = new StreamWriter(io);  // 100 KB is more than one connection's share of this small pool
     const h = io.runSync((ev) => {
+      out.handle(ev);
       if (ev.type === 'Connected') endpoints.push(ev.endpoint);
-      if (ev.type === 'StreamFrame') io.streamWrite(ev.conn, ev.data);
+      if (ev.type === 'StreamFrame') out.write(ev.conn, ev.data);
     });
     requireSocat();
     expect(await socat(`UNIX-CONNECT:${path}`, 'unix socat\n')).toBe('unix socat\n');
