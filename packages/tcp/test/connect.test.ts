@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Io, IoError, type ConnId, type Event } from '@zero-io/core';
 import { interleaveFamilies, parseHostPort } from '@zero-io/tcp';
-import { entries, listenLocal, randomPayload, runWithHosts, until } from './helpers.js';
+import { entries, listenLocal, onError, randomPayload, runWithHosts, until } from './helpers.js';
 
 /** Runs an Io under runSync and records its events (copied out of the flyweight). */
 function client(maxConnections = 1024) {
@@ -15,7 +15,7 @@ function client(maxConnections = 1024) {
     if (ev.type === 'StreamFrame') log.push({ type: ev.type, conn: ev.conn, bytes: Buffer.from(ev.data) });
     else if (ev.type === 'Disconnected') log.push({ type: ev.type, conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason });
     else if (ev.type === 'Connected') log.push({ type: ev.type, conn: ev.conn, peer: `${ev.peer?.address}:${ev.peer?.port}` });
-  });
+  }, { onError });
   return { io, log, async close() { await handle.shutdown({ timeoutMs: 500 }); io.shutdown(); } };
 }
 
@@ -77,7 +77,7 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
         if (ev.type === 'Connected') { console.log('connected', ev.peer.address); io.streamWrite(ev.conn, Buffer.from('ping')); }
         if (ev.type === 'StreamFrame') { console.log('echo', Buffer.from(ev.data).toString()); h.stop(); io.shutdown(); server.close(); }
         if (ev.type === 'Disconnected') { console.log('failed', ev.reason); process.exit(1); }
-      });
+      }, { onError: (err) => { console.error(err); process.exit(1); } });
     `);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('connected 127.0.0.1\necho ping\n');

@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Io, type Config, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
 import '@zero-io/tcp';
+import { checkHandlerErrors, onError } from '../../core/test/handler-errors.js';
+
+// Every runSync in these tests passes `{ onError }`: a handler that throws fails its test.
+export { checkHandlerErrors, onError };
 
 /** A zero-io echo server driven by runSync; honours partial writes (Writable) by queueing copies. */
 export interface EchoServer {
@@ -60,7 +64,7 @@ export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => 
     else if (ev.type === 'Disconnected') {
       events.disconnected.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
     }
-  });
+  }, { onError });
   return {
     io, port, handle, events,
     async close() {
@@ -93,9 +97,11 @@ export function randomPayload(size: number, seed: number): Buffer {
   return b;
 }
 
+/** Waits for `cond`; throws at once what a runSync handler threw meanwhile (see onError). */
 export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
+    checkHandlerErrors();
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }

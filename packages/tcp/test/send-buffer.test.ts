@@ -5,14 +5,14 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Io, IoError, SendBuffer, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { entries, until } from './helpers.js';
+import { entries, onError, until } from './helpers.js';
 
 /** Starts a zero-io listener and connects `n` node:net clients; resolves with the conns and clients. */
 async function fanoutSetup(io: Io, n: number) {
   const ep = io.tcpListen('127.0.0.1:0');
   const port = io.localAddress(ep).port;
   const conns: ConnId[] = [];
-  const h = io.runSync((ev) => { if (ev.type === 'Connected') conns.push(ev.conn); });
+  const h = io.runSync((ev) => { if (ev.type === 'Connected') conns.push(ev.conn); }, { onError });
   const clients = await Promise.all(Array.from({ length: n }, () => new Promise<{ s: net.Socket; got: Buffer[] }>((resolve) => {
     const s = net.connect(port, '127.0.0.1', () => resolve(c));
     const c = { s, got: [] as Buffer[] };

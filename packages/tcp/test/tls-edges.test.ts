@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Io, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { echoHandler, randomPayload, until } from './helpers.js';
+import { echoHandler, onError, randomPayload, until } from './helpers.js';
 import { makePki, nodeTlsClient, recorder, roundTrip } from './tls-helpers.js';
 
 const pki = makePki();
@@ -127,7 +127,7 @@ describe('TLS writes', () => {
   it('shutdown does not wait for handshakes of connections the application never saw', async () => {
     const io = new Io();
     const ep = io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-    const h = io.runSync(() => {});
+    const h = io.runSync(() => {}, { onError });
     const silent = net.connect(io.localAddress(ep)!.port, '127.0.0.1');  // never sends a ClientHello
     silent.on('error', () => {});
     await until(() => io.poolStats().counters.connsAccepted >= 1, 5000, 'accepted');
