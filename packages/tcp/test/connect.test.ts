@@ -163,7 +163,8 @@ describe('tcpConnect / udsConnect against node:net servers', () => {
     c.io.close(first); // a second close is a no-op
     await until(() => c.log.some((e) => e.type === 'Disconnected'));
     expect(() => c.io.streamWrite(first, Buffer.from('late'))).toThrowError(/stale id/);
-    try { c.io.close(first); } catch (e) { expect((e as IoError).kind).toBe('InvalidConnId'); }
+    // docs/errors.md: an id used after its Disconnected throws InvalidConnId, close() included.
+    expect(() => c.io.close(first)).toThrowError(expect.objectContaining({ kind: 'InvalidConnId' }));
     // Open more connections so the slot index is reused; the old id must stay dead.
     const others: ConnId[] = [];
     for (let i = 0; i < 3; i++) others.push(c.io.tcpConnect(`127.0.0.1:${port}`));
