@@ -116,14 +116,19 @@ export const entries = {
 /**
  * Runs a module script in a child node process that sees `hosts` as its /etc/hosts: a private
  * mount namespace (unshare -m + a bind mount), so name resolution goes through the real system
- * resolver. Needs root and util-linux's unshare (both present on the project's machines and CI).
+ * resolver. With `privateNet`, also a private network namespace with only loopback up, so the
+ * kernel's TCP counters (/proc/net/netstat) count this script's sockets alone. Needs root and
+ * util-linux's unshare (both present on the project's machines and CI), and iproute2 for
+ * `privateNet`.
  */
-export function runWithHosts(hosts: string, script: string, extraFiles: Record<string, string> = {}) {
+export function runWithHosts(hosts: string, script: string, extraFiles: Record<string, string> = {}, opts: { privateNet?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'zio-hosts-'));
   writeFileSync(join(dir, 'hosts'), hosts);
   for (const [name, text] of Object.entries(extraFiles)) writeFileSync(join(dir, name), text);
   writeFileSync(join(dir, 'main.mjs'), script);
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${join(dir, 'main.mjs')}`],
+  const netns = opts.privateNet ? ['-n'] : [];
+  const lo = opts.privateNet ? 'ip link set lo up && ' : '';
+  const r = spawnSync('unshare', ['-m', ...netns, 'sh', '-c', `${lo}mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${join(dir, 'main.mjs')}`],
     { encoding: 'utf8', timeout: 30_000, cwd: dir });
   if (r.error) throw new Error(`unshare(1) could not run (this test needs root and util-linux): ${r.error.message}`);
   return { dir, status: r.status, stdout: r.stdout, stderr: r.stderr };
