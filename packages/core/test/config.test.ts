@@ -16,13 +16,15 @@ describe('resolveConfig', () => {
   it('rejects unknown keys by name', () => {
     expect(() => resolveConfig({ poolSlotCont: 8 } as never)).toThrowError(/unknown option poolSlotCont/);
     expect(() => resolveConfig({ uring: { sqEntires: 8 } } as never)).toThrowError(/unknown option uring\.sqEntires/);
+    let err: unknown;
     try {
       resolveConfig({ bogus: 1 } as never);
     } catch (e) {
-      expect(isIoError(e)).toBe(true);
-      expect((e as IoError).kind).toBe('InvalidConfig');
-      expect((e as IoError).key).toBe('bogus');
+      err = e;
     }
+    expect(isIoError(err)).toBe(true);  // also fails if nothing was thrown
+    expect((err as IoError).kind).toBe('InvalidConfig');
+    expect((err as IoError).key).toBe('bogus');
   });
 
   it('validates ranges, including the RFC 9000 minimum slot size', () => {

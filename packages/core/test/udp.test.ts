@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, IoError, MulticastGroup, UdpAddress, type EndpointId, type Event } from '@zero-io/core';
 import { setUdpGsoForTesting } from '@zero-io/core/internal';
+import { onError } from './handler-errors.js';
 
 const live: Io[] = [];
 const sockets: dgram.Socket[] = [];
@@ -42,7 +43,7 @@ function echo(io: Io, addr = '127.0.0.1:0'): { ep: EndpointId; port: number } {
   const ep = io.udpBind(addr);
   io.runSync((ev) => {
     if (ev.type === 'UdpRecv') io.udpSendBytes(ev.endpoint, ev, io.poolBytes, ev.offset, ev.length);
-  });
+  }, { onError });
   return { ep, port: io.localAddress(ep).port };
 }
 

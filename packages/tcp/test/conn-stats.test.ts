@@ -2,7 +2,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Io, IoError, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { until } from './helpers.js';
+import { onError, until } from './helpers.js';
 
 describe('connStats', () => {
   it('reports TCP_INFO and byte counters of a live connection, and refuses stale ids', async () => {
@@ -13,7 +13,7 @@ describe('connStats', () => {
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected') conn = ev.conn;
       if (ev.type === 'StreamFrame') echoed += io.streamWrite(ev.conn, ev.data);
-    });
+    }, { onError });
     try {
       const client = net.connect(io.localAddress(ep).port, '127.0.0.1');
       let back = 0;

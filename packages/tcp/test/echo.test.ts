@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { echoRoundTrip, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
+import { echoRoundTrip, onError, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
 
 let srv: EchoServer | undefined;
 afterEach(async () => { await srv?.close(); srv = undefined; });
@@ -30,7 +30,7 @@ describe('TCP echo against node:net clients', () => {
       if (!Buffer.from(io.poolBytes.buffer, ev.offset, ev.length).equals(ev.data)) mismatches++;
       if (io.streamWrite(ev.conn, io.poolBytes, ev.offset, ev.length) !== ev.length) short++;
       try { io.streamWrite(ev.conn, io.poolBytes, io.poolBytes.length - 1, 2); } catch (e) { boundsError = e; }
-    });
+    }, { onError });
     const p = randomPayload(100_000, 42); // below maxWriteQueueBytes: every write is accepted whole
     expect((await echoRoundTrip(port, p)).equals(p)).toBe(true);
     expect(mismatches).toBe(0);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Io, IoHandle, IoError, type ConnId, type Event } from '@zero-io/core';
 import '@zero-io/tcp';
-import { entries, until } from './helpers.js';
+import { entries, onError, until } from './helpers.js';
 
 const workerFile = fileURLToPath(new URL('./fixtures/handle-worker.mjs', import.meta.url));
 
@@ -17,7 +17,7 @@ describe('IoHandle', () => {
     const h = io.runSync((ev) => {
       events.push(ev.type);
       if (ev.type === 'Connected') conn = ev.conn;
-    });
+    }, { onError });
     try {
       let text = '';
       const client = net.connect(io.localAddress(ep).port, '127.0.0.1');
@@ -65,7 +65,7 @@ describe('IoHandle', () => {
     const got: { type: string; op?: string; length?: number; reason?: string }[] = [];
     const h = io.runSync((ev) => {
       if (ev.type === 'HandleRejected') got.push({ type: ev.type, op: ev.op, length: ev.length, reason: ev.reason });
-    });
+    }, { onError });
     const stale = (5 * 1048576 + 7) as ConnId;  // never opened
     handle.streamWrite(stale, Buffer.from('lost?'));
     await until(() => got.length === 1, 5000, 'HandleRejected');
@@ -87,7 +87,7 @@ describe('IoHandle', () => {
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected') conn = ev.conn;
       if (ev.type === 'HandleRejected') rejected.push({ length: ev.length, reason: ev.reason });
-    });
+    }, { onError });
     try {
       let got = '';
       const client = net.connect(io.localAddress(ep).port, '127.0.0.1');
@@ -113,7 +113,7 @@ describe('IoHandle', () => {
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected') conn = ev.conn;
       if (ev.type === 'Disconnected') disconnected = true;
-    });
+    }, { onError });
     try {
       const client = net.connect(io.localAddress(ep).port, '127.0.0.1');
       client.resume();
@@ -144,7 +144,7 @@ describe('IoHandle', () => {
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected') conns.push(ev.conn);
       if (ev.type === 'HandleRejected') rejected.push(ev.reason);
-    });
+    }, { onError });
     try {
       const texts: string[] = [];
       const clients = Array.from({ length: 20 }, (_, i) => {

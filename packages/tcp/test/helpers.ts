@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Io, type Config, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
 import '@zero-io/tcp';
+import { checkHandlerErrors, onError } from '../../core/test/handler-errors.js';
+
+// Every runSync in these tests passes `{ onError }`: a handler that throws fails its test.
+export { checkHandlerErrors, onError };
 
 /** A zero-io echo server driven by runSync; honours partial writes (Writable) by queueing copies. */
 export interface EchoServer {
@@ -60,7 +64,7 @@ export function startEcho(config: Config = {}, onEvent?: (ev: Event, io: Io) => 
     else if (ev.type === 'Disconnected') {
       events.disconnected.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
     }
-  });
+  }, { onError });
   return {
     io, port, handle, events,
     async close() {
@@ -93,9 +97,11 @@ export function randomPayload(size: number, seed: number): Buffer {
   return b;
 }
 
+/** Waits for `cond`; throws at once what a runSync handler threw meanwhile (see onError). */
 export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
+    checkHandlerErrors();
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -110,14 +116,19 @@ export const entries = {
 /**
  * Runs a module script in a child node process that sees `hosts` as its /etc/hosts: a private
  * mount namespace (unshare -m + a bind mount), so name resolution goes through the real system
- * resolver. Needs root and util-linux's unshare (both present on the project's machines and CI).
+ * resolver. With `privateNet`, also a private network namespace with only loopback up, so the
+ * kernel's TCP counters (/proc/net/netstat) count this script's sockets alone. Needs root and
+ * util-linux's unshare (both present on the project's machines and CI), and iproute2 for
+ * `privateNet`.
  */
-export function runWithHosts(hosts: string, script: string, extraFiles: Record<string, string> = {}) {
+export function runWithHosts(hosts: string, script: string, extraFiles: Record<string, string> = {}, opts: { privateNet?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'zio-hosts-'));
   writeFileSync(join(dir, 'hosts'), hosts);
   for (const [name, text] of Object.entries(extraFiles)) writeFileSync(join(dir, name), text);
   writeFileSync(join(dir, 'main.mjs'), script);
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${join(dir, 'main.mjs')}`],
+  const netns = opts.privateNet ? ['-n'] : [];
+  const lo = opts.privateNet ? 'ip link set lo up && ' : '';
+  const r = spawnSync('unshare', ['-m', ...netns, 'sh', '-c', `${lo}mount --bind ${join(dir, 'hosts')} /etc/hosts && exec ${process.execPath} ${join(dir, 'main.mjs')}`],
     { encoding: 'utf8', timeout: 30_000, cwd: dir });
   if (r.error) throw new Error(`unshare(1) could not run (this test needs root and util-linux): ${r.error.message}`);
   return { dir, status: r.status, stdout: r.stdout, stderr: r.stderr };

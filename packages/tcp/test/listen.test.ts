@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, IoError, StreamWriter, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { echoRoundTrip, listenLocal, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
+import { echoRoundTrip, listenLocal, onError, randomPayload, startEcho, until, type EchoServer } from './helpers.js';
 
 let srv: EchoServer | undefined;
 afterEach(async () => { await srv?.close(); srv = undefined; });
@@ -46,7 +46,7 @@ describe('listening', () => {
       out.handle(ev);
       if (ev.type === 'Connected') endpoints.push(ev.endpoint);
       if (ev.type === 'StreamFrame') out.write(ev.conn, ev.data);
-    });
+    }, { onError });
     requireSocat();
     expect(await socat(`UNIX-CONNECT:${path}`, 'unix socat\n')).toBe('unix socat\n');
     const p = randomPayload(100_000, 77);
@@ -120,7 +120,7 @@ describe('listening', () => {
         io.streamWrite(ev.conn, big.subarray(n)); // the rest, possibly partially
         io.closeGraceful(ev.conn, 5000);
       }
-    });
+    }, { onError });
     const received = await new Promise<Buffer>((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
       const chunks: Buffer[] = [];
@@ -161,7 +161,7 @@ describe('pool exhaustion', () => {
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected') conn = ev.conn;
       if (ev.type === 'Writable') writable++;
-    });
+    }, { onError });
     const s = net.connect(port, '127.0.0.1');
     s.pause(); // never reads
     await until(() => conn !== undefined);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Io, OwnedSlot } from '@zero-io/core';
 import '@zero-io/tcp';
-import { entries, until } from './helpers.js';
+import { entries, onError, until } from './helpers.js';
 
 describe('OwnedSlot (detachEventData)', () => {
   it('keeps a StreamFrame payload valid across later batches until release()', async () => {
@@ -14,8 +14,10 @@ describe('OwnedSlot (detachEventData)', () => {
     const ep = io.tcpListen('127.0.0.1:0');
     const kept: OwnedSlot[] = [];
     let others = 0;
+    let connected = 0;
+    // The expects in the handler fail the test through onError (runSync alone only prints them).
     const h = io.runSync((ev) => {
-      if (ev.type === 'Connected') expect(io.detachEventData()).toBeNull();  // no payload
+      if (ev.type === 'Connected') { connected++; expect(io.detachEventData()).toBeNull(); }  // no payload
       if (ev.type !== 'StreamFrame') return;
       if (kept.length === 0) {
         const s = io.detachEventData()!;
@@ -24,13 +26,14 @@ describe('OwnedSlot (detachEventData)', () => {
       } else {
         others++;
       }
-    });
+    }, { onError });
     try {
       const c = net.connect(io.localAddress(ep).port, '127.0.0.1');
       c.setNoDelay(true);
       await once(c, 'connect');
       c.write('first payload');
       await until(() => kept.length === 1, 5000, 'first frame');
+      expect(connected).toBe(1);  // the Connected check above ran
       for (let i = 0; i < 50; i++) {
         c.write(`other ${i} ${'x'.repeat(500)}`);
         await new Promise((r) => setTimeout(r, 1));
@@ -62,7 +65,7 @@ describe('OwnedSlot (detachEventData)', () => {
       const slot = io.detachEventData()!;
       worker.postMessage(slot.transfer());
       expect(slot.released).toBe(true);
-    });
+    }, { onError });
     try {
       const c = dgram.createSocket('udp4');
       for (let i = 0; i < 20; i++) c.send(`datagram ${i}`, io.localAddress(ep).port, '127.0.0.1');

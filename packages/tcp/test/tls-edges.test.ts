@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Io, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { echoHandler, randomPayload, until } from './helpers.js';
+import { echoHandler, onError, randomPayload, until } from './helpers.js';
 import { makePki, nodeTlsClient, recorder, roundTrip } from './tls-helpers.js';
 
 const pki = makePki();
@@ -114,28 +114,34 @@ describe('TLS writes', () => {
       if (ev.type !== 'Connected') return;
       io.tlsUpgrade(ev.conn, { ca: pki.ca, servername: 'localhost' });
       io.streamWrite(ev.conn, Buffer.from('held'));
-      io.closeGraceful(ev.conn, 10_000);
+      io.closeGraceful(ev.conn, 600_000);  // far beyond the test: only the peer's close can end it
     });
     closers.push(r.close);
-    const t0 = Date.now();
     r.io.tcpConnectWith({ host: '127.0.0.1', port: (quitter.address() as net.AddressInfo).port });
-    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'Disconnected');
-    expect(Date.now() - t0).toBeLessThan(2000);
-    expect(r.log.find((e) => e.type === 'Disconnected')!.kind).toBe('TlsHandshakeFailed');
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 20_000, 'Disconnected');
+    const d = r.log.find((e) => e.type === 'Disconnected')!;
+    expect(d.kind).toBe('TlsHandshakeFailed');
+    expect(d.origin).not.toBe('timeout');
   });
 
   it('shutdown does not wait for handshakes of connections the application never saw', async () => {
     const io = new Io();
     const ep = io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-    const h = io.runSync(() => {});
+    const h = io.runSync(() => {}, { onError });
     const silent = net.connect(io.localAddress(ep)!.port, '127.0.0.1');  // never sends a ClientHello
     silent.on('error', () => {});
     await until(() => io.poolStats().counters.connsAccepted >= 1, 5000, 'accepted');
-    const t0 = Date.now();
-    await h.shutdown({ timeoutMs: 5000 });
-    expect(Date.now() - t0).toBeLessThan(1000);
+    const closed = new Promise((res) => silent.once('close', res));
+    silent.resume();  // flowing, so the FIN ends and closes it
+    // A drain timeout far beyond the test: a shutdown that waited for the handshake would not
+    // resolve in it. It must close the unseen connection at once instead.
+    let done = false;
+    const stopping = h.shutdown({ timeoutMs: 600_000 }).then(() => { done = true; });
+    await until(() => done, 20_000, 'shutdown() to resolve without waiting for the handshake');
+    await stopping;
+    expect(io.poolStats().connections).toBe(0);
+    await closed;  // the peer saw the close
     io.shutdown();
-    silent.destroy();
   });
 
   it('no Writable storm while writes wait for a handshake that does not finish', async () => {
@@ -158,16 +164,27 @@ describe('TLS reads', () => {
     const r = recorder();
     closers.push(r.close);
     const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-    // A relay that holds client->server bytes for 50 ms and forwards them in one write: the
-    // client's Finished and its first request reach the server in one segment.
+    // A relay that forwards client->server bytes by TLS record: the ClientHello at once, then
+    // it holds the client's second flight until two application_data records are in (TLS 1.3:
+    // the encrypted Finished, then the first request) and forwards them in one write, so they
+    // reach the server in one segment. It waits for the records, not for a time.
     const forwarded: number[] = [];  // the size of each write to the server
     const relay = net.createServer((down) => {
       const up = net.connect(r.io.localAddress(ep)!.port, '127.0.0.1');
-      let held: Buffer[] = [];
-      let timer: NodeJS.Timeout | null = null;
+      let held = Buffer.alloc(0);
+      let appData = 0;      // application_data records held so far
+      let scanned = 0;      // bytes of `held` parsed into whole records
+      let merged = false;   // the Finished + request write went out: plain relay from here
+      const forward = (b: Buffer) => { forwarded.push(b.length); up.write(b); };
       down.on('data', (d: Buffer) => {
-        held.push(d);
-        timer ??= setTimeout(() => { timer = null; const b = Buffer.concat(held); forwarded.push(b.length); up.write(b); held = []; }, 50);
+        if (merged) { up.write(d); return; }
+        held = Buffer.concat([held, d]);
+        while (held.length - scanned >= 5 && held.length - scanned >= 5 + held.readUInt16BE(scanned + 3)) {
+          const type = held[scanned];
+          scanned += 5 + held.readUInt16BE(scanned + 3);
+          if (type === 22 && forwarded.length === 0) { forward(held.subarray(0, scanned)); held = held.subarray(scanned); scanned = 0; }
+          if (type === 23 && ++appData === 2) { forward(held); held = Buffer.alloc(0); merged = true; return; }
+        }
       });
       up.pipe(down);
       down.on('error', () => up.destroy());
@@ -175,7 +192,7 @@ describe('TLS reads', () => {
     });
     await new Promise<void>((res) => relay.listen(0, '127.0.0.1', res));
     closers.push(async () => { relay.close(); });
-    const s = tls.connect({ host: '127.0.0.1', port: (relay.address() as net.AddressInfo).port, ca: pki.ca, servername: 'localhost' });
+    const s = tls.connect({ host: '127.0.0.1', port: (relay.address() as net.AddressInfo).port, ca: pki.ca, servername: 'localhost', minVersion: 'TLSv1.3' });
     s.on('error', () => {});
     s.on('secureConnect', () => s.write('first request'));
     await until(() => r.log.some((e) => e.type === 'StreamFrame'), 5000, 'the request');

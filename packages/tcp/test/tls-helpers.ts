@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { Io, type ConnId, type Event } from '@zero-io/core';
+import { onError } from './helpers.js';
 
 export interface Pki {
   dir: string;
@@ -60,7 +61,7 @@ export function recorder(onEvent?: (ev: Event, io: Io) => void, config: Construc
       log.push({ type: ev.type, conn: ev.conn, error: ev.reason, kind: e?.kind, alert: e?.alert, origin: ev.origin });
     } else log.push({ type: ev.type, conn: (ev as { conn?: number }).conn ?? -1 });
     onEvent?.(ev, i);
-  });
+  }, { onError });
   const bytes = (conn: ConnId | number) => Buffer.concat(log.filter((e) => e.type === 'StreamFrame' && e.conn === conn).map((e) => e.bytes!));
   return { io, log, bytes, async close() { await handle.shutdown({ timeoutMs: 500 }); io.shutdown(); } };
 }
