@@ -5,23 +5,21 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, StreamWriter, type ConnId, type EndpointId, type Event } from '@zero-io/core';
 import '@zero-io/tcp';
-import { echoHandler, listenLocal, randomPayload, until } from './helpers.js';
+import { echoHandler, listenLocal, onError, randomPayload, until } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** A zero-io server on 127.0.0.1:0 driven by runSync; handler errors fail the test. */
+/** A zero-io server on 127.0.0.1:0 driven by runSync; handler errors fail the test (onError). */
 function serve(handler: (ev: Event, io: Io) => void, listen: { allowHalfOpen?: boolean } = {}) {
   const io = new Io({ poolSlotCount: 1024 });
   const ep = io.tcpListenWith({ host: '127.0.0.1', port: 0, ...listen });
-  const errors: unknown[] = [];
-  const h = io.runSync((ev) => handler(ev, io), { onError: (e) => errors.push(e) });
+  const h = io.runSync((ev) => handler(ev, io), { onError });
   cleanups.push(async () => {
     await h.shutdown({ timeoutMs: 500 });
     io.shutdown();
-    expect(errors).toEqual([]);
   });
   return { io, ep, port: io.localAddress(ep).port };
 }
@@ -146,7 +144,6 @@ describe('allowHalfOpen', () => {
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
       void listenLocal(server).then((port) => {
         const io = new Io({ poolSlotCount: 256 });
-        const errors: unknown[] = [];
         let received = '';
         const conn: ConnId = io.tcpConnectWith({ host: '127.0.0.1', port, allowHalfOpen: true });
         const h = io.runSync((ev) => {
@@ -155,8 +152,8 @@ describe('allowHalfOpen', () => {
             expect(ev.endpoint).toBeNull();
             setTimeout(() => { io.streamWrite(conn, Buffer.from(`bye after ${received}`)); io.closeGraceful(conn); }, 20);
           }
-        }, { onError: (e) => errors.push(e) });
-        cleanups.push(async () => { await h.shutdown({ timeoutMs: 500 }); io.shutdown(); expect(errors).toEqual([]); });
+        }, { onError });
+        cleanups.push(async () => { await h.shutdown({ timeoutMs: 500 }); io.shutdown(); });
       });
     });
     await serverEnded;
@@ -175,7 +172,7 @@ describe('allowHalfOpen', () => {
       if (ev.type === 'StreamFrame') bytes += ev.length;
       else if (ev.type === 'PeerEnded') seen.push(`PeerEnded@${bytes}`);
       else if (ev.type === 'Disconnected') seen.push(`Disconnected:${ev.origin}`);
-    });
+    }, { onError });
     cleanups.push(async () => { await h.shutdown({ timeoutMs: 500 }); io.shutdown(); });
     await until(() => seen.length === 2, 5000, 'the close');
     expect(seen).toEqual(['PeerEnded@100000', 'Disconnected:peer']);

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Io, IoHandle, StreamWriter, type ConnId } from '@zero-io/core';
 import '@zero-io/tcp';
-import { randomPayload, until } from './helpers.js';
+import { onError, randomPayload, until } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -14,15 +14,14 @@ afterEach(async () => {
 function server(config: ConstructorParameters<typeof Io>[0] = { poolSlotCount: 1024 }) {
   const io = new Io(config);
   const ep = io.tcpListen('127.0.0.1:0');
-  const errors: unknown[] = [];
-  cleanups.push(() => { io.shutdown(); expect(errors).toEqual([]); });
-  return { io, port: io.localAddress(ep).port, onError: (e: unknown) => errors.push(e) };
+  cleanups.push(() => { io.shutdown(); });
+  return { io, port: io.localAddress(ep).port };
 }
 
 describe('pauseRecv / resumeRecv', () => {
   for (const via of ['Io', 'IoHandle'] as const) {
     it(`a paused connection receives nothing until resumed, then every byte (${via})`, async () => {
-      const { io, port, onError } = server();
+      const { io, port } = server();
       const handle = via === 'IoHandle' ? IoHandle.from(io.handle().id) : null;
       let conn: ConnId | null = null;
       const received: Buffer[] = [];
@@ -63,7 +62,7 @@ describe('pauseRecv / resumeRecv', () => {
   }
 
   it('is idempotent, a no-op on a closing connection, and throws InvalidConnId for a stale id', async () => {
-    const { io, port, onError } = server();
+    const { io, port } = server();
     let conn: ConnId | null = null;
     let gone = false;
     const h = io.runSync((ev) => {
@@ -88,7 +87,7 @@ describe('pauseRecv / resumeRecv', () => {
 
 describe('StreamWriter against a slow reader', () => {
   it('keeps JS memory bounded (reading pauses) and loses nothing', async () => {
-    const { io, port, onError } = server({ poolSlotCount: 1024, maxWriteQueueBytes: 64 * 1024 });
+    const { io, port } = server({ poolSlotCount: 1024, maxWriteQueueBytes: 64 * 1024 });
     const out = new StreamWriter(io);
     let peakPending = 0;
     const h = io.runSync((ev) => {
