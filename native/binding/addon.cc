@@ -212,6 +212,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("closeAll", &ZeroIo::CloseAll),
         InstanceMethod("setHalfOpen", &ZeroIo::SetHalfOpen),
         InstanceMethod("pauseRecv", &ZeroIo::PauseRecv),
+        InstanceMethod("connSetConnectTimeout", &ZeroIo::ConnSetConnectTimeout),
         InstanceMethod("connEndpoint", &ZeroIo::ConnEndpoint),
         InstanceMethod("connPeer", &ZeroIo::ConnPeer),
         InstanceMethod("connProto", &ZeroIo::ConnProto),
@@ -983,6 +984,13 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
       int r = info[3].ToBoolean() ? s->shard->endpoint_set_half_open(idx, gen, on)
                                   : s->shard->conn_set_half_open(idx, gen, on);
       return Queued(info, s, r);
+    });
+  }
+
+  // connSetConnectTimeout(shard, conn, ms)
+  Napi::Value ConnSetConnectTimeout(const Napi::CallbackInfo& info) {
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->conn_set_connect_timeout(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
     });
   }
 

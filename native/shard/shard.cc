@@ -25,6 +25,14 @@ uint32_t floor_pow2(uint32_t v) {
 }
 }  // namespace
 
+// An outbound TCP connection's peer address is the Happy Eyeballs candidate `a` (UDS keeps
+// its path in addr from the start).
+static void keep_target(Conn& c, uint32_t a) {
+  if (c.proto != kProtoTcp) return;
+  c.addr_len = c.he_addr[a].sin6_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  memcpy(&c.addr, &c.he_addr[a], c.addr_len);
+}
+
 uint64_t Shard::now_ms() const {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -519,6 +527,15 @@ int Shard::conn_connect_uds(uint32_t index, uint32_t gen, const std::string& pat
   return 0;
 }
 
+int Shard::conn_set_connect_timeout(uint32_t index, uint32_t gen, uint32_t ms) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state != ConnState::Resolving && c->state != ConnState::Connecting) return kErrClosing;
+  if (c->connect_timer != TimerWheel::kNone) timers_.cancel(c->connect_timer);
+  c->connect_timer = ms ? timers_.add(now_ms() + ms, kTimerConnect, index, c->gen) : TimerWheel::kNone;
+  return 0;
+}
+
 int Shard::conn_fail(uint32_t index, uint32_t gen, int32_t code) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
@@ -808,6 +825,10 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   c.close_err = err;
   c.close_origin = origin;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
+  if (c.connect_timer != TimerWheel::kNone) {
+    timers_.cancel(c.connect_timer);
+    c.connect_timer = TimerWheel::kNone;
+  }
   if (c.inflight > 0 && !c.cancel_sent) {
     if (c.fd >= 0) {
       ::shutdown(c.fd, SHUT_RDWR);
@@ -1094,6 +1115,14 @@ void Shard::fire_timers() {
     }
     Conn* c = lookup(f.target, f.gen);
     if (!c) continue;
+    if (f.kind == kTimerConnect) {
+      c->connect_timer = TimerWheel::kNone;
+      if (c->state == ConnState::Resolving || c->state == ConnState::Connecting) {
+        if (c->he_next > 0) keep_target(*c, c->he_next - 1u);  // the attempt that hung, for the reason
+        begin_close(f.target, kErrConnectTimeout, kOriginTimeout);
+      }
+      continue;
+    }
     c->timer = TimerWheel::kNone;
     if (f.kind == kTimerHeNext && c->state == ConnState::Connecting) {
       start_attempt(f.target);
@@ -1123,13 +1152,14 @@ void Shard::tx_slot_sub(Conn& c) {
 }
 
 bool Shard::tx_admit(const Conn& c, uint32_t slots) const {
-  // Within the bulk-TX budget anyone may queue; beyond it a connection keeps its fair share
-  // (the budget split over the connections holding TX slots, at least kTxMinShareSlots), so
-  // one bulk flow cannot starve small writes to others.
-  if (gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk) return true;
-  uint32_t share = std::max<uint32_t>(kTxMinShareSlots,
-                                      pressure_.budget_tx_bulk / std::max<uint32_t>(1, tx_conns_));
-  return c.tx_slots + slots <= share;
+  // Each connection may hold its fair share of the bulk-TX budget (the budget over the
+  // connections holding TX slots) while the budget lasts, and kTxMinShareSlots always: one
+  // bulk flow cannot starve small writes to others, and TX slots stay within the budget plus
+  // the minimum shares.
+  if (c.tx_slots + slots <= kTxMinShareSlots) return true;
+  uint32_t holders = tx_conns_ + (c.tx_slots == 0 ? 1 : 0);
+  uint32_t share = std::max<uint32_t>(kTxMinShareSlots, pressure_.budget_tx_bulk / holders);
+  return gauges_.tx_ring.current + slots <= pressure_.budget_tx_bulk && c.tx_slots + slots <= share;
 }
 
 static uint32_t pct_of(uint64_t cur, uint64_t cap) {
@@ -1516,14 +1546,6 @@ void Shard::wake_pool_waiters() {
   pool_waiters_.clear();
 }
 
-// An outbound TCP connection's peer address is the Happy Eyeballs candidate `a` (UDS keeps
-// its path in addr from the start).
-static void keep_target(Conn& c, uint32_t a) {
-  if (c.proto != kProtoTcp) return;
-  c.addr_len = c.he_addr[a].sin6_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  memcpy(&c.addr, &c.he_addr[a], c.addr_len);
-}
-
 void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   Conn& c = conns_[idx];
   --c.inflight;
@@ -1549,6 +1571,10 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   }
   // The winner. Cancel the others (their CQEs close their fds).
   c.fd = fd;
+  if (c.connect_timer != TimerWheel::kNone) {
+    timers_.cancel(c.connect_timer);
+    c.connect_timer = TimerWheel::kNone;
+  }
   keep_target(c, a);
   c.he_fd[a] = -1;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }

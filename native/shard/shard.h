@@ -88,6 +88,7 @@ enum : int32_t {
   kErrTlsProtocol = -1011,   // Disconnected.code: a TLS error after the handshake
   kErrTlsTimeout = -1012,    // Disconnected.code: the handshake did not finish in time
   kErrTlsState = -1013,      // a TLS upgrade on a connection that has TLS already, or is not open
+  kErrConnectTimeout = -1014,  // Disconnected.code: no connection within connectTimeoutMs
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -138,7 +139,7 @@ constexpr uint32_t kGroBufSize = 68 * 1024;  // a 64 KiB train + recvmsg header,
 constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX bids are < 32768)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
-                            kTimerTlsHandshake = 4, kTimerPressure = 5 };
+                            kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -198,6 +199,7 @@ struct Conn {
   std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
   uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
+  uint32_t connect_timer = TimerWheel::kNone;  // connectTimeoutMs: resolution + every attempt
   uint32_t next_free = 0;
   // TX: a ring of chunks into pool slots (WriteBufferPool); bounded by max_write_queue_bytes.
   uint32_t tx_head = 0, tx_count = 0, tx_inflight_chunks = 0;
@@ -361,6 +363,9 @@ class Shard {
   int conn_connect(uint32_t index, uint32_t gen, const sockaddr_in6* addrs, uint32_t count,
                    uint32_t attempt_delay_ms);
   int conn_connect_uds(uint32_t index, uint32_t gen, const std::string& path);
+  // Bounds resolution and the connect attempts of a reserved connection: still not connected
+  // after `ms` (0: no bound), it closes with kErrConnectTimeout. Call right after conn_reserve.
+  int conn_set_connect_timeout(uint32_t index, uint32_t gen, uint32_t ms);
   // Fails a reserved connection (e.g. name resolution failed): emits Disconnected(code).
   int conn_fail(uint32_t index, uint32_t gen, int32_t code);
   // Queues bytes (copied into pool slots). Returns bytes accepted (may be < len: queue limit or

@@ -48,6 +48,7 @@ export interface NativeAddon {
   closeAll(shard: number, timeoutMs: number): void;
   setHalfOpen(shard: number, id: number, on: boolean, isEndpoint: boolean): number;
   pauseRecv(shard: number, conn: number, pause: boolean): number;
+  connSetConnectTimeout(shard: number, conn: number, ms: number): number;
   connEndpoint(shard: number, conn: number): number;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
@@ -126,7 +127,7 @@ export interface NativePoolStats {
 export const ERR = {
   STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
-  TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013,
+  TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

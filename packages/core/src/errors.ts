@@ -7,8 +7,9 @@ import { constants as osConstants } from 'node:os';
 
 /**
  * Every kind of {@link IoError}, each documented in docs/errors.md. The reference API's
- * `DnsError` and `ConnectTimeout` are named here so code can match on them, but nothing raises
- * them yet: they arrive with `@zero-io/dns` and connect timeouts.
+ * `DnsError` is named here so code can match on it, but nothing raises it yet: it arrives with
+ * `@zero-io/dns`. `ConnectTimeout` is carried by `Disconnected.error` (tcpConnectWith's
+ * `connectTimeoutMs`).
  */
 export type IoErrorKind =
   | 'KernelTooOld'

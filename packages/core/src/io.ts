@@ -283,6 +283,9 @@ class EventCursor {
   }
   get error(): IoError | null {
     const code = this.errorCode;
+    if (this.type === 'Disconnected' && code === ERR.CONNECT_TIMEOUT) {
+      return new IoError('ConnectTimeout', `connect timed out: no connection within connectTimeoutMs${this.#target()}`);
+    }
     if (this.type !== 'Disconnected' || code > ERR.TLS_HANDSHAKE || code < ERR.TLS_TIMEOUT) return null;
     const t = this.#io.tlsInfo(this.conn);
     const fields = { alert: t?.alert ?? -1, alertReceived: t?.alertReceived ?? false };
@@ -292,7 +295,9 @@ class EventCursor {
   }
   get reason(): string {
     const code = this.errorCode;
-    if (this.type === 'Disconnected' && code <= ERR.TLS_HANDSHAKE && code >= ERR.TLS_TIMEOUT) return this.error!.message;
+    if (this.type === 'Disconnected' && (code <= ERR.TLS_HANDSHAKE && code >= ERR.TLS_TIMEOUT || code === ERR.CONNECT_TIMEOUT)) {
+      return this.error!.message;
+    }
     if (this.type === 'HandleRejected') {
       return code === ERR_STALE ? 'the connection is closed (stale id)'
         : code === ERR_CLOSING ? 'the connection is closing'
@@ -307,12 +312,14 @@ class EventCursor {
       return host === undefined ? 'ENOTFOUND: name resolution failed' : `ENOTFOUND: name resolution failed for ${host}`;
     }
     const what = this.origin === 'timeout' ? `${errnoDescription(code)} (graceful close timed out)` : errnoDescription(code);
-    if (this.type !== 'Disconnected') return what;
-    // Name the other end, as node:net does ("connect ECONNREFUSED 127.0.0.1:9").
+    return this.type === 'Disconnected' ? what + this.#target() : what;
+  }
+  /** ' (connect to 127.0.0.1:9)' / ' (peer [::1]:5000)': the other end, as node:net names it; '' when unknown. */
+  #target(): string {
     const p = this.peer;
-    if (p === null) return what;
+    if (p === null) return '';
     const at = p.family === 'unix' ? p.address || 'an unnamed socket' : formatHostPort(p.address, p.port);
-    return `${what} (${this.#io._u32[this.#base + 4] === 1 ? 'connect to' : 'peer'} ${at})`;
+    return ` (${this.#io._u32[this.#base + 4] === 1 ? 'connect to' : 'peer'} ${at})`;
   }
   get peer(): SocketAddress | null {
     return this.#io.peerAddress(this.conn);

@@ -58,6 +58,14 @@ export interface TcpConnectConfig {
   /** Only use this address family. @default 0 (both) */
   family?: 0 | 4 | 6;
   /**
+   * Give up when no connection is established within this time, covering name resolution and
+   * every Happy Eyeballs attempt (a TLS handshake has its own `tls.handshakeTimeoutMs`): the
+   * connection ends with `Disconnected` (origin 'timeout', `error` a ConnectTimeout IoError).
+   * 0: no bound (the kernel gives up after its SYN retries, about 2 minutes).
+   * @default 10000
+   */
+  connectTimeoutMs?: number;
+  /**
    * Speak TLS (`true`: the defaults — system CAs, SNI and verification against `host`).
    * `Connected` (with `tls: true`) follows the handshake.
    */
@@ -165,7 +173,8 @@ Io.prototype.tcpListen = function tcpListen(this: Io, addr: string | number): En
 };
 
 Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConnectConfig): ConnId {
-  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls', 'allowHalfOpen'], 'tcpConnectWith');
+  rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls', 'allowHalfOpen', 'connectTimeoutMs'], 'tcpConnectWith');
+  const connectTimeout = timeoutOption(config.connectTimeoutMs, 'tcpConnectWith');
   const port = checkPort(config.port, 'tcpConnectWith');
   const delay = config.attemptDelayMs ?? 250;
   const internals = internalsOf(this);
@@ -175,6 +184,7 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   const withTls = config.tls === undefined ? null : clientTls(this, config.tls, host);
   const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
   if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);
+  if (connectTimeout > 0) native.connSetConnectTimeout(shard, conn, connectTimeout);
   withTls?.(conn);
   if (isIP(host)) {
     check(native.connConnect(shard, conn, [host], port, delay), 'tcpConnect');
@@ -191,6 +201,15 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   });
   return conn;
 };
+
+/** connectTimeoutMs: an integer from 0 (no bound) to 3,600,000 ms. */
+function timeoutOption(v: number | undefined, what: string): number {
+  if (v === undefined) return 10_000;
+  if (!Number.isInteger(v) || v < 0 || v > 3_600_000) {
+    throw new IoError('InvalidConfig', `${what}: connectTimeoutMs must be an integer from 0 (no bound) to 3600000, got ${String(v)}`, { key: 'connectTimeoutMs' });
+  }
+  return v;
+}
 
 Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string): ConnId {
   const { host, port } = parseHostPort(addr, 'tcpConnect');

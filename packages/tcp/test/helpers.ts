@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,4 +137,43 @@ export function runWithHosts(hosts: string, script: string, extraFiles: Record<s
 /** Listens `server` on 127.0.0.1 with a free port and resolves with that port. */
 export function listenLocal(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+/**
+ * A real black hole on loopback: a listener with backlog 0 that never accepts (a small C
+ * program: node:net always accepts), holding one completed connection, so Linux drops every
+ * further SYN to it (accept queue full). A connect there hangs until the kernel gives up.
+ */
+export async function blackHole(host = '127.0.0.1'): Promise<{ host: string; port: number; close(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'zio-hole-'));
+  writeFileSync(join(dir, 'hole.c'), `
+    #include <arpa/inet.h>
+    #include <stdio.h>
+    #include <unistd.h>
+    int main(int argc, char **argv) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_in a = { .sin_family = AF_INET };
+      inet_pton(AF_INET, argv[1], &a.sin_addr);
+      socklen_t len = sizeof a;
+      if (bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 0) || getsockname(fd, (struct sockaddr *)&a, &len)) { perror("hole"); return 1; }
+      printf("%d\\n", ntohs(a.sin_port)); fflush(stdout);
+      sleep(120);   /* never accepts */
+      return 0;
+    }`);
+  const cc = spawnSync('cc', ['-O1', '-o', join(dir, 'hole'), join(dir, 'hole.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc failed (build-essential is installed by tooling/bootstrap.sh): ${cc.stderr}`);
+  const proc = spawn(join(dir, 'hole'), [host], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => proc.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+  const filler = net.connect(port, host);  // completes into the accept queue, never accepted
+  filler.on('error', () => {});
+  await new Promise((r) => filler.once('connect', r));
+  // Wait until the kernel has the filler queued: from then on SYNs are dropped.
+  const local = host.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).reverse().join('').toUpperCase() +
+    ':' + port.toString(16).toUpperCase().padStart(4, '0');
+  await until(() => {
+    const row = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+      .find((f) => f[1] === local && f[3] === '0A');
+    return row !== undefined && parseInt(row[4].split(':')[1], 16) === 1;
+  }, 5000, 'the black hole to fill');
+  return { host, port, close() { filler.destroy(); proc.kill(); } };
 }
