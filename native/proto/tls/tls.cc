@@ -493,6 +493,11 @@ static void compact(std::vector<uint8_t>* buf, size_t* off) {
 }
 
 void Session::feed(const uint8_t* data, size_t len) {
+  if (first_len_ < sizeof first_ && phase_ == Phase::Handshake) {
+    size_t n = std::min(len, sizeof first_ - first_len_);
+    memcpy(first_ + first_len_, data, n);
+    first_len_ = static_cast<uint8_t>(first_len_ + n);
+  }
   if (in_buf_off_ < in_buf_.size()) {  // older bytes first
     compact(&in_buf_, &in_buf_off_);
     in_buf_.insert(in_buf_.end(), data, data + len);
@@ -560,31 +565,75 @@ bool Session::flush_out() {
   return true;
 }
 
+// Readable text for the library reasons a user meets most (the library's code follows in
+// brackets); others are given as the library names them.
+static std::string explain(const char* reason) {
+  static const struct { const char* code; const char* text; } table[] = {
+      {"NO_APPLICATION_PROTOCOL", "no common ALPN protocol"},
+      {"UNSUPPORTED_PROTOCOL", "protocol version not accepted (too old or too new for the configured range)"},
+      {"NO_SHARED_CIPHER", "no cipher suite in common"},
+      {"NO_SHARED_GROUP", "no key-exchange group in common"},
+      {"PEER_DID_NOT_RETURN_A_CERTIFICATE", "the peer sent no certificate (client authentication is required)"},
+      {"CERTIFICATE_VERIFY_FAILED", "certificate verification failed"},
+      {"WRONG_VERSION_NUMBER", "not a TLS record (wrong version number)"},
+      {"HTTP_REQUEST", "the peer sent a plaintext HTTP request"},
+      {"HTTPS_PROXY_REQUEST", "the peer sent a plaintext HTTP CONNECT (proxy) request"},
+      {"DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "a record failed authentication (bad record MAC)"},
+      {"NO_RENEGOTIATION", "the peer asked for renegotiation, which is refused"},
+  };
+  std::string code = reason;
+  std::transform(code.begin(), code.end(), code.begin(), ::toupper);
+  for (const auto& t : table)
+    if (code == t.code) return std::string(t.text) + " (" + code + ")";
+  return code;
+}
+
 int Session::fail(int code, int ssl_err) {
   if (phase_ == Phase::Failed) return code;
   std::string why;
   uint32_t e = ERR_peek_error();
   if (e) {
     const char* r = ERR_reason_error_string(e);
-    why = r ? r : "error";
-    std::transform(why.begin(), why.end(), why.begin(), ::toupper);
+    why = explain(r ? r : "error");
   }
   ERR_clear_error();
-  long vr = ssl_ ? SSL_get_verify_result(ssl_) : X509_V_OK;
   std::string s;
   if (alert_ >= 0) {
     s = std::string(alert_received_ ? "alert received: " : "alert sent: ") +
         SSL_alert_desc_string_long(alert_) + " (" + std::to_string(alert_) + ")";
   }
-  if (vr != X509_V_OK && code == kTlsHandshakeFailed) {
-    if (!s.empty()) s += "; ";
-    s += std::string("certificate verification failed: ") + X509_verify_cert_error_string(vr);
-  } else if (!why.empty()) {
+  // A handshake record starts with 22 (RFC 8446 section 5.1): anything else on the first byte
+  // is a peer that does not speak TLS, reported by what it sent.
+  if (code == kTlsHandshakeFailed && first_len_ > 0 && first_[0] != 22 && alert_received_ == false) {
+    std::string text;
+    for (uint8_t i = 0; i < first_len_; ++i) {
+      uint8_t ch = first_[i];
+      if (ch == '\r' || ch == '\n') { if (!text.empty() && text.back() != ' ') text += ' '; continue; }
+      if (ch >= 0x20 && ch < 0x7f) { text += static_cast<char>(ch); continue; }
+      char hex[6];
+      snprintf(hex, sizeof hex, "\\x%02x", ch);
+      text += hex;
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    reason_ = "the peer did not speak TLS (first bytes: " + text + ")";
+    if (!why.empty()) reason_ += "; " + why;
+    phase_ = Phase::Failed;
+    return code;
+  }
+  // Verification details only where a verification ran (the result is X509_V_ERR_INVALID_CALL
+  // until one does, e.g. on a server that does not ask for client certificates).
+  long vr = ssl_ ? SSL_get_verify_result(ssl_) : X509_V_ERR_INVALID_CALL;
+  bool verified = vr != X509_V_ERR_INVALID_CALL && vr != X509_V_OK;
+  if (!why.empty()) {
     if (!s.empty()) s += "; ";
     s += why;
-  } else if (s.empty()) {
-    s = ssl_err == SSL_ERROR_SYSCALL ? "the transport failed" : "TLS error " + std::to_string(ssl_err);
   }
+  if (verified && code == kTlsHandshakeFailed) {
+    if (!s.empty()) s += "; ";
+    s += std::string("certificate verification failed: ") + X509_verify_cert_error_string(vr);
+  }
+  if (s.empty())
+    s = ssl_err == SSL_ERROR_SYSCALL ? "the transport failed" : "TLS error " + std::to_string(ssl_err);
   reason_ = s;
   phase_ = Phase::Failed;
   return code;
@@ -611,6 +660,10 @@ int Session::read(uint8_t* out, size_t cap) {
   if (phase_ == Phase::Failed) return kTlsProtocolError;
   if (phase_ == Phase::Closed) return kTlsPeerClosed;
   if (phase_ == Phase::Handshake) {
+    // A client's first record is a handshake record (22). Anything else is not TLS: fail now
+    // rather than wait for the "record" its bytes seem to announce (an SSH banner reads as a
+    // record of 11,570 bytes).
+    if (server_ && first_len_ > 0 && first_[0] != 22) return fail(kTlsHandshakeFailed, SSL_ERROR_SSL);
     int r = SSL_do_handshake(ssl_);
     if (r != 1) {
       int e = SSL_get_error(ssl_, r);

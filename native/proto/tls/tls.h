@@ -258,6 +258,10 @@ class Session {
   bool shutdown_sent_ = false, notify_owed_ = false;
   int alert_ = -1;
   std::string reason_;
+  // The peer's first bytes (kept during the handshake): a peer that does not speak TLS (an HTTP
+  // request, an SSH banner) is reported by what it sent.
+  uint8_t first_[24] = {};
+  uint8_t first_len_ = 0;
   const uint8_t* in_ = nullptr;
   size_t in_len_ = 0;
   std::vector<uint8_t> in_buf_;
