@@ -97,7 +97,7 @@ export interface ConnStats {
   /**
    * Whether kernel TLS (kTLS) carries the connection's records. False for plaintext, and for
    * TLS where the kernel has no kTLS or the session cannot be offloaded: `io.tlsInfo(conn)
-   * .ktlsReason` says why.
+   * .kTlsReason` says why.
    */
   readonly kTls: boolean;
 }
@@ -143,7 +143,10 @@ export interface PoolPressureInfo {
   readonly pools: Readonly<Record<PressurePool, number>>;
   /** Utilization (percent) at which each state is entered; it is left 10 points lower. */
   readonly thresholds: { readonly warning: number; readonly critical: number; readonly drain: number };
-  /** The budget partition in slots: 60% RX / 10% TX critical / 25% TX bulk / 5% scratch. */
+  /**
+   * The budget partition in slots: RX is the RX buffer ring (60% of the slots rounded down to a
+   * power of two, at most 32,768); TX critical 10%, TX bulk 25% and scratch 5% of all slots.
+   */
   readonly budgets: { readonly rx: number; readonly txCritical: number; readonly txBulk: number; readonly scratch: number };
   /** State changes so far. */
   readonly transitions: number;
@@ -720,9 +723,11 @@ export interface Io {
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
   streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): number;
   /**
-   * Sends a SendBuffer as a connection datagram. Only QUIC / WebTransport connections carry
-   * datagrams, and those arrive with `@zero-io/quic`: until then every connection (TCP, UDS)
-   * refuses with InvalidArgument, and UDP endpoints use {@link Io.udpSend}.
+   * Sends a SendBuffer as a connection datagram. **Always throws in this release:** only QUIC /
+   * WebTransport connections carry datagrams, and those arrive with `@zero-io/quic`; until then
+   * every connection (TCP, UDS) refuses with InvalidArgument (InvalidConnId for a stale id).
+   * UDP endpoints use {@link Io.udpSend}.
+   * @throws {IoError} InvalidArgument, always (for now).
    */
   sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void;
   /** Sends a SendBuffer as one UDP datagram without a copy (the seed's `udp_send`). Errors as {@link Io.udpSendBytes}. */

@@ -89,7 +89,11 @@ export interface UdpEndpointStats {
   readonly sendQueueCapacity: number;
   /** The largest datagram `udpSendBytes` takes (bounded by 16 pool slots and 65527 bytes). */
   readonly maxDatagram: number;
-  /** The largest datagram (or GRO train) received whole: `poolSlotSize - 44`; on a GRO endpoint 69580. */
+  /**
+   * The largest datagram (or GRO train) received whole: `poolSlotSize - 44` (the receive slot
+   * less the 16-byte recvmsg header and room for an IPv6 sender address); on a GRO endpoint
+   * 69564 (a 68 KiB GRO buffer less the same and the 24-byte GRO control message).
+   */
   readonly maxReceive: number;
   /** Whether this endpoint receives with UDP GRO. */
   readonly gro: boolean;

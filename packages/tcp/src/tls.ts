@@ -323,7 +323,10 @@ export function kTlsSupport(): { available: boolean; reason: string | null } {
   return { available, reason: available ? null : reason };
 }
 
-/** The TLS library linked into the engine, e.g. 'BoringSSL'. */
+/**
+ * The TLS library linked into the engine, as its version text: BoringSSL reports itself as
+ * 'OpenSSL 1.1.1 (compatible; BoringSSL)'.
+ */
 export function tlsLibrary(): string {
   return native().tlsLibrary();
 }
