@@ -182,14 +182,17 @@ export function didYouMean(key: string, known: readonly string[]): string {
   return best && bestD <= Math.max(2, Math.floor(key.length / 3)) ? `; did you mean ${JSON.stringify(best)}?` : '';
 }
 
-/** @internal Converts an error thrown by the native addon into an IoError. */
-export function fromNative(e: unknown, context: string, address?: string): IoError {
+/**
+ * @internal Converts an error thrown by the native addon into an IoError. `fixes` overrides the
+ * advice per errno name (a Unix socket's EADDRINUSE is not about ports).
+ */
+export function fromNative(e: unknown, context: string, address?: string, fixes?: Readonly<Record<string, string>>): IoError {
   if (isIoError(e)) return e;
   const err = e as Error & { zioKind?: IoErrorKind; errno?: number; syscall?: string; found?: string; required?: string; backend?: string; feature?: string };
   const kind: IoErrorKind = err?.zioKind ?? 'SyscallFailed';
   if (kind === 'SyscallFailed' && typeof err.errno === 'number') {
     const code = errnoName(err.errno);
-    const fix = syscallFix[code] ?? 'see docs/errors.md#syscallfailed';
+    const fix = fixes?.[code] ?? syscallFix[code] ?? 'see docs/errors.md#syscallfailed';
     const target = address ? `(${address})` : '()';
     return new IoError(kind, `${err.syscall || 'syscall'}${target} for ${context} failed: ${errnoDescription(err.errno)}. Fix: ${fix}`, {
       syscall: err.syscall, errno: err.errno, code, address,
