@@ -143,6 +143,11 @@ const syscallFix: Record<string, string> = {
   ENAMETOOLONG: 'Unix socket paths are limited to 107 bytes; use a shorter path',
 };
 
+/** @internal The error of a call on an Io after `io.shutdown()` (as Io's own methods throw it). */
+export function shardClosed(what: string): IoError {
+  return new IoError('ShardClosed', `${what}: this Io was shut down; create a new Io`);
+}
+
 /**
  * @internal How a received value reads in an error message: its text and, where the text could
  * mislead, its type (`"0" (a string)`, `null`, `an array`).

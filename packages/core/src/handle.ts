@@ -6,7 +6,7 @@
  * @module
  */
 import { OP, PUSH, loadAddon, type NativeAddon } from './addon.js';
-import { IoError } from './errors.js';
+import { IoError, shardClosed } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
 import { SendBuffer } from './send-buffer.js';
@@ -159,6 +159,7 @@ export class IoHandle {
 const handles = new WeakMap<Io, IoHandle>();
 
 Io.prototype.handle = function handle(this: Io, options: { sendBuffers?: number } = {}): IoHandle {
+  if (this.closed) throw shardClosed('io.handle');
   if (options.sendBuffers !== undefined) {
     const n = options.sendBuffers;
     const max = Math.floor(this.config.poolSlotCount / 4);
