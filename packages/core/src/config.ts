@@ -180,8 +180,8 @@ export function resolveConfig(config: Config = {}): ResolvedConfig {
     throw new IoError('InvalidConfig', `config.udpGroBuffers must be a power of two (or 0), got ${c.udpGroBuffers}`, { key: 'udpGroBuffers' });
   }
   if (!['auto', 'io_uring', 'epoll'].includes(c.backend)) {
-    const from = cfg.backend === undefined && envBackend ? ' (from ZERO_IO_BACKEND)' : '';
-    throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${describeValue(c.backend)}${from}`, { key: 'backend' });
+    const got = cfg.backend === undefined && envBackend ? `${JSON.stringify(envBackend)} (from ZERO_IO_BACKEND)` : describeValue(c.backend);
+    throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${got}`, { key: 'backend' });
   }
   int('uring.sqEntries', u.sqEntries, 8, 32768);
   bool('uring.deferTaskrun', u.deferTaskrun);

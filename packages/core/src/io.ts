@@ -543,7 +543,10 @@ export class Io {
   /**
    * Closes an endpoint: a listener stops accepting (its open connections stay open); a UDP
    * endpoint stops receiving and its socket closes once queued datagrams are sent or cancelled.
-   * The id is invalid from this call on: closing it again throws InvalidConnId.
+   * The id is invalid from this call on: closing it again, or `localAddress`, throws
+   * InvalidConnId. The socket itself closes on a later tick (a UDP endpoint once its queued
+   * datagrams are gone; `udpStats(ep)` answers until then): poll before binding the same port
+   * again.
    */
   closeEndpoint(endpoint: EndpointId): void {
     this.#live();
