@@ -16,7 +16,7 @@ import { SendBuffer } from './send-buffer.js';
 export interface UdpEndpointConfig {
   /** Local IP to bind ('::' is dual-stack unless `ipv6Only`). @default '0.0.0.0' */
   host?: string;
-  /** Local port; 0 picks a free one (read it back with `io.localAddress(ep)` from @zero-io/tcp or `udpStats`). */
+  /** Local port; 0 picks a free one (read it back with `io.localAddress(ep)` or `io.udpStats(ep).local`). */
   port: number;
   /** SO_REUSEADDR: several sockets may bind the same multicast port. @default false */
   reuseAddr?: boolean;
