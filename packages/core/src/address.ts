@@ -4,7 +4,7 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { IoError } from './errors.js';
+import { IoError, describeValue, didYouMean } from './errors.js';
 import type { SocketAddress } from './events.js';
 
 /** Splits `"host:port"`, `"[v6]:port"` or `":port"`; a bare number is a port on 0.0.0.0. */
@@ -20,7 +20,7 @@ export function parseHostPort(addr: string | number, what: string): { host: stri
 /** @internal Validates a port number (0..65535) or throws InvalidAddress. */
 export function checkPort(port: number, what: string): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new IoError('InvalidAddress', `${what}: port must be an integer in [0, 65535], got ${port}`, { address: String(port) });
+    throw new IoError('InvalidAddress', `${what}: port must be an integer in [0, 65535], got ${describeValue(port)}`, { address: String(port) });
   }
   return port;
 }
@@ -36,13 +36,39 @@ export function bindIp(host: string, what: string): string {
   return host;
 }
 
-/** @internal Throws InvalidConfig naming the first key of `options` that is not in `known`. */
+/**
+ * @internal Throws InvalidConfig when `options` is not a plain object (null, an array, a
+ * primitive), or naming the first key that is not in `known` (with the nearest known key).
+ */
 export function rejectUnknownKeys(options: object, known: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new IoError('InvalidConfig', `${what}: options must be an object, got ${describeValue(options)}`);
+  }
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) {
-      throw new IoError('InvalidConfig', `${what}: unknown option ${k}; known: ${known.join(', ')}`, { key: k });
+      throw new IoError('InvalidConfig', `${what}: unknown option ${k}${didYouMean(k, known)}; known: ${known.join(', ')}`, { key: k });
     }
   }
+}
+
+const abstractNames = new WeakMap<object, Map<number, string>>();
+
+/**
+ * @internal @zero-io/tcp: the readable form ('@name') of an abstract Unix socket endpoint, which
+ * the engine reports as '' (its first byte is NUL).
+ */
+export function nameAbstractEndpoint(io: object, endpoint: number, display: string): void {
+  let m = abstractNames.get(io);
+  if (!m) abstractNames.set(io, (m = new Map()));
+  m.set(endpoint, display);
+}
+
+/** @internal the name given with {@link nameAbstractEndpoint}; `forget` drops it (the endpoint closed). */
+export function abstractEndpointName(io: object, endpoint: number, forget = false): string | undefined {
+  const m = abstractNames.get(io);
+  const name = m?.get(endpoint);
+  if (forget) m?.delete(endpoint);
+  return name;
 }
 
 /** `host:port` with IPv6 hosts bracketed. */

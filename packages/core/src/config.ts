@@ -1,9 +1,9 @@
 /**
  * Per-shard configuration: defaults from the reference API, resolved once, frozen; unknown keys
- * are rejected by name.
+ * are rejected by name (with the nearest known key). A key given as `undefined` counts as absent.
  * @module
  */
-import { IoError } from './errors.js';
+import { IoError, describeValue, didYouMean } from './errors.js';
 
 /** io_uring tuning. Defaults are chosen by probing the kernel. */
 export interface UringConfig {
@@ -108,42 +108,64 @@ const debugDefaults = { log: false } as const;
 
 function int(key: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new IoError('InvalidConfig', `config.${key} must be an integer in [${min}, ${max}], got ${String(v)}`, { key });
+    throw new IoError('InvalidConfig', `config.${key} must be an integer in [${min}, ${max}], got ${describeValue(v)}`, { key });
   }
   return v;
 }
 
 function bool(key: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new IoError('InvalidConfig', `config.${key} must be a boolean, got ${String(v)}`, { key });
+  if (typeof v !== 'boolean') throw new IoError('InvalidConfig', `config.${key} must be a boolean, got ${describeValue(v)}`, { key });
   return v;
 }
 
 function rejectUnknown(obj: object, known: object, prefix: string): void {
+  const names = Object.keys(known);
   for (const k of Object.keys(obj)) {
     if (!(k in known)) {
       throw new IoError('InvalidConfig',
-        `unknown option ${prefix}${k}; known options: ${Object.keys(known).join(', ')}`, { key: prefix + k });
+        `unknown option ${prefix}${k}${didYouMean(k, names)}; known options: ${names.join(', ')}`, { key: prefix + k });
     }
   }
 }
 
+/** The keys of `obj` whose value is not undefined (an explicit undefined means "use the default"). */
+function present<T extends object>(obj: T): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out as Partial<T>;
+}
+
+/** A nested options object (`uring`, `debug`): absent, or a plain object. */
+function section<T extends object>(key: string, v: unknown): Partial<T> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new IoError('InvalidConfig', `config.${key} must be an object (or left out for the defaults), got ${describeValue(v)}`, { key });
+  }
+  return present(v as T);
+}
+
 /** Applies defaults, validates every field, rejects unknown keys, and freezes the result. */
-export function resolveConfig(cfg: Config = {}): ResolvedConfig {
-  if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', 'config must be an object');
+export function resolveConfig(config: Config = {}): ResolvedConfig {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new IoError('InvalidConfig', `config must be an object (or left out for the defaults), got ${describeValue(config)}`);
+  }
+  const cfg = present(config);
   rejectUnknown(cfg, { ...defaults, uring: 1, debug: 1 }, '');
+  const uring = section<UringConfig>('uring', cfg.uring);
+  const debug = section<DebugConfig>('debug', cfg.debug);
+  rejectUnknown(uring, uringDefaults, 'uring.');
+  rejectUnknown(debug, debugDefaults, 'debug.');
   const envBackend = process.env.ZERO_IO_BACKEND;
   const c = { ...defaults, ...(envBackend ? { backend: envBackend as Backend } : {}), ...cfg };
-  const u = { ...uringDefaults, ...(cfg.uring ?? {}) };
-  const d = { ...debugDefaults, ...(cfg.debug ?? {}) };
-  if (cfg.uring) rejectUnknown(cfg.uring, uringDefaults, 'uring.');
-  if (cfg.debug) rejectUnknown(cfg.debug, debugDefaults, 'debug.');
+  const u = { ...uringDefaults, ...uring };
+  const d = { ...debugDefaults, ...debug };
   int('poolSlotCount', c.poolSlotCount, 2, 1 << 20);
   int('poolSlotSize', c.poolSlotSize, 1200, 1 << 20);
   if (c.poolSlotCount * c.poolSlotSize > 0xffffffff) {
     throw new IoError('InvalidConfig', 'config.poolSlotCount * poolSlotSize must stay below 4 GiB', { key: 'poolSlotCount' });
   }
   if (!['auto', 'on', 'off'].includes(c.hugePages)) {
-    throw new IoError('InvalidConfig', `config.hugePages must be 'auto', 'on' or 'off', got ${String(c.hugePages)}`, { key: 'hugePages' });
+    throw new IoError('InvalidConfig', `config.hugePages must be 'auto', 'on' or 'off', got ${describeValue(c.hugePages)}`, { key: 'hugePages' });
   }
   int('maxConnections', c.maxConnections, 1, (1 << 20) - 1);
   int('maxEventsPerPoll', c.maxEventsPerPoll, 4, 1 << 16);
@@ -158,8 +180,8 @@ export function resolveConfig(cfg: Config = {}): ResolvedConfig {
     throw new IoError('InvalidConfig', `config.udpGroBuffers must be a power of two (or 0), got ${c.udpGroBuffers}`, { key: 'udpGroBuffers' });
   }
   if (!['auto', 'io_uring', 'epoll'].includes(c.backend)) {
-    const from = cfg.backend === undefined && envBackend ? ' (from ZERO_IO_BACKEND)' : '';
-    throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${String(c.backend)}${from}`, { key: 'backend' });
+    const got = cfg.backend === undefined && envBackend ? `${JSON.stringify(envBackend)} (from ZERO_IO_BACKEND)` : describeValue(c.backend);
+    throw new IoError('InvalidConfig', `config.backend must be 'auto', 'io_uring' or 'epoll', got ${got}`, { key: 'backend' });
   }
   int('uring.sqEntries', u.sqEntries, 8, 32768);
   bool('uring.deferTaskrun', u.deferTaskrun);

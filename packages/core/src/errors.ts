@@ -144,14 +144,61 @@ const syscallFix: Record<string, string> = {
   ENAMETOOLONG: 'Unix socket paths are limited to 107 bytes; use a shorter path',
 };
 
-/** @internal Converts an error thrown by the native addon into an IoError. */
-export function fromNative(e: unknown, context: string, address?: string): IoError {
+/** @internal The error of a call on an Io after `io.shutdown()` (as Io's own methods throw it). */
+export function shardClosed(what: string): IoError {
+  return new IoError('ShardClosed', `${what}: this Io was shut down; create a new Io`);
+}
+
+/**
+ * @internal How a received value reads in an error message: its text and, where the text could
+ * mislead, its type (`"0" (a string)`, `null`, `an array`).
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return `${JSON.stringify(v)} (a string)`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${String(v)}${typeof v === 'bigint' ? ' (a bigint)' : ''}`;
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  return `a ${typeof v}`;
+}
+
+/** Edit distance (Levenshtein) of two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * @internal `'; did you mean "poolSlotCount"?'` for the known key nearest to `key` (case-insensitive
+ * edit distance at most a third of its length, at least 2), else ''.
+ */
+export function didYouMean(key: string, known: readonly string[]): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best && bestD <= Math.max(2, Math.floor(key.length / 3)) ? `; did you mean ${JSON.stringify(best)}?` : '';
+}
+
+/**
+ * @internal Converts an error thrown by the native addon into an IoError. `fixes` overrides the
+ * advice per errno name (a Unix socket's EADDRINUSE is not about ports).
+ */
+export function fromNative(e: unknown, context: string, address?: string, fixes?: Readonly<Record<string, string>>): IoError {
   if (isIoError(e)) return e;
   const err = e as Error & { zioKind?: IoErrorKind; errno?: number; syscall?: string; found?: string; required?: string; backend?: string; feature?: string };
   const kind: IoErrorKind = err?.zioKind ?? 'SyscallFailed';
   if (kind === 'SyscallFailed' && typeof err.errno === 'number') {
     const code = errnoName(err.errno);
-    const fix = syscallFix[code] ?? 'see docs/errors.md#syscallfailed';
+    const fix = fixes?.[code] ?? syscallFix[code] ?? 'see docs/errors.md#syscallfailed';
     const target = address ? `(${address})` : '()';
     return new IoError(kind, `${err.syscall || 'syscall'}${target} for ${context} failed: ${errnoDescription(err.errno)}. Fix: ${fix}`, {
       syscall: err.syscall, errno: err.errno, code, address,

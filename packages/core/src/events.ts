@@ -161,7 +161,11 @@ export interface UdpRecvEvent {
 export interface HandleRejectedEvent {
   readonly type: 'HandleRejected';
   readonly conn: ConnId;
-  /** 'streamWrite', 'close' or 'closeGraceful'. */
+  /**
+   * The refused command: 'streamWrite' or 'streamWriteBuffer' (the commands that carry bytes).
+   * A `close` / `closeGraceful` of a connection that is already closed or closing is a no-op
+   * and is not reported, as with `io.close`.
+   */
   readonly op: string;
   /** Bytes not written (streamWrite). */
   readonly length: number;

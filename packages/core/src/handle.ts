@@ -6,7 +6,7 @@
  * @module
  */
 import { OP, PUSH, loadAddon, type NativeAddon } from './addon.js';
-import { IoError } from './errors.js';
+import { IoError, shardClosed } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
 import { SendBuffer } from './send-buffer.js';
@@ -138,8 +138,11 @@ export class IoHandle {
   }
 
   /**
-   * A datagram on a connection (QUIC / WebTransport). TCP and Unix-socket connections carry
-   * streams: this throws InvalidArgument until `@zero-io/quic` brings a datagram-capable kind.
+   * A datagram on a connection (QUIC / WebTransport). **Always throws in this release:** TCP
+   * and Unix-socket connections carry streams, so this throws InvalidArgument until
+   * `@zero-io/quic` brings a datagram-capable kind. Use `streamWrite`, or `io.udpSendBytes` on
+   * the shard for UDP.
+   * @throws {IoError} InvalidArgument, always (for now).
    */
   sendDatagram(conn: ConnId, data: Uint8Array): void {
     void conn;
@@ -149,7 +152,11 @@ export class IoHandle {
       'datagrams arrive with @zero-io/quic); use streamWrite, or io.udpSendBytes on the shard for UDP');
   }
 
-  /** The zero-copy form of {@link IoHandle.sendDatagram}; the same restriction applies. */
+  /**
+   * The zero-copy form of {@link IoHandle.sendDatagram}. **Always throws in this release**
+   * (InvalidArgument), as `sendDatagram` does.
+   * @throws {IoError} InvalidArgument, always (for now).
+   */
   sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void {
     if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'IoHandle.sendDatagramBuffer expects a SendBuffer from handle.sendBuffer()');
     buf._check(null, 'IoHandle.sendDatagramBuffer', undefined, this.id);
@@ -164,6 +171,7 @@ export class IoHandle {
 const handles = new WeakMap<Io, IoHandle>();
 
 Io.prototype.handle = function handle(this: Io, options: { sendBuffers?: number } = {}): IoHandle {
+  if (this.closed) throw shardClosed('io.handle');
   if (options.sendBuffers !== undefined) {
     const n = options.sendBuffers;
     const max = Math.floor(this.config.poolSlotCount / 4);

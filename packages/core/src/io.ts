@@ -5,7 +5,7 @@
  */
 import { ERR, HANDLE_OPS, loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
-import { UdpAddress, formatHostPort } from './address.js';
+import { UdpAddress, abstractEndpointName, formatHostPort } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import type { SendBuffer } from './send-buffer.js';
 import type { IoHandle } from './handle.js';
@@ -98,7 +98,7 @@ export interface ConnStats {
   /**
    * Whether kernel TLS (kTLS) carries the connection's records. False for plaintext, and for
    * TLS where the kernel has no kTLS or the session cannot be offloaded: `io.tlsInfo(conn)
-   * .ktlsReason` says why.
+   * .kTlsReason` says why.
    */
   readonly kTls: boolean;
 }
@@ -144,7 +144,10 @@ export interface PoolPressureInfo {
   readonly pools: Readonly<Record<PressurePool, number>>;
   /** Utilization (percent) at which each state is entered; it is left 10 points lower. */
   readonly thresholds: { readonly warning: number; readonly critical: number; readonly drain: number };
-  /** The budget partition in slots: 60% RX / 10% TX critical / 25% TX bulk / 5% scratch. */
+  /**
+   * The budget partition in slots: RX is the RX buffer ring (60% of the slots rounded down to a
+   * power of two, at most 32,768); TX critical 10%, TX bulk 25% and scratch 5% of all slots.
+   */
   readonly budgets: { readonly rx: number; readonly txCritical: number; readonly txBulk: number; readonly scratch: number };
   /** State changes so far. */
   readonly transitions: number;
@@ -193,8 +196,17 @@ const internalsMap = new WeakMap<Io, IoInternals>();
 /** @internal */
 export function internalsOf(io: Io): IoInternals {
   const i = internalsMap.get(io);
-  if (!i) throw new IoError('ShardClosed', 'not a live Io');
+  if (!i) {
+    if (io instanceof Io && io.closed) throw new IoError('ShardClosed', 'this Io was shut down; create a new Io');
+    throw new IoError('InvalidArgument', 'not an Io: call this on an instance made with new Io()');
+  }
   return i;
+}
+
+/** The InvalidConnId message for an endpoint id that is closed or never existed. */
+function endpointGone(what: string, endpoint: EndpointId): string {
+  return `${what}: endpoint ${endpoint} is closed (closeEndpoint was called) or was never opened. ` +
+    'Drop an endpoint id once you close it.';
 }
 
 /**
@@ -367,6 +379,8 @@ export class Io {
   #backing: string;
   #driving = false;
   #closed = false;
+  /** Endpoints closeEndpoint() was called on whose close the engine has not finished yet. */
+  #closingEndpoints = new Set<number>();
 
   /** Creates a shard: maps the pool, opens the ring. Throws {@link IoError} (KernelTooOld, NotSupportedOnBackend, InvalidConfig, ...). */
   constructor(config: Config = {}) {
@@ -577,21 +591,36 @@ export class Io {
     this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
   }
 
-  /** The bound address of an endpoint (TCP/UDS listener or UDP), useful after binding port 0. Throws InvalidConnId when it is not open. */
+  /**
+   * The bound address of an endpoint (TCP/UDS listener or UDP), useful after binding port 0.
+   * An abstract Unix socket name ('\0name') reads as '@name'. Throws InvalidConnId when it is
+   * not open (from the `closeEndpoint` call on).
+   */
   localAddress(endpoint: EndpointId): SocketAddress {
     this.#live();
-    const a = this.#native.endpointAddress(this.#shard, endpoint);
-    if (!a) throw new IoError('InvalidConnId', `localAddress: endpoint ${endpoint} is not open`);
-    return { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] };
+    const a = this.#closingEndpoints.has(endpoint) ? null : this.#native.endpointAddress(this.#shard, endpoint);
+    if (!a) throw new IoError('InvalidConnId', endpointGone('localAddress', endpoint));
+    const address = a[0] === 'unix' && a[1] === '' ? abstractEndpointName(this, endpoint) ?? '' : a[1];
+    return { family: a[0] as SocketAddress['family'], address, port: a[2] };
   }
 
   /**
    * Closes an endpoint: a listener stops accepting (its open connections stay open); a UDP
    * endpoint stops receiving and its socket closes once queued datagrams are sent or cancelled.
+   * The id is invalid from this call on: closing it again, or `localAddress`, throws
+   * InvalidConnId. The socket itself closes on a later tick (a UDP endpoint once its queued
+   * datagrams are gone; `udpStats(ep)` answers until then): poll before binding the same port
+   * again.
    */
   closeEndpoint(endpoint: EndpointId): void {
     this.#live();
-    this.#check(this.#native.endpointClose(this.#shard, endpoint), 'closeEndpoint');
+    const r = this.#native.endpointClose(this.#shard, endpoint);
+    if (r === ERR_STALE || r === ERR_CLOSING) throw new IoError('InvalidConnId', endpointGone('closeEndpoint', endpoint));
+    this.#check(r, 'closeEndpoint');
+    // The engine finishes the close on a later tick; until then it would still answer for it.
+    for (const ep of this.#closingEndpoints) if (!this.#native.endpointAddress(this.#shard, ep)) this.#closingEndpoints.delete(ep);
+    this.#closingEndpoints.add(endpoint);
+    abstractEndpointName(this, endpoint, true);
   }
 
   /**
@@ -669,6 +698,7 @@ export class Io {
 
   /** Resets every pool's peak to its current value. */
   resetPeaks(): void {
+    this.#live();
     this.#native.resetPeaks(this.#shard);
   }
 
@@ -782,9 +812,11 @@ export interface Io {
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
   streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): number;
   /**
-   * Sends a SendBuffer as a connection datagram. Only QUIC / WebTransport connections carry
-   * datagrams, and those arrive with `@zero-io/quic`: until then every connection (TCP, UDS)
-   * refuses with InvalidArgument, and UDP endpoints use {@link Io.udpSend}.
+   * Sends a SendBuffer as a connection datagram. **Always throws in this release:** only QUIC /
+   * WebTransport connections carry datagrams, and those arrive with `@zero-io/quic`; until then
+   * every connection (TCP, UDS) refuses with InvalidArgument (InvalidConnId for a stale id).
+   * UDP endpoints use {@link Io.udpSend}.
+   * @throws {IoError} InvalidArgument, always (for now).
    */
   sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void;
   /** Sends a SendBuffer as one UDP datagram without a copy (the seed's `udp_send`). Errors as {@link Io.udpSendBytes}. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { ERR } from './addon.js';
-import { IoError } from './errors.js';
+import { IoError, shardClosed } from './errors.js';
 import type { ConnId } from './events.js';
 import { Io } from './io.js';
 
@@ -128,6 +128,7 @@ export class SendBuffer {
 }
 
 Io.prototype.sendBuffer = function sendBuffer(this: Io, min = 0): SendBuffer {
+  if (this.closed) throw shardClosed('sendBuffer');
   const size = this.config.poolSlotSize;
   if (!Number.isInteger(min) || min < 0 || min > size) {
     throw new IoError('InvalidArgument', `sendBuffer(${min}): a SendBuffer is one pool slot (${size} bytes); ask for at most that, or raise poolSlotSize`);
@@ -141,6 +142,7 @@ Io.prototype.sendBuffer = function sendBuffer(this: Io, min = 0): SendBuffer {
 
 Io.prototype.streamWriteBuffer = function streamWriteBuffer(this: Io, conn: ConnId, a: SendBuffer | number, b?: SendBuffer | number, c?: number): number {
   // (conn, buf[, length]) or the stream form (conn, stream, buf[, length]); TCP/UDS use stream 0.
+  if (this.closed) throw shardClosed('streamWriteBuffer');
   const buf = (typeof a === 'number' ? b : a) as SendBuffer;
   const length = (typeof a === 'number' ? c : b) as number | undefined;
   if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'streamWriteBuffer expects a SendBuffer from io.sendBuffer()');
@@ -154,6 +156,7 @@ Io.prototype.streamWriteBuffer = function streamWriteBuffer(this: Io, conn: Conn
 };
 
 Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
+  if (this.closed) throw shardClosed('sendDatagramBuffer');
   buf._check(this, 'sendDatagramBuffer', undefined);
   const p = this._native.connProto(this._shard, conn);
   if (p === ERR.STALE) throw new IoError('InvalidConnId', `sendDatagramBuffer: connection ${conn} is closed or was never opened`);

@@ -7,7 +7,7 @@
 import { networkInterfaces } from 'node:os';
 import { ERR, type NativeAddon } from './addon.js';
 import { UdpAddress, bindIp, checkPort, formatHostPort, parseHostPort, rejectUnknownKeys } from './address.js';
-import { IoError, errnoDescription, fromNative } from './errors.js';
+import { IoError, errnoDescription, fromNative, isIoError, shardClosed } from './errors.js';
 import type { EndpointId, UdpRecvEvent } from './events.js';
 import { Io } from './io.js';
 import { SendBuffer } from './send-buffer.js';
@@ -16,7 +16,7 @@ import { SendBuffer } from './send-buffer.js';
 export interface UdpEndpointConfig {
   /** Local IP to bind ('::' is dual-stack unless `ipv6Only`). @default '0.0.0.0' */
   host?: string;
-  /** Local port; 0 picks a free one (read it back with `io.localAddress(ep)` from @zero-io/tcp or `udpStats`). */
+  /** Local port; 0 picks a free one (read it back with `io.localAddress(ep)` or `io.udpStats(ep).local`). */
   port: number;
   /** SO_REUSEADDR: several sockets may bind the same multicast port. @default false */
   reuseAddr?: boolean;
@@ -89,7 +89,11 @@ export interface UdpEndpointStats {
   readonly sendQueueCapacity: number;
   /** The largest datagram `udpSendBytes` takes (bounded by 16 pool slots and 65527 bytes). */
   readonly maxDatagram: number;
-  /** The largest datagram (or GRO train) received whole: `poolSlotSize - 44`; on a GRO endpoint 69580. */
+  /**
+   * The largest datagram (or GRO train) received whole: `poolSlotSize - 44` (the receive slot
+   * less the 16-byte recvmsg header and room for an IPv6 sender address); on a GRO endpoint
+   * 69564 (a 68 KiB GRO buffer less the same and the 24-byte GRO control message).
+   */
   readonly maxReceive: number;
   /** Whether this endpoint receives with UDP GRO. */
   readonly gro: boolean;
@@ -190,20 +194,35 @@ let destPort = 0;
  * its sender), or an IP string with its port left in `destPort`. Allocates nothing: this is on
  * every send.
  */
-function dest(to: UdpTarget): Uint8Array | number | string {
+function dest(to: UdpTarget, what: string): Uint8Array | number | string {
   destPort = 0;
   if (to instanceof UdpAddress) return to._raw;
   if ((to as UdpRecvEvent).type === 'UdpRecv') return (to as unknown as { _fromOffset: number })._fromOffset;
   const t = to as { address: string; port: number };
   if (typeof t.address !== 'string' || !Number.isInteger(t.port) || t.port < 0 || t.port > 65535) {
-    throw new IoError('InvalidAddress', `udpSend: 'to' must be a UdpAddress, a UdpRecv event or { address, port }`);
+    throw new IoError('InvalidAddress', `${what}: 'to' must be a UdpAddress, a UdpRecv event or { address, port }`);
   }
   destPort = t.port;
   return t.address;
 }
 
-function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number): number {
-  const a = dest(to);
+/**
+ * What a failed send throws: the engine refuses a destination that is not an IP literal (a
+ * host name): say so with the fix, once, in the caller's name.
+ */
+function sendError(e: unknown, what: string, to: UdpTarget): IoError {
+  if (isIoError(e)) return e;
+  if ((e as { zioKind?: string })?.zioKind === 'InvalidAddress') {
+    const address = String((to as { address?: unknown }).address);
+    return new IoError('InvalidAddress',
+      `${what}: the destination ${JSON.stringify(address)} is not an IP address; UDP sends take IP literals: ` +
+      'resolve the name first (dns.lookup) and send to the address it gives', { address }, { cause: e });
+  }
+  return fromNative(e, what);
+}
+
+function sendTo(io: Io, ep: EndpointId, to: UdpTarget, data: Uint8Array, offset: number, length: number, seg: number, what: string): number {
+  const a = dest(to, what);
   return io._native.udpSend(io._shard, ep, a, destPort, data, offset, length, seg);
 }
 
@@ -217,10 +236,10 @@ Io.prototype.udpSend = function udpSend(this: Io, ep: EndpointId, to: UdpTarget,
   const n = buf._check(this, 'udpSend', length);
   let r: number;
   try {
-    const a = dest(to);
+    const a = dest(to, 'udpSend');
     r = this._native.udpSendSlot(this._shard, ep, a, destPort, buf._slot, 0, n);
   } catch (e) {
-    throw fromNative(e, 'udpSend');
+    throw sendError(e, 'udpSend', to);
   }
   if (r < 0) {
     if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'udpSend: the SendBuffer is not checked out (released?), or the endpoint is not UDP');
@@ -232,9 +251,9 @@ Io.prototype.udpSendBytes = function udpSendBytes(this: Io, ep: EndpointId, to: 
   offset = 0, length = data.length - offset): void {
   let r: number;
   try {
-    r = sendTo(this, ep, to, data, offset, length, 0);
+    r = sendTo(this, ep, to, data, offset, length, 0, 'udpSendBytes');
   } catch (e) {
-    throw fromNative(e, 'udpSendBytes');
+    throw sendError(e, 'udpSendBytes', to);
   }
   if (r < 0) fail(this, r, 'udpSendBytes', ep, length);
 };
@@ -254,9 +273,9 @@ Io.prototype.udpSendSegments = function udpSendSegments(this: Io, ep: EndpointId
     const len = Math.min(perTrain * segmentSize, total - off);
     let r: number;
     try {
-      r = sendTo(this, ep, to, data, off, len, perTrain > 1 && len > segmentSize ? segmentSize : 0);
+      r = sendTo(this, ep, to, data, off, len, perTrain > 1 && len > segmentSize ? segmentSize : 0, 'udpSendSegments');
     } catch (e) {
-      throw fromNative(e, 'udpSendSegments');
+      throw sendError(e, 'udpSendSegments', to);
     }
     if (r < 0) fail(this, r, 'udpSendSegments', ep, len);
   }
@@ -291,6 +310,7 @@ Io.prototype.multicastLeave = function multicastLeave(this: Io, ep: EndpointId, 
 };
 
 Io.prototype.udpStats = function udpStats(this: Io, ep: EndpointId): UdpEndpointStats {
+  if (this.closed) throw shardClosed('udpStats');
   const s = this._native.udpStats(this._shard, ep);
   if (!s) throw new IoError('InvalidConnId', `udpStats: endpoint ${ep} is not an open UDP endpoint`);
   const a = this._native.endpointAddress(this._shard, ep);

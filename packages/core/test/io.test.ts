@@ -93,12 +93,12 @@ describe('Io', () => {
   });
 
   it('rejects an unknown backend, also from ZERO_IO_BACKEND', () => {
-    expect(() => new Io({ backend: 'kqueue' as never })).toThrow(/config\.backend must be 'auto', 'io_uring' or 'epoll', got kqueue$/);
+    expect(() => new Io({ backend: 'kqueue' as never })).toThrow(/config\.backend must be 'auto', 'io_uring' or 'epoll', got "kqueue" \(a string\)$/);
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
       const { Io } = await import(${JSON.stringify(coreEntry)});
       try { new Io(); } catch (e) { console.log(e.kind, '|', e.message); }
     `], { encoding: 'utf8', env: { ...process.env, ZERO_IO_BACKEND: 'uring' } });
-    expect(r.stdout).toMatch(/^InvalidConfig \| .*got uring \(from ZERO_IO_BACKEND\)/);
+    expect(r.stdout).toMatch(/^InvalidConfig \| .*got "uring" \(from ZERO_IO_BACKEND\)/);
   });
 });
 

@@ -8,7 +8,7 @@ it('the README example runs and prints what it claims', () => {
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/^backend (io_uring|epoll), pool backing (hugetlb|thp|normal), 512 RX slots \+ 512 TX slots\n/);
-  expect(r.stdout).toMatch(/InvalidConfig: unknown option poolSlotSise; known options: poolSlotCount, poolSlotSize/);
+  expect(r.stdout).toMatch(/InvalidConfig: unknown option poolSlotSise; did you mean "poolSlotSize"\?; known options: poolSlotCount, poolSlotSize/);
   expect(r.stdout).toMatch(/events this tick: 0\n$/);
 });
 

@@ -12,7 +12,9 @@ import {
   ERR_NAME_NOT_FOUND, Io, IoError, formatHostPort, parseHostPort, requireFeature,
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
-import { bindIp, checkPort, fromNative, internalsOf, rejectUnknownKeys } from '@zero-io/core/internal';
+import {
+  bindIp, checkPort, describeValue, fromNative, internalsOf, nameAbstractEndpoint, rejectUnknownKeys,
+} from '@zero-io/core/internal';
 import { attachServerTls, clientTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
 export {
@@ -50,8 +52,11 @@ export interface TcpListenConfig {
 
 /** Options of {@link Io.tcpConnectWith}. */
 export interface TcpConnectConfig {
-  /** An IP address or a host name (resolved with the system resolver, then raced: RFC 8305). */
-  host: string;
+  /**
+   * An IP address or a host name (resolved with the system resolver, then raced: RFC 8305).
+   * @default 'localhost' (as node:net)
+   */
+  host?: string;
   port: number;
   /** Happy Eyeballs "Connection Attempt Delay" (RFC 8305 section 5). @default 250 */
   attemptDelayMs?: number;
@@ -112,14 +117,22 @@ declare module '@zero-io/core' {
     /**
      * Connects to `"host:port"`. Returns the connection id at once; `Connected` or
      * `Disconnected` (with the errno, e.g. ECONNREFUSED) follows. A host name is resolved and
-     * its addresses raced (Happy Eyeballs, RFC 8305).
+     * its addresses raced (Happy Eyeballs, RFC 8305). A port number alone connects to
+     * 'localhost', as `net.connect(port)` does.
      */
-    tcpConnect(addr: string): ConnId;
+    tcpConnect(addr: string | number): ConnId;
     /** Connects with options. */
     tcpConnectWith(config: TcpConnectConfig): ConnId;
-    /** Listens on a Unix socket path (removed again when the endpoint closes, like node:net). */
+    /**
+     * Listens on a Unix socket path (removed again when the endpoint closes, like node:net).
+     * A path that starts with a NUL byte (`'\0name'`) is a Linux abstract name: no file is
+     * created, and `localAddress(ep).address` shows it as `'@name'` (`ss -x` notation). As with
+     * node:net (libuv), the name is bound NUL-padded to the full 108-byte `sun_path`: node:net
+     * clients reach it; tools that pass the exact name length need the padded form (socat:
+     * `ABSTRACT-CONNECT:name,unix-tightsocklen=0`). An empty path is refused (InvalidAddress).
+     */
     udsListen(path: string, config?: UdsListenConfig): EndpointId;
-    /** Connects to a Unix socket path. */
+    /** Connects to a Unix socket path (`'\0name'`: an abstract name, as for udsListen). */
     udsConnect(path: string, config?: UdsConnectConfig): ConnId;
   }
 }
@@ -179,7 +192,12 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   const delay = config.attemptDelayMs ?? 250;
   const internals = internalsOf(this);
   const { native, shard, check } = internals;
-  const host = config.host;
+  const host = config.host ?? 'localhost';
+  if (typeof host !== 'string' || host === '') {
+    throw new IoError('InvalidAddress',
+      `tcpConnectWith: host must be an IP address or a host name, got ${describeValue(host)}; leave it out for 'localhost'`,
+      { address: String(host) });
+  }
   // A bad TLS config throws before a connection is reserved (no Disconnected for an unseen id).
   const withTls = config.tls === undefined ? null : clientTls(this, config.tls, host);
   const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
@@ -211,25 +229,51 @@ function timeoutOption(v: number | undefined, what: string): number {
   return v;
 }
 
-Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string): ConnId {
-  const { host, port } = parseHostPort(addr, 'tcpConnect');
+Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string | number): ConnId {
+  // A bare port means localhost, as net.connect(port) (parseHostPort's 0.0.0.0 is for binding).
+  const { host, port } = typeof addr === 'number' ? { host: 'localhost', port: checkPort(addr, 'tcpConnect') }
+    : parseHostPort(addr, 'tcpConnect');
   return this.tcpConnectWith({ host, port });
 };
 
+/** Validates a Unix socket path; returns how it reads in messages ('\0name' as '@name'). */
+function udsPath(path: unknown, what: string): string {
+  if (typeof path !== 'string' || path === '') {
+    throw new IoError('InvalidAddress',
+      `${what}: expected a socket file path (or '\\0name' for an abstract name), got ${path === '' ? 'an empty string' : describeValue(path)}`,
+      { address: String(path) });
+  }
+  return path.replace(/\0/g, '@');
+}
+
+/** The fixes a Unix-socket bind failure needs (the TCP ones speak of ports). */
+function udsFixes(path: string): Record<string, string> {
+  const abstract = path.startsWith('\0');
+  return {
+    EADDRINUSE: abstract
+      ? 'another socket holds that abstract name; stop it or choose another name'
+      : 'a file exists at that path: if no server uses it (a stale socket from a process that died), remove it (fs.rmSync(path)) and listen again; else choose another path',
+    EACCES: 'no permission to create a file in that directory; choose a directory you can write to',
+  };
+}
+
 Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsListenConfig = {}): EndpointId {
+  const display = udsPath(path, 'udsListen');
   rejectUnknownKeys(config, ['backlog', 'allowHalfOpen'], 'udsListen');
   const { native, shard } = internalsOf(this);
   let ep: EndpointId;
   try {
     ep = native.udsListen(shard, path, config.backlog ?? 511) as EndpointId;
   } catch (e) {
-    throw fromNative(e, 'udsListen', path);
+    throw fromNative(e, 'udsListen', display, udsFixes(path));
   }
   if (config.allowHalfOpen) native.setHalfOpen(shard, ep, true, true);
+  if (path.startsWith('\0')) nameAbstractEndpoint(this, ep, display);
   return ep;
 };
 
 Io.prototype.udsConnect = function udsConnect(this: Io, path: string, config: UdsConnectConfig = {}): ConnId {
+  udsPath(path, 'udsConnect');
   rejectUnknownKeys(config, ['allowHalfOpen'], 'udsConnect');
   const { native, shard, check } = internalsOf(this);
   const conn = check(native.connReserve(shard, PROTO_UDS), 'udsConnect') as ConnId;

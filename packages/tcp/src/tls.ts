@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { Io, IoError, type ConnId, type EndpointId } from '@zero-io/core';
+import { Io, IoError, isIoError, type ConnId, type EndpointId } from '@zero-io/core';
 import { ERR, internalsOf, loadAddon, rejectUnknownKeys } from '@zero-io/core/internal';
 
 /** PEM text, as a string or the bytes of one. */
@@ -178,6 +178,7 @@ function wrap<T>(f: () => T, what: string): T {
   try {
     return f();
   } catch (e) {
+    if (isIoError(e)) throw e;  // ours (a bad minVersion, ...): already says `what`
     const err = e as Error & { zioKind?: 'InvalidConfig' | 'TlsInvalidCertificate' | 'InvalidArgument' };
     const kind = err.zioKind ?? 'InvalidConfig';
     const fix = kind === 'TlsInvalidCertificate' ? ' (pass PEM text: -----BEGIN CERTIFICATE----- ... and an unencrypted -----BEGIN PRIVATE KEY----- that belongs to it)' : '';
@@ -323,7 +324,10 @@ export function kTlsSupport(): { available: boolean; reason: string | null } {
   return { available, reason: available ? null : reason };
 }
 
-/** The TLS library linked into the engine, e.g. 'BoringSSL'. */
+/**
+ * The TLS library linked into the engine, as its version text: BoringSSL reports itself as
+ * 'OpenSSL 1.1.1 (compatible; BoringSSL)'.
+ */
 export function tlsLibrary(): string {
   return native().tlsLibrary();
 }
