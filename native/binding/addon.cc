@@ -516,7 +516,12 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     } else {
       auto* su = reinterpret_cast<const sockaddr_un*>(&ss);
       a.Set(0u, "unix");
-      a.Set(1u, su->sun_path);
+      // An abstract name (first byte NUL) reads as '@name', as ss(8) prints it (the rest of
+      // sun_path is NUL padding, as node:net binds them).
+      if (su->sun_path[0] == 0 && su->sun_path[1] != 0)
+        a.Set(1u, "@" + std::string(su->sun_path + 1, strnlen(su->sun_path + 1, sizeof su->sun_path - 1)));
+      else
+        a.Set(1u, su->sun_path);
       a.Set(2u, 0);
     }
     return a;

@@ -428,6 +428,7 @@ int64_t Shard::uds_listen(const std::string& path, int backlog, const char** err
 int Shard::endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
   if (index >= endpoints_.size() || endpoints_[index].gen != gen || !endpoints_[index].open)
     return kErrStaleId;
+  if (endpoints_[index].closing) return kErrClosing;  // the id is over from closeEndpoint() on
   *len = sizeof *out;
   return getsockname(endpoints_[index].fd, reinterpret_cast<sockaddr*>(out), len) < 0 ? -errno : 0;
 }

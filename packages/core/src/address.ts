@@ -51,26 +51,6 @@ export function rejectUnknownKeys(options: object, known: readonly string[], wha
   }
 }
 
-const abstractNames = new WeakMap<object, Map<number, string>>();
-
-/**
- * @internal @zero-io/tcp: the readable form ('@name') of an abstract Unix socket endpoint, which
- * the engine reports as '' (its first byte is NUL).
- */
-export function nameAbstractEndpoint(io: object, endpoint: number, display: string): void {
-  let m = abstractNames.get(io);
-  if (!m) abstractNames.set(io, (m = new Map()));
-  m.set(endpoint, display);
-}
-
-/** @internal the name given with {@link nameAbstractEndpoint}; `forget` drops it (the endpoint closed). */
-export function abstractEndpointName(io: object, endpoint: number, forget = false): string | undefined {
-  const m = abstractNames.get(io);
-  const name = m?.get(endpoint);
-  if (forget) m?.delete(endpoint);
-  return name;
-}
-
 /** `host:port` with IPv6 hosts bracketed. */
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

@@ -8,6 +8,6 @@ export { internalsOf } from './io.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';
-export { checkPort, bindIp, nameAbstractEndpoint, rejectUnknownKeys } from './address.js';
+export { checkPort, bindIp, rejectUnknownKeys } from './address.js';
 export { setUdpGsoForTesting } from './udp.js';
 export { ERR, loadAddon } from './addon.js';

@@ -5,7 +5,7 @@
  */
 import { ERR, HANDLE_OPS, loadAddon, type NativeAddon, type NativeGauge, type ProbeInfo } from './addon.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
-import { UdpAddress, abstractEndpointName, formatHostPort } from './address.js';
+import { UdpAddress, formatHostPort } from './address.js';
 import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } from './udp.js';
 import type { SendBuffer } from './send-buffer.js';
 import type { IoHandle } from './handle.js';
@@ -380,7 +380,6 @@ export class Io {
   #driving = false;
   #closed = false;
   /** Endpoints closeEndpoint() was called on whose close the engine has not finished yet. */
-  #closingEndpoints = new Set<number>();
 
   /** Creates a shard: maps the pool, opens the ring. Throws {@link IoError} (KernelTooOld, NotSupportedOnBackend, InvalidConfig, ...). */
   constructor(config: Config = {}) {
@@ -598,10 +597,9 @@ export class Io {
    */
   localAddress(endpoint: EndpointId): SocketAddress {
     this.#live();
-    const a = this.#closingEndpoints.has(endpoint) ? null : this.#native.endpointAddress(this.#shard, endpoint);
+    const a = this.#native.endpointAddress(this.#shard, endpoint);
     if (!a) throw new IoError('InvalidConnId', endpointGone('localAddress', endpoint));
-    const address = a[0] === 'unix' && a[1] === '' ? abstractEndpointName(this, endpoint) ?? '' : a[1];
-    return { family: a[0] as SocketAddress['family'], address, port: a[2] };
+    return { family: a[0] as SocketAddress['family'], address: a[1], port: a[2] };
   }
 
   /**
@@ -617,10 +615,6 @@ export class Io {
     const r = this.#native.endpointClose(this.#shard, endpoint);
     if (r === ERR_STALE || r === ERR_CLOSING) throw new IoError('InvalidConnId', endpointGone('closeEndpoint', endpoint));
     this.#check(r, 'closeEndpoint');
-    // The engine finishes the close on a later tick; until then it would still answer for it.
-    for (const ep of this.#closingEndpoints) if (!this.#native.endpointAddress(this.#shard, ep)) this.#closingEndpoints.delete(ep);
-    this.#closingEndpoints.add(endpoint);
-    abstractEndpointName(this, endpoint, true);
   }
 
   /**

@@ -13,7 +13,7 @@ import {
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
 import {
-  bindIp, checkPort, describeValue, fromNative, internalsOf, nameAbstractEndpoint, rejectUnknownKeys,
+  bindIp, checkPort, describeValue, fromNative, internalsOf, rejectUnknownKeys,
 } from '@zero-io/core/internal';
 import { attachServerTls, clientTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
@@ -268,7 +268,6 @@ Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsL
     throw fromNative(e, 'udsListen', display, udsFixes(path));
   }
   if (config.allowHalfOpen) native.setHalfOpen(shard, ep, true, true);
-  if (path.startsWith('\0')) nameAbstractEndpoint(this, ep, display);
   return ep;
 };
 
