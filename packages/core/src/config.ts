@@ -17,6 +17,15 @@ export interface UringConfig {
 export interface DebugConfig {
   /** Log every set-up decision (backend, pool backing, ring flags) to stderr. @default false */
   log?: boolean;
+  /**
+   * Development aid against the flyweight trap: each event is handed out as its own guard
+   * object that throws BorrowExpired, with the explanation, when it is read after its handler
+   * call (kept in an array, read in a timer or a promise, or after `nextEvent()` moved on), and
+   * `ev.data` is a copy that is emptied (detached) when the batch ends. Costs an allocation per
+   * event: leave it off in production.
+   * @default false
+   */
+  checkBorrows?: boolean;
 }
 
 /**
@@ -104,7 +113,7 @@ const defaults = {
   backend: 'auto' as Backend,
 } as const;
 const uringDefaults = { sqEntries: 1024, deferTaskrun: true } as const;
-const debugDefaults = { log: false } as const;
+const debugDefaults = { log: false, checkBorrows: false } as const;
 
 function int(key: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -186,5 +195,6 @@ export function resolveConfig(config: Config = {}): ResolvedConfig {
   int('uring.sqEntries', u.sqEntries, 8, 32768);
   bool('uring.deferTaskrun', u.deferTaskrun);
   bool('debug.log', d.log);
+  bool('debug.checkBorrows', d.checkBorrows);
   return Object.freeze({ ...c, uring: Object.freeze(u), debug: Object.freeze(d) }) as ResolvedConfig;
 }

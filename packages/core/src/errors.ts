@@ -32,7 +32,8 @@ export type IoErrorKind =
   | 'ShardFailed'
   | 'TlsHandshakeFailed'
   | 'TlsProtocolError'
-  | 'TlsInvalidCertificate';
+  | 'TlsInvalidCertificate'
+  | 'BorrowExpired';
 
 /** Typed fields carried by some kinds. */
 export interface IoErrorFields {

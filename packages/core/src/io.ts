@@ -375,6 +375,9 @@ export class Io {
   // the Disconnected batch that follows, forgotten one batch later.
   #failedHosts: Map<number, string> | null = null;
   #failedHostsOld: Map<number, string> | null = null;
+  // debug.checkBorrows: the current event's sequence number, and the payload copies of this batch.
+  #borrowSeq = 0;
+  #borrowCopies: ArrayBuffer[] | null = null;
   #cursor: EventCursor;
   #backing: string;
   #driving = false;
@@ -472,6 +475,7 @@ export class Io {
   }
 
   #newBatch(n: number): void {
+    this.#expireBorrows();
     this.#count = n;
     this.#next = 0;
     this.#dropped = null;
@@ -499,8 +503,43 @@ export class Io {
   nextEvent(): Event | null {
     if (this.#next >= this.#count) return null;
     this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
-    if (this.#dropped !== null) return this.#skipDropped();
-    return this.#cursor as unknown as Event;
+    const ev = this.#dropped !== null ? this.#skipDropped() : (this.#cursor as unknown as Event);
+    return this.config.debug.checkBorrows && ev !== null ? this.#guard(ev) : ev;
+  }
+
+  // debug.checkBorrows: a guard per event that refuses reads once the event is over.
+  #guard(ev: Event): Event {
+    const seq = ++this.#borrowSeq;
+    const copies = (this.#borrowCopies ??= []);
+    return new Proxy(ev, {
+      get: (target, prop) => {
+        // Only the event's own fields are guarded: symbol keys, 'constructor' and names it does
+        // not have (inspection, equality helpers, promise probing) read no event data.
+        if (typeof prop === 'symbol' || prop === 'constructor' || !(prop in target)) return Reflect.get(target, prop, target);
+        if (this.#borrowSeq !== seq) {
+          throw new IoError('BorrowExpired',
+            `a ${target.type} event was read (.${String(prop)}) after its turn: events are one reused object, valid ` +
+            'only during the handler call (or until nextEvent()). Copy the fields you need (const { conn, length } = ev), ' +
+            'copy the payload (Buffer.from(ev.data)) or detach it (io.detachEventData()). (debug.checkBorrows)');
+        }
+        if (prop === 'data' && (target.type === 'StreamFrame' || target.type === 'UdpRecv')) {
+          const copy = (target as { data: Uint8Array }).data.slice();
+          copies.push(copy.buffer);
+          return copy;
+        }
+        return Reflect.get(target, prop, target);
+      },
+    });
+  }
+
+  #expireBorrows(): void {
+    if (!this.config.debug.checkBorrows) return;
+    ++this.#borrowSeq;
+    // Payload copies handed out in the batch: emptied, so a kept view reads as empty.
+    if (this.#borrowCopies !== null) {
+      for (const b of this.#borrowCopies) structuredClone(b, { transfer: [b] });
+      this.#borrowCopies = null;
+    }
   }
 
   #skipDropped(): Event | null {
@@ -718,6 +757,7 @@ export class Io {
           onError(err, ev);
         }
       }
+      this.#expireBorrows();
     };
     try {
       this.#native.startDriver(this.#shard, onBatch);

@@ -9,7 +9,7 @@ describe('resolveConfig', () => {
       maxEventsPerPoll: 256, poolPressurePct: 80, compressionThreshold: 128,
     });
     expect(c.uring).toEqual({ sqEntries: 1024, deferTaskrun: true });
-    expect(c.debug).toEqual({ log: false });
+    expect(c.debug).toEqual({ log: false, checkBorrows: false });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
