@@ -74,6 +74,18 @@ interface Declared {
   ep: ClusterEndpoint;
   fds: number[];
   udpOptions: object | null;
+  /** A TLS listener: the process-wide certificate slot each shard's member serves. */
+  tls: { slot: number; timeoutMs: number; config: object } | null;
+}
+
+/**
+ * @internal @zero-io/tcp registers how a TLS server config becomes a certificate slot (core
+ * knows no TLS): `IoCluster.tcpListen(addr, { tls })` works once @zero-io/tcp is imported.
+ */
+let clusterTls: ((config: object, what: string) => { slot: number; timeoutMs: number }) | null = null;
+/** @internal */
+export function setClusterTlsResolver(f: typeof clusterTls): void {
+  clusterTls = f;
 }
 
 /**
@@ -146,11 +158,22 @@ export class IoCluster {
     this.config = cfg.config ?? {};
   }
 
-  /** Declares a TCP listener: one SO_REUSEPORT socket per shard on `addr`. */
-  tcpListen(addr: string | number, options: { backlog?: number; name?: string } = {}): ClusterEndpoint {
-    rejectUnknownKeys(options, ['backlog', 'name'], 'IoCluster.tcpListen');
+  /**
+   * Declares a TCP listener: one SO_REUSEPORT socket per shard on `addr`. `tls`: a
+   * `TlsServerConfig` of @zero-io/tcp (import it in the main thread): every shard's member
+   * serves it (one certificate slot for all of them).
+   */
+  tcpListen(addr: string | number, options: { backlog?: number; name?: string; tls?: object } = {}): ClusterEndpoint {
+    rejectUnknownKeys(options, ['backlog', 'name', 'tls'], 'IoCluster.tcpListen');
     const { host, port } = parseHostPort(addr, 'IoCluster.tcpListen');
-    return this.#declare('tcp', bindIp(host, 'IoCluster.tcpListen'), port, options.backlog ?? 511, null, options.name);
+    let tls: Declared['tls'] = null;
+    if (options.tls !== undefined) {
+      if (clusterTls === null) {
+        throw new IoError('FeatureMissing', "IoCluster.tcpListen: tls needs @zero-io/tcp: import '@zero-io/tcp' in the main thread", { feature: 'tcp' });
+      }
+      tls = { ...clusterTls(options.tls, 'IoCluster.tcpListen'), config: options.tls };
+    }
+    return this.#declare('tcp', bindIp(host, 'IoCluster.tcpListen'), port, options.backlog ?? 511, null, options.name, tls);
   }
 
   /** Declares a UDP endpoint: one SO_REUSEPORT socket per shard (options as in `udpBindWith`). */
@@ -174,7 +197,8 @@ export class IoCluster {
     if (!this.#started) for (const d of this.#declared) for (const fd of d.fds) this.#native.closeFd(fd);
   }
 
-  #declare(kind: 'tcp' | 'udp', ip: string, port: number, backlog: number, udpOptions: object | null, name?: string): ClusterEndpoint {
+  #declare(kind: 'tcp' | 'udp', ip: string, port: number, backlog: number, udpOptions: object | null, name?: string,
+    tls: Declared['tls'] = null): ClusterEndpoint {
     if (this.#started || this.#closed) throw new IoError('ShardClosed', 'IoCluster: endpoints are declared before runPerCore() and after close() none can be');
     if (!this.expectedProtocols.includes(kind)) {
       throw new IoError('InvalidConfig', `IoCluster: '${kind}' is not in expectedProtocols [${this.expectedProtocols.join(', ')}]`, { key: 'expectedProtocols' });
@@ -201,7 +225,7 @@ export class IoCluster {
       index: this.#declared.length, kind, name: name ?? null,
       address: Object.freeze({ family: g.address[0] as SocketAddress['family'], address: g.address[1], port: g.address[2] }),
     });
-    this.#declared.push({ ep, fds: g.fds, udpOptions });
+    this.#declared.push({ ep, fds: g.fds, udpOptions, tls });
     return ep;
   }
 
@@ -220,7 +244,7 @@ export interface ShardBoot {
   shardCount: number;
   cpu: number | null;
   config: Config;
-  endpoints: { kind: 'tcp' | 'udp'; name: string | null; fd: number; udpOptions: object | null }[];
+  endpoints: { kind: 'tcp' | 'udp'; name: string | null; fd: number; udpOptions: object | null; tls: { slot: number; timeoutMs: number } | null }[];
   handler: string;
   workerData: unknown;
 }
@@ -253,6 +277,10 @@ export class ShardIo extends Io {
         const id = (e.kind === 'tcp'
           ? this._native.adoptListener(this._shard, e.fd, 1)
           : this._native.adoptUdp(this._shard, e.fd, e.udpOptions ?? {})) as EndpointId;
+        if (e.tls !== null) {
+          const r = this._native.endpointSetTls(this._shard, id, e.tls.slot, e.tls.timeoutMs);
+          if (r < 0) throw new IoError('SyscallFailed', `ShardIo: TLS for cluster endpoint ${e.name ?? ids.length} failed (${r})`);
+        }
         ids.push(id);
         if (e.name !== null) this.#names.set(e.name, id);
       } catch (err) {
@@ -418,7 +446,10 @@ export async function runPerCore(cluster: IoCluster, handlerModule: string | URL
   for (let i = 0; i < cluster.shardCount; i++) {
     const data: ShardBoot = {
       shardId: i, shardCount: cluster.shardCount, cpu: cluster.cpus[i], config: cluster.config, handler,
-      endpoints: declared.map((d) => ({ kind: d.ep.kind, name: d.ep.name, fd: d.fds[i], udpOptions: d.udpOptions })),
+      endpoints: declared.map((d) => ({
+        kind: d.ep.kind, name: d.ep.name, fd: d.fds[i], udpOptions: d.udpOptions,
+        tls: d.tls && { slot: d.tls.slot, timeoutMs: d.tls.timeoutMs },
+      })),
       workerData: options.workerData,
     };
     const w = new Worker(boot, { workerData: data, name: `zero-io shard ${i}` });

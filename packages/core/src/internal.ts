@@ -11,3 +11,4 @@ export { describeValue, fromNative } from './errors.js';
 export { checkPort, bindIp, rejectUnknownKeys } from './address.js';
 export { setUdpGsoForTesting } from './udp.js';
 export { ERR, loadAddon } from './addon.js';
+export { setClusterTlsResolver } from './cluster.js';

@@ -5,17 +5,24 @@
  * has it. docs/architecture/0009-tls-stack.md.
  * @module
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Io, IoError, isIoError, type ConnId, type EndpointId } from '@zero-io/core';
-import { ERR, internalsOf, loadAddon, rejectUnknownKeys } from '@zero-io/core/internal';
+import { ERR, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver } from '@zero-io/core/internal';
 
-/** PEM text, as a string or the bytes of one. */
+/**
+ * PEM: the text (a string holding `-----BEGIN ...`, or its bytes), or the path of a PEM file
+ * (any other string), read when the config is used. Listen options, client options and
+ * `CertReloadHandle` reloads all take either form.
+ */
 export type Pem = string | Uint8Array;
 
 /** A certificate chain (leaf first) and its private key, PEM. */
 export interface TlsCertificate {
   cert: Pem;
   key: Pem;
+  /** Decrypts an encrypted private key (PKCS#8 or traditional PEM encryption). */
+  passphrase?: string;
 }
 
 /** TLS versions offered: 1.2 and 1.3 only. */
@@ -23,10 +30,12 @@ export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 /** Server side: `tcpListenWith({ tls })`, `io.tlsAcceptUpgrade(conn, config)`. */
 export interface TlsServerConfig {
-  /** The certificate chain, leaf first (PEM). Served when no SNI name matches. */
+  /** The certificate chain, leaf first (PEM text or a file path). Served when no SNI name matches. */
   cert: Pem;
-  /** Its private key (PEM, unencrypted). */
+  /** Its private key (PEM text or a file path; encrypted: give `passphrase`). */
   key: Pem;
+  /** Decrypts an encrypted `key`. */
+  passphrase?: string;
   /**
    * Per-name certificates chosen by the client's SNI: `{ 'api.example.com': { cert, key } }`.
    * A `*.example.com` key serves one label under example.com.
@@ -71,6 +80,8 @@ export interface TlsClientConfig {
   /** A client certificate (mTLS). */
   cert?: Pem;
   key?: Pem;
+  /** Decrypts an encrypted client `key`. */
+  passphrase?: string;
   /**
    * Resume sessions: the last session of this config object is offered on the next connect
    * made with the same object. @default true
@@ -80,11 +91,37 @@ export interface TlsClientConfig {
   handshakeTimeoutMs?: number;
 }
 
-const SERVER_KEYS = ['cert', 'key', 'sni', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'clientAuth', 'ca', 'sessionTickets', 'handshakeTimeoutMs'];
-const CLIENT_KEYS = ['servername', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'ca', 'rejectUnauthorized', 'cert', 'key', 'resume', 'handshakeTimeoutMs'];
+const SERVER_KEYS = ['cert', 'key', 'passphrase', 'sni', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'clientAuth', 'ca', 'sessionTickets', 'handshakeTimeoutMs'];
+const CLIENT_KEYS = ['servername', 'alpn', 'minVersion', 'maxVersion', 'ciphers', 'ca', 'rejectUnauthorized', 'cert', 'key', 'passphrase', 'resume', 'handshakeTimeoutMs'];
 
-const text = (p: Pem | undefined): string => (p === undefined ? '' : typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1'));
-const pems = (p: Pem | Pem[] | undefined): string => (Array.isArray(p) ? p.map(text).join('\n') : text(p));
+/** PEM text from a Pem: the text itself, its bytes, or the file a path names. */
+function text(p: Pem | undefined, what = 'tls'): string {
+  if (p === undefined) return '';
+  if (typeof p !== 'string') return Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
+  if (p.includes('-----BEGIN')) return p;
+  try {
+    return readFileSync(p, 'latin1');
+  } catch (e) {
+    throw new IoError('TlsInvalidCertificate',
+      `${what}: ${JSON.stringify(p)} is neither PEM text (-----BEGIN ...) nor a readable file: ${(e as Error).message}`, {}, { cause: e });
+  }
+}
+const pems = (p: Pem | Pem[] | undefined, what?: string): string => (Array.isArray(p) ? p.map((x) => text(x, what)).join('\n') : text(p, what));
+
+/** The private key as unencrypted PKCS#8 PEM for the engine (decrypted with node:crypto when encrypted). */
+function keyText(key: Pem | undefined, passphrase: string | undefined, what: string): string {
+  const pem = text(key, what);
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
+  if (!encrypted) return pem;
+  if (passphrase === undefined) {
+    throw new IoError('TlsInvalidCertificate', `${what}: the private key is encrypted: give its passphrase (passphrase: '...')`);
+  }
+  try {
+    return createPrivateKey({ key: pem, format: 'pem', passphrase }).export({ format: 'pem', type: 'pkcs8' }) as string;
+  } catch (e) {
+    throw new IoError('TlsInvalidCertificate', `${what}: the private key could not be decrypted with the passphrase given (${(e as Error).message})`, {}, { cause: e });
+  }
+}
 
 function version(v: unknown, key: string, what: string): string {
   if (v === undefined) return '';
@@ -106,9 +143,11 @@ const native = () => loadAddon();
 // Native contexts live until their JS owner is collected.
 const released = new FinalizationRegistry<number>((id) => native().tlsRelease(id));
 
-function certList(cfg: TlsServerConfig): { cert: string; key: string; names: string[] }[] {
-  const list = [{ cert: text(cfg.cert), key: text(cfg.key), names: [] as string[] }];
-  for (const [name, ck] of Object.entries(cfg.sni ?? {})) list.push({ cert: text(ck.cert), key: text(ck.key), names: [name] });
+function certList(cfg: TlsServerConfig, what: string): { cert: string; key: string; names: string[] }[] {
+  const list = [{ cert: text(cfg.cert, what), key: keyText(cfg.key, cfg.passphrase, what), names: [] as string[] }];
+  for (const [name, ck] of Object.entries(cfg.sni ?? {})) {
+    list.push({ cert: text(ck.cert, what), key: keyText(ck.key, ck.passphrase, `${what} (sni ${name})`), names: [name] });
+  }
   return list;
 }
 
@@ -123,9 +162,9 @@ function serverSlot(cfg: TlsServerConfig, what: string): number {
   const auth = cfg.clientAuth ?? 'none';
   if (!['none', 'request', 'require'].includes(auth)) throw new IoError('InvalidConfig', `${what}: clientAuth is 'none', 'request' or 'require'`, { key: 'clientAuth' });
   const id = wrap(() => native().tlsServerContext({
-    certs: certList(cfg), alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
+    certs: certList(cfg, what), alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
     maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '',
-    clientAuth: auth === 'none' ? 0 : auth === 'request' ? 1 : 2, ca: pems(cfg.ca), tickets: cfg.sessionTickets ?? true,
+    clientAuth: auth === 'none' ? 0 : auth === 'request' ? 1 : 2, ca: pems(cfg.ca, what), tickets: cfg.sessionTickets ?? true,
   }), what);
   serverSlots.set(cfg, id);
   released.register(cfg, id);
@@ -157,8 +196,9 @@ function clientCtx(cfg: TlsClientConfig, host: string, what: string): number {
   if ((cfg.cert === undefined) !== (cfg.key === undefined)) throw new IoError('InvalidConfig', `${what}: a client certificate needs both cert and key`, { key: 'cert' });
   const id = wrap(() => native().tlsClientContext({
     servername, alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
-    maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '', ca: pems(cfg.ca),
-    verify: cfg.rejectUnauthorized ?? true, cert: text(cfg.cert), key: text(cfg.key), resume: cfg.resume ?? true,
+    maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '', ca: pems(cfg.ca, what),
+    verify: cfg.rejectUnauthorized ?? true, cert: text(cfg.cert, what), key: cfg.key === undefined ? '' : keyText(cfg.key, cfg.passphrase, what),
+    resume: cfg.resume ?? true,
   }), what);
   if (!byName) {
     byName = new Map();
@@ -185,6 +225,12 @@ function wrap<T>(f: () => T, what: string): T {
     throw new IoError(kind, `${what}: ${err.message}${fix}`, kind === 'InvalidConfig' ? { key: 'tls' } : {});
   }
 }
+
+// IoCluster.tcpListen(addr, { tls }): one certificate slot for every shard's member.
+setClusterTlsResolver((cfg, what) => ({
+  slot: serverSlot(cfg as TlsServerConfig, what),
+  timeoutMs: timeout((cfg as TlsServerConfig).handshakeTimeoutMs, what),
+}));
 
 /** @internal used by tcpListenWith / tcpConnectWith */
 export function attachServerTls(io: Io, ep: EndpointId, cfg: TlsServerConfig): void {
@@ -242,24 +288,23 @@ export class CertReloadHandle {
     return new CertReloadHandle(typeof id === 'number' ? id : id.id);
   }
   /**
-   * Reloads from PEM files: `certPath` (chain, leaf first) and `keyPath`. `sni` gives per-name
-   * files the same way. Returns the slot's new generation (1 at start, +1 per reload).
+   * Reloads the certificate: `cert` (chain, leaf first) and `key`, each a PEM file path or PEM
+   * text (as in the listen options); `sni` gives per-name certificates the same way (also as
+   * `{ certPath, keyPath }`); `passphrase` decrypts an encrypted key. Returns the slot's new
+   * generation (1 at start, +1 per reload).
    */
-  reloadFromPem(certPath: string, keyPath: string, sni?: Record<string, { certPath: string; keyPath: string }>): number {
-    let cert: string, key: string;
-    const files: Record<string, TlsCertificate> = {};
-    try {
-      cert = readFileSync(certPath, 'latin1');
-      key = readFileSync(keyPath, 'latin1');
-      for (const [n, f] of Object.entries(sni ?? {})) files[n] = { cert: readFileSync(f.certPath, 'latin1'), key: readFileSync(f.keyPath, 'latin1') };
-    } catch (e) {
-      throw new IoError('TlsInvalidCertificate', `reloadFromPem: cannot read ${(e as NodeJS.ErrnoException).path ?? certPath}: ${(e as Error).message}`, {}, { cause: e });
+  reloadFromPem(cert: Pem, key: Pem, sni?: Record<string, TlsCertificate | { certPath: string; keyPath: string; passphrase?: string }>,
+    passphrase?: string): number {
+    const names: Record<string, TlsCertificate> = {};
+    for (const [n, f] of Object.entries(sni ?? {})) {
+      names[n] = 'certPath' in f ? { cert: f.certPath, key: f.keyPath, passphrase: f.passphrase } : f;
     }
-    return this.reloadFromBytes(cert, key, files);
+    const certs = certList({ cert, key, passphrase, sni: names }, 'reloadFromPem');
+    return wrap(() => native().tlsReload(this.id, certs), 'reloadFromPem');
   }
-  /** Reloads from PEM text (strings or bytes). Returns the new generation. */
-  reloadFromBytes(cert: Pem, key: Pem, sni?: Record<string, TlsCertificate>): number {
-    const certs = certList({ cert, key, sni });
+  /** Reloads from PEM text (strings or bytes; paths work too). Returns the new generation. */
+  reloadFromBytes(cert: Pem, key: Pem, sni?: Record<string, TlsCertificate>, passphrase?: string): number {
+    const certs = certList({ cert, key, sni, passphrase }, 'reload');
     return wrap(() => native().tlsReload(this.id, certs), 'reload');
   }
   /**
