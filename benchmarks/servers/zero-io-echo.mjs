@@ -16,7 +16,7 @@ try {
 }
 
 // ZIO_DEFER_TASKRUN=0 selects IORING_SETUP_COOP_TASKRUN instead of DEFER_TASKRUN (A/B runs).
-// maxConnections 4096: the cascade drains (refuses accepts) at 90% of the table, and c=1000 must fit.
+// maxConnections 4096: headroom over the c=1000 scenario (the table limit is the only accept limit).
 const io = new Io({ maxConnections: 4096, uring: { deferTaskrun: process.env.ZIO_DEFER_TASKRUN !== '0' } });
 io.tcpListen(`127.0.0.1:${port}`);
 if (!heap) {

@@ -18,7 +18,7 @@ describe('resolveConfig edge values', () => {
     expect(c.poolSlotCount).toBe(4096);
     expect(c.noDelay).toBe(true);
     expect(c.uring).toEqual({ sqEntries: 1024, deferTaskrun: true });
-    expect(c.debug).toEqual({ log: false });
+    expect(c.debug).toEqual({ log: false, checkBorrows: false });
     expect(resolveConfig({ uring: { sqEntries: undefined, deferTaskrun: false } }).uring).toEqual({ sqEntries: 1024, deferTaskrun: false });
   });
 
