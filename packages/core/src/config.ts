@@ -44,7 +44,11 @@ export interface Config {
   poolSlotSize?: number;
   /** Back the pool with huge pages: 'auto' tries MAP_HUGETLB, then THP, then normal pages. @default 'auto' */
   hugePages?: 'auto' | 'on' | 'off';
-  /** Connection table size; beyond it new connections are closed at accept. @default 1024 */
+  /**
+   * Connection table size; beyond it new connections are closed at accept (counted in
+   * `poolStats().counters.connsRejected`) and connects throw TableFull. The backpressure cascade
+   * reports the table's use but does not act on it. @default 1024
+   */
   maxConnections?: number;
   /** Most events delivered by one poll(). @default 256 */
   maxEventsPerPoll?: number;

@@ -164,7 +164,7 @@ export interface HandleRejectedEvent {
   /**
    * The refused command: 'streamWrite' or 'streamWriteBuffer' (the commands that carry bytes).
    * A `close` / `closeGraceful` of a connection that is already closed or closing is a no-op
-   * and is not reported, as with `io.close`.
+   * and is not reported, as with `io.close`; so are `pauseRecv` / `resumeRecv`.
    */
   readonly op: string;
   /** Bytes not written (streamWrite). */
@@ -182,7 +182,9 @@ export type PressurePool = 'fillRing' | 'txRing' | 'perConn' | 'freeStack';
 
 /**
  * The shard's backpressure state changed (see `io.poolPressure()` for the policy). Emitted once
- * per transition; states change with 10 points of hysteresis.
+ * per transition. A state is entered at once; it is left 10 points below its threshold and no
+ * sooner than 250 ms after the previous change (a timer re-evaluates an idle shard), so a load
+ * at a threshold cannot flap it.
  */
 export interface PoolPressureEvent {
   readonly type: 'PoolPressure';

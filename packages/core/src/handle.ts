@@ -78,7 +78,10 @@ export class IoHandle {
     if (r !== 0) pushFailed(r, 'closeGraceful');
   }
 
-  /** {@link Io.pauseRecv} from another thread (carried out on the shard's thread). */
+  /**
+   * {@link Io.pauseRecv} from another thread (carried out on the shard's thread). On a closed or
+   * closing connection it is a no-op, never reported as `HandleRejected`.
+   */
   pauseRecv(conn: ConnId): void {
     const r = this.#native.handlePush(this.#q, OP.PAUSE_RECV, conn, 0);
     if (r !== 0) pushFailed(r, 'pauseRecv');

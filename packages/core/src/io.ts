@@ -142,7 +142,10 @@ export interface PoolPressureInfo {
   readonly pool: PressurePool;
   /** Each watched pool's use against its budget, in percent. */
   readonly pools: Readonly<Record<PressurePool, number>>;
-  /** Utilization (percent) at which each state is entered; it is left 10 points lower. */
+  /**
+   * Utilization (percent) at which each state is entered; it is left 10 points lower, and no
+   * sooner than 250 ms after the last change.
+   */
   readonly thresholds: { readonly warning: number; readonly critical: number; readonly drain: number };
   /**
    * The budget partition in slots: RX is the RX buffer ring (60% of the slots rounded down to a
@@ -151,9 +154,13 @@ export interface PoolPressureInfo {
   readonly budgets: { readonly rx: number; readonly txCritical: number; readonly txBulk: number; readonly scratch: number };
   /** State changes so far. */
   readonly transitions: number;
-  /** Bulk writes (TCP/UDP) refused or cut by the Critical / Drain policy. */
+  /**
+   * Writes refused or cut by the TX policy: TCP / Unix-socket writes beyond the connection's fair
+   * share of the bulk-TX budget (any state), TLS writes and UDP sends beyond the budget in
+   * Critical / Drain.
+   */
   readonly writesCapped: number;
-  /** Connections closed at accept while in Drain. */
+  /** Connections closed at accept in Drain (while the RX ring or the free stack was at the Drain threshold). */
   readonly acceptsRefused: number;
 }
 
@@ -712,10 +719,16 @@ export class Io {
   }
 
   /**
-   * The backpressure cascade now. Policy per state — Healthy: nothing; Warning: reported (a
-   * `PoolPressure` event); Critical: bulk TX is capped at its budget (writes beyond it are
-   * accepted partially, a `Writable` follows; UDP sends throw PoolExhausted); Drain: the same cap,
-   * and new connections are closed at accept.
+   * The backpressure cascade now. The state follows the RX ring, the free stack and the bulk-TX
+   * budget (which raises Critical at most); the connection table (`pools.perConn`) is reported
+   * only. In every state a TCP / Unix-socket write keeps to its fair share: 4 slots always, and
+   * beyond that the budget over the connections holding TX slots while the budget lasts (a
+   * refusal is a partial `streamWrite`, a `Writable` follows). Policy per state — Healthy:
+   * nothing more; Warning: reported (a `PoolPressure` event); Critical: TLS writes encrypted in
+   * process and UDP sends are capped at the bulk-TX budget too (UDP sends throw PoolExhausted);
+   * Drain (from the RX ring or the free stack only): the same caps, and a new connection is
+   * closed at accept while the RX ring or the free stack is still at the Drain threshold.
+   * A state is left 10 points below its threshold and no sooner than 250 ms after the last change.
    */
   poolPressure(): PoolPressureInfo {
     this.#live();

@@ -12,10 +12,14 @@ const CLOSING = -1;
 export interface StreamWriterOptions {
   /**
    * Pause reading from a connection while it has bytes waiting here (`io.pauseRecv`), and
-   * resume once they are all handed to the engine. This bounds memory for an echo or a proxy
-   * whose peer reads slower than it writes: the peer meets TCP flow control instead of this
-   * process buffering without limit. Turn it off only when what you write does not come from
-   * what you read.
+   * resume once they are all handed to the engine. The connection paused is the one written
+   * to, so this bounds memory when what you write to a connection comes from what it sent (an
+   * echo, a request/response server) and its peer reads slower than it writes: the peer meets
+   * TCP flow control instead of this process buffering without limit. A proxy writes to one
+   * connection what it read from another: pausing the destination does not slow the source, so
+   * pause the source yourself (`io.pauseRecv(source)` when `write` returns false, `resumeRecv`
+   * when `pending(destination)` is 0 after a `Writable`). Turn it off when what you write does
+   * not come from what the same connection sent.
    * @default true
    */
   pauseReading?: boolean;
