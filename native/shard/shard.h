@@ -540,8 +540,8 @@ class Shard {
   uint32_t txq_cap_ = 0;
   uint32_t free_head_ = 0, free_tail_ = 0, free_count_ = 0;  // FIFO: delays id reuse
   uint32_t conns_used_ = 0;
-  uint32_t tx_conns_ = 0;
-  uint32_t pressure_timer_ = TimerWheel::kNone;  // re-evaluates the cascade after a dwell  // connections holding TX slots (tx_slots > 0)
+  uint32_t tx_conns_ = 0;  // connections holding TX slots (tx_slots > 0)
+  uint32_t pressure_timer_ = TimerWheel::kNone;  // re-evaluates the cascade after a dwell
   bool emittable_pending() const;
   std::vector<uint32_t> dirty_, dirty_work_;
   std::vector<uint32_t> parked_;

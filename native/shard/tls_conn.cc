@@ -241,8 +241,10 @@ size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why, bool count_c
   size_t queued = c.tx_bytes + t.s.pending_out();
   size_t room_b = limit > queued ? limit - queued : 0;
   const uint32_t ss = pool_->slot_size();
+  // The same admission as plaintext writes: this connection's fair share of the bulk budget
+  // (ciphertext slots count as its TX slots).
   size_t slots = pool_->free_count();
-  while (slots && !bulk_fits(static_cast<uint32_t>(slots))) slots /= 2;
+  while (slots && !tx_admit(c, static_cast<uint32_t>(slots))) slots /= 2;
   if (count_capped && slots < pool_->free_count()) ++pressure_.writes_capped;
   if (slots * ss < room_b) {
     room_b = slots * ss;

@@ -321,7 +321,7 @@ class EventCursor {
       return code === ERR_STALE ? 'the connection is closed (stale id)'
         : code === ERR_CLOSING ? 'the connection is closing'
           : code === ERR.QUEUE_FULL ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
-            : code === ERR.POOL_EXHAUSTED ? 'the pool has no free slots for the write'
+            : code === ERR.POOL_EXHAUSTED ? "no pool slots for the whole write now (the pool is out of free slots, or the write is over this connection's share of the bulk-TX budget)"
               : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
                 : errnoDescription(-code);
     }
