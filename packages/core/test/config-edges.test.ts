@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IoError, resolveConfig, type Config } from '@zero-io/core';
-
-/** The IoError `fn` throws (fails the test when it does not throw one). */
-function thrown(fn: () => unknown): IoError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoError);
-    return e as IoError;
-  }
-  throw new Error('expected an IoError, nothing was thrown');
-}
+import { resolveConfig, type Config } from '@zero-io/core';
+import { thrown } from './thrown.js';
 
 describe('resolveConfig edge values', () => {
   it('treats an explicit undefined as absent (the default applies)', () => {

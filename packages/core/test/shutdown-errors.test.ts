@@ -1,16 +1,7 @@
 // Calls after io.shutdown() and UDP destination errors: IoErrors that say what to do, once.
 import { describe, expect, it } from 'vitest';
-import { Io, IoError, type EndpointId } from '@zero-io/core';
-
-function thrown(fn: () => unknown): IoError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoError);
-    return e as IoError;
-  }
-  throw new Error('expected an IoError, nothing was thrown');
-}
+import { Io, type EndpointId } from '@zero-io/core';
+import { thrown } from './thrown.js';
 
 describe('after shutdown', () => {
   it('every method throws ShardClosed with the fix', () => {

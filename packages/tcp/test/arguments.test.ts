@@ -2,21 +2,11 @@
 import dns from 'node:dns';
 import { syncBuiltinESMExports } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Io, IoError, type ConnId } from '@zero-io/core';
+import { Io, type ConnId } from '@zero-io/core';
 import type { TcpConnectConfig, TcpListenConfig } from '@zero-io/tcp';
 import { makePki } from './tls-helpers.js';
 import { until } from './helpers.js';
-
-/** The IoError `fn` throws (fails the test when it throws nothing, or something else). */
-function thrown(fn: () => unknown): IoError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoError);
-    return e as IoError;
-  }
-  throw new Error('expected an IoError, nothing was thrown');
-}
+import { thrown } from '../../core/test/thrown.js';
 
 let io: Io | undefined;
 afterEach(() => { io?.shutdown(); io = undefined; });

@@ -4,19 +4,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Io, IoError } from '@zero-io/core';
+import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { until } from './helpers.js';
-
-function thrown(fn: () => unknown): IoError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoError);
-    return e as IoError;
-  }
-  throw new Error('expected an IoError, nothing was thrown');
-}
+import { thrown } from '../../core/test/thrown.js';
 
 let io: Io | undefined;
 afterEach(() => { io?.shutdown(); io = undefined; });
