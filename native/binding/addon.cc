@@ -214,6 +214,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
         InstanceMethod("pauseRecv", &ZeroIo::PauseRecv),
         InstanceMethod("connSetConnectTimeout", &ZeroIo::ConnSetConnectTimeout),
         InstanceMethod("connEndpoint", &ZeroIo::ConnEndpoint),
+        InstanceMethod("end", &ZeroIo::End),
         InstanceMethod("connPeer", &ZeroIo::ConnPeer),
         InstanceMethod("connProto", &ZeroIo::ConnProto),
         InstanceMethod("connStats", &ZeroIo::ConnStats),
@@ -1003,6 +1004,13 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value PauseRecv(const Napi::CallbackInfo& info) {
     return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
       return Queued(info, s, s->shard->conn_pause_recv(idx, gen, info[2].ToBoolean()));
+    });
+  }
+
+  // end(shard, conn): FIN after what is queued; reading goes on.
+  Napi::Value End(const Napi::CallbackInfo& info) {
+    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->conn_end(idx, gen));
     });
   }
 

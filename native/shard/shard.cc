@@ -548,7 +548,8 @@ int Shard::conn_fail(uint32_t index, uint32_t gen, int32_t code) {
 int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful ||
+      c->end_pending || c->write_closed)
     return kErrClosing;
   if (c->tls && c->tls->ktls != Ktls::Active) return tls_write(index, data, len);
   size_t done = tx_append(index, data, len, cfg_.max_write_queue_bytes, true);
@@ -636,7 +637,8 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
                                uint32_t len) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful ||
+      c->end_pending || c->write_closed)
     return kErrClosing;
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
   if (len == 0) return 0;
@@ -769,6 +771,21 @@ int Shard::conn_pause_recv(uint32_t index, uint32_t gen, bool pause) {
   return 0;
 }
 
+int Shard::conn_end(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful) return kErrClosing;
+  if (c->end_pending || c->write_closed) return 0;
+  if (c->state != ConnState::Open) {  // not connected yet: nothing was sent, nothing to half-close
+    begin_close(index, 0, kOriginLocal);
+    return 0;
+  }
+  c->end_pending = true;
+  if (c->tls && c->tls->ktls != Ktls::Active) c->tls->s.close_notify();  // RFC 8446 section 6.1
+  mark_dirty(index);
+  return 0;
+}
+
 int64_t Shard::conn_endpoint(uint32_t index, uint32_t gen) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
@@ -878,8 +895,9 @@ void Shard::emit_peer_ended(uint32_t index) {
 }
 
 bool Shard::eof_close_due(const Conn& c) const {
-  return c.peer_eof && !c.half_open && !c.eof_owed && !c.want_writable && c.app_epoch != epoch_ &&
-         !tls_owes(c);
+  if (!c.peer_eof || c.eof_owed || tls_owes(c)) return false;
+  if (c.write_closed) return true;  // both sides ended
+  return !c.half_open && !c.end_pending && !c.want_writable && c.app_epoch != epoch_;
 }
 
 // Returns a just-allocated, never-opened connection entry to the free list.
@@ -989,13 +1007,30 @@ void Shard::flush(bool allow_events) {
         if (c.graceful && !(c.peer_eof && tls_hs)) {
           if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err)) {
             if (c.tls && c.tls->ktls == Ktls::Active && !c.drain_err) ktls_close_notify(idx);
-            begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : kOriginLocal);
+            begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : c.graceful_origin);
           }
+        } else if (c.end_pending && !tls_hs && !(c.tls && c.tls->s.pending_out())) {
+          // end(): everything queued (and close_notify) is out: our FIN.
+          if (c.tls && c.tls->ktls == Ktls::Active) ktls_close_notify(idx);
+          ::shutdown(c.fd, SHUT_WR);
+          c.end_pending = false;
+          c.write_closed = true;
+          if (eof_close_due(c)) begin_close(idx, 0, kOriginLocal);
         } else if (c.peer_eof && tls_hs) {
           c.tls->s.abort("the peer closed the connection during the handshake");
           begin_close(idx, kErrTlsHandshake, kOriginPeer);
         } else if (eof_close_due(c)) {
-          begin_close(idx, 0, kOriginPeer);
+          if (c.tls && !c.write_closed && tls_sending(*c.tls)) {
+            // Our close_notify goes after the answer, then the close (a graceful one).
+            c.graceful = true;
+            c.graceful_origin = kOriginPeer;
+            if (c.tls->ktls != Ktls::Active) c.tls->s.close_notify();
+            if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
+            c.timer = timers_.add(now_ms() + 5000, kTimerGraceful, idx, c.gen);
+            mark_dirty(idx);
+          } else {
+            begin_close(idx, 0, c.write_closed ? kOriginLocal : kOriginPeer);
+          }
         }
       }
     }
@@ -1462,9 +1497,11 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
   if (res == 0) {
     // FIN: every byte before it was delivered (or sits in the TLS machine: PeerEnded waits for
     // it in flush()). Without half-open the connection closes once the app's answer is out.
-    c.peer_eof = true;
-    c.eof_owed = true;
-    if (!tls_owes(c) && room(1)) emit_peer_ended(idx);
+    if (!c.peer_eof) {  // (TLS: a close_notify may have ended the peer's side already)
+      c.peer_eof = true;
+      c.eof_owed = true;
+      if (!tls_owes(c) && room(1)) emit_peer_ended(idx);
+    }
     mark_dirty(idx);
     return;
   }
@@ -1592,7 +1629,8 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  arm_recv(idx);
+  if (rx_held(c)) c.need_rearm = true;  // pauseRecv() before the connect completed: kept
+  else arm_recv(idx);
   ++counters_.conns_connected;
   if (c.tls) {
     // Connected follows the TLS handshake (tls_established); its ClientHello is queued already.

@@ -193,6 +193,9 @@ struct Conn {
   bool half_open = false;         // allowHalfOpen: the peer's FIN does not close; the app does
   bool eof_owed = false;          // the peer's FIN came; PeerEnded not emitted yet
   bool user_paused = false;       // pauseRecv(): the multishot recv stays down until resumeRecv()
+  bool end_pending = false;       // end(): FIN (TLS: close_notify first) once the queue drained
+  bool write_closed = false;      // end() done: our FIN is out; the peer's ends the connection
+  int32_t graceful_origin = kOriginLocal;  // origin reported when a graceful close completes
   uint32_t app_epoch = 0;         // epoch_ when PeerEnded / Writable last went to the app
   int32_t close_err = 0, close_origin = kOriginLocal;
   int32_t drain_err = 0, drain_origin = kOriginLocal;  // a graceful close's cause (TLS failure)
@@ -396,6 +399,10 @@ class Shard {
   // The listener a connection was accepted on, as an endpoint id (gen << 20 | index), or -1
   // for an outbound one; kErrStaleId once its Disconnected batch is over.
   int64_t conn_endpoint(uint32_t index, uint32_t gen);
+  // end() as node:net's socket.end(): what is queued goes out, then FIN (TLS: close_notify
+  // first); reading goes on, and the connection closes once the peer has ended too. Writes
+  // after it are refused (kErrClosing). 0 or kErr*.
+  int conn_end(uint32_t index, uint32_t gen);
   int conn_close(uint32_t index, uint32_t gen);
   int conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms);
   // Shutdown: closes every endpoint and gracefully closes every connection.
@@ -491,6 +498,9 @@ class Shard {
   static bool tls_owes(const Conn& c);
   // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up).
   static bool rx_held(const Conn& c);
+  // Whether the session encrypts writes now (open, or the peer sent close_notify: half-close),
+  // rather than holding them for the handshake.
+  static bool tls_sending(const ConnTls& t);
   // Whether a Writable event is due: asked for, the queue drained, and (TLS) the handshake done.
   static bool writable_owed(const Conn& c);
   void tls_established(uint32_t index);

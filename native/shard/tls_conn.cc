@@ -92,6 +92,10 @@ bool Shard::tls_owes(const Conn& c) {
   return c.tls && (c.tls->event_owed || (!c.tls->rx_dead && c.tls->pump_more));
 }
 
+bool Shard::tls_sending(const ConnTls& t) {
+  return t.s.phase() == tls::Phase::Open || t.s.phase() == tls::Phase::Closed;
+}
+
 bool Shard::rx_held(const Conn& c) {
   return c.user_paused ||
          (c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel)));
@@ -216,7 +220,12 @@ void Shard::tls_pump(uint32_t index) {
       break;
     }
     if (n == tls::kTlsPeerClosed) {
-      c.peer_eof = true;  // close_notify: flush what we owe, then close
+      // close_notify: the peer ended its side, as a FIN does (PeerEnded; the close follows the
+      // app's answer, or its own close with allowHalfOpen). Our side can still send.
+      if (!c.peer_eof) {
+        c.peer_eof = true;
+        c.eof_owed = true;
+      }
       break;
     }
     tls_fail(index, n == tls::kTlsHandshakeFailed ? int32_t{kErrTlsHandshake} : int32_t{kErrTlsProtocol});
@@ -232,7 +241,7 @@ size_t Shard::tls_admit(uint32_t index, size_t len, int* short_why, bool count_c
   ConnTls& t = *c.tls;
   size_t limit = cfg_.max_write_queue_bytes;
   *short_why = kErrQueueFull;
-  if (t.s.phase() != tls::Phase::Open) {  // held by the session until the handshake is done
+  if (!tls_sending(t)) {  // held by the session until the handshake is done
     size_t held = t.s.held();
     return std::min(len, limit > held ? limit - held : 0);
   }
@@ -261,7 +270,7 @@ int64_t Shard::tls_write(uint32_t index, const uint8_t* data, size_t len, bool w
   int why;
   size_t n = tls_admit(index, len, &why);
   if (whole && n < len) n = 0;
-  if (t.s.phase() != tls::Phase::Open) {
+  if (!tls_sending(t)) {
     int64_t r = t.s.write(data, n, cfg_.max_write_queue_bytes);
     if (r >= 0 && static_cast<size_t>(r) < len) {
       c.want_writable = true;  // emitted once the handshake is done and the queue drained

@@ -689,7 +689,9 @@ int64_t Session::write(const uint8_t* data, size_t len, size_t early_max) {
     early_.insert(early_.end(), data, data + n);
     return static_cast<int64_t>(n);
   }
-  if (phase_ != Phase::Open || shutdown_sent_) return kTlsProtocolError;
+  // After the peer's close_notify (Closed) our side may still send until we close it: TLS 1.3
+  // half-close (RFC 8446 section 6.1), and what TLS 1.2 peers (OpenSSL, node:tls) accept too.
+  if ((phase_ != Phase::Open && phase_ != Phase::Closed) || shutdown_sent_) return kTlsProtocolError;
   if (len == 0) return 0;
   size_t done = 0;
   while (done < len) {

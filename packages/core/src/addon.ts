@@ -50,6 +50,7 @@ export interface NativeAddon {
   pauseRecv(shard: number, conn: number, pause: boolean): number;
   connSetConnectTimeout(shard: number, conn: number, ms: number): number;
   connEndpoint(shard: number, conn: number): number;
+  end(shard: number, conn: number): number;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;

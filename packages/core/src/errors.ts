@@ -196,6 +196,10 @@ export function didYouMean(key: string, known: readonly string[]): string {
 export function fromNative(e: unknown, context: string, address?: string, fixes?: Readonly<Record<string, string>>): IoError {
   if (isIoError(e)) return e;
   const err = e as Error & { zioKind?: IoErrorKind; errno?: number; syscall?: string; found?: string; required?: string; backend?: string; feature?: string };
+  // Node-API's own type checks ("A number was expected", ...): an argument of the wrong type.
+  if (err?.zioKind === undefined && /^An? \w+ was expected/.test(err?.message ?? '')) {
+    return new IoError('InvalidArgument', `${context}: an argument has the wrong type (${err.message}); ids are the numbers the engine gave you`, {}, { cause: e });
+  }
   const kind: IoErrorKind = err?.zioKind ?? 'SyscallFailed';
   if (kind === 'SyscallFailed' && typeof err.errno === 'number') {
     const code = errnoName(err.errno);

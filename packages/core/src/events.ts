@@ -58,10 +58,15 @@ export interface TlsReadyEvent {
  *   answer has gone out. Precisely: after this event's batch, when the write queue is empty and
  *   no `Writable` is owed (a write that was cut short gets its `Writable`, and what the
  *   application writes then is sent too); the first batch end that finds nothing more written
- *   closes it (`Disconnected`, origin 'peer'). Answers written later (after a timer or a
- *   promise) need `allowHalfOpen: true`.
+ *   closes it (`Disconnected`, origin 'peer'). Writes from the handler and from promise
+ *   callbacks that run right after it (microtasks of the same batch) count; answers written
+ *   later (a timer, setImmediate, other I/O) need `allowHalfOpen: true`.
  * - true: the connection stays open for writing until the application closes it
- *   (`closeGraceful` sends what is queued, then closes).
+ *   (`closeGraceful` sends what is queued, then closes; `end` sends FIN and lets the close
+ *   follow).
+ *
+ * TLS: the peer's close_notify counts as its end (and its FIN after it is not reported again);
+ * the answer is encrypted as usual and our close_notify follows it.
  */
 export interface PeerEndedEvent {
   readonly type: 'PeerEnded';
@@ -91,8 +96,9 @@ export interface DisconnectedEvent {
   /**
    * The cause as an IoError when it is one of ours rather than an errno: TlsHandshakeFailed
    * (with `alert` and a readable reason, e.g. "alert received: bad certificate (42)"),
-   * TlsProtocolError, or ConnectTimeout-like handshake time-outs (TlsHandshakeFailed, origin
-   * 'timeout'). Null for errno causes and clean closes. Read it in the handler (borrowed).
+   * TlsProtocolError, a TLS handshake time-out (TlsHandshakeFailed, origin 'timeout'), or
+   * ConnectTimeout (`connectTimeoutMs`, origin 'timeout'). Null for errno causes and clean
+   * closes. Read it in the handler (borrowed).
    * A server connection whose handshake fails is reported by this event only: it was never
    * Connected.
    */

@@ -10,7 +10,8 @@ import type { MulticastGroup, UdpEndpointConfig, UdpEndpointStats, UdpTarget } f
 import type { SendBuffer } from './send-buffer.js';
 import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
-import { IoError, errnoDescription, fromNative, isIoError } from './errors.js';
+import { IoError, describeValue, errnoDescription, fromNative, isIoError } from './errors.js';
+import { rejectUnknownKeys } from './address.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
   EV_PEER_ENDED,
@@ -562,7 +563,9 @@ export class Io {
    * Queues bytes for a connection (copied into pool slots; sent at the end of the batch or the
    * next poll). Returns the bytes accepted: fewer than given when the write queue limit
    * (maxWriteQueueBytes) or the pool is reached — a `Writable` event follows when it drains.
-   * Returns 0 for a connection that is closing. Throws InvalidConnId for a stale id.
+   * Returns 0 for a connection that is closing (or after `end()`). Throws InvalidConnId for a
+   * stale id. An outbound connection takes writes before it is `Connected`: they are queued and
+   * sent once it connects (TLS: after the handshake).
    */
   streamWrite(conn: ConnId, data: Uint8Array): number;
   /**
@@ -620,7 +623,23 @@ export class Io {
       `streamRead: ${protocol} connections are push-only; handle StreamFrame events instead`, { protocol });
   }
 
-  /** Immediate close: queued writes are dropped. A Disconnected event follows. Closing twice is a no-op. */
+  /**
+   * Ends your side of the connection, as node:net's `socket.end()`: what is queued is sent,
+   * then FIN (TLS: close_notify first). Reading goes on — a proxy passes a client's FIN on and
+   * still reads the backend's answer — and the connection closes (`Disconnected`) once the
+   * peer has ended its side too (`PeerEnded`). Writes after it take nothing (0). Idempotent; a
+   * connection still connecting is closed. Throws InvalidConnId for a stale id.
+   */
+  end(conn: ConnId): void {
+    this.#live();
+    this.#check(this.#native.end(this.#shard, conn), 'end');
+  }
+
+  /**
+   * Immediate close: queued writes are dropped. A Disconnected event follows. Closing again
+   * while it is closing (until its Disconnected batch ends) is a no-op; after that the id is
+   * stale and throws InvalidConnId.
+   */
   close(conn: ConnId): void {
     this.#live();
     this.#check(this.#native.close(this.#shard, conn), 'close');
@@ -633,6 +652,9 @@ export class Io {
    */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
     this.#live();
+    if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 0xffffffff) {
+      throw new IoError('InvalidArgument', `closeGraceful: timeoutMs must be a whole number of milliseconds (0 to ${0xffffffff}), got ${describeValue(timeoutMs)}`);
+    }
     this.#check(this.#native.closeGraceful(this.#shard, conn, timeoutMs), 'closeGraceful');
   }
 
@@ -756,6 +778,11 @@ export class Io {
    */
   runSync(handler: (event: Event, io: Io) => void, options: RunSyncOptions = {}): ShutdownHandle {
     this.#live();
+    if (typeof handler !== 'function') throw new IoError('InvalidArgument', `runSync: the handler must be a function (event, io) => void, got ${describeValue(handler)}`);
+    rejectUnknownKeys(options, ['onError'], 'runSync');
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new IoError('InvalidArgument', `runSync: onError must be a function (error, event) => void, got ${describeValue(options.onError)}`);
+    }
     if (this.#driving) throw new IoError('DriverRunning', 'runSync() is already driving this Io');
     const onError = options.onError ?? ((err: unknown, ev: Event) => {
       process.stderr.write(`zero-io: handler threw on ${ev.type} (conn ${(ev as { conn?: number }).conn}): ${(err as Error)?.stack ?? String(err)}\n`);

@@ -3,6 +3,8 @@
  * @module
  */
 import { ERR } from './addon.js';
+import { rejectUnknownKeys } from './address.js';
+import { IoError, describeValue } from './errors.js';
 import type { Io } from './io.js';
 import type { ConnId, Event } from './events.js';
 
@@ -53,6 +55,10 @@ export class StreamWriter {
   readonly #bytes = new Map<ConnId, number>();
 
   constructor(io: Io, options: StreamWriterOptions = {}) {
+    rejectUnknownKeys(options, ['pauseReading'], 'StreamWriter');
+    if (options.pauseReading !== undefined && typeof options.pauseReading !== 'boolean') {
+      throw new IoError('InvalidConfig', `StreamWriter: pauseReading must be true or false, got ${describeValue(options.pauseReading)}`, { key: 'pauseReading' });
+    }
     this.#io = io;
     this.#pause = options.pauseReading ?? true;
   }
@@ -64,6 +70,9 @@ export class StreamWriter {
    * (returns true: there is nothing left to wait for); a stale id throws InvalidConnId.
    */
   write(conn: ConnId, data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) {
+      throw new IoError('InvalidArgument', `StreamWriter.write: data must be a Uint8Array (a Buffer is one), got ${describeValue(data)}`);
+    }
     const q = this.#pending.get(conn);
     if (q !== undefined) {
       q.push(data.slice());
@@ -120,7 +129,13 @@ export class StreamWriter {
   // Bytes taken, or CLOSING (io.streamWrite answers 0 for a closing connection as for a full
   // queue; here the two must differ). Other refusals throw as io.streamWrite does.
   #write(conn: ConnId, data: Uint8Array): number {
-    const r = this.#io._native.write(this.#io._shard, conn, data);
+    if (this.#io.closed) return this.#io.streamWrite(conn, data);  // throws ShardClosed
+    let r: number;
+    try {
+      r = this.#io._native.write(this.#io._shard, conn, data);
+    } catch {
+      return this.#io.streamWrite(conn, data);  // the same call, with its IoError
+    }
     if (r >= 0) return r;
     if (r === ERR.CLOSING) return CLOSING;
     return this.#io.streamWrite(conn, data);  // throws the IoError for r

@@ -160,11 +160,14 @@ Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenC
   rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort', 'tls', 'allowHalfOpen'], 'tcpListenWith');
   const host = bindIp(config.host ?? '0.0.0.0', 'tcpListenWith');
   const port = checkPort(config.port, 'tcpListenWith');
+  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', 'tcpListenWith');
+  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'tcpListenWith');
+  boolOption(config.reusePort, 'reusePort', 'tcpListenWith');
   const { native, shard } = internalsOf(this);
   const display = formatHostPort(host, port);
   let ep: EndpointId;
   try {
-    ep = native.tcpListen(shard, host, port, config.backlog ?? 511, config.reusePort ?? false) as EndpointId;
+    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'tcpListen', display);
   }
@@ -189,7 +192,12 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   rejectUnknownKeys(config, ['host', 'port', 'attemptDelayMs', 'family', 'tls', 'allowHalfOpen', 'connectTimeoutMs'], 'tcpConnectWith');
   const connectTimeout = timeoutOption(config.connectTimeoutMs, 'tcpConnectWith');
   const port = checkPort(config.port, 'tcpConnectWith');
-  const delay = config.attemptDelayMs ?? 250;
+  const delay = intOption(config.attemptDelayMs, 250, 0, 60_000, 'attemptDelayMs', 'tcpConnectWith');
+  const family = config.family ?? 0;
+  if (family !== 0 && family !== 4 && family !== 6) {
+    throw new IoError('InvalidConfig', `tcpConnectWith: family must be 0 (both), 4 or 6, got ${describeValue(family)}`, { key: 'family' });
+  }
+  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'tcpConnectWith');
   const internals = internalsOf(this);
   const { native, shard, check } = internals;
   const host = config.host ?? 'localhost';
@@ -209,7 +217,8 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
     return conn;
   }
   // A name: resolve (libuv's thread pool, off the event loop), then race the addresses.
-  lookup(host, { all: true, family: config.family ?? 0, order: 'verbatim' }, (err, addrs) => {
+  lookup(host, { all: true, family, order: 'verbatim' }, (err, addrs) => {
+    if (this.closed) return;  // shut down while resolving: nothing left to connect
     if (err || addrs.length === 0) {
       internals.noteFailedHost(conn, host);
       native.connFail(shard, conn, ERR_NAME_NOT_FOUND);
@@ -222,11 +231,23 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
 
 /** connectTimeoutMs: an integer from 0 (no bound) to 3,600,000 ms. */
 function timeoutOption(v: number | undefined, what: string): number {
-  if (v === undefined) return 10_000;
-  if (!Number.isInteger(v) || v < 0 || v > 3_600_000) {
-    throw new IoError('InvalidConfig', `${what}: connectTimeoutMs must be an integer from 0 (no bound) to 3600000, got ${String(v)}`, { key: 'connectTimeoutMs' });
+  return intOption(v, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
+}
+
+/** An integer option in [min, max], or its default when absent. */
+function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
   }
   return v;
+}
+
+/** A boolean option (absent: false). */
+function boolOption(v: unknown, key: string, what: string): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be true or false, got ${describeValue(v)}`, { key });
+  }
 }
 
 Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string | number): ConnId {
@@ -260,10 +281,11 @@ function udsFixes(path: string): Record<string, string> {
 Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsListenConfig = {}): EndpointId {
   const display = udsPath(path, 'udsListen');
   rejectUnknownKeys(config, ['backlog', 'allowHalfOpen'], 'udsListen');
+  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'udsListen');
   const { native, shard } = internalsOf(this);
   let ep: EndpointId;
   try {
-    ep = native.udsListen(shard, path, config.backlog ?? 511) as EndpointId;
+    ep = native.udsListen(shard, path, intOption(config.backlog, 511, 0, 65_535, 'backlog', 'udsListen')) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'udsListen', display, udsFixes(path));
   }
@@ -274,6 +296,7 @@ Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsL
 Io.prototype.udsConnect = function udsConnect(this: Io, path: string, config: UdsConnectConfig = {}): ConnId {
   udsPath(path, 'udsConnect');
   rejectUnknownKeys(config, ['allowHalfOpen'], 'udsConnect');
+  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'udsConnect');
   const { native, shard, check } = internalsOf(this);
   const conn = check(native.connReserve(shard, PROTO_UDS), 'udsConnect') as ConnId;
   if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);

@@ -221,7 +221,7 @@ function wrap<T>(f: () => T, what: string): T {
     if (isIoError(e)) throw e;  // ours (a bad minVersion, ...): already says `what`
     const err = e as Error & { zioKind?: 'InvalidConfig' | 'TlsInvalidCertificate' | 'InvalidArgument' };
     const kind = err.zioKind ?? 'InvalidConfig';
-    const fix = kind === 'TlsInvalidCertificate' ? ' (pass PEM text: -----BEGIN CERTIFICATE----- ... and an unencrypted -----BEGIN PRIVATE KEY----- that belongs to it)' : '';
+    const fix = kind === 'TlsInvalidCertificate' ? ' (pass PEM text or a PEM file path: -----BEGIN CERTIFICATE----- ... and the -----BEGIN PRIVATE KEY----- that belongs to it; an encrypted key needs passphrase)' : '';
     throw new IoError(kind, `${what}: ${err.message}${fix}`, kind === 'InvalidConfig' ? { key: 'tls' } : {});
   }
 }

@@ -178,3 +178,67 @@ describe('allowHalfOpen', () => {
     expect(seen).toEqual(['PeerEnded@100000', 'Disconnected:peer']);
   });
 });
+
+describe('end() (our side first, as socket.end())', () => {
+  it('a proxy-like client passes its FIN on and still reads the answer the backend sends after it', async () => {
+    // The backend answers only once it has seen the FIN (a request/response over half-close).
+    const backend = net.createServer({ allowHalfOpen: true }, (s) => {
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      s.on('end', () => s.end(`answer: got ${Buffer.concat(got).length} bytes`));
+    });
+    const port = await listenLocal(backend);
+    cleanups.push(() => new Promise<void>((r) => backend.close(() => r())));
+    const io = new Io({ poolSlotCount: 256 });
+    let answer = '';
+    const seen: string[] = [];
+    const conn = io.tcpConnect(`127.0.0.1:${port}`);
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Connected') {
+        io.streamWrite(ev.conn, Buffer.from('request'));
+        io.end(ev.conn);
+        expect(io.streamWrite(ev.conn, Buffer.from('too late'))).toBe(0);  // nothing after end()
+      } else if (ev.type === 'StreamFrame') answer += Buffer.from(ev.data).toString();
+      else if (ev.type === 'PeerEnded' || ev.type === 'Disconnected') seen.push(ev.type);
+    }, { onError });
+    cleanups.push(async () => { await h.shutdown({ timeoutMs: 200 }); io.shutdown(); });
+    await until(() => seen.includes('Disconnected'), 5000, 'the close');
+    expect(answer).toBe('answer: got 7 bytes');
+    expect(seen).toEqual(['PeerEnded', 'Disconnected']);
+    expect(() => io.end(conn)).toThrow(expect.objectContaining({ kind: 'InvalidConnId' }));
+  });
+});
+
+describe('pauseRecv before Connected', () => {
+  it('an outbound connection paused while connecting reads nothing until resumed', async () => {
+    const server = net.createServer((s) => s.end('data'));
+    const port = await listenLocal(server);
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const io = new Io({ poolSlotCount: 256 });
+    const log: string[] = [];
+    const conn = io.tcpConnect(`127.0.0.1:${port}`);
+    io.pauseRecv(conn);
+    const h = io.runSync((ev) => { if (ev.type !== 'PoolPressure') log.push(ev.type); }, { onError });
+    cleanups.push(async () => { await h.shutdown({ timeoutMs: 200 }); io.shutdown(); });
+    await until(() => log.length > 0, 5000, 'Connected');
+    // The server's data and FIN are waiting in the kernel; nothing reaches us while paused.
+    const server2 = net.createServer();  // a full round trip of the event loop and the kernel
+    await listenLocal(server2);
+    await new Promise<void>((r) => server2.close(() => r()));
+    expect(log).toEqual(['Connected']);
+    io.resumeRecv(conn);
+    await until(() => log.includes('Disconnected'), 5000, 'the data and the close');
+    expect(log).toEqual(['Connected', 'StreamFrame', 'PeerEnded', 'Disconnected']);
+  });
+});
+
+describe('shutdown while a host name is resolving', () => {
+  it('drops the pending connect quietly (no uncaught error from the lookup)', async () => {
+    const io = new Io({ poolSlotCount: 64 });
+    io.tcpConnect('localhost:9');
+    io.shutdown();
+    // The lookup answers on a later turn of the event loop; an uncaught error there fails the run.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(io.closed).toBe(true);
+  });
+});

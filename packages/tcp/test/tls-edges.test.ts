@@ -354,3 +354,32 @@ describe('TLS configuration', () => {
     expect(d.error).toMatch(/servername/);
   });
 });
+
+describe('TLS half-close', () => {
+  it('a TLS client that writes then ends at once gets the whole echo (StreamWriter), TLS 1.2 and 1.3', async () => {
+    const { StreamWriter } = await import('@zero-io/core');
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      let out: InstanceType<typeof StreamWriter> | undefined;
+      const r = recorder((ev, io) => {
+        out ??= new StreamWriter(io);
+        out.handle(ev);
+        if (ev.type === 'StreamFrame') out.write(ev.conn, ev.data);
+      });
+      const ep = r.io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+      const payload = Buffer.alloc(1 << 20, version);
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: r.io.localAddress(ep).port, ca: pki.ca, servername: 'localhost',
+          minVersion: version, maxVersion: version }, () => s.end(payload));
+        const parts: Buffer[] = [];
+        s.on('data', (d) => parts.push(d));
+        s.on('end', () => resolve(Buffer.concat(parts)));
+        s.on('error', reject);
+      });
+      expect(got.length).toBe(payload.length);
+      expect(got.equals(payload)).toBe(true);
+      await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'the close');
+      expect(r.log.filter((e) => e.type === 'PeerEnded').length).toBe(1);
+      await r.close();
+    }
+  });
+});
