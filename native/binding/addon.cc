@@ -1510,6 +1510,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   std::vector<std::unique_ptr<ShardSlot>> shards_;
 };
 
+// Batches run per wake-up before the loop gets its turn back (Kick brings us back at once):
+// a loaded shard cannot hold Node's event loop for more than a few batches (a few ms).
+constexpr int kBatchesPerWake = 4;
+
 void OnWake(uv_poll_t* h, int status, int events) {
   (void)status;
   (void)events;
@@ -1517,28 +1521,48 @@ void OnWake(uv_poll_t* h, int status, int events) {
   ShardSlot* s = d->slot;
   Shard* sh = s->shard.get();
   if (sh->driver().deferred()) sh->driver().drain_eventfd();
-  Napi::Env env(d->env);
-  Napi::HandleScope scope(env);
+  // Plain Node-API calls with their status checked, no C++ exceptions: while the environment
+  // is being torn down (process.exit() or Worker.terminate() from a handler) these calls fail,
+  // and turning that failure into a Napi::Error is itself fatal. Then we just stop.
+  napi_env env = d->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value global, cb;
+  if (napi_get_global(env, &global) != napi_ok ||
+      napi_get_reference_value(env, static_cast<napi_ref>(d->cb), &cb) != napi_ok || cb == nullptr) {
+    napi_close_handle_scope(env, scope);
+    return;
+  }
   // Awake: completions posted meanwhile (e.g. sends finishing inline at submit) need not wake
   // us through the eventfd; we re-check before going back to sleep.
   sh->driver().eventfd_signals(false);
-  for (int round = 0; round < 64; ++round) {
+  for (int round = 0; round < kBatchesPerWake; ++round) {
     int n = sh->tick(0);
     if (n > 0) {
       s->in_batch = true;
-      napi_value exc = nullptr;
-      try {
-        d->cb.MakeCallback(env.Global(), {Napi::Number::New(env, n)}, *d->ctx);
-      } catch (const Napi::Error& e) {
-        exc = e.Value();
+      napi_value argv, result, exc = nullptr;
+      napi_status st = napi_create_uint32(env, static_cast<uint32_t>(n), &argv);
+      if (st == napi_ok) st = napi_make_callback(env, *d->ctx, global, cb, 1, &argv, &result);
+      if (st == napi_pending_exception) {
+        if (napi_get_and_clear_last_exception(env, &exc) != napi_ok) exc = nullptr;
+      } else if (st != napi_ok) {
+        // The environment is going away (it cannot run JS any more): leave the shard as it
+        // is; the environment's cleanup hooks destroy it.
+        s->in_batch = false;
+        napi_close_handle_scope(env, scope);
+        return;
       }
       s->in_batch = false;
       if (s->destroy_requested) {
-        ZeroIo* addon = env.GetInstanceData<ZeroIo>();
-        auto& v = addon->shards();
-        for (uint32_t i = 0; i < v.size(); ++i)
-          if (v[i].get() == s) { addon->FinishDestroy(i); break; }
+        ZeroIo* addon = static_cast<ZeroIo*>(nullptr);
+        napi_get_instance_data(env, reinterpret_cast<void**>(&addon));
+        if (addon) {
+          auto& v = addon->shards();
+          for (uint32_t i = 0; i < v.size(); ++i)
+            if (v[i].get() == s) { addon->FinishDestroy(i); break; }
+        }
         if (exc) napi_fatal_exception(env, exc);
+        napi_close_handle_scope(env, scope);
         return;
       }
       if (exc) {
@@ -1546,6 +1570,7 @@ void OnWake(uv_poll_t* h, int status, int events) {
         sh->driver().eventfd_signals(true);
         Kick(sh);  // the error goes to 'uncaughtException'; anything pending is served next wake
         napi_fatal_exception(env, exc);
+        napi_close_handle_scope(env, scope);
         return;
       }
       if (s->stop_requested) {  // stopDriver() from inside the batch
@@ -1553,18 +1578,23 @@ void OnWake(uv_poll_t* h, int status, int events) {
         sh->end_batch();
         sh->driver().eventfd_signals(true);
         StopDriver(s);
+        napi_close_handle_scope(env, scope);
         return;
       }
     }
     sh->end_batch();
     if (!sh->has_pending_work()) {
       sh->driver().eventfd_signals(true);
-      if (!sh->has_pending_work()) return;  // nothing slipped in while signals were off
+      if (!sh->has_pending_work()) {  // nothing slipped in while signals were off
+        napi_close_handle_scope(env, scope);
+        return;
+      }
       sh->driver().eventfd_signals(false);
     }
   }
   sh->driver().eventfd_signals(true);
   Kick(sh);  // still busy: let the loop run other callbacks, then come back
+  napi_close_handle_scope(env, scope);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 #include <cstring>
@@ -416,13 +417,21 @@ int64_t Shard::tcp_listen(const sockaddr* sa, socklen_t len, int backlog, bool r
                        err_op);
 }
 
+// The address length of a Unix socket path: a file path to the end of the struct (as
+// node:net), an abstract name ('\0name') exactly: the kernel compares abstract names over the
+// length given, and ss(8), socat and libuv >= 1.48 (Node 22) use the exact length.
+static socklen_t uds_len(const sockaddr_un& su, size_t path_len) {
+  return su.sun_path[0] == 0 ? static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_len)
+                             : static_cast<socklen_t>(sizeof(sockaddr_un));
+}
+
 int64_t Shard::uds_listen(const std::string& path, int backlog, const char** err_op) {
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
   if (path.size() >= sizeof su.sun_path) { *err_op = "bind"; return -ENAMETOOLONG; }
   memcpy(su.sun_path, path.data(), path.size());
-  return open_endpoint(AF_UNIX, reinterpret_cast<sockaddr*>(&su), sizeof su, backlog, false,
-                       kProtoUds, path, err_op);
+  return open_endpoint(AF_UNIX, reinterpret_cast<sockaddr*>(&su), uds_len(su, path.size()), backlog,
+                       false, kProtoUds, path, err_op);
 }
 
 int Shard::endpoint_local(uint32_t index, uint32_t gen, sockaddr_storage* out, socklen_t* len) {
@@ -512,7 +521,7 @@ int Shard::conn_connect_uds(uint32_t index, uint32_t gen, const std::string& pat
   su->sun_family = AF_UNIX;
   memcpy(su->sun_path, path.data(), path.size());
   su->sun_path[path.size()] = 0;
-  c->addr_len = sizeof(sockaddr_un);
+  c->addr_len = uds_len(*su, path.size());
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   c->he_count = 1;

@@ -367,8 +367,12 @@ export class ClusterHandle extends EventEmitter {
     this.#workers = workers;
     this.shards = Object.freeze(shards);
     workers.forEach((w, i) => {
-      w.on('error', (error) => this.#exit(i, 1, error));
-      w.on('exit', (code) => this.#exit(i, code, null));
+      // Reported on 'exit', not on 'error': only then is the worker's environment torn down,
+      // its shard destroyed and its SO_REUSEPORT socket closed, so no new connection is routed
+      // to a dead shard after shardExit.
+      let error: Error | null = null;
+      w.on('error', (e) => { error = e; });
+      w.on('exit', (code) => this.#exit(i, error ? (code || 1) : code, error));
     });
   }
 

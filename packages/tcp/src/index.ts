@@ -13,7 +13,7 @@ import {
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
 import {
-  bindIp, checkPort, describeValue, fromNative, internalsOf, rejectUnknownKeys,
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, rejectUnknownKeys,
 } from '@zero-io/core/internal';
 import { attachServerTls, clientTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
@@ -126,10 +126,10 @@ declare module '@zero-io/core' {
     /**
      * Listens on a Unix socket path (removed again when the endpoint closes, like node:net).
      * A path that starts with a NUL byte (`'\0name'`) is a Linux abstract name: no file is
-     * created, and `localAddress(ep).address` shows it as `'@name'` (`ss -x` notation). As with
-     * node:net (libuv), the name is bound NUL-padded to the full 108-byte `sun_path`: node:net
-     * clients reach it; tools that pass the exact name length need the padded form (socat:
-     * `ABSTRACT-CONNECT:name,unix-tightsocklen=0`). An empty path is refused (InvalidAddress).
+     * created, and `localAddress(ep).address` shows it as `'@name'` (`ss -x` notation). The name
+     * is bound with its exact length, as ss, socat (`ABSTRACT-CONNECT:name`) and node:net from
+     * Node 22 use it (Node 20's node:net pads the name to 108 bytes and does not reach it). An
+     * empty path is refused (InvalidAddress).
      */
     udsListen(path: string, config?: UdsListenConfig): EndpointId;
     /** Connects to a Unix socket path (`'\0name'`: an abstract name, as for udsListen). */
@@ -208,7 +208,7 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   }
   // A bad TLS config throws before a connection is reserved (no Disconnected for an unseen id).
   const withTls = config.tls === undefined ? null : clientTls(this, config.tls, host);
-  const conn = check(native.connReserve(shard, PROTO_TCP), 'tcpConnect') as ConnId;
+  const conn = reserve(this, PROTO_TCP, 'tcpConnect', formatHostPort(host, port));
   if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);
   if (connectTimeout > 0) native.connSetConnectTimeout(shard, conn, connectTimeout);
   withTls?.(conn);
@@ -228,6 +228,18 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   });
   return conn;
 };
+
+/** A connection-table entry for an outbound connect; TableFull names the target. */
+function reserve(io: Io, proto: number, what: string, target: string): ConnId {
+  const { native, shard, check } = internalsOf(io);
+  const r = native.connReserve(shard, proto);
+  if (r === ERR.TABLE_FULL) {
+    throw new IoError('TableFull',
+      `${what}(${target}): the connection table is full (maxConnections=${io.config.maxConnections}). Raise maxConnections or close idle connections.`,
+      { address: target });
+  }
+  return check(r, what) as ConnId;
+}
 
 /** connectTimeoutMs: an integer from 0 (no bound) to 3,600,000 ms. */
 function timeoutOption(v: number | undefined, what: string): number {
@@ -298,7 +310,7 @@ Io.prototype.udsConnect = function udsConnect(this: Io, path: string, config: Ud
   rejectUnknownKeys(config, ['allowHalfOpen'], 'udsConnect');
   boolOption(config.allowHalfOpen, 'allowHalfOpen', 'udsConnect');
   const { native, shard, check } = internalsOf(this);
-  const conn = check(native.connReserve(shard, PROTO_UDS), 'udsConnect') as ConnId;
+  const conn = reserve(this, PROTO_UDS, 'udsConnect', path.replace(/\0/g, '@'));
   if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);
   const r = native.connConnectUds(shard, conn, path);
   if (r < 0) native.connFail(shard, conn, -r);
