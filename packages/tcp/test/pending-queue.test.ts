@@ -123,7 +123,7 @@ describe('RST while a large write queue is pending', () => {
     const { io, port } = serve((ev, i) => {
       writer ??= bulkWriter(i);
       if (ev.type === 'Connected' && bulk === null) { bulk = ev.conn; writer.start(ev.conn); return; }
-      if (ev.conn === bulk) {
+      if ((ev as { conn?: ConnId }).conn === bulk) {
         if (ev.type === 'Writable') writer.onWritable(ev.conn);
         if (ev.type === 'Disconnected') ends.push({ conn: ev.conn, errorCode: ev.errorCode, reason: ev.reason, origin: ev.origin });
         return;
