@@ -2,6 +2,7 @@
 // cluster emits 'shardExit' with the shard, the exit code and the error, and the other shard
 // keeps serving (ClusterHandle's TSDoc: "the others keep serving").
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { IoCluster, runPerCore, type ClusterHandle, type ShardExit } from '@zero
 const handler = new URL('./fixtures/cluster-mortal.mjs', import.meta.url);
 
 /** Connects, reads the greeting line; resolves with the socket and the shard id that took it. */
-function greet(port: number, timeoutMs = 5000): Promise<{ s: net.Socket; shard: number }> {
+function greet(port: number, timeoutMs = 3000): Promise<{ s: net.Socket; shard: number }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let buf = '';
@@ -41,13 +42,22 @@ async function echoOnce(s: net.Socket, text: string): Promise<string> {
   return back;
 }
 
-async function start(): Promise<{ running: ClusterHandle; port: number; exits: ShardExit[] }> {
+/** LISTEN sockets on 127.0.0.1:port (/proc/net/tcp): one per live shard. */
+function listening(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === local && f[3] === '0A').length;
+}
+
+async function start(): Promise<{ running: ClusterHandle; port: number; exits: ShardExit[]; listenersAtExit: number[] }> {
   const cluster = new IoCluster({ shardCount: 2, cpuAffinity: false });
   const ep = cluster.tcpListen('127.0.0.1:0');
   const running = await runPerCore(cluster, handler);
   const exits: ShardExit[] = [];
-  running.on('shardExit', (e: ShardExit) => exits.push(e));
-  return { running, port: ep.address.port, exits };
+  const listenersAtExit: number[] = [];
+  // Read when the event is emitted: the dead shard's member of the group must be gone by then.
+  running.on('shardExit', (e: ShardExit) => { exits.push(e); listenersAtExit.push(listening(ep.address.port)); });
+  return { running, port: ep.address.port, exits, listenersAtExit };
 }
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -75,8 +85,9 @@ describe("shardExit on a worker's death", () => {
   });
 
   it('a shard whose worker throws an uncaught error is reported with that error', async () => {
-    const { running, port, exits } = await start();
+    const { running, port, exits, listenersAtExit } = await start();
     try {
+      expect(listening(port)).toBe(2);
       const victim = await connectTo(port, 1);
       victim.on('error', () => {});
       victim.write('throw');
@@ -86,9 +97,17 @@ describe("shardExit on a worker's death", () => {
       expect(exits[0].exitCode).toBe(1);
       expect(exits[0].error).toBeInstanceOf(Error);
       expect(exits[0].error!.message).toBe('shard 1 dies on request');
-      const g = await greet(port);
-      expect(g.shard).toBe(0);
-      g.s.destroy();
+      // When shardExit is emitted, the dead shard no longer holds a listening socket.
+      expect(listenersAtExit).toEqual([1]);
+      // From shardExit on, new connections all reach the live shard: none is refused or left
+      // in the dead shard's accept queue.
+      const greeted: (number | string)[] = [];
+      for (let i = 0; i < 20; i++) {
+        const g = await greet(port).catch((e: Error) => e.message);
+        if (typeof g === 'string') greeted.push(g);
+        else { greeted.push(g.shard); g.s.destroy(); }
+      }
+      expect(greeted).toEqual(Array(20).fill(0));
       victim.destroy();
     } finally {
       await running.shutdown({ timeoutMs: 1000 });
