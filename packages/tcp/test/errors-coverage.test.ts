@@ -154,7 +154,8 @@ describe('HandleRejected -1005 / -1006', () => {
     }
     handle.streamWrite(conn, Buffer.alloc(5000, 1));
     await until(() => rejected.length === 1, 5000, 'HandleRejected');
-    expect(rejected[0]).toEqual({ op: 'streamWrite', length: 5000, errorCode: -1005, reason: 'the pool has no free slots for the write', conn });
+    expect(rejected[0]).toMatchObject({ op: 'streamWrite', length: 5000, errorCode: -1005, conn });
+    expect(rejected[0].reason).toMatch(/free slots/);  // 'the pool has no free slots for the write'
     // All-or-nothing: nothing of it was sent; with the slots back, the same write goes through.
     for (const b of held.splice(0)) b.release();
     handle.streamWrite(conn, Buffer.alloc(5000, 2));
