@@ -114,4 +114,13 @@ describe("shardExit on a worker's death", () => {
     }
     expect(exits.length).toBe(1);
   });
+
+  it('a busy shard thread ended by Worker.terminate() (the forced shutdown) ends that thread only', () => {
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/terminate-main.mjs', import.meta.url))],
+      { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/FATAL ERROR/);
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([0, 1, 2, 3, 4].map((i) => `round ${i} terminated 1`));
+  });
 });
