@@ -47,7 +47,7 @@ export function makePki(): Pki {
   };
 }
 
-export interface Rec { type: string; conn: number; tls?: boolean; bytes?: Buffer; error?: string; kind?: string; alert?: number; origin?: string }
+export interface Rec { type: string; conn: number; tls?: boolean; bytes?: Buffer; error?: string; errorCode?: number; kind?: string; alert?: number; origin?: string }
 
 /** An Io under runSync that records events; `onEvent` may answer. */
 export function recorder(onEvent?: (ev: Event, io: Io) => void, config: ConstructorParameters<typeof Io>[0] = {}) {
@@ -58,7 +58,7 @@ export function recorder(onEvent?: (ev: Event, io: Io) => void, config: Construc
     else if (ev.type === 'Connected') log.push({ type: ev.type, conn: ev.conn, tls: ev.tls });
     else if (ev.type === 'Disconnected') {
       const e = ev.error;
-      log.push({ type: ev.type, conn: ev.conn, error: ev.reason, kind: e?.kind, alert: e?.alert, origin: ev.origin });
+      log.push({ type: ev.type, conn: ev.conn, error: ev.reason, errorCode: ev.errorCode, kind: e?.kind, alert: e?.alert, origin: ev.origin });
     } else log.push({ type: ev.type, conn: (ev as { conn?: number }).conn ?? -1 });
     onEvent?.(ev, i);
   }, { onError });
