@@ -37,18 +37,29 @@ using zio::ShardConfig;
 constexpr double kIdShift = 1048576.0;  // ids are gen * 2^20 + index
 constexpr uint32_t kIndexMax = 1u << 20;
 
+// Endpoint ids carry this tag (above any connection id: gen < 2^24, index < 2^20), so an
+// endpoint id passed where a connection id belongs (or the reverse) is refused as stale
+// instead of naming another connection.
+constexpr double kEndpointTag = 17592186044416.0;  // 2^44
+
 inline bool SplitId(double id, uint32_t* index, uint32_t* gen) {
-  if (!(id >= 0) || id > 9007199254740991.0) return false;
+  if (!(id >= 0) || id >= kEndpointTag) return false;
   uint64_t v = static_cast<uint64_t>(id);
   *index = static_cast<uint32_t>(v & (kIndexMax - 1));
   *gen = static_cast<uint32_t>(v >> 20);
   return true;
 }
-// The id argument at info[i]; false for a malformed one (callers answer kErrStaleId).
+// The connection id argument at info[i]; false for a malformed one (callers answer kErrStaleId).
 inline bool IdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
   return SplitId(info[i].As<Napi::Number>().DoubleValue(), index, gen);
 }
+// The endpoint id argument at info[i] (tagged); false for anything else.
+inline bool EpIdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  return v >= kEndpointTag && SplitId(v - kEndpointTag, index, gen);
+}
 inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + index; }
+inline double JoinEpId(uint32_t index, uint32_t gen) { return kEndpointTag + gen * kIdShift + index; }
 
 struct ShardSlot;
 
@@ -288,6 +299,14 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
     if (!IdAt(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    return op(s, idx, gen);
+  }
+  // The same for a call on one endpoint (info[1] an endpoint id).
+  template <typename Op>
+  Napi::Value OnEp(const Napi::CallbackInfo& info, Op op) {
+    ShardSlot* s = GetSlot(info);
+    uint32_t idx, gen;
+    if (!EpIdAt(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
     return op(s, idx, gen);
   }
   // The answer of a write: outside a batch (timers, promises) nothing else will flush, so what
@@ -556,7 +575,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     const char* op = nullptr;
     int64_t r = s->shard->tcp_listen(reinterpret_cast<sockaddr*>(&ss), len, backlog, reuse, &op);
     if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
   }
 
   Napi::Value UdsListen(const Napi::CallbackInfo& info) {
@@ -567,11 +586,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     const char* op = nullptr;
     int64_t r = s->shard->uds_listen(path, backlog, &op);
     if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
   }
 
   Napi::Value EndpointClose(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
       return Queued(info, s, s->shard->endpoint_close(idx, gen));
     });
   }
@@ -619,7 +638,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     const char* op = nullptr;
     int64_t r = s->shard->udp_bind(reinterpret_cast<sockaddr*>(&ss), len, u, &op);
     if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
   }
 
   // Reads a destination: a pool offset of a received sockaddr (number), an IP string + port,
@@ -664,7 +683,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // False for a malformed id (the caller answers kErrStaleId); throws for a bad destination.
   static bool ReadUdpTarget(const Napi::CallbackInfo& info, Shard* sh, uint32_t* idx, uint32_t* gen,
                             sockaddr_storage* ss, socklen_t* sl) {
-    if (!IdAt(info, 1, idx, gen)) return false;
+    if (!EpIdAt(info, 1, idx, gen)) return false;
     if (!ReadDest(info.Env(), sh, info[2], info[3].As<Napi::Number>().Uint32Value(), ss, sl))
       throw IoError(info.Env(), "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
     return true;
@@ -832,7 +851,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
+    if (!EpIdAt(info, 1, &idx, &gen))
       return Napi::Number::New(env, zio::kErrStaleId);
     bool join = info[2].As<Napi::Boolean>();
     std::string g = info[3].As<Napi::String>();
@@ -860,7 +879,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Shard* sh = Get(info);
     uint32_t idx, gen;
     const zio::Endpoint* e = nullptr;
-    if (IdAt(info, 1, &idx, &gen)) e = sh->endpoint(idx, gen);
+    if (EpIdAt(info, 1, &idx, &gen)) e = sh->endpoint(idx, gen);
     if (!e || e->kind != zio::EpKind::Udp) return env.Null();
     Napi::Object o = Napi::Object::New(env);
     o.Set("datagramsReceived", static_cast<double>(e->rx_datagrams));
@@ -887,7 +906,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t idx, gen;
     sockaddr_storage ss;
     socklen_t len;
-    if (!IdAt(info, 1, &idx, &gen) ||
+    if (!EpIdAt(info, 1, &idx, &gen) ||
         sh->endpoint_local(idx, gen, &ss, &len) < 0)
       return info.Env().Null();
     return AddrToJs(info.Env(), ss);
@@ -985,13 +1004,17 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 
   // setHalfOpen(shard, id, on, isEndpoint): allowHalfOpen on a listener or a connection.
   Napi::Value SetHalfOpen(const Napi::CallbackInfo& info) {
+    bool on = info[2].ToBoolean();
+    if (info[3].ToBoolean()) {
+      return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+        return Queued(info, s, s->shard->endpoint_set_half_open(idx, gen, on));
+      });
+    }
     return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      bool on = info[2].ToBoolean();
-      int r = info[3].ToBoolean() ? s->shard->endpoint_set_half_open(idx, gen, on)
-                                  : s->shard->conn_set_half_open(idx, gen, on);
-      return Queued(info, s, r);
+      return Queued(info, s, s->shard->conn_set_half_open(idx, gen, on));
     });
   }
+
 
   // connSetConnectTimeout(shard, conn, ms)
   Napi::Value ConnSetConnectTimeout(const Napi::CallbackInfo& info) {
@@ -1017,7 +1040,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // connEndpoint(shard, conn) -> endpoint id, -1 (outbound) or a negative code.
   Napi::Value ConnEndpoint(const Napi::CallbackInfo& info) {
     return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Napi::Number::New(info.Env(), static_cast<double>(s->shard->conn_endpoint(idx, gen)));
+      int64_t r = s->shard->conn_endpoint(idx, gen);
+      return Napi::Number::New(info.Env(), r < 0 ? static_cast<double>(r) : kEndpointTag + static_cast<double>(r));
     });
   }
 
@@ -1194,7 +1218,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Shard* sh = Get(info);
     uint32_t idx, gen;
     auto slot = FindSlot(info[2].As<Napi::Number>().DoubleValue());
-    if (!IdAt(info, 1, &idx, &gen) || !slot) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    if (!EpIdAt(info, 1, &idx, &gen) || !slot) return Napi::Number::New(info.Env(), zio::kErrStaleId);
     return Napi::Number::New(info.Env(), sh->endpoint_set_tls(idx, gen, std::move(slot),
                                                               info[3].As<Napi::Number>().Uint32Value()));
   }
@@ -1325,7 +1349,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     int64_t r = s->shard->adopt_listener(fd, proto);
     if (r < 0) return SyscallResult(env, r, "adopt");
     Nudge(s);
-    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
   }
 
   Napi::Value AdoptUdp(const Napi::CallbackInfo& info) {
@@ -1335,7 +1359,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     int64_t r = s->shard->udp_adopt(fd, ReadUdpOptions(info[2]));
     if (r < 0) return SyscallResult(env, r, "adopt");
     Nudge(s);
-    return Napi::Number::New(env, JoinId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
   }
 
   Napi::Value CloseFd(const Napi::CallbackInfo& info) {
@@ -1511,8 +1535,16 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 };
 
 // Batches run per wake-up before the loop gets its turn back (Kick brings us back at once):
-// a loaded shard cannot hold Node's event loop for more than a few batches (a few ms).
-constexpr int kBatchesPerWake = 4;
+// many small batches share one wake-up (a Kick per batch would cost an eventfd write and a
+// loop turn each), but no wake-up holds Node's event loop for more than about 2 ms.
+constexpr int kBatchesPerWake = 64;
+constexpr int64_t kWakeBudgetNs = 2000000;
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 void OnWake(uv_poll_t* h, int status, int events) {
   (void)status;
@@ -1536,7 +1568,8 @@ void OnWake(uv_poll_t* h, int status, int events) {
   // Awake: completions posted meanwhile (e.g. sends finishing inline at submit) need not wake
   // us through the eventfd; we re-check before going back to sleep.
   sh->driver().eventfd_signals(false);
-  for (int round = 0; round < kBatchesPerWake; ++round) {
+  const int64_t started = MonotonicNs();
+  for (int round = 0; round < kBatchesPerWake && (round == 0 || MonotonicNs() - started < kWakeBudgetNs); ++round) {
     int n = sh->tick(0);
     if (n > 0) {
       s->in_batch = true;

@@ -20,6 +20,8 @@ import {
 } from './events.js';
 
 const ERR_STALE = ERR.STALE;
+/** native/binding/addon.cc kEndpointTag: endpoint ids are tagged, so they never name a connection. */
+const ENDPOINT_TAG = 2 ** 44;
 const ERR_CLOSING = ERR.CLOSING;
 const ERR_TABLE_FULL = ERR.TABLE_FULL;
 /** errorCode used when name resolution fails before any connect attempt (libuv's UV_EAI_NONAME). */
@@ -253,10 +255,11 @@ class EventCursor {
     return new Uint8Array(this.#io._pool, u32[this.#base + 4], u32[this.#base + 5]);
   }
   get endpoint(): EndpointId | null {
-    if (this.type === 'UdpRecv') return this.conn as unknown as EndpointId;
+    // Endpoint ids carry a tag (2^44) that keeps them apart from connection ids.
+    if (this.type === 'UdpRecv') return (this.conn + ENDPOINT_TAG) as EndpointId;
     if (this.type === 'Connected') {
       const aux = this.#io._i32[this.#base + 7];
-      return aux < 0 ? null : ((this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
+      return aux < 0 ? null : ((ENDPOINT_TAG + this.#io._u32[this.#base + 4] * 1048576 + aux) as EndpointId);
     }
     // Other connection events: the connection knows its listener (valid through this batch).
     const r = this.#io._native.connEndpoint(this.#io._shard, this.conn);

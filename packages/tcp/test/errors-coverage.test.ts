@@ -14,19 +14,12 @@ import { loadAddon } from '@zero-io/core/internal';
 import '@zero-io/tcp';
 import { entries, onError, until } from './helpers.js';
 import { makePki, recorder } from './tls-helpers.js';
+import { thrown } from '../../core/test/thrown.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-function thrown(f: () => unknown): IoError {
-  try { f(); } catch (e) {
-    if (isIoError(e)) return e;
-    throw new Error(`threw something that is not an IoError: ${String(e)}`);
-  }
-  throw new Error('did not throw');
-}
 
 describe('DriverRunning', () => {
   it('a second runSync() and poll() while runSync() drives the Io', async () => {

@@ -42,3 +42,30 @@ describe('option and argument validation', () => {
     expect(isIoError(thrown(() => i.end(1 as ConnId)))).toBe(true);
   });
 });
+
+describe('endpoint ids and connection ids never stand for each other', () => {
+  it('a listener id given to streamWrite, or a connection id to localAddress, is refused (nothing is sent)', async () => {
+    io = new Io({ poolSlotCount: 64 });
+    const i = io;
+    const ep = i.tcpListen('127.0.0.1:0');
+    const { port } = i.localAddress(ep);
+    const net = await import('node:net');
+    const got: Buffer[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    c.on('data', (d) => got.push(d));
+    let conn: ConnId | null = null;
+    for (let k = 0; k < 400 && conn === null; k++) {
+      i.poll(0);
+      for (let ev = i.nextEvent(); ev; ev = i.nextEvent()) if (ev.type === 'Connected') conn = ev.conn;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(conn).not.toBeNull();
+    expect(thrown(() => i.streamWrite(ep as unknown as ConnId, Buffer.from('oops'))).kind).toBe('InvalidConnId');
+    expect(thrown(() => i.localAddress(conn as never)).kind).toBe('InvalidConnId');
+    expect(thrown(() => i.closeEndpoint(conn as never)).kind).toBe('InvalidConnId');
+    i.poll(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(Buffer.concat(got).length).toBe(0);
+    c.destroy();
+  });
+});
