@@ -51,10 +51,11 @@ inline bool SplitId(double id, uint32_t* index, uint32_t* gen) {
 }
 // The connection id argument at info[i]; false for a malformed one (callers answer kErrStaleId).
 inline bool IdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
-  return SplitId(info[i].As<Napi::Number>().DoubleValue(), index, gen);
+  return info[i].IsNumber() && SplitId(info[i].As<Napi::Number>().DoubleValue(), index, gen);
 }
 // The endpoint id argument at info[i] (tagged); false for anything else.
 inline bool EpIdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
+  if (!info[i].IsNumber()) return false;
   double v = info[i].As<Napi::Number>().DoubleValue();
   return v >= kEndpointTag && SplitId(v - kEndpointTag, index, gen);
 }
@@ -569,7 +570,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     ShardSlot* s = GetSlot(info);
     int backlog = info[3].As<Napi::Number>().Int32Value();
     bool reuse = info[4].As<Napi::Boolean>();
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t len;
     ReadIpPort(info, 1, &ss, &len);
     const char* op = nullptr;
@@ -632,7 +633,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     zio::UdpOptions u = ReadUdpOptions(info[3]);
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t len;
     ReadIpPort(info, 1, &ss, &len);
     const char* op = nullptr;
@@ -694,7 +695,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t sl;
     if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
       return Napi::Number::New(env, zio::kErrStaleId);
@@ -713,7 +714,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     Napi::Env env = info.Env();
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t sl;
     if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
       return Napi::Number::New(env, zio::kErrStaleId);
@@ -904,7 +905,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value EndpointAddress(const Napi::CallbackInfo& info) {
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t len;
     if (!EpIdAt(info, 1, &idx, &gen) ||
         sh->endpoint_local(idx, gen, &ss, &len) < 0)
@@ -933,7 +934,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     sockaddr_in6 addrs[zio::kHeMax];
     uint32_t n = 0;
     for (uint32_t i = 0; i < ips.Length() && n < zio::kHeMax; ++i) {
-      sockaddr_storage ss;
+      sockaddr_storage ss{};
       socklen_t len;
       std::string ip = ips.Get(i).As<Napi::String>();
       if (ParseAddr(ip, port, &ss, &len) < 0) continue;
@@ -1055,7 +1056,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value ConnPeer(const Napi::CallbackInfo& info) {
     Shard* sh = Get(info);
     uint32_t idx, gen;
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t len;
     if (!IdAt(info, 1, &idx, &gen) ||
         sh->conn_peer(idx, gen, &ss, &len) < 0)
@@ -1297,7 +1298,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
     uint32_t count = info[3].As<Napi::Number>().Uint32Value();
     int backlog = info[4].As<Napi::Number>().Int32Value();
     zio::UdpOptions u = ReadUdpOptions(info[5]);
-    sockaddr_storage ss;
+    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
     socklen_t len;
     ReadIpPort(info, 1, &ss, &len);
     std::vector<int> fds;

@@ -785,10 +785,8 @@ int Shard::conn_end(uint32_t index, uint32_t gen) {
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful) return kErrClosing;
   if (c->end_pending || c->write_closed) return 0;
-  if (c->state != ConnState::Open) {  // not connected yet: nothing was sent, nothing to half-close
-    begin_close(index, 0, kOriginLocal);
-    return 0;
-  }
+  // Still connecting: what was written meanwhile goes out once connected, then the FIN (as
+  // node:net's end() on a connecting socket).
   c->end_pending = true;
   if (c->tls && c->tls->ktls != Ktls::Active) c->tls->s.close_notify();  // RFC 8446 section 6.1
   mark_dirty(index);
@@ -1036,6 +1034,7 @@ void Shard::flush(bool allow_events) {
             if (c.tls->ktls != Ktls::Active) c.tls->s.close_notify();
             if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
             c.timer = timers_.add(now_ms() + 5000, kTimerGraceful, idx, c.gen);
+            if (c.tx_count > 0) start_send(idx);  // the close_notify now, not at the next tick
             mark_dirty(idx);
           } else {
             begin_close(idx, 0, c.write_closed ? kOriginLocal : kOriginPeer);

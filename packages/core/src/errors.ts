@@ -159,7 +159,7 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${String(v)}${typeof v === 'bigint' ? ' (a bigint)' : ''}`;
   if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return 'an array';
-  return `a ${typeof v}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Edit distance (Levenshtein) of two short strings. */

@@ -452,7 +452,9 @@ export class Io {
 
   #check(r: number, what: string): number {
     if (r >= 0) return r;
-    if (r === ERR_STALE) throw new IoError('InvalidConnId', `${what}: the id is closed or was never opened (a stale id after Disconnected?). Drop ids when their Disconnected event arrives.`);
+    if (r === ERR_STALE) {
+      throw new IoError('InvalidConnId', `${what}: the id is closed or was never opened (a stale id after Disconnected?), or is not a connection id (an endpoint id, or not a number). Drop ids when their Disconnected event arrives.`);
+    }
     if (r === ERR_CLOSING) return 0;
     if (r === ERR_TABLE_FULL) throw new IoError('TableFull', `${what}: the connection table is full (maxConnections=${this.config.maxConnections}). Raise maxConnections or close idle connections.`);
     throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });

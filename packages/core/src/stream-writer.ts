@@ -5,7 +5,7 @@
 import { ERR } from './addon.js';
 import { rejectUnknownKeys } from './address.js';
 import { IoError, describeValue } from './errors.js';
-import type { Io } from './io.js';
+import { Io } from './io.js';
 import type { ConnId, Event } from './events.js';
 
 const CLOSING = -1;
@@ -53,8 +53,10 @@ export class StreamWriter {
   readonly #pause: boolean;
   readonly #pending = new Map<ConnId, Uint8Array[]>();
   readonly #bytes = new Map<ConnId, number>();
+  readonly #ending = new Set<ConnId>();
 
   constructor(io: Io, options: StreamWriterOptions = {}) {
+    if (!(io instanceof Io)) throw new IoError('InvalidArgument', `new StreamWriter(io): io must be an Io, got ${describeValue(io)}`);
     rejectUnknownKeys(options, ['pauseReading'], 'StreamWriter');
     if (options.pauseReading !== undefined && typeof options.pauseReading !== 'boolean') {
       throw new IoError('InvalidConfig', `StreamWriter: pauseReading must be true or false, got ${describeValue(options.pauseReading)}`, { key: 'pauseReading' });
@@ -97,11 +99,23 @@ export class StreamWriter {
    * taken); `Disconnected` forgets the connection. Other events are ignored.
    */
   handle(ev: Event): void {
+    if (ev === null || typeof ev !== 'object') throw new IoError('InvalidArgument', `StreamWriter.handle: pass each event, got ${describeValue(ev)}`);
     if (ev.type === 'Writable') this.#flush(ev.conn);
     else if (ev.type === 'Disconnected') {
       this.#pending.delete(ev.conn);
       this.#bytes.delete(ev.conn);
+      this.#ending.delete(ev.conn);
     }
+  }
+
+  /**
+   * Ends the connection (`io.end`: FIN, reading goes on) once everything waiting here has been
+   * handed to the engine — at once when nothing waits. `io.end` and `io.closeGraceful` on their
+   * own flush only the engine's queue, not what waits here for `Writable`.
+   */
+  end(conn: ConnId): void {
+    if (this.#pending.has(conn)) this.#ending.add(conn);
+    else this.#io.end(conn);
   }
 
   #flush(conn: ConnId): void {
@@ -123,7 +137,8 @@ export class StreamWriter {
     }
     this.#pending.delete(conn);
     this.#bytes.delete(conn);
-    if (this.#pause) this.#io.resumeRecv(conn);
+    if (this.#ending.delete(conn)) this.#io.end(conn);
+    else if (this.#pause) this.#io.resumeRecv(conn);
   }
 
   // Bytes taken, or CLOSING (io.streamWrite answers 0 for a closing connection as for a full

@@ -8,7 +8,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Io, IoError, isIoError, type ConnId, type EndpointId } from '@zero-io/core';
-import { ERR, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver } from '@zero-io/core/internal';
+import { ERR, describeValue, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver } from '@zero-io/core/internal';
 
 /**
  * PEM: the text (a string holding `-----BEGIN ...`, or its bytes), or the path of a PEM file
@@ -123,6 +123,20 @@ function keyText(key: Pem | undefined, passphrase: string | undefined, what: str
   }
 }
 
+function alpnList(v: unknown, what: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p === '' || p.length > 255)) {
+    throw new IoError('InvalidConfig', `${what}: alpn must be an array of protocol names (e.g. ['h2', 'http/1.1']), got ${describeValue(v)}`, { key: 'alpn' });
+  }
+  return v;
+}
+
+function flag(v: unknown, key: string, what: string): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be true or false, got ${describeValue(v)}`, { key });
+  }
+}
+
 function version(v: unknown, key: string, what: string): string {
   if (v === undefined) return '';
   if (v !== 'TLSv1.2' && v !== 'TLSv1.3') {
@@ -159,10 +173,11 @@ function serverSlot(cfg: TlsServerConfig, what: string): number {
   if (typeof cfg !== 'object' || cfg === null) throw new IoError('InvalidConfig', `${what}: tls must be an object ({ cert, key })`, { key: 'tls' });
   rejectUnknownKeys(cfg, SERVER_KEYS, `${what} tls`);
   if (cfg.cert === undefined || cfg.key === undefined) throw new IoError('InvalidConfig', `${what}: tls needs cert and key (PEM)`, { key: 'tls' });
+  flag(cfg.sessionTickets, 'sessionTickets', what);
   const auth = cfg.clientAuth ?? 'none';
   if (!['none', 'request', 'require'].includes(auth)) throw new IoError('InvalidConfig', `${what}: clientAuth is 'none', 'request' or 'require'`, { key: 'clientAuth' });
   const id = wrap(() => native().tlsServerContext({
-    certs: certList(cfg, what), alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
+    certs: certList(cfg, what), alpn: alpnList(cfg.alpn, what), minVersion: version(cfg.minVersion, 'minVersion', what),
     maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '',
     clientAuth: auth === 'none' ? 0 : auth === 'request' ? 1 : 2, ca: pems(cfg.ca, what), tickets: cfg.sessionTickets ?? true,
   }), what);
@@ -194,8 +209,10 @@ function clientCtx(cfg: TlsClientConfig, host: string, what: string): number {
     throw new IoError('InvalidConfig', `${what}: servername is needed to verify the server's certificate (set tls.servername, or rejectUnauthorized: false)`, { key: 'servername' });
   }
   if ((cfg.cert === undefined) !== (cfg.key === undefined)) throw new IoError('InvalidConfig', `${what}: a client certificate needs both cert and key`, { key: 'cert' });
+  flag(cfg.rejectUnauthorized, 'rejectUnauthorized', what);
+  flag(cfg.resume, 'resume', what);
   const id = wrap(() => native().tlsClientContext({
-    servername, alpn: cfg.alpn ?? [], minVersion: version(cfg.minVersion, 'minVersion', what),
+    servername, alpn: alpnList(cfg.alpn, what), minVersion: version(cfg.minVersion, 'minVersion', what),
     maxVersion: version(cfg.maxVersion, 'maxVersion', what), ciphers: cfg.ciphers ?? '', ca: pems(cfg.ca, what),
     verify: cfg.rejectUnauthorized ?? true, cert: text(cfg.cert, what), key: cfg.key === undefined ? '' : keyText(cfg.key, cfg.passphrase, what),
     resume: cfg.resume ?? true,

@@ -242,3 +242,49 @@ describe('shutdown while a host name is resolving', () => {
     expect(io.closed).toBe(true);
   });
 });
+
+describe('end() before Connected, and StreamWriter.end', () => {
+  it('writes made while connecting, then end(): the data goes out once connected, then the FIN', async () => {
+    let got = '';
+    const ended = new Promise<void>((resolve) => {
+      const backend = net.createServer({ allowHalfOpen: true }, (s) => {
+        s.on('data', (d) => { got += d.toString(); });
+        s.on('end', () => { s.end(); resolve(); });
+      });
+      cleanups.push(() => new Promise<void>((r) => backend.close(() => r())));
+      void listenLocal(backend).then((port) => {
+        const io = new Io({ poolSlotCount: 256 });
+        const conn = io.tcpConnect(`127.0.0.1:${port}`);
+        expect(io.streamWrite(conn, Buffer.from('hello'))).toBe(5);
+        io.end(conn);
+        const h = io.runSync(() => {}, { onError });
+        cleanups.push(async () => { await h.shutdown({ timeoutMs: 200 }); io.shutdown(); });
+      });
+    });
+    await ended;
+    expect(got).toBe('hello');
+  });
+
+  it('StreamWriter.end waits for what StreamWriter still holds (io.end alone would not)', async () => {
+    const payload = randomPayload(2 << 20, 77);
+    let out: StreamWriter | undefined;
+    const { port } = serve((ev, io) => {
+      out ??= new StreamWriter(io);
+      out.handle(ev);
+      if (ev.type === 'Connected') {
+        out.write(ev.conn, payload);     // far more than the write queue takes at once
+        expect(out.pending(ev.conn)).toBeGreaterThan(0);
+        out.end(ev.conn);
+      }
+    }, { allowHalfOpen: true });
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1');
+      const parts: Buffer[] = [];
+      c.on('data', (d) => parts.push(d));
+      c.on('end', () => { c.end(); resolve(Buffer.concat(parts)); });
+      c.on('error', reject);
+    });
+    expect(got.length).toBe(payload.length);
+    expect(got.equals(payload)).toBe(true);
+  });
+});

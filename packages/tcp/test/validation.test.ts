@@ -36,7 +36,11 @@ describe('option and argument validation', () => {
     expect(thrown(() => i.closeGraceful(1 as ConnId, 'soon' as unknown as number)).kind).toBe('InvalidArgument');
     expect(thrown(() => i.runSync(42 as never)).kind).toBe('InvalidArgument');
     const e = thrown(() => i.streamWrite('1' as unknown as ConnId, Buffer.from('x')));
-    expect(e.kind).toBe('InvalidArgument');
+    expect(e.kind).toBe('InvalidConnId');
+    expect(e.message).toMatch(/not a connection id .*not a number/);
+    for (const f of [() => i.close('1' as never), () => i.pauseRecv(undefined as never), () => i.localAddress('1' as never)]) {
+      expect(thrown(f).kind).toBe('InvalidConnId');
+    }
     i.shutdown();
     expect(thrown(() => w.write(1 as ConnId, Buffer.from('x'))).kind).toBe('ShardClosed');
     expect(isIoError(thrown(() => i.end(1 as ConnId)))).toBe(true);
