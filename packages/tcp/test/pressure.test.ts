@@ -150,8 +150,8 @@ describe('backpressure cascade', () => {
     `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((r) => readers.stdout!.once('data', () => r()));
-      await until(() => bulk.size === 16, 5000, '16 bulk connections');
-      await until(() => bulkBytes > 64 << 20, 10_000, 'the bulk flows to run');
+      await until(() => bulk.size === 16, 30_000, '16 bulk connections');
+      await until(() => bulkBytes > 64 << 20, 30_000, 'the bulk flows to run');
       const t0 = performance.now();
       const tr0 = transitions;
       const p0 = io.poolPressure();
@@ -164,10 +164,10 @@ describe('backpressure cascade', () => {
         s.on('close', () => { closed++; });
         clients.push(s);
       }
-      await until(() => others.length === 124, 10_000, '124 Connected');
+      await until(() => others.length === 124, 30_000, '124 Connected');
       // Small writes to idle connections are taken whole while the bulk runs.
       let short = 0;
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 40; round++) {
         for (const c of others) if (io.streamWrite(c, Buffer.from('tick\n')) !== 5) short++;
         await new Promise((r) => setTimeout(r, 25));
       }
@@ -177,8 +177,9 @@ describe('backpressure cascade', () => {
       expect(closed).toBe(0);
       expect(p1.acceptsRefused - p0.acceptsRefused).toBe(0);
       expect(io.poolStats().counters.connsRejected).toBe(0);
-      // State changes are bounded by the 250 ms dwell: at most a few per second.
-      expect((transitions - tr0) / elapsed).toBeLessThan(10);
+      // State changes are bounded by the 250 ms dwell: a step down at most every 250 ms, each
+      // followed by at most one climb (the issue saw 3,820 PoolPressure events per second).
+      expect(transitions - tr0).toBeLessThanOrEqual(2 * Math.ceil(elapsed / 0.25) + 2);
       // TX memory stays within the budget plus each connection's minimum share.
       expect(io.poolStats().txRing.peak).toBeLessThanOrEqual(p1.budgets.txBulk + 4 * 140);
       for (const s of clients) s.destroy();
