@@ -539,9 +539,11 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
       a.Set(0u, "unix");
       // An abstract name (first byte NUL) reads as '@name', as ss(8) prints it (the rest of
       // sun_path is NUL padding, as node:net binds them).
-      if (su->sun_path[0] == 0 && su->sun_path[1] != 0)
-        a.Set(1u, "@" + std::string(su->sun_path + 1, strnlen(su->sun_path + 1, sizeof su->sun_path - 1)));
-      else
+      if (su->sun_path[0] == 0 && su->sun_path[1] != 0) {
+        std::string name(1, '@');
+        name.append(su->sun_path + 1, strnlen(su->sun_path + 1, sizeof su->sun_path - 1));
+        a.Set(1u, name);
+      } else
         a.Set(1u, su->sun_path);
       a.Set(2u, 0);
     }

@@ -285,6 +285,13 @@ struct ShardCounters {
   uint64_t tls_rx_peak = 0;  // the most ciphertext one connection had buffered (bytes)
 };
 
+// Connect completions carry kOpConnectBase + the Happy Eyeballs attempt index (RFC 8305).
+constexpr uint8_t kOpConnectBase = 16;
+// An outbound TCP connection's peer address is its Happy Eyeballs candidate `a` (connect.cc).
+void keep_target(Conn& c, uint32_t a);
+// The address length of a Unix socket path (endpoint.cc): exact for abstract names.
+socklen_t uds_len(const sockaddr_un& su, size_t path_len);
+
 // Socket set-up shared by shards and by reuseport groups (shard/reuseport.cc). Each returns
 // the fd, or -errno with *err_op naming the failing call (the socket is closed on failure).
 int listen_socket(const sockaddr* sa, socklen_t len, int backlog, bool reuse_port,
