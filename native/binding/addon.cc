@@ -295,21 +295,18 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // The shape of a call on one connection or endpoint: info[0] is the shard (ShardClosed when
   // it is gone), info[1] the id. A malformed id answers kErrStaleId, as a stale one does inside
   // the shard; otherwise the answer is `op(slot, index, generation)`.
-  template <typename Op>
-  Napi::Value OnId(const Napi::CallbackInfo& info, Op op) {
+  template <typename Parse, typename Op>
+  Napi::Value OnIdWith(const Napi::CallbackInfo& info, Parse parse, Op op) {
     ShardSlot* s = GetSlot(info);
     uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+    if (!parse(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
     return op(s, idx, gen);
   }
+  template <typename Op>
+  Napi::Value OnId(const Napi::CallbackInfo& info, Op op) { return OnIdWith(info, IdAt, op); }
   // The same for a call on one endpoint (info[1] an endpoint id).
   template <typename Op>
-  Napi::Value OnEp(const Napi::CallbackInfo& info, Op op) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!EpIdAt(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return op(s, idx, gen);
-  }
+  Napi::Value OnEp(const Napi::CallbackInfo& info, Op op) { return OnIdWith(info, EpIdAt, op); }
   // The answer of a write: outside a batch (timers, promises) nothing else will flush, so what
   // was queued is sent now.
   Napi::Value Written(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r) {
