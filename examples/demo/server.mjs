@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Io } from '@zero-io/core';
+import { Io, StreamWriter } from '@zero-io/core';
 import '@zero-io/tcp';
 
 const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
@@ -62,7 +62,9 @@ let bytesIn = 0;
 let bytesOut = 0;
 
 function send(conn, text) {
-  bytesOut += io.streamWrite(conn, enc.encode(text));
+  const bytes = enc.encode(text);
+  out.write(conn, bytes);  // whole, even to a member who reads slowly
+  bytesOut += bytes.length;
 }
 function broadcast(from, text) {
   for (const conn of members.keys()) if (conn !== from) send(conn, text);
@@ -90,7 +92,9 @@ function onChatBytes(conn, data) {
   if (m.buf.length > MAX_LINE) m.buf = m.buf.slice(-MAX_LINE); // no unbounded growth
 }
 
+const out = new StreamWriter(io);  // echoes of any size: keeps what a full write queue refuses
 const handle = io.runSync((ev) => {
+  out.handle(ev);
   switch (ev.type) {
     case 'Connected':
       if (ev.endpoint === chatEp) {
@@ -103,7 +107,10 @@ const handle = io.runSync((ev) => {
     case 'StreamFrame':
       bytesIn += ev.length;
       if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
-      else bytesOut += io.streamWrite(ev.conn, ev.data); // echo
+      else {
+        out.write(ev.conn, ev.data);  // echo
+        bytesOut += ev.length;
+      }
       break;
     case 'UdpRecv': // UDP echo: reply to the sender straight from the pool (no JS allocation)
       bytesIn += ev.length;
