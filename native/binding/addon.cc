@@ -1,132 +1,31 @@
-// native/binding/addon.cc — the ONLY file that includes node-addon-api / node_api.h.
-//
-// Rules:
-// - Context-aware: all state lives in the Addon instance (one per Node environment, so each
-//   worker thread owns its shards). Nothing per-shard in statics.
-// - Hot-path calls (poll, write, close) return numbers; negative values are kErr* / -errno codes
-//   that the TypeScript layer turns into IoError. Only set-up calls throw, and they throw a
-//   plain Error carrying `zioKind` and typed fields, which the TS layer re-wraps.
-// - JS is entered from the libuv driver exactly once per batch, through MakeCallback (so
-//   microtasks drain) and never from inside Shard code. A JS exception that escapes the
-//   dispatcher goes to napi_fatal_exception (the process's 'uncaughtException'), never abort().
-// - A shard may be destroyed from inside its own batch callback: destruction is deferred until
-//   the callback returns.
-#include <arpa/inet.h>
-#include <sched.h>
-#include <net/if.h>
-#include <napi.h>
-#include <unistd.h>
-#include <uv.h>
+// native/binding/addon.cc — registration and core calls of the addon (rules: binding/addon.h).
+#include "binding/addon.h"
 
-#include <cerrno>
-#include <cstring>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <unordered_map>
-#include <vector>
+namespace zio::binding {
 
-#include "shard/reuseport.h"
-#include "shard/shard.h"
-
-namespace {
-
-using zio::Shard;
-using zio::ShardConfig;
-
-constexpr double kIdShift = 1048576.0;  // ids are gen * 2^20 + index
-constexpr uint32_t kIndexMax = 1u << 20;
-
-// Endpoint ids carry this tag (above any connection id: gen < 2^24, index < 2^20), so an
-// endpoint id passed where a connection id belongs (or the reverse) is refused as stale
-// instead of naming another connection.
-constexpr double kEndpointTag = 17592186044416.0;  // 2^44
-
-inline bool SplitId(double id, uint32_t* index, uint32_t* gen) {
-  if (!(id >= 0) || id >= kEndpointTag) return false;
-  uint64_t v = static_cast<uint64_t>(id);
-  *index = static_cast<uint32_t>(v & (kIndexMax - 1));
-  *gen = static_cast<uint32_t>(v >> 20);
-  return true;
-}
-// The connection id argument at info[i]; false for a malformed one (callers answer kErrStaleId).
-inline bool IdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
-  return info[i].IsNumber() && SplitId(info[i].As<Napi::Number>().DoubleValue(), index, gen);
-}
-// The endpoint id argument at info[i] (tagged); false for anything else.
-inline bool EpIdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, uint32_t* gen) {
-  if (!info[i].IsNumber()) return false;
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  return v >= kEndpointTag && SplitId(v - kEndpointTag, index, gen);
-}
-inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + index; }
-inline double JoinEpId(uint32_t index, uint32_t gen) { return kEndpointTag + gen * kIdShift + index; }
-
-struct ShardSlot;
-
-// IoHandle registry: the only process-wide state of the addon. Worker threads have their own
-// addon instance (one per Node environment) and reach another thread's shard queue through
-// this map, by the numeric id a handle carries across postMessage. It holds weak references:
-// the queue lives as long as its shard or an attached handle (docs/architecture/0005).
-struct HandleRegistry {
-  std::mutex mu;
-  std::unordered_map<uint64_t, std::weak_ptr<zio::HandleQueue>> map;
-  uint64_t next = 1;
-};
 HandleRegistry& Registry() {
   static HandleRegistry r;  // NOLINT: process-wide by design (cross-environment)
   return r;
 }
+
 std::shared_ptr<zio::HandleQueue> FindQueue(uint64_t id) {
   std::lock_guard<std::mutex> g(Registry().mu);
   auto it = Registry().map.find(id);
   return it == Registry().map.end() ? nullptr : it->second.lock();
 }
 
-// TLS contexts and certificate slots, by id: process-wide like the handle registry, so a
-// CertReloadHandle (which carries only the id) works from any thread. Released by the TS layer's
-// FinalizationRegistry (tlsRelease); a listener or connection keeps its own reference.
-struct TlsRegistry {
-  std::mutex mu;
-  std::unordered_map<uint64_t, std::shared_ptr<zio::tls::CertSlot>> slots;
-  std::unordered_map<uint64_t, std::shared_ptr<zio::tls::Context>> clients;
-  uint64_t next = 1;
-};
 TlsRegistry& Tls() {
   static TlsRegistry r;  // NOLINT: process-wide by design (cross-environment)
   return r;
 }
 
-struct Driver {
-  uv_poll_t* poll = nullptr;
-  // Environment teardown closes the poll handle through this hook, so Node keeps the addon
-  // loaded until libuv has run our close callback (a close callback run after the addon is
-  // unloaded jumps into unmapped memory: seen on worker termination).
-  napi_async_cleanup_hook_handle hook = nullptr;
-  Napi::FunctionReference cb;
-  std::unique_ptr<Napi::AsyncContext> ctx;
-  ShardSlot* slot = nullptr;
-  napi_env env = nullptr;
-};
-
-struct ShardSlot {
-  std::unique_ptr<Shard> shard;
-  std::unique_ptr<Driver> driver;
-  bool in_batch = false;
-  bool destroy_requested = false;
-  bool stop_requested = false;
-  uint64_t handle_id = 0;  // registered IoHandle queue, 0 when none
-};
-
 void OnPollClose(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
-
 void OnTeardownPollClose(uv_handle_t* h) {
   auto hook = static_cast<napi_async_cleanup_hook_handle>(h->data);
   delete reinterpret_cast<uv_poll_t*>(h);
   napi_remove_async_cleanup_hook(hook);  // teardown may now go on (and unload the addon)
 }
 
-// Environment teardown (worker termination, process exit) with a driver still running.
 void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
   Driver* d = static_cast<Driver*>(arg);
   d->hook = nullptr;
@@ -158,7 +57,6 @@ void StopDriver(ShardSlot* s) {
   if (s->shard) s->shard->set_timer_op_mode(false);
 }
 
-// Makes the driver's watched fd readable so OnWake runs soon.
 void Kick(Shard* sh) {
   if (!sh->driver().deferred()) {  // the ring fd is watched: post a completion
     io_uring_sqe* sqe = sh->driver().get_sqe();
@@ -172,1367 +70,972 @@ void Kick(Shard* sh) {
   (void)r;
 }
 
-void OnWake(uv_poll_t* h, int status, int events);
-
-// After a control call (close, connect, ...) made outside a batch (a timer, a promise), no tick
-// is coming to submit its SQEs, arm its timers or emit the events it owes (Disconnected): submit
-// now and wake the driver. Inside a batch, OnWake does both when the batch returns.
 void Nudge(ShardSlot* s) {
   if (!s->driver || s->in_batch) return;
   s->shard->flush(false);
   Kick(s->shard.get());
 }
 
-class ZeroIo : public Napi::Addon<ZeroIo> {
- public:
-  ZeroIo(Napi::Env env, Napi::Object exports) {
-    DefineAddon(exports, {
-        InstanceMethod("probe", &ZeroIo::Probe),
-        InstanceMethod("features", &ZeroIo::Features),
-        InstanceMethod("createShard", &ZeroIo::CreateShard),
-        InstanceMethod("destroyShard", &ZeroIo::DestroyShard),
-        InstanceMethod("buffers", &ZeroIo::Buffers),
-        InstanceMethod("poll", &ZeroIo::Poll),
-        InstanceMethod("tcpListen", &ZeroIo::TcpListen),
-        InstanceMethod("udsListen", &ZeroIo::UdsListen),
-        InstanceMethod("endpointClose", &ZeroIo::EndpointClose),
-        InstanceMethod("udpBind", &ZeroIo::UdpBind),
-        InstanceMethod("udpSend", &ZeroIo::UdpSend),
-        InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
-        InstanceMethod("udpStats", &ZeroIo::UdpStats),
-        InstanceMethod("handleId", &ZeroIo::HandleId),
-        InstanceMethod("detachRx", &ZeroIo::DetachRx),
-        InstanceMethod("ownedRelease", &ZeroIo::OwnedRelease),
-        InstanceMethod("slotView", &ZeroIo::SlotView),
-        InstanceMethod("handleAttach", &ZeroIo::HandleAttach),
-        InstanceMethod("handlePush", &ZeroIo::HandlePush),
-        InstanceMethod("handleReservoir", &ZeroIo::HandleReservoir),
-        InstanceMethod("handleTakeSlot", &ZeroIo::HandleTakeSlot),
-        InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
-        InstanceMethod("slotAcquire", &ZeroIo::SlotAcquire),
-        InstanceMethod("slotRelease", &ZeroIo::SlotRelease),
-        InstanceMethod("writeSlot", &ZeroIo::WriteSlot),
-        InstanceMethod("ifIndex", &ZeroIo::IfIndex),
-        InstanceMethod("endpointAddress", &ZeroIo::EndpointAddress),
-        InstanceMethod("connReserve", &ZeroIo::ConnReserve),
-        InstanceMethod("connConnect", &ZeroIo::ConnConnect),
-        InstanceMethod("connConnectUds", &ZeroIo::ConnConnectUds),
-        InstanceMethod("connFail", &ZeroIo::ConnFail),
-        InstanceMethod("write", &ZeroIo::Write),
-        InstanceMethod("close", &ZeroIo::Close),
-        InstanceMethod("closeGraceful", &ZeroIo::CloseGraceful),
-        InstanceMethod("closeAll", &ZeroIo::CloseAll),
-        InstanceMethod("setHalfOpen", &ZeroIo::SetHalfOpen),
-        InstanceMethod("pauseRecv", &ZeroIo::PauseRecv),
-        InstanceMethod("connSetConnectTimeout", &ZeroIo::ConnSetConnectTimeout),
-        InstanceMethod("connEndpoint", &ZeroIo::ConnEndpoint),
-        InstanceMethod("end", &ZeroIo::End),
-        InstanceMethod("connPeer", &ZeroIo::ConnPeer),
-        InstanceMethod("connProto", &ZeroIo::ConnProto),
-        InstanceMethod("connStats", &ZeroIo::ConnStats),
-        InstanceMethod("poolStats", &ZeroIo::PoolStats),
-        InstanceMethod("resetPeaks", &ZeroIo::ResetPeaks),
-        InstanceMethod("poolPressure", &ZeroIo::PoolPressure),
-        InstanceMethod("startDriver", &ZeroIo::StartDriver),
-        InstanceMethod("stopDriver", &ZeroIo::StopDriverJs),
-        InstanceMethod("benchFillEvents", &ZeroIo::BenchFillEvents),
-        InstanceMethod("reuseportGroup", &ZeroIo::ReuseportGroup),
-        InstanceMethod("attachSteering", &ZeroIo::AttachSteering),
-        InstanceMethod("adoptListener", &ZeroIo::AdoptListener),
-        InstanceMethod("adoptUdp", &ZeroIo::AdoptUdp),
-        InstanceMethod("closeFd", &ZeroIo::CloseFd),
-        InstanceMethod("threadAffinity", &ZeroIo::ThreadAffinity),
-        InstanceMethod("currentCpu", &ZeroIo::CurrentCpu),
-        InstanceMethod("tlsServerContext", &ZeroIo::TlsServerContext),
-        InstanceMethod("tlsClientContext", &ZeroIo::TlsClientContext),
-        InstanceMethod("tlsReload", &ZeroIo::TlsReload),
-        InstanceMethod("tlsRelease", &ZeroIo::TlsRelease),
-        InstanceMethod("tlsSlotGeneration", &ZeroIo::TlsSlotGeneration),
-        InstanceMethod("endpointSetTls", &ZeroIo::EndpointSetTls),
-        InstanceMethod("connSetTlsClient", &ZeroIo::ConnSetTlsClient),
-        InstanceMethod("connTlsUpgrade", &ZeroIo::ConnTlsUpgrade),
-        InstanceMethod("connTlsInfo", &ZeroIo::ConnTlsInfo),
-        InstanceMethod("ktlsAvailable", &ZeroIo::KtlsAvailable),
-        InstanceMethod("tlsLibrary", &ZeroIo::TlsLibrary),
-    });
+ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
+  DefineAddon(exports, {
+      InstanceMethod("probe", &ZeroIo::Probe),
+      InstanceMethod("features", &ZeroIo::Features),
+      InstanceMethod("createShard", &ZeroIo::CreateShard),
+      InstanceMethod("destroyShard", &ZeroIo::DestroyShard),
+      InstanceMethod("buffers", &ZeroIo::Buffers),
+      InstanceMethod("poll", &ZeroIo::Poll),
+      InstanceMethod("tcpListen", &ZeroIo::TcpListen),
+      InstanceMethod("udsListen", &ZeroIo::UdsListen),
+      InstanceMethod("endpointClose", &ZeroIo::EndpointClose),
+      InstanceMethod("udpBind", &ZeroIo::UdpBind),
+      InstanceMethod("udpSend", &ZeroIo::UdpSend),
+      InstanceMethod("udpMulticast", &ZeroIo::UdpMulticast),
+      InstanceMethod("udpStats", &ZeroIo::UdpStats),
+      InstanceMethod("handleId", &ZeroIo::HandleId),
+      InstanceMethod("detachRx", &ZeroIo::DetachRx),
+      InstanceMethod("ownedRelease", &ZeroIo::OwnedRelease),
+      InstanceMethod("slotView", &ZeroIo::SlotView),
+      InstanceMethod("handleAttach", &ZeroIo::HandleAttach),
+      InstanceMethod("handlePush", &ZeroIo::HandlePush),
+      InstanceMethod("handleReservoir", &ZeroIo::HandleReservoir),
+      InstanceMethod("handleTakeSlot", &ZeroIo::HandleTakeSlot),
+      InstanceMethod("udpSendSlot", &ZeroIo::UdpSendSlot),
+      InstanceMethod("slotAcquire", &ZeroIo::SlotAcquire),
+      InstanceMethod("slotRelease", &ZeroIo::SlotRelease),
+      InstanceMethod("writeSlot", &ZeroIo::WriteSlot),
+      InstanceMethod("ifIndex", &ZeroIo::IfIndex),
+      InstanceMethod("endpointAddress", &ZeroIo::EndpointAddress),
+      InstanceMethod("connReserve", &ZeroIo::ConnReserve),
+      InstanceMethod("connConnect", &ZeroIo::ConnConnect),
+      InstanceMethod("connConnectUds", &ZeroIo::ConnConnectUds),
+      InstanceMethod("connFail", &ZeroIo::ConnFail),
+      InstanceMethod("write", &ZeroIo::Write),
+      InstanceMethod("close", &ZeroIo::Close),
+      InstanceMethod("closeGraceful", &ZeroIo::CloseGraceful),
+      InstanceMethod("closeAll", &ZeroIo::CloseAll),
+      InstanceMethod("setHalfOpen", &ZeroIo::SetHalfOpen),
+      InstanceMethod("pauseRecv", &ZeroIo::PauseRecv),
+      InstanceMethod("connSetConnectTimeout", &ZeroIo::ConnSetConnectTimeout),
+      InstanceMethod("connEndpoint", &ZeroIo::ConnEndpoint),
+      InstanceMethod("end", &ZeroIo::End),
+      InstanceMethod("connPeer", &ZeroIo::ConnPeer),
+      InstanceMethod("connProto", &ZeroIo::ConnProto),
+      InstanceMethod("connStats", &ZeroIo::ConnStats),
+      InstanceMethod("poolStats", &ZeroIo::PoolStats),
+      InstanceMethod("resetPeaks", &ZeroIo::ResetPeaks),
+      InstanceMethod("poolPressure", &ZeroIo::PoolPressure),
+      InstanceMethod("startDriver", &ZeroIo::StartDriver),
+      InstanceMethod("stopDriver", &ZeroIo::StopDriverJs),
+      InstanceMethod("benchFillEvents", &ZeroIo::BenchFillEvents),
+      InstanceMethod("reuseportGroup", &ZeroIo::ReuseportGroup),
+      InstanceMethod("attachSteering", &ZeroIo::AttachSteering),
+      InstanceMethod("adoptListener", &ZeroIo::AdoptListener),
+      InstanceMethod("adoptUdp", &ZeroIo::AdoptUdp),
+      InstanceMethod("closeFd", &ZeroIo::CloseFd),
+      InstanceMethod("threadAffinity", &ZeroIo::ThreadAffinity),
+      InstanceMethod("currentCpu", &ZeroIo::CurrentCpu),
+      InstanceMethod("tlsServerContext", &ZeroIo::TlsServerContext),
+      InstanceMethod("tlsClientContext", &ZeroIo::TlsClientContext),
+      InstanceMethod("tlsReload", &ZeroIo::TlsReload),
+      InstanceMethod("tlsRelease", &ZeroIo::TlsRelease),
+      InstanceMethod("tlsSlotGeneration", &ZeroIo::TlsSlotGeneration),
+      InstanceMethod("endpointSetTls", &ZeroIo::EndpointSetTls),
+      InstanceMethod("connSetTlsClient", &ZeroIo::ConnSetTlsClient),
+      InstanceMethod("connTlsUpgrade", &ZeroIo::ConnTlsUpgrade),
+      InstanceMethod("connTlsInfo", &ZeroIo::ConnTlsInfo),
+      InstanceMethod("ktlsAvailable", &ZeroIo::KtlsAvailable),
+      InstanceMethod("tlsLibrary", &ZeroIo::TlsLibrary),
+  });
+}
+
+ZeroIo::~ZeroIo() {
+  // Environment teardown (process exit or worker termination): release every shard.
+  for (auto& s : shards_) {
+    if (!s) continue;
+    StopDriver(s.get());
+    s->shard.reset();
   }
-  ~ZeroIo() {
-    // Environment teardown (process exit or worker termination): release every shard.
-    for (auto& s : shards_) {
-      if (!s) continue;
-      StopDriver(s.get());
-      s->shard.reset();
+}
+
+void ZeroIo::FinishDestroy(uint32_t id) {
+  if (id < shards_.size() && shards_[id]) {
+    if (shards_[id]->handle_id) {
+      std::lock_guard<std::mutex> g(Registry().mu);
+      Registry().map.erase(shards_[id]->handle_id);
     }
+    StopDriver(shards_[id].get());
+    shards_[id].reset();
   }
+}
 
-  void FinishDestroy(uint32_t id) {
-    if (id < shards_.size() && shards_[id]) {
-      if (shards_[id]->handle_id) {
-        std::lock_guard<std::mutex> g(Registry().mu);
-        Registry().map.erase(shards_[id]->handle_id);
-      }
-      StopDriver(shards_[id].get());
-      shards_[id].reset();
-    }
-  }
-  std::vector<std::unique_ptr<ShardSlot>>& shards() { return shards_; }
+Napi::Error ZeroIo::IoError(Napi::Env env, const char* kind, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("zioKind", Napi::String::New(env, kind));
+  return e;
+}
 
- private:
-  static Napi::Error IoError(Napi::Env env, const char* kind, const std::string& msg) {
-    Napi::Error e = Napi::Error::New(env, msg);
-    e.Set("zioKind", Napi::String::New(env, kind));
-    return e;
-  }
+ShardSlot* ZeroIo::GetSlot(const Napi::CallbackInfo& info) {
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= shards_.size() || !shards_[id] || !shards_[id]->shard || shards_[id]->destroy_requested)
+    throw IoError(info.Env(), "ShardClosed", "this Io was closed; create a new Io");
+  return shards_[id].get();
+}
 
-  ShardSlot* GetSlot(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-    if (id >= shards_.size() || !shards_[id] || !shards_[id]->shard || shards_[id]->destroy_requested)
-      throw IoError(info.Env(), "ShardClosed", "this Io was closed; create a new Io");
-    return shards_[id].get();
-  }
-  Shard* Get(const Napi::CallbackInfo& info) { return GetSlot(info)->shard.get(); }
+// The answer of a write: outside a batch (timers, promises) nothing else will flush, so what
+// was queued is sent now.
+Napi::Value ZeroIo::Written(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r) {
+  if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
 
-  // The shape of a call on one connection or endpoint: info[0] is the shard (ShardClosed when
-  // it is gone), info[1] the id. A malformed id answers kErrStaleId, as a stale one does inside
-  // the shard; otherwise the answer is `op(slot, index, generation)`.
-  template <typename Parse, typename Op>
-  Napi::Value OnIdWith(const Napi::CallbackInfo& info, Parse parse, Op op) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!parse(info, 1, &idx, &gen)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return op(s, idx, gen);
-  }
-  template <typename Op>
-  Napi::Value OnId(const Napi::CallbackInfo& info, Op op) { return OnIdWith(info, IdAt, op); }
-  // The same for a call on one endpoint (info[1] an endpoint id).
-  template <typename Op>
-  Napi::Value OnEp(const Napi::CallbackInfo& info, Op op) { return OnIdWith(info, EpIdAt, op); }
-  // The answer of a write: outside a batch (timers, promises) nothing else will flush, so what
-  // was queued is sent now.
-  Napi::Value Written(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r) {
-    if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
-    return Napi::Number::New(info.Env(), static_cast<double>(r));
-  }
-  // The answer of a call that queued work for the shard: a success (0) wakes its loop.
-  Napi::Value Queued(const Napi::CallbackInfo& info, ShardSlot* s, int r) {
-    if (r == 0) Nudge(s);
-    return Napi::Number::New(info.Env(), r);
-  }
+// The answer of a call that queued work for the shard: a success (0) wakes its loop.
+Napi::Value ZeroIo::Queued(const Napi::CallbackInfo& info, ShardSlot* s, int r) {
+  if (r == 0) Nudge(s);
+  return Napi::Number::New(info.Env(), r);
+}
 
-  Napi::Value Probe(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    zio::UringProbe p;
-    zio::probe_uring(&p);
-    Napi::Object o = Napi::Object::New(env);
-    char kv[64];
-    snprintf(kv, sizeof kv, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
-    o.Set("kernel", kv);
-    o.Set("available", p.available);
-    o.Set("setupErrno", p.setup_errno);
-    o.Set("ioUringDisabled", p.io_uring_disabled);
-    o.Set("singleIssuer", p.single_issuer);
-    o.Set("deferTaskrun", p.defer_taskrun);
-    o.Set("coopTaskrun", p.coop_taskrun);
-    o.Set("bufRing", p.buf_ring);
-    o.Set("multishotAccept", p.multishot_accept);
-    o.Set("multishotRecv", p.multishot_recv);
-    o.Set("opsOk", p.ops_ok);
-    zio::UdpProbe u;
-    zio::probe_udp(&u);
-    o.Set("udpGso", u.gso);
-    o.Set("udpGro", u.gro);
-    return o;
-  }
+Napi::Value ZeroIo::Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  zio::UringProbe p;
+  zio::probe_uring(&p);
+  Napi::Object o = Napi::Object::New(env);
+  char kv[64];
+  snprintf(kv, sizeof kv, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
+  o.Set("kernel", kv);
+  o.Set("available", p.available);
+  o.Set("setupErrno", p.setup_errno);
+  o.Set("ioUringDisabled", p.io_uring_disabled);
+  o.Set("singleIssuer", p.single_issuer);
+  o.Set("deferTaskrun", p.defer_taskrun);
+  o.Set("coopTaskrun", p.coop_taskrun);
+  o.Set("bufRing", p.buf_ring);
+  o.Set("multishotAccept", p.multishot_accept);
+  o.Set("multishotRecv", p.multishot_recv);
+  o.Set("opsOk", p.ops_ok);
+  zio::UdpProbe u;
+  zio::probe_udp(&u);
+  o.Set("udpGso", u.gso);
+  o.Set("udpGro", u.gro);
+  return o;
+}
 
-  Napi::Value Features(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Napi::Array a = Napi::Array::New(env);
-    uint32_t i = 0;
-    const char* list = ZIO_FEATURES;  // set by CMake: a comma-separated list
-    std::string cur;
-    for (const char* p = list;; ++p) {
-      if (*p == ',' || *p == 0) {
-        if (!cur.empty()) a.Set(i++, cur);
-        cur.clear();
-        if (!*p) break;
-      } else {
-        cur.push_back(*p);
-      }
-    }
-    return a;
-  }
-
-  // tlsLibrary() -> the TLS stack linked into the addon (BoringSSL, from quiche's build).
-  Napi::Value TlsLibrary(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), zio::tls::library_version());
-  }
-
-  Napi::Value CreateShard(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Napi::Object o = info[0].As<Napi::Object>();
-    ShardConfig c;
-    auto u32 = [&](const char* k, uint32_t& dst) {
-      Napi::Value v = o.Get(k);
-      if (v.IsNumber()) dst = v.As<Napi::Number>().Uint32Value();
-    };
-    u32("poolSlotCount", c.pool_slot_count);
-    u32("poolSlotSize", c.pool_slot_size);
-    u32("maxConnections", c.max_connections);
-    u32("maxEventsPerPoll", c.max_events_per_poll);
-    u32("poolPressurePct", c.pool_pressure_pct);
-    u32("maxWriteQueueBytes", c.max_write_queue_bytes);
-    u32("maxEndpoints", c.max_endpoints);
-    u32("sqEntries", c.sq_entries);
-    u32("handleQueue", c.handle_queue);
-    u32("udpGroBuffers", c.gro_buffers);
-    Napi::Value hp = o.Get("hugePages");
-    if (hp.IsString()) {
-      std::string h = hp.As<Napi::String>();
-      c.huge_pages = h == "on" ? zio::HugePages::On : h == "off" ? zio::HugePages::Off
-                                                                : zio::HugePages::Auto;
-    }
-    Napi::Value dt = o.Get("deferTaskrun");
-    if (dt.IsBoolean()) c.defer_taskrun = dt.As<Napi::Boolean>();
-    Napi::Value be = o.Get("backend");
-    if (be.IsString()) {
-      std::string b = be.As<Napi::String>();
-      if (b == "io_uring") c.backend = zio::Backend::IoUring;
-      else if (b == "epoll") c.backend = zio::Backend::Epoll;
-      else if (b == "auto") c.backend = zio::Backend::Auto;
-      else throw IoError(env, "InvalidConfig", "backend must be 'auto', 'io_uring' or 'epoll'");
-    }
-    Napi::Value nd = o.Get("noDelay");
-    if (nd.IsBoolean()) c.no_delay = nd.As<Napi::Boolean>();
-    if (c.max_connections == 0 || c.max_connections >= kIndexMax)
-      throw IoError(env, "InvalidConfig", "maxConnections must be between 1 and 1048575");
-    if (c.max_events_per_poll < 4)
-      throw IoError(env, "InvalidConfig", "maxEventsPerPoll must be at least 4");
-
-    auto slot = std::make_unique<ShardSlot>();
-    slot->shard = std::make_unique<Shard>();
-    std::string kind, err;
-    int r = slot->shard->init(c, &kind, &err);
-    if (r < 0) {
-      Napi::Error e = IoError(env, kind.c_str(), err);
-      e.Set("errno", Napi::Number::New(env, -r));
-      const auto& p = slot->shard->probe();
-      if (kind == "KernelTooOld") {
-        char found[48];
-        snprintf(found, sizeof found, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
-        e.Set("found", found);
-        e.Set("required", "6.0");
-      }
-      if (kind == "NotSupportedOnBackend") {
-        e.Set("backend", "io_uring");
-        e.Set("feature", "io_uring_setup");
-      }
-      throw e;
-    }
-    uint32_t id = 0;
-    while (id < shards_.size() && shards_[id]) ++id;
-    if (id == shards_.size()) shards_.emplace_back();
-    shards_[id] = std::move(slot);
-    return Napi::Number::New(env, id);
-  }
-
-  Napi::Value DestroyShard(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-    if (id >= shards_.size() || !shards_[id]) return info.Env().Undefined();
-    ShardSlot* s = shards_[id].get();
-    if (s->in_batch) {
-      s->destroy_requested = true;  // finished by OnWake once the batch returns
-      return info.Env().Undefined();
-    }
-    FinishDestroy(id);
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Buffers(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    Napi::Object o = Napi::Object::New(env);
-    // External ArrayBuffers over the event ring and the pool. Each holds a shared_ptr so the
-    // memory outlives the shard for as long as JS can still see it.
-    auto pool = new std::shared_ptr<zio::SlotPool>(sh->pool());
-    napi_value pool_ab;
-    napi_status st = napi_create_external_arraybuffer(
-        env, (*pool)->base(), (*pool)->bytes(),
-        [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
-        pool, &pool_ab);
-    if (st != napi_ok) {
-      delete pool;
-      throw IoError(env, "NotSupportedOnPlatform",
-                    "this runtime forbids external ArrayBuffers (napi_no_external_buffers_allowed); "
-                    "zero-io needs them to share its slot pool with JavaScript");
-    }
-    auto ev = new std::shared_ptr<zio::EventRec[]>(sh->events());
-    napi_value ev_ab;
-    st = napi_create_external_arraybuffer(
-        env, ev->get(), sizeof(zio::EventRec) * sh->events_capacity(),
-        [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::EventRec[]>*>(hint); },
-        ev, &ev_ab);
-    if (st != napi_ok) {
-      delete ev;
-      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer for the event ring refused");
-    }
-    o.Set("pool", Napi::Value(env, pool_ab));
-    o.Set("events", Napi::Value(env, ev_ab));
-    o.Set("slotSize", sh->pool()->slot_size());
-    o.Set("slotCount", sh->pool()->slot_count());
-    o.Set("rxSlots", sh->pool()->rx_slots());
-    o.Set("backing", zio::pool_backing_name(sh->pool()->backing()));
-    o.Set("setupFlags", sh->driver().setup_flags());
-    o.Set("backend", zio::backend_name(sh->backend()));
-    o.Set("backendReason", sh->fallback_reason());
-    return o;
-  }
-
-  Napi::Value Poll(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    if (s->driver)
-      throw IoError(info.Env(), "DriverRunning",
-                    "poll() cannot be called while runSync() drives this Io; stop it first");
-    double t = info[1].As<Napi::Number>().DoubleValue();
-    int n = s->shard->tick(t < 0 ? -1 : static_cast<int64_t>(t));
-    return Napi::Number::New(info.Env(), n);
-  }
-
-  static int ParseAddr(const std::string& ip, uint32_t port, sockaddr_storage* ss, socklen_t* len) {
-    memset(ss, 0, sizeof *ss);
-    auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
-    if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
-      s4->sin_family = AF_INET;
-      s4->sin_port = htons(port);
-      *len = sizeof *s4;
-      return 0;
-    }
-    if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
-      s6->sin6_family = AF_INET6;
-      s6->sin6_port = htons(port);
-      *len = sizeof *s6;
-      return 0;
-    }
-    return -EINVAL;
-  }
-
-  static Napi::Value AddrToJs(Napi::Env env, const sockaddr_storage& ss) {
-    Napi::Array a = Napi::Array::New(env, 3);
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (ss.ss_family == AF_INET) {
-      auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-      inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
-      a.Set(0u, "IPv4");
-      a.Set(1u, buf);
-      a.Set(2u, ntohs(s4->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-      auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-      inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
-      a.Set(0u, "IPv6");
-      a.Set(1u, buf);
-      a.Set(2u, ntohs(s6->sin6_port));
+Napi::Value ZeroIo::Features(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = Napi::Array::New(env);
+  uint32_t i = 0;
+  const char* list = ZIO_FEATURES;  // set by CMake: a comma-separated list
+  std::string cur;
+  for (const char* p = list;; ++p) {
+    if (*p == ',' || *p == 0) {
+      if (!cur.empty()) a.Set(i++, cur);
+      cur.clear();
+      if (!*p) break;
     } else {
-      auto* su = reinterpret_cast<const sockaddr_un*>(&ss);
-      a.Set(0u, "unix");
-      // An abstract name (first byte NUL) reads as '@name', as ss(8) prints it (the rest of
-      // sun_path is NUL padding, as node:net binds them).
-      if (su->sun_path[0] == 0 && su->sun_path[1] != 0) {
-        std::string name(1, '@');
-        name.append(su->sun_path + 1, strnlen(su->sun_path + 1, sizeof su->sun_path - 1));
-        a.Set(1u, name);
-      } else
-        a.Set(1u, su->sun_path);
-      a.Set(2u, 0);
+      cur.push_back(*p);
     }
-    return a;
   }
+  return a;
+}
 
-  // info[i] = an IP string, info[i + 1] = a port: the sockaddr, or throws InvalidAddress.
-  static void ReadIpPort(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* ss, socklen_t* len) {
-    std::string ip = info[i].As<Napi::String>();
-    uint32_t port = info[i + 1].As<Napi::Number>().Uint32Value();
-    if (ParseAddr(ip, port, ss, len) < 0)
-      throw IoError(info.Env(), "InvalidAddress", "not an IP address: " + ip);
+Napi::Value ZeroIo::CreateShard(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  ShardConfig c;
+  auto u32 = [&](const char* k, uint32_t& dst) {
+    Napi::Value v = o.Get(k);
+    if (v.IsNumber()) dst = v.As<Napi::Number>().Uint32Value();
+  };
+  u32("poolSlotCount", c.pool_slot_count);
+  u32("poolSlotSize", c.pool_slot_size);
+  u32("maxConnections", c.max_connections);
+  u32("maxEventsPerPoll", c.max_events_per_poll);
+  u32("poolPressurePct", c.pool_pressure_pct);
+  u32("maxWriteQueueBytes", c.max_write_queue_bytes);
+  u32("maxEndpoints", c.max_endpoints);
+  u32("sqEntries", c.sq_entries);
+  u32("handleQueue", c.handle_queue);
+  u32("udpGroBuffers", c.gro_buffers);
+  Napi::Value hp = o.Get("hugePages");
+  if (hp.IsString()) {
+    std::string h = hp.As<Napi::String>();
+    c.huge_pages = h == "on" ? zio::HugePages::On : h == "off" ? zio::HugePages::Off
+                                                              : zio::HugePages::Auto;
   }
+  Napi::Value dt = o.Get("deferTaskrun");
+  if (dt.IsBoolean()) c.defer_taskrun = dt.As<Napi::Boolean>();
+  Napi::Value be = o.Get("backend");
+  if (be.IsString()) {
+    std::string b = be.As<Napi::String>();
+    if (b == "io_uring") c.backend = zio::Backend::IoUring;
+    else if (b == "epoll") c.backend = zio::Backend::Epoll;
+    else if (b == "auto") c.backend = zio::Backend::Auto;
+    else throw IoError(env, "InvalidConfig", "backend must be 'auto', 'io_uring' or 'epoll'");
+  }
+  Napi::Value nd = o.Get("noDelay");
+  if (nd.IsBoolean()) c.no_delay = nd.As<Napi::Boolean>();
+  if (c.max_connections == 0 || c.max_connections >= kIndexMax)
+    throw IoError(env, "InvalidConfig", "maxConnections must be between 1 and 1048575");
+  if (c.max_events_per_poll < 4)
+    throw IoError(env, "InvalidConfig", "maxEventsPerPoll must be at least 4");
 
-  Napi::Value SyscallResult(Napi::Env env, int64_t r, const char* op) {
-    if (r >= 0) return Napi::Number::New(env, static_cast<double>(r));
-    Napi::Error e = IoError(env, r == zio::kErrTableFull ? "TableFull" : "SyscallFailed",
-                            r == zio::kErrTableFull ? "table full" : strerror(static_cast<int>(-r)));
-    e.Set("errno", Napi::Number::New(env, static_cast<double>(-r)));
-    e.Set("syscall", op ? op : "");
+  auto slot = std::make_unique<ShardSlot>();
+  slot->shard = std::make_unique<Shard>();
+  std::string kind, err;
+  int r = slot->shard->init(c, &kind, &err);
+  if (r < 0) {
+    Napi::Error e = IoError(env, kind.c_str(), err);
+    e.Set("errno", Napi::Number::New(env, -r));
+    const auto& p = slot->shard->probe();
+    if (kind == "KernelTooOld") {
+      char found[48];
+      snprintf(found, sizeof found, "%u.%u.%u", p.kernel.major, p.kernel.minor, p.kernel.patch);
+      e.Set("found", found);
+      e.Set("required", "6.0");
+    }
+    if (kind == "NotSupportedOnBackend") {
+      e.Set("backend", "io_uring");
+      e.Set("feature", "io_uring_setup");
+    }
     throw e;
   }
+  uint32_t id = 0;
+  while (id < shards_.size() && shards_[id]) ++id;
+  if (id == shards_.size()) shards_.emplace_back();
+  shards_[id] = std::move(slot);
+  return Napi::Number::New(env, id);
+}
 
-  Napi::Value TcpListen(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    int backlog = info[3].As<Napi::Number>().Int32Value();
-    bool reuse = info[4].As<Napi::Boolean>();
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+Napi::Value ZeroIo::DestroyShard(const Napi::CallbackInfo& info) {
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= shards_.size() || !shards_[id]) return info.Env().Undefined();
+  ShardSlot* s = shards_[id].get();
+  if (s->in_batch) {
+    s->destroy_requested = true;  // finished by OnWake once the batch returns
+    return info.Env().Undefined();
+  }
+  FinishDestroy(id);
+  return info.Env().Undefined();
+}
+
+Napi::Value ZeroIo::Buffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Shard* sh = Get(info);
+  Napi::Object o = Napi::Object::New(env);
+  // External ArrayBuffers over the event ring and the pool. Each holds a shared_ptr so the
+  // memory outlives the shard for as long as JS can still see it.
+  auto pool = new std::shared_ptr<zio::SlotPool>(sh->pool());
+  napi_value pool_ab;
+  napi_status st = napi_create_external_arraybuffer(
+      env, (*pool)->base(), (*pool)->bytes(),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+      pool, &pool_ab);
+  if (st != napi_ok) {
+    delete pool;
+    throw IoError(env, "NotSupportedOnPlatform",
+                  "this runtime forbids external ArrayBuffers (napi_no_external_buffers_allowed); "
+                  "zero-io needs them to share its slot pool with JavaScript");
+  }
+  auto ev = new std::shared_ptr<zio::EventRec[]>(sh->events());
+  napi_value ev_ab;
+  st = napi_create_external_arraybuffer(
+      env, ev->get(), sizeof(zio::EventRec) * sh->events_capacity(),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::EventRec[]>*>(hint); },
+      ev, &ev_ab);
+  if (st != napi_ok) {
+    delete ev;
+    throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer for the event ring refused");
+  }
+  o.Set("pool", Napi::Value(env, pool_ab));
+  o.Set("events", Napi::Value(env, ev_ab));
+  o.Set("slotSize", sh->pool()->slot_size());
+  o.Set("slotCount", sh->pool()->slot_count());
+  o.Set("rxSlots", sh->pool()->rx_slots());
+  o.Set("backing", zio::pool_backing_name(sh->pool()->backing()));
+  o.Set("setupFlags", sh->driver().setup_flags());
+  o.Set("backend", zio::backend_name(sh->backend()));
+  o.Set("backendReason", sh->fallback_reason());
+  return o;
+}
+
+Napi::Value ZeroIo::Poll(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);
+  if (s->driver)
+    throw IoError(info.Env(), "DriverRunning",
+                  "poll() cannot be called while runSync() drives this Io; stop it first");
+  double t = info[1].As<Napi::Number>().DoubleValue();
+  int n = s->shard->tick(t < 0 ? -1 : static_cast<int64_t>(t));
+  return Napi::Number::New(info.Env(), n);
+}
+
+int ZeroIo::ParseAddr(const std::string& ip, uint32_t port, sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof *ss);
+  auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
+  auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    *len = sizeof *s4;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    *len = sizeof *s6;
+    return 0;
+  }
+  return -EINVAL;
+}
+
+Napi::Value ZeroIo::AddrToJs(Napi::Env env, const sockaddr_storage& ss) {
+  Napi::Array a = Napi::Array::New(env, 3);
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
+    a.Set(0u, "IPv4");
+    a.Set(1u, buf);
+    a.Set(2u, ntohs(s4->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
+    a.Set(0u, "IPv6");
+    a.Set(1u, buf);
+    a.Set(2u, ntohs(s6->sin6_port));
+  } else {
+    auto* su = reinterpret_cast<const sockaddr_un*>(&ss);
+    a.Set(0u, "unix");
+    // An abstract name (first byte NUL) reads as '@name', as ss(8) prints it (the rest of
+    // sun_path is NUL padding, as node:net binds them).
+    if (su->sun_path[0] == 0 && su->sun_path[1] != 0) {
+      std::string name(1, '@');
+      name.append(su->sun_path + 1, strnlen(su->sun_path + 1, sizeof su->sun_path - 1));
+      a.Set(1u, name);
+    } else
+      a.Set(1u, su->sun_path);
+    a.Set(2u, 0);
+  }
+  return a;
+}
+
+// info[i] = an IP string, info[i + 1] = a port: the sockaddr, or throws InvalidAddress.
+void ZeroIo::ReadIpPort(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* ss, socklen_t* len) {
+  std::string ip = info[i].As<Napi::String>();
+  uint32_t port = info[i + 1].As<Napi::Number>().Uint32Value();
+  if (ParseAddr(ip, port, ss, len) < 0)
+    throw IoError(info.Env(), "InvalidAddress", "not an IP address: " + ip);
+}
+
+Napi::Value ZeroIo::SyscallResult(Napi::Env env, int64_t r, const char* op) {
+  if (r >= 0) return Napi::Number::New(env, static_cast<double>(r));
+  Napi::Error e = IoError(env, r == zio::kErrTableFull ? "TableFull" : "SyscallFailed",
+                          r == zio::kErrTableFull ? "table full" : strerror(static_cast<int>(-r)));
+  e.Set("errno", Napi::Number::New(env, static_cast<double>(-r)));
+  e.Set("syscall", op ? op : "");
+  throw e;
+}
+
+Napi::Value ZeroIo::TcpListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  int backlog = info[3].As<Napi::Number>().Int32Value();
+  bool reuse = info[4].As<Napi::Boolean>();
+  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  socklen_t len;
+  ReadIpPort(info, 1, &ss, &len);
+  const char* op = nullptr;
+  int64_t r = s->shard->tcp_listen(reinterpret_cast<sockaddr*>(&ss), len, backlog, reuse, &op);
+  if (r < 0) return SyscallResult(env, r, op);
+  return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+}
+
+Napi::Value ZeroIo::UdsListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  std::string path = info[1].As<Napi::String>();
+  int backlog = info[2].As<Napi::Number>().Int32Value();
+  const char* op = nullptr;
+  int64_t r = s->shard->uds_listen(path, backlog, &op);
+  if (r < 0) return SyscallResult(env, r, op);
+  return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+}
+
+Napi::Value ZeroIo::EndpointClose(const Napi::CallbackInfo& info) {
+  return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->endpoint_close(idx, gen));
+  });
+}
+
+// handleId(shard) -> the registry id of this shard's IoHandle queue (registered once).
+Napi::Value ZeroIo::HandleId(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);
+  if (!s->handle_id) {
+    std::lock_guard<std::mutex> g(Registry().mu);
+    s->handle_id = Registry().next++;
+    Registry().map[s->handle_id] = s->shard->handle_queue();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(s->handle_id));
+}
+
+Napi::Value ZeroIo::DetachRx(const Napi::CallbackInfo& info) {
+  Shard* sh = Get(info);
+  double off = info[1].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
+  return Napi::Number::New(info.Env(), static_cast<double>(sh->detach_rx(static_cast<uint64_t>(off))));
+}
+
+Napi::Value ZeroIo::OwnedRelease(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);  // on success parked readers may resume
+  return Queued(info, s, s->shard->owned_release(info[1].As<Napi::Number>().Uint32Value()));
+}
+
+// slotView(handleId, off, len) -> an ArrayBuffer over [off, off+len) of that shard's pool, for
+// an OwnedSlot transferred to this thread (keeps the pool mapped while it lives), or null.
+Napi::Value ZeroIo::SlotView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
+  if (!q || !q->pool) return env.Null();
+  double off = info[1].As<Napi::Number>().DoubleValue();
+  double len = info[2].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(q->pool->bytes())) return env.Null();
+  auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(
+          env, q->pool->base() + static_cast<size_t>(off), static_cast<size_t>(len),
+          [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+          hold, &ab) != napi_ok) {
+    delete hold;
+    throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for an OwnedSlot view");
+  }
+  return Napi::Value(env, ab);
+}
+
+// handleAttach(id) -> an external holding the queue (any thread), or null when it is gone.
+Napi::Value ZeroIo::HandleAttach(const Napi::CallbackInfo& info) {
+  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
+  if (!q || q->closed()) return info.Env().Null();
+  return Napi::External<std::shared_ptr<zio::HandleQueue>>::New(
+      info.Env(), new std::shared_ptr<zio::HandleQueue>(std::move(q)),
+      [](Napi::Env, std::shared_ptr<zio::HandleQueue>* p) { delete p; });
+}
+
+// handlePush(external, op, conn, arg, data?, count?) -> 0, or -1 full / -2 shard gone / -3 too big.
+// `count` (without data) is a byte count carried by the command (streamWriteBuffer).
+Napi::Value ZeroIo::HandlePush(const Napi::CallbackInfo& info) {
+  auto* q = info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
+  uint8_t op = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+  double id = info[2].As<Napi::Number>().DoubleValue();
+  if (!(id >= 0) || id > 9007199254740991.0) return Napi::Number::New(info.Env(), -5);
+  uint32_t arg = info[3].As<Napi::Number>().Uint32Value();
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (info.Length() > 4 && !info[4].IsUndefined()) ReadBytes(info, 4, "IoHandle.streamWrite", &data, &len);
+  else if (info.Length() > 5 && info[5].IsNumber()) len = info[5].As<Napi::Number>().Uint32Value();
+  if (len > zio::HandleQueue::kMaxPayload) return Napi::Number::New(info.Env(), zio::HandleQueue::kTooBig);
+  int r = (*q)->push(op, static_cast<uint64_t>(id), arg, data, static_cast<uint32_t>(len));
+  return Napi::Number::New(info.Env(), r);
+}
+
+// handleReservoir(shard, n): keep n slots ready for IoHandle.sendBuffer.
+Napi::Value ZeroIo::HandleReservoir(const Napi::CallbackInfo& info) {
+  Get(info)->set_handle_reservoir(info[1].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+// handleTakeSlot(external) -> [slot, ArrayBuffer over the slot] (the caller holds one
+// reference), or null when the reservoir is empty (a refill is requested).
+Napi::Value ZeroIo::HandleTakeSlot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& q = *info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
+  if (!q->pool) return env.Null();
+  int64_t slot = q->take_slot();
+  if (slot < 0) return env.Null();
+  auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(
+          env, q->pool->slot_ptr(static_cast<uint32_t>(slot)), q->pool->slot_size(),
+          [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
+          hold, &ab) != napi_ok) {
+    delete hold;
+    q->push(zio::kHandleReleaseSlot, static_cast<uint64_t>(slot), 0, nullptr, 0);
+    throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for a SendBuffer view");
+  }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, static_cast<double>(slot)));
+  a.Set(1u, Napi::Value(env, ab));
+  return a;
+}
+
+// slotAcquire(shard) -> slot index (a SendBuffer's), or kErrPoolExhausted.
+Napi::Value ZeroIo::SlotAcquire(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Get(info)->slot_acquire()));
+}
+
+Napi::Value ZeroIo::SlotRelease(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);  // on success a pool waiter may now write
+  return Queued(info, s, s->shard->slot_release(info[1].As<Napi::Number>().Uint32Value()));
+}
+
+// writeSlot(shard, conn, slot, off, len) -> bytes queued (len or 0) or a negative code.
+Napi::Value ZeroIo::WriteSlot(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Written(info, s, s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
+                                                      info[3].As<Napi::Number>().Uint32Value(),
+                                                      info[4].As<Napi::Number>().Uint32Value()));
+  });
+}
+
+Napi::Value ZeroIo::EndpointAddress(const Napi::CallbackInfo& info) {
+  Shard* sh = Get(info);
+  uint32_t idx, gen;
+  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  socklen_t len;
+  if (!EpIdAt(info, 1, &idx, &gen) ||
+      sh->endpoint_local(idx, gen, &ss, &len) < 0)
+    return info.Env().Null();
+  return AddrToJs(info.Env(), ss);
+}
+
+Napi::Value ZeroIo::ConnReserve(const Napi::CallbackInfo& info) {
+  Shard* sh = Get(info);
+  int32_t proto = info[1].As<Napi::Number>().Int32Value();
+  int64_t r = sh->conn_reserve(proto);
+  if (r < 0) return Napi::Number::New(info.Env(), static_cast<double>(r));
+  uint32_t idx = static_cast<uint32_t>(r);
+  return Napi::Number::New(info.Env(), JoinId(idx, sh->conn_gen(idx)));
+}
+
+Napi::Value ZeroIo::ConnConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  uint32_t idx, gen;
+  if (!IdAt(info, 1, &idx, &gen))
+    return Napi::Number::New(env, zio::kErrStaleId);
+  Napi::Array ips = info[2].As<Napi::Array>();
+  uint32_t port = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t delay = info[4].As<Napi::Number>().Uint32Value();
+  sockaddr_in6 addrs[zio::kHeMax];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < ips.Length() && n < zio::kHeMax; ++i) {
+    sockaddr_storage ss{};
     socklen_t len;
-    ReadIpPort(info, 1, &ss, &len);
-    const char* op = nullptr;
-    int64_t r = s->shard->tcp_listen(reinterpret_cast<sockaddr*>(&ss), len, backlog, reuse, &op);
-    if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+    std::string ip = ips.Get(i).As<Napi::String>();
+    if (ParseAddr(ip, port, &ss, &len) < 0) continue;
+    memcpy(&addrs[n++], &ss, sizeof(sockaddr_in6));
   }
+  if (n == 0) return Napi::Number::New(env, -EINVAL);
+  int r = s->shard->conn_connect(idx, gen, addrs, n, delay);
+  Nudge(s);
+  return Napi::Number::New(env, r);
+}
 
-  Napi::Value UdsListen(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    std::string path = info[1].As<Napi::String>();
-    int backlog = info[2].As<Napi::Number>().Int32Value();
-    const char* op = nullptr;
-    int64_t r = s->shard->uds_listen(path, backlog, &op);
-    if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+Napi::Value ZeroIo::ConnConnectUds(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    std::string path = info[2].As<Napi::String>();
+    return Napi::Number::New(info.Env(), s->shard->conn_connect_uds(idx, gen, path));
+  });
+}
+
+Napi::Value ZeroIo::ConnFail(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
+    Nudge(s);
+    return Napi::Number::New(info.Env(), r);
+  });
+}
+
+// Reads a Uint8Array at info[at] and, when given, (offset, length) within it at info[at+1],
+// info[at+2] (as fs.write(fd, buffer, offset, length)). Throws InvalidArgument otherwise.
+void ZeroIo::ReadBytes(const Napi::CallbackInfo& info, size_t at, const char* what,
+                      const uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  void* d;
+  if (napi_get_typedarray_info(info.Env(), info[at], &type, length, &d, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array)
+    throw IoError(info.Env(), "InvalidArgument", std::string(what) + " expects a Uint8Array (or Buffer)");
+  *data = static_cast<const uint8_t*>(d);
+  if (info.Length() > at + 2 && !info[at + 1].IsUndefined()) {
+    double o = info[at + 1].As<Napi::Number>().DoubleValue();
+    double l = info[at + 2].As<Napi::Number>().DoubleValue();
+    if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(*length))
+      throw IoError(info.Env(), "InvalidArgument", std::string(what) + ": offset/length out of the buffer's bounds");
+    *data += static_cast<size_t>(o);
+    *length = static_cast<size_t>(l);
   }
+}
 
-  Napi::Value EndpointClose(const Napi::CallbackInfo& info) {
-    return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->endpoint_close(idx, gen));
-    });
-  }
-
-  // udpBind(shard, ip, port, { reuseAddr, reusePort, broadcast, ipv6Only, recvBufferSize,
-  //   sendBufferSize, ttl, multicastTtl, multicastLoopback, multicastInterface, sendQueue })
-  static zio::UdpOptions ReadUdpOptions(Napi::Value v) {
-    zio::UdpOptions u;
-    if (!v.IsObject()) return u;
-    Napi::Object o = v.As<Napi::Object>();
-    auto b = [&](const char* k, bool& dst) {
-      Napi::Value x = o.Get(k);
-      if (x.IsBoolean()) dst = x.As<Napi::Boolean>();
-    };
-    auto i = [&](const char* k, int& dst) {
-      Napi::Value x = o.Get(k);
-      if (x.IsNumber()) dst = x.As<Napi::Number>().Int32Value();
-      else if (x.IsBoolean()) dst = x.As<Napi::Boolean>() ? 1 : 0;
-    };
-    b("reuseAddr", u.reuse_addr);
-    b("reusePort", u.reuse_port);
-    b("broadcast", u.broadcast);
-    b("gro", u.gro);
-    i("ipv6Only", u.ipv6_only);
-    i("recvBufferSize", u.rcvbuf);
-    i("sendBufferSize", u.sndbuf);
-    i("ttl", u.ttl);
-    i("multicastTtl", u.multicast_ttl);
-    i("multicastLoopback", u.multicast_loop);
-    int mif = 0, q = static_cast<int>(u.send_queue);
-    i("multicastInterface", mif);
-    i("sendQueue", q);
-    u.multicast_if = static_cast<uint32_t>(mif);
-    u.send_queue = static_cast<uint32_t>(q);
-    return u;
-  }
-
-  Napi::Value UdpBind(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    zio::UdpOptions u = ReadUdpOptions(info[3]);
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t len;
-    ReadIpPort(info, 1, &ss, &len);
-    const char* op = nullptr;
-    int64_t r = s->shard->udp_bind(reinterpret_cast<sockaddr*>(&ss), len, u, &op);
-    if (r < 0) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
-  }
-
-  // Reads a destination: a pool offset of a received sockaddr (number), an IP string + port,
-  // or a Uint8Array holding a sockaddr. False when it is not a usable IPv4/IPv6 address.
-  static bool ReadDest(Napi::Env env, Shard* sh, napi_value v, uint32_t port, sockaddr_storage* ss,
-                       socklen_t* len) {
-    napi_valuetype t;
-    napi_typeof(env, v, &t);
-    const uint8_t* raw = nullptr;
-    size_t avail = 0;
-    if (t == napi_number) {
-      double off;
-      napi_get_value_double(env, v, &off);
-      if (!(off >= 0) || off >= static_cast<double>(sh->pool()->bytes())) return false;
-      raw = sh->pool()->base() + static_cast<size_t>(off);
-      avail = sh->pool()->bytes() - static_cast<size_t>(off);
-    } else if (t == napi_string) {
-      char ip[INET6_ADDRSTRLEN + 1];
-      size_t n = 0;
-      if (napi_get_value_string_utf8(env, v, ip, sizeof ip, &n) != napi_ok || n >= INET6_ADDRSTRLEN)
-        return false;
-      return ParseAddr(ip, port, ss, len) == 0;
-    } else {
-      napi_typedarray_type tt;
-      void* d;
-      if (napi_get_typedarray_info(env, v, &tt, &avail, &d, nullptr, nullptr) != napi_ok ||
-          tt != napi_uint8_array)
-        return false;
-      raw = static_cast<const uint8_t*>(d);
-    }
-    if (avail < sizeof(sa_family_t)) return false;
-    sa_family_t fam;
-    memcpy(&fam, raw, sizeof fam);
-    size_t need = fam == AF_INET ? sizeof(sockaddr_in) : fam == AF_INET6 ? sizeof(sockaddr_in6) : 0;
-    if (!need || avail < need) return false;
-    memcpy(ss, raw, need);
-    *len = static_cast<socklen_t>(need);
-    return true;
-  }
-
-  // The common head of the UDP send calls: endpoint id at info[1], destination at info[2..3].
-  // False for a malformed id (the caller answers kErrStaleId); throws for a bad destination.
-  static bool ReadUdpTarget(const Napi::CallbackInfo& info, Shard* sh, uint32_t* idx, uint32_t* gen,
-                            sockaddr_storage* ss, socklen_t* sl) {
-    if (!EpIdAt(info, 1, idx, gen)) return false;
-    if (!ReadDest(info.Env(), sh, info[2], info[3].As<Napi::Number>().Uint32Value(), ss, sl))
-      throw IoError(info.Env(), "InvalidAddress", "udpSend: the destination is not an IPv4/IPv6 address");
-    return true;
-  }
-
-  // Hot path: udpSend(shard, ep, to, port, data, offset, length, gso) -> 0 or a negative code.
-  Napi::Value UdpSend(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t sl;
-    if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
-      return Napi::Number::New(env, zio::kErrStaleId);
+// Hot path: write(shard, conn, Uint8Array[, offset, length]) -> bytes accepted or a negative code.
+Napi::Value ZeroIo::Write(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     const uint8_t* data;
     size_t length;
-    ReadBytes(info, 4, "udpSend", &data, &length);
-    uint32_t gso = info[7].As<Napi::Number>().Uint32Value();
-    int r = s->shard->udp_send(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl, data, length,
-                               static_cast<uint16_t>(gso));
-    if (r == 0 && s->driver && !s->in_batch) s->shard->driver().submit();
-    return Napi::Number::New(env, r);
-  }
+    ReadBytes(info, 2, "streamWrite", &data, &length);
+    return Written(info, s, s->shard->conn_write(idx, gen, data, length));
+  });
+}
 
-  // udpSendSlot(shard, ep, to, port, slot, off, len) -> 0 or a negative code (SendBuffer).
-  Napi::Value UdpSendSlot(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t sl;
-    if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
-      return Napi::Number::New(env, zio::kErrStaleId);
-    int r = s->shard->udp_send_slot(idx, gen, reinterpret_cast<sockaddr*>(&ss), sl,
-                                    info[4].As<Napi::Number>().Uint32Value(),
-                                    info[5].As<Napi::Number>().Uint32Value(),
-                                    info[6].As<Napi::Number>().Uint32Value());
-    if (r == 0 && s->driver && !s->in_batch) s->shard->driver().submit();
-    return Napi::Number::New(env, r);
-  }
+Napi::Value ZeroIo::Close(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_close(idx, gen));
+  });
+}
 
-  // handleId(shard) -> the registry id of this shard's IoHandle queue (registered once).
-  Napi::Value HandleId(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    if (!s->handle_id) {
-      std::lock_guard<std::mutex> g(Registry().mu);
-      s->handle_id = Registry().next++;
-      Registry().map[s->handle_id] = s->shard->handle_queue();
-    }
-    return Napi::Number::New(info.Env(), static_cast<double>(s->handle_id));
-  }
+Napi::Value ZeroIo::CloseGraceful(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
+  });
+}
 
-  Napi::Value DetachRx(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    double off = info[1].As<Napi::Number>().DoubleValue();
-    if (!(off >= 0)) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return Napi::Number::New(info.Env(), static_cast<double>(sh->detach_rx(static_cast<uint64_t>(off))));
-  }
-
-  Napi::Value OwnedRelease(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);  // on success parked readers may resume
-    return Queued(info, s, s->shard->owned_release(info[1].As<Napi::Number>().Uint32Value()));
-  }
-
-  // slotView(handleId, off, len) -> an ArrayBuffer over [off, off+len) of that shard's pool, for
-  // an OwnedSlot transferred to this thread (keeps the pool mapped while it lives), or null.
-  Napi::Value SlotView(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
-    if (!q || !q->pool) return env.Null();
-    double off = info[1].As<Napi::Number>().DoubleValue();
-    double len = info[2].As<Napi::Number>().DoubleValue();
-    if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(q->pool->bytes())) return env.Null();
-    auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
-    napi_value ab;
-    if (napi_create_external_arraybuffer(
-            env, q->pool->base() + static_cast<size_t>(off), static_cast<size_t>(len),
-            [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
-            hold, &ab) != napi_ok) {
-      delete hold;
-      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for an OwnedSlot view");
-    }
-    return Napi::Value(env, ab);
-  }
-
-  // handleAttach(id) -> an external holding the queue (any thread), or null when it is gone.
-  Napi::Value HandleAttach(const Napi::CallbackInfo& info) {
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::shared_ptr<zio::HandleQueue> q = FindQueue(id);
-    if (!q || q->closed()) return info.Env().Null();
-    return Napi::External<std::shared_ptr<zio::HandleQueue>>::New(
-        info.Env(), new std::shared_ptr<zio::HandleQueue>(std::move(q)),
-        [](Napi::Env, std::shared_ptr<zio::HandleQueue>* p) { delete p; });
-  }
-
-  // handlePush(external, op, conn, arg, data?, count?) -> 0, or -1 full / -2 shard gone / -3 too big.
-  // `count` (without data) is a byte count carried by the command (streamWriteBuffer).
-  Napi::Value HandlePush(const Napi::CallbackInfo& info) {
-    auto* q = info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
-    uint8_t op = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
-    double id = info[2].As<Napi::Number>().DoubleValue();
-    if (!(id >= 0) || id > 9007199254740991.0) return Napi::Number::New(info.Env(), -5);
-    uint32_t arg = info[3].As<Napi::Number>().Uint32Value();
-    const uint8_t* data = nullptr;
-    size_t len = 0;
-    if (info.Length() > 4 && !info[4].IsUndefined()) ReadBytes(info, 4, "IoHandle.streamWrite", &data, &len);
-    else if (info.Length() > 5 && info[5].IsNumber()) len = info[5].As<Napi::Number>().Uint32Value();
-    if (len > zio::HandleQueue::kMaxPayload) return Napi::Number::New(info.Env(), zio::HandleQueue::kTooBig);
-    int r = (*q)->push(op, static_cast<uint64_t>(id), arg, data, static_cast<uint32_t>(len));
-    return Napi::Number::New(info.Env(), r);
-  }
-
-  // handleReservoir(shard, n): keep n slots ready for IoHandle.sendBuffer.
-  Napi::Value HandleReservoir(const Napi::CallbackInfo& info) {
-    Get(info)->set_handle_reservoir(info[1].As<Napi::Number>().Uint32Value());
-    return info.Env().Undefined();
-  }
-
-  // handleTakeSlot(external) -> [slot, ArrayBuffer over the slot] (the caller holds one
-  // reference), or null when the reservoir is empty (a refill is requested).
-  Napi::Value HandleTakeSlot(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto& q = *info[0].As<Napi::External<std::shared_ptr<zio::HandleQueue>>>().Data();
-    if (!q->pool) return env.Null();
-    int64_t slot = q->take_slot();
-    if (slot < 0) return env.Null();
-    auto hold = new std::shared_ptr<zio::SlotPool>(q->pool);
-    napi_value ab;
-    if (napi_create_external_arraybuffer(
-            env, q->pool->slot_ptr(static_cast<uint32_t>(slot)), q->pool->slot_size(),
-            [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<zio::SlotPool>*>(hint); },
-            hold, &ab) != napi_ok) {
-      delete hold;
-      q->push(zio::kHandleReleaseSlot, static_cast<uint64_t>(slot), 0, nullptr, 0);
-      throw IoError(env, "NotSupportedOnPlatform", "external ArrayBuffer refused for a SendBuffer view");
-    }
-    Napi::Array a = Napi::Array::New(env, 2);
-    a.Set(0u, Napi::Number::New(env, static_cast<double>(slot)));
-    a.Set(1u, Napi::Value(env, ab));
-    return a;
-  }
-
-  // slotAcquire(shard) -> slot index (a SendBuffer's), or kErrPoolExhausted.
-  Napi::Value SlotAcquire(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(Get(info)->slot_acquire()));
-  }
-
-  Napi::Value SlotRelease(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);  // on success a pool waiter may now write
-    return Queued(info, s, s->shard->slot_release(info[1].As<Napi::Number>().Uint32Value()));
-  }
-
-  // writeSlot(shard, conn, slot, off, len) -> bytes queued (len or 0) or a negative code.
-  Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Written(info, s, s->shard->conn_write_slot(idx, gen, info[2].As<Napi::Number>().Uint32Value(),
-                                                        info[3].As<Napi::Number>().Uint32Value(),
-                                                        info[4].As<Napi::Number>().Uint32Value()));
+// setHalfOpen(shard, id, on, isEndpoint): allowHalfOpen on a listener or a connection.
+Napi::Value ZeroIo::SetHalfOpen(const Napi::CallbackInfo& info) {
+  bool on = info[2].ToBoolean();
+  if (info[3].ToBoolean()) {
+    return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+      return Queued(info, s, s->shard->endpoint_set_half_open(idx, gen, on));
     });
   }
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_set_half_open(idx, gen, on));
+  });
+}
 
-  // udpMulticast(shard, ep, join, groupIp, sourceIp | null, ifindex) -> undefined (throws).
-  Napi::Value UdpMulticast(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    if (!EpIdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(env, zio::kErrStaleId);
-    bool join = info[2].As<Napi::Boolean>();
-    std::string g = info[3].As<Napi::String>();
-    sockaddr_storage group, source;
-    socklen_t len;
-    if (ParseAddr(g, 0, &group, &len) < 0)
-      throw IoError(env, "InvalidAddress", "not a multicast group address: " + g);
-    bool ssm = info[4].IsString();
-    if (ssm) {
-      std::string src = info[4].As<Napi::String>();
-      if (ParseAddr(src, 0, &source, &len) < 0)
-        throw IoError(env, "InvalidAddress", "not a source address: " + src);
-      if (source.ss_family != group.ss_family)
-        throw IoError(env, "InvalidAddress", "the source and the group must be of the same family");
-    }
-    uint32_t ifindex = info[5].As<Napi::Number>().Uint32Value();
-    const char* op = nullptr;
-    int r = sh->udp_multicast(idx, gen, join, group, ssm ? &source : nullptr, ifindex, &op);
-    if (r < 0 && r > -1000) return SyscallResult(env, r, op);
-    return Napi::Number::New(env, r);
-  }
+// connSetConnectTimeout(shard, conn, ms)
+Napi::Value ZeroIo::ConnSetConnectTimeout(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_set_connect_timeout(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
+  });
+}
 
-  Napi::Value UdpStats(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    const zio::Endpoint* e = nullptr;
-    if (EpIdAt(info, 1, &idx, &gen)) e = sh->endpoint(idx, gen);
-    if (!e || e->kind != zio::EpKind::Udp) return env.Null();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("datagramsReceived", static_cast<double>(e->rx_datagrams));
-    o.Set("datagramsTruncated", static_cast<double>(e->rx_truncated));
-    o.Set("datagramsSent", static_cast<double>(e->tx_datagrams));
-    o.Set("sendErrors", static_cast<double>(e->tx_errors));
-    o.Set("lastSendErrno", e->tx_last_errno);
-    o.Set("sendQueued", e->udp_queued);
-    o.Set("sendQueueCapacity", static_cast<double>(e->udp_tx.size()));
-    o.Set("maxDatagram", static_cast<double>(sh->udp_max_datagram()));
-    o.Set("maxReceive", static_cast<double>(sh->udp_max_receive(*e)));
-    o.Set("gro", e->gro);
-    return o;
-  }
+// pauseRecv(shard, conn, pause)
+Napi::Value ZeroIo::PauseRecv(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_pause_recv(idx, gen, info[2].ToBoolean()));
+  });
+}
 
-  // ifIndex(name) -> interface index (0 when unknown).
-  Napi::Value IfIndex(const Napi::CallbackInfo& info) {
-    std::string name = info[0].As<Napi::String>();
-    return Napi::Number::New(info.Env(), if_nametoindex(name.c_str()));
-  }
+// end(shard, conn): FIN after what is queued; reading goes on.
+Napi::Value ZeroIo::End(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->conn_end(idx, gen));
+  });
+}
 
-  Napi::Value EndpointAddress(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t len;
-    if (!EpIdAt(info, 1, &idx, &gen) ||
-        sh->endpoint_local(idx, gen, &ss, &len) < 0)
-      return info.Env().Null();
-    return AddrToJs(info.Env(), ss);
-  }
+// connEndpoint(shard, conn) -> endpoint id, -1 (outbound) or a negative code.
+Napi::Value ZeroIo::ConnEndpoint(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    int64_t r = s->shard->conn_endpoint(idx, gen);
+    return Napi::Number::New(info.Env(), r < 0 ? static_cast<double>(r) : kEndpointTag + static_cast<double>(r));
+  });
+}
 
-  Napi::Value ConnReserve(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    int32_t proto = info[1].As<Napi::Number>().Int32Value();
-    int64_t r = sh->conn_reserve(proto);
-    if (r < 0) return Napi::Number::New(info.Env(), static_cast<double>(r));
-    uint32_t idx = static_cast<uint32_t>(r);
-    return Napi::Number::New(info.Env(), JoinId(idx, sh->conn_gen(idx)));
-  }
+Napi::Value ZeroIo::CloseAll(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);
+  s->shard->close_all(info[1].As<Napi::Number>().Uint32Value());
+  Nudge(s);
+  return info.Env().Undefined();
+}
 
-  Napi::Value ConnConnect(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(env, zio::kErrStaleId);
-    Napi::Array ips = info[2].As<Napi::Array>();
-    uint32_t port = info[3].As<Napi::Number>().Uint32Value();
-    uint32_t delay = info[4].As<Napi::Number>().Uint32Value();
-    sockaddr_in6 addrs[zio::kHeMax];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < ips.Length() && n < zio::kHeMax; ++i) {
-      sockaddr_storage ss{};
-      socklen_t len;
-      std::string ip = ips.Get(i).As<Napi::String>();
-      if (ParseAddr(ip, port, &ss, &len) < 0) continue;
-      memcpy(&addrs[n++], &ss, sizeof(sockaddr_in6));
-    }
-    if (n == 0) return Napi::Number::New(env, -EINVAL);
-    int r = s->shard->conn_connect(idx, gen, addrs, n, delay);
-    Nudge(s);
-    return Napi::Number::New(env, r);
-  }
+Napi::Value ZeroIo::ConnPeer(const Napi::CallbackInfo& info) {
+  Shard* sh = Get(info);
+  uint32_t idx, gen;
+  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  socklen_t len;
+  if (!IdAt(info, 1, &idx, &gen) ||
+      sh->conn_peer(idx, gen, &ss, &len) < 0)
+    return info.Env().Null();
+  return AddrToJs(info.Env(), ss);
+}
 
-  Napi::Value ConnConnectUds(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      std::string path = info[2].As<Napi::String>();
-      return Napi::Number::New(info.Env(), s->shard->conn_connect_uds(idx, gen, path));
-    });
-  }
+// connStats(shard, conn) -> { rttUs, ... } or a negative code.
+Napi::Value ZeroIo::ConnStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Shard* sh = Get(info);
+  uint32_t idx, gen;
+  if (!IdAt(info, 1, &idx, &gen))
+    return Napi::Number::New(env, zio::kErrStaleId);
+  zio::TcpStats t;
+  int r = sh->conn_tcp_info(idx, gen, &t);
+  if (r < 0) return Napi::Number::New(env, r);
+  Napi::Object o = Napi::Object::New(env);
+  auto n = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  n("rttUs", t.rtt_us);
+  n("rttVarUs", t.rttvar_us);
+  n("minRttUs", t.min_rtt_us);
+  n("cwnd", t.cwnd);
+  n("ssthresh", t.ssthresh);
+  n("mss", t.mss);
+  n("retransmits", t.retransmits);
+  n("lost", t.lost);
+  n("unacked", t.unacked);
+  n("bytesSent", static_cast<double>(t.bytes_sent));
+  n("bytesRetrans", static_cast<double>(t.bytes_retrans));
+  n("bytesAcked", static_cast<double>(t.bytes_acked));
+  n("bytesReceived", static_cast<double>(t.bytes_received));
+  n("deliveryRate", static_cast<double>(t.delivery_rate));
+  n("bytesIn", static_cast<double>(t.bytes_in));
+  n("bytesOut", static_cast<double>(t.bytes_out));
+  const zio::ConnTls* tl = sh->conn_tls(idx, gen);
+  o.Set("tls", tl != nullptr);
+  o.Set("ktls", tl && tl->ktls == zio::Ktls::Active);
+  return o;
+}
 
-  Napi::Value ConnFail(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      int r = s->shard->conn_fail(idx, gen, info[2].As<Napi::Number>().Int32Value());
-      Nudge(s);
-      return Napi::Number::New(info.Env(), r);
-    });
-  }
+Napi::Value ZeroIo::ConnProto(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Napi::Number::New(info.Env(), s->shard->conn_proto(idx, gen));
+  });
+}
 
-  // Reads a Uint8Array at info[at] and, when given, (offset, length) within it at info[at+1],
-  // info[at+2] (as fs.write(fd, buffer, offset, length)). Throws InvalidArgument otherwise.
-  static void ReadBytes(const Napi::CallbackInfo& info, size_t at, const char* what,
-                        const uint8_t** data, size_t* length) {
-    napi_typedarray_type type;
-    void* d;
-    if (napi_get_typedarray_info(info.Env(), info[at], &type, length, &d, nullptr, nullptr) != napi_ok ||
-        type != napi_uint8_array)
-      throw IoError(info.Env(), "InvalidArgument", std::string(what) + " expects a Uint8Array (or Buffer)");
-    *data = static_cast<const uint8_t*>(d);
-    if (info.Length() > at + 2 && !info[at + 1].IsUndefined()) {
-      double o = info[at + 1].As<Napi::Number>().DoubleValue();
-      double l = info[at + 2].As<Napi::Number>().DoubleValue();
-      if (!(o >= 0) || !(l >= 0) || o + l > static_cast<double>(*length))
-        throw IoError(info.Env(), "InvalidArgument", std::string(what) + ": offset/length out of the buffer's bounds");
-      *data += static_cast<size_t>(o);
-      *length = static_cast<size_t>(l);
-    }
-  }
+Napi::Object ZeroIo::Gauge(Napi::Env env, const zio::PoolGauge& g) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("current", static_cast<double>(g.current));
+  o.Set("peak", static_cast<double>(g.peak));
+  o.Set("capacity", static_cast<double>(g.capacity));
+  return o;
+}
 
-  // Hot path: write(shard, conn, Uint8Array[, offset, length]) -> bytes accepted or a negative code.
-  Napi::Value Write(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      const uint8_t* data;
-      size_t length;
-      ReadBytes(info, 2, "streamWrite", &data, &length);
-      return Written(info, s, s->shard->conn_write(idx, gen, data, length));
-    });
-  }
+// reuseportGroup(kind 'tcp'|'udp', ip, port, count, backlog, udpOptions)
+//   -> { fds (group order), address: [family, ip, port] }
+Napi::Value ZeroIo::ReuseportGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool tcp = std::string(info[0].As<Napi::String>()) == "tcp";
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  int backlog = info[4].As<Napi::Number>().Int32Value();
+  zio::UdpOptions u = ReadUdpOptions(info[5]);
+  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  socklen_t len;
+  ReadIpPort(info, 1, &ss, &len);
+  std::vector<int> fds;
+  const char* op = nullptr;
+  int r = zio::reuseport_group(tcp, reinterpret_cast<sockaddr*>(&ss), len, count, backlog, u, &fds, &op);
+  if (r < 0) return SyscallResult(env, r, op);
+  Napi::Array a = Napi::Array::New(env, fds.size());
+  for (uint32_t i = 0; i < fds.size(); ++i) a.Set(i, fds[i]);
+  sockaddr_storage got{};
+  socklen_t gl = sizeof got;
+  getsockname(fds[0], reinterpret_cast<sockaddr*>(&got), &gl);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fds", a);
+  o.Set("address", AddrToJs(env, got));
+  return o;
+}
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_close(idx, gen));
-    });
+// attachSteering(fd, 'cbpf'|'ebpf', count, pinned: [cpu, member][])
+Napi::Value ZeroIo::AttachSteering(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool ebpf = std::string(info[1].As<Napi::String>()) == "ebpf";
+  zio::Steering st;
+  st.count = info[2].As<Napi::Number>().Uint32Value();
+  Napi::Array pinned = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < pinned.Length(); ++i) {
+    Napi::Array pair = pinned.Get(i).As<Napi::Array>();
+    st.pinned.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(),
+                           pair.Get(1u).As<Napi::Number>().Uint32Value());
   }
+  std::string err;
+  int r = ebpf ? zio::attach_steering_ebpf(fd, st, &err) : zio::attach_steering_cbpf(fd, st, &err);
+  if (r < 0) {
+    Napi::Error e = IoError(env, "NotSupportedOnBackend", err);
+    e.Set("errno", Napi::Number::New(env, -r));
+    e.Set("backend", ebpf ? "SO_ATTACH_REUSEPORT_EBPF" : "SO_ATTACH_REUSEPORT_CBPF");
+    e.Set("feature", ebpf ? "ReusePortEbpf" : "ReusePortCbpf");
+    throw e;
+  }
+  return env.Undefined();
+}
 
-  Napi::Value CloseGraceful(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_close_graceful(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
-    });
-  }
+// adoptListener(shard, fd, proto) / adoptUdp(shard, fd, udpOptions) -> EndpointId
+Napi::Value ZeroIo::AdoptListener(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  int32_t proto = info[2].As<Napi::Number>().Int32Value();
+  int64_t r = s->shard->adopt_listener(fd, proto);
+  if (r < 0) return SyscallResult(env, r, "adopt");
+  Nudge(s);
+  return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+}
 
-  // setHalfOpen(shard, id, on, isEndpoint): allowHalfOpen on a listener or a connection.
-  Napi::Value SetHalfOpen(const Napi::CallbackInfo& info) {
-    bool on = info[2].ToBoolean();
-    if (info[3].ToBoolean()) {
-      return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-        return Queued(info, s, s->shard->endpoint_set_half_open(idx, gen, on));
-      });
-    }
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_set_half_open(idx, gen, on));
-    });
-  }
+Napi::Value ZeroIo::AdoptUdp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  int64_t r = s->shard->udp_adopt(fd, ReadUdpOptions(info[2]));
+  if (r < 0) return SyscallResult(env, r, "adopt");
+  Nudge(s);
+  return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
+}
 
+Napi::Value ZeroIo::CloseFd(const Napi::CallbackInfo& info) {
+  ::close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
 
-  // connSetConnectTimeout(shard, conn, ms)
-  Napi::Value ConnSetConnectTimeout(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_set_connect_timeout(idx, gen, info[2].As<Napi::Number>().Uint32Value()));
-    });
-  }
-
-  // pauseRecv(shard, conn, pause)
-  Napi::Value PauseRecv(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_pause_recv(idx, gen, info[2].ToBoolean()));
-    });
-  }
-
-  // end(shard, conn): FIN after what is queued; reading goes on.
-  Napi::Value End(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Queued(info, s, s->shard->conn_end(idx, gen));
-    });
-  }
-
-  // connEndpoint(shard, conn) -> endpoint id, -1 (outbound) or a negative code.
-  Napi::Value ConnEndpoint(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      int64_t r = s->shard->conn_endpoint(idx, gen);
-      return Napi::Number::New(info.Env(), r < 0 ? static_cast<double>(r) : kEndpointTag + static_cast<double>(r));
-    });
-  }
-
-  Napi::Value CloseAll(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    s->shard->close_all(info[1].As<Napi::Number>().Uint32Value());
-    Nudge(s);
-    return info.Env().Undefined();
-  }
-
-  Napi::Value ConnPeer(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t len;
-    if (!IdAt(info, 1, &idx, &gen) ||
-        sh->conn_peer(idx, gen, &ss, &len) < 0)
-      return info.Env().Null();
-    return AddrToJs(info.Env(), ss);
-  }
-
-  // connStats(shard, conn) -> { rttUs, ... } or a negative code.
-  Napi::Value ConnStats(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    if (!IdAt(info, 1, &idx, &gen))
-      return Napi::Number::New(env, zio::kErrStaleId);
-    zio::TcpStats t;
-    int r = sh->conn_tcp_info(idx, gen, &t);
-    if (r < 0) return Napi::Number::New(env, r);
-    Napi::Object o = Napi::Object::New(env);
-    auto n = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-    n("rttUs", t.rtt_us);
-    n("rttVarUs", t.rttvar_us);
-    n("minRttUs", t.min_rtt_us);
-    n("cwnd", t.cwnd);
-    n("ssthresh", t.ssthresh);
-    n("mss", t.mss);
-    n("retransmits", t.retransmits);
-    n("lost", t.lost);
-    n("unacked", t.unacked);
-    n("bytesSent", static_cast<double>(t.bytes_sent));
-    n("bytesRetrans", static_cast<double>(t.bytes_retrans));
-    n("bytesAcked", static_cast<double>(t.bytes_acked));
-    n("bytesReceived", static_cast<double>(t.bytes_received));
-    n("deliveryRate", static_cast<double>(t.delivery_rate));
-    n("bytesIn", static_cast<double>(t.bytes_in));
-    n("bytesOut", static_cast<double>(t.bytes_out));
-    const zio::ConnTls* tl = sh->conn_tls(idx, gen);
-    o.Set("tls", tl != nullptr);
-    o.Set("ktls", tl && tl->ktls == zio::Ktls::Active);
-    return o;
-  }
-
-  // ---- TLS ----
-  static std::string Str(Napi::Object o, const char* k) {
-    Napi::Value v = o.Get(k);
-    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
-  }
-  static std::vector<std::string> Strs(Napi::Object o, const char* k) {
-    std::vector<std::string> out;
-    Napi::Value v = o.Get(k);
-    if (!v.IsArray()) return out;
-    Napi::Array a = v.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
-    return out;
-  }
-  static uint16_t Version(Napi::Object o, const char* k, uint16_t def) {
-    std::string v = Str(o, k);
-    if (v == "TLSv1.2") return zio::tls::kTls12;
-    return v == "TLSv1.3" ? uint16_t{zio::tls::kTls13} : def;
-  }
-  static std::vector<zio::tls::CertKey> Certs(Napi::Value v) {
-    std::vector<zio::tls::CertKey> out;
-    Napi::Array a = v.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Object e = a.Get(i).As<Napi::Object>();
-      out.push_back({Str(e, "cert"), Str(e, "key"), Strs(e, "names")});
-    }
-    return out;
-  }
-
-  // tlsServerContext({ certs: [{cert, key, names}], alpn, minVersion, maxVersion, ciphers,
-  //   clientAuth, ca, tickets }) -> slot id. Throws TlsInvalidCertificate / InvalidConfig.
-  Napi::Value TlsServerContext(const Napi::CallbackInfo& info) {
-    Napi::Object o = info[0].As<Napi::Object>();
-    zio::tls::ServerOptions so;
-    so.certs = Certs(o.Get("certs"));
-    so.alpn = Strs(o, "alpn");
-    so.min_version = Version(o, "minVersion", zio::tls::kTls12);
-    so.max_version = Version(o, "maxVersion", zio::tls::kTls13);
-    so.ciphers = Str(o, "ciphers");
-    so.client_auth = o.Get("clientAuth").As<Napi::Number>().Int32Value();
-    so.ca_pem = Str(o, "ca");
-    so.tickets = o.Get("tickets").ToBoolean();
-    std::string err;
-    auto ctx = zio::tls::Context::server(so, &err);
-    if (!ctx) throw TlsError(info.Env(), err);
-    std::lock_guard<std::mutex> g(Tls().mu);
-    uint64_t id = Tls().next++;
-    Tls().slots[id] = std::make_shared<zio::tls::CertSlot>(std::move(ctx));
-    return Napi::Number::New(info.Env(), static_cast<double>(id));
-  }
-
-  static Napi::Error TlsError(Napi::Env env, const std::string& err) {
-    bool cert = err.rfind("certificate", 0) == 0 || err.rfind("private key", 0) == 0 ||
-                err.rfind("sni[", 0) == 0 || err.rfind("ca:", 0) == 0;
-    return IoError(env, cert ? "TlsInvalidCertificate" : "InvalidConfig", err);
-  }
-
-  // tlsClientContext({ servername, alpn, minVersion, maxVersion, ciphers, ca, verify, cert,
-  //   key, resume }) -> context id.
-  Napi::Value TlsClientContext(const Napi::CallbackInfo& info) {
-    Napi::Object o = info[0].As<Napi::Object>();
-    zio::tls::ClientOptions co;
-    co.servername = Str(o, "servername");
-    co.alpn = Strs(o, "alpn");
-    co.min_version = Version(o, "minVersion", zio::tls::kTls12);
-    co.max_version = Version(o, "maxVersion", zio::tls::kTls13);
-    co.ciphers = Str(o, "ciphers");
-    co.ca_pem = Str(o, "ca");
-    co.verify = o.Get("verify").ToBoolean();
-    co.cert_pem = Str(o, "cert");
-    co.key_pem = Str(o, "key");
-    co.resume = o.Get("resume").ToBoolean();
-    std::string err;
-    auto ctx = zio::tls::Context::client(co, &err);
-    if (!ctx) throw TlsError(info.Env(), err);
-    std::lock_guard<std::mutex> g(Tls().mu);
-    uint64_t id = Tls().next++;
-    Tls().clients[id] = std::move(ctx);
-    return Napi::Number::New(info.Env(), static_cast<double>(id));
-  }
-
-  static std::shared_ptr<zio::tls::CertSlot> FindSlot(double id) {
-    std::lock_guard<std::mutex> g(Tls().mu);
-    auto it = Tls().slots.find(static_cast<uint64_t>(id));
-    return it == Tls().slots.end() ? nullptr : it->second;
-  }
-  // A context for a handshake: a client context, or a server slot's current one.
-  static std::shared_ptr<zio::tls::Context> FindCtx(double id) {
-    std::lock_guard<std::mutex> g(Tls().mu);
-    auto c = Tls().clients.find(static_cast<uint64_t>(id));
-    if (c != Tls().clients.end()) return c->second;
-    auto s = Tls().slots.find(static_cast<uint64_t>(id));
-    return s == Tls().slots.end() ? nullptr : s->second->get();
-  }
-
-  // tlsReload(slotId, certs) -> generation. Any thread; throws and keeps the old certificate.
-  Napi::Value TlsReload(const Napi::CallbackInfo& info) {
-    auto slot = FindSlot(info[0].As<Napi::Number>().DoubleValue());
-    if (!slot) throw IoError(info.Env(), "InvalidArgument", "the TLS endpoint's certificate slot was released");
-    std::string err;
-    if (slot->reload(Certs(info[1]), &err) < 0) throw TlsError(info.Env(), err);
-    return Napi::Number::New(info.Env(), static_cast<double>(slot->generation()));
-  }
-
-  Napi::Value TlsSlotGeneration(const Napi::CallbackInfo& info) {
-    auto slot = FindSlot(info[0].As<Napi::Number>().DoubleValue());
-    return Napi::Number::New(info.Env(), slot ? static_cast<double>(slot->generation()) : -1);
-  }
-
-  Napi::Value TlsRelease(const Napi::CallbackInfo& info) {
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::lock_guard<std::mutex> g(Tls().mu);
-    Tls().slots.erase(id);
-    Tls().clients.erase(id);
-    return info.Env().Undefined();
-  }
-
-  // endpointSetTls(shard, ep, slotId, handshakeTimeoutMs) -> 0 or kErr*.
-  Napi::Value EndpointSetTls(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    auto slot = FindSlot(info[2].As<Napi::Number>().DoubleValue());
-    if (!EpIdAt(info, 1, &idx, &gen) || !slot) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    return Napi::Number::New(info.Env(), sh->endpoint_set_tls(idx, gen, std::move(slot),
-                                                              info[3].As<Napi::Number>().Uint32Value()));
-  }
-
-  // (shard, conn, ctxId, handshakeTimeoutMs) -> 0 or kErr*: starts a connection's TLS session
-  // with a registered context through `start` (a connect's client side, or STARTTLS).
-  using TlsStart = int (Shard::*)(uint32_t, uint32_t, std::shared_ptr<zio::tls::Context>, uint32_t);
-  Napi::Value StartTls(const Napi::CallbackInfo& info, TlsStart start) {
-    ShardSlot* s = GetSlot(info);
-    uint32_t idx, gen;
-    auto ctx = FindCtx(info[2].As<Napi::Number>().DoubleValue());
-    if (!IdAt(info, 1, &idx, &gen) || !ctx) return Napi::Number::New(info.Env(), zio::kErrStaleId);
-    int r = (s->shard.get()->*start)(idx, gen, std::move(ctx), info[3].As<Napi::Number>().Uint32Value());
-    Nudge(s);
-    return Napi::Number::New(info.Env(), r);
-  }
-  Napi::Value ConnSetTlsClient(const Napi::CallbackInfo& info) { return StartTls(info, &Shard::conn_set_tls_client); }
-  Napi::Value ConnTlsUpgrade(const Napi::CallbackInfo& info) { return StartTls(info, &Shard::conn_tls_upgrade); }
-
-  // connTlsInfo(shard, conn) -> { ... } or null (not TLS / stale).
-  Napi::Value ConnTlsInfo(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    uint32_t idx, gen;
-    const zio::ConnTls* t = IdAt(info, 1, &idx, &gen) ? sh->conn_tls(idx, gen) : nullptr;
-    if (!t) return env.Null();
-    Napi::Object o = Napi::Object::New(env);
-    static const char* phases[] = {"idle", "handshake", "open", "closed", "failed"};
-    o.Set("phase", phases[static_cast<int>(t->s.phase())]);
-    o.Set("server", t->s.is_server());
-    o.Set("version", t->s.version());
-    o.Set("cipher", t->s.cipher());
-    o.Set("alpn", t->s.alpn());
-    o.Set("servername", t->s.servername());
-    o.Set("resumed", t->s.resumed());
-    o.Set("peerSubject", t->s.peer_subject());
-    o.Set("peerVerified", t->s.peer_verified());
-    o.Set("ktls", t->ktls == zio::Ktls::Active);
-    o.Set("ktlsReason", t->ktls == zio::Ktls::Wanted ? "pending" : t->ktls_why);
-    o.Set("alert", t->s.alert());
-    o.Set("alertReceived", t->s.alert_received());
-    o.Set("reason", t->s.reason());
-    return o;
-  }
-
-  Napi::Value KtlsAvailable(const Napi::CallbackInfo& info) {
-    std::string why;
-    bool ok = Shard::ktls_available(&why);
-    Napi::Array a = Napi::Array::New(info.Env(), 2);
-    a.Set(0u, ok);
-    a.Set(1u, why);
-    return a;
-  }
-
-  Napi::Value ConnProto(const Napi::CallbackInfo& info) {
-    return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
-      return Napi::Number::New(info.Env(), s->shard->conn_proto(idx, gen));
-    });
-  }
-
-  static Napi::Object Gauge(Napi::Env env, const zio::PoolGauge& g) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("current", static_cast<double>(g.current));
-    o.Set("peak", static_cast<double>(g.peak));
-    o.Set("capacity", static_cast<double>(g.capacity));
-    return o;
-  }
-
-  // ---- IoCluster (process-wide: sockets are made here and adopted by each shard) ----
-
-  // reuseportGroup(kind 'tcp'|'udp', ip, port, count, backlog, udpOptions)
-  //   -> { fds (group order), address: [family, ip, port] }
-  Napi::Value ReuseportGroup(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    bool tcp = std::string(info[0].As<Napi::String>()) == "tcp";
-    uint32_t count = info[3].As<Napi::Number>().Uint32Value();
-    int backlog = info[4].As<Napi::Number>().Int32Value();
-    zio::UdpOptions u = ReadUdpOptions(info[5]);
-    sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-    socklen_t len;
-    ReadIpPort(info, 1, &ss, &len);
-    std::vector<int> fds;
-    const char* op = nullptr;
-    int r = zio::reuseport_group(tcp, reinterpret_cast<sockaddr*>(&ss), len, count, backlog, u, &fds, &op);
-    if (r < 0) return SyscallResult(env, r, op);
-    Napi::Array a = Napi::Array::New(env, fds.size());
-    for (uint32_t i = 0; i < fds.size(); ++i) a.Set(i, fds[i]);
-    sockaddr_storage got{};
-    socklen_t gl = sizeof got;
-    getsockname(fds[0], reinterpret_cast<sockaddr*>(&got), &gl);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("fds", a);
-    o.Set("address", AddrToJs(env, got));
-    return o;
-  }
-
-  // attachSteering(fd, 'cbpf'|'ebpf', count, pinned: [cpu, member][])
-  Napi::Value AttachSteering(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    int fd = info[0].As<Napi::Number>().Int32Value();
-    bool ebpf = std::string(info[1].As<Napi::String>()) == "ebpf";
-    zio::Steering st;
-    st.count = info[2].As<Napi::Number>().Uint32Value();
-    Napi::Array pinned = info[3].As<Napi::Array>();
-    for (uint32_t i = 0; i < pinned.Length(); ++i) {
-      Napi::Array pair = pinned.Get(i).As<Napi::Array>();
-      st.pinned.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(),
-                             pair.Get(1u).As<Napi::Number>().Uint32Value());
-    }
-    std::string err;
-    int r = ebpf ? zio::attach_steering_ebpf(fd, st, &err) : zio::attach_steering_cbpf(fd, st, &err);
-    if (r < 0) {
-      Napi::Error e = IoError(env, "NotSupportedOnBackend", err);
-      e.Set("errno", Napi::Number::New(env, -r));
-      e.Set("backend", ebpf ? "SO_ATTACH_REUSEPORT_EBPF" : "SO_ATTACH_REUSEPORT_CBPF");
-      e.Set("feature", ebpf ? "ReusePortEbpf" : "ReusePortCbpf");
-      throw e;
-    }
-    return env.Undefined();
-  }
-
-  // adoptListener(shard, fd, proto) / adoptUdp(shard, fd, udpOptions) -> EndpointId
-  Napi::Value AdoptListener(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    int fd = info[1].As<Napi::Number>().Int32Value();
-    int32_t proto = info[2].As<Napi::Number>().Int32Value();
-    int64_t r = s->shard->adopt_listener(fd, proto);
-    if (r < 0) return SyscallResult(env, r, "adopt");
-    Nudge(s);
-    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
-  }
-
-  Napi::Value AdoptUdp(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    ShardSlot* s = GetSlot(info);
-    int fd = info[1].As<Napi::Number>().Int32Value();
-    int64_t r = s->shard->udp_adopt(fd, ReadUdpOptions(info[2]));
-    if (r < 0) return SyscallResult(env, r, "adopt");
-    Nudge(s);
-    return Napi::Number::New(env, JoinEpId(static_cast<uint32_t>(r), s->shard->endpoint_gen(r)));
-  }
-
-  Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-    ::close(info[0].As<Napi::Number>().Int32Value());
-    return info.Env().Undefined();
-  }
-
-  // threadAffinity(cpus?) -> the calling thread's CPUs (after setting them when given)
-  Napi::Value ThreadAffinity(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() > 0 && info[0].IsArray()) {
-      Napi::Array a = info[0].As<Napi::Array>();
-      std::vector<int> cpus;
-      for (uint32_t i = 0; i < a.Length(); ++i) cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
-      int r = zio::set_thread_affinity(cpus);
-      if (r < 0) return SyscallResult(env, r, "sched_setaffinity");
-    }
+// threadAffinity(cpus?) -> the calling thread's CPUs (after setting them when given)
+Napi::Value ZeroIo::ThreadAffinity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && info[0].IsArray()) {
+    Napi::Array a = info[0].As<Napi::Array>();
     std::vector<int> cpus;
-    int r = zio::thread_affinity(&cpus);
-    if (r < 0) return SyscallResult(env, r, "sched_getaffinity");
-    Napi::Array out = Napi::Array::New(env, cpus.size());
-    for (uint32_t i = 0; i < cpus.size(); ++i) out.Set(i, cpus[i]);
-    return out;
+    for (uint32_t i = 0; i < a.Length(); ++i) cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+    int r = zio::set_thread_affinity(cpus);
+    if (r < 0) return SyscallResult(env, r, "sched_setaffinity");
   }
+  std::vector<int> cpus;
+  int r = zio::thread_affinity(&cpus);
+  if (r < 0) return SyscallResult(env, r, "sched_getaffinity");
+  Napi::Array out = Napi::Array::New(env, cpus.size());
+  for (uint32_t i = 0; i < cpus.size(); ++i) out.Set(i, cpus[i]);
+  return out;
+}
 
-  Napi::Value CurrentCpu(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), sched_getcpu());
-  }
+Napi::Value ZeroIo::CurrentCpu(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), sched_getcpu());
+}
 
-  Napi::Value PoolStats(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Shard* sh = Get(info);
-    const auto& g = sh->gauges();
-    const auto& c = sh->counters();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("freeStack", Gauge(env, sh->pool()->free_stack));
-    o.Set("fillRing", Gauge(env, g.fill_ring));
-    o.Set("rxRing", Gauge(env, g.rx_ring));
-    o.Set("txRing", Gauge(env, g.tx_ring));
-    o.Set("completionRing", Gauge(env, g.completion_ring));
-    o.Set("scratchPool", Gauge(env, g.scratch_pool));
-    o.Set("perConn", Gauge(env, g.per_conn));
-    Napi::Object k = Napi::Object::New(env);
+Napi::Value ZeroIo::PoolStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Shard* sh = Get(info);
+  const auto& g = sh->gauges();
+  const auto& c = sh->counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("freeStack", Gauge(env, sh->pool()->free_stack));
+  o.Set("fillRing", Gauge(env, g.fill_ring));
+  o.Set("rxRing", Gauge(env, g.rx_ring));
+  o.Set("txRing", Gauge(env, g.tx_ring));
+  o.Set("completionRing", Gauge(env, g.completion_ring));
+  o.Set("scratchPool", Gauge(env, g.scratch_pool));
+  o.Set("perConn", Gauge(env, g.per_conn));
+  Napi::Object k = Napi::Object::New(env);
 #define ZIO_COUNTER(name, field) k.Set(name, static_cast<double>(c.field))
-    ZIO_COUNTER("rxEnobufs", rx_enobufs);
-    ZIO_COUNTER("rxRearm", rx_rearm);
-    ZIO_COUNTER("rxBytes", rx_bytes);
-    ZIO_COUNTER("txBytes", tx_bytes);
-    ZIO_COUNTER("txShortSends", tx_short);
-    ZIO_COUNTER("txPartialAccepts", tx_partial_accepts);
-    ZIO_COUNTER("staleCompletions", stale_cqes);
-    ZIO_COUNTER("eventsDeferred", events_deferred);
-    ZIO_COUNTER("connsAccepted", conns_accepted);
-    ZIO_COUNTER("connsRejected", conns_rejected);
-    ZIO_COUNTER("connsConnected", conns_connected);
-    ZIO_COUNTER("connsClosed", conns_closed);
-    ZIO_COUNTER("timersFired", timers_fired);
-    ZIO_COUNTER("handleCommands", handle_cmds);
-    ZIO_COUNTER("handleRejected", handle_rejected);
-    ZIO_COUNTER("slotsDetached", slots_detached);
-    ZIO_COUNTER("udpRx", udp_rx);
-    ZIO_COUNTER("udpRxTruncated", udp_rx_truncated);
-    ZIO_COUNTER("udpTx", udp_tx);
-    ZIO_COUNTER("udpTxErrors", udp_tx_errors);
-    ZIO_COUNTER("udpTxRefused", udp_tx_refused);
-    ZIO_COUNTER("udpRxGroTrains", udp_rx_gro_trains);
-    ZIO_COUNTER("udpRxGroSegments", udp_rx_gro_segments);
-    ZIO_COUNTER("tlsHandshakes", tls_handshakes);
-    ZIO_COUNTER("tlsFailed", tls_failed);
-    ZIO_COUNTER("tlsTimeouts", tls_timeouts);
-    ZIO_COUNTER("tlsRxPaused", tls_rx_paused);
-    ZIO_COUNTER("tlsRxPeak", tls_rx_peak);
-    ZIO_COUNTER("ktlsActive", ktls_active);
+  ZIO_COUNTER("rxEnobufs", rx_enobufs);
+  ZIO_COUNTER("rxRearm", rx_rearm);
+  ZIO_COUNTER("rxBytes", rx_bytes);
+  ZIO_COUNTER("txBytes", tx_bytes);
+  ZIO_COUNTER("txShortSends", tx_short);
+  ZIO_COUNTER("txPartialAccepts", tx_partial_accepts);
+  ZIO_COUNTER("staleCompletions", stale_cqes);
+  ZIO_COUNTER("eventsDeferred", events_deferred);
+  ZIO_COUNTER("connsAccepted", conns_accepted);
+  ZIO_COUNTER("connsRejected", conns_rejected);
+  ZIO_COUNTER("connsConnected", conns_connected);
+  ZIO_COUNTER("connsClosed", conns_closed);
+  ZIO_COUNTER("timersFired", timers_fired);
+  ZIO_COUNTER("handleCommands", handle_cmds);
+  ZIO_COUNTER("handleRejected", handle_rejected);
+  ZIO_COUNTER("slotsDetached", slots_detached);
+  ZIO_COUNTER("udpRx", udp_rx);
+  ZIO_COUNTER("udpRxTruncated", udp_rx_truncated);
+  ZIO_COUNTER("udpTx", udp_tx);
+  ZIO_COUNTER("udpTxErrors", udp_tx_errors);
+  ZIO_COUNTER("udpTxRefused", udp_tx_refused);
+  ZIO_COUNTER("udpRxGroTrains", udp_rx_gro_trains);
+  ZIO_COUNTER("udpRxGroSegments", udp_rx_gro_segments);
+  ZIO_COUNTER("tlsHandshakes", tls_handshakes);
+  ZIO_COUNTER("tlsFailed", tls_failed);
+  ZIO_COUNTER("tlsTimeouts", tls_timeouts);
+  ZIO_COUNTER("tlsRxPaused", tls_rx_paused);
+  ZIO_COUNTER("tlsRxPeak", tls_rx_peak);
+  ZIO_COUNTER("ktlsActive", ktls_active);
 #undef ZIO_COUNTER
-    k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
-    k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));
-    k.Set("handleQueueFull", static_cast<double>(sh->handle_queue()->refused_full.load()));
-    k.Set("handleReservoir", static_cast<double>(sh->handle_queue()->reservoir_size()));
-    if (const zio::EpollDriver* ep = sh->driver().epoll()) {
-      k.Set("submits", static_cast<double>(ep->submits));
-      k.Set("epollWaits", static_cast<double>(ep->waits));
-      k.Set("epollCtl", static_cast<double>(ep->ctl_calls));
-      k.Set("epollIoCalls", static_cast<double>(ep->syscalls));
-    } else {
-      const zio::Ring& ring = sh->driver().ring();
-      k.Set("submits", static_cast<double>(ring.submits));
-      k.Set("sqFull", static_cast<double>(ring.sq_full));
-      k.Set("entersSkipped", static_cast<double>(ring.enters_skipped));
-    }
-    o.Set("backend", zio::backend_name(sh->backend()));
-    o.Set("counters", k);
-    o.Set("connections", sh->conns_open());
-    return o;
+  k.Set("poolExhausted", static_cast<double>(sh->pool()->exhausted_count));
+  k.Set("handleWakes", static_cast<double>(sh->handle_queue()->wakes.load()));
+  k.Set("handleQueueFull", static_cast<double>(sh->handle_queue()->refused_full.load()));
+  k.Set("handleReservoir", static_cast<double>(sh->handle_queue()->reservoir_size()));
+  if (const zio::EpollDriver* ep = sh->driver().epoll()) {
+    k.Set("submits", static_cast<double>(ep->submits));
+    k.Set("epollWaits", static_cast<double>(ep->waits));
+    k.Set("epollCtl", static_cast<double>(ep->ctl_calls));
+    k.Set("epollIoCalls", static_cast<double>(ep->syscalls));
+  } else {
+    const zio::Ring& ring = sh->driver().ring();
+    k.Set("submits", static_cast<double>(ring.submits));
+    k.Set("sqFull", static_cast<double>(ring.sq_full));
+    k.Set("entersSkipped", static_cast<double>(ring.enters_skipped));
   }
+  o.Set("backend", zio::backend_name(sh->backend()));
+  o.Set("counters", k);
+  o.Set("connections", sh->conns_open());
+  return o;
+}
 
-  Napi::Value PoolPressure(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const zio::PressureInfo& p = Get(info)->pressure();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("state", p.state);
-    o.Set("utilizationPct", p.pct);
-    o.Set("leader", p.leader);
-    Napi::Array pools = Napi::Array::New(env, 4);
-    for (uint32_t i = 0; i < 4; ++i) pools.Set(i, p.pool_pct[i]);
-    o.Set("pools", pools);
-    Napi::Array enter = Napi::Array::New(env, 3);
-    for (uint32_t i = 0; i < 3; ++i) enter.Set(i, p.enter[i + 1]);
-    o.Set("enter", enter);
-    o.Set("budgetRx", p.budget_rx);
-    o.Set("budgetTxCritical", p.budget_tx_critical);
-    o.Set("budgetTxBulk", p.budget_tx_bulk);
-    o.Set("budgetScratch", p.budget_scratch);
-    o.Set("transitions", static_cast<double>(p.transitions));
-    o.Set("writesCapped", static_cast<double>(p.writes_capped));
-    o.Set("acceptsRefused", static_cast<double>(p.accepts_refused));
-    return o;
+Napi::Value ZeroIo::PoolPressure(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const zio::PressureInfo& p = Get(info)->pressure();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", p.state);
+  o.Set("utilizationPct", p.pct);
+  o.Set("leader", p.leader);
+  Napi::Array pools = Napi::Array::New(env, 4);
+  for (uint32_t i = 0; i < 4; ++i) pools.Set(i, p.pool_pct[i]);
+  o.Set("pools", pools);
+  Napi::Array enter = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; ++i) enter.Set(i, p.enter[i + 1]);
+  o.Set("enter", enter);
+  o.Set("budgetRx", p.budget_rx);
+  o.Set("budgetTxCritical", p.budget_tx_critical);
+  o.Set("budgetTxBulk", p.budget_tx_bulk);
+  o.Set("budgetScratch", p.budget_scratch);
+  o.Set("transitions", static_cast<double>(p.transitions));
+  o.Set("writesCapped", static_cast<double>(p.writes_capped));
+  o.Set("acceptsRefused", static_cast<double>(p.accepts_refused));
+  return o;
+}
+
+Napi::Value ZeroIo::ResetPeaks(const Napi::CallbackInfo& info) {
+  Get(info)->reset_peaks();
+  return info.Env().Undefined();
+}
+
+Napi::Value ZeroIo::StartDriver(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  ShardSlot* s = GetSlot(info);
+  if (s->driver) throw IoError(env, "DriverRunning", "runSync() is already driving this Io");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop)
+    throw IoError(env, "NotSupportedOnPlatform", "this runtime exposes no libuv loop");
+  auto d = std::make_unique<Driver>();
+  d->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  d->ctx = std::make_unique<Napi::AsyncContext>(env, "zero-io:batch");
+  d->slot = s;
+  d->env = env;
+  d->poll = new uv_poll_t;
+  int r = uv_poll_init(loop, d->poll, s->shard->driver().poll_fd());
+  if (r != 0) {
+    delete d->poll;
+    throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
   }
+  d->poll->data = d.get();
+  if (napi_add_async_cleanup_hook(env, OnEnvTeardown, d.get(), &d->hook) != napi_ok) d->hook = nullptr;
+  s->driver = std::move(d);
+  s->shard->set_timer_op_mode(true);
+  uv_poll_start(s->driver->poll, UV_READABLE, OnWake);
+  (void)id;
+  Kick(s->shard.get());  // first tick now: events may already be waiting
+  return env.Undefined();
+}
 
-  Napi::Value ResetPeaks(const Napi::CallbackInfo& info) {
-    Get(info)->reset_peaks();
-    return info.Env().Undefined();
-  }
+Napi::Value ZeroIo::StopDriverJs(const Napi::CallbackInfo& info) {
+  ShardSlot* s = GetSlot(info);
+  if (s->in_batch) s->stop_requested = true;  // finished by OnWake once the batch returns
+  else StopDriver(s);
+  return info.Env().Undefined();
+}
 
-  Napi::Value StartDriver(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-    ShardSlot* s = GetSlot(info);
-    if (s->driver) throw IoError(env, "DriverRunning", "runSync() is already driving this Io");
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop)
-      throw IoError(env, "NotSupportedOnPlatform", "this runtime exposes no libuv loop");
-    auto d = std::make_unique<Driver>();
-    d->cb = Napi::Persistent(info[1].As<Napi::Function>());
-    d->ctx = std::make_unique<Napi::AsyncContext>(env, "zero-io:batch");
-    d->slot = s;
-    d->env = env;
-    d->poll = new uv_poll_t;
-    int r = uv_poll_init(loop, d->poll, s->shard->driver().poll_fd());
-    if (r != 0) {
-      delete d->poll;
-      throw IoError(env, "SyscallFailed", std::string("uv_poll_init failed: ") + uv_strerror(r));
-    }
-    d->poll->data = d.get();
-    if (napi_add_async_cleanup_hook(env, OnEnvTeardown, d.get(), &d->hook) != napi_ok) d->hook = nullptr;
-    s->driver = std::move(d);
-    s->shard->set_timer_op_mode(true);
-    uv_poll_start(s->driver->poll, UV_READABLE, OnWake);
-    (void)id;
-    Kick(s->shard.get());  // first tick now: events may already be waiting
-    return env.Undefined();
-  }
-
-  Napi::Value StopDriverJs(const Napi::CallbackInfo& info) {
-    ShardSlot* s = GetSlot(info);
-    if (s->in_batch) s->stop_requested = true;  // finished by OnWake once the batch returns
-    else StopDriver(s);
-    return info.Env().Undefined();
-  }
-
-  // Benchmark support: writes n synthetic StreamFrame records so the JS drain cost can be
-  // measured without the kernel in the loop. Returns n (capped at the ring capacity).
-  Napi::Value BenchFillEvents(const Napi::CallbackInfo& info) {
-    Shard* sh = Get(info);
-    uint32_t n = info[1].As<Napi::Number>().Uint32Value();
-    if (n > sh->events_capacity()) n = sh->events_capacity();
-    zio::EventRec* e = sh->events().get();
-    for (uint32_t i = 0; i < n; ++i)
-      e[i] = zio::EventRec{zio::kEvStreamFrame, static_cast<int32_t>(i % 64), 1, 0, i * 64u, 32u, 0, 0};
-    return Napi::Number::New(info.Env(), n);
-  }
-
-  std::vector<std::unique_ptr<ShardSlot>> shards_;
-};
+// Benchmark support: writes n synthetic StreamFrame records so the JS drain cost can be
+// measured without the kernel in the loop. Returns n (capped at the ring capacity).
+Napi::Value ZeroIo::BenchFillEvents(const Napi::CallbackInfo& info) {
+  Shard* sh = Get(info);
+  uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+  if (n > sh->events_capacity()) n = sh->events_capacity();
+  zio::EventRec* e = sh->events().get();
+  for (uint32_t i = 0; i < n; ++i)
+    e[i] = zio::EventRec{zio::kEvStreamFrame, static_cast<int32_t>(i % 64), 1, 0, i * 64u, 32u, 0, 0};
+  return Napi::Number::New(info.Env(), n);
+}
 
 // Batches run per wake-up before the loop gets its turn back (Kick brings us back at once):
 // many small batches share one wake-up (a Kick per batch would cost an eventfd write and a
@@ -1630,6 +1133,7 @@ void OnWake(uv_poll_t* h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-}  // namespace
+}  // namespace zio::binding
 
+using zio::binding::ZeroIo;
 NODE_API_ADDON(ZeroIo)
