@@ -439,7 +439,7 @@ Napi::Value ZeroIo::TcpListen(const Napi::CallbackInfo& info) {
   ShardSlot* s = GetSlot(info);
   int backlog = info[3].As<Napi::Number>().Int32Value();
   bool reuse = info[4].As<Napi::Boolean>();
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  sockaddr_storage ss{};
   socklen_t len;
   ReadIpPort(info, 1, &ss, &len);
   const char* op = nullptr;
@@ -589,12 +589,10 @@ Napi::Value ZeroIo::WriteSlot(const Napi::CallbackInfo& info) {
 Napi::Value ZeroIo::EndpointAddress(const Napi::CallbackInfo& info) {
   Shard* sh = Get(info);
   uint32_t idx, gen;
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-  socklen_t len;
-  if (!EpIdAt(info, 1, &idx, &gen) ||
-      sh->endpoint_local(idx, gen, &ss, &len) < 0)
-    return info.Env().Null();
-  return AddrToJs(info.Env(), ss);
+  bool ok = EpIdAt(info, 1, &idx, &gen);
+  return AddrOrNull(info.Env(), [&](sockaddr_storage* ss, socklen_t* len) {
+    return ok ? sh->endpoint_local(idx, gen, ss, len) : zio::kErrStaleId;
+  });
 }
 
 Napi::Value ZeroIo::ConnReserve(const Napi::CallbackInfo& info) {
@@ -739,12 +737,10 @@ Napi::Value ZeroIo::CloseAll(const Napi::CallbackInfo& info) {
 Napi::Value ZeroIo::ConnPeer(const Napi::CallbackInfo& info) {
   Shard* sh = Get(info);
   uint32_t idx, gen;
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
-  socklen_t len;
-  if (!IdAt(info, 1, &idx, &gen) ||
-      sh->conn_peer(idx, gen, &ss, &len) < 0)
-    return info.Env().Null();
-  return AddrToJs(info.Env(), ss);
+  bool ok = IdAt(info, 1, &idx, &gen);
+  return AddrOrNull(info.Env(), [&](sockaddr_storage* ss, socklen_t* len) {
+    return ok ? sh->conn_peer(idx, gen, ss, len) : zio::kErrStaleId;
+  });
 }
 
 // connStats(shard, conn) -> { rttUs, ... } or a negative code.
@@ -803,7 +799,7 @@ Napi::Value ZeroIo::ReuseportGroup(const Napi::CallbackInfo& info) {
   uint32_t count = info[3].As<Napi::Number>().Uint32Value();
   int backlog = info[4].As<Napi::Number>().Int32Value();
   zio::UdpOptions u = ReadUdpOptions(info[5]);
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  sockaddr_storage ss{};
   socklen_t len;
   ReadIpPort(info, 1, &ss, &len);
   std::vector<int> fds;

@@ -145,6 +145,14 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // The shape of a call on one connection or endpoint: info[0] is the shard (ShardClosed when
   // it is gone), info[1] the id. A malformed id answers kErrStaleId, as a stale one does inside
   // the shard; otherwise the answer is `op(slot, index, generation)`.
+  // The address an engine call wrote, as [family, address, port], or null when it failed. Zeroed
+  // first: an abstract Unix name comes at its exact length, not NUL-terminated.
+  template <typename Call>
+  static Napi::Value AddrOrNull(Napi::Env env, Call call) {
+    sockaddr_storage ss{};
+    socklen_t len;
+    return call(&ss, &len) < 0 ? env.Null() : AddrToJs(env, ss);
+  }
   template <typename Parse, typename Op>
   Napi::Value OnIdWith(const Napi::CallbackInfo& info, Parse parse, Op op) {
     ShardSlot* s = GetSlot(info);

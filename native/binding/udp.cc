@@ -40,7 +40,7 @@ Napi::Value ZeroIo::UdpBind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ShardSlot* s = GetSlot(info);
   zio::UdpOptions u = ReadUdpOptions(info[3]);
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  sockaddr_storage ss{};
   socklen_t len;
   ReadIpPort(info, 1, &ss, &len);
   const char* op = nullptr;
@@ -102,7 +102,7 @@ Napi::Value ZeroIo::UdpSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ShardSlot* s = GetSlot(info);
   uint32_t idx, gen;
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  sockaddr_storage ss{};
   socklen_t sl;
   if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
     return Napi::Number::New(env, zio::kErrStaleId);
@@ -121,7 +121,7 @@ Napi::Value ZeroIo::UdpSendSlot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ShardSlot* s = GetSlot(info);
   uint32_t idx, gen;
-  sockaddr_storage ss{};  // zeroed: an abstract name is not NUL-terminated (exact length)
+  sockaddr_storage ss{};
   socklen_t sl;
   if (!ReadUdpTarget(info, s->shard.get(), &idx, &gen, &ss, &sl))
     return Napi::Number::New(env, zio::kErrStaleId);

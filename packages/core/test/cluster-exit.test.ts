@@ -7,34 +7,12 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IoCluster, runPerCore, type ClusterHandle, type ShardExit } from '@zero-io/core';
+// @ts-expect-error: plain JS fixture module (shared with the child-process main)
+import { connectTo as connectToJs, greet as greetJs } from './fixtures/greet.mjs';
 
+const greet = greetJs as (port: number, timeoutMs?: number) => Promise<{ s: net.Socket; shard: number }>;
+const connectTo = connectToJs as (port: number, shard: number) => Promise<net.Socket>;
 const handler = new URL('./fixtures/cluster-mortal.mjs', import.meta.url);
-
-/** Connects, reads the greeting line; resolves with the socket and the shard id that took it. */
-function greet(port: number, timeoutMs = 3000): Promise<{ s: net.Socket; shard: number }> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const timer = setTimeout(() => { s.destroy(); reject(new Error(`no greeting within ${timeoutMs} ms (a connection queued on a dead shard's socket?)`)); }, timeoutMs);
-    s.setEncoding('utf8');
-    s.on('data', (d) => {
-      buf += d;
-      const m = /^shard (\d+)\n/.exec(buf);
-      if (m) { clearTimeout(timer); s.removeAllListeners('data'); resolve({ s, shard: Number(m[1]) }); }
-    });
-    s.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
-}
-
-/** A connection greeted by `shard` (kernel-hash steering: try new source ports until one lands there). */
-async function connectTo(port: number, shard: number): Promise<net.Socket> {
-  for (let i = 0; i < 200; i++) {
-    const g = await greet(port);
-    if (g.shard === shard) return g.s;
-    g.s.destroy();
-  }
-  throw new Error(`no connection reached shard ${shard} in 200 tries`);
-}
 
 async function echoOnce(s: net.Socket, text: string): Promise<string> {
   const back = new Promise<string>((res) => s.once('data', (d) => res(String(d))));
