@@ -148,13 +148,8 @@ void Shard::on_connect(uint32_t idx, uint32_t a, int res) {
   keep_target(c, a);
   c.he_fd[a] = -1;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
-  for (uint32_t o = 0; o < c.he_count; ++o) {
-    if (c.he_fd[o] < 0) continue;
-    io_uring_sqe* sqe = drv_.get_sqe();
-    io_uring_prep_cancel_fd(sqe, c.he_fd[o], IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, idx, c.gen));
-    ++c.inflight;
-  }
+  for (uint32_t o = 0; o < c.he_count; ++o)
+    if (c.he_fd[o] >= 0) cancel_conn_fd(idx, c.he_fd[o]);
   c.state = ConnState::Open;
   c.opened = true;
   if (c.proto == kProtoTcp && cfg_.no_delay) {

@@ -105,10 +105,7 @@ void Shard::ktls_try(uint32_t index) {
   }
   if (c.recv_armed) {
     if (!t.recv_cancel) {
-      io_uring_sqe* sqe = drv_.get_sqe();
-      io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
-      io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
-      ++c.inflight;
+      cancel_conn_fd(index, c.fd);
       t.recv_cancel = true;
     }
     return;  // the recv's last completion comes first

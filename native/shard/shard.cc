@@ -472,22 +472,22 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   if (c.inflight > 0 && !c.cancel_sent) {
     if (c.fd >= 0) {
       ::shutdown(c.fd, SHUT_RDWR);
-      io_uring_sqe* sqe = drv_.get_sqe();
-      io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
-      io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
-      ++c.inflight;
+      cancel_conn_fd(index, c.fd);
     }
-    for (uint32_t a = 0; a < c.he_count; ++a) {
-      if (c.he_fd[a] < 0) continue;
-      io_uring_sqe* sqe = drv_.get_sqe();
-      io_uring_prep_cancel_fd(sqe, c.he_fd[a], IORING_ASYNC_CANCEL_ALL);
-      io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
-      ++c.inflight;
-    }
+    for (uint32_t a = 0; a < c.he_count; ++a)
+      if (c.he_fd[a] >= 0) cancel_conn_fd(index, c.he_fd[a]);
     c.cancel_sent = true;
   }
   c.final_pending = true;
   mark_dirty(index);
+}
+
+void Shard::cancel_conn_fd(uint32_t index, int fd) {
+  Conn& c = conns_[index];
+  io_uring_sqe* sqe = drv_.get_sqe();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index, c.gen));
+  ++c.inflight;
 }
 
 void Shard::try_finalize(uint32_t index) {

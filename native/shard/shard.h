@@ -501,6 +501,9 @@ class Shard {
   void tls_pause_rx(uint32_t index);
   // Cancels a connection's multishot recv (by user_data); its last CQE ends it.
   void cancel_recv(uint32_t index);
+  // Cancels every operation on `fd` (a connection's socket or a connect attempt's); the cancel's
+  // own CQE is counted in the connection's inflight.
+  void cancel_conn_fd(uint32_t index, int fd);
   // Whether the TLS machine still owes the application something (an event, or plaintext).
   static bool tls_owes(const Conn& c);
   // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up).
