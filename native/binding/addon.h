@@ -65,6 +65,15 @@ inline double JoinEpId(uint32_t index, uint32_t gen) { return kEndpointTag + gen
 
 struct ShardSlot;
 
+// A response built once in JS (ZeroResponse) and answered many times: its fields checked once,
+// stored here, serialised per answer with that request's Date / framing / Connection.
+struct HttpTemplate {
+  uint16_t status = 200;
+  std::vector<std::string> strs;       // name, value, name, value ...
+  std::vector<zio::http1::Field> fields;
+  std::string body;
+};
+
 // IoHandle registry: the only process-wide state of the addon. Worker threads have their own
 // addon instance (one per Node environment) and reach another thread's shard queue through
 // this map, by the numeric id a handle carries across postMessage. It holds weak references:
@@ -389,7 +398,26 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // measured without the kernel in the loop. Returns n (capped at the ring capacity).
   Napi::Value BenchFillEvents(const Napi::CallbackInfo& info);
 
+  // ---- HTTP (binding/http.cc) ----
+  // httpEnable(shard, ep, { headerCount, headerBytes, targetBytes, bodyInline, bodyMax,
+  //   requestTimeoutMs, keepAliveTimeoutMs, pipeline }) -> 0 or kErr*
+  Napi::Value HttpEnable(const Napi::CallbackInfo& info);
+  // httpTemplate(status, fields: string[], body: Uint8Array | string) -> template id.
+  // Throws InvalidArgument for a field that could split the response.
+  Napi::Value HttpTemplateNew(const Napi::CallbackInfo& info);
+  Napi::Value HttpTemplateFree(const Napi::CallbackInfo& info);
+  // Hot path: httpRespondTemplate(shard, conn, req, templateId) -> bytes, or a negative code.
+  Napi::Value HttpRespondTemplate(const Napi::CallbackInfo& info);
+  // httpRespond(shard, conn, req, status, fields: string[] | null, body: Uint8Array | string | null)
+  Napi::Value HttpRespond(const Napi::CallbackInfo& info);
+  // httpStats(shard, ep) -> counters, or null (not an HTTP listener / stale)
+  Napi::Value HttpStats(const Napi::CallbackInfo& info);
+  // httpError(shard, conn) -> the connection's last HTTP protocol error ('' when none)
+  Napi::Value HttpError(const Napi::CallbackInfo& info);
+
   std::vector<std::unique_ptr<ShardSlot>> shards_;
+  std::vector<std::unique_ptr<HttpTemplate>> http_templates_;  // by id; nullptr: free
+  std::vector<uint32_t> http_free_;
 };
 
 }  // namespace zio::binding

@@ -462,6 +462,10 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   Conn& c = conns_[index];
   if (c.state == ConnState::Closing || c.state == ConnState::Closed) return;
   c.state = ConnState::Closing;
+  if (err == 0 && c.http && c.http->error) {  // an HTTP error answered before this close
+    err = c.http->error_code;
+    origin = kOriginError;
+  }
   c.close_err = err;
   c.close_origin = origin;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
@@ -511,6 +515,11 @@ void Shard::try_finalize(uint32_t index) {
 
 void Shard::emit_peer_ended(uint32_t index) {
   Conn& c = conns_[index];
+  if (c.http) {  // HTTP answers what the peer sent, then closes (no PeerEnded for the app)
+    c.eof_owed = false;
+    http_peer_ended(index);
+    return;
+  }
   emit(kEvPeerEnded, index, c.gen, c.proto, 0, 0, 0, 0);
   c.eof_owed = false;
   c.app_epoch = epoch_;
@@ -532,6 +541,11 @@ void Shard::release_closed() {
   for (uint32_t index : closed_) {
     Conn& c = conns_[index];
     c.tls.reset();
+    if (c.http) {
+      --c.http->ep->stats.active;
+      if (c.http->timer != TimerWheel::kNone) timers_.cancel(c.http->timer);
+      c.http.reset();
+    }
     c.state = ConnState::Free;
     c.gen = (c.gen + 1) & 0xffffff;
     if (c.gen == 0) c.gen = 1;
@@ -610,12 +624,16 @@ void Shard::flush(bool allow_events) {
       }
       if (t.ktls == Ktls::Wanted) ktls_try(idx);
     }
+    if (c.state == ConnState::Open && c.http) http_flush(idx, allow_events);
     if (c.state == ConnState::Open) {
       if (c.eof_owed && allow_events && !tls_owes(c) && room(1)) emit_peer_ended(idx);
       if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !rx_held(c)) arm_recv(idx);
       if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
       if (!c.send_inflight && c.tx_count == 0) {
-        if (writable_owed(c) && allow_events && room(1)) {
+        if (c.http && writable_owed(c)) {  // HTTP: the engine sends what its answers left over
+          c.want_writable = false;
+          http_drain(idx);
+        } else if (writable_owed(c) && allow_events && room(1)) {
           c.want_writable = false;
           c.app_epoch = epoch_;
           emit(kEvWritable, idx, c.gen, 0, 0, 0, 0, 0);
@@ -660,7 +678,8 @@ void Shard::flush(bool allow_events) {
     if (c.state == ConnState::Closing && allow_events) try_finalize(idx);
     if (c.final_pending || writable_owed(c) || (c.state == ConnState::Open && c.eof_owed) ||
         (c.state == ConnState::Open && c.peer_eof && !c.half_open && c.app_epoch == epoch_) ||
-        (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))))
+        (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))) ||
+        http_owes(c))
       mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
   dirty_work_.clear();
@@ -677,6 +696,7 @@ bool Shard::emittable_pending() const {
     // TLS plaintext or a handshake event left for lack of event room (pool slots wake it).
     if (c.state == ConnState::Open && c.tls && (c.tls->event_owed || (c.tls->pump_more && !c.pool_waiting)))
       return true;
+    if (http_owes(c)) return true;  // HTTP input left for lack of event room
   }
   return false;
 }
@@ -782,6 +802,13 @@ void Shard::fire_timers() {
       }
       continue;
     }
+    if (f.kind == kTimerHttp) {
+      if (c->http) {
+        if (c->state == ConnState::Open) http_timer(f.target);
+        else c->http->timer = TimerWheel::kNone;
+      }
+      continue;
+    }
     c->timer = TimerWheel::kNone;
     if (f.kind == kTimerHeNext && c->state == ConnState::Connecting) {
       start_attempt(f.target);
@@ -879,6 +906,7 @@ void Shard::on_accept(uint32_t ep, uint32_t gen, int res, uint32_t flags) {
       c.endpoint = static_cast<int32_t>(ep);
       c.endpoint_gen = e.gen;
       c.half_open = e.half_open;
+      if (e.http) http_accept(static_cast<uint32_t>(idx), e.http);
       socklen_t alen = sizeof c.addr;  // the peer, kept for the Disconnected handler
       if (getpeername(res, reinterpret_cast<sockaddr*>(&c.addr), &alen) == 0) c.addr_len = alen;
       if (c.proto == kProtoTcp && cfg_.no_delay) {
@@ -943,7 +971,8 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
     } else if (res > 0 && c.state == ConnState::Open) {
       c.bytes_in += res;
       counters_.rx_bytes += res;
-      emit(kEvStreamFrame, idx, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(bid)),
+      if (c.http) http_input(idx, pool_->slot_ptr(bid), static_cast<size_t>(res));
+      else emit(kEvStreamFrame, idx, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(bid)),
            static_cast<uint32_t>(res), 0, 0);
     }
   }

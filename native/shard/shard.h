@@ -22,6 +22,8 @@
 #include "shard/handle.h"
 #include "pool/pool.h"
 #include "proto/tls/tls.h"
+#include "proto/http1/response.h"
+#include "shard/http1_conn.h"
 
 namespace zio {
 
@@ -60,6 +62,11 @@ enum EventType : int32_t {
   kEvPeerEnded = 9,     // conn, kind = protocol: the peer's FIN, after every byte it sent was
                         // delivered. Without half-open the connection closes once the
                         // application's answer is written (see flush()).
+  kEvHttpRequest = 10,  // conn, kind = method | version minor << 8 | kReq* flags << 16, off/len =
+                        // the request record (a pool slot: http1_conn.h), code = request id,
+                        // aux = inline body bytes
+  kEvHttpBody = 11,     // conn, kind = 1 on the body's last piece, off/len = body bytes in the
+                        // pool, code = request id
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
@@ -89,6 +96,10 @@ enum : int32_t {
   kErrTlsTimeout = -1012,    // Disconnected.code: the handshake did not finish in time
   kErrTlsState = -1013,      // a TLS upgrade on a connection that has TLS already, or is not open
   kErrConnectTimeout = -1014,  // Disconnected.code: no connection within connectTimeoutMs
+  kErrHttpProtocol = -1020,  // Disconnected.code: the peer broke HTTP (conn_http_error says how);
+                             // the error status was answered before the close
+  kErrHttpTimeout = -1021,   // Disconnected.code: a request head did not arrive within requestTimeoutMs
+  kErrNotHttp = -1022,       // an HTTP call on a connection that is not HTTP
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -139,7 +150,8 @@ constexpr uint32_t kGroBufSize = 68 * 1024;  // a 64 KiB train + recvmsg header,
 constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX bids are < 32768)
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
-                            kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6 };
+                            kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6,
+                            kTimerHttp = 7 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -200,6 +212,7 @@ struct Conn {
   int32_t close_err = 0, close_origin = kOriginLocal;
   int32_t drain_err = 0, drain_origin = kOriginLocal;  // a graceful close's cause (TLS failure)
   std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
+  std::unique_ptr<ConnHttp> http; // HTTP/1.1 server connections (the top of the stack)
   uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
   uint32_t connect_timer = TimerWheel::kNone;  // connectTimeoutMs: resolution + every attempt
@@ -258,6 +271,7 @@ struct Endpoint {
   uint32_t timer = TimerWheel::kNone;
   std::string path;  // UDS: unlinked on close, like node:net
   std::shared_ptr<tls::CertSlot> tls;  // a TLS listener: the context new handshakes start with
+  std::shared_ptr<HttpEndpoint> http;  // an HTTP listener: its connections parse HTTP/1.1
   uint32_t tls_timeout_ms = 10000;
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
   // UDP: the multishot recvmsg template (name + control sizes) and the send queue.
@@ -440,6 +454,24 @@ class Shard {
   // Whether this kernel has kTLS (probed once per process: TCP_ULP "tls"); *why when not.
   static bool ktls_available(std::string* why);
 
+  // ---- HTTP/1.1 server (shard/http1_conn.cc) ----
+  // Makes a TCP/UDS listener an HTTP listener: its future connections carry HTTP/1.1 requests
+  // (HttpRequest / HttpBodyChunk events) instead of StreamFrames. 0 or kErr*.
+  int endpoint_set_http(uint32_t ep, uint32_t gen, const HttpConfig& cfg);
+  // The listener's counters (nullptr: not an HTTP listener / stale).
+  const HttpCounters* endpoint_http_stats(uint32_t ep, uint32_t gen) const;
+  // Answers request `req` of an HTTP connection: the head (status, the application's fields,
+  // Date, Content-Length, Connection as the request needs) and `body`, all copied. Responses
+  // leave in request order: one for a later request waits for the earlier ones. `trusted`:
+  // the fields were checked already (a response template). Returns the bytes of the response,
+  // kErrStaleId when the request is gone (answered, its connection closed) or never existed,
+  // kErrNotHttp, or http1::kBadField / kBadStatus (nothing written).
+  int64_t http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
+                       const http1::Field* fields, uint32_t nfields, const uint8_t* body,
+                       size_t body_len, bool trusted);
+  // The last HTTP protocol error of a connection (static text; "" when none).
+  const char* conn_http_error(uint32_t index, uint32_t gen);
+
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
   std::shared_ptr<EventRec[]> events() { return events_; }
@@ -515,6 +547,25 @@ class Shard {
   static bool writable_owed(const Conn& c);
   void tls_established(uint32_t index);
   void tls_fail(uint32_t index, int32_t code);
+  // HTTP/1.1 (http1_conn.cc)
+  void http_accept(uint32_t index, const std::shared_ptr<HttpEndpoint>& ep);
+  // Bytes received on an HTTP connection. `p` lies in the pool (an RX slot, or a TLS plaintext
+  // slot) and stays valid until the batch ends.
+  void http_input(uint32_t index, const uint8_t* p, size_t n);
+  // Parses what it can of buf[0, len) (`pooled`: buf lies in the pool for this batch, so body
+  // events may point into it). Returns the bytes consumed.
+  size_t http_parse(uint32_t index, const uint8_t* buf, size_t len, bool pooled);
+  void http_flush(uint32_t index, bool allow_events);
+  void http_peer_ended(uint32_t index);
+  void http_timer(uint32_t index);
+  void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
+  void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
+  void http_advance(uint32_t index);  // the response for next_resp went out: on to the next
+  void http_pump(uint32_t index);     // parses the held input
+  void http_send(uint32_t index, const uint8_t* data, size_t len);
+  void http_drain(uint32_t index);
+  void http_set_wait(uint32_t index, HttpWait w, uint32_t ms);
+  static bool http_owes(const Conn& c);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
   void ktls_control_record(uint32_t index);  // a non-data record under kTLS (recv gave EIO)
   void ktls_close_notify(uint32_t index);
@@ -585,6 +636,8 @@ class Shard {
   std::shared_ptr<HandleQueue> handle_q_;
   PressureInfo pressure_;
   uint64_t handle_buf_ = 0;
+  http1::DateCache http_date_;
+  std::string http_scratch_;  // a response being assembled (grows to the largest, then reused)
 };
 
 }  // namespace zio

@@ -207,6 +207,10 @@ void Shard::tls_pump(uint32_t index) {
     }
     if (n > 0) {
       loaned_plain_.push_back(slot);
+      if (c.http) {  // HTTPS: the plaintext goes to the HTTP machine (slot lent for the batch)
+        http_input(index, pool_->slot_ptr(slot), static_cast<size_t>(n));
+        continue;
+      }
       emit(kEvStreamFrame, index, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(slot)),
            static_cast<uint32_t>(n), 0, 0);
       continue;

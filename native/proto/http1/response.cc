@@ -139,7 +139,7 @@ bool status_has_no_body(uint16_t s) { return (s >= 100 && s < 200) || s == 204 |
 int64_t serialize_head(const ResponseHead& h, DateCache& date, int64_t unix_seconds, uint8_t* out,
                        size_t cap) {
   if (h.status < 100 || h.status > 999) return kBadStatus;
-  for (uint32_t i = 0; i < h.field_count; ++i) {
+  for (uint32_t i = 0; !h.trusted && i < h.field_count; ++i) {
     const Field& f = h.fields[i];
     if (f.name_len == 0) return kBadField;
     for (size_t k = 0; k < f.name_len; ++k)
@@ -167,6 +167,7 @@ int64_t serialize_head(const ResponseHead& h, DateCache& date, int64_t unix_seco
   }
   // An HTTP/1.0 streamed body is delimited by the close (RFC 9112 section 6.3, item 8).
   if (h.close || (h.http10 && h.body_bytes < 0 && !status_has_no_body(h.status))) w.put("Connection: close\r\n");
+  else if (h.http10 && h.keep_alive10) w.put("Connection: keep-alive\r\n");
   for (uint32_t i = 0; i < h.field_count; ++i) {
     const Field& f = h.fields[i];
     w.put(f.name, f.name_len);

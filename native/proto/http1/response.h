@@ -26,6 +26,9 @@ struct ResponseHead {
   bool head_request = false;      // HEAD: the framing fields as for GET, no body (RFC 9110 9.3.2)
   bool close = false;             // Connection: close (the connection ends after this response)
   bool http10 = false;            // the request was HTTP/1.0: no chunked (close-delimited instead)
+  bool keep_alive10 = false;      // an HTTP/1.0 request asked for keep-alive: say it is kept
+                                  // (HTTP/1.0 closes by default, RFC 9112 section 9.3)
+  bool trusted = false;           // the fields were checked already (a stored template)
 };
 
 // IMF-fixdate (RFC 9110 section 5.6.7) of a Unix time, cached for the second it was made.

@@ -53,6 +53,14 @@ export interface NativeAddon {
   end(shard: number, conn: number): number;
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
+  // HTTP (binding/http.cc; used by @zero-io/http)
+  httpEnable(shard: number, ep: number, cfg: Record<string, number>): number;
+  httpTemplate(status: number, fields: string[], body: Uint8Array | string | null): number;
+  httpTemplateFree(id: number): void;
+  httpRespondTemplate(shard: number, conn: number, req: number, template: number): number;
+  httpRespond(shard: number, conn: number, req: number, status: number, fields: string[] | null, body: Uint8Array | string | null): number;
+  httpStats(shard: number, ep: number): Record<string, number> | null;
+  httpError(shard: number, conn: number): string;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -129,6 +137,7 @@ export const ERR = {
   STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
+  HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

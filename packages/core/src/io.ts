@@ -14,7 +14,7 @@ import { IoError, describeValue, errnoDescription, fromNative, isIoError } from 
 import { rejectUnknownKeys } from './address.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
-  EV_PEER_ENDED,
+  EV_PEER_ENDED, EV_WRITABLE,
   PRESSURE_POOLS, PRESSURE_STATES, type PressurePool, type PressureState,
   type CloseOrigin, type ConnId, type EndpointId, type Event, type MessageKind, type Protocol, type SocketAddress,
 } from './events.js';
@@ -219,6 +219,37 @@ function endpointGone(what: string, endpoint: EndpointId): string {
     'Drop an endpoint id once you close it.';
 }
 
+/** Event names by native record type; protocol packages add theirs with registerEventType. */
+const eventNames: string[] = [];
+eventNames[EV_STREAM_FRAME] = 'StreamFrame';
+eventNames[EV_UDP_RECV] = 'UdpRecv';
+eventNames[EV_CONNECTED] = 'Connected';
+eventNames[EV_DISCONNECTED] = 'Disconnected';
+eventNames[EV_HANDLE_REJECTED] = 'HandleRejected';
+eventNames[EV_POOL_PRESSURE] = 'PoolPressure';
+eventNames[EV_TLS_READY] = 'TlsReady';
+eventNames[EV_PEER_ENDED] = 'PeerEnded';
+eventNames[EV_WRITABLE] = 'Writable';
+
+/** Disconnected reasons for engine codes that belong to a protocol package (registerCloseReason). */
+const closeReasons = new Map<number, (io: Io, conn: ConnId) => string>();
+
+/**
+ * @internal For protocol packages: a native event record type, its name, and the fields it
+ * adds to the flyweight (getters that read the record through `this._record()`).
+ */
+export function registerEventType(code: number, name: string, fields: PropertyDescriptorMap): void {
+  eventNames[code] = name;
+  for (const [key, d] of Object.entries(fields)) {
+    if (!Object.prototype.hasOwnProperty.call(EventCursor.prototype, key)) Object.defineProperty(EventCursor.prototype, key, d);
+  }
+}
+
+/** @internal For protocol packages: the Disconnected reason of an engine code of theirs. */
+export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId) => string): void {
+  closeReasons.set(code, reason);
+}
+
 /**
  * The flyweight behind every event of one Io. Fields are decoded from the shared event ring;
  * `data`, `peer` and `reason` are built only when read.
@@ -240,15 +271,25 @@ class EventCursor {
     this.#base = base;
     const t = i32[base];
     this.conn = (i32[base + 2] * 1048576 + i32[base + 1]) as ConnId;
-    this.type = t === EV_STREAM_FRAME ? 'StreamFrame' : t === EV_UDP_RECV ? 'UdpRecv' : t === EV_CONNECTED ? 'Connected'
-      : t === EV_DISCONNECTED ? 'Disconnected' : t === EV_HANDLE_REJECTED ? 'HandleRejected'
-        : t === EV_POOL_PRESSURE ? 'PoolPressure' : t === EV_TLS_READY ? 'TlsReady' : t === EV_PEER_ENDED ? 'PeerEnded' : 'Writable';
+    this.type = (eventNames[t] ?? 'Writable') as Event['type'];
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
   }
   get offset(): number {
     return this.#io._u32[this.#base + 4];
+  }
+  /** @internal the Io and the record's first word in its event ring (protocol packages' getters) */
+  _record(): { io: Io; base: number } {
+    return { io: this.#io, base: this.#base };
+  }
+  /** @internal */
+  _io(): Io {
+    return this.#io;
+  }
+  /** @internal */
+  _base(): number {
+    return this.#base;
   }
   get data(): Uint8Array {
     const u32 = this.#io._u32;
@@ -329,7 +370,9 @@ class EventCursor {
               : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
                 : errnoDescription(-code);
     }
-    if (code === 0) return this.origin === 'peer' ? 'closed by peer' : 'closed locally';
+    const own = this.type === 'Disconnected' ? closeReasons.get(code) : undefined;
+    if (own !== undefined) return own(this.#io, this.conn) + this.#target();
+    if (code === 0) return this.origin === 'peer' ? 'closed by peer' : this.origin === 'timeout' ? 'closed locally (idle timeout)' : 'closed locally';
     if (code === ERR_NAME_NOT_FOUND) {
       const host = this.#io._failedHost(this.conn);
       return host === undefined ? 'ENOTFOUND: name resolution failed' : `ENOTFOUND: name resolution failed for ${host}`;

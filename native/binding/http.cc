@@ -1,0 +1,181 @@
+// native/binding/http.cc — the HTTP/1.1 server calls: enabling HTTP on a listener, response
+// templates (ZeroResponse built once, answered many times), answers, counters.
+#include "binding/addon.h"
+
+namespace zio::binding {
+
+namespace {
+
+uint32_t U32(Napi::Object o, const char* k, uint32_t def) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+}
+
+// Reads [name, value, ...] strings into `strs` and points `fields` at them.
+void ReadFields(Napi::Value v, std::vector<std::string>* strs, std::vector<zio::http1::Field>* fields) {
+  strs->clear();
+  fields->clear();
+  if (!v.IsArray()) return;
+  Napi::Array a = v.As<Napi::Array>();
+  uint32_t n = a.Length() & ~1u;
+  strs->reserve(n);
+  for (uint32_t i = 0; i < n; ++i) strs->push_back(a.Get(i).ToString().Utf8Value());
+  fields->reserve(n / 2);
+  for (uint32_t i = 0; i < n; i += 2)
+    fields->push_back({(*strs)[i].data(), (*strs)[i].size(), (*strs)[i + 1].data(), (*strs)[i + 1].size()});
+}
+
+// A body argument: bytes of a Uint8Array (borrowed from JS for this call), or a string's UTF-8
+// (copied into `keep`).
+bool ReadBody(Napi::Value v, std::string* keep, const uint8_t** data, size_t* len) {
+  *data = nullptr;
+  *len = 0;
+  if (v.IsUndefined() || v.IsNull()) return true;
+  if (v.IsString()) {
+    *keep = v.As<Napi::String>().Utf8Value();
+    *data = reinterpret_cast<const uint8_t*>(keep->data());
+    *len = keep->size();
+    return true;
+  }
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+    *data = u.Data();
+    *len = u.ByteLength();
+    return true;
+  }
+  return false;
+}
+
+// Whether fields could split a response (a CR, LF or NUL, or a name that is not a token):
+// serialise a head with them into a scratch buffer and see.
+bool FieldsValid(const std::vector<zio::http1::Field>& f) {
+  zio::http1::ResponseHead h;
+  h.fields = f.data();
+  h.field_count = static_cast<uint32_t>(f.size());
+  size_t cap = 256;
+  for (const auto& x : f) cap += x.name_len + x.value_len + 4;
+  std::string buf(cap, '\0');
+  zio::http1::DateCache d;
+  return zio::http1::serialize_head(h, d, 0, reinterpret_cast<uint8_t*>(buf.data()), cap) >= 0;
+}
+
+}  // namespace
+
+Napi::Value ZeroIo::HttpEnable(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[2].As<Napi::Object>();
+  zio::HttpConfig cfg;
+  cfg.limits.headers_max = U32(o, "headerCount", cfg.limits.headers_max);
+  cfg.limits.head_bytes_max = U32(o, "headerBytes", cfg.limits.head_bytes_max);
+  cfg.limits.target_bytes_max = U32(o, "targetBytes", cfg.limits.target_bytes_max);
+  Napi::Value bm = o.Get("bodyMax");
+  if (bm.IsNumber()) cfg.limits.body_bytes_max = static_cast<uint64_t>(bm.As<Napi::Number>().DoubleValue());
+  cfg.body_inline_max = U32(o, "bodyInline", cfg.body_inline_max);
+  cfg.request_timeout_ms = U32(o, "requestTimeoutMs", cfg.request_timeout_ms);
+  cfg.keepalive_timeout_ms = U32(o, "keepAliveTimeoutMs", cfg.keepalive_timeout_ms);
+  cfg.pipeline_max = U32(o, "pipeline", cfg.pipeline_max);
+  return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Napi::Number::New(info.Env(), s->shard->endpoint_set_http(idx, gen, cfg));
+  });
+}
+
+Napi::Value ZeroIo::HttpTemplateNew(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto t = std::make_unique<HttpTemplate>();
+  t->status = static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value());
+  ReadFields(info[1], &t->strs, &t->fields);
+  if (!FieldsValid(t->fields))
+    throw IoError(env, "InvalidArgument",
+                  "a response header name must be a token and no name or value may hold CR, LF or NUL "
+                  "(that would split the response)");
+  const uint8_t* d;
+  size_t n;
+  std::string keep;
+  if (!ReadBody(info[2], &keep, &d, &n)) throw IoError(env, "InvalidArgument", "a response body must be a string or a Uint8Array");
+  t->body.assign(reinterpret_cast<const char*>(d ? d : reinterpret_cast<const uint8_t*>("")), n);
+  uint32_t id;
+  if (!http_free_.empty()) {
+    id = http_free_.back();
+    http_free_.pop_back();
+    http_templates_[id] = std::move(t);
+  } else {
+    id = static_cast<uint32_t>(http_templates_.size());
+    http_templates_.push_back(std::move(t));
+  }
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value ZeroIo::HttpTemplateFree(const Napi::CallbackInfo& info) {
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id < http_templates_.size() && http_templates_[id]) {
+    http_templates_[id].reset();
+    http_free_.push_back(id);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ZeroIo::HttpRespondTemplate(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    uint32_t req = info[2].As<Napi::Number>().Uint32Value();
+    uint32_t id = info[3].As<Napi::Number>().Uint32Value();
+    if (id >= http_templates_.size() || !http_templates_[id])
+      return Napi::Number::New(info.Env(), zio::kErrWrongKind);
+    const HttpTemplate& t = *http_templates_[id];
+    int64_t r = s->shard->http_respond(idx, gen, req, t.status, t.fields.data(),
+                                       static_cast<uint32_t>(t.fields.size()),
+                                       reinterpret_cast<const uint8_t*>(t.body.data()), t.body.size(), true);
+    return Written(info, s, r);
+  });
+}
+
+Napi::Value ZeroIo::HttpRespond(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    uint32_t req = info[2].As<Napi::Number>().Uint32Value();
+    uint16_t status = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value());
+    std::vector<std::string> strs;
+    std::vector<zio::http1::Field> fields;
+    ReadFields(info[4], &strs, &fields);
+    std::string keep;
+    const uint8_t* d;
+    size_t n;
+    if (!ReadBody(info[5], &keep, &d, &n))
+      throw IoError(info.Env(), "InvalidArgument", "a response body must be a string or a Uint8Array");
+    int64_t r = s->shard->http_respond(idx, gen, req, status, fields.data(),
+                                       static_cast<uint32_t>(fields.size()), d, n, false);
+    return Written(info, s, r);
+  });
+}
+
+Napi::Value ZeroIo::HttpStats(const Napi::CallbackInfo& info) {
+  return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    Napi::Env env = info.Env();
+    const zio::HttpCounters* c = s->shard->endpoint_http_stats(idx, gen);
+    if (!c) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    auto n = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+    n("requests", c->requests);
+    n("responses", c->responses);
+    n("status1xx", c->status[1]);
+    n("status2xx", c->status[2]);
+    n("status3xx", c->status[3]);
+    n("status4xx", c->status[4]);
+    n("status5xx", c->status[5]);
+    n("bytesIn", c->bytes_in);
+    n("bytesOut", c->bytes_out);
+    n("connections", c->connections);
+    n("activeConnections", c->active);
+    n("parseErrors", c->parse_errors);
+    n("limitsHit", c->limit_hits);
+    n("timeouts", c->timeouts);
+    n("bodyChunks", c->body_chunks);
+    n("staleResponses", c->stale_responses);
+    return o;
+  });
+}
+
+Napi::Value ZeroIo::HttpError(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    return Napi::String::New(info.Env(), s->shard->conn_http_error(idx, gen));
+  });
+}
+
+}  // namespace zio::binding

@@ -1,0 +1,520 @@
+// native/shard/http1_conn.cc — the HTTP/1.1 server connection (see http1_conn.h): request
+// records, body events, responses in request order, the request / keep-alive / linger timers.
+//
+// A connection's life (RFC 9112 section 9):
+//   Head wait --head parsed--> requests in flight (<= pipeline_max) --answers out--> Idle wait
+//   Idle --first byte--> Head wait;  Head --requestTimeoutMs--> 408, close
+//   Idle --keepAliveTimeoutMs--> close;  error --status answered--> FIN, Linger --peer's FIN or 2 s--> close
+#include <cstring>
+#include <ctime>
+
+#include "shard/shard.h"
+
+namespace zio {
+
+namespace {
+
+void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // the pool is read little-endian by JS
+void put16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
+
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr uint32_t kLingerMs = 2000;  // after our FIN, how long the peer has to close (RFC 9112 9.6)
+
+// Room for a response head: the status line, Date, the framing and Connection fields, and the
+// application's fields with their separators.
+size_t head_room(const http1::Field* f, uint32_t n) {
+  size_t cap = 192;
+  for (uint32_t i = 0; i < n; ++i) cap += f[i].name_len + f[i].value_len + 4;
+  return cap;
+}
+
+}  // namespace
+
+int Shard::endpoint_set_http(uint32_t ep, uint32_t gen, const HttpConfig& cfg) {
+  if (ep >= endpoints_.size()) return kErrStaleId;
+  Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.open || e.closing) return kErrStaleId;
+  if (e.kind != EpKind::Listener) return kErrWrongKind;
+  auto h = std::make_shared<HttpEndpoint>();
+  h->cfg = cfg;
+  if (h->cfg.pipeline_max == 0) h->cfg.pipeline_max = 1;
+  if (h->cfg.limits.headers_max == 0) h->cfg.limits.headers_max = 1;
+  e.http = std::move(h);
+  return 0;
+}
+
+const HttpCounters* Shard::endpoint_http_stats(uint32_t ep, uint32_t gen) const {
+  if (ep >= endpoints_.size()) return nullptr;
+  const Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.http) return nullptr;
+  return &e.http->stats;
+}
+
+const char* Shard::conn_http_error(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->http || !c->http->error) return "";
+  return c->http->error;
+}
+
+void Shard::http_accept(uint32_t index, const std::shared_ptr<HttpEndpoint>& ep) {
+  Conn& c = conns_[index];
+  c.http = std::make_unique<ConnHttp>();
+  ConnHttp& h = *c.http;
+  h.ep = ep;
+  h.fields.resize(ep->cfg.limits.headers_max);
+  h.req_flags.assign(ep->cfg.pipeline_max, 0);
+  // The HTTP machine decides when the peer's FIN closes: after the answers it is owed.
+  c.half_open = true;
+  ++ep->stats.connections;
+  ++ep->stats.active;
+  http_set_wait(index, HttpWait::Head, ep->cfg.request_timeout_ms);
+}
+
+void Shard::http_set_wait(uint32_t index, HttpWait w, uint32_t ms) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (w == HttpWait::None || ms == 0) {
+    h.wait = HttpWait::None;  // an armed timer finds nothing to do and is not re-armed
+    return;
+  }
+  h.wait = w;
+  h.deadline_ms = now_ms() + ms;
+  // One wheel timer per connection: it is re-armed for the deadline when it fires early.
+  if (h.timer != TimerWheel::kNone && h.timer_at > h.deadline_ms) {
+    timers_.cancel(h.timer);
+    h.timer = TimerWheel::kNone;
+  }
+  if (h.timer == TimerWheel::kNone) {
+    h.timer = timers_.add(h.deadline_ms, kTimerHttp, index, c.gen);
+    h.timer_at = h.deadline_ms;
+  }
+}
+
+void Shard::http_timer(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  h.timer = TimerWheel::kNone;
+  if (h.wait == HttpWait::None) return;
+  uint64_t now = now_ms();
+  if (now < h.deadline_ms) {
+    h.timer = timers_.add(h.deadline_ms, kTimerHttp, index, c.gen);
+    h.timer_at = h.deadline_ms;
+    return;
+  }
+  HttpWait w = h.wait;
+  h.wait = HttpWait::None;
+  if (w == HttpWait::Head) {
+    if (h.in.empty() && h.settled()) {  // nothing of a request arrived: close quietly
+      begin_close(index, 0, kOriginTimeout);
+      return;
+    }
+    ++h.ep->stats.timeouts;
+    http_fail(index, 408, "the request head did not arrive within requestTimeoutMs", true);
+    h.error_code = kErrHttpTimeout;
+    h.in.clear();
+  } else if (w == HttpWait::Idle) {
+    if (!h.settled() || !h.in.empty()) return;  // busy again (that state keeps its own wait)
+    if (c.tx_count > 0 || c.send_inflight) {    // the last answer is still being read
+      http_set_wait(index, HttpWait::Idle, h.ep->cfg.keepalive_timeout_ms);
+      return;
+    }
+    begin_close(index, 0, kOriginTimeout);
+  } else if (!c.write_closed || c.tx_count > 0) {  // Linger, but our answer is still going out
+    http_set_wait(index, HttpWait::Linger, kLingerMs);
+  } else {  // Linger: the peer did not close after our FIN
+    begin_close(index, 0, kOriginLocal);
+  }
+}
+
+void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool limit) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (h.dead) return;
+  h.dead = true;
+  h.error = reason;
+  h.error_code = kErrHttpProtocol;
+  h.in_body = false;
+  h.pump_more = false;
+  h.need_lf = false;
+  if (limit) ++h.ep->stats.limit_hits;
+  else ++h.ep->stats.parse_errors;
+  // The answer takes the next request id, so it leaves after the answers owed before it.
+  uint32_t id = h.next_req++;
+  h.req_flags[id % h.req_flags.size()] = 0;  // no keep-alive: the connection ends after it
+  http1::Field ct{"Content-Type", 12, "text/plain; charset=utf-8", 25};
+  http1::ResponseHead rh;
+  rh.status = status;
+  rh.fields = &ct;
+  rh.field_count = 1;
+  size_t rlen = strlen(reason);
+  rh.body_bytes = static_cast<int64_t>(rlen + 1);
+  rh.close = true;
+  rh.trusted = true;
+  uint8_t buf[512];
+  int64_t n = http1::serialize_head(rh, http_date_, time(nullptr), buf, sizeof buf - rlen - 1);
+  if (n < 0) return;
+  memcpy(buf + n, reason, rlen);
+  buf[n + rlen] = '\n';
+  ++h.ep->stats.responses;
+  ++h.ep->stats.status[status / 100];
+  h.ep->stats.bytes_out += static_cast<uint64_t>(n) + rlen + 1;
+  http_deliver(index, id, buf, static_cast<size_t>(n) + rlen + 1);
+  mark_dirty(index);
+}
+
+// Responses leave in request order: the one for `next_resp` is written, later ones wait.
+void Shard::http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len) {
+  ConnHttp& h = *conns_[index].http;
+  if (req != h.next_resp) {
+    h.stash.emplace_back(req, std::string(reinterpret_cast<const char*>(data), len));
+    return;
+  }
+  http_send(index, data, len);
+  http_advance(index);
+}
+
+void Shard::http_advance(uint32_t index) {
+  ConnHttp& h = *conns_[index].http;
+  for (;;) {
+    if (!(h.req_flags[h.next_resp % h.req_flags.size()] & kReqKeepAlive)) h.close_after = true;
+    ++h.next_resp;
+    size_t i = 0;
+    while (i < h.stash.size() && h.stash[i].first != h.next_resp) ++i;
+    if (i == h.stash.size()) break;
+    std::string s = std::move(h.stash[i].second);
+    h.stash.erase(h.stash.begin() + static_cast<ptrdiff_t>(i));
+    http_send(index, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  }
+}
+
+// Into the write queue as far as it takes; the rest waits in `out` (sent on drain).
+void Shard::http_send(uint32_t index, const uint8_t* data, size_t len) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (!h.out_empty()) {
+    h.out.append(reinterpret_cast<const char*>(data), len);
+    return;
+  }
+  h.out.clear();
+  h.out_off = 0;
+  int64_t n = conn_write(index, c.gen, data, len);
+  if (n < 0) return;  // closing: nothing more goes out
+  if (static_cast<size_t>(n) < len) h.out.append(reinterpret_cast<const char*>(data) + n, len - n);
+}
+
+void Shard::http_drain(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  while (!h.out_empty()) {
+    int64_t n = conn_write(index, c.gen, reinterpret_cast<const uint8_t*>(h.out.data()) + h.out_off,
+                           h.out.size() - h.out_off);
+    if (n <= 0) break;
+    h.out_off += static_cast<size_t>(n);
+  }
+  if (h.out_empty()) {
+    h.out.clear();
+    h.out_off = 0;
+    if (h.out.capacity() > (1u << 20)) h.out.shrink_to_fit();  // a large answer's memory goes back
+  }
+  if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
+}
+
+int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
+                            const http1::Field* fields, uint32_t nfields, const uint8_t* body,
+                            size_t body_len, bool trusted) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->http) return kErrNotHttp;
+  ConnHttp& h = *c->http;
+  if (c->state != ConnState::Open) return kErrStaleId;
+  // Unsigned differences: request ids wrap.
+  if (req - h.next_resp >= h.next_req - h.next_resp) {
+    ++h.ep->stats.stale_responses;
+    return kErrStaleId;  // answered already, or never parsed
+  }
+  for (const auto& s : h.stash)
+    if (s.first == req) {
+      ++h.ep->stats.stale_responses;
+      return kErrStaleId;
+    }
+  if (status < 200 || status > 999) return http1::kBadStatus;  // 1xx are not final answers
+  uint8_t f = h.req_flags[req % h.req_flags.size()];
+  bool no_body = http1::status_has_no_body(status);
+  bool send_body = !(f & kReqHead) && !no_body;
+  http1::ResponseHead rh;
+  rh.status = status;
+  rh.fields = fields;
+  rh.field_count = nfields;
+  rh.body_bytes = no_body ? 0 : static_cast<int64_t>(body_len);
+  rh.head_request = f & kReqHead;
+  rh.http10 = f & kReqHttp10;
+  rh.keep_alive10 = (f & kReqHttp10) && (f & kReqKeepAlive);
+  rh.close = !(f & kReqKeepAlive);
+  rh.trusted = trusted;
+  size_t cap = head_room(fields, nfields);
+  if (http_scratch_.size() < cap) http_scratch_.resize(cap);
+  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
+  int64_t n = http1::serialize_head(rh, http_date_, time(nullptr), head, cap);
+  if (n < 0) return n;
+  size_t total = static_cast<size_t>(n) + (send_body ? body_len : 0);
+  if (req == h.next_resp) {  // in order: head and body straight into the write queue
+    http_send(index, head, static_cast<size_t>(n));
+    if (send_body && body_len) http_send(index, body, body_len);
+    http_advance(index);
+  } else {
+    std::string s(reinterpret_cast<const char*>(head), static_cast<size_t>(n));
+    if (send_body) s.append(reinterpret_cast<const char*>(body), body_len);
+    h.stash.emplace_back(req, std::move(s));
+  }
+  HttpCounters& st = h.ep->stats;
+  ++st.responses;
+  ++st.status[status / 100 <= 5 ? status / 100 : 5];
+  st.bytes_out += total;
+  mark_dirty(index);
+  return static_cast<int64_t>(total);
+}
+
+void Shard::http_input(uint32_t index, const uint8_t* p, size_t n) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  h.ep->stats.bytes_in += n;
+  if (h.dead) return;  // after an error answer: read and dropped (lingering close)
+  if (h.in.empty()) {
+    size_t used = http_parse(index, p, n, true);
+    if (used < n && !h.dead) h.in.assign(p + used, p + n);
+  } else {
+    bool lf = memchr(p, '\n', n) != nullptr;
+    h.in.insert(h.in.end(), p, p + n);
+    if ((!h.need_lf || lf) && h.in.size() >= h.need_bytes) http_pump(index);
+  }
+  if (h.dead) h.in.clear();
+  const HttpConfig& cfg = h.ep->cfg;
+  size_t cap = cfg.limits.head_bytes_max + cfg.body_inline_max + 2 * pool_->slot_size();
+  if (c.state == ConnState::Open && h.in.size() > cap && !h.rx_paused) {
+    h.rx_paused = true;  // the peer meets TCP flow control until the held input is parsed
+    cancel_recv(index);
+  }
+}
+
+void Shard::http_pump(uint32_t index) {
+  ConnHttp& h = *conns_[index].http;
+  size_t used = http_parse(index, h.in.data(), h.in.size(), false);
+  if (h.dead) h.in.clear();
+  else h.in.erase(h.in.begin(), h.in.begin() + static_cast<ptrdiff_t>(used));
+}
+
+size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool pooled) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  const HttpConfig& cfg = h.ep->cfg;
+  const uint32_t ss = pool_->slot_size();
+  size_t pos = 0;
+  h.pump_more = false;
+  h.need_lf = false;
+  h.need_bytes = 0;
+  while (pos < len && c.state == ConnState::Open && !h.dead) {
+    if (h.in_body) {
+      if (!room(2)) {
+        h.pump_more = true;
+        break;
+      }
+      const uint8_t* p = buf + pos;
+      size_t n = len - pos;
+      int64_t slot = -1;
+      if (!pooled) {  // held input: the body bytes are copied into a slot lent for the batch
+        slot = pool_->acquire();
+        if (slot < 0) {
+          h.pump_more = true;
+          if (!c.pool_waiting) {
+            c.pool_waiting = true;
+            pool_waiters_.push_back(index);
+          }
+          break;
+        }
+        n = std::min<size_t>(n, ss);
+      }
+      http1::Span d;
+      http1::Error e;
+      int32_t r = h.body.feed(p, n, &d, &e);
+      if (r == http1::kError) {
+        if (slot >= 0) pool_->release(static_cast<uint32_t>(slot));
+        http_fail(index, e.status, e.reason, e.status == 413);
+        break;
+      }
+      pos += static_cast<size_t>(r);
+      bool done = h.body.done();
+      if (d.len == 0 && !done) {  // framing only (a chunk-size line)
+        if (slot >= 0) pool_->release(static_cast<uint32_t>(slot));
+        continue;
+      }
+      uint32_t off;
+      if (slot >= 0) {
+        uint32_t s = static_cast<uint32_t>(slot);
+        memcpy(pool_->slot_ptr(s), p + d.off, d.len);
+        loaned_plain_.push_back(s);
+        off = static_cast<uint32_t>(pool_->slot_offset(s));
+      } else {
+        off = static_cast<uint32_t>(p + d.off - pool_->base());
+      }
+      emit(kEvHttpBody, index, c.gen, done ? 1 : 0, off, d.len, static_cast<int32_t>(h.body_req), 0);
+      ++h.ep->stats.body_chunks;
+      if (done) h.in_body = false;
+      continue;
+    }
+    if (h.no_more) {  // after a request without keep-alive nothing more is read
+      pos = len;
+      break;
+    }
+    if (h.next_req - h.next_resp >= cfg.pipeline_max) break;  // held until answers go out
+    if (!room(3)) {
+      h.pump_more = true;
+      break;
+    }
+    http1::Head head;
+    http1::Error e;
+    int32_t r = http1::parse_head(buf + pos, len - pos, cfg.limits, &head, h.fields.data(), &e);
+    if (r == http1::kIncomplete) {
+      h.need_lf = true;
+      if (h.wait != HttpWait::Head) http_set_wait(index, HttpWait::Head, cfg.request_timeout_ms);
+      break;
+    }
+    if (r == http1::kError) {
+      http_fail(index, e.status, e.reason, e.status == 413 || e.status == 414 || e.status == 431);
+      break;
+    }
+    if (head.h2_preface) {
+      http_fail(index, 505, "HTTP/2 with prior knowledge is not served on this listener", false);
+      break;
+    }
+    size_t head_len = static_cast<size_t>(r);
+    int64_t cl = head.content_length;
+    uint32_t table = kHttpRecordHeader + kHttpFieldBytes * head.header_count;
+    if (table + head_len > ss) {
+      http_fail(index, 431, "the request head is larger than a pool slot holds (raise poolSlotSize)", true);
+      break;
+    }
+    bool inline_body = !head.chunked && cl > 0 && static_cast<uint64_t>(cl) <= cfg.body_inline_max &&
+                       table + head_len + static_cast<uint64_t>(cl) <= ss;
+    if (head.expect_continue && !h.continued && h.next_resp == h.next_req &&
+        (head.chunked || cl > 0)) {
+      // RFC 9110 section 10.1.1: the client waits for this before it sends the body.
+      h.continued = true;
+      http_send(index, reinterpret_cast<const uint8_t*>(kContinue), sizeof kContinue - 1);
+    }
+    if (inline_body && len - pos - head_len < static_cast<uint64_t>(cl)) {
+      h.need_bytes = head_len + static_cast<size_t>(cl);  // a small body: wait for all of it
+      if (h.wait != HttpWait::Head) http_set_wait(index, HttpWait::Head, cfg.request_timeout_ms);
+      break;
+    }
+    int64_t s = pool_->acquire();
+    if (s < 0) {
+      h.pump_more = true;
+      if (!c.pool_waiting) {
+        c.pool_waiting = true;
+        pool_waiters_.push_back(index);
+      }
+      break;
+    }
+    uint32_t slot = static_cast<uint32_t>(s);
+    uint8_t* rec = pool_->slot_ptr(slot);
+    memcpy(rec + table, buf + pos, head_len);
+    uint32_t body_off = table + static_cast<uint32_t>(head_len);
+    uint32_t body_len = inline_body ? static_cast<uint32_t>(cl) : 0;
+    if (body_len) memcpy(rec + body_off, buf + pos + head_len, body_len);
+    bool streamed = (head.chunked || cl > 0) && !inline_body;
+    uint32_t flags = (streamed ? kReqStreamed : 0) | (head.keep_alive ? kReqKeepAlive : 0) |
+                     (head.method == http1::Method::Head ? kReqHead : 0) |
+                     (head.version_minor == 0 ? kReqHttp10 : 0) |
+                     (head.expect_continue ? kReqExpect : 0) | (head.upgrade ? kReqUpgrade : 0);
+    put32(rec + 0, table + head.method_text.off);
+    put32(rec + 4, head.method_text.len);
+    put32(rec + 8, table + head.target.off);
+    put32(rec + 12, head.target.len);
+    put32(rec + 16, table + head.path.off);
+    put32(rec + 20, head.path.len);
+    put32(rec + 24, table + head.query.off);
+    put32(rec + 28, head.query.len);
+    put32(rec + 32, body_off);
+    put32(rec + 36, body_len);
+    put32(rec + 40, head.header_count);
+    put32(rec + 44, flags);
+    put32(rec + 48, static_cast<uint32_t>(static_cast<uint64_t>(cl)));
+    put32(rec + 52, static_cast<uint32_t>(static_cast<uint64_t>(cl) >> 32));
+    uint8_t* t = rec + kHttpRecordHeader;
+    for (uint32_t i = 0; i < head.header_count; ++i, t += kHttpFieldBytes) {
+      const http1::Header& f = h.fields[i];
+      put32(t, table + f.name.off);
+      put32(t + 4, table + f.value.off);
+      put16(t + 8, static_cast<uint16_t>(f.name.len));
+      put16(t + 10, static_cast<uint16_t>(f.value.len));
+    }
+    uint32_t id = h.next_req++;
+    h.req_flags[id % h.req_flags.size()] = static_cast<uint8_t>(flags);
+    h.continued = false;
+    loaned_plain_.push_back(slot);
+    emit(kEvHttpRequest, index, c.gen,
+         static_cast<int32_t>(static_cast<uint32_t>(head.method) | (head.version_minor << 8) | (flags << 16)),
+         static_cast<uint32_t>(pool_->slot_offset(slot)), body_off + body_len, static_cast<int32_t>(id),
+         static_cast<int32_t>(body_len));
+    ++h.ep->stats.requests;
+    pos += head_len + body_len;
+    http_set_wait(index, HttpWait::None, 0);
+    if (!head.keep_alive) h.no_more = true;
+    if (streamed) {
+      h.in_body = true;
+      h.body_req = id;
+      h.body.start(cl, head.chunked, cfg.limits);
+    }
+  }
+  return pos;
+}
+
+void Shard::http_peer_ended(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (h.in_body && !h.dead) {
+    // The body can never complete: the request is abandoned.
+    h.error = "the peer ended the connection in the middle of a request body";
+    h.error_code = kErrHttpProtocol;
+    begin_close(index, kErrHttpProtocol, kOriginPeer);
+    return;
+  }
+  mark_dirty(index);  // http_flush closes once the answers owed are out
+}
+
+bool Shard::http_owes(const Conn& c) {
+  return c.http && c.state == ConnState::Open && c.http->pump_more && !c.pool_waiting;
+}
+
+void Shard::http_flush(uint32_t index, bool allow_events) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (h.dead) {
+    h.in.clear();
+  } else if (allow_events && !h.in.empty() && !h.need_lf && h.in.size() >= h.need_bytes &&
+             (h.pump_more || h.in_body || h.next_req - h.next_resp < h.ep->cfg.pipeline_max)) {
+    http_pump(index);  // input held for event room, a pool slot, or answers
+  }
+  if (c.state != ConnState::Open) return;
+  const HttpConfig& cfg = h.ep->cfg;
+  if (h.rx_paused && !c.recv_armed &&
+      h.in.size() <= cfg.limits.head_bytes_max + cfg.body_inline_max) {
+    h.rx_paused = false;
+    c.need_rearm = !c.peer_eof;
+  }
+  if (!h.settled()) return;
+  if (c.peer_eof) {
+    // The peer is done sending and every request it sent is answered: close once that is out.
+    if (!c.graceful && !c.end_pending && !c.write_closed) conn_close_graceful(index, c.gen, 5000);
+  } else if (h.close_after || h.dead) {
+    if (!h.ending) {  // lingering close: our FIN after the last answer, then the peer's
+      h.ending = true;
+      conn_end(index, c.gen);
+      http_set_wait(index, HttpWait::Linger, kLingerMs);
+    }
+  } else if (h.in.empty() && h.wait == HttpWait::None) {
+    http_set_wait(index, HttpWait::Idle, cfg.keepalive_timeout_ms);
+  }
+}
+
+}  // namespace zio

@@ -1,0 +1,101 @@
+// native/shard/http1_conn.h — an HTTP/1.1 server connection: the adapter between the shard's
+// byte stream (plaintext, or TLS plaintext) and the sans-IO parser in proto/http1
+// (DESIGN.md section 7: the top of a connection's stack). The shard never knows HTTP beyond
+// the calls declared in shard.h's HTTP section; this header holds the state they share.
+//
+// A parsed request becomes one pool slot (the "request record"), lent to JS for the batch like
+// an RX slot. Layout (little-endian u32 words, offsets from the slot's start):
+//   w0,w1 method   w2,w3 target   w4,w5 path   w6,w7 query   w8,w9 inline body
+//   w10 header count   w11 flags (kReq*)   w12,w13 content-length (int64, -1: none)
+//   w14,w15 reserved
+//   at 64: the field table, 12 bytes a field: u32 name offset, u32 value offset,
+//          u16 name length, u16 value length
+//   then the request head as received (copied), then the inline body.
+// Heads are copied once (a few hundred bytes): in exchange a head that spans RX slots, a
+// pipelined batch and a request kept past its batch all look the same to JS
+// (docs/architecture/0015-http1-request-records.md).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "driver/timer_wheel.h"
+#include "proto/http1/http1.h"
+
+namespace zio {
+
+constexpr uint32_t kHttpRecordHeader = 64;   // fixed words before the field table
+constexpr uint32_t kHttpFieldBytes = 12;     // one field table entry
+
+// Request flags (record word 11, and bits 16.. of the event's kind).
+enum : uint32_t {
+  kReqStreamed = 1,     // the body follows as HttpBodyChunk events
+  kReqKeepAlive = 2,    // the connection stays open after the response
+  kReqHead = 4,         // HEAD: the response carries no body
+  kReqHttp10 = 8,       // HTTP/1.0
+  kReqExpect = 16,      // Expect: 100-continue
+  kReqUpgrade = 32,     // Connection: upgrade with an Upgrade field (answered as plain HTTP/1.1)
+};
+
+// A listener's HTTP settings (resolved and validated by the TypeScript layer).
+struct HttpConfig {
+  http1::Limits limits;
+  uint32_t body_inline_max = 1024;
+  uint32_t request_timeout_ms = 10000;    // a head must be complete this long after its first byte
+  uint32_t keepalive_timeout_ms = 5000;   // idle keep-alive connections close after this
+  uint32_t pipeline_max = 16;             // requests parsed ahead of their responses
+};
+
+// Per-listener counters (readable from JS: httpStats).
+struct HttpCounters {
+  uint64_t requests = 0, responses = 0, status[6] = {0, 0, 0, 0, 0, 0};  // status[1..5]: 1xx..5xx
+  uint64_t bytes_in = 0, bytes_out = 0, parse_errors = 0, limit_hits = 0, timeouts = 0;
+  uint64_t connections = 0, active = 0, body_chunks = 0, stale_responses = 0;
+};
+
+// What a listener and its connections share (a connection may outlive its listener).
+struct HttpEndpoint {
+  HttpConfig cfg;
+  HttpCounters stats;
+};
+
+// Why the connection's timer runs.
+enum class HttpWait : uint8_t { None, Head, Idle, Linger };
+
+struct ConnHttp {
+  std::shared_ptr<HttpEndpoint> ep;
+  std::vector<http1::Header> fields;  // parse_head's storage (limits.headers_max entries)
+  std::vector<uint8_t> in;            // input not consumed yet (a partial head, or held back)
+  http1::BodyDecoder body;
+  bool in_body = false;       // a streamed body is being decoded (HttpBodyChunk events)
+  bool dead = false;          // an error was answered: further input is discarded
+  bool no_more = false;       // a request without keep-alive was read: nothing after it is parsed
+  bool close_after = false;   // close once every response is out
+  bool rx_paused = false;     // too much input held: the multishot recv is down
+  bool pump_more = false;     // parsing stopped for event room or a pool slot
+  bool need_lf = false;       // the held input is an incomplete head: reparse once a LF arrives
+  bool ending = false;        // our FIN is queued (end): waiting for the peer's
+  bool continued = false;     // 100 Continue was sent for the request being read
+  size_t need_bytes = 0;      // the held input is a head whose small body is incomplete
+  uint32_t body_req = 0;      // the request whose body is being decoded
+  uint32_t next_req = 0;      // id of the next parsed request
+  uint32_t next_resp = 0;     // id whose response goes out next (responses leave in order)
+  std::vector<uint8_t> req_flags;  // kReq* per request in flight, by id % pipeline_max
+  std::string out;            // response bytes waiting for write-queue room
+  size_t out_off = 0;
+  std::vector<std::pair<uint32_t, std::string>> stash;  // answers that came before earlier ones'
+  uint32_t timer = TimerWheel::kNone;
+  HttpWait wait = HttpWait::None;
+  uint64_t deadline_ms = 0;
+  uint64_t timer_at = 0;      // the armed wheel timer's deadline
+  const char* error = nullptr;  // the last protocol error (static text), for Disconnected
+  int32_t error_code = 0;       // kErrHttpProtocol / kErrHttpTimeout with `error`
+
+  bool out_empty() const { return out_off >= out.size(); }
+  // Every parsed request has been answered and its bytes handed to the write queue.
+  bool settled() const { return next_resp == next_req && out_empty() && !in_body; }
+};
+
+}  // namespace zio

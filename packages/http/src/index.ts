@@ -1,0 +1,372 @@
+/**
+ * @zero-io/http — an HTTP/1.1 server on zero-io's shard engine.
+ *
+ * Importing this package adds `httpListen`, `httpListenWith`, `httpRespond` and `httpStats` to
+ * `Io`, and the `HttpRequest` / `HttpBodyChunk` events to the event union. Requests are parsed
+ * natively (strict RFC 9112, request-smuggling defences) into a pool slot; the event is a
+ * borrowed flyweight whose strings are decoded only when read. Responses are serialised by the
+ * engine, in request order (pipelining), with Date / Content-Length / Connection written for you.
+ * @module
+ */
+import {
+  Io, IoError, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
+} from '@zero-io/core';
+import {
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerEventType,
+  rejectUnknownKeys,
+} from '@zero-io/core/internal';
+import { ZeroResponse } from './response.js';
+
+export { ZeroResponse };
+requireFeature('http', '@zero-io/http');
+
+const EV_HTTP_REQUEST = 10;
+const EV_HTTP_BODY = 11;
+const REQ_STREAMED = 1;
+const REQ_KEEP_ALIVE = 2;
+// Record layout (native/shard/http1_conn.h): byte offsets of its words from the slot's start.
+const R_METHOD = 0, R_TARGET = 8, R_PATH = 16, R_QUERY = 24, R_BODY = 32, R_COUNT = 40;
+const R_FIELDS = 64, FIELD_BYTES = 12;
+const METHODS = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+
+/** Options of {@link Io.httpListenWith}. */
+export interface HttpListenConfig {
+  /** IP address to bind ('localhost' means 127.0.0.1; '::' also accepts IPv4). @default '0.0.0.0' */
+  host?: string;
+  /** Port; 0 picks a free one (read it back with `io.localAddress(ep)`). */
+  port: number;
+  /** listen() backlog. @default 511 */
+  backlog?: number;
+  /** SO_REUSEPORT, so several shards or processes can bind the same port. @default false */
+  reusePort?: boolean;
+  /** Header fields in one request; more are answered with 431 and the connection closes. @default 100 */
+  maxHeaderCount?: number;
+  /**
+   * Bytes of the request line and header section; a larger head is answered with 431 and the
+   * connection closes. A request is kept in one pool slot (its head, a 12-byte entry per field
+   * and the inline body), so this is at most `poolSlotSize - 64` (raise `poolSlotSize` in the
+   * Io config for larger heads; a head whose field table does not fit beside it also gets 431).
+   * @default poolSlotSize - 64 (1984 with the default pool)
+   */
+  maxHeaderSize?: number;
+  /** Bytes of the request-target; longer is answered with 414 and a close. @default min(8192, maxHeaderSize) */
+  maxTargetSize?: number;
+  /**
+   * A Content-Length body up to this size that fits in the request's slot beside its head
+   * arrives whole in `ev.body`; larger and chunked bodies arrive as `HttpBodyChunk` events.
+   * @default 1024
+   */
+  maxBodyInline?: number;
+  /** The largest request body (declared, or decoded chunked); larger is answered with 413 and a close. @default 16 MiB */
+  maxBodySize?: number;
+  /**
+   * A request head must be complete within this time of its first byte (and a new connection
+   * must start one within it): otherwise 408 and a close (slowloris). 0: no bound. @default 10000
+   */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection (every answer sent, nothing received) closes after this. 0: never. @default 5000 */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Requests of one connection parsed ahead of their answers (HTTP/1.1 pipelining); beyond
+   * this the engine stops reading that connection until answers go out. @default 16
+   */
+  maxPipelined?: number;
+}
+
+/**
+ * An HTTP request arrived (its head, and its body when small: see `maxBodyInline`).
+ * Borrowed: the object and everything read from it through views (`body`) are valid during
+ * the handler call only; strings you read are yours. Answer it with
+ * `io.httpRespond(ev.conn, ev.requestId, response)` — now or later (keep `conn` and
+ * `requestId`; answers leave in request order).
+ */
+export interface HttpRequestEvent {
+  readonly type: 'HttpRequest';
+  readonly conn: ConnId;
+  /** The listener that accepted the connection. */
+  readonly endpoint: EndpointId | null;
+  /** The request's number on its connection (pass it to httpRespond). */
+  readonly requestId: number;
+  /** The method as sent ('GET', 'POST', ...). */
+  readonly method: string;
+  /** The request-target before '?', as sent (not percent-decoded), e.g. '/items/42'. */
+  readonly path: string;
+  /** The query after '?', without it; '' when there is none. */
+  readonly query: string;
+  /** The whole request-target as sent. */
+  readonly target: string;
+  readonly version: '1.0' | '1.1';
+  /** The connection stays open after this request's answer (HTTP/1.1 default; 1.0 with keep-alive). */
+  readonly keepAlive: boolean;
+  /** The first field named `name` (case-insensitive), or null. Values are decoded as latin1, as node:http does. */
+  header(name: string): string | null;
+  /** Every field as [name, value], names as sent, in order. */
+  headers(): [string, string][];
+  /** The inline body (a borrowed view; empty when there is none or it is streamed). */
+  readonly body: Uint8Array;
+  /** Bytes of the inline body. */
+  readonly bodyLength: number;
+  /** The body arrives as HttpBodyChunk events after this one (large or chunked bodies). */
+  readonly streamed: boolean;
+}
+
+/** A piece of a streamed request body (see `HttpRequestEvent.streamed`), in order. */
+export interface HttpBodyChunkEvent {
+  readonly type: 'HttpBodyChunk';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  /** The request this body belongs to. */
+  readonly requestId: number;
+  /** The bytes: a borrowed view into the slot pool, valid during the handler call only. */
+  readonly data: Uint8Array;
+  readonly length: number;
+  /** Where the bytes start in `io.poolBytes`. */
+  readonly offset: number;
+  /** The last piece of the body (it may be empty). */
+  readonly end: boolean;
+}
+
+/** Counters of one HTTP listener (`io.httpStats(ep)`). */
+export interface HttpStats {
+  requests: number;
+  responses: number;
+  status1xx: number; status2xx: number; status3xx: number; status4xx: number; status5xx: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Connections accepted so far, and open now. */
+  connections: number;
+  activeConnections: number;
+  /** Requests refused as malformed (400, 501, 505). */
+  parseErrors: number;
+  /** Requests refused for a limit (408, 413, 414, 431). */
+  limitsHit: number;
+  /** Heads not complete within requestTimeoutMs (408). */
+  timeouts: number;
+  bodyChunks: number;
+  /** httpRespond calls for a request that was gone (returned false). */
+  staleResponses: number;
+}
+
+declare module '@zero-io/core' {
+  interface EventMap {
+    HttpRequest: HttpRequestEvent;
+    HttpBodyChunk: HttpBodyChunkEvent;
+  }
+  interface Io {
+    /**
+     * Serves HTTP/1.1 on `"host:port"`, `"[v6]:port"` or a port number, with the defaults of
+     * {@link HttpListenConfig}. Requests arrive as `HttpRequest` events.
+     */
+    httpListen(addr: string | number): EndpointId;
+    /** Serves HTTP/1.1 with options. */
+    httpListenWith(config: HttpListenConfig): EndpointId;
+    /**
+     * Answers request `requestId` of `conn`. Returns true when the answer is queued; false when
+     * the request is gone (its connection closed, or it was answered already) — a late answer
+     * is a no-op, never a write to another connection. Answers go out in request order, and
+     * whole whatever their size (what the write queue cannot take yet waits in the engine and
+     * follows as the client reads). Throws InvalidArgument for a response that is not a
+     * ZeroResponse, InvalidConnId for a connection that is not HTTP.
+     */
+    httpRespond(conn: ConnId, requestId: number, response: ZeroResponse): boolean;
+    /** Counters of an HTTP listener (null when `ep` is not one). */
+    httpStats(ep: EndpointId): HttpStats | null;
+  }
+}
+
+// ---- the events: getters on core's flyweight that read the request record lazily ----
+
+interface Cursor { _io(): Io; _base(): number }
+/** Node's Buffer has a latin1 decoder that takes offsets (Buffer#toString's fast path). */
+type PoolBuffer = Buffer & { latin1Slice(start: number, end: number): string };
+type HttpIo = Io & { _httpBuf?: PoolBuffer };
+
+/** One Buffer over the pool per Io (latin1 decoding without copies of the bytes first). */
+function poolBuf(io: HttpIo): PoolBuffer {
+  return (io._httpBuf ??= Buffer.from(io._pool) as PoolBuffer);
+}
+function u32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 16777216;
+}
+function u16(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8);
+}
+/** The record's pool offset (the event's off word). */
+function rec(c: Cursor): number {
+  return c._io()._u32[c._base() + 4];
+}
+/** A span of the record (offset/length words at `word`) as a latin1 string. */
+function span(c: Cursor, word: number): string {
+  const io = c._io() as HttpIo;
+  const r = rec(c);
+  const b = io.poolBytes;
+  const off = u32(b, r + word), len = u32(b, r + word + 4);
+  return len === 0 ? '' : poolBuf(io).latin1Slice(r + off, r + off + len);
+}
+function flags(c: Cursor): number {
+  return c._io()._i32[c._base() + 3] >>> 16;
+}
+
+function findField(c: Cursor, name: string): string | null {
+  if (typeof name !== 'string') throw new IoError('InvalidArgument', `header(name): expected a string, got ${describeValue(name)}`);
+  const io = c._io() as HttpIo;
+  const b = io.poolBytes;
+  const r = rec(c);
+  const n = u32(b, r + R_COUNT);
+  const want = name.length;
+  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
+    if (u16(b, t + 8) !== want) continue;
+    const at = r + u32(b, t);
+    let k = 0;
+    for (; k < want; k++) {
+      let x = b[at + k];
+      if (x >= 65 && x <= 90) x += 32;
+      let y = name.charCodeAt(k);
+      if (y >= 65 && y <= 90) y += 32;
+      if (x !== y) break;
+    }
+    if (k === want) {
+      const v = r + u32(b, t + 4);
+      return poolBuf(io).latin1Slice(v, v + u16(b, t + 10));
+    }
+  }
+  return null;
+}
+
+function allFields(c: Cursor): [string, string][] {
+  const io = c._io() as HttpIo;
+  const b = io.poolBytes;
+  const buf = poolBuf(io);
+  const r = rec(c);
+  const n = u32(b, r + R_COUNT);
+  const out: [string, string][] = [];
+  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
+    const k = r + u32(b, t), v = r + u32(b, t + 4);
+    out.push([buf.latin1Slice(k, k + u16(b, t + 8)), buf.latin1Slice(v, v + u16(b, t + 10))]);
+  }
+  return out;
+}
+
+const requestId = { get(this: Cursor) { return this._io()._i32[this._base() + 6] >>> 0; }, configurable: true };
+registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
+  requestId,
+  method: {
+    get(this: Cursor) {
+      const m = this._io()._i32[this._base() + 3] & 0xff;
+      return m > 0 && m < METHODS.length ? METHODS[m] : span(this, R_METHOD);
+    },
+    configurable: true,
+  },
+  path: { get(this: Cursor) { return span(this, R_PATH); }, configurable: true },
+  query: { get(this: Cursor) { return span(this, R_QUERY); }, configurable: true },
+  target: { get(this: Cursor) { return span(this, R_TARGET); }, configurable: true },
+  version: { get(this: Cursor) { return ((this._io()._i32[this._base() + 3] >> 8) & 0xff) === 0 ? '1.0' : '1.1'; }, configurable: true },
+  keepAlive: { get(this: Cursor) { return (flags(this) & REQ_KEEP_ALIVE) !== 0; }, configurable: true },
+  streamed: { get(this: Cursor) { return (flags(this) & REQ_STREAMED) !== 0; }, configurable: true },
+  bodyLength: { get(this: Cursor) { return this._io()._i32[this._base() + 7]; }, configurable: true },
+  body: {
+    get(this: Cursor) {
+      const io = this._io();
+      const r = rec(this);
+      return new Uint8Array(io._pool, r + u32(io.poolBytes, r + R_BODY), io._i32[this._base() + 7]);
+    },
+    configurable: true,
+  },
+  header: { value(this: Cursor, name: string) { return findField(this, name); }, configurable: true, writable: true },
+  headers: { value(this: Cursor) { return allFields(this); }, configurable: true, writable: true },
+});
+registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
+  requestId,
+  end: { get(this: Cursor) { return (this._io()._i32[this._base() + 3] & 1) === 1; }, configurable: true },
+});
+
+registerCloseReason(ERR.HTTP_PROTOCOL, (io, conn) => {
+  const { native, shard } = internalsOf(io);
+  const why = native.httpError(shard, conn);
+  return `HTTP protocol error: ${why || 'malformed request'} (answered with an error status)`;
+});
+registerCloseReason(ERR.HTTP_TIMEOUT, () => 'HTTP request timeout: the request head did not arrive within requestTimeoutMs (answered 408)');
+
+// ---- listening and answering ----
+
+function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
+  }
+  return v;
+}
+
+const LISTEN_KEYS = ['host', 'port', 'backlog', 'reusePort', 'maxHeaderCount', 'maxHeaderSize', 'maxTargetSize',
+  'maxBodyInline', 'maxBodySize', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined'] as const;
+
+Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
+  const what = 'httpListenWith';
+  rejectUnknownKeys(config, LISTEN_KEYS, what);
+  const host = bindIp(config.host ?? '0.0.0.0', what);
+  const port = checkPort(config.port, what);
+  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
+  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
+    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
+  }
+  const slot = this.config.poolSlotSize;
+  const headerCount = intOption(config.maxHeaderCount, 100, 1, 4096, 'maxHeaderCount', what);
+  const headMax = Math.min(slot - 64, 65_535);
+  if (config.maxHeaderSize !== undefined && typeof config.maxHeaderSize === 'number' && config.maxHeaderSize > headMax) {
+    throw new IoError('InvalidConfig',
+      `${what}: maxHeaderSize ${config.maxHeaderSize} does not fit in a pool slot (poolSlotSize ${slot} holds heads up to ${headMax} bytes); raise poolSlotSize in the Io config or lower maxHeaderSize`,
+      { key: 'maxHeaderSize' });
+  }
+  const headerBytes = intOption(config.maxHeaderSize, headMax, 64, headMax, 'maxHeaderSize', what);
+  const targetBytes = intOption(config.maxTargetSize, Math.min(8192, headerBytes), 1, headerBytes, 'maxTargetSize', what);
+  const bodyInline = intOption(config.maxBodyInline, 1024, 0, slot, 'maxBodyInline', what);
+  const bodyMax = intOption(config.maxBodySize, 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER, 'maxBodySize', what);
+  const requestTimeoutMs = intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what);
+  const keepAliveTimeoutMs = intOption(config.keepAliveTimeoutMs, 5_000, 0, 3_600_000, 'keepAliveTimeoutMs', what);
+  const pipeline = intOption(config.maxPipelined, 16, 1, 1024, 'maxPipelined', what);
+  const { native, shard, check } = internalsOf(this);
+  let ep: EndpointId;
+  try {
+    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
+  } catch (e) {
+    throw fromNative(e, 'httpListen', formatHostPort(host, port));
+  }
+  const r = native.httpEnable(shard, ep, {
+    headerCount, headerBytes, targetBytes, bodyInline, bodyMax, requestTimeoutMs, keepAliveTimeoutMs, pipeline,
+  });
+  if (r < 0) {
+    this.closeEndpoint(ep);
+    check(r, what);
+  }
+  return ep;
+};
+
+Io.prototype.httpListen = function httpListen(this: Io, addr: string | number): EndpointId {
+  const { host, port } = parseHostPort(addr, 'httpListen');
+  return this.httpListenWith({ host, port });
+};
+
+Io.prototype.httpRespond = function httpRespond(this: Io, conn: ConnId, requestId: number, response: ZeroResponse): boolean {
+  if (!(response instanceof ZeroResponse)) {
+    throw new IoError('InvalidArgument', `httpRespond: expected a ZeroResponse (ZeroResponse.ok().text('...')), got ${describeValue(response)}`);
+  }
+  if (typeof requestId !== 'number' || !Number.isInteger(requestId) || requestId < 0 || requestId > 0xffffffff) {
+    throw new IoError('InvalidArgument', `httpRespond: requestId must be the event's requestId, got ${describeValue(requestId)}`);
+  }
+  const r = response._respond(this._native, this._shard, conn, requestId);
+  if (r >= 0) return true;
+  if (r === ERR.STALE || r === ERR.CLOSING) return false;
+  if (r === ERR.NOT_HTTP) {
+    throw new IoError('InvalidConnId', `httpRespond: connection ${conn} is not an HTTP connection (it was accepted on a listener that is not an httpListen one)`);
+  }
+  if (r === -2) throw new IoError('InvalidArgument', 'httpRespond: a header name is not a token, or a name or value holds CR, LF or NUL');
+  if (r === -3) throw new IoError('InvalidArgument', `httpRespond: invalid status ${response.statusCode}`);
+  return internalsOf(this).check(r, 'httpRespond') >= 0;
+};
+
+Io.prototype.httpStats = function httpStats(this: Io, ep: EndpointId): HttpStats | null {
+  const { native, shard } = internalsOf(this);
+  return native.httpStats(shard, ep) as HttpStats | null;
+};
+
+export { Io };
