@@ -245,6 +245,18 @@ export function registerEventType(code: number, name: string, fields: PropertyDe
   }
 }
 
+/** A TLS server config attacher: registered by @zero-io/tcp (its TLS stack), used by protocol packages' listeners. */
+type ServerTlsAttacher = (io: Io, ep: EndpointId, config: object) => void;
+let serverTls: ServerTlsAttacher | null = null;
+/** @internal @zero-io/tcp registers how a listener gets its TLS config. */
+export function setServerTlsAttacher(f: ServerTlsAttacher): void {
+  serverTls = f;
+}
+/** @internal The TLS attacher, or null when @zero-io/tcp was not imported. */
+export function serverTlsAttacher(): ServerTlsAttacher | null {
+  return serverTls;
+}
+
 /** @internal For protocol packages: the Disconnected reason of an engine code of theirs. */
 export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId) => string): void {
   closeReasons.set(code, reason);

@@ -13,8 +13,9 @@ import {
 } from '@zero-io/core';
 import {
   ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerEventType,
-  rejectUnknownKeys,
+  rejectUnknownKeys, serverTlsAttacher,
 } from '@zero-io/core/internal';
+import type { TlsServerConfig } from '@zero-io/tcp';
 import { ZeroResponse } from './response.js';
 
 export { ZeroResponse };
@@ -39,6 +40,12 @@ export interface HttpListenConfig {
   backlog?: number;
   /** SO_REUSEPORT, so several shards or processes can bind the same port. @default false */
   reusePort?: boolean;
+  /**
+   * Serve HTTPS: the `TlsServerConfig` of `@zero-io/tcp` (certificate, key, versions, ...),
+   * whose TLS stack this uses — `import '@zero-io/tcp'` as well (FeatureMissing otherwise).
+   * ALPN defaults to `['http/1.1']` (HTTP/2 over TLS is not served yet).
+   */
+  tls?: TlsServerConfig;
   /** Header fields in one request; more are answered with 431 and the connection closes. @default 100 */
   maxHeaderCount?: number;
   /**
@@ -297,7 +304,7 @@ function intOption(v: unknown, dflt: number, min: number, max: number, key: stri
   return v;
 }
 
-const LISTEN_KEYS = ['host', 'port', 'backlog', 'reusePort', 'maxHeaderCount', 'maxHeaderSize', 'maxTargetSize',
+const LISTEN_KEYS = ['host', 'port', 'backlog', 'reusePort', 'tls', 'maxHeaderCount', 'maxHeaderSize', 'maxTargetSize',
   'maxBodyInline', 'maxBodySize', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined'] as const;
 
 Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
@@ -324,6 +331,12 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   const requestTimeoutMs = intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what);
   const keepAliveTimeoutMs = intOption(config.keepAliveTimeoutMs, 5_000, 0, 3_600_000, 'keepAliveTimeoutMs', what);
   const pipeline = intOption(config.maxPipelined, 16, 1, 1024, 'maxPipelined', what);
+  const attachTls = serverTlsAttacher();
+  if (config.tls !== undefined && attachTls === null) {
+    throw new IoError('FeatureMissing',
+      `${what}({ tls }): HTTPS uses the TLS stack of @zero-io/tcp; install it and import '@zero-io/tcp' before listening`,
+      { feature: 'tcp' });
+  }
   const { native, shard, check } = internalsOf(this);
   let ep: EndpointId;
   try {
@@ -337,6 +350,15 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   if (r < 0) {
     this.closeEndpoint(ep);
     check(r, what);
+  }
+  if (config.tls !== undefined) {
+    const tls = config.tls;
+    try {
+      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn: ['http/1.1'] } : tls);
+    } catch (e) {
+      this.closeEndpoint(ep);
+      throw e;
+    }
   }
   return ep;
 };

@@ -8,7 +8,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Io, IoError, isIoError, type ConnId, type EndpointId } from '@zero-io/core';
-import { ERR, describeValue, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver } from '@zero-io/core/internal';
+import { ERR, describeValue, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver, setServerTlsAttacher } from '@zero-io/core/internal';
 
 /**
  * PEM: the text (a string holding `-----BEGIN ...`, or its bytes), or the path of a PEM file
@@ -248,6 +248,9 @@ setClusterTlsResolver((cfg, what) => ({
   slot: serverSlot(cfg as TlsServerConfig, what),
   timeoutMs: timeout((cfg as TlsServerConfig).handshakeTimeoutMs, what),
 }));
+
+// Listeners of other packages (@zero-io/http's httpListenWith({ tls })) take TLS from here.
+setServerTlsAttacher((io, ep, cfg) => attachServerTls(io, ep, cfg as TlsServerConfig));
 
 /** @internal used by tcpListenWith / tcpConnectWith */
 export function attachServerTls(io: Io, ep: EndpointId, cfg: TlsServerConfig): void {
