@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +11,9 @@ const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; lines: string[] }> {
+function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; http: number; https: number; lines: string[] }> {
   child = spawn(process.execPath, [server], {
-    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_HTTP_PORT: '0', ZIO_DEMO_HTTPS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
   });
   const lines: string[] = [];
   let buf = '';
@@ -27,8 +28,13 @@ function start(): Promise<{ echo: number; chat: number; udp: number; tls: number
       const chat = lines.find((l) => l.startsWith('chat  tcp://'));
       const udp = lines.find((l) => l.startsWith('udp   udp://'));
       const tlsLine = lines.find((l) => l.startsWith('tls   tls://'));
-      if (echo && chat && udp && tlsLine) {
-        resolve({ echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()), tls: Number(tlsLine.split(':').pop()), lines });
+      const httpLine = lines.find((l) => l.startsWith('http  http://'));
+      const httpsLine = lines.find((l) => l.startsWith('https https://'));
+      if (echo && chat && udp && tlsLine && httpLine && httpsLine) {
+        resolve({
+          echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()),
+          tls: Number(tlsLine.split(':').pop()), http: Number(httpLine.split(':').pop()), https: Number(httpsLine.split(':').pop()), lines,
+        });
       }
     });
   });
@@ -54,7 +60,24 @@ function lineClient(port: number) {
 
 describe('demo server (the README main command)', () => {
   it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
-    const { echo, chat, udp, tls: tlsPort, lines } = await start();
+    const { echo, chat, udp, tls: tlsPort, http: httpPort, https: httpsPort, lines } = await start();
+    // HTTP: the status page and its JSON (fetch is undici), HTTPS with node:https
+    const pageRes = await fetch(`http://127.0.0.1:${httpPort}/`);
+    expect(pageRes.status).toBe(200);
+    expect(pageRes.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await pageRes.text()).toContain('<h1>zero-io demo</h1>');
+    const stats = await (await fetch(`http://127.0.0.1:${httpPort}/stats.json`)).json() as { http: { requests: number }; backend: string };
+    expect(stats.http.requests).toBeGreaterThanOrEqual(2);
+    expect((await fetch(`http://127.0.0.1:${httpPort}/missing`)).status).toBe(404);
+    const viaTls = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: httpsPort, path: '/stats.json', rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+    expect(viaTls.status).toBe(200);
+    expect(JSON.parse(viaTls.body).backend).toBe(stats.backend);
     // TLS echo (self-signed: the client pins the certificate it is shown)
     const t = tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false });
     await once(t, 'secureConnect');
@@ -84,10 +107,10 @@ describe('demo server (the README main command)', () => {
     expect(await b.waitFor(/^alice: /)).toBe('alice: hello everyone');
     // stats line
     const t0 = Date.now();
-    while (!lines.some((l) => /^stats conns=3 chat=2 in=[\d.]+KiB\/s out=[\d.]+KiB\/s pool=[\d.]+% /.test(l)) && Date.now() - t0 < 3000) {
+    while (!lines.some((l) => /^stats conns=[3-9] chat=2 in=[\d.]+KiB\/s out=[\d.]+KiB\/s pool=[\d.]+% /.test(l)) && Date.now() - t0 < 3000) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(lines.some((l) => /^stats conns=3 chat=2 /.test(l))).toBe(true);
+    expect(lines.some((l) => /^stats conns=[3-9] chat=2 /.test(l))).toBe(true);
     [e, a, b].forEach((c) => c.s.destroy());
     // graceful stop on SIGTERM
     const exited = new Promise<number | null>((r) => child!.removeAllListeners('exit').on('exit', (code) => r(code)));
