@@ -33,7 +33,9 @@ export type IoErrorKind =
   | 'TlsHandshakeFailed'
   | 'TlsProtocolError'
   | 'TlsInvalidCertificate'
-  | 'BorrowExpired';
+  | 'BorrowExpired'
+  | 'BodyTooLarge'
+  | 'RequestAborted';
 
 /** Typed fields carried by some kinds. */
 export interface IoErrorFields {

@@ -569,11 +569,20 @@ export class Io {
    * every event: read what you need before calling nextEvent() again.
    */
   nextEvent(): Event | null {
-    if (this.#next >= this.#count) return null;
-    this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
-    const ev = this.#dropped !== null ? this.#skipDropped() : (this.#cursor as unknown as Event);
+    let ev: Event | null;
+    do {
+      if (this.#next >= this.#count) return null;
+      this.#cursor.load(this._i32, this.#next++ * EVENT_WORDS);
+      ev = this.#dropped !== null ? this.#skipDropped() : (this.#cursor as unknown as Event);
+    } while (ev !== null && this._intercept !== null && this._intercept(ev));
     return this.config.debug.checkBorrows && ev !== null ? this.#guard(ev) : ev;
   }
+
+  /**
+   * @internal A protocol package's look at every event before the application's: true takes
+   * the event (the application does not see it). Owned HTTP requests take their body chunks.
+   */
+  _intercept: ((ev: Event) => boolean) | null = null;
 
   // debug.checkBorrows: a guard per event that refuses reads once the event is over.
   #guard(ev: Event): Event {

@@ -16,6 +16,10 @@ import {
   rejectUnknownKeys, serverTlsAttacher,
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
+import {
+  R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, findField, methodOf, span, u32,
+  type Latin1Buffer,
+} from './record.js';
 import { ZeroResponse } from './response.js';
 
 export { ZeroResponse };
@@ -23,12 +27,6 @@ requireFeature('http', '@zero-io/http');
 
 const EV_HTTP_REQUEST = 10;
 const EV_HTTP_BODY = 11;
-const REQ_STREAMED = 1;
-const REQ_KEEP_ALIVE = 2;
-// Record layout (native/shard/http1_conn.h): byte offsets of its words from the slot's start.
-const R_METHOD = 0, R_TARGET = 8, R_PATH = 16, R_QUERY = 24, R_BODY = 32, R_COUNT = 40;
-const R_FIELDS = 64, FIELD_BYTES = 12;
-const METHODS = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 
 /** Options of {@link Io.httpListenWith}. */
 export interface HttpListenConfig {
@@ -184,74 +182,22 @@ declare module '@zero-io/core' {
 // ---- the events: getters on core's flyweight that read the request record lazily ----
 
 interface Cursor { _io(): Io; _base(): number }
-/** Node's Buffer has a latin1 decoder that takes offsets (Buffer#toString's fast path). */
-type PoolBuffer = Buffer & { latin1Slice(start: number, end: number): string };
-type HttpIo = Io & { _httpBuf?: PoolBuffer };
+type HttpIo = Io & { _httpBuf?: Latin1Buffer };
 
-/** One Buffer over the pool per Io (latin1 decoding without copies of the bytes first). */
-function poolBuf(io: HttpIo): PoolBuffer {
-  return (io._httpBuf ??= Buffer.from(io._pool) as PoolBuffer);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 16777216;
-}
-function u16(b: Uint8Array, at: number): number {
-  return b[at] | (b[at + 1] << 8);
+/** One Buffer over the pool per Io (latin1 decoding straight from the pool). */
+function poolBuf(io: HttpIo): Latin1Buffer {
+  return (io._httpBuf ??= Buffer.from(io._pool) as Latin1Buffer);
 }
 /** The record's pool offset (the event's off word). */
 function rec(c: Cursor): number {
   return c._io()._u32[c._base() + 4];
 }
-/** A span of the record (offset/length words at `word`) as a latin1 string. */
-function span(c: Cursor, word: number): string {
-  const io = c._io() as HttpIo;
-  const r = rec(c);
-  const b = io.poolBytes;
-  const off = u32(b, r + word), len = u32(b, r + word + 4);
-  return len === 0 ? '' : poolBuf(io).latin1Slice(r + off, r + off + len);
-}
 function flags(c: Cursor): number {
   return c._io()._i32[c._base() + 3] >>> 16;
 }
-
-function findField(c: Cursor, name: string): string | null {
-  if (typeof name !== 'string') throw new IoError('InvalidArgument', `header(name): expected a string, got ${describeValue(name)}`);
+function spanOf(c: Cursor, word: number): string {
   const io = c._io() as HttpIo;
-  const b = io.poolBytes;
-  const r = rec(c);
-  const n = u32(b, r + R_COUNT);
-  const want = name.length;
-  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
-    if (u16(b, t + 8) !== want) continue;
-    const at = r + u32(b, t);
-    let k = 0;
-    for (; k < want; k++) {
-      let x = b[at + k];
-      if (x >= 65 && x <= 90) x += 32;
-      let y = name.charCodeAt(k);
-      if (y >= 65 && y <= 90) y += 32;
-      if (x !== y) break;
-    }
-    if (k === want) {
-      const v = r + u32(b, t + 4);
-      return poolBuf(io).latin1Slice(v, v + u16(b, t + 10));
-    }
-  }
-  return null;
-}
-
-function allFields(c: Cursor): [string, string][] {
-  const io = c._io() as HttpIo;
-  const b = io.poolBytes;
-  const buf = poolBuf(io);
-  const r = rec(c);
-  const n = u32(b, r + R_COUNT);
-  const out: [string, string][] = [];
-  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
-    const k = r + u32(b, t), v = r + u32(b, t + 4);
-    out.push([buf.latin1Slice(k, k + u16(b, t + 8)), buf.latin1Slice(v, v + u16(b, t + 10))]);
-  }
-  return out;
+  return span(io.poolBytes, poolBuf(io), rec(c), word);
 }
 
 const requestId = { get(this: Cursor) { return this._io()._i32[this._base() + 6] >>> 0; }, configurable: true };
@@ -259,14 +205,14 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
   requestId,
   method: {
     get(this: Cursor) {
-      const m = this._io()._i32[this._base() + 3] & 0xff;
-      return m > 0 && m < METHODS.length ? METHODS[m] : span(this, R_METHOD);
+      const io = this._io() as HttpIo;
+      return methodOf(io._i32[this._base() + 3] & 0xff, io.poolBytes, poolBuf(io), rec(this));
     },
     configurable: true,
   },
-  path: { get(this: Cursor) { return span(this, R_PATH); }, configurable: true },
-  query: { get(this: Cursor) { return span(this, R_QUERY); }, configurable: true },
-  target: { get(this: Cursor) { return span(this, R_TARGET); }, configurable: true },
+  path: { get(this: Cursor) { return spanOf(this, R_PATH); }, configurable: true },
+  query: { get(this: Cursor) { return spanOf(this, R_QUERY); }, configurable: true },
+  target: { get(this: Cursor) { return spanOf(this, R_TARGET); }, configurable: true },
   version: { get(this: Cursor) { return ((this._io()._i32[this._base() + 3] >> 8) & 0xff) === 0 ? '1.0' : '1.1'; }, configurable: true },
   keepAlive: { get(this: Cursor) { return (flags(this) & REQ_KEEP_ALIVE) !== 0; }, configurable: true },
   streamed: { get(this: Cursor) { return (flags(this) & REQ_STREAMED) !== 0; }, configurable: true },
@@ -279,8 +225,20 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
     },
     configurable: true,
   },
-  header: { value(this: Cursor, name: string) { return findField(this, name); }, configurable: true, writable: true },
-  headers: { value(this: Cursor) { return allFields(this); }, configurable: true, writable: true },
+  header: {
+    value(this: Cursor, name: string) {
+      const io = this._io() as HttpIo;
+      return findField(io.poolBytes, poolBuf(io), rec(this), name);
+    },
+    configurable: true, writable: true,
+  },
+  headers: {
+    value(this: Cursor) {
+      const io = this._io() as HttpIo;
+      return allFields(io.poolBytes, poolBuf(io), rec(this));
+    },
+    configurable: true, writable: true,
+  },
 });
 registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
   requestId,
@@ -392,3 +350,4 @@ Io.prototype.httpStats = function httpStats(this: Io, ep: EndpointId): HttpStats
 };
 
 export { Io };
+export { HttpOwnedRequest, type BodyReadOptions, type RunAsyncOptions } from './owned.js';

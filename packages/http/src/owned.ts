@@ -1,0 +1,389 @@
+/**
+ * Owned requests: an HttpRequest kept past its event (`io.detachHttpRequest()`), and the async
+ * runtime built on them (`io.runAsync`). The request's record slot is held (an OwnedSlot) until
+ * the request is answered or released; a streamed body is read through `bodyStream()`, an
+ * async iterator over at most 8 queued pieces: beyond that the connection stops being read
+ * (the client meets TCP flow control), so a slow consumer never buffers without bound.
+ * @module
+ */
+import { Io, IoError, OwnedSlot, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
+import { describeValue, rejectUnknownKeys } from '@zero-io/core/internal';
+import type { HttpBodyChunkEvent } from './index.js';
+import {
+  R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_HTTP10, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, findField, methodOf,
+  span, u32, type Latin1Buffer,
+} from './record.js';
+import { ZeroResponse } from './response.js';
+
+const QUEUE_PAUSE = 8;   // pieces queued before the connection stops being read
+const QUEUE_RESUME = 2;  // ... and read again once the consumer is down to this
+
+/** Per Io: the owned request whose body is being read on each connection, and the unanswered ones. */
+interface Owners {
+  bodies: Map<number, HttpOwnedRequest>;
+  live: Map<number, Set<HttpOwnedRequest>>;
+}
+const owners = new WeakMap<Io, Owners>();
+
+function ownersOf(io: Io): Owners {
+  let o = owners.get(io);
+  if (o !== undefined) return o;
+  const mine: Owners = { bodies: new Map(), live: new Map() };
+  owners.set(io, mine);
+  // Body pieces of owned requests go to them, not to the application's handler; a close
+  // aborts the owned requests of that connection still waiting for their answer.
+  const prev = io._intercept;
+  io._intercept = (ev: Event): boolean => {
+    if (ev.type === 'HttpBodyChunk') {
+      const r = mine.bodies.get(ev.conn);
+      if (r !== undefined && r.requestId === ev.requestId) {
+        r._push(ev);
+        return true;
+      }
+    } else if (ev.type === 'Disconnected') {
+      const set = mine.live.get(ev.conn);
+      mine.bodies.delete(ev.conn);
+      if (set !== undefined) {
+        mine.live.delete(ev.conn);
+        for (const r of set) r._abort(ev.reason);
+      }
+    }
+    return prev !== null && prev(ev);
+  };
+  return mine;
+}
+
+/** An error of a body reader, with the status a runtime answers it with. */
+function bodyError(kind: 'BodyTooLarge' | 'InvalidArgument', message: string, status: number): IoError {
+  const e = new IoError(kind, message);
+  (e as IoError & { httpStatus: number }).httpStatus = status;
+  return e;
+}
+
+/** Options of the body readers. */
+export interface BodyReadOptions {
+  /** The most bytes read; a larger body throws BodyTooLarge (runAsync answers 413). @default 1048576 */
+  maxBytes?: number;
+}
+
+/**
+ * An HTTP request that outlives its event: `io.detachHttpRequest()` during an `HttpRequest`
+ * event, or the argument of a `runAsync` handler. It holds one pool slot (the request's
+ * record) until it is answered (`respond`) or released (`release`); hold few at a time.
+ * Accessors throw once it is answered or released.
+ */
+export class HttpOwnedRequest {
+  /** The connection the request came on. */
+  readonly conn: ConnId;
+  /** Its number on the connection (what `io.httpRespond` takes). */
+  readonly requestId: number;
+  readonly method: string;
+  readonly version: '1.0' | '1.1';
+  readonly keepAlive: boolean;
+  /** The body arrives after the head (read it with bodyStream() / text() / json() / bytes()). */
+  readonly streamed: boolean;
+  #io: Io;
+  #slot: OwnedSlot;
+  #bytes: Uint8Array;
+  #text: Latin1Buffer;
+  #abort = new AbortController();
+  #pieces: { data: Uint8Array; slot: OwnedSlot | null }[] = [];
+  #ended: boolean;
+  #wake: (() => void) | null = null;
+  #paused = false;
+  #reading = false;
+  #answered = false;
+
+  /** @internal */
+  constructor(io: Io, conn: ConnId, requestId: number, kind: number, slot: OwnedSlot) {
+    this.#io = io;
+    this.conn = conn;
+    this.requestId = requestId;
+    this.#slot = slot;
+    this.#bytes = slot.data;
+    this.#text = Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.length) as Latin1Buffer;
+    const flags = kind >>> 16;
+    this.method = methodOf(kind & 0xff, this.#bytes, this.#text, 0);
+    this.version = (flags & REQ_HTTP10) !== 0 ? '1.0' : '1.1';
+    this.keepAlive = (flags & REQ_KEEP_ALIVE) !== 0;
+    this.streamed = (flags & REQ_STREAMED) !== 0;
+    this.#ended = !this.streamed;
+    const o = ownersOf(io);
+    let set = o.live.get(conn);
+    if (set === undefined) o.live.set(conn, (set = new Set()));
+    set.add(this);
+    if (this.streamed) o.bodies.set(conn, this);
+  }
+
+  /**
+   * Aborted when the connection closes before the answer (its `reason` is a RequestAborted
+   * IoError). Pass it on to what the handler awaits (fetch, timers, database drivers). As in
+   * node:http, a client's FIN alone is not a close (an HTTP/1.1 client may half-close after its
+   * request and still read the answer): a client that left is seen when the connection ends.
+   */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+  /** Whether respond() or release() was called. */
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  #live(): Uint8Array {
+    if (this.#answered) throw new IoError('InvalidArgument', 'this HttpOwnedRequest was answered or released: read what you need before responding');
+    return this.#bytes;
+  }
+  /** The request-target before '?' (not percent-decoded). */
+  path(): string { return span(this.#live(), this.#text, 0, R_PATH); }
+  /** The query after '?', without it ('' when none). */
+  query(): string { return span(this.#live(), this.#text, 0, R_QUERY); }
+  /** The whole request-target. */
+  target(): string { return span(this.#live(), this.#text, 0, R_TARGET); }
+  /** The first field named `name` (case-insensitive), or null. */
+  header(name: string): string | null { return findField(this.#live(), this.#text, 0, name); }
+  /** Every field as [name, value], in order. */
+  headers(): [string, string][] { return allFields(this.#live(), this.#text, 0); }
+  /** The inline body (a view into the held slot, valid until the request is answered); empty when streamed. */
+  body(): Uint8Array {
+    const b = this.#live();
+    const off = u32(b, R_BODY);
+    return b.subarray(off, off + u32(b, R_BODY + 4));
+  }
+
+  /**
+   * The body, piece by piece (each piece valid until the next is asked for). With more than 8
+   * pieces waiting, the connection is not read until the consumer catches up. Throws
+   * RequestAborted when the client goes away first. Callable once.
+   */
+  async *bodyStream(): AsyncGenerator<Uint8Array, void, void> {
+    if (this.#reading) throw new IoError('InvalidArgument', 'bodyStream(): the body is being read already (read it once)');
+    this.#reading = true;
+    if (!this.streamed) {
+      const b = this.body();
+      if (b.length > 0) yield b;
+      return;
+    }
+    for (;;) {
+      const p = this.#pieces.shift();
+      if (p !== undefined) {
+        if (this.#paused && this.#pieces.length <= QUEUE_RESUME) this.#resume();
+        try {
+          yield p.data;
+        } finally {
+          p.slot?.release();
+        }
+        continue;
+      }
+      if (this.#ended) return;
+      if (this.#abort.signal.aborted) throw this.#abort.signal.reason;
+      if (this.#answered) return;
+      await new Promise<void>((resolve) => { this.#wake = resolve; });
+    }
+  }
+
+  /** The whole body as bytes (a copy), at most `maxBytes`. */
+  async bytes(options: BodyReadOptions = {}): Promise<Uint8Array> {
+    const max = options.maxBytes ?? 1 << 20;
+    if (!Number.isInteger(max) || max < 0) throw new IoError('InvalidArgument', `maxBytes must be a non-negative integer, got ${describeValue(max)}`);
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for await (const piece of this.bodyStream()) {
+      n += piece.length;
+      if (n > max) throw bodyError('BodyTooLarge', `the request body is larger than ${max} bytes (maxBytes)`, 413);
+      parts.push(piece.slice());
+    }
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  /** The whole body decoded as UTF-8 (invalid sequences become U+FFFD), at most `maxBytes`. */
+  async text(options: BodyReadOptions = {}): Promise<string> {
+    return new TextDecoder().decode(await this.bytes(options));
+  }
+  /** The whole body parsed as JSON; a body that is not JSON throws InvalidArgument (runAsync answers 400). */
+  async json<T = unknown>(options: BodyReadOptions = {}): Promise<T> {
+    const t = await this.text(options);
+    try {
+      return JSON.parse(t) as T;
+    } catch (e) {
+      throw bodyError('InvalidArgument', `the request body is not valid JSON: ${(e as Error).message}`, 400);
+    }
+  }
+
+  /**
+   * Answers the request (as `io.httpRespond`) and releases it. True when the answer is queued;
+   * false when the request is gone (the client went away: see `signal`).
+   */
+  respond(response: ZeroResponse): boolean {
+    if (this.#answered) return false;
+    const ok = this.#io.closed ? false : this.#io.httpRespond(this.conn, this.requestId, response);
+    this.release();
+    return ok;
+  }
+
+  /** Gives the slot back without answering (answer with `io.httpRespond` yourself). Idempotent. */
+  release(): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    const o = owners.get(this.#io);
+    const set = o?.live.get(this.conn);
+    set?.delete(this);
+    if (set?.size === 0) o!.live.delete(this.conn);
+    // Body pieces still on their way are dropped (the owner stays registered until the end).
+    for (const p of this.#pieces) p.slot?.release();
+    this.#pieces.length = 0;
+    if (this.#paused) this.#resume();
+    this.#slot.release();
+    this.#wake?.();
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    if (!this.#io.closed) {
+      try {
+        this.#io.resumeRecv(this.conn);
+      } catch {
+        // the connection closed meanwhile: nothing to resume
+      }
+    }
+  }
+
+  /** @internal a piece of this request's body (the event is borrowed: kept by detach or copy) */
+  _push(ev: HttpBodyChunkEvent): void {
+    if (ev.end) {
+      this.#ended = true;
+      const o = owners.get(this.#io);
+      if (o?.bodies.get(this.conn) === this) o.bodies.delete(this.conn);
+    }
+    if (!this.#answered && ev.length > 0) {
+      const io = this.#io;
+      const s = io._native.detachRx(io._shard, ev.offset);
+      if (s >= 0) {
+        const slot = new OwnedSlot(io, io.handle().id, s, ev.offset, ev.length, new Uint8Array(io._pool, ev.offset, ev.length));
+        this.#pieces.push({ data: slot.data, slot });
+      } else {
+        this.#pieces.push({ data: ev.data.slice(), slot: null });  // its slot is shared: a copy
+      }
+      if (this.#pieces.length >= QUEUE_PAUSE && !this.#paused && !this.#ended) {
+        this.#paused = true;
+        io.pauseRecv(this.conn);
+      }
+    }
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** @internal the connection closed before the answer */
+  _abort(reason: string): void {
+    if (this.#answered) return;
+    this.#abort.abort(new IoError('RequestAborted', `the client went away before the answer (${reason})`));
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+}
+
+/** Options of {@link Io.runAsync}. */
+export interface RunAsyncOptions {
+  /**
+   * Requests being handled at once on this Io; beyond it a request is answered
+   * `503 Service Unavailable` (with `Retry-After: 1`) without calling the handler. @default 1024
+   */
+  maxInFlight?: number;
+  /**
+   * Called when the handler throws or rejects (the request is answered 500, or 413 / 400 for
+   * a body reader's BodyTooLarge / bad JSON). @default logs to stderr
+   */
+  onError?: (error: unknown, request: HttpOwnedRequest) => void;
+  /** Every event that is not an HTTP request (Connected, Disconnected, other protocols' events). */
+  onEvent?: (event: Event, io: Io) => void;
+}
+
+declare module '@zero-io/core' {
+  interface Io {
+    /**
+     * During an `HttpRequest` event: keeps the request past the event, as an
+     * {@link HttpOwnedRequest} (null for any other event, or when detached already). Its body
+     * pieces then go to the owned request (`bodyStream()`), not to the handler.
+     */
+    detachHttpRequest(): HttpOwnedRequest | null;
+    /**
+     * Drives the Io like runSync, calling `handler` for every HTTP request with an owned
+     * request; what it returns (or resolves to) is the answer. A handler that throws or
+     * rejects is answered 500 (413 / 400 for body readers' errors) and reported to `onError`.
+     */
+    runAsync(handler: (request: HttpOwnedRequest) => ZeroResponse | Promise<ZeroResponse>, options?: RunAsyncOptions): ShutdownHandle;
+  }
+}
+
+Io.prototype.detachHttpRequest = function detachHttpRequest(this: Io): HttpOwnedRequest | null {
+  const ev = this._current();
+  if (ev === null || ev.type !== 'HttpRequest') return null;
+  const c = ev as unknown as { offset: number; length: number; _base(): number };
+  const off = c.offset, len = c.length;
+  const s = this._native.detachRx(this._shard, off);
+  if (s < 0) return null;
+  const slot = new OwnedSlot(this, this.handle().id, s, off, len, new Uint8Array(this._pool, off, len));
+  return new HttpOwnedRequest(this, ev.conn, ev.requestId, this._i32[c._base() + 3], slot);
+};
+
+Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOptions = {}): ShutdownHandle {
+  if (typeof handler !== 'function') {
+    throw new IoError('InvalidArgument', `runAsync: the handler must be a function (request) => ZeroResponse | Promise<ZeroResponse>, got ${describeValue(handler)}`);
+  }
+  rejectUnknownKeys(options, ['maxInFlight', 'onError', 'onEvent'], 'runAsync');
+  const max = options.maxInFlight ?? 1024;
+  if (!Number.isInteger(max) || max < 1) throw new IoError('InvalidConfig', `runAsync: maxInFlight must be a positive integer, got ${describeValue(max)}`, { key: 'maxInFlight' });
+  const onError = options.onError ?? ((err: unknown, req: HttpOwnedRequest) => {
+    process.stderr.write(`zero-io: runAsync handler failed on ${req.method} (conn ${req.conn}, request ${req.requestId}): ${(err as Error)?.stack ?? String(err)}\n`);
+  });
+  const onEvent = options.onEvent;
+  const busy = ZeroResponse.status(503).header('Retry-After', '1').text('server busy: too many requests in flight\n');
+  const failed = ZeroResponse.serverError().text('internal server error\n');
+  const tooLarge = ZeroResponse.status(413).text('request body too large\n');
+  const badBody = ZeroResponse.badRequest().text('bad request body\n');
+  let inFlight = 0;
+  const answer = (req: HttpOwnedRequest, res: unknown): void => {
+    if (!(res instanceof ZeroResponse)) {
+      throw new IoError('InvalidArgument', `runAsync: the handler must return (or resolve to) a ZeroResponse, got ${describeValue(res)}`);
+    }
+    req.respond(res);
+  };
+  const fail = (req: HttpOwnedRequest, err: unknown): void => {
+    if (!req.signal.aborted) onError(err, req);
+    const status = (err as { httpStatus?: number } | null)?.httpStatus;
+    if (!req.answered) req.respond(status === 413 ? tooLarge : status === 400 ? badBody : failed);
+  };
+  return this.runSync((ev, io) => {
+    if (ev.type !== 'HttpRequest') {
+      onEvent?.(ev, io);
+      return;
+    }
+    const req = io.detachHttpRequest();
+    if (req === null) return;
+    if (inFlight >= max) {
+      req.respond(busy);
+      return;
+    }
+    inFlight++;
+    let r: ZeroResponse | Promise<ZeroResponse>;
+    try {
+      r = handler(req);
+    } catch (err) {
+      inFlight--;
+      fail(req, err);
+      return;
+    }
+    if (r instanceof ZeroResponse) {  // answered at once: no promise, no microtask
+      inFlight--;
+      try { answer(req, r); } catch (err) { fail(req, err); }
+      return;
+    }
+    Promise.resolve(r).then((res) => answer(req, res)).catch((err) => fail(req, err)).finally(() => { inFlight--; });
+  }, { onError: (err, ev) => process.stderr.write(`zero-io: runAsync event handler threw on ${ev.type}: ${(err as Error)?.stack ?? String(err)}\n`) });
+};
+
+export { Io };

@@ -1,0 +1,72 @@
+/**
+ * Reading a request record (native/shard/http1_conn.h): the words at its start, the field
+ * table, the head bytes. Shared by the borrowed event (over the whole pool) and the owned
+ * request (over its own slot). Strings are decoded as latin1, as node:http does.
+ * @internal
+ * @module
+ */
+import { IoError } from '@zero-io/core';
+import { describeValue } from '@zero-io/core/internal';
+
+/** A Buffer over the same memory as the bytes read, with Node's offset-taking latin1 decoder. */
+export type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+export const R_METHOD = 0, R_TARGET = 8, R_PATH = 16, R_QUERY = 24, R_BODY = 32, R_COUNT = 40, R_FLAGS = 44;
+const R_FIELDS = 64, FIELD_BYTES = 12;
+export const METHODS = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+export const REQ_STREAMED = 1;
+export const REQ_KEEP_ALIVE = 2;
+export const REQ_HTTP10 = 8;
+
+export function u32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 16777216;
+}
+function u16(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8);
+}
+
+/** The span whose offset/length words are at `word` of the record at `r`. */
+export function span(b: Uint8Array, d: Latin1Buffer, r: number, word: number): string {
+  const off = u32(b, r + word), len = u32(b, r + word + 4);
+  return len === 0 ? '' : d.latin1Slice(r + off, r + off + len);
+}
+
+/** The first field named `name` (ASCII case-insensitive), or null. */
+export function findField(b: Uint8Array, d: Latin1Buffer, r: number, name: string): string | null {
+  if (typeof name !== 'string') throw new IoError('InvalidArgument', `header(name): expected a string, got ${describeValue(name)}`);
+  const n = u32(b, r + R_COUNT);
+  const want = name.length;
+  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
+    if (u16(b, t + 8) !== want) continue;
+    const at = r + u32(b, t);
+    let k = 0;
+    for (; k < want; k++) {
+      let x = b[at + k];
+      if (x >= 65 && x <= 90) x += 32;
+      let y = name.charCodeAt(k);
+      if (y >= 65 && y <= 90) y += 32;
+      if (x !== y) break;
+    }
+    if (k === want) {
+      const v = r + u32(b, t + 4);
+      return d.latin1Slice(v, v + u16(b, t + 10));
+    }
+  }
+  return null;
+}
+
+/** Every field as [name, value], in order. */
+export function allFields(b: Uint8Array, d: Latin1Buffer, r: number): [string, string][] {
+  const n = u32(b, r + R_COUNT);
+  const out: [string, string][] = [];
+  for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
+    const k = r + u32(b, t), v = r + u32(b, t + 4);
+    out.push([d.latin1Slice(k, k + u16(b, t + 8)), d.latin1Slice(v, v + u16(b, t + 10))]);
+  }
+  return out;
+}
+
+/** The method: from its number when it is a standard one, else its text. */
+export function methodOf(num: number, b: Uint8Array, d: Latin1Buffer, r: number): string {
+  return num > 0 && num < METHODS.length ? METHODS[num] : span(b, d, r, R_METHOD);
+}
