@@ -294,8 +294,9 @@ export interface RunAsyncOptions {
    */
   maxInFlight?: number;
   /**
-   * Called when the handler throws or rejects (the request is answered 500, or 413 / 400 for
-   * a body reader's BodyTooLarge / bad JSON). @default logs to stderr
+   * Called when the handler throws or rejects; the request is answered 500. (A body reader's
+   * BodyTooLarge or bad JSON that the handler lets through is answered 413 / 400 and is not
+   * reported: it is the client's mistake.) @default logs to stderr
    */
   onError?: (error: unknown, request: HttpOwnedRequest) => void;
   /** Every event that is not an HTTP request (Connected, Disconnected, other protocols' events). */
@@ -353,8 +354,9 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
     req.respond(res);
   };
   const fail = (req: HttpOwnedRequest, err: unknown): void => {
-    if (!req.signal.aborted) onError(err, req);
     const status = (err as { httpStatus?: number } | null)?.httpStatus;
+    // A client's mistake (a body too large, not JSON) is answered, not reported as a failure.
+    if (!req.signal.aborted && status === undefined) onError(err, req);
     if (!req.answered) req.respond(status === 413 ? tooLarge : status === 400 ? badBody : failed);
   };
   return this.runSync((ev, io) => {
