@@ -12,6 +12,8 @@ void TimerWheel::init(uint32_t capacity, uint64_t now_ms) {
   }
   active_ = 0;
   cursor_ms_ = now_ms;
+  min_ = UINT64_MAX;
+  min_ok_ = true;
 }
 
 void TimerWheel::link(uint32_t id) {
@@ -43,12 +45,14 @@ uint32_t TimerWheel::add(uint64_t deadline_ms, uint16_t kind, uint32_t target, u
   n.used = true;
   link(id);
   ++active_;
+  if (min_ok_ && n.deadline < min_) min_ = n.deadline;
   return id;
 }
 
 void TimerWheel::cancel(uint32_t id) {
   if (id >= nodes_.size() || !nodes_[id].used) return;
   unlink(id);
+  if (nodes_[id].deadline <= min_) min_ok_ = false;
   nodes_[id].used = false;
   nodes_[id].next = free_head_;
   free_head_ = id;
@@ -57,19 +61,13 @@ void TimerWheel::cancel(uint32_t id) {
 
 uint64_t TimerWheel::next_deadline() const {
   if (active_ == 0) return UINT64_MAX;
-  uint64_t best = UINT64_MAX;
-  // Scan one revolution from the cursor; the first bucket holding a timer that is due within
-  // this revolution gives the answer. Timers further out bound the answer to cursor + kSlots.
-  for (uint32_t i = 0; i < kSlots; ++i) {
-    uint64_t t = cursor_ms_ + i;
-    for (uint32_t id = heads_[t % kSlots]; id != kNone; id = nodes_[id].next) {
-      uint64_t d = nodes_[id].deadline;
-      if (d <= t) return d < cursor_ms_ ? cursor_ms_ : d;
-      if (d < best) best = d;
-    }
+  if (!min_ok_) {  // the earliest timer left: find the next one
+    min_ = UINT64_MAX;
+    for (const Node& n : nodes_)
+      if (n.used && n.deadline < min_) min_ = n.deadline;
+    min_ok_ = true;
   }
-  uint64_t horizon = cursor_ms_ + kSlots;
-  return best < horizon ? best : horizon;
+  return min_ < cursor_ms_ ? cursor_ms_ : min_;
 }
 
 uint32_t TimerWheel::expire(uint64_t now_ms, Fired* out, uint32_t cap) {
