@@ -7,6 +7,8 @@
 //                             copy per connection vs node:net (msgs = deliveries)
 //   node run.mjs backends     TCP echo: zero-io on io_uring vs the same server on epoll (and node:net)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
+//   node run.mjs http         HTTP/1.1 hello and ~1 KiB JSON, keep-alive and pipelined x16: zero-io vs
+//                             node:http vs fastify vs Bun.serve vs nginx, wrk (http.mjs, its own settings)
 //
 // Environment:
 //   BENCH_CONNS     comma-separated connection counts (default 1,64,1000)
@@ -705,10 +707,15 @@ const suites = {
   heap: suiteHeap,
 };
 const name = process.argv[2] ?? 'tcp-echo';
-if (!suites[name]) {
-  console.error(`usage: node run.mjs [${Object.keys(suites).join('|')}]`);
-  process.exit(2);
+if (name === 'http') {
+  // wrk is its load generator, not the echo client: http.mjs checks its own requirements.
+  await (await import('./http.mjs')).suiteHttp();
+} else {
+  if (!suites[name]) {
+    console.error(`usage: node run.mjs [${[...Object.keys(suites), 'http'].join('|')}]`);
+    process.exit(2);
+  }
+  prepare();
+  await suites[name]();
 }
-prepare();
-await suites[name]();
 killAll();

@@ -1,0 +1,742 @@
+#!/usr/bin/env node
+// HTTP/1.1 benchmark: zero-io vs node:http vs fastify vs Bun.serve vs nginx, side by side in one
+// run, wrk as the load generator.
+//
+//   node run.mjs http        (or node http.mjs; `pnpm bench:http` inside benchmarks/)
+//
+// Scenarios (wrk -t1 -c64, keep-alive; -p16: 16 requests pipelined per write, http/pipeline.lua):
+//   hello, hello-p16   GET / -> 'Hello, World!' (zero-io: one ZeroResponse reused)
+//   json, json-p16     GET / -> a ~1 KiB JSON object built and serialised per request
+// nginx (`return 200`) has the hello scenarios only.
+//
+// Environment:
+//   BENCH_DURATION   measured seconds per run (default 5; whole seconds, wrk's -d)
+//   BENCH_ROUNDS     rounds per scenario (default 3)
+//   BENCH_SERVERS    comma-separated subset of zero-io,node:http,fastify,bun,nginx
+//   BENCH_SCENARIOS  comma-separated subset of hello,hello-p16,json,json-p16
+//   BENCH_HEAP       0 skips the JS-heap pass (zero-io and node:http)
+//   BUN_BIN          path to a bun binary (default: the `bun` npm dependency, then PATH)
+//
+// Every run gets a fresh server pinned to CPU 0, started on port 0 (the port is parsed from its
+// "listening <port>" line; nginx cannot bind port 0, so it gets a free port that is then read
+// back from its listening socket in /proc). One response is checked, wrk warms up for 1 s, then
+// the measured wrk runs on CPU 1. The server's CPU time (utime+stime of it and its children,
+// /proc/<pid>/stat) is sampled right before the measured wrk starts and right after it exits:
+// the server is idle outside that window, so the difference is what its requests cost.
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { makePayload } from './servers/http-payload.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const RESULTS = join(HERE, 'results');
+const SERVER_CPU = 0;
+const LOADGEN_CPU = 1;
+const WARMUP_S = 1;
+const CONNS = 64;
+const START_TIMEOUT_MS = 15000;
+// CPU 0's time over a run's window splits into the server's utime+stime, idle, steal (taken by
+// this VM's hypervisor; no process is charged for it) and other (any other process that ran there,
+// e.g. an unpinned build). The server was the bottleneck when its core was idle less than
+// IDLE_MAX_PCT: it never waited for wrk. OTHER_MAX_PCT or more of other: the core was shared, so
+// req/s understates the server (its CPU µs/req still holds).
+const IDLE_MAX_PCT = 10;
+const OTHER_MAX_PCT = 10;
+// As in the heap suite of run.mjs: rarer scavenges, and gc() for a clean start of the window.
+const HEAP_NODE_FLAGS = ['--max-semi-space-size=64', '--expose-gc'];
+
+const SCENARIOS = [
+  { name: 'hello', mode: 'hello', depth: 1 },
+  { name: 'hello-p16', mode: 'hello', depth: 16 },
+  { name: 'json', mode: 'json', depth: 1 },
+  { name: 'json-p16', mode: 'json', depth: 16 },
+];
+
+// ---------------------------------------------------------------- children --
+
+const children = new Set();
+let canPin = true;
+let CLK_TCK = 100;
+
+function killGroup(child, signal) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // detached: the child leads its own process group
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function killAll() {
+  for (const c of children) killGroup(c, 'SIGKILL');
+  children.clear();
+}
+
+/** Spawns argv pinned to one CPU with the open-files limit raised (as run.mjs does). */
+function spawnPinned(cpu, argv, env = {}) {
+  const pin = canPin ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
+  const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`;
+  const child = spawn('bash', ['-c', script, 'bash', ...argv], {
+    cwd: HERE,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, ...env },
+  });
+  children.add(child);
+  // 'close' (not 'exit'): every byte of stdout/stderr has been read by then.
+  child.exited = new Promise((res) => {
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      res({ code, signal });
+    });
+    child.on('error', (err) => {
+      children.delete(child);
+      res({ code: -1, signal: null, error: err });
+    });
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 65536) stderr = stderr.slice(-32768);
+  });
+  child.stderrText = () => stderr;
+  return child;
+}
+
+async function stopChild(child, signal = 'SIGTERM', graceMs = 3000) {
+  killGroup(child, signal);
+  const t = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+  const r = await child.exited;
+  clearTimeout(t);
+  return r;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- /proc --
+
+function statFields(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' '); // [0] is field 3
+}
+
+/** pid and all its descendants (nginx: the master and its worker). */
+function processTree(pid) {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(statFields(d)[4 - 3]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(kids.get(out[i]) ?? []));
+  return out;
+}
+
+/** utime + stime (fields 14 and 15, all threads) summed over the process tree, in clock ticks. */
+function cpuTicks(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const f = statFields(p);
+      sum += Number(f[14 - 3]) + Number(f[15 - 3]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return sum;
+}
+
+/** Idle (idle + iowait), steal and total jiffies of one CPU, from its line in /proc/stat. */
+function coreTicks(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+  return { idle: v[3] + v[4], steal: v[7], total: v.reduce((a, b) => a + b, 0) };
+}
+
+function rssKiB(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      sum += Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return sum;
+}
+
+/** TCP ports on which pid holds a listening socket (its fds matched against /proc/net/tcp*). */
+function listeningPorts(pid) {
+  const inodes = new Set();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    }
+  } catch {
+    return [];
+  }
+  const ports = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let lines = [];
+    try {
+      lines = readFileSync(file, 'utf8').trim().split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      const c = line.trim().split(/\s+/); // sl local rem st ... inode at [9]
+      if (c[3] === '0A' && inodes.has(c[9])) ports.push(parseInt(c[1].split(':').pop(), 16));
+    }
+  }
+  return ports;
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- formatting --
+
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+const fmt = (x, digits = 0) =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function table(header, rows) {
+  const out = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+const stamp = () => new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const tail = (text, lines = 6) => text.trim().split('\n').slice(-lines).join('\n    ');
+
+// ---------------------------------------------------------------- servers --
+
+function findBun() {
+  if (process.env.BUN_BIN) return existsSync(process.env.BUN_BIN) ? process.env.BUN_BIN : null;
+  const local = join(HERE, 'node_modules', '.bin', 'bun');
+  if (existsSync(local)) return local;
+  const r = spawnSync('bash', ['-c', 'command -v bun'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
+/** { version } from a tool's version output, or { problem } when it cannot run. */
+function versionOf(argv, re = /\S.*/, anyStatus = false) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 10000 });
+  if (r.error) return { problem: `${argv[0]}: ${r.error.code === 'ENOENT' ? 'not found' : r.error.message}` };
+  const m = re.exec(`${r.stdout}\n${r.stderr}`);
+  return (r.status === 0 || anyStatus) && m ? { version: m[0].trim() } : { problem: `${argv.join(' ')} failed: ${(r.stderr || r.stdout).trim()}` };
+}
+
+function serverDefs() {
+  const node = (file) => (mode, nodeFlags = []) => [process.execPath, ...nodeFlags, `servers/${file}`, '0', mode];
+  const both = ['hello', 'json'];
+  const bun = findBun();
+  const bunV = bun ? versionOf([bun, '--version']) : { problem: 'no bun binary (install the `bun` dependency with pnpm, or set BUN_BIN)' };
+  const nginxV = versionOf(['nginx', '-v'], /nginx\/\S+/);
+  let fastifyV;
+  try {
+    fastifyV = { version: 'fastify ' + createRequire(join(HERE, 'package.json'))('fastify/package.json').version };
+  } catch {
+    fastifyV = { problem: 'fastify is not installed (pnpm install)' };
+  }
+  return [
+    { name: 'zero-io', modes: both, argv: node('zero-io-http.mjs'), heap: true, version: null },
+    { name: 'node:http', modes: both, argv: node('node-http.mjs'), heap: true, version: process.version },
+    { name: 'fastify', modes: both, argv: node('fastify-http.mjs'), ...fastifyV },
+    { name: 'bun', modes: both, argv: (mode) => [bun, 'servers/bun-http.ts', '0', mode], ...(bunV.version ? { version: 'bun ' + bunV.version } : bunV) },
+    { name: 'nginx', modes: ['hello'], start: startNginx, ...nginxV },
+  ];
+}
+
+/** Starts a server; resolves { child, port } once it listens. Throws with its stderr on failure. */
+async function startServer(def, mode, { env = {}, nodeFlags = [] } = {}) {
+  if (def.start) return def.start();
+  const child = spawnPinned(SERVER_CPU, def.argv(mode, nodeFlags), env);
+  const rl = createInterface({ input: child.stdout });
+  const port = await new Promise((res) => {
+    const timer = setTimeout(() => res(`timed out after ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    rl.on('line', (line) => {
+      const m = /^listening (\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
+    });
+    child.exited.then(({ code, signal, error }) => {
+      clearTimeout(timer);
+      res(error ? error.message : `exited (${signal ?? 'code ' + code}) before listening`);
+    });
+  });
+  if (typeof port !== 'number' || !(port > 0)) {
+    await stopChild(child, 'SIGKILL');
+    const err = new Error(`${def.name} server failed to start: ${port}`);
+    err.detail = tail(child.stderrText());
+    throw err;
+  }
+  child.stdout.resume();
+  return { child, port };
+}
+
+/**
+ * nginx `return 200` with 1 worker, as the current user, from a temp prefix. nginx rejects
+ * `listen ...:0`, so it gets a port that was free a moment ago; the port used is the one read
+ * back from nginx's own listening socket.
+ */
+async function startNginx() {
+  const dir = mkdtempSync(join(os.tmpdir(), 'zio-bench-nginx-'));
+  const want = await freePort();
+  const user = process.getuid?.() === 0 ? `user ${os.userInfo().username};\n` : ''; // else workers would be nobody
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `${user}worker_processes 1;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # nginx closes a keep-alive connection after 1000 requests by default; the other servers never do.
+  keepalive_requests 100000000;
+  # Debian's built-in temp paths are under /var/lib/nginx.
+${temp}
+  server {
+    listen 127.0.0.1:${want};
+    location / {
+      default_type 'text/plain; charset=utf-8';
+      return 200 'Hello, World!';
+    }
+  }
+}
+`,
+  );
+  const child = spawnPinned(SERVER_CPU, ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr', '-g', `daemon off; pid ${dir}/nginx.pid;`]);
+  child.exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  const t0 = Date.now();
+  let ports = [];
+  while (!(ports = listeningPorts(child.pid)).length && child.exitCode === null && Date.now() - t0 < START_TIMEOUT_MS) await sleep(50);
+  if (!ports.length) {
+    const why = child.exitCode !== null ? `exited (code ${child.exitCode}) before listening` : 'not listening after ' + START_TIMEOUT_MS / 1000 + ' s';
+    await stopChild(child, 'SIGKILL');
+    const err = new Error(`nginx server failed to start: ${why}`);
+    err.detail = tail(child.stderrText());
+    throw err;
+  }
+  child.stdout.resume();
+  return { child, port: ports[0] };
+}
+
+/** One request with Connection: close; null when the response is what the mode should answer. */
+function checkResponse(port, mode) {
+  return new Promise((res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (r) => {
+      const chunks = [];
+      r.on('data', (c) => chunks.push(c));
+      r.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        if (r.statusCode !== 200) return res(`status ${r.statusCode}`);
+        if (mode === 'hello') return res(body === 'Hello, World!' ? null : `body ${JSON.stringify(body.slice(0, 80))}`);
+        try {
+          res(isDeepStrictEqual(JSON.parse(body), makePayload()) ? null : 'JSON body differs from makePayload()');
+        } catch {
+          res(`body is not JSON: ${JSON.stringify(body.slice(0, 80))}`);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (e) => res(e.message));
+  });
+}
+
+/** wrk -t1 -c64 on the load generator's CPU; resolves { code, result, stderr }. */
+async function runWrk(port, depth, seconds) {
+  const child = spawnPinned(LOADGEN_CPU, ['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, '-s', 'http/pipeline.lua', `http://127.0.0.1:${port}/`, '--', String(depth)]);
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => (stdout += d));
+  const killer = setTimeout(() => killGroup(child, 'SIGKILL'), (seconds + 20) * 1000);
+  const { code, signal } = await child.exited;
+  clearTimeout(killer);
+  const line = stdout.split('\n').find((l) => l.startsWith('wrk-json '));
+  let result = null;
+  try {
+    result = line ? JSON.parse(line.slice('wrk-json '.length)) : null;
+  } catch {
+    /* no result */
+  }
+  return { code: code ?? signal, result, stderr: child.stderrText() };
+}
+
+// ---------------------------------------------------------------- runs --
+
+/** One measured run: fresh server, response check, warmup, measured wrk with CPU sampled around it. */
+async function measure(def, sc, duration) {
+  const { child, port } = await startServer(def, sc.mode); // throws: the server is reported as failed
+  try {
+    return await measureOn(def, sc, duration, child, port);
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function measureOn(def, sc, duration, child, port) {
+  const run = { server: def.name, scenario: sc.name, depth: sc.depth, port, ok: false };
+  const problems = [];
+  const bad = await checkResponse(port, sc.mode);
+  if (bad) problems.push(`response check failed: ${bad}`);
+  else {
+    await runWrk(port, sc.depth, WARMUP_S);
+    const cpu0 = cpuTicks(child.pid);
+    const core0 = coreTicks(SERVER_CPU);
+    const w = await runWrk(port, sc.depth, duration);
+    const cpu1 = cpuTicks(child.pid);
+    const core1 = coreTicks(SERVER_CPU);
+    run.rssKiB = rssKiB(child.pid);
+    const pct = (ticks) => (100 * ticks) / (core1.total - core0.total);
+    const r = w.result;
+    if (!r) problems.push(`wrk produced no result (exit ${w.code})${w.stderr.trim() ? ': ' + tail(w.stderr, 3) : ''}`);
+    else {
+      const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
+      const secs = r.durationUs / 1e6;
+      Object.assign(run, {
+        requests: r.requests,
+        seconds: secs,
+        reqPerSec: r.requests / secs,
+        cpuTicks: cpu1 - cpu0,
+        cpuUsPerReq: r.requests > 0 ? ((cpu1 - cpu0) * (1e6 / CLK_TCK)) / r.requests : null,
+        // Shares of CPU 0's ticks over the window (both files count in USER_HZ). wrk lived about
+        // as long as the window, on CPU 1.
+        serverCpuPct: pct(cpu1 - cpu0),
+        coreIdlePct: pct(core1.idle - core0.idle),
+        coreStealPct: pct(core1.steal - core0.steal),
+        coreOtherPct: Math.max(0, 100 - pct(cpu1 - cpu0) - pct(core1.idle - core0.idle) - pct(core1.steal - core0.steal)),
+        wrkCpuPct: r.cpuTicks >= 0 ? pct(r.cpuTicks) : null,
+        // wrk corrects latencies for coordinated omission with an interval computed per request,
+        // which is 16x too short when a sample covers a batch of 16: its pipelined percentiles
+        // are wrong (p99 even reads 0). Kept in wrkLatencyUs, not reported.
+        p50us: sc.depth === 1 ? r.latencyUs.p50 : null,
+        p99us: sc.depth === 1 ? r.latencyUs.p99 : null,
+        wrkLatencyUs: r.latencyUs,
+        bytesPerResp: r.requests > 0 ? r.bytes / r.requests : null,
+        wrkErrors: r.errors,
+      });
+      run.serverBound = run.coreIdlePct < IDLE_MAX_PCT;
+      run.coreShared = run.coreOtherPct >= OTHER_MAX_PCT;
+      if (errors > 0) problems.push(`wrk errors ${JSON.stringify(r.errors)}`);
+      if (r.requests === 0) problems.push('no requests answered');
+    }
+    if (w.code !== 0) problems.push(`wrk exit ${w.code}`);
+  }
+  if (child.exitCode !== null || child.signalCode !== null) problems.push(`server died during the run: ${tail(child.stderrText(), 3)}`);
+  run.ok = problems.length === 0;
+  if (!run.ok) run.problems = problems;
+  return run;
+}
+
+/**
+ * JS heap allocated per request (heap-report.mjs in the server): a separate run under
+ * HEAP_NODE_FLAGS, so the measured runs keep node's default GC settings. SIGUSR2 opens the
+ * window between warmup and the measured wrk (gc() runs while the server is idle); SIGTERM closes
+ * it and the server prints its report on stderr.
+ */
+async function measureHeap(def, sc, duration) {
+  const { child, port } = await startServer(def, sc.mode, { nodeFlags: HEAP_NODE_FLAGS, env: { ZIO_HEAP_REPORT: '1', ZIO_HEAP_WAIT_SIGNAL: '1' } });
+  let w;
+  try {
+    await runWrk(port, sc.depth, WARMUP_S);
+    process.kill(child.pid, 'SIGUSR2');
+    await sleep(100);
+    w = await runWrk(port, sc.depth, duration);
+  } finally {
+    await stopChild(child, 'SIGTERM', 5000); // the report is written on SIGTERM
+  }
+  let report = null;
+  for (const line of child.stderrText().trim().split('\n').reverse()) {
+    try {
+      report = JSON.parse(line);
+      break;
+    } catch {
+      /* not the report */
+    }
+  }
+  const res = { server: def.name, scenario: sc.name, wrkRequests: w.result?.requests ?? null, report };
+  if (report?.bytesPerFrame !== null && report?.bytesPerFrame !== undefined) res.bytesPerReq = report.bytesPerFrame; // frames = requests
+  else res.error = report ? report.note ?? 'no requests in the window' : `no heap report: ${tail(child.stderrText(), 3)}`;
+  return res;
+}
+
+// ---------------------------------------------------------------- suite --
+
+function prepare() {
+  if (os.platform() !== 'linux') throw new Error('the benchmarks need Linux (/proc, taskset)');
+  // The load generator and the native ceiling come from Debian (installed here when missing and root).
+  const missing = ['wrk', 'nginx'].filter((t) => spawnSync('bash', ['-c', `command -v ${t} || test -x /usr/sbin/${t}`]).status !== 0);
+  if (missing.length && process.getuid?.() === 0) {
+    console.log(`bench: installing ${missing.join(' ')} (apt-get)`);
+    spawnSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(' ')}`], { stdio: 'inherit' });
+  }
+  if (spawnSync('bash', ['-c', 'command -v wrk']).status !== 0) throw new Error('wrk not found (Debian: apt-get install -y wrk)');
+  if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0 || os.cpus().length < 2) {
+    canPin = false;
+    console.log('bench: WARNING: taskset unavailable or fewer than 2 CPUs; server and load generator are NOT pinned');
+  }
+  CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+}
+
+export async function suiteHttp() {
+  prepare();
+  process.on('exit', killAll);
+  if (process.listenerCount('SIGINT') === 0) {
+    // Run directly (run.mjs has its own handlers, which exit and so reach killAll above).
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
+  }
+  const duration = Math.max(1, Math.round(Number(process.env.BENCH_DURATION ?? 5)));
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const heapPass = process.env.BENCH_HEAP !== '0';
+  const onlyServers = process.env.BENCH_SERVERS?.split(',').map((s) => s.trim());
+  const onlyScen = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim());
+  const servers = serverDefs().filter((s) => !onlyServers || onlyServers.includes(s.name));
+  const scenarios = SCENARIOS.filter((s) => !onlyScen || onlyScen.includes(s.name));
+  const wrkV = versionOf(['wrk', '-v'], /wrk \S+/, true).version ?? 'wrk'; // -v prints the usage too and exits 1
+  const failed = new Map(); // server -> reason: reported, and not started again
+  for (const s of servers) if (s.problem) failed.set(s.name, s.problem);
+
+  console.log(
+    `bench http: ${wrkV} -t1 -c${CONNS}, ${duration} s (+${WARMUP_S} s warmup) x ${rounds} rounds, ` +
+      `scenarios=[${scenarios.map((s) => s.name)}] servers=[${servers.map((s) => s.name)}] ` +
+      `pin: server cpu ${SERVER_CPU}, wrk cpu ${LOADGEN_CPU}${canPin ? '' : ' (NOT pinned)'}`,
+  );
+  for (const [name, why] of failed) console.log(`bench: ${name} FAILED: ${why}; continuing without it`);
+
+  const runs = [];
+  for (const sc of scenarios) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const def of servers) {
+        if (failed.has(def.name) || !def.modes.includes(sc.mode)) continue;
+        let run;
+        try {
+          run = { round, ...(await measure(def, sc, duration)) };
+        } catch (err) {
+          failed.set(def.name, err.message + (err.detail ? '\n    ' + err.detail : ''));
+          console.log(`bench: ${def.name} FAILED: ${err.message}${err.detail ? '\n    ' + err.detail : ''}\nbench: continuing without ${def.name}`);
+          continue;
+        }
+        runs.push(run);
+        console.log(
+          `  ${sc.name} round ${round}/${rounds} ${def.name}: ` +
+            (run.reqPerSec !== undefined
+              ? `${fmt(run.reqPerSec)} req/s, cpu ${fmt(run.cpuUsPerReq, 2)} µs/req (CPU ${SERVER_CPU}: server ${fmt(run.serverCpuPct)}%, ` +
+                `other ${fmt(run.coreOtherPct)}%, idle ${fmt(run.coreIdlePct)}%, steal ${fmt(run.coreStealPct)}%; wrk ${fmt(run.wrkCpuPct)}%), ` +
+                (sc.depth === 1 ? `p50 ${fmt(run.p50us)} µs, p99 ${fmt(run.p99us)} µs, ` : '') +
+                `rss ${fmt(run.rssKiB / 1024, 1)} MiB`
+              : 'no result') +
+            (run.ok ? '' : `  !! ${run.problems.join('; ')}`),
+        );
+        await sleep(200);
+      }
+    }
+  }
+
+  const heap = [];
+  if (heapPass) {
+    console.log(`\nJS heap pass (node ${HEAP_NODE_FLAGS.join(' ')}, ${duration} s, heap-report.mjs):`);
+    for (const sc of scenarios) {
+      for (const def of servers.filter((s) => s.heap && !failed.has(s.name))) {
+        let h;
+        try {
+          h = await measureHeap(def, sc, duration);
+        } catch (err) {
+          h = { server: def.name, scenario: sc.name, error: err.message };
+        }
+        heap.push(h);
+        const r = h.report;
+        console.log(
+          `  ${sc.name} ${def.name}: ` +
+            (h.error ? `!! ${h.error}` : `${fmt(r.frames)} requests, ${fmt(r.heapDeltaBytes)} B allocated, ${r.gcCount} GCs, ${fmt(h.bytesPerReq, 1)} B/req`),
+        );
+        await sleep(200);
+      }
+    }
+  }
+
+  // -------- summary
+  const summary = [];
+  const rows = [];
+  for (const sc of scenarios) {
+    const label = `${sc.name} (${sc.depth > 1 ? `pipelined x${sc.depth}` : 'keep-alive'})`;
+    for (const def of servers.filter((s) => s.modes.includes(sc.mode))) {
+      const all = runs.filter((r) => r.scenario === sc.name && r.server === def.name);
+      const ok = all.filter((r) => r.ok);
+      const hp = heap.find((h) => h.scenario === sc.name && h.server === def.name);
+      if (!all.length) {
+        rows.push([label, def.name, failed.has(def.name) ? 'FAILED' : 'skipped', ...Array(11).fill('')]);
+        continue;
+      }
+      const s = { scenario: sc.name, server: def.name, rounds: ok.length, failedRounds: all.length - ok.length };
+      for (const k of ['reqPerSec', 'cpuUsPerReq', 'serverCpuPct', 'coreOtherPct', 'coreIdlePct', 'coreStealPct', 'wrkCpuPct', 'p50us', 'p99us', 'bytesPerResp']) s[k] = median(ok.map((r) => r[k]));
+      s.rssMiB = median(ok.map((r) => r.rssKiB / 1024));
+      s.heapBytesPerReq = hp?.bytesPerReq ?? null;
+      summary.push(s);
+      rows.push([
+        label,
+        def.name + (s.failedRounds ? ` (${s.failedRounds} failed)` : ''),
+        fmt(s.reqPerSec),
+        fmt(s.cpuUsPerReq, 2),
+        fmt(s.serverCpuPct),
+        fmt(s.coreOtherPct) + (s.coreOtherPct !== null && s.coreOtherPct >= OTHER_MAX_PCT ? ' (shared)' : ''),
+        fmt(s.coreIdlePct) + (s.coreIdlePct !== null && s.coreIdlePct >= IDLE_MAX_PCT ? ' (not server-bound)' : ''),
+        fmt(s.coreStealPct),
+        fmt(s.wrkCpuPct),
+        sc.depth === 1 ? fmt(s.p50us) : 'n/a',
+        sc.depth === 1 ? fmt(s.p99us) : 'n/a',
+        fmt(s.rssMiB, 1),
+        def.heap ? fmt(s.heapBytesPerReq, 1) : '',
+        fmt(s.bytesPerResp),
+      ]);
+    }
+  }
+
+  const ratios = [];
+  const ratioRows = [];
+  const competitors = servers.filter((s) => s.name !== 'zero-io').map((s) => s.name);
+  for (const sc of scenarios) {
+    const cell = (competitor, key) => {
+      const per = [];
+      for (let round = 1; round <= rounds; round++) {
+        const a = runs.find((r) => r.scenario === sc.name && r.round === round && r.server === 'zero-io' && r.ok);
+        const b = runs.find((r) => r.scenario === sc.name && r.round === round && r.server === competitor && r.ok);
+        if (a && b && Number.isFinite(a[key]) && Number.isFinite(b[key]) && b[key] > 0) per.push(a[key] / b[key]);
+      }
+      const sa = summary.find((s) => s.scenario === sc.name && s.server === 'zero-io');
+      const sb = summary.find((s) => s.scenario === sc.name && s.server === competitor);
+      const ratio = sa?.[key] && sb?.[key] ? sa[key] / sb[key] : null;
+      return { ratio, min: per.length ? Math.min(...per) : null, max: per.length ? Math.max(...per) : null, perRound: per };
+    };
+    for (const [metric, key, note] of [
+      ['req/s', 'reqPerSec', 'higher is better'],
+      ['cpu µs/req', 'cpuUsPerReq', 'lower is better'],
+    ]) {
+      const vs = Object.fromEntries(competitors.map((c) => [c, cell(c, key)]));
+      ratios.push({ scenario: sc.name, metric, vs });
+      const show = (v) => (v.ratio === null ? '–' : `${fmt(v.ratio, 2)}×`);
+      const spread = (v) => (v.min === null ? '–' : `${fmt(v.min, 2)}–${fmt(v.max, 2)}`);
+      ratioRows.push([sc.name, `${metric} (${note})`, ...competitors.flatMap((c) => [show(vs[c]), spread(vs[c])])]);
+    }
+  }
+
+  console.log(
+    `\nwrk -t1 -c${CONNS}, ${duration} s per run, medians of ${rounds} rounds. cpu µs/req and server CPU: the server's ` +
+      `utime+stime over the measured window; server + other + idle + steal = 100% of CPU 0 over that window (/proc/stat); ` +
+      `p50/p99 from wrk, keep-alive only (wrk's latency correction is wrong for pipelined batches); ` +
+      `heap B/req from the separate heap pass; B/resp: response bytes on the wire.\n\n` +
+      table(['scenario', 'server', 'req/s', 'cpu µs/req', 'server %', 'other %', 'idle %', 'steal %', 'wrk CPU %', 'p50 µs', 'p99 µs', 'RSS MiB', 'JS heap B/req', 'B/resp'], rows),
+  );
+  console.log(
+    '\nRatios are zero-io / competitor, from the medians; spread is the min–max of the per-round ratios.\n\n' +
+      table(['scenario', 'metric', ...competitors.flatMap((c) => [`zero-io / ${c}`, 'spread'])], ratioRows),
+  );
+
+  // The figures compare servers only when the server, not wrk or another process, set the pace.
+  const measured = runs.filter((r) => r.ok);
+  const bound = measured.filter((r) => r.serverBound && !r.coreShared);
+  console.log(
+    `\nbottleneck: the server was the bottleneck (CPU ${SERVER_CPU} idle < ${IDLE_MAX_PCT}% and other processes ` +
+      `< ${OTHER_MAX_PCT}% of the window) in ${bound.length} of ${measured.length} measured runs` +
+      (bound.length === measured.length ? ' (all).' : ':'),
+  );
+  for (const r of measured.filter((x) => !bound.includes(x))) {
+    const why = !r.serverBound
+      ? r.wrkCpuPct >= 100 - IDLE_MAX_PCT
+        ? 'wrk saturated: the load generator set the pace'
+        : 'neither side saturated: round trips and wake-ups set the pace; a noisy run'
+      : 'CPU 0 shared with other processes: req/s understates the server, its CPU µs/req holds; rerun on a quiet machine';
+    console.log(
+      `  ${r.scenario} round ${r.round} ${r.server}: CPU ${SERVER_CPU} server ${fmt(r.serverCpuPct)}%, other ${fmt(r.coreOtherPct)}%, ` +
+        `idle ${fmt(r.coreIdlePct)}%; wrk ${fmt(r.wrkCpuPct)}% (${why})`,
+    );
+  }
+  const stolen = measured.filter((r) => r.coreStealPct >= 5);
+  if (stolen.length)
+    console.log(
+      `note: the hypervisor stole >= 5% of CPU ${SERVER_CPU} in ${stolen.length} runs (req/s is noisier there): ` +
+        stolen.map((r) => `${r.scenario}/${r.round}/${r.server} ${fmt(r.coreStealPct)}%`).join(', '),
+    );
+  for (const [name, why] of failed) console.log(`\nFAILED: ${name} was not measured (or not in every run): ${why}`);
+
+  const file = join(RESULTS, `http-${stamp()}.json`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        suite: 'http',
+        date: new Date().toISOString(),
+        config: {
+          loadgen: `${wrkV} -t1 -c${CONNS} -d${duration}s -s http/pipeline.lua`,
+          scenarios,
+          duration,
+          warmup: WARMUP_S,
+          rounds,
+          serverCpu: SERVER_CPU,
+          loadgenCpu: LOADGEN_CPU,
+          pinned: canPin,
+          clkTck: CLK_TCK,
+          idleMaxPct: IDLE_MAX_PCT,
+          otherMaxPct: OTHER_MAX_PCT,
+          heapNodeFlags: HEAP_NODE_FLAGS,
+        },
+        machine: {
+          cpu: os.cpus()[0]?.model,
+          cpus: os.cpus().length,
+          kernel: os.release(),
+          versions: Object.fromEntries(servers.map((s) => [s.name, s.version ?? null])),
+        },
+        failed: Object.fromEntries(failed),
+        summary,
+        ratios,
+        heap,
+        runs,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`\nraw results: ${file}`);
+  killAll();
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await suiteHttp();
