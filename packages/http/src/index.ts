@@ -28,6 +28,10 @@ requireFeature('http', '@zero-io/http');
 const EV_HTTP_REQUEST = 10;
 const EV_HTTP_BODY = 11;
 
+/** The HTTP options of a listener ({@link Io.httpServe}; {@link HttpListenConfig} has them too). */
+export type HttpServeConfig = Pick<HttpListenConfig, 'maxHeaderCount' | 'maxHeaderSize' | 'maxTargetSize' | 'maxBodyInline' |
+  'maxBodySize' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPipelined'>;
+
 /** Options of {@link Io.httpListenWith}. */
 export interface HttpListenConfig {
   /** IP address to bind ('localhost' means 127.0.0.1; '::' also accepts IPv4). @default '0.0.0.0' */
@@ -166,6 +170,13 @@ declare module '@zero-io/core' {
     /** Serves HTTP/1.1 with options. */
     httpListenWith(config: HttpListenConfig): EndpointId;
     /**
+     * Serves HTTP/1.1 on a listener you have already: an IoCluster shard's member
+     * (`io.httpServe(io.endpoint('web'))` in a `runPerCore` handler), or one from
+     * `tcpListen` / `udsListen` (with its TLS, if it has one). Call it before the first poll:
+     * connections it accepted before are plain streams.
+     */
+    httpServe(ep: EndpointId, config?: HttpServeConfig): void;
+    /**
      * Answers request `requestId` of `conn`. Returns true when the answer is queued; false when
      * the request is gone (its connection closed, or it was answered already) — a late answer
      * is a no-op, never a write to another connection. Answers go out in request order, and
@@ -262,19 +273,9 @@ function intOption(v: unknown, dflt: number, min: number, max: number, key: stri
   return v;
 }
 
-const LISTEN_KEYS = ['host', 'port', 'backlog', 'reusePort', 'tls', 'maxHeaderCount', 'maxHeaderSize', 'maxTargetSize',
-  'maxBodyInline', 'maxBodySize', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined'] as const;
-
-Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
-  const what = 'httpListenWith';
-  rejectUnknownKeys(config, LISTEN_KEYS, what);
-  const host = bindIp(config.host ?? '0.0.0.0', what);
-  const port = checkPort(config.port, what);
-  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
-  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
-    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
-  }
-  const slot = this.config.poolSlotSize;
+/** The HTTP options of a listener, validated; `what` names the call in messages. */
+function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<string, number> {
+  const slot = io.config.poolSlotSize;
   const headerCount = intOption(config.maxHeaderCount, 100, 1, 4096, 'maxHeaderCount', what);
   const headMax = Math.min(slot - 64, 65_535);
   if (config.maxHeaderSize !== undefined && typeof config.maxHeaderSize === 'number' && config.maxHeaderSize > headMax) {
@@ -283,12 +284,31 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
       { key: 'maxHeaderSize' });
   }
   const headerBytes = intOption(config.maxHeaderSize, headMax, 64, headMax, 'maxHeaderSize', what);
-  const targetBytes = intOption(config.maxTargetSize, Math.min(8192, headerBytes), 1, headerBytes, 'maxTargetSize', what);
-  const bodyInline = intOption(config.maxBodyInline, 1024, 0, slot, 'maxBodyInline', what);
-  const bodyMax = intOption(config.maxBodySize, 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER, 'maxBodySize', what);
-  const requestTimeoutMs = intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what);
-  const keepAliveTimeoutMs = intOption(config.keepAliveTimeoutMs, 5_000, 0, 3_600_000, 'keepAliveTimeoutMs', what);
-  const pipeline = intOption(config.maxPipelined, 16, 1, 1024, 'maxPipelined', what);
+  return {
+    headerCount,
+    headerBytes,
+    targetBytes: intOption(config.maxTargetSize, Math.min(8192, headerBytes), 1, headerBytes, 'maxTargetSize', what),
+    bodyInline: intOption(config.maxBodyInline, 1024, 0, slot, 'maxBodyInline', what),
+    bodyMax: intOption(config.maxBodySize, 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER, 'maxBodySize', what),
+    requestTimeoutMs: intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what),
+    keepAliveTimeoutMs: intOption(config.keepAliveTimeoutMs, 5_000, 0, 3_600_000, 'keepAliveTimeoutMs', what),
+    pipeline: intOption(config.maxPipelined, 16, 1, 1024, 'maxPipelined', what),
+  };
+}
+
+const SERVE_KEYS = ['maxHeaderCount', 'maxHeaderSize', 'maxTargetSize', 'maxBodyInline', 'maxBodySize',
+  'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined'] as const;
+
+Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
+  const what = 'httpListenWith';
+  rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls'], what);
+  const host = bindIp(config.host ?? '0.0.0.0', what);
+  const port = checkPort(config.port, what);
+  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
+  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
+    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
+  }
+  const opts = httpOptions(this, config, what);
   const attachTls = serverTlsAttacher();
   if (config.tls !== undefined && attachTls === null) {
     throw new IoError('FeatureMissing',
@@ -302,9 +322,7 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   } catch (e) {
     throw fromNative(e, 'httpListen', formatHostPort(host, port));
   }
-  const r = native.httpEnable(shard, ep, {
-    headerCount, headerBytes, targetBytes, bodyInline, bodyMax, requestTimeoutMs, keepAliveTimeoutMs, pipeline,
-  });
+  const r = native.httpEnable(shard, ep, opts);
   if (r < 0) {
     this.closeEndpoint(ep);
     check(r, what);
@@ -319,6 +337,16 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
     }
   }
   return ep;
+};
+
+Io.prototype.httpServe = function httpServe(this: Io, ep: EndpointId, config: HttpServeConfig = {}): void {
+  const what = 'httpServe';
+  rejectUnknownKeys(config, SERVE_KEYS, what);
+  const opts = httpOptions(this, config, what);
+  const { native, shard } = internalsOf(this);
+  const r = native.httpEnable(shard, ep, opts);
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not a TCP or Unix-socket listener`);
+  if (r < 0) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
 };
 
 Io.prototype.httpListen = function httpListen(this: Io, addr: string | number): EndpointId {
