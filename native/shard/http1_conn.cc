@@ -215,6 +215,10 @@ void Shard::http_drain(uint32_t index) {
     h.out.clear();
     h.out_off = 0;
     if (h.out.capacity() > (1u << 20)) h.out.shrink_to_fit();  // a large answer's memory goes back
+    if (!h.in.empty() && !h.dead) {  // requests held behind the answer: parse them now
+      h.pump_more = true;
+      mark_dirty(index);
+    }
   }
   if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
 }
@@ -365,7 +369,9 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       pos = len;
       break;
     }
-    if (h.next_req - h.next_resp >= cfg.pipeline_max) break;  // held until answers go out
+    // Held until answers go out: too many in flight, or an answer still waiting for queue room
+    // (a slow reader's pipelined requests do not pile answers up in `out`).
+    if (h.next_req - h.next_resp >= cfg.pipeline_max || !h.out_empty()) break;
     if (!room(3)) {
       h.pump_more = true;
       break;
