@@ -414,6 +414,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value HttpStats(const Napi::CallbackInfo& info);
   // httpError(shard, conn) -> the connection's last HTTP protocol error ('' when none)
   Napi::Value HttpError(const Napi::CallbackInfo& info);
+  Napi::Value Answered(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r);
 
   std::vector<std::unique_ptr<ShardSlot>> shards_;
   std::vector<std::unique_ptr<HttpTemplate>> http_templates_;  // by id; nullptr: free

@@ -61,6 +61,13 @@ bool FieldsValid(const std::vector<zio::http1::Field>& f) {
 
 }  // namespace
 
+// An answer: outside a batch (a promise, a timer) it is sent now and the driver is woken, since
+// requests held behind it may be parsed now (a tick must run for their events).
+Napi::Value ZeroIo::Answered(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r) {
+  if (r > 0) Nudge(s);
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
 Napi::Value ZeroIo::HttpEnable(const Napi::CallbackInfo& info) {
   Napi::Object o = info[2].As<Napi::Object>();
   zio::HttpConfig cfg;
@@ -123,7 +130,7 @@ Napi::Value ZeroIo::HttpRespondTemplate(const Napi::CallbackInfo& info) {
     int64_t r = s->shard->http_respond(idx, gen, req, t.status, t.fields.data(),
                                        static_cast<uint32_t>(t.fields.size()),
                                        reinterpret_cast<const uint8_t*>(t.body.data()), t.body.size(), true);
-    return Written(info, s, r);
+    return Answered(info, s, r);
   });
 }
 
@@ -141,7 +148,7 @@ Napi::Value ZeroIo::HttpRespond(const Napi::CallbackInfo& info) {
       throw IoError(info.Env(), "InvalidArgument", "a response body must be a string or a Uint8Array");
     int64_t r = s->shard->http_respond(idx, gen, req, status, fields.data(),
                                        static_cast<uint32_t>(fields.size()), d, n, false);
-    return Written(info, s, r);
+    return Answered(info, s, r);
   });
 }
 

@@ -133,14 +133,24 @@ void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool 
   h.dead = true;
   h.error = reason;
   h.error_code = kErrHttpProtocol;
-  h.in_body = false;
   h.pump_more = false;
   h.need_lf = false;
   if (limit) ++h.ep->stats.limit_hits;
   else ++h.ep->stats.parse_errors;
-  // The answer takes the next request id, so it leaves after the answers owed before it.
-  uint32_t id = h.next_req++;
+  // A bad body of a request the application has (and has not answered): the error is that
+  // request's answer (a later httpRespond for it finds it answered). Otherwise the answer takes
+  // the next request id. Either way it leaves after the answers owed before it.
+  uint32_t id;
+  bool body_req_open = h.in_body && h.body_req - h.next_resp < h.next_req - h.next_resp;
+  for (const auto& st : h.stash)
+    if (st.first == h.body_req) body_req_open = false;
+  if (body_req_open) {
+    id = h.body_req;
+  } else {
+    id = h.next_req++;
+  }
   h.req_flags[id % h.req_flags.size()] = 0;  // no keep-alive: the connection ends after it
+  h.in_body = false;
   http1::Field ct{"Content-Type", 12, "text/plain; charset=utf-8", 25};
   http1::ResponseHead rh;
   rh.status = status;
@@ -175,6 +185,8 @@ void Shard::http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size
 
 void Shard::http_advance(uint32_t index) {
   ConnHttp& h = *conns_[index].http;
+  // Requests held for an answer (maxPipelined) are parsed at the next tick.
+  if (!h.in.empty() && !h.dead) h.pump_more = true;
   for (;;) {
     if (!(h.req_flags[h.next_resp % h.req_flags.size()] & kReqKeepAlive)) h.close_after = true;
     ++h.next_resp;
@@ -402,8 +414,9 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
     bool inline_body = !head.chunked && cl > 0 && static_cast<uint64_t>(cl) <= cfg.body_inline_max &&
                        table + head_len + static_cast<uint64_t>(cl) <= ss;
     if (head.expect_continue && !h.continued && h.next_resp == h.next_req &&
-        (head.chunked || cl > 0)) {
-      // RFC 9110 section 10.1.1: the client waits for this before it sends the body.
+        (head.chunked || cl > 0) && head.version_minor == 1) {
+      // RFC 9110 section 10.1.1: the client waits for this before it sends the body (never a
+      // 1xx to an HTTP/1.0 client: section 15.2).
       h.continued = true;
       http_send(index, reinterpret_cast<const uint8_t*>(kContinue), sizeof kContinue - 1);
     }
