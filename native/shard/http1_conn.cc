@@ -265,7 +265,7 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
   rh.head_request = f & kReqHead;
   rh.http10 = f & kReqHttp10;
   rh.keep_alive10 = (f & kReqHttp10) && (f & kReqKeepAlive);
-  rh.close = !(f & kReqKeepAlive);
+  rh.close = !(f & kReqKeepAlive) || h.draining;
   rh.trusted = trusted;
   size_t cap = head_room(fields, nfields);
   if (http_scratch_.size() < cap) http_scratch_.resize(cap);
@@ -499,6 +499,20 @@ void Shard::http_peer_ended(uint32_t index) {
     return;
   }
   mark_dirty(index);  // http_flush closes once the answers owed are out
+}
+
+bool Shard::http_shutdown(uint32_t index, uint32_t timeout_ms) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  if (h.settled()) return false;
+  h.draining = true;
+  h.no_more = true;
+  h.close_after = true;
+  // The bound: at the graceful timer what is still queued is dropped and the connection closes.
+  if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
+  c.timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c.gen);
+  mark_dirty(index);
+  return true;
 }
 
 bool Shard::http_owes(const Conn& c) {

@@ -78,6 +78,7 @@ struct ConnHttp {
   bool need_lf = false;       // the held input is an incomplete head: reparse once a LF arrives
   bool ending = false;        // our FIN is queued (end): waiting for the peer's
   bool continued = false;     // 100 Continue was sent for the request being read
+  bool draining = false;      // shutdown: answers say Connection: close, no new request is read
   size_t need_bytes = 0;      // the held input is a head whose small body is incomplete
   uint32_t body_req = 0;      // the request whose body is being decoded
   uint32_t next_req = 0;      // id of the next parsed request

@@ -420,8 +420,10 @@ void Shard::close_all(uint32_t timeout_ms) {
     if (endpoints_[i].open && !endpoints_[i].closing) endpoint_close(i, endpoints_[i].gen);
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
-    if (c.state == ConnState::Open) conn_close_graceful(i, c.gen, timeout_ms);
-    else if (c.state == ConnState::Resolving || c.state == ConnState::Connecting)
+    if (c.state == ConnState::Open) {
+      if (c.http && http_shutdown(i, timeout_ms)) continue;  // requests in flight finish first
+      conn_close_graceful(i, c.gen, timeout_ms);
+    } else if (c.state == ConnState::Resolving || c.state == ConnState::Connecting)
       begin_close(i, ECANCELED, kOriginLocal);
   }
 }

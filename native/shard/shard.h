@@ -557,6 +557,10 @@ class Shard {
   size_t http_parse(uint32_t index, const uint8_t* buf, size_t len, bool pooled);
   void http_flush(uint32_t index, bool allow_events);
   void http_peer_ended(uint32_t index);
+  // Shutdown of an HTTP connection with requests in flight: they are answered (with
+  // Connection: close), no new one is read, then the connection closes; bounded by timeout_ms.
+  // False when it has none in flight (the caller closes it gracefully now).
+  bool http_shutdown(uint32_t index, uint32_t timeout_ms);
   void http_timer(uint32_t index);
   void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
   void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
