@@ -62,7 +62,8 @@ void Shard::http_accept(uint32_t index, const std::shared_ptr<HttpEndpoint>& ep)
   ConnHttp& h = *c.http;
   h.ep = ep;
   h.fields.resize(ep->cfg.limits.headers_max);
-  h.req_flags.assign(ep->cfg.pipeline_max, 0);
+  // One entry more than requests in flight: the error answer of a full pipeline takes an id too.
+  h.req_flags.assign(ep->cfg.pipeline_max + 1, 0);
   // The HTTP machine decides when the peer's FIN closes: after the answers it is owed.
   c.half_open = true;
   ++ep->stats.connections;
