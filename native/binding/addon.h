@@ -419,6 +419,10 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   std::vector<std::unique_ptr<ShardSlot>> shards_;
   std::vector<std::unique_ptr<HttpTemplate>> http_templates_;  // by id; nullptr: free
   std::vector<uint32_t> http_free_;
+  // httpRespond's reused buffers: field strings, their (offset, length), the fields, a string body.
+  std::string http_arena_, http_body_;
+  std::vector<std::pair<size_t, size_t>> http_offsets_;
+  std::vector<zio::http1::Field> http_fields_;
 };
 
 }  // namespace zio::binding

@@ -25,6 +25,22 @@ void ReadFields(Napi::Value v, std::vector<std::string>* strs, std::vector<zio::
     fields->push_back({(*strs)[i].data(), (*strs)[i].size(), (*strs)[i + 1].data(), (*strs)[i + 1].size()});
 }
 
+// A JS string's UTF-8 appended to `arena` (reused across calls: no allocation once warm).
+// Returns its offset; *len its length. A value that is not a string is converted as JS would.
+size_t AppendUtf8(napi_env env, napi_value v, std::string* arena, size_t* len) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t != napi_string) napi_coerce_to_string(env, v, &v);
+  size_t n = 0;
+  napi_get_value_string_utf8(env, v, nullptr, 0, &n);
+  size_t at = arena->size();
+  arena->resize(at + n + 1);
+  napi_get_value_string_utf8(env, v, arena->data() + at, n + 1, &n);
+  arena->resize(at + n);
+  *len = n;
+  return at;
+}
+
 // A body argument: bytes of a Uint8Array (borrowed from JS for this call), or a string's UTF-8
 // (copied into `keep`).
 bool ReadBody(Napi::Value v, std::string* keep, const uint8_t** data, size_t* len) {
@@ -32,9 +48,9 @@ bool ReadBody(Napi::Value v, std::string* keep, const uint8_t** data, size_t* le
   *len = 0;
   if (v.IsUndefined() || v.IsNull()) return true;
   if (v.IsString()) {
-    *keep = v.As<Napi::String>().Utf8Value();
-    *data = reinterpret_cast<const uint8_t*>(keep->data());
-    *len = keep->size();
+    keep->clear();
+    size_t at = AppendUtf8(v.Env(), v, keep, len);
+    *data = reinterpret_cast<const uint8_t*>(keep->data() + at);
     return true;
   }
   if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
@@ -136,18 +152,32 @@ Napi::Value ZeroIo::HttpRespondTemplate(const Napi::CallbackInfo& info) {
 
 Napi::Value ZeroIo::HttpRespond(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    napi_env env = info.Env();
     uint32_t req = info[2].As<Napi::Number>().Uint32Value();
     uint16_t status = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value());
-    std::vector<std::string> strs;
-    std::vector<zio::http1::Field> fields;
-    ReadFields(info[4], &strs, &fields);
-    std::string keep;
+    // Per-answer responses: fields and a string body are written into reused buffers (no
+    // allocation per answer once they have grown), then pointed at.
+    http_arena_.clear();
+    http_offsets_.clear();
+    if (info[4].IsArray()) {
+      Napi::Array a = info[4].As<Napi::Array>();
+      uint32_t n = a.Length() & ~1u;
+      for (uint32_t i = 0; i < n; ++i) {
+        size_t len;
+        size_t at = AppendUtf8(env, a.Get(i), &http_arena_, &len);
+        http_offsets_.push_back({at, len});
+      }
+    }
+    http_fields_.clear();
+    for (size_t i = 0; i + 1 < http_offsets_.size(); i += 2)
+      http_fields_.push_back({http_arena_.data() + http_offsets_[i].first, http_offsets_[i].second,
+                              http_arena_.data() + http_offsets_[i + 1].first, http_offsets_[i + 1].second});
     const uint8_t* d;
     size_t n;
-    if (!ReadBody(info[5], &keep, &d, &n))
-      throw IoError(info.Env(), "InvalidArgument", "a response body must be a string or a Uint8Array");
-    int64_t r = s->shard->http_respond(idx, gen, req, status, fields.data(),
-                                       static_cast<uint32_t>(fields.size()), d, n, false);
+    if (!ReadBody(info[5], &http_body_, &d, &n))
+      throw IoError(env, "InvalidArgument", "a response body must be a string or a Uint8Array");
+    int64_t r = s->shard->http_respond(idx, gen, req, status, http_fields_.data(),
+                                       static_cast<uint32_t>(http_fields_.size()), d, n, false);
     return Answered(info, s, r);
   });
 }
