@@ -26,6 +26,9 @@ enum HandleOp : uint8_t {
   kHandleReleaseSlot = 4,  // an OwnedSlot / handle SendBuffer released on another thread (id = slot)
   kHandleWriteSlot = 5,    // IoHandle.streamWriteBuffer: id = conn, arg = slot, len = bytes
   kHandlePauseRecv = 6, kHandleResumeRecv = 7,
+  kHandleHttpRespond = 8,  // IoHandle.httpRespond: id = conn, arg = request id, data = the response
+                           // (u16 status, u16 field count, u32 body bytes, then per field u16 name
+                           // and u16 value lengths and the bytes, then the body; little-endian)
 };
 
 struct HandleCmd {

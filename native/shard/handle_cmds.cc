@@ -87,6 +87,7 @@ void Shard::drain_handle() {
       }
       case kHandleCloseGraceful: r = conn_close_graceful(index, gen, cmd.arg); break;
       case kHandlePauseRecv: r = conn_pause_recv(index, gen, true); break;
+      case kHandleHttpRespond: r = handle_http_respond(index, gen, cmd); break;
       case kHandleResumeRecv: r = conn_pause_recv(index, gen, false); break;
       default: r = -EINVAL;
     }
@@ -98,6 +99,33 @@ void Shard::drain_handle() {
     }
     free(cmd.heap);
   }
+}
+
+// An answer from another thread (see kHandleHttpRespond for the layout). A request that is gone
+// is a no-op, as on the shard's own thread; a malformed command is rejected.
+int64_t Shard::handle_http_respond(uint32_t index, uint32_t gen, const HandleCmd& cmd) {
+  const uint8_t* p = cmd.data();
+  uint32_t len = cmd.len;
+  auto u16 = [](const uint8_t* q) { uint16_t v; memcpy(&v, q, 2); return v; };
+  if (len < 8) return -EINVAL;
+  uint16_t status = u16(p), nfields = u16(p + 2);
+  uint32_t body_len;
+  memcpy(&body_len, p + 4, 4);
+  constexpr uint32_t kFieldsMax = 128;
+  if (nfields > kFieldsMax) return -EINVAL;
+  http1::Field fields[kFieldsMax];
+  uint32_t at = 8;
+  for (uint32_t i = 0; i < nfields; ++i) {
+    if (at + 4 > len) return -EINVAL;
+    uint16_t nl = u16(p + at), vl = u16(p + at + 2);
+    at += 4;
+    if (at + nl + vl > len) return -EINVAL;
+    fields[i] = {reinterpret_cast<const char*>(p + at), nl, reinterpret_cast<const char*>(p + at + nl), vl};
+    at += nl + vl;
+  }
+  if (at + body_len != len) return -EINVAL;
+  int64_t r = http_respond(index, gen, cmd.arg, status, fields, nfields, p + at, body_len, false);
+  return r == kErrStaleId ? 0 : r;  // the request is gone: nothing to answer, nothing to report
 }
 
 }  // namespace zio

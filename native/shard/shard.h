@@ -593,6 +593,7 @@ class Shard {
   // kErrQueueFull / kErrPoolExhausted. `by_ref`: a SendBuffer slot queued by reference.
   int write_fits(uint32_t index, size_t len, bool by_ref);
   void drain_handle();  // the last CQE of a closing endpoint arrived
+  int64_t handle_http_respond(uint32_t index, uint32_t gen, const HandleCmd& cmd);
   void refill_reservoir(uint32_t need);
   void fire_timers();
   void arm_timer_op();

@@ -12,7 +12,8 @@ import { Io } from './io.js';
 import { SendBuffer } from './send-buffer.js';
 
 
-function pushFailed(r: number, what: string): never {
+/** @internal the error of a refused push (protocol packages' handle commands too) */
+export function pushFailed(r: number, what: string): never {
   if (r === PUSH.FULL) {
     throw new IoError('PoolExhausted', `IoHandle.${what}: the shard's command queue is full (config.handleQueue); ` +
       'the shard is not keeping up: retry later, send less, or raise handleQueue', { pool: 'HandleQueue' });
@@ -54,6 +55,11 @@ export class IoHandle {
     const q = native.handleAttach(id);
     if (q === null) throw new IoError('ShardClosed', `IoHandle.from: shard handle ${id} is gone (its Io was shut down)`);
     return new IoHandle(id, native, q);
+  }
+
+  /** @internal a protocol package's command (its op, connection, number and bytes): 0 or a PUSH code */
+  _push(op: number, conn: number, arg: number, data?: Uint8Array): number {
+    return this.#native.handlePush(this.#q, op, conn, arg, data);
   }
 
   /** Queues bytes for a connection (copied into the queue). */

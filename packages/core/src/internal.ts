@@ -10,5 +10,6 @@ export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';
 export { checkPort, bindIp, rejectUnknownKeys } from './address.js';
 export { setUdpGsoForTesting } from './udp.js';
-export { ERR, loadAddon } from './addon.js';
+export { ERR, OP, loadAddon } from './addon.js';
 export { setClusterTlsResolver } from './cluster.js';
+export { pushFailed } from './handle.js';

@@ -378,4 +378,5 @@ Io.prototype.httpStats = function httpStats(this: Io, ep: EndpointId): HttpStats
 };
 
 export { Io };
-export { HttpOwnedRequest, type BodyReadOptions, type RunAsyncOptions } from './owned.js';
+export { HttpOwnedRequest, type BodyReadOptions, type HttpOwnedRequestTransfer, type RunAsyncOptions } from './owned.js';
+import './handle.js';

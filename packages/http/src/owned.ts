@@ -6,7 +6,7 @@
  * (the client meets TCP flow control), so a slow consumer never buffers without bound.
  * @module
  */
-import { Io, IoError, OwnedSlot, type ConnId, type Event, type ShutdownHandle } from '@zero-io/core';
+import { Io, IoError, IoHandle, OwnedSlot, type ConnId, type Event, type OwnedSlotTransfer, type ShutdownHandle } from '@zero-io/core';
 import { describeValue, rejectUnknownKeys } from '@zero-io/core/internal';
 import type { HttpBodyChunkEvent } from './index.js';
 import {
@@ -60,6 +60,14 @@ function bodyError(kind: 'BodyTooLarge' | 'InvalidArgument', message: string, st
   return e;
 }
 
+/** What crosses to another thread (postMessage it; rebuild with `HttpOwnedRequest.fromTransfer`). */
+export interface HttpOwnedRequestTransfer {
+  readonly slot: OwnedSlotTransfer;
+  readonly conn: ConnId;
+  readonly requestId: number;
+  readonly kind: number;
+}
+
 /** Options of the body readers. */
 export interface BodyReadOptions {
   /** The most bytes read; a larger body throws BodyTooLarge (runAsync answers 413). @default 1048576 */
@@ -82,7 +90,9 @@ export class HttpOwnedRequest {
   readonly keepAlive: boolean;
   /** The body arrives after the head (read it with bodyStream() / text() / json() / bytes()). */
   readonly streamed: boolean;
-  #io: Io;
+  #io: Io | null;          // null in another thread: answers go through #handle
+  #handle: IoHandle | null = null;
+  #kind: number;
   #slot: OwnedSlot;
   #bytes: Uint8Array;
   #text: Latin1Buffer;
@@ -95,8 +105,9 @@ export class HttpOwnedRequest {
   #answered = false;
 
   /** @internal */
-  constructor(io: Io, conn: ConnId, requestId: number, kind: number, slot: OwnedSlot) {
+  constructor(io: Io | null, conn: ConnId, requestId: number, kind: number, slot: OwnedSlot) {
     this.#io = io;
+    this.#kind = kind;
     this.conn = conn;
     this.requestId = requestId;
     this.#slot = slot;
@@ -108,6 +119,7 @@ export class HttpOwnedRequest {
     this.keepAlive = (flags & REQ_KEEP_ALIVE) !== 0;
     this.streamed = (flags & REQ_STREAMED) !== 0;
     this.#ended = !this.streamed;
+    if (io === null) return;
     const o = ownersOf(io);
     let set = o.live.get(conn);
     if (set === undefined) o.live.set(conn, (set = new Set()));
@@ -218,19 +230,49 @@ export class HttpOwnedRequest {
    */
   respond(response: ZeroResponse): boolean {
     if (this.#answered) return false;
-    const ok = this.#io.closed ? false : this.#io.httpRespond(this.conn, this.requestId, response);
+    let ok: boolean;
+    if (this.#io === null) {  // another thread: through the shard's command queue
+      this.#handle!.httpRespond(this.conn, this.requestId, response);
+      ok = true;
+    } else {
+      ok = this.#io.closed ? false : this.#io.httpRespond(this.conn, this.requestId, response);
+    }
     this.release();
     return ok;
   }
+
+  /**
+   * Hands the request to another thread: postMessage the result, then
+   * `HttpOwnedRequest.fromTransfer(t)` there, whose `respond()` answers through the shard's
+   * IoHandle. For requests whose body is inline (or absent): read a streamed body here first
+   * (`await req.bytes()`) and post it along. This object is unusable afterwards.
+   */
+  transfer(): HttpOwnedRequestTransfer {
+    if (this.#answered) throw new IoError('InvalidArgument', 'transfer(): this HttpOwnedRequest was answered or released');
+    if (this.#io === null) throw new IoError('InvalidArgument', 'transfer(): a transferred request stays in the thread it was sent to');
+    if (this.streamed && !(this.#ended && this.#pieces.length === 0)) {
+      throw new IoError('InvalidArgument', 'transfer(): the body of this request is streamed; read it first (await req.bytes()) and post it along');
+    }
+    const t: HttpOwnedRequestTransfer = { slot: this.#slot.transfer(), conn: this.conn, requestId: this.requestId, kind: this.#kind };
+    this.#answered = true;
+    this.#forget();
+    return t;
+  }
+
+  /** Rebuilds a transferred request in this thread (its new owner). */
+  static fromTransfer(t: HttpOwnedRequestTransfer): HttpOwnedRequest {
+    const slot = OwnedSlot.fromTransfer(t.slot);
+    const r = new HttpOwnedRequest(null, t.conn, t.requestId, t.kind, slot);
+    r.#handle = IoHandle.from(t.slot.handle);
+    return r;
+  }
+
 
   /** Gives the slot back without answering (answer with `io.httpRespond` yourself). Idempotent. */
   release(): void {
     if (this.#answered) return;
     this.#answered = true;
-    const o = owners.get(this.#io);
-    const set = o?.live.get(this.conn);
-    set?.delete(this);
-    if (set?.size === 0) o!.live.delete(this.conn);
+    this.#forget();
     // Body pieces still on their way are dropped (the owner stays registered until the end).
     for (const p of this.#pieces) p.slot?.release();
     this.#pieces.length = 0;
@@ -239,9 +281,17 @@ export class HttpOwnedRequest {
     this.#wake?.();
   }
 
+  #forget(): void {
+    if (this.#io === null) return;
+    const o = owners.get(this.#io);
+    const set = o?.live.get(this.conn);
+    set?.delete(this);
+    if (set?.size === 0) o!.live.delete(this.conn);
+  }
+
   #resume(): void {
     this.#paused = false;
-    if (!this.#io.closed) {
+    if (this.#io !== null && !this.#io.closed) {
       try {
         this.#io.resumeRecv(this.conn);
       } catch {
@@ -254,11 +304,11 @@ export class HttpOwnedRequest {
   _push(ev: HttpBodyChunkEvent): void {
     if (ev.end) {
       this.#ended = true;
-      const o = owners.get(this.#io);
+      const o = owners.get(this.#io!);
       if (o?.bodies.get(this.conn) === this) o.bodies.delete(this.conn);
     }
     if (!this.#answered && ev.length > 0) {
-      const io = this.#io;
+      const io = this.#io!;
       const s = io._native.detachRx(io._shard, ev.offset);
       if (s >= 0) {
         const slot = new OwnedSlot(io, io.handle().id, s, ev.offset, ev.length, new Uint8Array(io._pool, ev.offset, ev.length));

@@ -37,6 +37,7 @@ export class ZeroResponse {
   #native: NativeAddon | null = null;
   #template = -1;
   #uses = 0;
+  #wire: Uint8Array | null = null;  // the IoHandle command form (encoded once, until changed)
 
   private constructor(status: number) {
     this.#status = status;
@@ -135,12 +136,42 @@ export class ZeroResponse {
   }
 
   #changed(): void {
+    this.#wire = null;
     if (this.#template >= 0) {
       templates.unregister(this);
       this.#native!.httpTemplateFree(this.#template);
       this.#template = -1;
     }
     this.#uses = 0;
+  }
+
+  /**
+   * @internal the response as an IoHandle command carries it (native/shard/handle.h
+   * kHandleHttpRespond): u16 status, u16 field count, u32 body bytes, per field u16 name and
+   * value lengths and their bytes, then the body.
+   */
+  _encoded(): Uint8Array {
+    if (this.#wire !== null) return this.#wire;
+    const enc = new TextEncoder();
+    const parts = this.#fields.map((f) => enc.encode(f));
+    const body = this.#body === null ? new Uint8Array(0) : typeof this.#body === 'string' ? enc.encode(this.#body) : this.#body;
+    let n = 8 + body.length;
+    for (const p of parts) n += 2 + p.length;
+    const out = new Uint8Array(n);
+    const dv = new DataView(out.buffer);
+    dv.setUint16(0, this.#status, true);
+    dv.setUint16(2, parts.length / 2, true);
+    dv.setUint32(4, body.length, true);
+    let at = 8;
+    for (let i = 0; i < parts.length; i += 2) {
+      dv.setUint16(at, parts[i].length, true);
+      dv.setUint16(at + 2, parts[i + 1].length, true);
+      out.set(parts[i], at + 4);
+      out.set(parts[i + 1], at + 4 + parts[i].length);
+      at += 4 + parts[i].length + parts[i + 1].length;
+    }
+    out.set(body, at);
+    return (this.#wire = out);
   }
 
   /** @internal answers with this response: a template from its second use on */
