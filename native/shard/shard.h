@@ -538,7 +538,8 @@ class Shard {
   void cancel_conn_fd(uint32_t index, int fd);
   // Whether the TLS machine still owes the application something (an event, or plaintext).
   static bool tls_owes(const Conn& c);
-  // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up).
+  // Whether the multishot recv must stay down (TLS input over its bound, kTLS set-up, HTTP input
+  // held for answers, pauseRecv).
   static bool rx_held(const Conn& c);
   // Whether the session encrypts writes now (open, or the peer sent close_notify: half-close),
   // rather than holding them for the handshake.

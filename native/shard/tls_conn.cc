@@ -97,7 +97,7 @@ bool Shard::tls_sending(const ConnTls& t) {
 }
 
 bool Shard::rx_held(const Conn& c) {
-  return c.user_paused ||
+  return c.user_paused || (c.http && c.http->rx_paused) ||
          (c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel)));
 }
 
