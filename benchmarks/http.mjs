@@ -27,13 +27,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { makePayload } from './servers/http-payload.mjs';
+import { fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'results');
@@ -123,7 +123,6 @@ async function stopChild(child, signal = 'SIGTERM', graceMs = 3000) {
   return r;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- /proc --
 
@@ -210,40 +209,12 @@ function listeningPorts(pid) {
   return ports;
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 // ---------------------------------------------------------------- formatting --
 
-function median(xs) {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 
-const fmt = (x, digits = 0) =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function table(header, rows) {
-  const out = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
-  return out.join('\n');
-}
 
-const stamp = () => new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-const tail = (text, lines = 6) => text.trim().split('\n').slice(-lines).join('\n    ');
 
 // ---------------------------------------------------------------- servers --
 

@@ -25,11 +25,11 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LOADGEN = join(HERE, 'bin', 'echo_client');
@@ -116,7 +116,6 @@ async function stopChild(child, graceMs = 2000) {
   return r;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- helpers --
 
@@ -147,43 +146,11 @@ function rssKiB(pid) {
   }
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
-function median(xs) {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 
-const fmt = (x, digits = 0) =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function table(header, rows) {
-  const out = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
-  return out.join('\n');
-}
 
-function stamp() {
-  return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-}
 
-function tail(text, lines = 6) {
-  return text.trim().split('\n').slice(-lines).join('\n    ');
-}
 
 // ---------------------------------------------------------------- servers --
 

@@ -342,10 +342,7 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
         slot = pool_->acquire();
         if (slot < 0) {
           h.pump_more = true;
-          if (!c.pool_waiting) {
-            c.pool_waiting = true;
-            pool_waiters_.push_back(index);
-          }
+          wait_for_slot(index);
           break;
         }
         n = std::min<size_t>(n, ss);
@@ -429,10 +426,7 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
     int64_t s = pool_->acquire();
     if (s < 0) {
       h.pump_more = true;
-      if (!c.pool_waiting) {
-        c.pool_waiting = true;
-        pool_waiters_.push_back(index);
-      }
+      wait_for_slot(index);
       break;
     }
     uint32_t slot = static_cast<uint32_t>(s);

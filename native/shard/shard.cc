@@ -1060,6 +1060,13 @@ void Shard::on_send(uint32_t idx, int res) {
   wake_pool_waiters();
 }
 
+void Shard::wait_for_slot(uint32_t index) {
+  Conn& c = conns_[index];
+  if (c.pool_waiting) return;
+  c.pool_waiting = true;
+  pool_waiters_.push_back(index);
+}
+
 void Shard::wake_pool_waiters() {
   if (pool_waiters_.empty() || pool_->free_count() == 0) return;
   for (uint32_t idx : pool_waiters_) {

@@ -624,6 +624,9 @@ class Shard {
   std::vector<uint32_t> parked_;
   std::vector<uint32_t> pool_waiters_;  // refused a write for lack of pool slots, nothing queued
   void wake_pool_waiters();
+  // The connection needs a free-stack slot that is not there: it is marked dirty when one is
+  // released (once, however often it asks).
+  void wait_for_slot(uint32_t index);
   std::vector<uint32_t> closed_;  // finalised this batch, released at its end
   std::vector<uint16_t> loaned_;  // RX slots lent to JS for this batch
   std::vector<uint32_t> loaned_plain_;  // free-stack slots holding TLS plaintext lent to JS

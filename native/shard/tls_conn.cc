@@ -193,10 +193,7 @@ void Shard::tls_pump(uint32_t index) {
     int64_t s = pool_->acquire();
     if (s < 0) {
       t.pump_more = true;
-      if (!c.pool_waiting) {  // plaintext needs a slot: retried when one is released
-        c.pool_waiting = true;
-        pool_waiters_.push_back(index);
-      }
+      wait_for_slot(index);  // plaintext needs a slot: retried when one is released
       break;
     }
     uint32_t slot = static_cast<uint32_t>(s);

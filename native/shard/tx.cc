@@ -29,10 +29,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
     ++counters_.tx_partial_accepts;
     // Refused for lack of pool slots with nothing of its own queued: no send completion of this
     // connection will wake it, so wait for any slot release instead.
-    if (c->tx_count == 0 && !c->pool_waiting) {
-      c->pool_waiting = true;
-      pool_waiters_.push_back(index);
-    }
+    if (c->tx_count == 0) wait_for_slot(index);
   }
   if (done) mark_dirty(index);
   return static_cast<int64_t>(done);
