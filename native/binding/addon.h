@@ -415,6 +415,13 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // httpError(shard, conn) -> the connection's last HTTP protocol error ('' when none)
   Napi::Value HttpError(const Napi::CallbackInfo& info);
   Napi::Value Answered(const Napi::CallbackInfo& info, ShardSlot* s, int64_t r);
+  void ReadFieldsReused(Napi::Value v);
+  // Streamed answers: httpStreamStart(shard, conn, req, status, fields) -> 0 or a negative code;
+  // httpStreamWrite(shard, conn, req, Uint8Array | string) -> 1 (room) / 0 (wait) / negative;
+  // httpStreamEnd(shard, conn, req) -> 0 or a negative code.
+  Napi::Value HttpStreamStart(const Napi::CallbackInfo& info);
+  Napi::Value HttpStreamWrite(const Napi::CallbackInfo& info);
+  Napi::Value HttpStreamEnd(const Napi::CallbackInfo& info);
 
   std::vector<std::unique_ptr<ShardSlot>> shards_;
   std::vector<std::unique_ptr<HttpTemplate>> http_templates_;  // by id; nullptr: free

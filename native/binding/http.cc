@@ -155,23 +155,7 @@ Napi::Value ZeroIo::HttpRespond(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     uint32_t req = info[2].As<Napi::Number>().Uint32Value();
     uint16_t status = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value());
-    // Per-answer responses: fields and a string body are written into reused buffers (no
-    // allocation per answer once they have grown), then pointed at.
-    http_arena_.clear();
-    http_offsets_.clear();
-    if (info[4].IsArray()) {
-      Napi::Array a = info[4].As<Napi::Array>();
-      uint32_t n = a.Length() & ~1u;
-      for (uint32_t i = 0; i < n; ++i) {
-        size_t len;
-        size_t at = AppendUtf8(env, a.Get(i), &http_arena_, &len);
-        http_offsets_.push_back({at, len});
-      }
-    }
-    http_fields_.clear();
-    for (size_t i = 0; i + 1 < http_offsets_.size(); i += 2)
-      http_fields_.push_back({http_arena_.data() + http_offsets_[i].first, http_offsets_[i].second,
-                              http_arena_.data() + http_offsets_[i + 1].first, http_offsets_[i + 1].second});
+    ReadFieldsReused(info[4]);
     const uint8_t* d;
     size_t n;
     if (!ReadBody(info[5], &http_body_, &d, &n))
@@ -179,6 +163,60 @@ Napi::Value ZeroIo::HttpRespond(const Napi::CallbackInfo& info) {
     int64_t r = s->shard->http_respond(idx, gen, req, status, http_fields_.data(),
                                        static_cast<uint32_t>(http_fields_.size()), d, n, false);
     return Answered(info, s, r);
+  });
+}
+
+// Per-answer responses: fields are written into reused buffers (no allocation per answer once
+// they have grown), then pointed at (http_fields_).
+void ZeroIo::ReadFieldsReused(Napi::Value v) {
+  napi_env env = v.Env();
+  http_arena_.clear();
+  http_offsets_.clear();
+  if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    uint32_t n = a.Length() & ~1u;
+    for (uint32_t i = 0; i < n; ++i) {
+      size_t len;
+      size_t at = AppendUtf8(env, a.Get(i), &http_arena_, &len);
+      http_offsets_.push_back({at, len});
+    }
+  }
+  http_fields_.clear();
+  for (size_t i = 0; i + 1 < http_offsets_.size(); i += 2)
+    http_fields_.push_back({http_arena_.data() + http_offsets_[i].first, http_offsets_[i].second,
+                            http_arena_.data() + http_offsets_[i + 1].first, http_offsets_[i + 1].second});
+}
+
+Napi::Value ZeroIo::HttpStreamStart(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    uint32_t req = info[2].As<Napi::Number>().Uint32Value();
+    uint16_t status = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value());
+    ReadFieldsReused(info[4]);
+    int64_t r = s->shard->http_stream_start(idx, gen, req, status, http_fields_.data(),
+                                            static_cast<uint32_t>(http_fields_.size()), false);
+    if (r == 0) Nudge(s);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
+  });
+}
+
+Napi::Value ZeroIo::HttpStreamWrite(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    uint32_t req = info[2].As<Napi::Number>().Uint32Value();
+    const uint8_t* d;
+    size_t n;
+    if (!ReadBody(info[3], &http_body_, &d, &n))
+      throw IoError(info.Env(), "InvalidArgument", "a body piece must be a string or a Uint8Array");
+    int64_t r = s->shard->http_stream_write(idx, gen, req, d, n);
+    if (r >= 0) Nudge(s);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
+  });
+}
+
+Napi::Value ZeroIo::HttpStreamEnd(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    int64_t r = s->shard->http_stream_end(idx, gen, info[2].As<Napi::Number>().Uint32Value());
+    if (r == 0) Nudge(s);
+    return Napi::Number::New(info.Env(), static_cast<double>(r));
   });
 }
 

@@ -110,7 +110,8 @@ void Shard::http_timer(uint32_t index) {
       return;
     }
     ++h.ep->stats.timeouts;
-    http_fail(index, 408, "the request head did not arrive within requestTimeoutMs", true);
+    http_fail(index, 408, h.in_body ? "the request body stalled: no byte within requestTimeoutMs"
+                                    : "the request did not arrive within requestTimeoutMs", true);
     h.error_code = kErrHttpTimeout;
     h.in.clear();
   } else if (w == HttpWait::Idle) {
@@ -120,6 +121,8 @@ void Shard::http_timer(uint32_t index) {
       return;
     }
     begin_close(index, 0, kOriginTimeout);
+  } else if (w == HttpWait::Owed) {  // the client ended its side; the answers owed did not come
+    begin_close(index, 0, kOriginPeer);
   } else if (!c.write_closed || c.tx_count > 0) {  // Linger, but our answer is still going out
     http_set_wait(index, HttpWait::Linger, kLingerMs);
   } else {  // Linger: the peer did not close after our FIN
@@ -191,6 +194,17 @@ void Shard::http_advance(uint32_t index) {
   for (;;) {
     if (!(h.req_flags[h.next_resp % h.req_flags.size()] & kReqKeepAlive)) h.close_after = true;
     ++h.next_resp;
+    if (h.stream_on && h.stream_req == h.next_resp) {
+      // A streamed answer is next: what it wrote meanwhile goes out, the rest follows directly.
+      h.stream_front = true;
+      if (!h.stream_held.empty()) {
+        std::string s = std::move(h.stream_held);
+        h.stream_held.clear();
+        http_send(index, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      }
+      mark_dirty(index);  // its writer may be waiting for room
+      break;
+    }
     size_t i = 0;
     while (i < h.stash.size() && h.stash[i].first != h.next_resp) ++i;
     if (i == h.stash.size()) break;
@@ -232,6 +246,7 @@ void Shard::http_drain(uint32_t index) {
       h.pump_more = true;
       mark_dirty(index);
     }
+    if (h.stream_wants_room) mark_dirty(index);  // its writer is told at the next flush
   }
   if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
 }
@@ -255,6 +270,7 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
       return kErrStaleId;
     }
   if (status < 200 || status > 999) return http1::kBadStatus;  // 1xx are not final answers
+  if (h.stream_on && h.stream_req == req) return kErrStaleId;  // being answered by a stream
   uint8_t f = h.req_flags[req % h.req_flags.size()];
   bool no_body = http1::status_has_no_body(status);
   bool send_body = !(f & kReqHead) && !no_body;
@@ -372,7 +388,12 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       }
       emit(kEvHttpBody, index, c.gen, done ? 1 : 0, off, d.len, static_cast<int32_t>(h.body_req), 0);
       ++h.ep->stats.body_chunks;
-      if (done) h.in_body = false;
+      if (done) {
+        h.in_body = false;
+        http_set_wait(index, HttpWait::None, 0);
+      } else {
+        http_set_wait(index, HttpWait::Head, cfg.request_timeout_ms);  // the body must keep coming
+      }
       continue;
     }
     if (h.no_more) {  // after a request without keep-alive nothing more is read
@@ -406,7 +427,7 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
     int64_t cl = head.content_length;
     uint32_t table = kHttpRecordHeader + kHttpFieldBytes * head.header_count;
     if (table + head_len > ss) {
-      http_fail(index, 431, "the request head is larger than a pool slot holds (raise poolSlotSize)", true);
+      http_fail(index, 431, "the request head and its field table (12 bytes a field) do not fit in a pool slot (raise poolSlotSize)", true);
       break;
     }
     bool inline_body = !head.chunked && cl > 0 && static_cast<uint64_t>(cl) <= cfg.body_inline_max &&
@@ -478,6 +499,7 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       h.in_body = true;
       h.body_req = id;
       h.body.start(cl, head.chunked, cfg.limits);
+      http_set_wait(index, HttpWait::Head, cfg.request_timeout_ms);
     }
   }
   return pos;
@@ -493,7 +515,107 @@ void Shard::http_peer_ended(uint32_t index) {
     begin_close(index, kErrHttpProtocol, kOriginPeer);
     return;
   }
+  // The application hears of it (an owned request's signal fires: the client will not read an
+  // answer it may still be computing); the answers owed still go out, then the close.
+  if (!h.settled()) {
+    if (room(1)) emit(kEvPeerEnded, index, c.gen, c.proto, 0, 0, 0, 0);
+    // A client that gave up is not kept for ever by answers that never come.
+    http_set_wait(index, HttpWait::Owed, h.ep->cfg.request_timeout_ms);
+  }
   mark_dirty(index);  // http_flush closes once the answers owed are out
+}
+
+int64_t Shard::http_stream_start(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
+                                 const http1::Field* fields, uint32_t nfields, bool trusted) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->http) return kErrNotHttp;
+  ConnHttp& h = *c->http;
+  if (c->state != ConnState::Open) return kErrStaleId;
+  if (req - h.next_resp >= h.next_req - h.next_resp) return kErrStaleId;
+  for (const auto& s : h.stash)
+    if (s.first == req) return kErrStaleId;
+  if (h.stream_on) return h.stream_req == req ? kErrStaleId : kErrQueueFull;
+  if (status < 200 || status > 999) return http1::kBadStatus;
+  uint8_t& f = h.req_flags[req % h.req_flags.size()];
+  http1::ResponseHead rh;
+  rh.status = status;
+  rh.fields = fields;
+  rh.field_count = nfields;
+  rh.body_bytes = -1;  // chunked; HTTP/1.0: delimited by the close (serialize_head says so)
+  rh.head_request = f & kReqHead;
+  rh.http10 = f & kReqHttp10;
+  rh.keep_alive10 = false;
+  rh.close = !(f & kReqKeepAlive) || h.draining;
+  rh.trusted = trusted;
+  size_t cap = head_room(fields, nfields);
+  if (http_scratch_.size() < cap) http_scratch_.resize(cap);
+  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
+  int64_t n = http1::serialize_head(rh, http_date_, time(nullptr), head, cap);
+  if (n < 0) return n;
+  h.stream_on = true;
+  h.stream_req = req;
+  h.stream_chunked = !(f & kReqHttp10);
+  h.stream_nobody = (f & kReqHead) || http1::status_has_no_body(status);
+  if (f & kReqHttp10) f &= static_cast<uint8_t>(~kReqKeepAlive);  // the close ends the body
+  h.stream_wants_room = false;
+  h.stream_held.clear();
+  h.stream_front = req == h.next_resp;
+  if (h.stream_front) http_send(index, head, static_cast<size_t>(n));
+  else h.stream_held.assign(reinterpret_cast<const char*>(head), static_cast<size_t>(n));
+  HttpCounters& st = h.ep->stats;
+  ++st.responses;
+  ++st.status[status / 100 <= 5 ? status / 100 : 5];
+  st.bytes_out += static_cast<uint64_t>(n);
+  mark_dirty(index);
+  return 0;
+}
+
+int64_t Shard::http_stream_write(uint32_t index, uint32_t gen, uint32_t req, const uint8_t* data,
+                                 size_t len) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->http || c->state != ConnState::Open) return kErrStaleId;
+  ConnHttp& h = *c->http;
+  if (!h.stream_on || h.stream_req != req) return kErrStaleId;
+  if (len > 0 && !h.stream_nobody) {
+    uint8_t line[http1::kChunkLineMax];
+    size_t ln = h.stream_chunked ? http1::chunk_line(len, line) : 0;
+    h.ep->stats.bytes_out += ln + len + (h.stream_chunked ? 2 : 0);
+    if (h.stream_front) {
+      if (ln) http_send(index, line, ln);
+      http_send(index, data, len);
+      if (h.stream_chunked) http_send(index, reinterpret_cast<const uint8_t*>(http1::kChunkEnd), 2);
+    } else {
+      h.stream_held.append(reinterpret_cast<const char*>(line), ln);
+      h.stream_held.append(reinterpret_cast<const char*>(data), len);
+      if (h.stream_chunked) h.stream_held.append(http1::kChunkEnd, 2);
+    }
+    mark_dirty(index);
+  }
+  if (h.stream_front && h.out_empty()) return 1;
+  h.stream_wants_room = true;
+  return 0;
+}
+
+int64_t Shard::http_stream_end(uint32_t index, uint32_t gen, uint32_t req) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->http || c->state != ConnState::Open) return kErrStaleId;
+  ConnHttp& h = *c->http;
+  if (!h.stream_on || h.stream_req != req) return kErrStaleId;
+  h.stream_on = false;
+  h.stream_wants_room = false;
+  bool last = h.stream_chunked && !h.stream_nobody;
+  if (last) h.ep->stats.bytes_out += sizeof http1::kLastChunk - 1;
+  if (h.stream_front) {
+    if (last) http_send(index, reinterpret_cast<const uint8_t*>(http1::kLastChunk), sizeof http1::kLastChunk - 1);
+    http_advance(index);
+  } else {  // earlier answers are still owed: the whole answer waits with theirs
+    if (last) h.stream_held.append(http1::kLastChunk, sizeof http1::kLastChunk - 1);
+    h.stash.emplace_back(req, std::move(h.stream_held));
+    h.stream_held.clear();
+  }
+  mark_dirty(index);
+  return 0;
 }
 
 bool Shard::http_shutdown(uint32_t index, uint32_t timeout_ms) {
@@ -511,7 +633,9 @@ bool Shard::http_shutdown(uint32_t index, uint32_t timeout_ms) {
 }
 
 bool Shard::http_owes(const Conn& c) {
-  return c.http && c.state == ConnState::Open && c.http->pump_more && !c.pool_waiting;
+  if (!c.http || c.state != ConnState::Open) return false;
+  const ConnHttp& h = *c.http;
+  return (h.pump_more && !c.pool_waiting) || (h.stream_wants_room && h.stream_front && h.out_empty());
 }
 
 void Shard::http_flush(uint32_t index, bool allow_events) {
@@ -524,6 +648,10 @@ void Shard::http_flush(uint32_t index, bool allow_events) {
     http_pump(index);  // input held for event room, a pool slot, or answers
   }
   if (c.state != ConnState::Open) return;
+  if (h.stream_wants_room && h.stream_front && h.out_empty() && allow_events && room(1)) {
+    h.stream_wants_room = false;  // everything it wrote is in the write queue: write more
+    emit(kEvHttpWritable, index, c.gen, 0, 0, 0, static_cast<int32_t>(h.stream_req), 0);
+  }
   const HttpConfig& cfg = h.ep->cfg;
   if (h.rx_paused && !c.recv_armed &&
       h.in.size() <= cfg.limits.head_bytes_max + cfg.body_inline_max) {

@@ -62,7 +62,8 @@ struct HttpEndpoint {
 };
 
 // Why the connection's timer runs.
-enum class HttpWait : uint8_t { None, Head, Idle, Linger };
+// Owed: the client ended its side with answers owed; they have requestTimeoutMs to come.
+enum class HttpWait : uint8_t { None, Head, Idle, Linger, Owed };
 
 struct ConnHttp {
   std::shared_ptr<HttpEndpoint> ep;
@@ -79,6 +80,13 @@ struct ConnHttp {
   bool ending = false;        // our FIN is queued (end): waiting for the peer's
   bool continued = false;     // 100 Continue was sent for the request being read
   bool draining = false;      // shutdown: answers say Connection: close, no new request is read
+  // A streamed answer (one open at a time per connection): its request; whether it reached the
+  // front of the answer order (its chunks then go straight out); its framing; whether its writer
+  // waits for room (a kEvHttpWritable follows once everything it wrote is in the write queue).
+  bool stream_on = false, stream_front = false, stream_chunked = true, stream_nobody = false;
+  bool stream_wants_room = false;
+  uint32_t stream_req = 0;
+  std::string stream_held;    // what it wrote while earlier answers were owed
   size_t need_bytes = 0;      // the held input is a head whose small body is incomplete
   uint32_t body_req = 0;      // the request whose body is being decoded
   uint32_t next_req = 0;      // id of the next parsed request

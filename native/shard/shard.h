@@ -67,6 +67,8 @@ enum EventType : int32_t {
                         // aux = inline body bytes
   kEvHttpBody = 11,     // conn, kind = 1 on the body's last piece, off/len = body bytes in the
                         // pool, code = request id
+  kEvHttpWritable = 12, // conn, code = request id: a streamed answer that was told to wait has
+                        // room again (everything it wrote is in the write queue)
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
@@ -469,6 +471,15 @@ class Shard {
   int64_t http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
                        const http1::Field* fields, uint32_t nfields, const uint8_t* body,
                        size_t body_len, bool trusted);
+  // A streamed answer (chunked; close-delimited for HTTP/1.0): its head now, its body in pieces.
+  // One streamed answer may be open per connection. Start: 0, or kErrStaleId / kErrNotHttp /
+  // kErrQueueFull (another one is open) / kBadField / kBadStatus. Write: 1 when there is room for
+  // more, 0 when the writer should wait for kEvHttpWritable (the bytes are taken either way), or
+  // kErrStaleId when the answer is gone. End: 0 or kErrStaleId.
+  int64_t http_stream_start(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
+                            const http1::Field* fields, uint32_t nfields, bool trusted);
+  int64_t http_stream_write(uint32_t index, uint32_t gen, uint32_t req, const uint8_t* data, size_t len);
+  int64_t http_stream_end(uint32_t index, uint32_t gen, uint32_t req);
   // The last HTTP protocol error of a connection (static text; "" when none).
   const char* conn_http_error(uint32_t index, uint32_t gen);
 

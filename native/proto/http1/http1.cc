@@ -77,7 +77,7 @@ int32_t parse_head(const uint8_t* buf, size_t len, const Limits& lim, Head* h, H
   *h = Head{};
   h->headers = headers;
   // Too long to ever be a head within the limit: answer without waiting for the end.
-  auto over = [&](bool) { return fail(err, 431, "request head larger than its limit"); };
+  auto over = [&](bool) { return fail(err, 431, "request head larger than maxHeaderSize (raise it; poolSlotSize bounds it)"); };
   const size_t cap = lim.head_bytes_max;
   size_t i = 0;
   // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request line.
@@ -99,7 +99,7 @@ int32_t parse_head(const uint8_t* buf, size_t len, const Limits& lim, Head* h, H
       h->method = km.m;
   size_t t0 = ++i;
   while (i < len && is_target_char(buf[i])) {
-    if (i - t0 >= lim.target_bytes_max) return fail(err, 414, "request-target longer than its limit");
+    if (i - t0 >= lim.target_bytes_max) return fail(err, 414, "request-target longer than maxTargetSize");
     ++i;
   }
   if (i >= len) return len > cap ? over(true) : kIncomplete;
@@ -180,7 +180,7 @@ int32_t parse_head(const uint8_t* buf, size_t len, const Limits& lim, Head* h, H
     while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t')) --ve;
     i += 2;
     if (i > cap) return over(false);
-    if (h->header_count >= lim.headers_max) return fail(err, 431, "too many header fields");
+    if (h->header_count >= lim.headers_max) return fail(err, 431, "more header fields than maxHeaderCount");
     Span value{static_cast<uint32_t>(vs), static_cast<uint32_t>(ve - vs)};
     headers[h->header_count++] = Header{name, value};
 
@@ -196,7 +196,7 @@ int32_t parse_head(const uint8_t* buf, size_t len, const Limits& lim, Head* h, H
         if (c < '0' || c > '9') return fail(err, 400, "malformed Content-Length");
         v = v * 10 + (c - '0');
       }
-      if (v > lim.body_bytes_max) return fail(err, 413, "Content-Length over the body limit");
+      if (v > lim.body_bytes_max) return fail(err, 413, "Content-Length over maxBodySize");
       h->content_length = static_cast<int64_t>(v);
     } else if (span_is(buf, name, "transfer-encoding")) {
       if (++te_count > 1) return fail(err, 400, "repeated Transfer-Encoding");
@@ -296,7 +296,7 @@ int32_t BodyDecoder::feed(const uint8_t* p, size_t n, Span* data, Error* err) {
           if (++digits_ > 16) return fail(err, 400, "chunk size overflows");
           left_ = left_ * 16 + static_cast<uint64_t>(v);
           if (left_ > limits_.body_bytes_max || total_ + left_ > limits_.body_bytes_max)
-            return fail(err, 413, "chunked body over the body limit");
+            return fail(err, 413, "chunked body over maxBodySize");
         } else if (c == ';' && digits_) {
           state_ = State::Ext;
         } else if (c == '\r' && digits_) {

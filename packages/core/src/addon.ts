@@ -61,6 +61,9 @@ export interface NativeAddon {
   httpRespond(shard: number, conn: number, req: number, status: number, fields: string[] | null, body: Uint8Array | string | null): number;
   httpStats(shard: number, ep: number): Record<string, number> | null;
   httpError(shard: number, conn: number): string;
+  httpStreamStart(shard: number, conn: number, req: number, status: number, fields: string[]): number;
+  httpStreamWrite(shard: number, conn: number, req: number, data: Uint8Array | string): number;
+  httpStreamEnd(shard: number, conn: number, req: number): number;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;

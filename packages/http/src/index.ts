@@ -17,7 +17,7 @@ import {
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
 import {
-  R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, findField, methodOf, span, u32,
+  R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, expired, findField, methodOf, span, u32,
   type Latin1Buffer,
 } from './record.js';
 import { ZeroResponse } from './response.js';
@@ -45,7 +45,8 @@ export interface HttpListenConfig {
   /**
    * Serve HTTPS: the `TlsServerConfig` of `@zero-io/tcp` (certificate, key, versions, ...),
    * whose TLS stack this uses — `import '@zero-io/tcp'` as well (FeatureMissing otherwise).
-   * ALPN defaults to `['http/1.1']` (HTTP/2 over TLS is not served yet).
+   * ALPN defaults to `['http/1.1', 'http/1.0']` (HTTP/2 over TLS is not served yet); a client
+   * that offers no ALPN is served too.
    */
   tls?: TlsServerConfig;
   /** Header fields in one request; more are answered with 431 and the connection closes. @default 100 */
@@ -70,7 +71,9 @@ export interface HttpListenConfig {
   maxBodySize?: number;
   /**
    * A request head must be complete within this time of its first byte (and a new connection
-   * must start one within it): otherwise 408 and a close (slowloris). 0: no bound. @default 10000
+   * must start one within it), and a streamed body may not stall for longer: otherwise 408 and
+   * a close (slowloris). Also how long a client that ended its side waits for the answers it is
+   * owed. 0: no bound. @default 10000
    */
   requestTimeoutMs?: number;
   /** An idle keep-alive connection (every answer sent, nothing received) closes after this. 0: never. @default 5000 */
@@ -111,7 +114,10 @@ export interface HttpRequestEvent {
   header(name: string): string | null;
   /** Every field as [name, value], names as sent, in order. */
   headers(): [string, string][];
-  /** The inline body (a borrowed view; empty when there is none or it is streamed). */
+  /**
+   * The inline body (a borrowed view; empty when there is none or it is streamed). Bodies up
+   * to `maxBodyInline` that fit in the request's slot beside the head come here.
+   */
   readonly body: Uint8Array;
   /** Bytes of the inline body. */
   readonly bodyLength: number;
@@ -199,54 +205,76 @@ type HttpIo = Io & { _httpBuf?: Latin1Buffer };
 function poolBuf(io: HttpIo): Latin1Buffer {
   return (io._httpBuf ??= Buffer.from(io._pool) as Latin1Buffer);
 }
-/** The record's pool offset (the event's off word). */
+/**
+ * The record's pool offset (the event's off word). The ring record must still be an HttpRequest:
+ * a kept event read later finds another record there (BorrowExpired, never garbage).
+ */
 function rec(c: Cursor): number {
-  return c._io()._u32[c._base() + 4];
+  const io = c._io();
+  if (io._i32[c._base()] !== EV_HTTP_REQUEST) throw expired();
+  return io._u32[c._base() + 4];
+}
+function size(c: Cursor): number {
+  return c._io()._u32[c._base() + 5];
 }
 function flags(c: Cursor): number {
+  rec(c);
   return c._io()._i32[c._base() + 3] >>> 16;
 }
 function spanOf(c: Cursor, word: number): string {
   const io = c._io() as HttpIo;
-  return span(io.poolBytes, poolBuf(io), rec(c), word);
+  return span(io.poolBytes, poolBuf(io), rec(c), size(c), word);
 }
 
-const requestId = { get(this: Cursor) { return this._io()._i32[this._base() + 6] >>> 0; }, configurable: true };
+const requestId = {
+  get(this: Cursor) {
+    const i32 = this._io()._i32;
+    const t = i32[this._base()];
+    if (t !== EV_HTTP_REQUEST && t !== EV_HTTP_BODY) throw expired();
+    return i32[this._base() + 6] >>> 0;
+  },
+  configurable: true,
+};
 registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
   requestId,
   method: {
     get(this: Cursor) {
       const io = this._io() as HttpIo;
-      return methodOf(io._i32[this._base() + 3] & 0xff, io.poolBytes, poolBuf(io), rec(this));
+      const r = rec(this);
+      return methodOf(io._i32[this._base() + 3] & 0xff, io.poolBytes, poolBuf(io), r, size(this));
     },
     configurable: true,
   },
   path: { get(this: Cursor) { return spanOf(this, R_PATH); }, configurable: true },
   query: { get(this: Cursor) { return spanOf(this, R_QUERY); }, configurable: true },
   target: { get(this: Cursor) { return spanOf(this, R_TARGET); }, configurable: true },
-  version: { get(this: Cursor) { return ((this._io()._i32[this._base() + 3] >> 8) & 0xff) === 0 ? '1.0' : '1.1'; }, configurable: true },
+  version: { get(this: Cursor) { rec(this); return ((this._io()._i32[this._base() + 3] >> 8) & 0xff) === 0 ? '1.0' : '1.1'; }, configurable: true },
   keepAlive: { get(this: Cursor) { return (flags(this) & REQ_KEEP_ALIVE) !== 0; }, configurable: true },
   streamed: { get(this: Cursor) { return (flags(this) & REQ_STREAMED) !== 0; }, configurable: true },
-  bodyLength: { get(this: Cursor) { return this._io()._i32[this._base() + 7]; }, configurable: true },
+  bodyLength: { get(this: Cursor) { rec(this); return this._io()._i32[this._base() + 7]; }, configurable: true },
   body: {
     get(this: Cursor) {
       const io = this._io();
       const r = rec(this);
-      return new Uint8Array(io._pool, r + u32(io.poolBytes, r + R_BODY), io._i32[this._base() + 7]);
+      const off = u32(io.poolBytes, r + R_BODY), len = io._i32[this._base() + 7];
+      if (off + len > size(this)) throw expired();
+      return new Uint8Array(io._pool, r + off, len);
     },
     configurable: true,
   },
   header: {
     value(this: Cursor, name: string) {
       const io = this._io() as HttpIo;
-      return findField(io.poolBytes, poolBuf(io), rec(this), name);
+      const r = rec(this);
+      return findField(io.poolBytes, poolBuf(io), r, size(this), name);
     },
     configurable: true, writable: true,
   },
   headers: {
     value(this: Cursor) {
       const io = this._io() as HttpIo;
-      return allFields(io.poolBytes, poolBuf(io), rec(this));
+      const r = rec(this);
+      return allFields(io.poolBytes, poolBuf(io), r, size(this));
     },
     configurable: true, writable: true,
   },
@@ -330,7 +358,7 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   if (config.tls !== undefined) {
     const tls = config.tls;
     try {
-      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn: ['http/1.1'] } : tls);
+      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn: ['http/1.1', 'http/1.0'] } : tls);
     } catch (e) {
       this.closeEndpoint(ep);
       throw e;
@@ -374,9 +402,11 @@ Io.prototype.httpRespond = function httpRespond(this: Io, conn: ConnId, requestI
 
 Io.prototype.httpStats = function httpStats(this: Io, ep: EndpointId): HttpStats | null {
   const { native, shard } = internalsOf(this);
-  return native.httpStats(shard, ep) as HttpStats | null;
+  const r = native.httpStats(shard, ep) as HttpStats | number | null;
+  return typeof r === 'object' ? r : null;  // a malformed or stale id answers a code
 };
 
 export { Io };
 export { HttpOwnedRequest, type BodyReadOptions, type HttpOwnedRequestTransfer, type RunAsyncOptions } from './owned.js';
 import './handle.js';
+export { HttpBodyWriter, type HttpWritableEvent } from './stream.js';

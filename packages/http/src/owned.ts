@@ -40,6 +40,12 @@ function ownersOf(io: Io): Owners {
         r._push(ev);
         return true;
       }
+    } else if (ev.type === 'PeerEnded') {
+      // The client ended its side with answers owed: it will most likely not read them (a
+      // client that gave up). Owned requests hear of it through their signal; an answer still
+      // goes out if the application gives one.
+      const set = mine.live.get(ev.conn);
+      if (set !== undefined) for (const r of set) r._abort('the client ended its side of the connection');
     } else if (ev.type === 'Disconnected') {
       const set = mine.live.get(ev.conn);
       mine.bodies.delete(ev.conn);
@@ -114,7 +120,7 @@ export class HttpOwnedRequest {
     this.#bytes = slot.data;
     this.#text = Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.length) as Latin1Buffer;
     const flags = kind >>> 16;
-    this.method = methodOf(kind & 0xff, this.#bytes, this.#text, 0);
+    this.method = methodOf(kind & 0xff, this.#bytes, this.#text, 0, this.#bytes.length);
     this.version = (flags & REQ_HTTP10) !== 0 ? '1.0' : '1.1';
     this.keepAlive = (flags & REQ_KEEP_ALIVE) !== 0;
     this.streamed = (flags & REQ_STREAMED) !== 0;
@@ -128,10 +134,11 @@ export class HttpOwnedRequest {
   }
 
   /**
-   * Aborted when the connection closes before the answer (its `reason` is a RequestAborted
-   * IoError). Pass it on to what the handler awaits (fetch, timers, database drivers). As in
-   * node:http, a client's FIN alone is not a close (an HTTP/1.1 client may half-close after its
-   * request and still read the answer): a client that left is seen when the connection ends.
+   * Aborted when the client goes away before the answer: it ended its side of the connection
+   * (a client that gave up: `curl -m`, a closed browser tab) or the connection closed; its
+   * `reason` is a RequestAborted IoError. Pass it on to what the handler awaits (fetch, timers,
+   * database drivers). As with node:http's 'aborted', a client that half-closes after its
+   * request (rare for HTTP) is counted as gone too; an answer given anyway is still sent.
    */
   get signal(): AbortSignal {
     return this.#abort.signal;
@@ -146,15 +153,15 @@ export class HttpOwnedRequest {
     return this.#bytes;
   }
   /** The request-target before '?' (not percent-decoded). */
-  path(): string { return span(this.#live(), this.#text, 0, R_PATH); }
+  path(): string { return span(this.#live(), this.#text, 0, this.#bytes.length, R_PATH); }
   /** The query after '?', without it ('' when none). */
-  query(): string { return span(this.#live(), this.#text, 0, R_QUERY); }
+  query(): string { return span(this.#live(), this.#text, 0, this.#bytes.length, R_QUERY); }
   /** The whole request-target. */
-  target(): string { return span(this.#live(), this.#text, 0, R_TARGET); }
+  target(): string { return span(this.#live(), this.#text, 0, this.#bytes.length, R_TARGET); }
   /** The first field named `name` (case-insensitive), or null. */
-  header(name: string): string | null { return findField(this.#live(), this.#text, 0, name); }
+  header(name: string): string | null { return findField(this.#live(), this.#text, 0, this.#bytes.length, name); }
   /** Every field as [name, value], in order. */
-  headers(): [string, string][] { return allFields(this.#live(), this.#text, 0); }
+  headers(): [string, string][] { return allFields(this.#live(), this.#text, 0, this.#bytes.length); }
   /** The inline body (a view into the held slot, valid until the request is answered); empty when streamed. */
   body(): Uint8Array {
     const b = this.#live();
@@ -167,9 +174,15 @@ export class HttpOwnedRequest {
    * pieces waiting, the connection is not read until the consumer catches up. Throws
    * RequestAborted when the client goes away first. Callable once.
    */
-  async *bodyStream(): AsyncGenerator<Uint8Array, void, void> {
-    if (this.#reading) throw new IoError('InvalidArgument', 'bodyStream(): the body is being read already (read it once)');
+  bodyStream(): AsyncGenerator<Uint8Array, void, void> {
+    if (this.#reading) {
+      throw new IoError('InvalidArgument', 'the body was read already (bodyStream(), bytes(), text() and json() each read it; read it once)');
+    }
     this.#reading = true;
+    return this.#pieces_();
+  }
+
+  async *#pieces_(): AsyncGenerator<Uint8Array, void, void> {
     if (!this.streamed) {
       const b = this.body();
       if (b.length > 0) yield b;
@@ -329,7 +342,7 @@ export class HttpOwnedRequest {
   /** @internal the connection closed before the answer */
   _abort(reason: string): void {
     if (this.#answered) return;
-    this.#abort.abort(new IoError('RequestAborted', `the client went away before the answer (${reason})`));
+    this.#abort.abort(new IoError('RequestAborted', `the request ended before its answer: ${reason}`));
     const w = this.#wake;
     this.#wake = null;
     w?.();
@@ -389,7 +402,8 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
   const max = options.maxInFlight ?? 1024;
   if (!Number.isInteger(max) || max < 1) throw new IoError('InvalidConfig', `runAsync: maxInFlight must be a positive integer, got ${describeValue(max)}`, { key: 'maxInFlight' });
   const onError = options.onError ?? ((err: unknown, req: HttpOwnedRequest) => {
-    process.stderr.write(`zero-io: runAsync handler failed on ${req.method} (conn ${req.conn}, request ${req.requestId}): ${(err as Error)?.stack ?? String(err)}\n`);
+    const path = req.answered ? '' : ` ${req.path()}`;
+    process.stderr.write(`zero-io: runAsync handler failed on ${req.method}${path} (conn ${req.conn}, request ${req.requestId}): ${(err as Error)?.stack ?? String(err)}\n`);
   });
   const onEvent = options.onEvent;
   const busy = ZeroResponse.status(503).header('Retry-After', '1').text('server busy: too many requests in flight\n');
@@ -398,6 +412,7 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
   const badBody = ZeroResponse.badRequest().text('bad request body\n');
   let inFlight = 0;
   const answer = (req: HttpOwnedRequest, res: unknown): void => {
+    if (req.answered) return;  // the handler answered (or released) it itself
     if (!(res instanceof ZeroResponse)) {
       throw new IoError('InvalidArgument', `runAsync: the handler must return (or resolve to) a ZeroResponse, got ${describeValue(res)}`);
     }
@@ -409,6 +424,7 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
     if (!req.signal.aborted && status === undefined) onError(err, req);
     if (!req.answered) req.respond(status === 413 ? tooLarge : status === 400 ? badBody : failed);
   };
+  if (this.running) throw new IoError('DriverRunning', 'runAsync(): this Io is already driven (runSync() or runAsync()); stop that driver first');
   return this.runSync((ev, io) => {
     if (ev.type !== 'HttpRequest') {
       onEvent?.(ev, io);

@@ -25,16 +25,35 @@ function u16(b: Uint8Array, at: number): number {
   return b[at] | (b[at + 1] << 8);
 }
 
-/** The span whose offset/length words are at `word` of the record at `r`. */
-export function span(b: Uint8Array, d: Latin1Buffer, r: number, word: number): string {
+/**
+ * A record that does not hold together: read after its event was over (the memory is another
+ * request's, or free). Never a loop over garbage or a read out of the record.
+ */
+export function expired(): IoError {
+  return new IoError('BorrowExpired',
+    'an HttpRequest event was read after its handler call returned: events are borrowed (one reused object). ' +
+    'Copy what you need during the call (const { conn, requestId } = ev; const path = ev.path), or keep the ' +
+    'request with io.detachHttpRequest(). (new Io({ debug: { checkBorrows: true } }) catches every such read.)');
+}
+
+/** The span whose offset/length words are at `word` of the record at `r` (`size` bytes). */
+export function span(b: Uint8Array, d: Latin1Buffer, r: number, size: number, word: number): string {
   const off = u32(b, r + word), len = u32(b, r + word + 4);
+  if (off + len > size) throw expired();
   return len === 0 ? '' : d.latin1Slice(r + off, r + off + len);
 }
 
-/** The first field named `name` (ASCII case-insensitive), or null. */
-export function findField(b: Uint8Array, d: Latin1Buffer, r: number, name: string): string | null {
-  if (typeof name !== 'string') throw new IoError('InvalidArgument', `header(name): expected a string, got ${describeValue(name)}`);
+/** The field count, checked against the record's size. */
+function fieldCount(b: Uint8Array, r: number, size: number): number {
   const n = u32(b, r + R_COUNT);
+  if (R_FIELDS + n * FIELD_BYTES > size) throw expired();
+  return n;
+}
+
+/** The first field named `name` (ASCII case-insensitive), or null. */
+export function findField(b: Uint8Array, d: Latin1Buffer, r: number, size: number, name: string): string | null {
+  if (typeof name !== 'string') throw new IoError('InvalidArgument', `header(name): expected a string, got ${describeValue(name)}`);
+  const n = fieldCount(b, r, size);
   const want = name.length;
   for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
     if (u16(b, t + 8) !== want) continue;
@@ -48,25 +67,27 @@ export function findField(b: Uint8Array, d: Latin1Buffer, r: number, name: strin
       if (x !== y) break;
     }
     if (k === want) {
-      const v = r + u32(b, t + 4);
-      return d.latin1Slice(v, v + u16(b, t + 10));
+      const vo = u32(b, t + 4), vl = u16(b, t + 10);
+      if (vo + vl > size) throw expired();
+      return d.latin1Slice(r + vo, r + vo + vl);
     }
   }
   return null;
 }
 
 /** Every field as [name, value], in order. */
-export function allFields(b: Uint8Array, d: Latin1Buffer, r: number): [string, string][] {
-  const n = u32(b, r + R_COUNT);
+export function allFields(b: Uint8Array, d: Latin1Buffer, r: number, size: number): [string, string][] {
+  const n = fieldCount(b, r, size);
   const out: [string, string][] = [];
   for (let i = 0, t = r + R_FIELDS; i < n; i++, t += FIELD_BYTES) {
-    const k = r + u32(b, t), v = r + u32(b, t + 4);
-    out.push([d.latin1Slice(k, k + u16(b, t + 8)), d.latin1Slice(v, v + u16(b, t + 10))]);
+    const ko = u32(b, t), kl = u16(b, t + 8), vo = u32(b, t + 4), vl = u16(b, t + 10);
+    if (ko + kl > size || vo + vl > size) throw expired();
+    out.push([d.latin1Slice(r + ko, r + ko + kl), d.latin1Slice(r + vo, r + vo + vl)]);
   }
   return out;
 }
 
 /** The method: from its number when it is a standard one, else its text. */
-export function methodOf(num: number, b: Uint8Array, d: Latin1Buffer, r: number): string {
-  return num > 0 && num < METHODS.length ? METHODS[num] : span(b, d, r, R_METHOD);
+export function methodOf(num: number, b: Uint8Array, d: Latin1Buffer, r: number, size: number): string {
+  return num > 0 && num < METHODS.length ? METHODS[num] : span(b, d, r, size, R_METHOD);
 }

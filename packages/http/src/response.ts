@@ -145,6 +145,11 @@ export class ZeroResponse {
     this.#uses = 0;
   }
 
+  /** @internal status, fields and whether a body was set (streamed answers take the head only) */
+  _head(): [number, string[], boolean] {
+    return [this.#status, this.#fields, this.#body !== null];
+  }
+
   /**
    * @internal the response as an IoHandle command carries it (native/shard/handle.h
    * kHandleHttpRespond): u16 status, u16 field count, u32 body bytes, per field u16 name and
