@@ -4,7 +4,7 @@
 // outside the clone (ZERO_IO_CACHE, default ~/.cache/zero-io). Incremental: a second run with no
 // source change only re-links nothing.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,6 +59,18 @@ if (!boring) {
   process.exit(1);
 }
 const boringInclude = join(dirname(boring.manifest_path), 'deps', 'boringssl', 'include');
+// nghttp2's headers: libnghttp2-sys installs them (with the generated nghttp2ver.h) into its
+// build script's OUT_DIR; the newest one is this build's.
+const buildRoot = join(cargoTarget, 'release', 'build');
+const nghttp2Include = readdirSync(buildRoot)
+  .filter((d) => d.startsWith('libnghttp2-sys-'))
+  .map((d) => join(buildRoot, d, 'out', 'i', 'include'))
+  .filter((d) => existsSync(join(d, 'nghttp2', 'nghttp2ver.h')))
+  .sort((a, b) => statSync(join(b, 'nghttp2', 'nghttp2ver.h')).mtimeMs - statSync(join(a, 'nghttp2', 'nghttp2ver.h')).mtimeMs)[0];
+if (!nghttp2Include) {
+  console.error('build-native: nghttp2 headers not found under ' + buildRoot + ' (libnghttp2-sys did not build?)');
+  process.exit(1);
+}
 
 const cmakeArgs = [
   '-S', join(root, 'native'), '-B', buildDir, '-G', 'Ninja',
@@ -70,6 +82,7 @@ const cmakeArgs = [
   `-DZIO_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
   `-DZIO_RUST_LIB=${rustLib}`,
   `-DZIO_BORINGSSL_INCLUDE=${boringInclude}`,
+  `-DZIO_NGHTTP2_INCLUDE=${nghttp2Include}`,
 ];
 try {
   execFileSync('ccache', ['--version'], { stdio: 'ignore' });

@@ -3,3 +3,5 @@
 //! exists so that exactly one Rust runtime (std, allocator shims, panic handler) reaches the link.
 
 pub use quiche;
+// nghttp2's C library, bundled into this archive for native/proto/http2 (called from C++ only).
+pub use libnghttp2_sys;

@@ -1,0 +1,405 @@
+// native/proto/http2/http2.cc — the HTTP/2 server machine on nghttp2 (see http2.h).
+#include "proto/http2/http2.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace zio::http2 {
+
+struct Server::Stream {
+  int32_t id = 0;
+  std::string buf;  // the head's names and values, as decoded
+  struct F { uint32_t no, nl, vo, vl; };
+  std::vector<F> fields;
+  F method{}, path{}, authority{}, scheme{};
+  int64_t content_length = -1;
+  uint32_t head_bytes = 0;
+  uint64_t body_bytes = 0;
+  bool delivered = false;   // on_request was called
+  bool answered = false;    // respond() was called
+  bool complete = false;    // the answer's last frame was sent
+  bool head_method = false;
+  std::string out;          // the answer's body, sent as flow control allows
+  size_t out_off = 0;
+  std::string_view view(const F& f) const { return {buf.data() + f.vo, f.vl}; }
+};
+
+namespace {
+
+// ---- the bounded allocator: every byte nghttp2 allocates counts against memory_bytes_max ----
+constexpr size_t kHdr = 16;  // size prefix, keeps 16-byte alignment
+void* m_alloc(size_t n, void* ud) {
+  auto* s = static_cast<Server*>(ud);
+  if (s->mem_used_ + n > s->limits_.memory_bytes_max) return nullptr;
+  auto* p = static_cast<uint8_t*>(std::malloc(n + kHdr));
+  if (!p) return nullptr;
+  memcpy(p, &n, sizeof n);
+  s->mem_used_ += n;
+  return p + kHdr;
+}
+void m_free(void* ptr, void* ud) {
+  if (!ptr) return;
+  auto* p = static_cast<uint8_t*>(ptr) - kHdr;
+  size_t n;
+  memcpy(&n, p, sizeof n);
+  static_cast<Server*>(ud)->mem_used_ -= n;
+  std::free(p);
+}
+void* m_calloc(size_t k, size_t n, void* ud) {
+  if (n && k > SIZE_MAX / n) return nullptr;
+  void* p = m_alloc(k * n, ud);
+  if (p) memset(p, 0, k * n);
+  return p;
+}
+void* m_realloc(void* ptr, size_t n, void* ud) {
+  if (!ptr) return m_alloc(n, ud);
+  auto* old = static_cast<uint8_t*>(ptr) - kHdr;
+  size_t was;
+  memcpy(&was, old, sizeof was);
+  void* p = m_alloc(n, ud);
+  if (!p) return nullptr;
+  memcpy(p, ptr, was < n ? was : n);
+  m_free(ptr, ud);
+  return p;
+}
+
+Server* self(void* ud) { return static_cast<Server*>(ud); }
+
+bool is_token(uint8_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+int on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto* st = new (std::nothrow) Server::Stream;
+  if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  st->id = f->hd.stream_id;
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  ++self(ud)->open_;
+  return 0;
+}
+
+int on_header(nghttp2_session* s, const nghttp2_frame* f, nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+              uint8_t, void* ud) {
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: not kept
+  auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
+  if (!st) return 0;
+  nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+  const Limits& lim = self(ud)->limits_;
+  // RFC 9113 6.5.2: a field's size is its name and value plus 32. An HPACK bomb (a small block
+  // that decodes to a huge list) is stopped here, before the list is built.
+  st->head_bytes += static_cast<uint32_t>(n.len + v.len + 32);
+  if (st->head_bytes > lim.header_list_bytes_max || st->fields.size() >= lim.header_count_max) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // this stream is reset; the others go on
+  }
+  Server::Stream::F fl{static_cast<uint32_t>(st->buf.size()), static_cast<uint32_t>(n.len),
+                       static_cast<uint32_t>(st->buf.size() + n.len), static_cast<uint32_t>(v.len)};
+  st->buf.append(reinterpret_cast<const char*>(n.base), n.len);
+  st->buf.append(reinterpret_cast<const char*>(v.base), v.len);
+  std::string_view nm(reinterpret_cast<const char*>(n.base), n.len);
+  if (!nm.empty() && nm[0] == ':') {
+    if (nm == ":method") st->method = fl;
+    else if (nm == ":path") st->path = fl;
+    else if (nm == ":authority") st->authority = fl;
+    else if (nm == ":scheme") st->scheme = fl;
+    return 0;
+  }
+  if (nm == "content-length") {
+    int64_t cl = 0;
+    for (size_t i = 0; i < v.len; ++i) cl = cl * 10 + (v.base[i] - '0');  // nghttp2 checked it is digits
+    st->content_length = cl;
+  }
+  st->fields.push_back(fl);
+  return 0;
+}
+
+int on_frame_recv_rst(Server* sv, const nghttp2_frame* f);
+
+int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
+  Server* sv = self(ud);
+  int32_t id = f->hd.stream_id;
+  if (f->hd.type == NGHTTP2_RST_STREAM) return on_frame_recv_rst(sv, f);
+  bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+    if (!st) return 0;
+    if (st->content_length >= 0 && static_cast<uint64_t>(st->content_length) > sv->limits_.body_bytes_max) {
+      nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+    sv->scratch_fields_.clear();
+    for (const auto& fl : st->fields)
+      sv->scratch_fields_.emplace_back(std::string_view(st->buf.data() + fl.no, fl.nl), st->view(fl));
+    Head h;
+    h.stream = id;
+    h.method = st->view(st->method);
+    h.path = st->view(st->path);
+    h.authority = st->view(st->authority);
+    h.scheme = st->view(st->scheme);
+    h.fields = sv->scratch_fields_.data();
+    h.field_count = static_cast<uint32_t>(sv->scratch_fields_.size());
+    h.end_stream = end;
+    h.content_length = st->content_length;
+    st->head_method = h.method == "HEAD";
+    st->delivered = true;
+    sv->events_->on_request(h);
+    return 0;
+  }
+  if (end && (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS)) {  // DATA or trailers
+    auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+    if (st && st->delivered) sv->events_->on_data(id, nullptr, 0, true);
+  }
+  return 0;
+}
+
+int on_data_chunk(nghttp2_session* s, uint8_t, int32_t id, const uint8_t* data, size_t len, void* ud) {
+  Server* sv = self(ud);
+  auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+  if (!st || !st->delivered) return 0;
+  st->body_bytes += len;
+  if (st->body_bytes > sv->limits_.body_bytes_max) {
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    return 0;
+  }
+  sv->events_->on_data(id, data, len, false);
+  return 0;
+}
+
+int on_stream_close(nghttp2_session* s, int32_t id, uint32_t code, void* ud) {
+  auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+  if (!st) return 0;
+  if (st->delivered && !st->complete) self(ud)->events_->on_reset(id, code);
+  nghttp2_session_set_stream_user_data(s, id, nullptr);
+  --self(ud)->open_;
+  delete st;
+  return 0;
+}
+
+int on_frame_recv_rst(Server* sv, const nghttp2_frame* f) {
+  if (f->hd.type == NGHTTP2_RST_STREAM) sv->reset_received();
+  return 0;
+}
+
+int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+  if (f->hd.type == NGHTTP2_GOAWAY) self(ud)->goaway_code_ = f->goaway.error_code;
+  return 0;
+}
+
+nghttp2_ssize read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
+                        nghttp2_data_source*, void*) {
+  auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+  if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  size_t n = st->out.size() - st->out_off;
+  if (n > length) n = length;
+  memcpy(buf, st->out.data() + st->out_off, n);
+  st->out_off += n;
+  if (st->out_off == st->out.size()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    st->complete = true;
+    std::string().swap(st->out);
+  }
+  return static_cast<nghttp2_ssize>(n);
+}
+
+}  // namespace
+
+Server::~Server() {
+  if (s_) nghttp2_session_del(s_);  // on_stream_close frees what streams were left
+}
+
+Server::Stream* Server::stream_of(int32_t id) {
+  return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+}
+
+int Server::init(const Limits& limits, Events* events, std::string* err) {
+  limits_ = limits;
+  events_ = events;
+  nghttp2_session_callbacks* cb = nullptr;
+  nghttp2_option* opt = nullptr;
+  if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) {
+    if (cb) nghttp2_session_callbacks_del(cb);
+    *err = "out of memory";
+    return kNoMemory;
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  // Our own bucket answers with ENHANCE_YOUR_CALM (reset_received); nghttp2's, at four times
+  // the rate, stays as a backstop (it answers INTERNAL_ERROR).
+  nghttp2_option_set_stream_reset_rate_limit(opt, 4ull * limits.resets_burst + 1000, 4ull * limits.resets_per_sec);
+  reset_tokens_ = limits.resets_burst;
+  nghttp2_option_set_max_continuations(opt, 8);
+  nghttp2_option_set_max_settings(opt, 32);
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_mem mem{this, m_alloc, m_free, m_calloc, m_realloc};
+  int r = nghttp2_session_server_new3(&s_, cb, this, opt, &mem);
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+  if (r != 0) {
+    s_ = nullptr;
+    *err = nghttp2_strerror(r);
+    return kNoMemory;
+  }
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits.initial_window},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, limits.max_frame_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits.header_list_bytes_max},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  r = nghttp2_submit_settings(s_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  if (r != 0) {
+    *err = nghttp2_strerror(r);
+    return kFatal;
+  }
+  return kOk;
+}
+
+void Server::reset_received() {
+  if (fatal_) return;
+  if (reset_at_ms_ == 0) reset_at_ms_ = now_ms_;
+  double back = static_cast<double>(now_ms_ - reset_at_ms_) * limits_.resets_per_sec / 1000.0;
+  reset_tokens_ = std::min<double>(limits_.resets_burst, reset_tokens_ + back);
+  reset_at_ms_ = now_ms_;
+  if (reset_tokens_ >= 1) {
+    reset_tokens_ -= 1;
+    return;
+  }
+  error_ = "rapid reset: the peer cancels streams faster than resets_per_sec (CVE-2023-44487)";
+  fatal_ = true;
+  nghttp2_session_terminate_session(s_, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
+  if (fatal_) return kFatal;
+  now_ms_ = now_ms;
+  nghttp2_ssize r = nghttp2_session_mem_recv2(s_, data, len);
+  if (r >= 0) return kOk;
+  fatal_ = true;
+  switch (r) {
+    case NGHTTP2_ERR_BAD_CLIENT_MAGIC: error_ = "the client preface is not HTTP/2's"; break;
+    case NGHTTP2_ERR_FLOODED: error_ = "flooded: too many frames that need an answer (PING/SETTINGS)"; break;
+    case NGHTTP2_ERR_NOMEM: error_ = "the session's memory limit was reached"; break;
+    case NGHTTP2_ERR_CALLBACK_FAILURE: error_ = "internal failure"; break;
+    default: error_ = nghttp2_strerror(static_cast<int>(r)); break;
+  }
+  // nghttp2 has queued its GOAWAY for protocol errors; make sure one goes out.
+  if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, r == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                               : NGHTTP2_PROTOCOL_ERROR);
+  return kFatal;
+}
+
+size_t Server::send(std::string* out, size_t max) {
+  size_t before = out->size();
+  while (out->size() - before < max) {
+    const uint8_t* p = nullptr;
+    nghttp2_ssize n = nghttp2_session_mem_send2(s_, &p);
+    if (n <= 0) {
+      if (n < 0) fatal_ = true;
+      break;
+    }
+    out->append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+  }
+  return out->size() - before;
+}
+
+bool Server::want_write() const { return s_ && nghttp2_session_want_write(s_); }
+
+bool Server::done() const {
+  if (!s_) return true;
+  if (fatal_) return !nghttp2_session_want_write(s_);
+  return !nghttp2_session_want_read(s_) && !nghttp2_session_want_write(s_);
+}
+
+size_t Server::open_streams() const {
+  return open_;
+}
+
+int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,
+                    const uint8_t* body, size_t body_len, int64_t unix_seconds) {
+  Stream* st = stream_of(stream);
+  if (!st || !st->delivered || st->answered) return kStreamGone;
+  if (status < 200 || status > 999) return kBadField;
+  // Names lowercased (RFC 9113 8.2.1), values checked: nothing that could break the head.
+  size_t need = 3 + http1::DateCache::kLen + 20;
+  for (uint32_t i = 0; i < nfields; ++i) {
+    const http1::Field& f = fields[i];
+    if (f.name_len == 0) return kBadField;
+    for (size_t k = 0; k < f.name_len; ++k)
+      if (!is_token(static_cast<uint8_t>(f.name[k]))) return kBadField;
+    for (size_t k = 0; k < f.value_len; ++k) {
+      char c = f.value[k];
+      if (c == '\r' || c == '\n' || c == '\0') return kBadField;
+    }
+    need += f.name_len;
+  }
+  nv_buf_.resize(need);  // no reallocation below: the pointers into it stay valid
+  char* w = nv_buf_.data();
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(nfields + 3);
+  auto nv = [&](const char* n, size_t nl, const char* v, size_t vl) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n)), reinterpret_cast<uint8_t*>(const_cast<char*>(v)), nl, vl,
+                   NGHTTP2_NV_FLAG_NONE});
+  };
+  char* st_txt = w;
+  w[0] = static_cast<char>('0' + status / 100);
+  w[1] = static_cast<char>('0' + status / 10 % 10);
+  w[2] = static_cast<char>('0' + status % 10);
+  w += 3;
+  nv(":status", 7, st_txt, 3);
+  const char* d = date_.get(unix_seconds);
+  nv("date", 4, d, http1::DateCache::kLen);
+  bool no_body = http1::status_has_no_body(status);
+  if (!no_body) {
+    char* cl = w;
+    int n = snprintf(cl, 21, "%zu", body_len);
+    w += n;
+    nv("content-length", 14, cl, static_cast<size_t>(n));
+  }
+  for (uint32_t i = 0; i < nfields; ++i) {
+    const http1::Field& f = fields[i];
+    char* nm = w;
+    for (size_t k = 0; k < f.name_len; ++k) {
+      char c = f.name[k];
+      *w++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    }
+    nv(nm, f.name_len, f.value, f.value_len);
+  }
+  st->answered = true;
+  bool send_body = !no_body && !st->head_method && body_len > 0;
+  int r;
+  if (send_body) {
+    st->out.assign(reinterpret_cast<const char*>(body), body_len);
+    st->out_off = 0;
+    nghttp2_data_provider2 dp{};
+    dp.read_callback = read_body;
+    r = nghttp2_submit_response2(s_, stream, nva.data(), nva.size(), &dp);
+  } else {
+    st->complete = true;
+    r = nghttp2_submit_response2(s_, stream, nva.data(), nva.size(), nullptr);
+  }
+  if (r != 0) return r == NGHTTP2_ERR_NOMEM ? kNoMemory : kStreamGone;
+  return kOk;
+}
+
+void Server::shutdown() {
+  if (!s_ || fatal_) return;
+  nghttp2_submit_goaway(s_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
+}
+
+void Server::terminate(uint32_t code) {
+  if (!s_) return;
+  fatal_ = true;
+  nghttp2_session_terminate_session(s_, code);
+}
+
+}  // namespace zio::http2
