@@ -96,6 +96,13 @@ Napi::Value ZeroIo::HttpEnable(const Napi::CallbackInfo& info) {
   cfg.request_timeout_ms = U32(o, "requestTimeoutMs", cfg.request_timeout_ms);
   cfg.keepalive_timeout_ms = U32(o, "keepAliveTimeoutMs", cfg.keepalive_timeout_ms);
   cfg.pipeline_max = U32(o, "pipeline", cfg.pipeline_max);
+  cfg.http2 = U32(o, "http2", 1) != 0;
+  cfg.h2.max_concurrent_streams = U32(o, "h2Streams", cfg.h2.max_concurrent_streams);
+  cfg.h2.initial_window = U32(o, "h2Window", cfg.h2.initial_window);
+  cfg.h2.max_frame_size = U32(o, "h2FrameSize", cfg.h2.max_frame_size);
+  cfg.h2.header_list_bytes_max = U32(o, "h2HeaderList", cfg.h2.header_list_bytes_max);
+  cfg.h2.header_count_max = cfg.limits.headers_max;
+  cfg.h2.body_bytes_max = cfg.limits.body_bytes_max;
   return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     return Napi::Number::New(info.Env(), s->shard->endpoint_set_http(idx, gen, cfg));
   });

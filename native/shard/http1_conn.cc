@@ -114,6 +114,11 @@ void Shard::http_timer(uint32_t index) {
                                     : "the request did not arrive within requestTimeoutMs", true);
     h.error_code = kErrHttpTimeout;
     h.in.clear();
+  } else if (w == HttpWait::Idle && h.h2) {  // an idle HTTP/2 connection: GOAWAY, then the close
+    if (h.h2->sv.open_streams() > 0 || !h.in.empty()) return;
+    h.h2->sv.shutdown();
+    h2_flush_out(index);
+    conn_close_graceful(index, c.gen, 1000);
   } else if (w == HttpWait::Idle) {
     if (!h.settled() || !h.in.empty()) return;  // busy again (that state keeps its own wait)
     if (c.tx_count > 0 || c.send_inflight) {    // the last answer is still being read
@@ -247,6 +252,7 @@ void Shard::http_drain(uint32_t index) {
       mark_dirty(index);
     }
     if (h.stream_wants_room) mark_dirty(index);  // its writer is told at the next flush
+    if (h.h2) h2_flush_out(index);  // more frames from the HTTP/2 machine
   }
   if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
 }
@@ -259,6 +265,7 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
   if (!c->http) return kErrNotHttp;
   ConnHttp& h = *c->http;
   if (c->state != ConnState::Open) return kErrStaleId;
+  if (h.h2) return h2_respond(index, req, status, fields, nfields, body, body_len);
   // Unsigned differences: request ids wrap.
   if (req - h.next_resp >= h.next_req - h.next_resp) {
     ++h.ep->stats.stale_responses;
@@ -312,7 +319,15 @@ void Shard::http_input(uint32_t index, const uint8_t* p, size_t n) {
   ConnHttp& h = *c.http;
   h.ep->stats.bytes_in += n;
   if (h.dead) return;  // after an error answer: read and dropped (lingering close)
-  if (h.in.empty()) {
+  if (h.h2) {
+    if (h.in.empty()) {
+      size_t used = h2_feed(index, p, n, true);
+      if (used < n && !h.dead) h.in.assign(p + used, p + n);
+    } else {
+      h.in.insert(h.in.end(), p, p + n);
+      http_pump(index);
+    }
+  } else if (h.in.empty()) {
     size_t used = http_parse(index, p, n, true);
     if (used < n && !h.dead) h.in.assign(p + used, p + n);
   } else {
@@ -331,7 +346,8 @@ void Shard::http_input(uint32_t index, const uint8_t* p, size_t n) {
 
 void Shard::http_pump(uint32_t index) {
   ConnHttp& h = *conns_[index].http;
-  size_t used = http_parse(index, h.in.data(), h.in.size(), false);
+  size_t used = h.h2 ? h2_feed(index, h.in.data(), h.in.size(), false)
+                     : http_parse(index, h.in.data(), h.in.size(), false);
   if (h.dead) h.in.clear();
   else h.in.erase(h.in.begin(), h.in.begin() + static_cast<ptrdiff_t>(used));
 }
@@ -420,7 +436,8 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       break;
     }
     if (head.h2_preface) {
-      http_fail(index, 505, "HTTP/2 with prior knowledge is not served on this listener", false);
+      if (h.next_req == 0 && h2_start(index)) return pos + h2_feed(index, buf + pos, len - pos, pooled);
+      http_fail(index, 505, "HTTP/2 is not served on this listener (http2: false)", false);
       break;
     }
     size_t head_len = static_cast<size_t>(r);
@@ -517,7 +534,7 @@ void Shard::http_peer_ended(uint32_t index) {
   }
   // The application hears of it (an owned request's signal fires: the client will not read an
   // answer it may still be computing); the answers owed still go out, then the close.
-  if (!h.settled()) {
+  if (h.h2 ? h.h2->sv.open_streams() > 0 : !h.settled()) {
     if (room(1)) emit(kEvPeerEnded, index, c.gen, c.proto, 0, 0, 0, 0);
     // A client that gave up is not kept for ever by answers that never come.
     http_set_wait(index, HttpWait::Owed, h.ep->cfg.request_timeout_ms);
@@ -532,6 +549,7 @@ int64_t Shard::http_stream_start(uint32_t index, uint32_t gen, uint32_t req, uin
   if (!c->http) return kErrNotHttp;
   ConnHttp& h = *c->http;
   if (c->state != ConnState::Open) return kErrStaleId;
+  if (h.h2) return kErrWrongKind;  // streamed answers are HTTP/1.1's for now
   if (req - h.next_resp >= h.next_req - h.next_resp) return kErrStaleId;
   for (const auto& s : h.stash)
     if (s.first == req) return kErrStaleId;
@@ -621,7 +639,13 @@ int64_t Shard::http_stream_end(uint32_t index, uint32_t gen, uint32_t req) {
 bool Shard::http_shutdown(uint32_t index, uint32_t timeout_ms) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
-  if (h.settled()) return false;
+  if (h.h2) {  // GOAWAY: streams in flight finish, no new one is taken
+    h.h2->sv.shutdown();
+    h2_flush_out(index);
+    if (h.h2->sv.open_streams() == 0) return false;
+  } else if (h.settled()) {
+    return false;
+  }
   h.draining = true;
   h.no_more = true;
   h.close_after = true;
@@ -641,6 +665,10 @@ bool Shard::http_owes(const Conn& c) {
 void Shard::http_flush(uint32_t index, bool allow_events) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
+  if (h.h2) {
+    h2_flush(index, allow_events);
+    return;
+  }
   if (h.dead) {
     h.in.clear();
   } else if (allow_events && !h.in.empty() && !h.need_lf && h.in.size() >= h.need_bytes &&

@@ -23,6 +23,7 @@
 
 #include "driver/timer_wheel.h"
 #include "proto/http1/http1.h"
+#include "proto/http2/http2.h"
 
 namespace zio {
 
@@ -46,6 +47,8 @@ struct HttpConfig {
   uint32_t request_timeout_ms = 10000;    // a head must be complete this long after its first byte
   uint32_t keepalive_timeout_ms = 5000;   // idle keep-alive connections close after this
   uint32_t pipeline_max = 16;             // requests parsed ahead of their responses
+  bool http2 = true;                      // a client preface switches the connection to HTTP/2
+  http2::Limits h2;                       // its SETTINGS and defences
 };
 
 // Per-listener counters (readable from JS: httpStats).
@@ -59,6 +62,22 @@ struct HttpCounters {
 struct HttpEndpoint {
   HttpConfig cfg;
   HttpCounters stats;
+};
+
+class Shard;
+// An HTTP/2 connection's machine and its wiring to the shard (shard/http2_conn.cc): requests
+// become the same records and events as HTTP/1.1, with the stream id as the request id.
+struct ConnH2 final : http2::Events {
+  Shard* shard = nullptr;
+  uint32_t index = 0;
+  http2::Server sv;
+  // The input being fed: where it lies, and whether it is in the pool for this batch (body
+  // events point into it) or held (copied into lent slots).
+  const uint8_t* feed = nullptr;
+  bool pooled = false;
+  void on_request(const http2::Head& h) override;
+  void on_data(int32_t stream, const uint8_t* data, size_t n, bool end) override;
+  void on_reset(int32_t stream, uint32_t code) override;
 };
 
 // Why the connection's timer runs.
@@ -87,6 +106,8 @@ struct ConnHttp {
   bool stream_wants_room = false;
   uint32_t stream_req = 0;
   std::string stream_held;    // what it wrote while earlier answers were owed
+  std::unique_ptr<ConnH2> h2; // HTTP/2 (after the client preface): the rest of this struct's
+                              // request bookkeeping is HTTP/1.1's
   size_t need_bytes = 0;      // the held input is a head whose small body is incomplete
   uint32_t body_req = 0;      // the request whose body is being decoded
   uint32_t next_req = 0;      // id of the next parsed request

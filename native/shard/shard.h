@@ -69,6 +69,8 @@ enum EventType : int32_t {
                         // pool, code = request id
   kEvHttpWritable = 12, // conn, code = request id: a streamed answer that was told to wait has
                         // room again (everything it wrote is in the write queue)
+  kEvHttpReset = 13,    // conn, code = request id (HTTP/2 stream), aux = HTTP/2 error code: the
+                        // client reset the stream before its answer was complete
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
@@ -573,6 +575,14 @@ class Shard {
   // Connection: close), no new one is read, then the connection closes; bounded by timeout_ms.
   // False when it has none in flight (the caller closes it gracefully now).
   bool http_shutdown(uint32_t index, uint32_t timeout_ms);
+  // HTTP/2 (http2_conn.cc)
+  friend struct ConnH2;
+  bool h2_start(uint32_t index);  // the client preface came: the connection speaks HTTP/2 now
+  size_t h2_feed(uint32_t index, const uint8_t* p, size_t n, bool pooled);  // bytes consumed
+  void h2_flush_out(uint32_t index);
+  void h2_flush(uint32_t index, bool allow_events);
+  int64_t h2_respond(uint32_t index, uint32_t req, uint16_t status, const http1::Field* fields,
+                     uint32_t nfields, const uint8_t* body, size_t body_len);
   void http_timer(uint32_t index);
   void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
   void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
@@ -658,6 +668,7 @@ class Shard {
   uint64_t handle_buf_ = 0;
   http1::DateCache http_date_;
   std::string http_scratch_;  // a response being assembled (grows to the largest, then reused)
+  std::string h2_out_;        // HTTP/2 frames on their way to the write queue (reused)
 };
 
 }  // namespace zio

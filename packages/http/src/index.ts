@@ -27,10 +27,12 @@ requireFeature('http', '@zero-io/http');
 
 const EV_HTTP_REQUEST = 10;
 const EV_HTTP_BODY = 11;
+const EV_HTTP_RESET = 13;
 
 /** The HTTP options of a listener ({@link Io.httpServe}; {@link HttpListenConfig} has them too). */
 export type HttpServeConfig = Pick<HttpListenConfig, 'maxHeaderCount' | 'maxHeaderSize' | 'maxTargetSize' | 'maxBodyInline' |
-  'maxBodySize' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPipelined'>;
+  'maxBodySize' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPipelined' | 'http2' | 'maxConcurrentStreams' |
+  'initialWindowSize' | 'maxFrameSize' | 'maxHeaderListSize'>;
 
 /** Options of {@link Io.httpListenWith}. */
 export interface HttpListenConfig {
@@ -83,6 +85,25 @@ export interface HttpListenConfig {
    * this the engine stops reading that connection until answers go out. @default 16
    */
   maxPipelined?: number;
+  /**
+   * Serve HTTP/2 too: a connection that opens with the HTTP/2 client preface (cleartext "h2c"
+   * with prior knowledge, or TLS after ALPN "h2", which is then offered first) speaks HTTP/2.
+   * Requests arrive as the same events (`version: '2'`, `requestId` is the stream id; bodies
+   * always as HttpBodyChunk). `Upgrade: h2c` is not taken (the request is answered as
+   * HTTP/1.1). @default true
+   */
+  http2?: boolean;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (more streams are refused). @default 100 */
+  maxConcurrentStreams?: number;
+  /** HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: how much of a request body may arrive ahead of reading. @default 65535 */
+  initialWindowSize?: number;
+  /** HTTP/2 SETTINGS_MAX_FRAME_SIZE. @default 16384 */
+  maxFrameSize?: number;
+  /**
+   * HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE, enforced per request head (decoded bytes: name +
+   * value + 32 per field; an HPACK bomb stops here): a larger head resets its stream. @default 16384
+   */
+  maxHeaderListSize?: number;
 }
 
 /**
@@ -107,7 +128,8 @@ export interface HttpRequestEvent {
   readonly query: string;
   /** The whole request-target as sent. */
   readonly target: string;
-  readonly version: '1.0' | '1.1';
+  /** '2' for HTTP/2 (then `requestId` is the stream id). */
+  readonly version: '1.0' | '1.1' | '2';
   /** The connection stays open after this request's answer (HTTP/1.1 default; 1.0 with keep-alive). */
   readonly keepAlive: boolean;
   /** The first field named `name` (case-insensitive), or null. Values are decoded as latin1, as node:http does. */
@@ -141,6 +163,20 @@ export interface HttpBodyChunkEvent {
   readonly end: boolean;
 }
 
+/**
+ * HTTP/2: the client reset a stream before its answer was complete (it cancelled the request).
+ * An answer given now is dropped (`httpRespond` returns false); owned requests' `signal` fires.
+ */
+export interface HttpResetEvent {
+  readonly type: 'HttpReset';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  /** The request (the stream id). */
+  readonly requestId: number;
+  /** The HTTP/2 error code of the reset (8: CANCEL). */
+  readonly errorCode: number;
+}
+
 /** Counters of one HTTP listener (`io.httpStats(ep)`). */
 export interface HttpStats {
   requests: number;
@@ -166,6 +202,7 @@ declare module '@zero-io/core' {
   interface EventMap {
     HttpRequest: HttpRequestEvent;
     HttpBodyChunk: HttpBodyChunkEvent;
+    HttpReset: HttpResetEvent;
   }
   interface Io {
     /**
@@ -248,7 +285,14 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
   path: { get(this: Cursor) { return spanOf(this, R_PATH); }, configurable: true },
   query: { get(this: Cursor) { return spanOf(this, R_QUERY); }, configurable: true },
   target: { get(this: Cursor) { return spanOf(this, R_TARGET); }, configurable: true },
-  version: { get(this: Cursor) { rec(this); return ((this._io()._i32[this._base() + 3] >> 8) & 0xff) === 0 ? '1.0' : '1.1'; }, configurable: true },
+  version: {
+    get(this: Cursor) {
+      rec(this);
+      const v = (this._io()._i32[this._base() + 3] >> 8) & 0xff;
+      return v === 0 ? '1.0' : v === 20 ? '2' : '1.1';
+    },
+    configurable: true,
+  },
   keepAlive: { get(this: Cursor) { return (flags(this) & REQ_KEEP_ALIVE) !== 0; }, configurable: true },
   streamed: { get(this: Cursor) { return (flags(this) & REQ_STREAMED) !== 0; }, configurable: true },
   bodyLength: { get(this: Cursor) { rec(this); return this._io()._i32[this._base() + 7]; }, configurable: true },
@@ -278,6 +322,10 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
     },
     configurable: true, writable: true,
   },
+});
+registerEventType(EV_HTTP_RESET, 'HttpReset', {
+  requestId,
+  errorCode: { get(this: Cursor) { return this._io()._i32[this._base() + 7] >>> 0; }, configurable: true },
 });
 registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
   requestId,
@@ -321,11 +369,23 @@ function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<stri
     requestTimeoutMs: intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what),
     keepAliveTimeoutMs: intOption(config.keepAliveTimeoutMs, 5_000, 0, 3_600_000, 'keepAliveTimeoutMs', what),
     pipeline: intOption(config.maxPipelined, 16, 1, 1024, 'maxPipelined', what),
+    http2: boolOption(config.http2, true, 'http2', what) ? 1 : 0,
+    h2Streams: intOption(config.maxConcurrentStreams, 100, 1, 10_000, 'maxConcurrentStreams', what),
+    h2Window: intOption(config.initialWindowSize, 65_535, 1, 2_147_483_647, 'initialWindowSize', what),
+    h2FrameSize: intOption(config.maxFrameSize, 16_384, 16_384, 16_777_215, 'maxFrameSize', what),
+    h2HeaderList: intOption(config.maxHeaderListSize, 16_384, 64, 1 << 20, 'maxHeaderListSize', what),
   };
 }
 
 const SERVE_KEYS = ['maxHeaderCount', 'maxHeaderSize', 'maxTargetSize', 'maxBodyInline', 'maxBodySize',
-  'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined'] as const;
+  'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined', 'http2', 'maxConcurrentStreams', 'initialWindowSize',
+  'maxFrameSize', 'maxHeaderListSize'] as const;
+
+function boolOption(v: unknown, dflt: boolean, key: string, what: string): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new IoError('InvalidConfig', `${what}: ${key} must be true or false, got ${describeValue(v)}`, { key });
+  return v;
+}
 
 Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
   const what = 'httpListenWith';
@@ -358,7 +418,8 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   if (config.tls !== undefined) {
     const tls = config.tls;
     try {
-      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn: ['http/1.1', 'http/1.0'] } : tls);
+      const alpn = opts.http2 ? ['h2', 'http/1.1', 'http/1.0'] : ['http/1.1', 'http/1.0'];
+      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn } : tls);
     } catch (e) {
       this.closeEndpoint(ep);
       throw e;

@@ -40,6 +40,10 @@ function ownersOf(io: Io): Owners {
         r._push(ev);
         return true;
       }
+    } else if (ev.type === 'HttpReset') {
+      // HTTP/2: the client cancelled this stream.
+      const set = mine.live.get(ev.conn);
+      if (set !== undefined) for (const r of set) if (r.requestId === ev.requestId) r._abort(`the client reset the stream (HTTP/2 error ${ev.errorCode})`);
     } else if (ev.type === 'PeerEnded') {
       // The client ended its side with answers owed: it will most likely not read them (a
       // client that gave up). Owned requests hear of it through their signal; an answer still
@@ -92,7 +96,7 @@ export class HttpOwnedRequest {
   /** Its number on the connection (what `io.httpRespond` takes). */
   readonly requestId: number;
   readonly method: string;
-  readonly version: '1.0' | '1.1';
+  readonly version: '1.0' | '1.1' | '2';
   readonly keepAlive: boolean;
   /** The body arrives after the head (read it with bodyStream() / text() / json() / bytes()). */
   readonly streamed: boolean;
@@ -121,7 +125,8 @@ export class HttpOwnedRequest {
     this.#text = Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.length) as Latin1Buffer;
     const flags = kind >>> 16;
     this.method = methodOf(kind & 0xff, this.#bytes, this.#text, 0, this.#bytes.length);
-    this.version = (flags & REQ_HTTP10) !== 0 ? '1.0' : '1.1';
+    const v = (kind >> 8) & 0xff;
+    this.version = v === 20 ? '2' : (flags & REQ_HTTP10) !== 0 ? '1.0' : '1.1';
     this.keepAlive = (flags & REQ_KEEP_ALIVE) !== 0;
     this.streamed = (flags & REQ_STREAMED) !== 0;
     this.#ended = !this.streamed;

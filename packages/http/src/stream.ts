@@ -157,6 +157,7 @@ Io.prototype.httpRespondStream = function httpRespondStream(this: Io, conn: Conn
   if (r === ERR.STALE || r === ERR.CLOSING) return null;
   if (r === ERR.QUEUE_FULL) throw new IoError('InvalidArgument', `httpRespondStream: connection ${conn} has a streamed answer open already; end() it first`);
   if (r === ERR.NOT_HTTP) throw new IoError('InvalidConnId', `httpRespondStream: connection ${conn} is not an HTTP connection`);
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'httpRespondStream: streamed answers over HTTP/2 are not built yet; answer this request with httpRespond');
   if (r < 0) throw new IoError('InvalidArgument', `httpRespondStream: the head was refused (${r})`);
   const w = new HttpBodyWriter(this, conn, requestId);
   writersOf(this).set(conn, w);
