@@ -371,7 +371,12 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
       char c = f.name[k];
       *w++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
     }
-    nv(nm, f.name_len, f.value, f.value_len);
+    // RFC 9113 8.2.1: no whitespace at either end of a value (HTTP/1.1 readers drop it anyway).
+    const char* v = f.value;
+    size_t vl = f.value_len;
+    while (vl && (v[0] == ' ' || v[0] == '\t')) { ++v; --vl; }
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) --vl;
+    nv(nm, f.name_len, v, vl);
   }
   st->answered = true;
   bool send_body = !no_body && !st->head_method && body_len > 0;

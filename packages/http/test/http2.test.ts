@@ -1,0 +1,181 @@
+// HTTP/2 on an HTTP listener, against real peers: curl (h2c prior knowledge, h2 over TLS by
+// ALPN), node:http2 (many concurrent streams, bodies both ways, HEAD, a cancelled stream), and
+// h2spec (the conformance suite; installed with `go install`, cached outside the clone).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Io } from '@zero-io/core';
+import '@zero-io/tcp';
+import { ZeroResponse } from '@zero-io/http';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { onError, run } from './helpers.js';
+
+let io: Io | undefined;
+afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
+const dir = mkdtempSync(join(tmpdir(), 'zio-h2-'));
+const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
+beforeAll(async () => {
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
+  expect(r.code).toBe(0);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An echo server: answers every request with its version, method, path and body hash. */
+function serve(tls = false) {
+  io = new Io();
+  const ep = io.httpListenWith({ host: '127.0.0.1', port: 0, ...(tls ? { tls: { cert, key } } : {}) });
+  const bodies = new Map<string, ReturnType<typeof createHash>>();
+  const heads = new Map<string, string>();
+  const answer = (conn: number, id: number) => {
+    const k = `${conn}/${id}`;
+    const sha = bodies.get(k)?.digest('hex') ?? '-';
+    io!.httpRespond(conn as never, id, ZeroResponse.ok().header('X-Head', heads.get(k)!).text(sha));
+    bodies.delete(k);
+    heads.delete(k);
+  };
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') {
+      heads.set(`${ev.conn}/${ev.requestId}`, `${ev.version}|${ev.method}|${ev.path}|${ev.query}`);
+      if (ev.streamed) bodies.set(`${ev.conn}/${ev.requestId}`, createHash('sha256'));
+      else answer(ev.conn, ev.requestId);
+    } else if (ev.type === 'HttpBodyChunk') {
+      bodies.get(`${ev.conn}/${ev.requestId}`)!.update(ev.data);
+      if (ev.end) answer(ev.conn, ev.requestId);
+    }
+  }, { onError });
+  return { port: io.localAddress(ep).port, h, ep };
+}
+
+function h2request(client: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer) {
+  return new Promise<{ status: number; head: string; body: string }>((resolve, reject) => {
+    const r = client.request(headers);
+    let d = '';
+    let status = 0, head = '';
+    r.setEncoding('utf8');
+    r.on('response', (h) => { status = Number(h[':status']); head = String(h['x-head']); });
+    r.on('data', (x) => { d += x; });
+    r.on('end', () => resolve({ status, head, body: d }));
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+it('curl: h2c with prior knowledge (GET, POST), and HTTP/1.1 on the same listener', async () => {
+  const { port, h } = serve();
+  const get = await run('curl', ['-s', '--http2-prior-knowledge', `http://127.0.0.1:${port}/a?b=1`, '-D', '-', '-w', '\n%{http_version}']);
+  expect(get.code).toBe(0);
+  const out = get.stdout.toString();
+  expect(out).toMatch(/^HTTP\/2 200 \r\n/);
+  expect(out).toContain('x-head: 2|GET|/a|b=1');
+  expect(out).toMatch(/\ndate: \w{3}, \d\d \w{3} \d{4} /);
+  expect(out.endsWith('\n2')).toBe(true);
+  const body = Buffer.alloc(300_000, 'q');
+  const post = await run('curl', ['-s', '--http2-prior-knowledge', '--data-binary', '@-', `http://127.0.0.1:${port}/up`], { input: body });
+  expect(post.stdout.toString()).toBe(createHash('sha256').update(body).digest('hex'));
+  const h1 = await run('curl', ['-s', '-D', '-', `http://127.0.0.1:${port}/one`]);
+  expect(h1.stdout.toString()).toContain('X-Head: 1.1|GET|/one|');
+  await h.shutdown();
+});
+
+it('node:http2: 100 concurrent streams with bodies on one connection, HEAD, and a cancelled stream', async () => {
+  const { port, h, ep } = serve();
+  const c = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const bodies = Array.from({ length: 100 }, (_, i) => Buffer.alloc(i * 997, i & 0xff));
+    const got = await Promise.all(bodies.map((b, i) => h2request(c, { ':method': 'POST', ':path': `/s${i}` }, b)));
+    got.forEach((g, i) => {
+      expect(g.status).toBe(200);
+      expect(g.head).toBe(`2|POST|/s${i}|`);
+      const want = createHash('sha256').update(bodies[i]).digest('hex');
+      // An empty body: no DATA at all ('-'), or one empty DATA frame ending the stream.
+      expect(i === 0 ? [want, '-'] : [want]).toContain(g.body);
+    });
+    const head = await h2request(c, { ':method': 'HEAD', ':path': '/h' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    // A stream the client cancels mid-body: the others go on.
+    const r = c.request({ ':method': 'POST', ':path': '/cancel' });
+    r.on('error', () => {});
+    r.write(Buffer.alloc(1000));
+    await new Promise((res) => setTimeout(res, 20));
+    r.close(http2.constants.NGHTTP2_CANCEL);
+    const after = await h2request(c, { ':path': '/after' });
+    expect(after.head).toBe('2|GET|/after|');
+  } finally {
+    c.close();
+  }
+  expect(io!.httpStats(ep)!.requests).toBe(103);
+  await h.shutdown();
+});
+
+it('h2 over TLS: ALPN picks h2 for node:http2 and curl, http/1.1 for an HTTP/1.1 client', async () => {
+  const { port, h } = serve(true);
+  const c = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  try {
+    const g = await h2request(c, { ':path': '/tls' });
+    expect(g.head).toBe('2|GET|/tls|');
+    expect(c.alpnProtocol).toBe('h2');
+  } finally {
+    c.close();
+  }
+  const curl2 = await run('curl', ['-sk', '--http2', '-D', '-', `https://127.0.0.1:${port}/c`]);
+  expect(curl2.stdout.toString()).toMatch(/^HTTP\/2 200/);
+  const curl1 = await run('curl', ['-sk', '--http1.1', '-D', '-', `https://127.0.0.1:${port}/c`]);
+  expect(curl1.stdout.toString()).toMatch(/^HTTP\/1\.1 200/);
+  await h.shutdown();
+});
+
+// h2spec's cases this server does not pass yet (nghttp2 1.68 ignores frames on streams it no
+// longer tracks and RFC 7540 priorities; a cleartext listener also serves HTTP/1.1, so an
+// invalid preface gets a 400). The list may shrink, never grow: a new failure fails this test.
+const KNOWN_H2SPEC_GAPS = [
+  'http2/3.5/2', 'http2/5.1/5', 'http2/5.1/6', 'http2/5.1/8', 'http2/5.1/9', 'http2/5.1/11', 'http2/5.1/12',
+  'http2/5.1.1/2', 'http2/5.3.1/2', 'http2/6.1/2', 'http2/6.3/1', 'http2/6.9.1/3',
+];
+
+it('h2spec (h2c): every case passes but the known gaps', async () => {
+  const bin = join(process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io'), 'go-bin');
+  const h2spec = join(bin, 'h2spec');
+  if (!existsSync(h2spec)) {
+    mkdirSync(bin, { recursive: true });
+    const inst = await run('go', ['install', 'github.com/summerwind/h2spec/cmd/h2spec@v2.6.0'], { timeoutMs: 300_000 });
+    void inst;
+    if (!existsSync(h2spec)) {
+      const again = await runEnv('go', ['install', 'github.com/summerwind/h2spec/cmd/h2spec@latest'], { GOBIN: bin });
+      expect(existsSync(h2spec), `h2spec could not be installed (go install): ${again}`).toBe(true);
+    }
+  }
+  const { port, h } = serve();
+  const junit = join(dir, 'h2spec.xml');
+  const r = await run(h2spec, ['-h', '127.0.0.1', '-p', String(port), '-o', '2', '-j', junit], { timeoutMs: 120_000 });
+  const text = r.stdout.toString();
+  const m = /(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed/.exec(text);
+  expect(m, text.slice(-2000)).not.toBeNull();
+  const failed = failingCases(text);
+  const fresh = failed.filter((f) => !KNOWN_H2SPEC_GAPS.includes(f));
+  expect(fresh, text.slice(-4000)).toEqual([]);
+  expect(Number(m![2])).toBeGreaterThanOrEqual(145 - KNOWN_H2SPEC_GAPS.length);
+  await h.shutdown({ timeoutMs: 200 });
+}, 180_000);
+
+/** 'http2/5.1/5' for each failed case of h2spec's text report. */
+function failingCases(text: string): string[] {
+  const out: string[] = [];
+  const section: string[] = [];
+  for (const line of text.split('\n')) {
+    const s = /^\s*(\d+(?:\.\d+)*)\. /.exec(line);
+    if (s) { const depth = s[1].split('.').length; section.length = depth - 1; section[depth - 1] = s[1]; continue; }
+    const c = /^\s*(\d+): .*×/.exec(line);
+    if (c) out.push(`http2/${section[section.length - 1]}/${c[1]}`);
+  }
+  return [...new Set(out)];
+}
+
+async function runEnv(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300_000 });
+  return `${r.status} ${r.stderr?.slice(-500)}`;
+}
