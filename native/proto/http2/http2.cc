@@ -12,6 +12,8 @@ namespace zio::http2 {
 
 struct Server::Stream {
   int32_t id = 0;
+  Stream *prev = nullptr, *next = nullptr;  // every live Stream, for the destructor (nghttp2 does
+                                            // not close the streams left when a session is deleted)
   std::string buf;  // the head's names and values, as decoded
   struct F { uint32_t no, nl, vo, vl; };
   std::vector<F> fields;
@@ -80,7 +82,7 @@ int on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
   st->id = f->hd.stream_id;
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
-  ++self(ud)->open_;
+  self(ud)->link(st);
   return 0;
 }
 
@@ -175,7 +177,7 @@ int on_stream_close(nghttp2_session* s, int32_t id, uint32_t code, void* ud) {
   if (!st) return 0;
   if (st->delivered && !st->complete) self(ud)->events_->on_reset(id, code);
   nghttp2_session_set_stream_user_data(s, id, nullptr);
-  --self(ud)->open_;
+  self(ud)->unlink(st);
   delete st;
   return 0;
 }
@@ -209,7 +211,26 @@ nghttp2_ssize read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t len
 }  // namespace
 
 Server::~Server() {
-  if (s_) nghttp2_session_del(s_);  // on_stream_close frees what streams were left
+  if (s_) nghttp2_session_del(s_);
+  while (streams_) {  // the streams still open when the session went
+    Stream* st = streams_;
+    unlink(st);
+    delete st;
+  }
+}
+
+void Server::link(Stream* st) {
+  st->next = streams_;
+  if (streams_) streams_->prev = st;
+  streams_ = st;
+  ++open_;
+}
+
+void Server::unlink(Stream* st) {
+  if (st->prev) st->prev->next = st->next; else streams_ = st->next;
+  if (st->next) st->next->prev = st->prev;
+  st->prev = st->next = nullptr;
+  --open_;
 }
 
 Server::Stream* Server::stream_of(int32_t id) {

@@ -112,6 +112,9 @@ class Server {
   uint32_t goaway_code_ = 0;
   size_t mem_used_ = 0;
   size_t open_ = 0;  // streams with a request head begun and not closed
+  Stream* streams_ = nullptr;
+  void link(Stream* st);
+  void unlink(Stream* st);
   // Rapid reset (CVE-2023-44487): a token bucket of the peer's RST_STREAMs on streams it opened
   // (resets_burst tokens, resets_per_sec back each second); empty: GOAWAY ENHANCE_YOUR_CALM.
   double reset_tokens_ = 0;
