@@ -328,3 +328,29 @@ TEST(Http2Server, ResetsAtAModestRateAreFine) {
   pump(*sv, c);
   EXPECT_EQ(c.resp[ok].body, "GET /still 0");
 }
+
+TEST(Http2Server, FramesOnClosedOrOlderStreamsEndTheSession) {
+  {  // HEADERS again on a stream that was answered and closed: STREAM_CLOSED (RFC 9113 5.1)
+    std::unique_ptr<Server> sv(make());
+    std::string in = kPreface + frame(1, 0x5, 1, kGetBlock);  // END_STREAM | END_HEADERS
+    ASSERT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(in.data()), in.size(), 0), http2::kOk);
+    std::string out;
+    sv->sv.send(&out);
+    ASSERT_EQ(sv->reqs.size(), 1u);  // answered: the stream is closed
+    std::string again = frame(1, 0x5, 1, kGetBlock);
+    EXPECT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(again.data()), again.size(), 0), http2::kFatal);
+    out.clear();
+    sv->sv.send(&out);
+    EXPECT_EQ(goaway_in(out), NGHTTP2_STREAM_CLOSED);
+  }
+  {  // a new stream id below one used before: PROTOCOL_ERROR (5.1.1)
+    std::unique_ptr<Server> sv(make());
+    sv->answer_at_end = false;
+    std::string in = kPreface + frame(1, 0x5, 5, kGetBlock) + frame(1, 0x5, 3, kGetBlock);
+    EXPECT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(in.data()), in.size(), 0), http2::kFatal);
+    std::string out;
+    sv->sv.send(&out);
+    EXPECT_EQ(goaway_in(out), NGHTTP2_PROTOCOL_ERROR);
+    EXPECT_EQ(sv->reqs.size(), 1u);
+  }
+}

@@ -126,6 +126,10 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   Server* sv = self(ud);
   int32_t id = f->hd.stream_id;
   if (f->hd.type == NGHTTP2_RST_STREAM) return on_frame_recv_rst(sv, f);
+  if (f->hd.type == NGHTTP2_PRIORITY && f->priority.pri_spec.stream_id == id) {  // 5.3.1
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
+    return 0;
+  }
   bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
@@ -174,8 +178,13 @@ int on_data_chunk(nghttp2_session* s, uint8_t, int32_t id, const uint8_t* data, 
 
 int on_stream_close(nghttp2_session* s, int32_t id, uint32_t code, void* ud) {
   auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+  Server* sv = self(ud);
+  if (code != NGHTTP2_NO_ERROR && !Server::in_ring(sv->reset_by_peer_, id))
+    sv->reset_by_us_[sv->reset_by_us_at_++ % Server::kClosedRing] = id;
+  else
+    sv->closed_[sv->closed_at_++ % Server::kClosedRing] = id;
   if (!st) return 0;
-  if (st->delivered && !st->complete) self(ud)->events_->on_reset(id, code);
+  if (st->delivered && !st->complete) sv->events_->on_reset(id, code);
   nghttp2_session_set_stream_user_data(s, id, nullptr);
   self(ud)->unlink(st);
   delete st;
@@ -183,7 +192,30 @@ int on_stream_close(nghttp2_session* s, int32_t id, uint32_t code, void* ud) {
 }
 
 int on_frame_recv_rst(Server* sv, const nghttp2_frame* f) {
-  if (f->hd.type == NGHTTP2_RST_STREAM) sv->reset_received();
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    sv->reset_by_peer_[sv->reset_by_peer_at_++ % Server::kClosedRing] = f->hd.stream_id;
+    sv->reset_received();
+  }
+  return 0;
+}
+
+// Frame checks nghttp2 1.68 leaves out (it forgets closed streams, and ignores RFC 7540
+// priorities): made before the frame is processed.
+int on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd, void* ud) {
+  Server* sv = self(ud);
+  int32_t id = hd->stream_id;
+  if (hd->type == NGHTTP2_PRIORITY && id == 0)  // RFC 9113 6.3
+    return sv->fail_connection(NGHTTP2_PROTOCOL_ERROR, "PRIORITY frame on stream 0");
+  if ((hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) && id > 0 && (id & 1) &&
+      id <= nghttp2_session_get_last_proc_stream_id(s)) {
+    nghttp2_stream* st = nghttp2_session_find_stream(s, id);
+    if (st != nullptr && nghttp2_stream_get_state(st) != NGHTTP2_STREAM_STATE_CLOSED) return 0;
+    if (Server::in_ring(sv->reset_by_us_, id)) return 0;  // in flight after our RST (5.4.2): ignored
+    if (Server::in_ring(sv->closed_, id) || Server::in_ring(sv->reset_by_peer_, id))
+      return sv->fail_connection(NGHTTP2_STREAM_CLOSED, "a frame on a closed stream");  // 5.1
+    if (hd->type == NGHTTP2_HEADERS)  // 5.1.1: a new stream id must be larger than every before it
+      return sv->fail_connection(NGHTTP2_PROTOCOL_ERROR, "a stream id smaller than an earlier one");
+  }
   return 0;
 }
 
@@ -253,6 +285,7 @@ int Server::init(const Limits& limits, Events* events, std::string* err) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
   // Our own bucket answers with ENHANCE_YOUR_CALM (reset_received); nghttp2's, at four times
   // the rate, stays as a backstop (it answers INTERNAL_ERROR).
   nghttp2_option_set_stream_reset_rate_limit(opt, 4ull * limits.resets_burst + 1000, 4ull * limits.resets_per_sec);
@@ -284,6 +317,13 @@ int Server::init(const Limits& limits, Events* events, std::string* err) {
   return kOk;
 }
 
+int Server::fail_connection(uint32_t code, const char* why) {
+  error_ = why;
+  terminated_ = true;
+  nghttp2_session_terminate_session(s_, code);
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 void Server::reset_received() {
   if (fatal_) return;
   if (reset_at_ms_ == 0) reset_at_ms_ = now_ms_;
@@ -309,10 +349,11 @@ int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
     case NGHTTP2_ERR_BAD_CLIENT_MAGIC: error_ = "the client preface is not HTTP/2's"; break;
     case NGHTTP2_ERR_FLOODED: error_ = "flooded: too many frames that need an answer (PING/SETTINGS)"; break;
     case NGHTTP2_ERR_NOMEM: error_ = "the session's memory limit was reached"; break;
-    case NGHTTP2_ERR_CALLBACK_FAILURE: error_ = "internal failure"; break;
+    case NGHTTP2_ERR_CALLBACK_FAILURE: if (!terminated_) error_ = "internal failure"; break;
     default: error_ = nghttp2_strerror(static_cast<int>(r)); break;
   }
   // nghttp2 has queued its GOAWAY for protocol errors; make sure one goes out.
+  if (r == NGHTTP2_ERR_CALLBACK_FAILURE && terminated_) return kFatal;  // ours is queued already
   if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, r == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
                                                                : NGHTTP2_PROTOCOL_ERROR);
   return kFatal;

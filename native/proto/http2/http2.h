@@ -98,6 +98,7 @@ class Server {
   // Ends the session now with GOAWAY(code).
   void terminate(uint32_t code);
   size_t open_streams() const;
+  nghttp2_session* session() { return s_; }
   // Why the session failed (static text; "" when it did not), and the GOAWAY code we sent.
   const char* error() const { return error_; }
   uint32_t goaway_code() const { return goaway_code_; }
@@ -115,6 +116,17 @@ class Server {
   Stream* streams_ = nullptr;
   void link(Stream* st);
   void unlink(Stream* st);
+  // Recently closed streams (RFC 9113 5.1: a frame on a closed stream is STREAM_CLOSED, but one
+  // still in flight after our own RST_STREAM is ignored, 5.4.2). Rings of the last 256 ids.
+  static constexpr uint32_t kClosedRing = 256;
+  int32_t closed_[kClosedRing] = {}, reset_by_us_[kClosedRing] = {}, reset_by_peer_[kClosedRing] = {};
+  uint32_t closed_at_ = 0, reset_by_us_at_ = 0, reset_by_peer_at_ = 0;
+  static bool in_ring(const int32_t* r, int32_t id) {
+    for (uint32_t i = 0; i < kClosedRing; ++i) if (r[i] == id) return true;
+    return false;
+  }
+  bool terminated_ = false;
+  int fail_connection(uint32_t code, const char* why);  // GOAWAY(code) now; the callback's return
   // Rapid reset (CVE-2023-44487): a token bucket of the peer's RST_STREAMs on streams it opened
   // (resets_burst tokens, resets_per_sec back each second); empty: GOAWAY ENHANCE_YOUR_CALM.
   double reset_tokens_ = 0;
