@@ -105,7 +105,6 @@ const vectors: Vector[] = [
   head('HTTP/2.0 on an HTTP/1 request line', 'GET / HTTP/2.0\r\nHost: h\r\n\r\n', 505),
   head('HTTP/3.0', 'GET / HTTP/3.0\r\nHost: h\r\n\r\n', 505),
   head('HTTP/0.9 with a version', 'GET / HTTP/0.9\r\nHost: h\r\n\r\n', 505),
-  head('the HTTP/2 prior-knowledge preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505),
   // ---- Host (RFC 9112 section 3.2).
   head('no Host in an HTTP/1.1 request', 'GET / HTTP/1.1\r\n\r\n'),
   head('two Host fields', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'),
