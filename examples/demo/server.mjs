@@ -5,7 +5,8 @@
 // (chat),   nc -u 127.0.0.1 7003   (UDP echo)   and
 // openssl s_client -connect 127.0.0.1:7004 -quiet   (TLS echo, self-signed certificate made at start)
 // and a browser or curl on http://127.0.0.1:7080 / https://127.0.0.1:7443 (a status page with live
-// numbers; /stats.json is the same as JSON)
+// numbers; /stats.json is the same as JSON; HTTP/1.1, and HTTP/2 by ALPN or with
+// curl --http2-prior-knowledge)
 //
 // Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
 // ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_TLS_PORT (7004), ZIO_DEMO_HTTP_PORT (7080),
