@@ -461,6 +461,14 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       if (h.wait != HttpWait::Head) http_set_wait(index, HttpWait::Head, cfg.request_timeout_ms);
       break;
     }
+    // Upgrade: h2c (RFC 7540 3.2) on a request without a body, with nothing in flight: 101,
+    // then HTTP/2, this request being stream 1. Anything else with Upgrade is plain HTTP/1.1.
+    const http1::Header* h2s = nullptr;
+    if (head.upgrade && cfg.http2 && !head.chunked && cl <= 0 && h.next_req == h.next_resp &&
+        http1::span_is(buf + pos, head.upgrade_to, "h2c")) {
+      for (uint32_t i = 0; i < head.header_count; ++i)
+        if (http1::span_is(buf + pos, h.fields[i].name, "http2-settings")) h2s = &h.fields[i];
+    }
     int64_t s = pool_->acquire();
     if (s < 0) {
       h.pump_more = true;
@@ -468,6 +476,8 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       break;
     }
     uint32_t slot = static_cast<uint32_t>(s);
+    bool to_h2 = h2s != nullptr &&
+                 h2_upgrade(index, buf + pos + h2s->value.off, h2s->value.len, head.method == http1::Method::Head);
     uint8_t* rec = pool_->slot_ptr(slot);
     memcpy(rec + table, buf + pos, head_len);
     uint32_t body_off = table + static_cast<uint32_t>(head_len);
@@ -500,16 +510,18 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       put16(t + 8, static_cast<uint16_t>(f.name.len));
       put16(t + 10, static_cast<uint16_t>(f.value.len));
     }
-    uint32_t id = h.next_req++;
-    h.req_flags[id % h.req_flags.size()] = static_cast<uint8_t>(flags);
+    uint32_t id = to_h2 ? 1 : h.next_req++;
+    if (!to_h2) h.req_flags[id % h.req_flags.size()] = static_cast<uint8_t>(flags);
     h.continued = false;
     loaned_plain_.push_back(slot);
+    uint32_t version = to_h2 ? 20 : head.version_minor;  // answered as HTTP/2's stream 1
     emit(kEvHttpRequest, index, c.gen,
-         static_cast<int32_t>(static_cast<uint32_t>(head.method) | (head.version_minor << 8) | (flags << 16)),
+         static_cast<int32_t>(static_cast<uint32_t>(head.method) | (version << 8) | (flags << 16)),
          static_cast<uint32_t>(pool_->slot_offset(slot)), body_off + body_len, static_cast<int32_t>(id),
          static_cast<int32_t>(body_len));
     ++h.ep->stats.requests;
     pos += head_len + body_len;
+    if (to_h2) return pos + h2_feed(index, buf + pos, len - pos, pooled);  // the client's preface and on
     http_set_wait(index, HttpWait::None, 0);
     if (!head.keep_alive) h.no_more = true;
     if (streamed) {

@@ -55,6 +55,42 @@ bool Shard::h2_start(uint32_t index) {
   return true;
 }
 
+namespace {
+// base64url (RFC 4648 section 5, no padding) as HTTP2-Settings carries it; false when malformed.
+bool b64url(const uint8_t* s, size_t n, std::string* out) {
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t c = s[i];
+    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+          : c == '-' ? 62 : c == '_' ? 63 : c == '=' ? -2 : -1;
+    if (v == -2) break;
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out->size() % 6 == 0;  // SETTINGS entries are 6 bytes
+}
+}  // namespace
+
+bool Shard::h2_upgrade(uint32_t index, const uint8_t* settings_b64, size_t len, bool head_request) {
+  std::string settings;
+  if (!b64url(settings_b64, len, &settings) || !h2_start(index)) return false;
+  ConnHttp& h = *conns_[index].http;
+  if (h.h2->sv.upgrade(reinterpret_cast<const uint8_t*>(settings.data()), settings.size(), head_request) != http2::kOk) {
+    h.h2.reset();
+    return false;
+  }
+  static const char k101[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  http_send(index, reinterpret_cast<const uint8_t*>(k101), sizeof k101 - 1);
+  h2_flush_out(index);  // our SETTINGS
+  return true;
+}
+
 size_t Shard::h2_feed(uint32_t index, const uint8_t* p, size_t n, bool pooled) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;

@@ -578,6 +578,8 @@ class Shard {
   // HTTP/2 (http2_conn.cc)
   friend struct ConnH2;
   bool h2_start(uint32_t index);  // the client preface came: the connection speaks HTTP/2 now
+  // `Upgrade: h2c` on a request without a body: 101, then HTTP/2 with that request as stream 1.
+  bool h2_upgrade(uint32_t index, const uint8_t* settings_b64, size_t len, bool head_request);
   size_t h2_feed(uint32_t index, const uint8_t* p, size_t n, bool pooled);  // bytes consumed
   void h2_flush_out(uint32_t index);
   void h2_flush(uint32_t index, bool allow_events);

@@ -354,3 +354,17 @@ TEST(Http2Server, FramesOnClosedOrOlderStreamsEndTheSession) {
     EXPECT_EQ(sv->reqs.size(), 1u);
   }
 }
+
+TEST(Http2Server, UpgradedRequestIsStreamOne) {
+  std::unique_ptr<Server> sv(make());
+  // HTTP2-Settings of curl: SETTINGS_MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 33554432, ENABLE_PUSH 0.
+  const uint8_t settings[] = {0, 3, 0, 0, 0, 100, 0, 4, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0};
+  ASSERT_EQ(sv->sv.upgrade(settings, sizeof settings, false), http2::kOk);
+  EXPECT_EQ(sv->sv.respond(1, 200, nullptr, 0, reinterpret_cast<const uint8_t*>("up"), 2, 0), http2::kOk);
+  std::string out;
+  sv->sv.send(&out);
+  std::string in = kPreface;  // the client's preface after the 101
+  EXPECT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(in.data()), in.size(), 0), http2::kOk);
+  sv->sv.send(&out);
+  EXPECT_GT(out.size(), 30u);
+}

@@ -457,6 +457,23 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
   return kOk;
 }
 
+int Server::upgrade(const uint8_t* settings, size_t len, bool head_request) {
+  auto* st = new (std::nothrow) Stream;
+  if (!st) return kNoMemory;
+  st->id = 1;
+  st->delivered = true;  // the HTTP/1.1 request was the application's already
+  st->head_method = head_request;
+  int r = nghttp2_session_upgrade2(s_, settings, len, head_request ? 1 : 0, st);
+  if (r != 0) {
+    delete st;
+    error_ = "a bad HTTP2-Settings field";
+    return kFatal;
+  }
+  nghttp2_session_set_stream_user_data(s_, 1, st);  // upgrade2 keeps it for clients only
+  link(st);
+  return kOk;
+}
+
 void Server::shutdown() {
   if (!s_ || fatal_) return;
   nghttp2_submit_goaway(s_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s_),

@@ -92,6 +92,9 @@ class Server {
   // "content-length", then `body` (copied; sent as flow control allows). HEAD: no body frames.
   int respond(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,
               const uint8_t* body, size_t body_len, int64_t unix_seconds);
+  // HTTP/1.1 `Upgrade: h2c` (RFC 7540 3.2): the request that asked becomes stream 1, half-closed
+  // (its answer goes out as HTTP/2); `settings` is the decoded HTTP2-Settings field. kOk or kFatal.
+  int upgrade(const uint8_t* settings, size_t len, bool head_request);
   // Graceful shutdown (RFC 9113 6.8): GOAWAY with the last stream we took; streams in flight
   // finish. Then done() once they have.
   void shutdown();

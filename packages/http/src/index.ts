@@ -89,8 +89,8 @@ export interface HttpListenConfig {
    * Serve HTTP/2 too: a connection that opens with the HTTP/2 client preface (cleartext "h2c"
    * with prior knowledge, or TLS after ALPN "h2", which is then offered first) speaks HTTP/2.
    * Requests arrive as the same events (`version: '2'`, `requestId` is the stream id; bodies
-   * always as HttpBodyChunk). `Upgrade: h2c` is not taken (the request is answered as
-   * HTTP/1.1). @default true
+   * always as HttpBodyChunk). A request without a body that asks for `Upgrade: h2c` gets 101
+   * and is answered as HTTP/2 stream 1. @default true
    */
   http2?: boolean;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (more streams are refused). @default 100 */

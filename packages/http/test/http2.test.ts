@@ -203,3 +203,16 @@ it('http2: false — the HTTP/2 preface is answered 505 and closed, HTTP/1.1 sti
   expect(r.stdout.toString()).toBe('one');
   await h.shutdown();
 });
+
+it('Upgrade: h2c (curl --http2 on http://): 101, then the request is answered as HTTP/2 stream 1; with a body it stays HTTP/1.1', async () => {
+  const { port, h } = serve();
+  const up = await run('curl', ['-s', '--http2', '-D', '-', `http://127.0.0.1:${port}/up`, '-w', '\n%{http_version}']);
+  const out = up.stdout.toString();
+  expect(out).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  expect(out).toContain('HTTP/2 200');
+  expect(out).toContain('x-head: 2|GET|/up|');
+  expect(out.endsWith('\n2')).toBe(true);
+  const post = await run('curl', ['-s', '--http2', '-D', '-', '--data-binary', 'abc', `http://127.0.0.1:${port}/p`]);
+  expect(post.stdout.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);  // a request with a body is not upgraded
+  await h.shutdown();
+});
