@@ -8,7 +8,8 @@
 //   node run.mjs backends     TCP echo: zero-io on io_uring vs the same server on epoll (and node:net)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
 //   node run.mjs http         HTTP/1.1 hello and ~1 KiB JSON, keep-alive and pipelined x16: zero-io vs
-//                             node:http vs fastify vs Bun.serve vs nginx, wrk (http.mjs, its own settings)
+//                             node:http vs fastify vs Bun.serve vs nginx, wrk; the same over h2c: zero-io
+//                             vs node:http2 vs nginx, h2load (http.mjs, its own settings)
 //
 // Environment:
 //   BENCH_CONNS     comma-separated connection counts (default 1,64,1000)
