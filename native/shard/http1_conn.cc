@@ -252,7 +252,10 @@ void Shard::http_drain(uint32_t index) {
       mark_dirty(index);
     }
     if (h.stream_wants_room) mark_dirty(index);  // its writer is told at the next flush
-    if (h.h2) h2_flush_out(index);  // more frames from the HTTP/2 machine
+    if (h.h2) {  // more frames from the HTTP/2 machine; streamed answers may have room again
+      h2_flush_out(index);
+      mark_dirty(index);
+    }
   }
   if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
 }
@@ -561,7 +564,17 @@ int64_t Shard::http_stream_start(uint32_t index, uint32_t gen, uint32_t req, uin
   if (!c->http) return kErrNotHttp;
   ConnHttp& h = *c->http;
   if (c->state != ConnState::Open) return kErrStaleId;
-  if (h.h2) return kErrWrongKind;  // streamed answers are HTTP/1.1's for now
+  if (h.h2) {
+    int r = h.h2->sv.stream_start(static_cast<int32_t>(req), status, fields, nfields, time(nullptr));
+    if (r == http2::kStreamGone) return kErrStaleId;
+    if (r == http2::kBadField) return http1::kBadField;
+    if (r != http2::kOk) return kErrPoolExhausted;
+    ++h.ep->stats.responses;
+    ++h.ep->stats.status[status / 100 <= 5 ? status / 100 : 5];
+    h2_flush_out(index);
+    mark_dirty(index);
+    return 0;
+  }
   if (req - h.next_resp >= h.next_req - h.next_resp) return kErrStaleId;
   for (const auto& s : h.stash)
     if (s.first == req) return kErrStaleId;
@@ -606,6 +619,14 @@ int64_t Shard::http_stream_write(uint32_t index, uint32_t gen, uint32_t req, con
   Conn* c = lookup(index, gen);
   if (!c || !c->http || c->state != ConnState::Open) return kErrStaleId;
   ConnHttp& h = *c->http;
+  if (h.h2) {
+    int r = h.h2->sv.stream_write(static_cast<int32_t>(req), data, len);
+    if (r < 0) return kErrStaleId;
+    h.ep->stats.bytes_out += len;
+    h2_flush_out(index);
+    mark_dirty(index);
+    return r;
+  }
   if (!h.stream_on || h.stream_req != req) return kErrStaleId;
   if (len > 0 && !h.stream_nobody) {
     uint8_t line[http1::kChunkLineMax];
@@ -631,6 +652,12 @@ int64_t Shard::http_stream_end(uint32_t index, uint32_t gen, uint32_t req) {
   Conn* c = lookup(index, gen);
   if (!c || !c->http || c->state != ConnState::Open) return kErrStaleId;
   ConnHttp& h = *c->http;
+  if (h.h2) {
+    if (h.h2->sv.stream_end(static_cast<int32_t>(req)) != http2::kOk) return kErrStaleId;
+    h2_flush_out(index);
+    mark_dirty(index);
+    return 0;
+  }
   if (!h.stream_on || h.stream_req != req) return kErrStaleId;
   h.stream_on = false;
   h.stream_wants_room = false;
@@ -671,7 +698,8 @@ bool Shard::http_shutdown(uint32_t index, uint32_t timeout_ms) {
 bool Shard::http_owes(const Conn& c) {
   if (!c.http || c.state != ConnState::Open) return false;
   const ConnHttp& h = *c.http;
-  return (h.pump_more && !c.pool_waiting) || (h.stream_wants_room && h.stream_front && h.out_empty());
+  return (h.pump_more && !c.pool_waiting) || (h.stream_wants_room && h.stream_front && h.out_empty()) ||
+         (h.h2 && h.out_empty() && h.h2->sv.room_waiting());
 }
 
 void Shard::http_flush(uint32_t index, bool allow_events) {

@@ -257,6 +257,9 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
   }
   if (c.state != ConnState::Open) return;
   h2_flush_out(index);
+  // Streamed answers whose writers waited and have room again.
+  for (int32_t id; allow_events && room(1) && (id = m.sv.take_room()) != 0;)
+    emit(kEvHttpWritable, index, c.gen, 0, 0, 0, id, 0);
   const HttpConfig& cfg = h.ep->cfg;
   if (h.rx_paused && !c.recv_armed && h.in.size() <= cfg.limits.head_bytes_max) {
     h.rx_paused = false;

@@ -24,6 +24,10 @@ struct Server::Stream {
   bool delivered = false;   // on_request was called
   bool answered = false;    // respond() was called
   bool complete = false;    // the answer's last frame was sent
+  bool streaming = false;   // a streamed answer: its body comes in pieces (stream_write)
+  bool stream_ended = false;
+  bool deferred = false;    // the data provider found nothing to send and is waiting
+  bool wants_room = false;  // its writer was told to wait for room
   bool head_method = false;
   std::string out;          // the answer's body, sent as flow control allows
   size_t out_off = 0;
@@ -233,6 +237,15 @@ nghttp2_ssize read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t len
   memcpy(buf, st->out.data() + st->out_off, n);
   st->out_off += n;
   if (st->out_off == st->out.size()) {
+    if (st->streaming && !st->stream_ended) {  // a streamed answer waits for its next piece
+      st->out.clear();
+      st->out_off = 0;
+      if (n == 0) {
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+      return static_cast<nghttp2_ssize>(n);
+    }
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     st->complete = true;
     std::string().swap(st->out);
@@ -420,7 +433,7 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
   const char* d = date_.get(unix_seconds);
   nv("date", 4, d, http1::DateCache::kLen);
   bool no_body = http1::status_has_no_body(status);
-  if (!no_body) {
+  if (!no_body && !st->streaming) {  // a streamed answer's length is not known: END_STREAM ends it
     char* cl = w;
     int n = snprintf(cl, 21, "%zu", body_len);
     w += n;
@@ -441,10 +454,11 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
     nv(nm, f.name_len, v, vl);
   }
   st->answered = true;
-  bool send_body = !no_body && !st->head_method && body_len > 0;
+  bool send_body = (!no_body && !st->head_method && body_len > 0) || st->streaming;
   int r;
   if (send_body) {
-    st->out.assign(reinterpret_cast<const char*>(body), body_len);
+    if (st->streaming) st->out.clear();
+    else st->out.assign(reinterpret_cast<const char*>(body), body_len);
     st->out_off = 0;
     nghttp2_data_provider2 dp{};
     dp.read_callback = read_body;
@@ -472,6 +486,59 @@ int Server::upgrade(const uint8_t* settings, size_t len, bool head_request) {
   nghttp2_session_set_stream_user_data(s_, 1, st);  // upgrade2 keeps it for clients only
   link(st);
   return kOk;
+}
+
+int Server::stream_start(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,
+                         int64_t unix_seconds) {
+  Stream* st = stream_of(stream);
+  if (!st || !st->delivered || st->answered) return kStreamGone;
+  if (http1::status_has_no_body(status) || st->head_method) {
+    return respond(stream, status, fields, nfields, nullptr, 0, unix_seconds);  // no body to stream
+  }
+  st->streaming = true;
+  int r = respond(stream, status, fields, nfields, nullptr, 0, unix_seconds);  // head + a deferring provider
+  if (r != kOk) st->streaming = false;
+  return r;
+}
+
+int Server::stream_write(int32_t stream, const uint8_t* data, size_t len) {
+  Stream* st = stream_of(stream);
+  if (!st || !st->streaming || st->stream_ended) return kStreamGone;
+  st->out.append(reinterpret_cast<const char*>(data), len);
+  if (st->deferred) {
+    st->deferred = false;
+    nghttp2_session_resume_data(s_, stream);
+  }
+  if (st->out.size() - st->out_off < kStreamRoom) return 1;
+  st->wants_room = true;
+  return 0;
+}
+
+int Server::stream_end(int32_t stream) {
+  Stream* st = stream_of(stream);
+  if (!st || !st->streaming || st->stream_ended) return kStreamGone;
+  st->stream_ended = true;
+  if (st->deferred) {
+    st->deferred = false;
+    nghttp2_session_resume_data(s_, stream);
+  }
+  return kOk;
+}
+
+bool Server::room_waiting() const {
+  for (Stream* st = streams_; st; st = st->next)
+    if (st->wants_room && st->out.size() - st->out_off < kStreamRoom / 2) return true;
+  return false;
+}
+
+int32_t Server::take_room() {
+  for (Stream* st = streams_; st; st = st->next) {
+    if (st->wants_room && st->out.size() - st->out_off < kStreamRoom / 2) {
+      st->wants_room = false;
+      return st->id;
+    }
+  }
+  return 0;
 }
 
 void Server::shutdown() {

@@ -92,6 +92,17 @@ class Server {
   // "content-length", then `body` (copied; sent as flow control allows). HEAD: no body frames.
   int respond(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,
               const uint8_t* body, size_t body_len, int64_t unix_seconds);
+  // A streamed answer: the head now, the body in pieces (DATA as flow control allows; the
+  // data provider defers while nothing is buffered). write: 1 when there is room for more
+  // (less than kStreamRoom buffered), 0 when the writer should wait (take_room() says when).
+  static constexpr size_t kStreamRoom = 256 * 1024;
+  int stream_start(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,
+                   int64_t unix_seconds);
+  int stream_write(int32_t stream, const uint8_t* data, size_t len);
+  int stream_end(int32_t stream);
+  // A stream whose writer waited and now has room (its buffer drained below half), or 0.
+  int32_t take_room();
+  bool room_waiting() const;  // whether take_room() would find one
   // HTTP/1.1 `Upgrade: h2c` (RFC 7540 3.2): the request that asked becomes stream 1, half-closed
   // (its answer goes out as HTTP/2); `settings` is the decoded HTTP2-Settings field. kOk or kFatal.
   int upgrade(const uint8_t* settings, size_t len, bool head_request);

@@ -21,29 +21,40 @@ export interface HttpWritableEvent {
 interface Cursor { _io(): Io; _base(): number }
 registerEventType(EV_HTTP_WRITABLE, 'HttpWritable', {});
 
-const writers = new WeakMap<Io, Map<number, HttpBodyWriter>>();
+// Per Io: connection -> request id -> its open writer (HTTP/2 streams several on a connection).
+const writers = new WeakMap<Io, Map<number, Map<number, HttpBodyWriter>>>();
 
-function writersOf(io: Io): Map<number, HttpBodyWriter> {
+function writersOf(io: Io): Map<number, Map<number, HttpBodyWriter>> {
   let m = writers.get(io);
   if (m !== undefined) return m;
-  const mine = new Map<number, HttpBodyWriter>();
+  const mine = new Map<number, Map<number, HttpBodyWriter>>();
   writers.set(io, mine);
   const prev = io._intercept;
   io._intercept = (ev: Event): boolean => {
     const t = (ev as { type: string }).type;
     if (t === 'HttpWritable') {
       const c = ev as unknown as Cursor & { conn: number };
-      const w = mine.get(c.conn);
-      if (w !== undefined && w.requestId === (c._io()._i32[c._base() + 6] >>> 0)) w._room();
+      mine.get(c.conn)?.get(c._io()._i32[c._base() + 6] >>> 0)?._room();
       return true;
     }
-    if (t === 'Disconnected') {
-      const w = mine.get((ev as { conn: number }).conn);
-      if (w !== undefined) w._gone();
+    if (t === 'Disconnected' || t === 'HttpReset') {
+      const conn = (ev as { conn: number }).conn;
+      const ws = mine.get(conn);
+      if (ws !== undefined) {
+        if (t === 'Disconnected') for (const w of [...ws.values()]) w._gone();
+        else ws.get((ev as { requestId: number }).requestId)?._gone();
+      }
     }
     return prev !== null && prev(ev);
   };
   return mine;
+}
+
+function forget(io: Io, w: HttpBodyWriter): void {
+  const m = writers.get(io)?.get(w.conn);
+  if (m === undefined) return;
+  m.delete(w.requestId);
+  if (m.size === 0) writers.get(io)!.delete(w.conn);
 }
 
 /**
@@ -109,7 +120,7 @@ export class HttpBodyWriter {
     if (this.#ended) return;
     if (chunk !== undefined) this.write(chunk);
     this.#ended = true;
-    writers.get(this.#io)?.delete(this.conn);
+    forget(this.#io, this);
     if (!this.#gone && !this.#io.closed) this.#io._native.httpStreamEnd(this.#io._shard, this.conn, this.requestId);
   }
 
@@ -125,7 +136,7 @@ export class HttpBodyWriter {
   _gone(): void {
     if (this.#gone) return;
     this.#gone = true;
-    writers.get(this.#io)?.delete(this.conn);
+    forget(this.#io, this);
     const w = this.#waiters;
     this.#waiters = [];
     for (const x of w) x.reject(new IoError('RequestAborted', 'the connection of this streamed answer closed'));
@@ -141,7 +152,8 @@ declare module '@zero-io/core' {
      * Answers request `requestId` of `conn` with a streamed body: `head` gives the status and
      * fields (its body must be empty); the engine sends `Transfer-Encoding: chunked` (HTTP/1.0:
      * the body ends with the connection). Returns the writer, or null when the request is gone.
-     * Throws InvalidArgument when another streamed answer is open on the connection.
+     * HTTP/1.1: one streamed answer may be open per connection (InvalidArgument otherwise);
+     * HTTP/2: one per stream, as many as there are streams (DATA frames as flow control allows).
      */
     httpRespondStream(conn: ConnId, requestId: number, head: ZeroResponse): HttpBodyWriter | null;
   }
@@ -157,9 +169,11 @@ Io.prototype.httpRespondStream = function httpRespondStream(this: Io, conn: Conn
   if (r === ERR.STALE || r === ERR.CLOSING) return null;
   if (r === ERR.QUEUE_FULL) throw new IoError('InvalidArgument', `httpRespondStream: connection ${conn} has a streamed answer open already; end() it first`);
   if (r === ERR.NOT_HTTP) throw new IoError('InvalidConnId', `httpRespondStream: connection ${conn} is not an HTTP connection`);
-  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'httpRespondStream: streamed answers over HTTP/2 are not built yet; answer this request with httpRespond');
   if (r < 0) throw new IoError('InvalidArgument', `httpRespondStream: the head was refused (${r})`);
   const w = new HttpBodyWriter(this, conn, requestId);
-  writersOf(this).set(conn, w);
+  const all = writersOf(this);
+  let m = all.get(conn);
+  if (m === undefined) all.set(conn, (m = new Map()));
+  m.set(requestId, w);
   return w;
 };

@@ -130,3 +130,38 @@ it('a writer whose client left: writes return false, drained() rejects RequestAb
   await expect(writer!.drained()).rejects.toMatchObject({ kind: 'RequestAborted' });
   await h.shutdown({ timeoutMs: 200 });
 });
+
+it('HTTP/2: streamed answers on several streams of one connection, 8 MiB to a reader that pauses, every byte in order', async () => {
+  const http2 = await import('node:http2');
+  const results: Promise<{ sha: string; waits: number }>[] = [];
+  const { port, h } = serve((r) => {
+    const w = io!.httpRespondStream(r.conn as never, r.requestId, ZeroResponse.ok().header('Content-Type', 'application/octet-stream'))!;
+    results.push(pump(w, r.path === '/big' ? 8 << 20 : 200_000, r.path.length));
+  });
+  const c = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const get = (path: string, pauseMs = 0) => new Promise<{ sha: string; n: number; te: unknown }>((resolve, reject) => {
+      const req = c.request({ ':path': path });
+      const hash = createHash('sha256');
+      let n = 0;
+      let te: unknown;
+      req.on('response', (hd) => { te = hd['content-length']; });
+      if (pauseMs) { req.pause(); setTimeout(() => req.resume(), pauseMs); }
+      req.on('data', (d: Buffer) => { hash.update(d); n += d.length; });
+      req.on('end', () => resolve({ sha: hash.digest('hex'), n, te }));
+      req.on('error', reject);
+    });
+    const [big, a, b] = await Promise.all([get('/big', 500), get('/a'), get('/bb')]);
+    const sent = await Promise.all(results);
+    expect(big.n).toBe(8 << 20);
+    expect(a.n).toBe(200_000);
+    expect(b.n).toBe(200_000);
+    expect(big.te).toBeUndefined();  // no content-length: END_STREAM ends a streamed answer
+    const shas = sent.map((s) => s.sha).sort();
+    expect([big.sha, a.sha, b.sha].sort()).toEqual(shas);
+    expect(sent.some((s) => s.waits > 0)).toBe(true);  // the paused reader made a writer wait
+  } finally {
+    c.close();
+  }
+  await h.shutdown();
+});
