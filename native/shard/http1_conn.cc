@@ -260,6 +260,25 @@ void Shard::http_drain(uint32_t index) {
   if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(index);
 }
 
+// A response head for a request with flags `f` into http_scratch_: its length, or a negative
+// http1 code. `body_bytes` -1: a streamed body (chunked; close-delimited for HTTP/1.0).
+int64_t Shard::http_head(const ConnHttp& h, uint8_t f, uint16_t status, const http1::Field* fields,
+                         uint32_t nfields, int64_t body_bytes, bool trusted) {
+  http1::ResponseHead rh;
+  rh.status = status;
+  rh.fields = fields;
+  rh.field_count = nfields;
+  rh.body_bytes = body_bytes;
+  rh.head_request = f & kReqHead;
+  rh.http10 = f & kReqHttp10;
+  rh.keep_alive10 = body_bytes >= 0 && (f & kReqHttp10) && (f & kReqKeepAlive);
+  rh.close = !(f & kReqKeepAlive) || h.draining;
+  rh.trusted = trusted;
+  size_t cap = head_room(fields, nfields);
+  if (http_scratch_.size() < cap) http_scratch_.resize(cap);
+  return http1::serialize_head(rh, http_date_, time(nullptr), reinterpret_cast<uint8_t*>(http_scratch_.data()), cap);
+}
+
 int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
                             const http1::Field* fields, uint32_t nfields, const uint8_t* body,
                             size_t body_len, bool trusted) {
@@ -284,21 +303,9 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
   uint8_t f = h.req_flags[req % h.req_flags.size()];
   bool no_body = http1::status_has_no_body(status);
   bool send_body = !(f & kReqHead) && !no_body;
-  http1::ResponseHead rh;
-  rh.status = status;
-  rh.fields = fields;
-  rh.field_count = nfields;
-  rh.body_bytes = no_body ? 0 : static_cast<int64_t>(body_len);
-  rh.head_request = f & kReqHead;
-  rh.http10 = f & kReqHttp10;
-  rh.keep_alive10 = (f & kReqHttp10) && (f & kReqKeepAlive);
-  rh.close = !(f & kReqKeepAlive) || h.draining;
-  rh.trusted = trusted;
-  size_t cap = head_room(fields, nfields);
-  if (http_scratch_.size() < cap) http_scratch_.resize(cap);
-  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
-  int64_t n = http1::serialize_head(rh, http_date_, time(nullptr), head, cap);
+  int64_t n = http_head(h, f, status, fields, nfields, no_body ? 0 : static_cast<int64_t>(body_len), trusted);
   if (n < 0) return n;
+  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
   size_t total = static_cast<size_t>(n) + (send_body ? body_len : 0);
   if (req == h.next_resp) {  // in order: head and body straight into the write queue
     http_send(index, head, static_cast<size_t>(n));
@@ -581,21 +588,10 @@ int64_t Shard::http_stream_start(uint32_t index, uint32_t gen, uint32_t req, uin
   if (h.stream_on) return h.stream_req == req ? kErrStaleId : kErrQueueFull;
   if (status < 200 || status > 999) return http1::kBadStatus;
   uint8_t& f = h.req_flags[req % h.req_flags.size()];
-  http1::ResponseHead rh;
-  rh.status = status;
-  rh.fields = fields;
-  rh.field_count = nfields;
-  rh.body_bytes = -1;  // chunked; HTTP/1.0: delimited by the close (serialize_head says so)
-  rh.head_request = f & kReqHead;
-  rh.http10 = f & kReqHttp10;
-  rh.keep_alive10 = false;
-  rh.close = !(f & kReqKeepAlive) || h.draining;
-  rh.trusted = trusted;
-  size_t cap = head_room(fields, nfields);
-  if (http_scratch_.size() < cap) http_scratch_.resize(cap);
-  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
-  int64_t n = http1::serialize_head(rh, http_date_, time(nullptr), head, cap);
+  // Chunked; HTTP/1.0: delimited by the close (serialize_head says so).
+  int64_t n = http_head(h, f, status, fields, nfields, -1, false);
   if (n < 0) return n;
+  uint8_t* head = reinterpret_cast<uint8_t*>(http_scratch_.data());
   h.stream_on = true;
   h.stream_req = req;
   h.stream_chunked = !(f & kReqHttp10);

@@ -589,6 +589,8 @@ class Shard {
   void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
   void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
   void http_advance(uint32_t index);  // the response for next_resp went out: on to the next
+  int64_t http_head(const ConnHttp& h, uint8_t f, uint16_t status, const http1::Field* fields,
+                    uint32_t nfields, int64_t body_bytes, bool trusted);
   void http_pump(uint32_t index);     // parses the held input
   void http_send(uint32_t index, const uint8_t* data, size_t len);
   void http_drain(uint32_t index);
