@@ -129,8 +129,14 @@ void ConnH2::on_request(const http2::Head& hd) {
   Conn& c = s.conns_[index];
   ConnHttp& h = *c.http;
   const uint32_t ss = s.pool_->slot_size();
-  uint32_t table = kHttpRecordHeader + kHttpFieldBytes * hd.field_count;
-  size_t need = table + hd.method.size() + hd.path.size();
+  // RFC 9113 8.3.1: :authority stands for Host; it is given as a "host" field when the request
+  // has none, so header('host') reads the same on both versions.
+  bool add_host = !hd.authority.empty();
+  for (uint32_t i = 0; i < hd.field_count && add_host; ++i)
+    if (hd.fields[i].first == "host") add_host = false;
+  uint32_t nfields = hd.field_count + (add_host ? 1 : 0);
+  uint32_t table = kHttpRecordHeader + kHttpFieldBytes * nfields;
+  size_t need = table + hd.method.size() + hd.path.size() + (add_host ? 4 + hd.authority.size() : 0);
   for (uint32_t i = 0; i < hd.field_count; ++i) need += hd.fields[i].first.size() + hd.fields[i].second.size();
   int64_t slot = need <= ss ? s.pool_->acquire() : -1;
   if (slot < 0) {  // too large for a slot (431), or no slot (h2_feed keeps some: should not happen)
@@ -165,17 +171,19 @@ void ConnH2::on_request(const http2::Head& hd) {
   put32(rec + 24, to + plen + (qlen ? 1 : 0));
   put32(rec + 28, qlen);
   uint8_t* t = rec + kHttpRecordHeader;
-  for (uint32_t i = 0; i < hd.field_count; ++i, t += kHttpFieldBytes) {
-    uint32_t no = put(hd.fields[i].first);
-    uint32_t vo = put(hd.fields[i].second);
+  for (uint32_t i = 0; i < nfields; ++i, t += kHttpFieldBytes) {
+    std::string_view n = i < hd.field_count ? hd.fields[i].first : std::string_view("host");
+    std::string_view v = i < hd.field_count ? hd.fields[i].second : hd.authority;
+    uint32_t no = put(n);
+    uint32_t vo = put(v);
     put32(t, no);
     put32(t + 4, vo);
-    put16(t + 8, static_cast<uint16_t>(hd.fields[i].first.size()));
-    put16(t + 10, static_cast<uint16_t>(hd.fields[i].second.size()));
+    put16(t + 8, static_cast<uint16_t>(n.size()));
+    put16(t + 10, static_cast<uint16_t>(v.size()));
   }
   put32(rec + 32, at);  // no inline body: HTTP/2 bodies are HttpBodyChunk events
   put32(rec + 36, 0);
-  put32(rec + 40, hd.field_count);
+  put32(rec + 40, nfields);
   put32(rec + 44, flags);
   uint64_t cl = static_cast<uint64_t>(hd.content_length);
   put32(rec + 48, static_cast<uint32_t>(cl));
@@ -212,7 +220,7 @@ void ConnH2::on_data(int32_t stream, const uint8_t* data, size_t n, bool end) {
 void ConnH2::on_reset(int32_t stream, uint32_t code) {
   Shard& s = *shard;
   Conn& c = s.conns_[index];
-  s.emit(kEvHttpReset, index, c.gen, 0, 0, 0, stream, static_cast<int32_t>(code));
+  s.emit(kEvHttpReset, index, c.gen, 0, 0, 0, static_cast<int32_t>(code), stream);
 }
 
 void Shard::h2_flush_out(uint32_t index) {

@@ -69,7 +69,7 @@ enum EventType : int32_t {
                         // pool, code = request id
   kEvHttpWritable = 12, // conn, code = request id: a streamed answer that was told to wait has
                         // room again (everything it wrote is in the write queue)
-  kEvHttpReset = 13,    // conn, code = request id (HTTP/2 stream), aux = HTTP/2 error code: the
+  kEvHttpReset = 13,    // conn, code = HTTP/2 error code, aux = request id (the stream): the
                         // client reset the stream before its answer was complete
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).

@@ -1,5 +1,5 @@
 /**
- * @zero-io/http — an HTTP/1.1 server on zero-io's shard engine.
+ * @zero-io/http — an HTTP/1.1 and HTTP/2 server on zero-io's shard engine.
  *
  * Importing this package adds `httpListen`, `httpListenWith`, `httpRespond` and `httpStats` to
  * `Io`, and the `HttpRequest` / `HttpBodyChunk` events to the event union. Requests are parsed
@@ -47,8 +47,8 @@ export interface HttpListenConfig {
   /**
    * Serve HTTPS: the `TlsServerConfig` of `@zero-io/tcp` (certificate, key, versions, ...),
    * whose TLS stack this uses — `import '@zero-io/tcp'` as well (FeatureMissing otherwise).
-   * ALPN defaults to `['http/1.1', 'http/1.0']` (HTTP/2 over TLS is not served yet); a client
-   * that offers no ALPN is served too.
+   * ALPN defaults to `['h2', 'http/1.1', 'http/1.0']` (`['http/1.1', 'http/1.0']` with
+   * `http2: false`); a client that offers no ALPN is served HTTP/1.1.
    */
   tls?: TlsServerConfig;
   /** Header fields in one request; more are answered with 431 and the connection closes. @default 100 */
@@ -206,14 +206,15 @@ declare module '@zero-io/core' {
   }
   interface Io {
     /**
-     * Serves HTTP/1.1 on `"host:port"`, `"[v6]:port"` or a port number, with the defaults of
+     * Serves HTTP/1.1 and HTTP/2 (h2c with prior knowledge or `Upgrade: h2c`) on
+     * `"host:port"`, `"[v6]:port"` or a port number, with the defaults of
      * {@link HttpListenConfig}. Requests arrive as `HttpRequest` events.
      */
     httpListen(addr: string | number): EndpointId;
-    /** Serves HTTP/1.1 with options. */
+    /** Serves HTTP/1.1 and HTTP/2 with options (HTTPS with `tls`: ALPN h2, http/1.1, http/1.0). */
     httpListenWith(config: HttpListenConfig): EndpointId;
     /**
-     * Serves HTTP/1.1 on a listener you have already: an IoCluster shard's member
+     * Serves HTTP/1.1 and HTTP/2 on a listener you have already: an IoCluster shard's member
      * (`io.httpServe(io.endpoint('web'))` in a `runPerCore` handler), or one from
      * `tcpListen` / `udsListen` (with its TLS, if it has one). Call it before the first poll:
      * connections it accepted before are plain streams.
@@ -267,6 +268,7 @@ const requestId = {
   get(this: Cursor) {
     const i32 = this._io()._i32;
     const t = i32[this._base()];
+    if (t === EV_HTTP_RESET) return i32[this._base() + 7] >>> 0;  // (its code word is the error code)
     if (t !== EV_HTTP_REQUEST && t !== EV_HTTP_BODY) throw expired();
     return i32[this._base() + 6] >>> 0;
   },
@@ -323,10 +325,8 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
     configurable: true, writable: true,
   },
 });
-registerEventType(EV_HTTP_RESET, 'HttpReset', {
-  requestId,
-  errorCode: { get(this: Cursor) { return this._io()._i32[this._base() + 7] >>> 0; }, configurable: true },
-});
+// HttpReset's errorCode is the cursor's own errorCode field (the record's code word).
+registerEventType(EV_HTTP_RESET, 'HttpReset', { requestId });
 registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
   requestId,
   end: { get(this: Cursor) { return (this._io()._i32[this._base() + 3] & 1) === 1; }, configurable: true },

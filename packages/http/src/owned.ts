@@ -34,6 +34,14 @@ function ownersOf(io: Io): Owners {
   // aborts the owned requests of that connection still waiting for their answer.
   const prev = io._intercept;
   io._intercept = (ev: Event): boolean => {
+    try {
+      return take(ev) || (prev !== null && prev(ev));
+    } catch (err) {  // never out of nextEvent: that would end the driver
+      process.emitWarning(`zero-io: @zero-io/http's owned-request bookkeeping failed on ${ev.type}: ${(err as Error)?.message ?? err}`, { code: 'ZIO_HTTP_INTERNAL' });
+      return false;
+    }
+  };
+  const take = (ev: Event): boolean => {
     if (ev.type === 'HttpBodyChunk') {
       const r = mine.bodies.get(ev.conn);
       if (r !== undefined && r.requestId === ev.requestId) {
@@ -58,7 +66,7 @@ function ownersOf(io: Io): Owners {
         for (const r of set) r._abort(ev.reason);
       }
     }
-    return prev !== null && prev(ev);
+    return false;
   };
   return mine;
 }

@@ -60,8 +60,8 @@ function forget(io: Io, w: HttpBodyWriter): void {
 /**
  * The body of a streamed answer. Write pieces in order, then `end()`. Each piece is copied into
  * the engine; `write()` returning false means "wait for `drained()`" (what you wrote was taken:
- * nothing is lost, but memory grows if you keep writing). One streamed answer may be open per
- * connection at a time.
+ * nothing is lost, but memory grows if you keep writing). HTTP/1.1: one streamed answer may be
+ * open per connection at a time; HTTP/2: one per stream.
  */
 export class HttpBodyWriter {
   readonly conn: ConnId;

@@ -217,3 +217,53 @@ it('Upgrade: h2c (curl --http2 on http://): 101, then the request is answered as
   expect(post.stdout.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);  // a request with a body is not upgraded
   await h.shutdown();
 });
+
+it('a stream the client cancels: HttpReset with its id and CANCEL in runSync; an owned request\'s signal fires in runAsync; the server goes on', async () => {
+  // runSync: the event
+  io = new Io();
+  let ep = io.httpListen('127.0.0.1:0');
+  let port = io.localAddress(ep).port;
+  const resets: [number, number][] = [];
+  let hostSeen: string | null = null;
+  let target = -1;
+  let h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') { target = ev.requestId; hostSeen = ev.header('host'); }
+    else if (ev.type === 'HttpReset') resets.push([ev.requestId, ev.errorCode]);
+  }, { onError });
+  let c = http2.connect(`http://127.0.0.1:${port}`);
+  let r = c.request({ ':path': '/slow' });
+  r.on('error', () => {});
+  const t0 = Date.now();
+  while (target < 0 && Date.now() - t0 < 5000) await new Promise((res) => setTimeout(res, 5));
+  expect(hostSeen).toBe(`127.0.0.1:${port}`);  // :authority as the host field
+  r.close(http2.constants.NGHTTP2_CANCEL);
+  while (resets.length === 0 && Date.now() - t0 < 5000) await new Promise((res) => setTimeout(res, 5));
+  expect(resets).toEqual([[target, 8]]);
+  expect(io.httpRespond(0 as never, 0, ZeroResponse.ok())).toBe(false);
+  c.close();
+  await h.shutdown({ timeoutMs: 200 });
+  io.shutdown();
+  // runAsync: the owned request's signal
+  io = new Io();
+  ep = io.httpListen('127.0.0.1:0');
+  port = io.localAddress(ep).port;
+  let aborted = '';
+  h = io.runAsync(async (req) => {
+    if (req.path() === '/slow') {
+      await new Promise<void>((res) => req.signal.addEventListener('abort', () => { aborted = (req.signal.reason as Error).message; res(); }));
+      return ZeroResponse.ok().text('late');
+    }
+    return ZeroResponse.ok().text('fine');
+  });
+  c = http2.connect(`http://127.0.0.1:${port}`);
+  r = c.request({ ':path': '/slow' });
+  r.on('error', () => {});
+  await new Promise((res) => setTimeout(res, 100));
+  r.close(http2.constants.NGHTTP2_CANCEL);
+  const t1 = Date.now();
+  while (!aborted && Date.now() - t1 < 5000) await new Promise((res) => setTimeout(res, 5));
+  expect(aborted).toMatch(/reset the stream \(HTTP\/2 error 8\)/);
+  expect((await h2request(c, { ':path': '/after' })).body).toBe('fine');  // the session goes on
+  c.close();
+  await h.shutdown({ timeoutMs: 200 });
+});
