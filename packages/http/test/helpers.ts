@@ -407,6 +407,22 @@ export interface ExchangeOptions {
  * the server closes the connection or `until` final responses arrived. The client is returned
  * (open when `until` is a number; the afterEach cleanup destroys it).
  */
+/**
+ * Sends `data` on a new connection and collects what comes back (latin1) until the server's
+ * FIN (or an error): for answers that end the connection. The client never ends its side first.
+ */
+export function untilServerEnds(port: number, data: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let d = '';
+    s.setEncoding('latin1');
+    s.on('data', (x) => { d += x; });
+    s.on('end', () => resolve(d));
+    s.on('error', () => resolve(d));
+    s.write(data);
+  });
+}
+
 export async function exchange(port: number, data: string | Buffer | (string | Buffer)[], opts: ExchangeOptions = {}): Promise<RawClient> {
   const c = await RawClient.connect(port);
   for (const i of opts.head ?? []) c.headAt.add(i);
@@ -428,7 +444,7 @@ export interface RequestCopy {
   path: string;
   query: string;
   target: string;
-  version: '1.0' | '1.1';
+  version: '1.0' | '1.1' | '2';
   keepAlive: boolean;
   headers: [string, string][];
   /** ev.header('host') as read in the handler. */

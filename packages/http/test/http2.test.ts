@@ -10,7 +10,7 @@ import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { onError, run } from './helpers.js';
+import { onError, run, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
@@ -188,15 +188,7 @@ it('http2: false — the HTTP/2 preface is answered 505 and closed, HTTP/1.1 sti
   const h = io.runSync((ev) => {
     if (ev.type === 'HttpRequest') { seen++; io!.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text('one')); }
   }, { onError });
-  const net = await import('node:net');
-  const got = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let d = '';
-    s.setEncoding('latin1');
-    s.on('data', (x) => { d += x; });
-    s.on('end', () => resolve(d));
-    s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-  });
+  const got = await untilServerEnds(port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
   expect(got).toMatch(/^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
   expect(got).toContain('Connection: close\r\n');
   expect(seen).toBe(0);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Io } from '@zero-io/core';
 import { ZeroResponse, type HttpBodyWriter } from '@zero-io/http';
 import { afterEach, expect, it } from 'vitest';
-import { onError } from './helpers.js';
+import { onError, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
@@ -84,28 +84,14 @@ it('answers keep request order around a streamed one; HTTP/1.0 gets a close-deli
       io!.httpRespond(r.conn as never, r.requestId, ZeroResponse.ok().text(r.path));
     }
   });
-  const raw = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let d = '';
-    s.setEncoding('latin1');
-    s.on('data', (x) => { d += x; });
-    s.on('end', () => resolve(d));
-    s.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /s HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  });
+  const raw = await untilServerEnds(port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /s HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   const bodies = raw.split('HTTP/1.1 200 OK').slice(1);
   expect(bodies).toHaveLength(3);
   expect(bodies[0].endsWith('\r\n\r\n/a')).toBe(true);
   expect(bodies[1]).toContain('Transfer-Encoding: chunked\r\n');
   expect(bodies[1].endsWith('\r\n\r\n4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n')).toBe(true);
   expect(bodies[2].endsWith('\r\n\r\n/b')).toBe(true);
-  const ten = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let d = '';
-    s.setEncoding('latin1');
-    s.on('data', (x) => { d += x; });
-    s.on('end', () => resolve(d));
-    s.write('GET /s HTTP/1.0\r\n\r\n');
-  });
+  const ten = await untilServerEnds(port, 'GET /s HTTP/1.0\r\n\r\n');
   expect(ten).toContain('Connection: close\r\n');
   expect(ten).not.toContain('chunked');
   expect(ten.endsWith('\r\n\r\none,two')).toBe(true);

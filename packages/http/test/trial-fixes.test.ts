@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Io, type ConnId } from '@zero-io/core';
 import { ZeroResponse, type HttpOwnedRequest } from '@zero-io/http';
 import { afterEach, expect, it } from 'vitest';
-import { onError, run } from './helpers.js';
+import { onError, run, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
@@ -73,15 +73,7 @@ it('a streamed body that stalls is answered 408 after requestTimeoutMs, in its r
   const port = io.localAddress(ep).port;
   let seen = 0;
   const h = io.runSync((ev) => { if (ev.type === 'HttpRequest') seen++; }, { onError });
-  const got = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let d = '';
-    s.setEncoding('latin1');
-    s.on('data', (x) => { d += x; });
-    s.on('end', () => resolve(d));
-    s.on('error', () => resolve(d));
-    s.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx');
-  });
+  const got = await untilServerEnds(port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx');
   expect(seen).toBe(1);
   expect(got).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
   expect(got).toContain('the request body stalled');
