@@ -17,15 +17,14 @@
 #include <vector>
 
 #include "shard/shard.h"
+#include "tests/test_config.h"
 
 using namespace zio;
 
 namespace {
 
 ShardConfig cfg_for_backend() {
-  ShardConfig c;
-  const char* b = getenv("ZERO_IO_BACKEND");
-  if (b && strcmp(b, "epoll") == 0) c.backend = Backend::Epoll;
+  ShardConfig c = zio::testing::base_cfg();
   c.max_connections = 64;
   return c;
 }

@@ -11,20 +11,13 @@
 #include <vector>
 
 #include "shard/shard.h"
+#include "tests/test_config.h"
 
 using namespace zio;
 
 namespace {
 
-// The whole suite runs once per backend: ctest registers it a second time with
-// ZERO_IO_BACKEND=epoll (CMakeLists.txt), like the TypeScript suite.
-ShardConfig base_cfg() {
-  ShardConfig c;
-  const char* b = getenv("ZERO_IO_BACKEND");
-  if (b && strcmp(b, "epoll") == 0) c.backend = Backend::Epoll;
-  if (b && strcmp(b, "io_uring") == 0) c.backend = Backend::IoUring;
-  return c;
-}
+using zio::testing::base_cfg;
 
 struct Harness {
   Shard sh;
