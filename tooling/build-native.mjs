@@ -44,7 +44,7 @@ try {
   process.exit(1);
 }
 const tc = Date.now();
-console.log('build-native: cargo build (quiche + BoringSSL staticlib)');
+console.log('build-native: cargo build (quiche + BoringSSL, nghttp2, zlib-ng, brotli, zstd staticlib)');
 execFileSync(cargo, ['build', '--release', '--locked', '--manifest-path', manifest], {
   stdio: ['ignore', 'inherit', 'inherit'], env: { ...env, CARGO_TARGET_DIR: cargoTarget },
 });
@@ -59,18 +59,37 @@ if (!boring) {
   process.exit(1);
 }
 const boringInclude = join(dirname(boring.manifest_path), 'deps', 'boringssl', 'include');
-// nghttp2's headers: libnghttp2-sys installs them (with the generated nghttp2ver.h) into its
-// build script's OUT_DIR; the newest one is this build's.
+// Headers a -sys crate's build script installs into its OUT_DIR (nghttp2 with its generated
+// nghttp2ver.h, zlib-ng with its generated zlib-ng.h); the newest build is this one's.
 const buildRoot = join(cargoTarget, 'release', 'build');
-const nghttp2Include = readdirSync(buildRoot)
-  .filter((d) => d.startsWith('libnghttp2-sys-'))
-  .map((d) => join(buildRoot, d, 'out', 'i', 'include'))
-  .filter((d) => existsSync(join(d, 'nghttp2', 'nghttp2ver.h')))
-  .sort((a, b) => statSync(join(b, 'nghttp2', 'nghttp2ver.h')).mtimeMs - statSync(join(a, 'nghttp2', 'nghttp2ver.h')).mtimeMs)[0];
-if (!nghttp2Include) {
-  console.error('build-native: nghttp2 headers not found under ' + buildRoot + ' (libnghttp2-sys did not build?)');
-  process.exit(1);
+function outInclude(crate, sub, marker) {
+  const dir = readdirSync(buildRoot)
+    .filter((d) => d.startsWith(crate + '-'))
+    .map((d) => join(buildRoot, d, 'out', sub))
+    .filter((d) => existsSync(join(d, marker)))
+    .sort((a, b) => statSync(join(b, marker)).mtimeMs - statSync(join(a, marker)).mtimeMs)[0];
+  if (!dir) {
+    console.error(`build-native: ${marker} not found under ${buildRoot} (${crate} did not build?)`);
+    process.exit(1);
+  }
+  return dir;
 }
+// Headers shipped in a crate's sources.
+function crateInclude(crate, sub, marker) {
+  const pkg = meta.packages.find((p) => p.name === crate);
+  const dir = pkg && join(dirname(pkg.manifest_path), sub);
+  if (!dir || !existsSync(join(dir, marker))) {
+    console.error(`build-native: ${crate}'s ${marker} not found (is it in native/rust/Cargo.toml?)`);
+    process.exit(1);
+  }
+  return dir;
+}
+const nghttp2Include = outInclude('libnghttp2-sys', join('i', 'include'), join('nghttp2', 'nghttp2ver.h'));
+const codecIncludes = [
+  outInclude('libz-ng-sys', 'include', 'zlib-ng.h'),
+  crateInclude('brotlic-sys', join('brotli', 'c', 'include'), join('brotli', 'encode.h')),
+  crateInclude('zstd-sys', join('zstd', 'lib'), 'zstd.h'),
+];
 
 const cmakeArgs = [
   '-S', join(root, 'native'), '-B', buildDir, '-G', 'Ninja',
@@ -83,6 +102,7 @@ const cmakeArgs = [
   `-DZIO_RUST_LIB=${rustLib}`,
   `-DZIO_BORINGSSL_INCLUDE=${boringInclude}`,
   `-DZIO_NGHTTP2_INCLUDE=${nghttp2Include}`,
+  `-DZIO_CODEC_INCLUDES=${codecIncludes.join(';')}`,
 ];
 try {
   execFileSync('ccache', ['--version'], { stdio: 'ignore' });

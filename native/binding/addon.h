@@ -72,6 +72,7 @@ struct HttpTemplate {
   std::vector<std::string> strs;       // name, value, name, value ...
   std::vector<zio::http1::Field> fields;
   std::string body;
+  zio::HttpEncoded encoded;            // its compressed bodies, made on first need
 };
 
 // IoHandle registry: the only process-wide state of the addon. Worker threads have their own

@@ -102,6 +102,18 @@ Napi::Value ZeroIo::HttpEnable(const Napi::CallbackInfo& info) {
   cfg.h2.max_frame_size = U32(o, "h2FrameSize", cfg.h2.max_frame_size);
   cfg.h2.header_list_bytes_max = U32(o, "h2HeaderList", cfg.h2.header_list_bytes_max);
   cfg.h2.header_count_max = cfg.limits.headers_max;
+  // Compression: the smallest body compressed, and the codings in the order preferred
+  // (compress::Coding values; an empty list turns compression off).
+  cfg.compress_min = U32(o, "compressMin", cfg.compress_min);
+  Napi::Value co = o.Get("compressOrder");
+  if (co.IsArray()) {
+    Napi::Array a = co.As<Napi::Array>();
+    cfg.compress_n = 0;
+    for (uint32_t i = 0; i < a.Length() && cfg.compress_n < sizeof cfg.compress_order; ++i) {
+      uint32_t c = a.Get(i).As<Napi::Number>().Uint32Value();
+      if (c >= zio::compress::kGzip && c < zio::compress::kCodings) cfg.compress_order[cfg.compress_n++] = static_cast<uint8_t>(c);
+    }
+  }
   cfg.h2.body_bytes_max = cfg.limits.body_bytes_max;
   return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     return Napi::Number::New(info.Env(), s->shard->endpoint_set_http(idx, gen, cfg));
@@ -149,10 +161,11 @@ Napi::Value ZeroIo::HttpRespondTemplate(const Napi::CallbackInfo& info) {
     uint32_t id = info[3].As<Napi::Number>().Uint32Value();
     if (id >= http_templates_.size() || !http_templates_[id])
       return Napi::Number::New(info.Env(), zio::kErrWrongKind);
-    const HttpTemplate& t = *http_templates_[id];
+    HttpTemplate& t = *http_templates_[id];
     int64_t r = s->shard->http_respond(idx, gen, req, t.status, t.fields.data(),
                                        static_cast<uint32_t>(t.fields.size()),
-                                       reinterpret_cast<const uint8_t*>(t.body.data()), t.body.size(), true);
+                                       reinterpret_cast<const uint8_t*>(t.body.data()), t.body.size(), true,
+                                       &t.encoded);
     return Answered(info, s, r);
   });
 }
@@ -250,6 +263,8 @@ Napi::Value ZeroIo::HttpStats(const Napi::CallbackInfo& info) {
     n("timeouts", c->timeouts);
     n("bodyChunks", c->body_chunks);
     n("staleResponses", c->stale_responses);
+    n("compressed", c->compressed);
+    n("compressSaved", c->compress_saved);
     return o;
   });
 }

@@ -64,6 +64,7 @@ void Shard::http_accept(uint32_t index, const std::shared_ptr<HttpEndpoint>& ep)
   h.fields.resize(ep->cfg.limits.headers_max);
   // One entry more than requests in flight: the error answer of a full pipeline takes an id too.
   h.req_flags.assign(ep->cfg.pipeline_max + 1, 0);
+  h.req_accept.assign(ep->cfg.pipeline_max + 1, 0);
   // The HTTP machine decides when the peer's FIN closes: after the answers it is owed.
   c.half_open = true;
   ++ep->stats.connections;
@@ -281,13 +282,13 @@ int64_t Shard::http_head(const ConnHttp& h, uint8_t f, uint16_t status, const ht
 
 int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
                             const http1::Field* fields, uint32_t nfields, const uint8_t* body,
-                            size_t body_len, bool trusted) {
+                            size_t body_len, bool trusted, HttpEncoded* stored) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
   if (!c->http) return kErrNotHttp;
   ConnHttp& h = *c->http;
   if (c->state != ConnState::Open) return kErrStaleId;
-  if (h.h2) return h2_respond(index, req, status, fields, nfields, body, body_len);
+  if (h.h2) return h2_respond(index, req, status, fields, nfields, body, body_len, stored);
   // Unsigned differences: request ids wrap.
   if (req - h.next_resp >= h.next_req - h.next_resp) {
     ++h.ep->stats.stale_responses;
@@ -301,6 +302,7 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
   if (status < 200 || status > 999) return http1::kBadStatus;  // 1xx are not final answers
   if (h.stream_on && h.stream_req == req) return kErrStaleId;  // being answered by a stream
   uint8_t f = h.req_flags[req % h.req_flags.size()];
+  http_encode(*h.ep, h.req_accept[req % h.req_accept.size()], status, &fields, &nfields, &body, &body_len, stored);
   bool no_body = http1::status_has_no_body(status);
   bool send_body = !(f & kReqHead) && !no_body;
   int64_t n = http_head(h, f, status, fields, nfields, no_body ? 0 : static_cast<int64_t>(body_len), trusted);
@@ -479,6 +481,14 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       for (uint32_t i = 0; i < head.header_count; ++i)
         if (http1::span_is(buf + pos, h.fields[i].name, "http2-settings")) h2s = &h.fields[i];
     }
+    uint8_t accept = 0;  // the codings its answer may use (Accept-Encoding, possibly several lines)
+    if (cfg.compress_n) {
+      compress::Accept ae;
+      for (uint32_t i = 0; i < head.header_count; ++i)
+        if (http1::span_is(buf + pos, h.fields[i].name, "accept-encoding"))
+          ae.add(reinterpret_cast<const char*>(buf + pos + h.fields[i].value.off), h.fields[i].value.len);
+      accept = ae.best();
+    }
     int64_t s = pool_->acquire();
     if (s < 0) {
       h.pump_more = true;
@@ -521,7 +531,12 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       put16(t + 10, static_cast<uint16_t>(f.value.len));
     }
     uint32_t id = to_h2 ? 1 : h.next_req++;
-    if (!to_h2) h.req_flags[id % h.req_flags.size()] = static_cast<uint8_t>(flags);
+    if (!to_h2) {
+      h.req_flags[id % h.req_flags.size()] = static_cast<uint8_t>(flags);
+      h.req_accept[id % h.req_accept.size()] = accept;
+    } else {
+      h.h2->sv.set_tag(1, accept);
+    }
     h.continued = false;
     loaned_plain_.push_back(slot);
     uint32_t version = to_h2 ? 20 : head.version_minor;  // answered as HTTP/2's stream 1

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "driver/timer_wheel.h"
+#include "proto/compress/compress.h"
 #include "proto/http1/http1.h"
 #include "proto/http2/http2.h"
 
@@ -49,6 +50,19 @@ struct HttpConfig {
   uint32_t pipeline_max = 16;             // requests parsed ahead of their responses
   bool http2 = true;                      // a client preface switches the connection to HTTP/2
   http2::Limits h2;                       // its SETTINGS and defences
+  // Response compression (shard/http_encode.cc): answers of a compressible type with a body of
+  // at least compress_min bytes, in the first of compress_order the request accepts
+  // (compress_n codings; 0: compression off).
+  uint32_t compress_min = 128;
+  uint8_t compress_order[compress::kCodings - 1] = {compress::kBr, compress::kZstd, compress::kGzip};
+  uint8_t compress_n = 3;
+};
+
+// A stored answer's encoded bodies (a ZeroResponse template): each coding made once, on the
+// first request that takes it, at the stored effort (smallest output), then reused.
+struct HttpEncoded {
+  std::string body[compress::kCodings];
+  uint8_t tried = 0, ok = 0;  // bit(coding): attempted / smaller than identity
 };
 
 // Per-listener counters (readable from JS: httpStats).
@@ -56,6 +70,7 @@ struct HttpCounters {
   uint64_t requests = 0, responses = 0, status[6] = {0, 0, 0, 0, 0, 0};  // status[1..5]: 1xx..5xx
   uint64_t bytes_in = 0, bytes_out = 0, parse_errors = 0, limit_hits = 0, timeouts = 0;
   uint64_t connections = 0, active = 0, body_chunks = 0, stale_responses = 0;
+  uint64_t compressed = 0, compress_saved = 0;  // answers sent encoded, bytes that saved
 };
 
 // What a listener and its connections share (a connection may outlive its listener).
@@ -113,6 +128,7 @@ struct ConnHttp {
   uint32_t next_req = 0;      // id of the next parsed request
   uint32_t next_resp = 0;     // id whose response goes out next (responses leave in order)
   std::vector<uint8_t> req_flags;  // kReq* per request in flight, by id % pipeline_max
+  std::vector<uint8_t> req_accept; // the codings each accepts (compress::Accept::best), same index
   std::string out;            // response bytes waiting for write-queue room
   size_t out_off = 0;
   std::vector<std::pair<uint32_t, std::string>> stash;  // answers that came before earlier ones'

@@ -188,6 +188,12 @@ void ConnH2::on_request(const http2::Head& hd) {
   uint64_t cl = static_cast<uint64_t>(hd.content_length);
   put32(rec + 48, static_cast<uint32_t>(cl));
   put32(rec + 52, static_cast<uint32_t>(cl >> 32));
+  if (h.ep->cfg.compress_n) {  // the codings its answer may use
+    compress::Accept ae;
+    for (uint32_t i = 0; i < hd.field_count; ++i)
+      if (hd.fields[i].first == "accept-encoding") ae.add(hd.fields[i].second.data(), hd.fields[i].second.size());
+    sv.set_tag(hd.stream, ae.best());
+  }
   s.loaned_plain_.push_back(static_cast<uint32_t>(slot));
   s.emit(kEvHttpRequest, index, c.gen,
          static_cast<int32_t>(static_cast<uint32_t>(method_of(hd.method)) | (kVersion2 << 8) | (flags << 16)),
@@ -237,8 +243,10 @@ void Shard::h2_flush_out(uint32_t index) {
 }
 
 int64_t Shard::h2_respond(uint32_t index, uint32_t req, uint16_t status, const http1::Field* fields,
-                          uint32_t nfields, const uint8_t* body, size_t body_len) {
+                          uint32_t nfields, const uint8_t* body, size_t body_len, HttpEncoded* stored) {
   ConnHttp& h = *conns_[index].http;
+  int tag = h.h2->sv.tag(static_cast<int32_t>(req));
+  if (tag >= 0) http_encode(*h.ep, static_cast<uint8_t>(tag), status, &fields, &nfields, &body, &body_len, stored);
   int r = h.h2->sv.respond(static_cast<int32_t>(req), status, fields, nfields, body, body_len, time(nullptr));
   if (r == http2::kStreamGone) {
     ++h.ep->stats.stale_responses;

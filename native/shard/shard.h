@@ -470,9 +470,11 @@ class Shard {
   // the fields were checked already (a response template). Returns the bytes of the response,
   // kErrStaleId when the request is gone (answered, its connection closed) or never existed,
   // kErrNotHttp, or http1::kBadField / kBadStatus (nothing written).
+  // `stored`: the answer is a template whose encoded bodies are kept there (made on first use);
+  // nullptr: encoded per answer when the request accepts a coding (http_encode).
   int64_t http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t status,
                        const http1::Field* fields, uint32_t nfields, const uint8_t* body,
-                       size_t body_len, bool trusted);
+                       size_t body_len, bool trusted, HttpEncoded* stored = nullptr);
   // A streamed answer (chunked; close-delimited for HTTP/1.0): its head now, its body in pieces.
   // One streamed answer may be open per connection. Start: 0, or kErrStaleId / kErrNotHttp /
   // kErrQueueFull (another one is open) / kBadField / kBadStatus. Write: 1 when there is room for
@@ -584,7 +586,14 @@ class Shard {
   void h2_flush_out(uint32_t index);
   void h2_flush(uint32_t index, bool allow_events);
   int64_t h2_respond(uint32_t index, uint32_t req, uint16_t status, const http1::Field* fields,
-                     uint32_t nfields, const uint8_t* body, size_t body_len);
+                     uint32_t nfields, const uint8_t* body, size_t body_len, HttpEncoded* stored);
+  // Response compression (http_encode.cc): when the request accepted (`accept`, bits of
+  // compress::Coding) a coding of the listener and the answer is compressible, points *fields /
+  // *body at the encoded answer (Content-Encoding, Vary, a strong ETag made weak); an answer that
+  // could have been encoded gets Vary: Accept-Encoding either way. The results live in the
+  // shard's http_z* buffers (or `stored`) until the next call.
+  void http_encode(HttpEndpoint& ep, uint8_t accept, uint16_t status, const http1::Field** fields,
+                   uint32_t* nfields, const uint8_t** body, size_t* body_len, HttpEncoded* stored);
   void http_timer(uint32_t index);
   void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
   void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
@@ -673,6 +682,9 @@ class Shard {
   http1::DateCache http_date_;
   std::string http_scratch_;  // a response being assembled (grows to the largest, then reused)
   std::string h2_out_;        // HTTP/2 frames on their way to the write queue (reused)
+  compress::Encoder http_enc_;              // codec state kept between answers
+  std::string http_zbody_, http_zetag_;     // an encoded answer's body and weakened ETag (reused)
+  std::vector<http1::Field> http_zfields_;  // its fields (the application's + ours; reused)
 };
 
 }  // namespace zio

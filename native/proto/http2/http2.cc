@@ -27,6 +27,7 @@ struct Server::Stream {
   bool streaming = false;   // a streamed answer: its body comes in pieces (stream_write)
   bool stream_ended = false;
   bool deferred = false;    // the data provider found nothing to send and is waiting
+  uint8_t tag = 0;          // the caller's (set_tag)
   bool wants_room = false;  // its writer was told to wait for room
   bool head_method = false;
   std::string out;          // the answer's body, sent as flow control allows
@@ -280,6 +281,15 @@ void Server::unlink(Stream* st) {
 
 Server::Stream* Server::stream_of(int32_t id) {
   return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+}
+
+void Server::set_tag(int32_t stream, uint8_t v) {
+  if (Stream* st = stream_of(stream)) st->tag = v;
+}
+
+int Server::tag(int32_t stream) {
+  Stream* st = stream_of(stream);
+  return st ? st->tag : -1;
 }
 
 int Server::init(const Limits& limits, Events* events, std::string* err) {

@@ -112,6 +112,10 @@ class Server {
   // Ends the session now with GOAWAY(code).
   void terminate(uint32_t code);
   size_t open_streams() const;
+  // A byte the caller keeps with an open stream (the shard: the codings its answer may use);
+  // tag() is -1 when the stream is not open.
+  void set_tag(int32_t stream, uint8_t v);
+  int tag(int32_t stream);
   nghttp2_session* session() { return s_; }
   // Why the session failed (static text; "" when it did not), and the GOAWAY code we sent.
   const char* error() const { return error_; }

@@ -5,3 +5,8 @@
 pub use quiche;
 // nghttp2's C library, bundled into this archive for native/proto/http2 (called from C++ only).
 pub use libnghttp2_sys;
+// Content codings for native/proto/compress (called from C++ only): zlib-ng's native zng_ API,
+// brotli's encoder, zstd.
+pub use brotlic_sys;
+pub use libz_ng_sys;
+pub use zstd_sys;

@@ -54,7 +54,7 @@ export interface NativeAddon {
   connPeer(shard: number, conn: number): [string, string, number] | null;
   connProto(shard: number, conn: number): number;
   // HTTP (binding/http.cc; used by @zero-io/http)
-  httpEnable(shard: number, ep: number, cfg: Record<string, number>): number;
+  httpEnable(shard: number, ep: number, cfg: Record<string, number | number[]>): number;
   httpTemplate(status: number, fields: string[], body: Uint8Array | string | null): number;
   httpTemplateFree(id: number): void;
   httpRespondTemplate(shard: number, conn: number, req: number, template: number): number;

@@ -32,7 +32,10 @@ const EV_HTTP_RESET = 13;
 /** The HTTP options of a listener ({@link Io.httpServe}; {@link HttpListenConfig} has them too). */
 export type HttpServeConfig = Pick<HttpListenConfig, 'maxHeaderCount' | 'maxHeaderSize' | 'maxTargetSize' | 'maxBodyInline' |
   'maxBodySize' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPipelined' | 'http2' | 'maxConcurrentStreams' |
-  'initialWindowSize' | 'maxFrameSize' | 'maxHeaderListSize'>;
+  'initialWindowSize' | 'maxFrameSize' | 'maxHeaderListSize' | 'compression' | 'compressionThreshold'>;
+
+/** A content coding the engine can compress answers with (RFC 9110 section 8.4.1). */
+export type HttpCoding = 'br' | 'zstd' | 'gzip';
 
 /** Options of {@link Io.httpListenWith}. */
 export interface HttpListenConfig {
@@ -104,6 +107,22 @@ export interface HttpListenConfig {
    * value + 32 per field; an HPACK bomb stops here): a larger head resets its stream. @default 16384
    */
   maxHeaderListSize?: number;
+  /**
+   * Response compression, by the request's Accept-Encoding (q-values honoured): `true` for
+   * `['br', 'zstd', 'gzip']`, a list of codings in the order you prefer when a client accepts
+   * several equally, or `false` for none. An answer is compressed when its body is at least
+   * `compressionThreshold` bytes, its Content-Type is text-like (text/*, JSON, JavaScript, XML,
+   * +json/+xml, SVG, WebAssembly), it has no Content-Encoding, Content-Range or
+   * `Cache-Control: no-transform` of its own, and the result is smaller; it then carries
+   * `Content-Encoding`, and a strong `ETag` becomes weak. Every answer that could have been
+   * compressed says `Vary: Accept-Encoding`. A reused `ZeroResponse` is compressed once per
+   * coding at the highest quality (brotli 11, zstd 19, gzip 9 up to 64 KiB); an answer built
+   * per request at a fast level (brotli 4, zstd 3, gzip 5). Streamed answers
+   * (`httpRespondStream`) are sent as written. @default true
+   */
+  compression?: boolean | readonly HttpCoding[];
+  /** The smallest body compressed, in bytes. @default the Io config's compressionThreshold (128) */
+  compressionThreshold?: number;
 }
 
 /**
@@ -196,6 +215,9 @@ export interface HttpStats {
   bodyChunks: number;
   /** httpRespond calls for a request that was gone (returned false). */
   staleResponses: number;
+  /** Answers sent compressed (see `compression`), and the body bytes that saved. */
+  compressed: number;
+  compressSaved: number;
 }
 
 declare module '@zero-io/core' {
@@ -350,7 +372,27 @@ function intOption(v: unknown, dflt: number, min: number, max: number, key: stri
 }
 
 /** The HTTP options of a listener, validated; `what` names the call in messages. */
-function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<string, number> {
+const CODINGS: Record<HttpCoding, number> = { gzip: 1, br: 2, zstd: 3 };
+
+function compressionOption(v: unknown, what: string): number[] {
+  if (v === undefined || v === true) return [CODINGS.br, CODINGS.zstd, CODINGS.gzip];
+  if (v === false) return [];
+  const bad = (): never => {
+    throw new IoError('InvalidConfig',
+      `${what}: compression must be true, false or a list of distinct codings from 'br', 'zstd', 'gzip', got ${describeValue(v)}`,
+      { key: 'compression' });
+  };
+  if (!Array.isArray(v)) return bad();
+  const out: number[] = [];
+  for (const c of v) {
+    const id = typeof c === 'string' ? CODINGS[c as HttpCoding] : undefined;
+    if (id === undefined || out.includes(id)) bad();
+    out.push(id as number);
+  }
+  return out;
+}
+
+function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<string, number | number[]> {
   const slot = io.config.poolSlotSize;
   const headerCount = intOption(config.maxHeaderCount, 100, 1, 4096, 'maxHeaderCount', what);
   const headMax = Math.min(slot - 64, 65_535);
@@ -374,12 +416,14 @@ function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<stri
     h2Window: intOption(config.initialWindowSize, 65_535, 1, 2_147_483_647, 'initialWindowSize', what),
     h2FrameSize: intOption(config.maxFrameSize, 16_384, 16_384, 16_777_215, 'maxFrameSize', what),
     h2HeaderList: intOption(config.maxHeaderListSize, 16_384, 64, 1 << 20, 'maxHeaderListSize', what),
+    compressOrder: compressionOption(config.compression, what),
+    compressMin: intOption(config.compressionThreshold, io.config.compressionThreshold, 0, 1 << 30, 'compressionThreshold', what),
   };
 }
 
 const SERVE_KEYS = ['maxHeaderCount', 'maxHeaderSize', 'maxTargetSize', 'maxBodyInline', 'maxBodySize',
   'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined', 'http2', 'maxConcurrentStreams', 'initialWindowSize',
-  'maxFrameSize', 'maxHeaderListSize'] as const;
+  'maxFrameSize', 'maxHeaderListSize', 'compression', 'compressionThreshold'] as const;
 
 function boolOption(v: unknown, dflt: boolean, key: string, what: string): boolean {
   if (v === undefined) return dflt;
