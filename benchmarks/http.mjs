@@ -7,16 +7,20 @@
 // Scenarios (wrk -t1 -c64, keep-alive; -p16: 16 requests pipelined per write, http/pipeline.lua):
 //   hello, hello-p16   GET / -> 'Hello, World!' (zero-io: one ZeroResponse reused)
 //   json, json-p16     GET / -> a ~1 KiB JSON object built and serialised per request
+//   json-gzip          the same JSON with Accept-Encoding: gzip, answered gzip'd at level 5
+//                      (zero-io: the engine's compression; node:http and Bun: zlib / Bun.gzipSync
+//                      level 5 in the handler; nginx: a fixed JSON with `gzip_comp_level 5`)
 // and over h2c with prior knowledge (h2load -c64 -m16 -t1: 16 concurrent streams per connection):
 //   h2c-hello, h2c-json  the same answers; zero-io's HTTP listener switches a connection that opens
 //                        with the HTTP/2 preface to HTTP/2, so it is the same server process
-// nginx (`return 200`) has the hello scenarios only; node:http2 the h2c ones only.
+// nginx (`return 200`) has the hello scenarios and json-gzip only; fastify has no json-gzip (it would
+// need @fastify/compress); node:http2 the h2c ones only.
 //
 // Environment:
 //   BENCH_DURATION   measured seconds per run (default 5; whole seconds, wrk's -d)
 //   BENCH_ROUNDS     rounds per scenario (default 3)
 //   BENCH_SERVERS    comma-separated subset of zero-io,node:http,fastify,bun,nginx,node:http2
-//   BENCH_SCENARIOS  comma-separated subset of hello,hello-p16,json,json-p16,h2c-hello,h2c-json
+//   BENCH_SCENARIOS  comma-separated subset of hello,hello-p16,json,json-p16,json-gzip,h2c-hello,h2c-json
 //   BENCH_HEAP       0 skips the JS-heap pass (zero-io, node:http and node:http2)
 //   BUN_BIN          path to a bun binary (default: the `bun` npm dependency, then PATH)
 //
@@ -36,6 +40,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import zlib from 'node:zlib';
 import { makePayload } from './servers/http-payload.mjs';
 import { fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
 
@@ -62,6 +67,7 @@ const SCENARIOS = [
   { name: 'hello-p16', mode: 'hello', depth: 16 },
   { name: 'json', mode: 'json', depth: 1 },
   { name: 'json-p16', mode: 'json', depth: 16 },
+  { name: 'json-gzip', mode: 'jsongz', depth: 1, encoding: 'gzip' },
   { name: 'h2c-hello', mode: 'hello', h2: true, streams: H2_STREAMS },
   { name: 'h2c-json', mode: 'json', h2: true, streams: H2_STREAMS },
 ];
@@ -245,6 +251,7 @@ function versionOf(argv, re = /\S.*/, anyStatus = false) {
 function serverDefs() {
   const node = (file) => (mode, nodeFlags = []) => [process.execPath, ...nodeFlags, `servers/${file}`, '0', mode];
   const both = ['hello', 'json'];
+  const all = ['hello', 'json', 'jsongz'];
   const bun = findBun();
   const bunV = bun ? versionOf([bun, '--version']) : { problem: 'no bun binary (install the `bun` dependency with pnpm, or set BUN_BIN)' };
   const nginxV = versionOf(['nginx', '-v'], /nginx\/\S+/);
@@ -256,11 +263,11 @@ function serverDefs() {
   }
   // modes: served over HTTP/1.1 (wrk); h2Modes: over h2c (h2load).
   return [
-    { name: 'zero-io', modes: both, h2Modes: both, argv: node('zero-io-http.mjs'), heap: true, version: null },
-    { name: 'node:http', modes: both, argv: node('node-http.mjs'), heap: true, version: process.version },
+    { name: 'zero-io', modes: all, h2Modes: both, argv: node('zero-io-http.mjs'), heap: true, version: null },
+    { name: 'node:http', modes: all, argv: node('node-http.mjs'), heap: true, version: process.version },
     { name: 'fastify', modes: both, argv: node('fastify-http.mjs'), ...fastifyV },
-    { name: 'bun', modes: both, argv: (mode) => [bun, 'servers/bun-http.ts', '0', mode], ...(bunV.version ? { version: 'bun ' + bunV.version } : bunV) },
-    { name: 'nginx', modes: ['hello'], h2Modes: ['hello'], start: startNginx, ...nginxV },
+    { name: 'bun', modes: all, argv: (mode) => [bun, 'servers/bun-http.ts', '0', mode], ...(bunV.version ? { version: 'bun ' + bunV.version } : bunV) },
+    { name: 'nginx', modes: ['hello', 'jsongz'], h2Modes: ['hello'], start: startNginx, ...nginxV },
     { name: 'node:http2', modes: [], h2Modes: both, argv: node('node-http2.mjs'), heap: true, version: process.version },
   ];
 }
@@ -269,7 +276,7 @@ const serves = (def, sc) => (sc.h2 ? def.h2Modes ?? [] : def.modes).includes(sc.
 
 /** Starts a server; resolves { child, port } once it listens. Throws with its stderr on failure. */
 async function startServer(def, mode, { env = {}, nodeFlags = [], h2 = false } = {}) {
-  if (def.start) return def.start({ h2 });
+  if (def.start) return def.start({ h2, mode });
   const child = spawnPinned(SERVER_CPU, def.argv(mode, nodeFlags), env);
   const rl = createInterface({ input: child.stdout });
   const port = await new Promise((res) => {
@@ -302,7 +309,7 @@ async function startServer(def, mode, { env = {}, nodeFlags = [], h2 = false } =
  * back from nginx's own listening socket. h2: `listen ... http2` without ssl, on which nginx
  * (1.22) speaks only HTTP/2 with prior knowledge (h2c), as h2load does.
  */
-async function startNginx({ h2 = false } = {}) {
+async function startNginx({ h2 = false, mode = 'hello' } = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'zio-bench-nginx-'));
   const want = await freePort();
   const user = process.getuid?.() === 0 ? `user ${os.userInfo().username};\n` : ''; // else workers would be nobody
@@ -322,8 +329,12 @@ ${temp}
   server {
     listen 127.0.0.1:${want}${h2 ? ' http2' : ''};
     location / {
-      default_type 'text/plain; charset=utf-8';
-      return 200 'Hello, World!';
+${mode === 'jsongz'
+    ? `      default_type application/json;
+      gzip on; gzip_types application/json; gzip_comp_level 5; gzip_min_length 128; gzip_vary on;
+      return 200 '${JSON.stringify(makePayload())}';`
+    : `      default_type 'text/plain; charset=utf-8';
+      return 200 'Hello, World!';`}
     }
   }
 }
@@ -358,11 +369,17 @@ function badAnswer(status, body, mode) {
 
 /** One request with Connection: close; null when the response is what the mode should answer. */
 function checkResponse(port, mode) {
+  const gz = mode === 'jsongz';
   return new Promise((res) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (r) => {
+    const headers = gz ? { 'accept-encoding': 'gzip' } : {};
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000, headers }, (r) => {
       const chunks = [];
       r.on('data', (c) => chunks.push(c));
-      r.on('end', () => res(badAnswer(r.statusCode, Buffer.concat(chunks).toString(), mode)));
+      r.on('end', () => {
+        if (gz && r.headers['content-encoding'] !== 'gzip') return res(`content-encoding ${r.headers['content-encoding']}, not gzip`);
+        const body = Buffer.concat(chunks);
+        res(badAnswer(r.statusCode, (gz ? zlib.gunzipSync(body) : body).toString(), mode));
+      });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (e) => res(e.message));
@@ -402,8 +419,9 @@ async function runPinnedLoad(argv, seconds) {
 }
 
 /** wrk -t1 -c64 on the load generator's CPU; resolves { code, result, stderr }. */
-async function runWrk(port, depth, seconds) {
-  const { code, stdout, stderr } = await runPinnedLoad(['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, '-s', 'http/pipeline.lua', `http://127.0.0.1:${port}/`, '--', String(depth)], seconds);
+async function runWrk(port, depth, seconds, encoding) {
+  const enc = encoding ? ['-H', `Accept-Encoding: ${encoding}`] : [];
+  const { code, stdout, stderr } = await runPinnedLoad(['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, ...enc, '-s', 'http/pipeline.lua', `http://127.0.0.1:${port}/`, '--', String(depth)], seconds);
   const line = stdout.split('\n').find((l) => l.startsWith('wrk-json '));
   let result = null;
   try {
@@ -444,7 +462,7 @@ async function runH2load(port, streams, seconds) {
 }
 
 /** The scenario's load generator: wrk for HTTP/1.1, h2load for h2c. */
-const runLoad = (port, sc, seconds) => (sc.h2 ? runH2load(port, sc.streams, seconds) : runWrk(port, sc.depth, seconds));
+const runLoad = (port, sc, seconds) => (sc.h2 ? runH2load(port, sc.streams, seconds) : runWrk(port, sc.depth, seconds, sc.encoding));
 
 // ---------------------------------------------------------------- runs --
 

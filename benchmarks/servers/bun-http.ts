@@ -1,4 +1,5 @@
-// Bun.serve server. Usage: bun bun-http.ts PORT [hello|json]
+// Bun.serve server. Usage: bun bun-http.ts PORT [hello|json|jsongz]
+// (jsongz: Bun.gzipSync at level 5 when the request accepts gzip, as a handler would)
 // PORT 0 binds a free port; prints "listening <port>" when ready.
 // The fetch handler runs JS per request, like the other servers' handlers; Bun's static
 // `routes` responses would answer without entering JS and measure something else.
@@ -11,7 +12,19 @@ const textType = { 'content-type': 'text/plain; charset=utf-8' };
 const server = Bun.serve({
   hostname: '127.0.0.1',
   port,
-  fetch: mode === 'json' ? () => Response.json(makePayload()) : () => new Response('Hello, World!', { headers: textType }),
+  fetch:
+    mode === 'jsongz'
+      ? (req: Request) => {
+          const body = JSON.stringify(makePayload());
+          if (/\bgzip\b/.test(req.headers.get('accept-encoding') ?? ''))
+            return new Response(Bun.gzipSync(body, { level: 5 }), {
+              headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', vary: 'Accept-Encoding' },
+            });
+          return new Response(body, { headers: { 'content-type': 'application/json', vary: 'Accept-Encoding' } });
+        }
+      : mode === 'json'
+        ? () => Response.json(makePayload())
+        : () => new Response('Hello, World!', { headers: textType }),
 });
 
 console.log(`listening ${server.port}`);

@@ -1,6 +1,8 @@
-// node:http server. Usage: node node-http.mjs PORT [hello|json]   (modes as in zero-io-http.mjs)
+// node:http server. Usage: node node-http.mjs PORT [hello|json|jsongz]   (modes as in zero-io-http.mjs;
+// jsongz: zlib.gzipSync at level 5 when the request accepts gzip, as a handler would)
 // PORT 0 binds a free port; prints "listening <port>" when ready.
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { installHeapReport } from './heap-report.mjs';
 import { makePayload } from './http-payload.mjs';
 
@@ -14,7 +16,20 @@ const heap = installHeapReport(() => requests, 'node:http');
 const hello = Buffer.from('Hello, World!');
 const helloHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': hello.length };
 const handler =
-  mode === 'json'
+  mode === 'jsongz'
+    ? (req, res) => {
+        requests++;
+        const body = JSON.stringify(makePayload());
+        if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+          const gz = zlib.gzipSync(body, { level: 5 });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', vary: 'Accept-Encoding', 'content-length': gz.length });
+          res.end(gz);
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json', vary: 'Accept-Encoding', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        }
+      }
+    : mode === 'json'
     ? (req, res) => {
         requests++;
         const body = JSON.stringify(makePayload());

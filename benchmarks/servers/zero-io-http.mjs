@@ -1,6 +1,7 @@
 // zero-io HTTP/1.1 server. Usage: node zero-io-http.mjs PORT [hello|json]
 //   hello: one ZeroResponse built (and serialised natively) once, reused for every request
 //   json:  ZeroResponse.ok().json(makePayload()) per request (~1 KiB built and serialised each time)
+//   jsongz: the same; the engine compresses it for a client that accepts gzip (level 5)
 // PORT 0 binds a free port; prints "listening <port>" (the bound port, read back) when ready.
 import { installHeapReport } from './heap-report.mjs';
 import { makePayload } from './http-payload.mjs';
@@ -26,7 +27,7 @@ if (!heap) {
   process.once('SIGTERM', () => process.exit(0));
   process.once('SIGINT', () => process.exit(0));
 }
-if (mode === 'json') {
+if (mode === 'json' || mode === 'jsongz') {
   io.runSync((ev) => {
     if (ev.type === 'HttpRequest') {
       requests++;

@@ -54,7 +54,7 @@ struct HttpConfig {
   // at least compress_min bytes, in the first of compress_order the request accepts
   // (compress_n codings; 0: compression off).
   uint32_t compress_min = 128;
-  uint8_t compress_order[compress::kCodings - 1] = {compress::kBr, compress::kZstd, compress::kGzip};
+  uint8_t compress_order[compress::kCodings - 1] = {compress::kZstd, compress::kBr, compress::kGzip};
   uint8_t compress_n = 3;
 };
 

@@ -5,6 +5,8 @@
 #include <zlib-ng.h>
 #include <zstd.h>
 
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -114,4 +116,31 @@ TEST(Compress, IncompressibleInputIsRefused) {
   for (Coding c : {kGzip, kBr, kZstd})
     EXPECT_FALSE(e.encode(c, Effort::kDynamic, reinterpret_cast<const uint8_t*>(in.data()), in.size(), &out)) << name(c);
   EXPECT_FALSE(e.encode(kIdentity, Effort::kDynamic, reinterpret_cast<const uint8_t*>(in.data()), in.size(), &out));
+}
+
+// Fuzz: Accept-Encoding values and content types of random bytes (and mutations of real ones)
+// parse without reading out of bounds (ASan in the test command) and give a subset of our codings.
+TEST(Compress, FuzzAcceptAndTypes) {
+  std::mt19937 rng(20261203);
+  const std::string seeds[] = {"gzip, deflate, br, zstd", "br;q=0.5, gzip;q=1.0, *;q=0", "text/html; charset=utf-8",
+                               "application/problem+json", "identity;q=0.001"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string v = seeds[rng() % 5];
+    int edits = 1 + rng() % 8;
+    for (int k = 0; k < edits; ++k) {
+      size_t at = v.empty() ? 0 : rng() % v.size();
+      switch (rng() % 3) {
+        case 0: if (!v.empty()) v[at] = static_cast<char>(rng()); break;
+        case 1: v.insert(v.begin() + static_cast<long>(at), static_cast<char>(" ,;=q.01*"[rng() % 9])); break;
+        default: if (!v.empty()) v.erase(at, 1 + rng() % 3); break;
+      }
+    }
+    // A heap copy of exactly v.size() bytes: any read past the end is caught by ASan.
+    std::unique_ptr<char[]> exact(new char[v.size() ? v.size() : 1]);
+    memcpy(exact.get(), v.data(), v.size());
+    Accept a;
+    a.add(exact.get(), v.size());
+    EXPECT_EQ(a.best() & ~kAllCodings, 0);
+    (void)compressible_type(exact.get(), v.size());
+  }
 }

@@ -170,7 +170,7 @@ bool Encoder::encode(Coding c, Effort e, const uint8_t* in, size_t n, std::strin
     }
     case kBr: {
       // Quality 11 (the smallest) only for stored answers of at most 64 KiB: it costs ~1 s/MiB.
-      int quality = stored ? (n <= (64u << 10) ? 11 : 6) : 4;
+      int quality = stored ? (n <= (64u << 10) ? 11 : 6) : 3;  // 3: 4's size at 60% of its time
       size_t cap = BrotliEncoderMaxCompressedSize(n);
       if (cap == 0) return false;
       out->resize(cap);

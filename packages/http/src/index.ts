@@ -109,7 +109,7 @@ export interface HttpListenConfig {
   maxHeaderListSize?: number;
   /**
    * Response compression, by the request's Accept-Encoding (q-values honoured): `true` for
-   * `['br', 'zstd', 'gzip']`, a list of codings in the order you prefer when a client accepts
+   * `['zstd', 'br', 'gzip']`, a list of codings in the order you prefer when a client accepts
    * several equally, or `false` for none. An answer is compressed when its body is at least
    * `compressionThreshold` bytes, its Content-Type is text-like (text/*, JSON, JavaScript, XML,
    * +json/+xml, SVG, WebAssembly), it has no Content-Encoding, Content-Range or
@@ -117,7 +117,8 @@ export interface HttpListenConfig {
    * `Content-Encoding`, and a strong `ETag` becomes weak. Every answer that could have been
    * compressed says `Vary: Accept-Encoding`. A reused `ZeroResponse` is compressed once per
    * coding at the highest quality (brotli 11, zstd 19, gzip 9 up to 64 KiB); an answer built
-   * per request at a fast level (brotli 4, zstd 3, gzip 5). Streamed answers
+   * per request at a fast level (zstd 3, brotli 3, gzip 5: for a 1 KiB JSON about 6, 17 and
+   * 14 µs). Streamed answers
    * (`httpRespondStream`) are sent as written. @default true
    */
   compression?: boolean | readonly HttpCoding[];
@@ -375,7 +376,7 @@ function intOption(v: unknown, dflt: number, min: number, max: number, key: stri
 const CODINGS: Record<HttpCoding, number> = { gzip: 1, br: 2, zstd: 3 };
 
 function compressionOption(v: unknown, what: string): number[] {
-  if (v === undefined || v === true) return [CODINGS.br, CODINGS.zstd, CODINGS.gzip];
+  if (v === undefined || v === true) return [CODINGS.zstd, CODINGS.br, CODINGS.gzip];
   if (v === false) return [];
   const bad = (): never => {
     throw new IoError('InvalidConfig',

@@ -78,6 +78,8 @@ describe('negotiation', () => {
 
   it('q-values choose; q=0 refuses; identity when nothing we have is acceptable (still Vary)', async () => {
     const srv = serve();
+    // Equal q: the listener's order (zstd, br, gzip by default) decides.
+    expect((await one(srv, '/text', 'gzip, deflate, br, zstd')).header('content-encoding')).toBe('zstd');
     expect((await one(srv, '/text', 'gzip;q=0.9, br;q=0.5')).header('content-encoding')).toBe('gzip');
     expect((await one(srv, '/text', 'br;q=0.1, gzip;q=0.2')).header('content-encoding')).toBe('gzip');
     expect((await one(srv, '/text', '*;q=0.3, br;q=0')).header('content-encoding')).toBe('zstd');
