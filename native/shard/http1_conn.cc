@@ -14,6 +14,25 @@ namespace zio {
 
 namespace {
 
+// Whether a request line that failed to parse still reads as HTTP/1.x: it does unless it is a
+// complete line of three or more words with no "HTTP/" (any case) anywhere. Such a client gets
+// an HTTP error answer; one that is not speaking HTTP/1.x at all does not.
+bool looks_like_http1(const uint8_t* p, size_t n) {
+  size_t end = 0;
+  while (end < n && p[end] != '\r' && p[end] != '\n') ++end;
+  if (end == n) return true;  // the line is not complete: too early to tell
+  uint32_t words = 0;
+  for (size_t i = 0; i < end; ++i) {
+    if (p[i] != ' ' && (i == 0 || p[i - 1] == ' ')) ++words;
+    if (i + 5 <= end) {
+      size_t k = 0;
+      while (k < 5 && (p[i + k] >= 'A' && p[i + k] <= 'Z' ? p[i + k] + 32 : p[i + k]) == "http/"[k]) ++k;
+      if (k == 5) return true;
+    }
+  }
+  return words < 3;
+}
+
 void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // the pool is read little-endian by JS
 void put16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
 
@@ -444,6 +463,17 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       break;
     }
     if (r == http1::kError) {
+      if (h.next_req == 0 && cfg.http2 && !looks_like_http1(buf + pos, len - pos)) {
+        // Neither HTTP/1.x nor the HTTP/2 preface (an invalid preface, RFC 9113 section 3.4: a
+        // connection error before any frame): there is no protocol to answer in, so the
+        // connection just closes (our FIN, then the peer's).
+        h.dead = true;
+        h.error = "neither an HTTP/1.x request line nor the HTTP/2 client preface";
+        h.error_code = kErrHttpProtocol;
+        ++h.ep->stats.parse_errors;
+        conn_close_graceful(index, c.gen, 2000);
+        break;
+      }
       http_fail(index, e.status, e.reason, e.status == 413 || e.status == 414 || e.status == 431);
       break;
     }

@@ -355,6 +355,56 @@ TEST(Http2Server, FramesOnClosedOrOlderStreamsEndTheSession) {
   }
 }
 
+// The frame scanner in front of nghttp2: what nghttp2 1.68 drops or treats differently.
+TEST(Http2Server, FrameScannerChecks) {
+  auto feed_bytewise = [](Server& sv, const std::string& in) {
+    int r = http2::kOk;
+    for (size_t i = 0; i < in.size() && r == http2::kOk; ++i)
+      r = sv.sv.recv(reinterpret_cast<const uint8_t*>(in.data()) + i, 1, 0);  // headers split anywhere
+    return r;
+  };
+  {  // DATA on a stream that was answered and closed: STREAM_CLOSED (5.1), fed a byte at a time
+    std::unique_ptr<Server> sv(make());
+    std::string in = kPreface + frame(1, 0x5, 1, kGetBlock);
+    ASSERT_EQ(feed_bytewise(*sv, in), http2::kOk);
+    std::string out;
+    sv->sv.send(&out);
+    ASSERT_EQ(sv->reqs.size(), 1u);
+    EXPECT_EQ(feed_bytewise(*sv, frame(0, 0x1, 1, "data")), http2::kFatal);
+    out.clear();
+    sv->sv.send(&out);
+    EXPECT_EQ(goaway_in(out), NGHTTP2_STREAM_CLOSED);
+  }
+  {  // PRIORITY making a stream depend on itself: PROTOCOL_ERROR (5.3.1)
+    std::unique_ptr<Server> sv(make());
+    std::string in = kPreface + frame(2, 0, 3, std::string("\0\0\0\x03\x10", 5));
+    EXPECT_EQ(feed_bytewise(*sv, in), http2::kFatal);
+    std::string out;
+    sv->sv.send(&out);
+    EXPECT_EQ(goaway_in(out), NGHTTP2_PROTOCOL_ERROR);
+  }
+  {  // a stream's window pushed past 2^31-1: RST_STREAM FLOW_CONTROL_ERROR, the session goes on (6.9.1)
+    std::unique_ptr<Server> sv(make());
+    sv->answer_at_end = false;
+    std::string inc = std::string("\x7f\xff\xff\xff", 4);
+    std::string in = kPreface + frame(1, 0x4, 1, kGetBlock) + frame(8, 0, 1, inc) + frame(8, 0, 1, inc);
+    EXPECT_EQ(feed_bytewise(*sv, in), http2::kOk);
+    std::string out;
+    sv->sv.send(&out);
+    EXPECT_EQ(goaway_in(out), -1);
+    bool rst = false;
+    for (size_t at = 0; at + 9 <= out.size();) {
+      size_t len = (static_cast<uint8_t>(out[at]) << 16) | (static_cast<uint8_t>(out[at + 1]) << 8) | static_cast<uint8_t>(out[at + 2]);
+      if (out[at + 3] == 3 && len == 4 && static_cast<uint8_t>(out[at + 12]) == NGHTTP2_FLOW_CONTROL_ERROR) rst = true;
+      at += 9 + len;
+    }
+    EXPECT_TRUE(rst);
+    std::string next = frame(1, 0x5, 3, kGetBlock);  // another stream still works
+    EXPECT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(next.data()), next.size(), 0), http2::kOk);
+    EXPECT_EQ(sv->reqs.size(), 2u);
+  }
+}
+
 TEST(Http2Server, UpgradedRequestIsStreamOne) {
   std::unique_ptr<Server> sv(make());
   // HTTP2-Settings of curl: SETTINGS_MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 33554432, ENABLE_PUSH 0.

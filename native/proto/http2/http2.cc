@@ -362,12 +362,11 @@ void Server::reset_received() {
   nghttp2_session_terminate_session(s_, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
-int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
-  if (fatal_) return kFatal;
-  now_ms_ = now_ms;
+int Server::feed(const uint8_t* data, size_t len) {
   nghttp2_ssize r = nghttp2_session_mem_recv2(s_, data, len);
-  if (r >= 0) return kOk;
+  if (r >= 0 && !fatal_) return kOk;
   fatal_ = true;
+  if (r >= 0) return kFatal;  // a defence ended the session (reset_received): its GOAWAY is queued
   switch (r) {
     case NGHTTP2_ERR_BAD_CLIENT_MAGIC: error_ = "the client preface is not HTTP/2's"; break;
     case NGHTTP2_ERR_FLOODED: error_ = "flooded: too many frames that need an answer (PING/SETTINGS)"; break;
@@ -380,6 +379,83 @@ int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
   if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, r == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
                                                                : NGHTTP2_PROTOCOL_ERROR);
   return kFatal;
+}
+
+// The frame scanner: nghttp2 is fed up to each frame header, which is then looked at with the
+// session exactly as the frames before it left it. nghttp2 1.68 drops DATA on a stream it no
+// longer tracks before any callback (RFC 9113 5.1 makes it STREAM_CLOSED), leaves a stream
+// window overflow to be a connection error (6.9.1: a stream error) and ignores PRIORITY
+// frames (5.3.1: a stream that depends on itself is an error); those three are checked here.
+// Frames are held back only until their header is whole (and, for WINDOW_UPDATE and PRIORITY,
+// their few payload bytes): nothing is copied beyond that.
+int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
+  if (fatal_) return kFatal;
+  now_ms_ = now_ms;
+  size_t i = 0;
+  while (i < len) {
+    if (scan_.preface_left > 0 || scan_.payload_left > 0) {  // bytes nghttp2 can have as they are
+      size_t& left = scan_.preface_left > 0 ? scan_.preface_left : scan_.payload_left;
+      size_t k = std::min(left, len - i);
+      if (feed(data + i, k) != kOk) return kFatal;
+      left -= k;
+      i += k;
+      continue;
+    }
+    size_t k = std::min<size_t>(scan_.need - scan_.have, len - i);  // a frame's head being gathered
+    memcpy(scan_.head + scan_.have, data + i, k);
+    scan_.have += k;
+    i += k;
+    if (scan_.have < scan_.need) break;
+    const uint8_t* h = scan_.head;
+    uint32_t flen = (uint32_t{h[0]} << 16) | (uint32_t{h[1]} << 8) | h[2];
+    uint8_t type = h[3];
+    int32_t id = static_cast<int32_t>(((uint32_t{h[5]} << 24) | (uint32_t{h[6]} << 16) | (uint32_t{h[7]} << 8) | h[8]) & 0x7fffffff);
+    // WINDOW_UPDATE and PRIORITY on a stream: gather their payload too (4 and 5 bytes).
+    size_t want = (type == NGHTTP2_WINDOW_UPDATE && flen == 4 && id > 0) || (type == NGHTTP2_PRIORITY && flen == 5 && id > 0)
+                      ? 9 + flen : 9;
+    if (scan_.need < want) {
+      scan_.need = static_cast<uint8_t>(want);
+      continue;
+    }
+    size_t fed = scan_.have;
+    scan_.have = 0;
+    scan_.need = 9;
+    scan_.payload_left = 9 + flen - fed;
+    if (int v = check_frame(type, id, h + 9, fed - 9); v != 0) {
+      if (v < 0) return kFatal;  // a connection error: its GOAWAY is queued
+      continue;                  // answered with RST_STREAM, the frame dropped (no payload left)
+    }
+    if (feed(h, fed) != kOk) return kFatal;
+  }
+  return kOk;
+}
+
+int Server::check_frame(uint8_t type, int32_t id, const uint8_t* payload, size_t n) {
+  auto fail = [&](uint32_t code, const char* why) {
+    error_ = why;
+    fatal_ = true;
+    nghttp2_session_terminate_session(s_, code);
+    return -1;
+  };
+  if (type == NGHTTP2_DATA && id > 0 && (id & 1) && id <= nghttp2_session_get_last_proc_stream_id(s_)) {
+    nghttp2_stream* st = nghttp2_session_find_stream(s_, id);
+    if ((st == nullptr || nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_CLOSED) && !in_ring(reset_by_us_, id))
+      return fail(NGHTTP2_STREAM_CLOSED, "DATA on a closed stream");  // 5.1
+  }
+  if (type == NGHTTP2_PRIORITY && n == 5) {
+    uint32_t dep = ((uint32_t{payload[0]} << 24) | (uint32_t{payload[1]} << 16) | (uint32_t{payload[2]} << 8) | payload[3]) & 0x7fffffff;
+    if (dep == static_cast<uint32_t>(id)) return fail(NGHTTP2_PROTOCOL_ERROR, "a stream that depends on itself");  // 5.3.1
+  }
+  if (type == NGHTTP2_WINDOW_UPDATE && n == 4 && nghttp2_session_find_stream(s_, id) != nullptr) {
+    uint32_t inc = ((uint32_t{payload[0]} << 24) | (uint32_t{payload[1]} << 16) | (uint32_t{payload[2]} << 8) | payload[3]) & 0x7fffffff;
+    int32_t w = nghttp2_session_get_stream_remote_window_size(s_, id);
+    if (inc > 0 && w >= 0 && static_cast<uint64_t>(w) + inc > 0x7fffffffu) {  // 6.9.1: a stream error
+      reset_by_us_[reset_by_us_at_++ % kClosedRing] = id;
+      nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+      return 1;
+    }
+  }
+  return 0;
 }
 
 size_t Server::send(std::string* out, size_t max) {

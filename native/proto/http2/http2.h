@@ -150,6 +150,16 @@ class Server {
   double reset_tokens_ = 0;
   uint64_t reset_at_ms_ = 0, now_ms_ = 0;
   void reset_received();
+  // The frame scanner (recv): where the input stands between frames.
+  struct Scan {
+    size_t preface_left = 24;  // the client magic, nghttp2's to check
+    size_t payload_left = 0;   // of the current frame, already looked at
+    uint8_t head[16] = {};     // a frame header (and a short payload) being gathered
+    uint8_t have = 0, need = 9;
+  } scan_;
+  int feed(const uint8_t* data, size_t len);  // nghttp2_session_mem_recv2: kOk / kFatal
+  // 0: feed the frame; 1: it was answered (RST_STREAM) and is dropped; -1: connection error.
+  int check_frame(uint8_t type, int32_t id, const uint8_t* payload, size_t n);
   std::vector<std::pair<std::string_view, std::string_view>> scratch_fields_;
 
  private:
