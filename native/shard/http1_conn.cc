@@ -146,6 +146,8 @@ void Shard::http_timer(uint32_t index) {
       return;
     }
     begin_close(index, 0, kOriginTimeout);
+  } else if (w == HttpWait::Stall && h.h2) {
+    h2_stalled(index);
   } else if (w == HttpWait::Owed) {  // the client ended its side; the answers owed did not come
     begin_close(index, 0, kOriginPeer);
   } else if (!c.write_closed || c.tx_count > 0) {  // Linger, but our answer is still going out

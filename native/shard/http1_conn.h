@@ -97,7 +97,8 @@ struct ConnH2 final : http2::Events {
 
 // Why the connection's timer runs.
 // Owed: the client ended its side with answers owed; they have requestTimeoutMs to come.
-enum class HttpWait : uint8_t { None, Head, Idle, Linger, Owed };
+// Stall: HTTP/2 answers wait on flow-control windows the peer keeps closed (a zero-window stall).
+enum class HttpWait : uint8_t { None, Head, Idle, Linger, Owed, Stall };
 
 struct ConnHttp {
   std::shared_ptr<HttpEndpoint> ep;
@@ -136,6 +137,7 @@ struct ConnHttp {
   HttpWait wait = HttpWait::None;
   uint64_t deadline_ms = 0;
   uint64_t timer_at = 0;      // the armed wheel timer's deadline
+  uint64_t stall_mark = 0;    // HTTP/2 DATA bytes sent when the current stall began
   const char* error = nullptr;  // the last protocol error (static text), for Disconnected
   int32_t error_code = 0;       // kErrHttpProtocol / kErrHttpTimeout with `error`
 

@@ -263,6 +263,25 @@ int64_t Shard::h2_respond(uint32_t index, uint32_t req, uint16_t status, const h
   return static_cast<int64_t>(body_len) + 1;
 }
 
+void Shard::h2_stalled(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  ConnH2& m = *h.h2;
+  if (!m.sv.stalled()) return;
+  if (m.sv.body_sent() != h.stall_mark) {  // some DATA went out meanwhile: a slow reader, not a stall
+    h.stall_mark = m.sv.body_sent();
+    http_set_wait(index, HttpWait::Stall, h.ep->cfg.request_timeout_ms);
+    return;
+  }
+  h.dead = true;
+  h.error = "HTTP/2 flow-control stall: the peer kept its windows closed for requestTimeoutMs with answers waiting";
+  h.error_code = kErrHttpTimeout;
+  ++h.ep->stats.timeouts;
+  m.sv.terminate(http2::kEnhanceYourCalm);
+  h2_flush_out(index);
+  conn_close_graceful(index, c.gen, 1000);
+}
+
 void Shard::h2_flush(uint32_t index, bool allow_events) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
@@ -288,6 +307,16 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
   }
   if (quiet && h.wait == HttpWait::None) http_set_wait(index, HttpWait::Idle, cfg.keepalive_timeout_ms);
   else if (!quiet && h.wait == HttpWait::Idle) http_set_wait(index, HttpWait::None, 0);
+  // A zero-window stall (answers held by windows the peer does not open) may last
+  // requestTimeoutMs without any DATA going out; then the connection ends (h2_stalled).
+  if (cfg.request_timeout_ms > 0 && h.out_empty() && m.sv.stalled()) {
+    if (h.wait != HttpWait::Stall) {
+      h.stall_mark = m.sv.body_sent();
+      http_set_wait(index, HttpWait::Stall, cfg.request_timeout_ms);
+    }
+  } else if (h.wait == HttpWait::Stall) {
+    http_set_wait(index, HttpWait::None, 0);
+  }
 }
 
 }  // namespace zio

@@ -585,6 +585,7 @@ class Shard {
   size_t h2_feed(uint32_t index, const uint8_t* p, size_t n, bool pooled);  // bytes consumed
   void h2_flush_out(uint32_t index);
   void h2_flush(uint32_t index, bool allow_events);
+  void h2_stalled(uint32_t index);  // the Stall timer: end a connection whose windows stayed shut
   int64_t h2_respond(uint32_t index, uint32_t req, uint16_t status, const http1::Field* fields,
                      uint32_t nfields, const uint8_t* body, size_t body_len, HttpEncoded* stored);
   // Response compression (http_encode.cc): when the request accepted (`accept`, bits of

@@ -230,13 +230,14 @@ int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
 }
 
 nghttp2_ssize read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
-                        nghttp2_data_source*, void*) {
+                        nghttp2_data_source*, void* ud) {
   auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
   if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t n = st->out.size() - st->out_off;
   if (n > length) n = length;
   memcpy(buf, st->out.data() + st->out_off, n);
   st->out_off += n;
+  self(ud)->body_sent_ += n;
   if (st->out_off == st->out.size()) {
     if (st->streaming && !st->stream_ended) {  // a streamed answer waits for its next piece
       st->out.clear();
@@ -482,6 +483,13 @@ bool Server::done() const {
 
 size_t Server::open_streams() const {
   return open_;
+}
+
+bool Server::stalled() const {
+  if (!s_ || fatal_ || nghttp2_session_want_write(s_)) return false;
+  for (const Stream* st = streams_; st; st = st->next)
+    if (st->answered && st->out_off < st->out.size()) return true;
+  return false;
 }
 
 int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields, uint32_t nfields,

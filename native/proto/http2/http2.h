@@ -13,6 +13,8 @@
 //   HPACK bomb, huge heads                 header_list_bytes_max decoded bytes per head -> the
 //                                          stream is reset (REFUSED_STREAM), others go on
 //   too many streams                       max_concurrent_streams (SETTINGS) -> REFUSED_STREAM
+//   zero-window stall                      stalled() (answers waiting, no window): the shard's
+//                                          requestTimeoutMs timer -> ENHANCE_YOUR_CALM
 //   memory                                 memory_bytes_max for everything nghttp2 allocates
 //                                          (a bounded allocator: over it, the session fails)
 // Borrowed vs owned: everything an Events call receives is valid for that call only.
@@ -70,6 +72,8 @@ enum : int {
   kNoMemory = -4,
 };
 
+constexpr uint32_t kEnhanceYourCalm = 0xb;  // the GOAWAY code of the defences (RFC 9113 section 7)
+
 class Server {
  public:
   Server() = default;
@@ -112,6 +116,10 @@ class Server {
   // Ends the session now with GOAWAY(code).
   void terminate(uint32_t code);
   size_t open_streams() const;
+  // Answer bytes are waiting and nothing can go out: the peer's flow-control windows (the
+  // connection's or the streams') are closed. body_sent() counts DATA payload bytes sent.
+  bool stalled() const;
+  uint64_t body_sent() const { return body_sent_; }
   // A byte the caller keeps with an open stream (the shard: the codings its answer may use);
   // tag() is -1 when the stream is not open.
   void set_tag(int32_t stream, uint8_t v);
@@ -130,6 +138,7 @@ class Server {
   const char* error_ = "";
   uint32_t goaway_code_ = 0;
   size_t mem_used_ = 0;
+  uint64_t body_sent_ = 0;
   size_t open_ = 0;  // streams with a request head begun and not closed
   Stream* streams_ = nullptr;
   void link(Stream* st);

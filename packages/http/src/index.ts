@@ -78,7 +78,8 @@ export interface HttpListenConfig {
    * A request head must be complete within this time of its first byte (and a new connection
    * must start one within it), and a streamed body may not stall for longer: otherwise 408 and
    * a close (slowloris). Also how long a client that ended its side waits for the answers it is
-   * owed. 0: no bound. @default 10000
+   * owed, and how long an HTTP/2 client may keep every flow-control window shut while answers
+   * wait (a zero-window stall: GOAWAY ENHANCE_YOUR_CALM). 0: no bound. @default 10000
    */
   requestTimeoutMs?: number;
   /** An idle keep-alive connection (every answer sent, nothing received) closes after this. 0: never. @default 5000 */
@@ -360,7 +361,13 @@ registerCloseReason(ERR.HTTP_PROTOCOL, (io, conn) => {
   const why = native.httpError(shard, conn);
   return `HTTP protocol error: ${why || 'malformed request'} (answered with an error status)`;
 });
-registerCloseReason(ERR.HTTP_TIMEOUT, () => 'HTTP request timeout: the request head did not arrive within requestTimeoutMs (answered 408)');
+registerCloseReason(ERR.HTTP_TIMEOUT, (io, conn) => {
+  const { native, shard } = internalsOf(io);
+  const why = native.httpError(shard, conn);
+  return why.startsWith('HTTP/2')
+    ? `HTTP timeout: ${why} (GOAWAY ENHANCE_YOUR_CALM)`
+    : `HTTP request timeout: ${why || 'the request head did not arrive within requestTimeoutMs'} (answered 408)`;
+});
 
 // ---- listening and answering ----
 

@@ -10,7 +10,7 @@ import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { onError, run, untilServerEnds } from './helpers.js';
+import { onError, run, until, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
@@ -208,6 +208,52 @@ it('neither HTTP/1.x nor the HTTP/2 preface: closed without an answer (h2spec 3.
   expect(await untilServerEnds(io1.localAddress(ep).port, 'INVALID CONNECTION PREFACE\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
   await h1.shutdown();
 });
+
+it('a zero-window stall (the client never opens its windows) ends with GOAWAY ENHANCE_YOUR_CALM after requestTimeoutMs; a slow but reading client is not cut', async () => {
+  io = new Io();
+  const ep = io.httpListenWith({ host: '127.0.0.1', port: 0, requestTimeoutMs: 1000 });
+  const port = io.localAddress(ep).port;
+  const big = ZeroResponse.ok().header('Content-Type', 'application/octet-stream').bytes(Buffer.alloc(1 << 20, 1));
+  const closed: { code: number; reason: string }[] = [];
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') io!.httpRespond(ev.conn, ev.requestId, big);
+    else if (ev.type === 'Disconnected') closed.push({ code: ev.errorCode, reason: ev.reason });
+  }, { onError });
+  // Stream windows of 0: not one DATA byte can go, and the client never sends WINDOW_UPDATE.
+  const c = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
+  c.on('error', () => {});
+  const goaway = new Promise<number>((res) => c.on('goaway', (code: number) => res(code)));
+  const r = c.request({ ':path': '/stall' });
+  r.on('error', () => {});
+  expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  await until(() => closed.length === 1, 5000, 'the stalled connection to close');
+  expect(closed[0].code).toBe(-1021);
+  expect(closed[0].reason).toMatch(/flow-control stall/);
+  c.destroy();
+  // A client that reads slowly (pauses of a tenth of the time-out, longer than it in all) gets it all.
+  const s = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 16384 } });
+  try {
+    const got = await new Promise<number>((res, rej) => {
+      const q = s.request({ ':path': '/slow' });
+      let n = 0;
+      let pauses = 0;
+      q.on('data', (d: Buffer) => {
+        n += d.length;
+        if (pauses++ < 20) {
+          q.pause();
+          setTimeout(() => q.resume(), 100);
+        }
+      });
+      q.on('end', () => res(n));
+      q.on('error', rej);
+    });
+    expect(got).toBe(1 << 20);
+  } finally {
+    s.close();
+  }
+  expect(io.httpStats(ep)!.timeouts).toBe(1);
+  await h.shutdown();
+}, 30_000);
 
 it('Upgrade: h2c (curl --http2 on http://): 101, then the request is answered as HTTP/2 stream 1; with a body it stays HTTP/1.1', async () => {
   const { port, h } = serve();
