@@ -37,7 +37,6 @@ void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }  // the pool is read li
 void put16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr uint32_t kLingerMs = 2000;  // after our FIN, how long the peer has to close (RFC 9112 9.6)
 
 // Room for a response head: the status line, Date, the framing and Connection fields, and the
 // application's fields with their separators.

@@ -30,6 +30,7 @@ namespace zio {
 
 constexpr uint32_t kHttpRecordHeader = 64;   // fixed words before the field table
 constexpr uint32_t kHttpFieldBytes = 12;     // one field table entry
+constexpr uint32_t kLingerMs = 2000;  // after our FIN, how long the peer has to close (RFC 9112 9.6)
 
 // Request flags (record word 11, and bits 16.. of the event's kind).
 enum : uint32_t {

@@ -138,9 +138,9 @@ void ConnH2::on_request(const http2::Head& hd) {
   uint32_t table = kHttpRecordHeader + kHttpFieldBytes * nfields;
   size_t need = table + hd.method.size() + hd.path.size() + (add_host ? 4 + hd.authority.size() : 0);
   for (uint32_t i = 0; i < hd.field_count; ++i) need += hd.fields[i].first.size() + hd.fields[i].second.size();
-  int64_t slot = need <= ss ? s.pool_->acquire() : -1;
-  if (slot < 0) {  // too large for a slot (431), or no slot (h2_feed keeps some: should not happen)
-    uint16_t st = need > ss ? 431 : 503;
+  int64_t slot = need <= ss && !hd.too_large ? s.pool_->acquire() : -1;
+  if (slot < 0) {  // too large (431: over the limits, or for a slot), or no slot (h2_feed keeps some)
+    uint16_t st = need > ss || hd.too_large ? 431 : 503;
     sv.respond(hd.stream, st, nullptr, 0, nullptr, 0, time(nullptr));
     if (st == 431) ++h.ep->stats.limit_hits;
     ++h.ep->stats.responses;
@@ -278,8 +278,7 @@ void Shard::h2_stalled(uint32_t index) {
   h.error_code = kErrHttpTimeout;
   ++h.ep->stats.timeouts;
   m.sv.terminate(http2::kEnhanceYourCalm);
-  h2_flush_out(index);
-  conn_close_graceful(index, c.gen, 1000);
+  h2_flush(index, false);  // the GOAWAY, then the lingering close
 }
 
 void Shard::h2_flush(uint32_t index, bool allow_events) {
@@ -290,6 +289,9 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
     size_t used = h2_feed(index, h.in.data(), h.in.size(), false);
     h.in.erase(h.in.begin(), h.in.begin() + static_cast<ptrdiff_t>(used));
   }
+  // After a fatal error the peer's input is read and dropped (the GOAWAY waits in our queue; a
+  // close with unread input would reset the connection and lose it).
+  if (h.dead) h.in.clear();
   if (c.state != ConnState::Open) return;
   h2_flush_out(index);
   // Streamed answers whose writers waited and have room again.
@@ -302,7 +304,16 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
   }
   bool quiet = m.sv.open_streams() == 0 && h.in.empty();
   if ((h.dead || m.sv.done() || (c.peer_eof && quiet)) && h.out_empty() && !m.sv.want_write()) {
-    if (!c.graceful && !c.end_pending && !c.write_closed) conn_close_graceful(index, c.gen, 2000);
+    if (c.peer_eof) {
+      if (!c.graceful && !c.end_pending && !c.write_closed) conn_close_graceful(index, c.gen, 2000);
+    } else if (!h.ending) {
+      // Lingering close, as HTTP/1.1's: our FIN after the GOAWAY, then the peer's input is read
+      // and dropped until it closes (or kLingerMs). Closing with its input unread would reset
+      // the connection, and a peer still sending (a flooder) would lose the GOAWAY.
+      h.ending = true;
+      conn_end(index, c.gen);
+      http_set_wait(index, HttpWait::Linger, kLingerMs);
+    }
     return;
   }
   if (quiet && h.wait == HttpWait::None) http_set_wait(index, HttpWait::Idle, cfg.keepalive_timeout_ms);

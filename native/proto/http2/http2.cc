@@ -27,6 +27,7 @@ struct Server::Stream {
   bool streaming = false;   // a streamed answer: its body comes in pieces (stream_write)
   bool stream_ended = false;
   bool deferred = false;    // the data provider found nothing to send and is waiting
+  bool too_large = false;   // the head passed header_list_bytes_max / header_count_max
   uint8_t tag = 0;          // the caller's (set_tag)
   bool wants_room = false;  // its writer was told to wait for room
   bool head_method = false;
@@ -100,9 +101,13 @@ int on_header(nghttp2_session* s, const nghttp2_frame* f, nghttp2_rcbuf* name, n
   const Limits& lim = self(ud)->limits_;
   // RFC 9113 6.5.2: a field's size is its name and value plus 32. An HPACK bomb (a small block
   // that decodes to a huge list) is stopped here, before the list is built.
+  // What is over the limit is decoded (HPACK's table must stay in step) but not kept; the
+  // request is then answered 431 instead of being delivered (RFC 9113 10.5.1).
+  if (st->too_large) return 0;
   st->head_bytes += static_cast<uint32_t>(n.len + v.len + 32);
   if (st->head_bytes > lim.header_list_bytes_max || st->fields.size() >= lim.header_count_max) {
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // this stream is reset; the others go on
+    st->too_large = true;
+    return 0;
   }
   Server::Stream::F fl{static_cast<uint32_t>(st->buf.size()), static_cast<uint32_t>(n.len),
                        static_cast<uint32_t>(st->buf.size() + n.len), static_cast<uint32_t>(v.len)};
@@ -148,6 +153,7 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
       sv->scratch_fields_.emplace_back(std::string_view(st->buf.data() + fl.no, fl.nl), st->view(fl));
     Head h;
     h.stream = id;
+    h.too_large = st->too_large;
     h.method = st->view(st->method);
     h.path = st->view(st->path);
     h.authority = st->view(st->authority);
@@ -226,6 +232,7 @@ int on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd, void* ud) {
 
 int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
   if (f->hd.type == NGHTTP2_GOAWAY) self(ud)->goaway_code_ = f->goaway.error_code;
+  if (f->hd.type == NGHTTP2_DATA) ++self(ud)->data_frames_sent_;
   return 0;
 }
 
@@ -371,14 +378,15 @@ int Server::feed(const uint8_t* data, size_t len) {
   switch (r) {
     case NGHTTP2_ERR_BAD_CLIENT_MAGIC: error_ = "the client preface is not HTTP/2's"; break;
     case NGHTTP2_ERR_FLOODED: error_ = "flooded: too many frames that need an answer (PING/SETTINGS)"; break;
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS: error_ = "CONTINUATION flood: more than 8 CONTINUATION frames for one head"; break;
     case NGHTTP2_ERR_NOMEM: error_ = "the session's memory limit was reached"; break;
     case NGHTTP2_ERR_CALLBACK_FAILURE: if (!terminated_) error_ = "internal failure"; break;
     default: error_ = nghttp2_strerror(static_cast<int>(r)); break;
   }
   // nghttp2 has queued its GOAWAY for protocol errors; make sure one goes out.
   if (r == NGHTTP2_ERR_CALLBACK_FAILURE && terminated_) return kFatal;  // ours is queued already
-  if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, r == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                               : NGHTTP2_PROTOCOL_ERROR);
+  bool calm = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+  if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
   return kFatal;
 }
 
@@ -447,6 +455,12 @@ int Server::check_frame(uint8_t type, int32_t id, const uint8_t* payload, size_t
     uint32_t dep = ((uint32_t{payload[0]} << 24) | (uint32_t{payload[1]} << 16) | (uint32_t{payload[2]} << 8) | payload[3]) & 0x7fffffff;
     if (dep == static_cast<uint32_t>(id)) return fail(NGHTTP2_PROTOCOL_ERROR, "a stream that depends on itself");  // 5.3.1
   }
+  // WINDOW_UPDATE flood: a client opens windows for the DATA we send (a stream's and the
+  // connection's: two per DATA frame at most) and for its streams; beyond that, and a slack,
+  // updates do nothing but cost.
+  if (type == NGHTTP2_HEADERS) ++headers_seen_;
+  if (type == NGHTTP2_WINDOW_UPDATE && ++window_updates_ > 2 * (data_frames_sent_ + headers_seen_) + kWindowUpdateSlack)
+    return fail(NGHTTP2_ENHANCE_YOUR_CALM, "WINDOW_UPDATE flood: more window updates than the DATA sent could need");
   if (type == NGHTTP2_WINDOW_UPDATE && n == 4 && nghttp2_session_find_stream(s_, id) != nullptr) {
     uint32_t inc = ((uint32_t{payload[0]} << 24) | (uint32_t{payload[1]} << 16) | (uint32_t{payload[2]} << 8) | payload[3]) & 0x7fffffff;
     int32_t w = nghttp2_session_get_stream_remote_window_size(s_, id);

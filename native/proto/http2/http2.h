@@ -11,8 +11,12 @@
 //   SETTINGS / PING floods                 32 settings per frame, 1000 queued ACKs   ENHANCE_YOUR_CALM
 //   glitches (PRIORITY, WINDOW_UPDATE, ...) nghttp2's glitch rate limit     ENHANCE_YOUR_CALM
 //   HPACK bomb, huge heads                 header_list_bytes_max decoded bytes per head -> the
-//                                          stream is reset (REFUSED_STREAM), others go on
+//                                          request is answered 431 (Head::too_large), others go on
+//   WINDOW_UPDATE flood                    more than 2 x (DATA frames sent + HEADERS) + 1000
+//                                          updates -> ENHANCE_YOUR_CALM
 //   too many streams                       max_concurrent_streams (SETTINGS) -> REFUSED_STREAM
+//                                          before the client acknowledged our SETTINGS; after,
+//                                          nghttp2 ends the connection (PROTOCOL_ERROR: 5.1.2)
 //   zero-window stall                      stalled() (answers waiting, no window): the shard's
 //                                          requestTimeoutMs timer -> ENHANCE_YOUR_CALM
 //   memory                                 memory_bytes_max for everything nghttp2 allocates
@@ -51,6 +55,8 @@ struct Head {
   uint32_t field_count = 0;
   bool end_stream = false;       // no body follows
   int64_t content_length = -1;   // -1: none declared
+  bool too_large = false;        // over header_list_bytes_max / header_count_max: the caller must
+                                 // answer 431 and not hand it on (its fields are not all here)
 };
 
 class Events {
@@ -139,6 +145,9 @@ class Server {
   uint32_t goaway_code_ = 0;
   size_t mem_used_ = 0;
   uint64_t body_sent_ = 0;
+  // The WINDOW_UPDATE flood defence: updates received vs DATA frames sent (check_frame).
+  static constexpr uint64_t kWindowUpdateSlack = 1000;
+  uint64_t window_updates_ = 0, data_frames_sent_ = 0, headers_seen_ = 0;
   size_t open_ = 0;  // streams with a request head begun and not closed
   Stream* streams_ = nullptr;
   void link(Stream* st);
