@@ -7,6 +7,11 @@
 // Scenarios (wrk -t1 -c64, keep-alive; -p16: 16 requests pipelined per write, http/pipeline.lua):
 //   hello, hello-p16   GET / -> 'Hello, World!' (zero-io: one ZeroResponse reused)
 //   json, json-p16     GET / -> a ~1 KiB JSON object built and serialised per request
+//   json-async         the JSON again; zero-io answers it from runAsync (an async handler per request,
+//                      the request detached), the others as in json (their handlers are async anyway)
+//   upload             POST of 1 MiB per request, read as a stream and counted, answered with the
+//                      count (zero-io: runAsync + req.bodyStream(); node:http: req's data events;
+//                      fastify: a stream content-type parser; Bun: req.body's reader)
 //   json-gzip          the same JSON with Accept-Encoding: gzip, answered gzip'd at level 5
 //                      (zero-io: the engine's compression; node:http and Bun: zlib / Bun.gzipSync
 //                      level 5 in the handler; nginx: a fixed JSON with `gzip_comp_level 5`)
@@ -20,7 +25,7 @@
 //   BENCH_DURATION   measured seconds per run (default 5; whole seconds, wrk's -d)
 //   BENCH_ROUNDS     rounds per scenario (default 3)
 //   BENCH_SERVERS    comma-separated subset of zero-io,node:http,fastify,bun,nginx,node:http2
-//   BENCH_SCENARIOS  comma-separated subset of hello,hello-p16,json,json-p16,json-gzip,h2c-hello,h2c-json
+//   BENCH_SCENARIOS  comma-separated subset of hello,hello-p16,json,json-p16,json-async,upload,json-gzip,h2c-hello,h2c-json
 //   BENCH_HEAP       0 skips the JS-heap pass (zero-io, node:http and node:http2)
 //   BUN_BIN          path to a bun binary (default: the `bun` npm dependency, then PATH)
 //
@@ -51,6 +56,7 @@ const LOADGEN_CPU = 1;
 const WARMUP_S = 1;
 const CONNS = 64;
 const H2_STREAMS = 16; // h2load -m: concurrent streams per connection
+const UPLOAD_BYTES = 1 << 20; // the upload scenario's request body
 const START_TIMEOUT_MS = 15000;
 // CPU 0's time over a run's window splits into the server's utime+stime, idle, steal (taken by
 // this VM's hypervisor; no process is charged for it) and other (any other process that ran there,
@@ -67,6 +73,8 @@ const SCENARIOS = [
   { name: 'hello-p16', mode: 'hello', depth: 16 },
   { name: 'json', mode: 'json', depth: 1 },
   { name: 'json-p16', mode: 'json', depth: 16 },
+  { name: 'json-async', mode: 'jsonasync', depth: 1 },
+  { name: 'upload', mode: 'upload', depth: 1, body: UPLOAD_BYTES },
   { name: 'json-gzip', mode: 'jsongz', depth: 1, encoding: 'gzip' },
   { name: 'h2c-hello', mode: 'hello', h2: true, streams: H2_STREAMS },
   { name: 'h2c-json', mode: 'json', h2: true, streams: H2_STREAMS },
@@ -251,7 +259,7 @@ function versionOf(argv, re = /\S.*/, anyStatus = false) {
 function serverDefs() {
   const node = (file) => (mode, nodeFlags = []) => [process.execPath, ...nodeFlags, `servers/${file}`, '0', mode];
   const both = ['hello', 'json'];
-  const all = ['hello', 'json', 'jsongz'];
+  const all = ['hello', 'json', 'jsonasync', 'upload', 'jsongz'];
   const bun = findBun();
   const bunV = bun ? versionOf([bun, '--version']) : { problem: 'no bun binary (install the `bun` dependency with pnpm, or set BUN_BIN)' };
   const nginxV = versionOf(['nginx', '-v'], /nginx\/\S+/);
@@ -264,8 +272,10 @@ function serverDefs() {
   // modes: served over HTTP/1.1 (wrk); h2Modes: over h2c (h2load).
   return [
     { name: 'zero-io', modes: all, h2Modes: both, argv: node('zero-io-http.mjs'), heap: true, version: null },
+    // The same server with 16 KiB pool slots (receive buffers), for the upload only.
+    { name: 'zero-io 16k', modes: ['upload'], argv: (mode, flags) => node('zero-io-http.mjs')(`${mode}:16k`, flags), version: null },
     { name: 'node:http', modes: all, argv: node('node-http.mjs'), heap: true, version: process.version },
-    { name: 'fastify', modes: both, argv: node('fastify-http.mjs'), ...fastifyV },
+    { name: 'fastify', modes: [...both, 'jsonasync', 'upload'], argv: node('fastify-http.mjs'), ...fastifyV },
     { name: 'bun', modes: all, argv: (mode) => [bun, 'servers/bun-http.ts', '0', mode], ...(bunV.version ? { version: 'bun ' + bunV.version } : bunV) },
     { name: 'nginx', modes: ['hello', 'jsongz'], h2Modes: ['hello'], start: startNginx, ...nginxV },
     { name: 'node:http2', modes: [], h2Modes: both, argv: node('node-http2.mjs'), heap: true, version: process.version },
@@ -359,6 +369,7 @@ ${mode === 'jsongz'
 /** null when status and body are what the mode should answer, else what is wrong. */
 function badAnswer(status, body, mode) {
   if (status !== 200) return `status ${status}`;
+  if (mode === 'upload') return body.trim() === String(UPLOAD_BYTES) ? null : `body ${JSON.stringify(body.slice(0, 80))}, not the upload's size`;
   if (mode === 'hello') return body === 'Hello, World!' ? null : `body ${JSON.stringify(body.slice(0, 80))}`;
   try {
     return isDeepStrictEqual(JSON.parse(body), makePayload()) ? null : 'JSON body differs from makePayload()';
@@ -372,7 +383,9 @@ function checkResponse(port, mode) {
   const gz = mode === 'jsongz';
   return new Promise((res) => {
     const headers = gz ? { 'accept-encoding': 'gzip' } : {};
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000, headers }, (r) => {
+    const up = mode === 'upload';
+    const req = http.request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000, method: up ? 'POST' : 'GET',
+      headers: up ? { 'content-type': 'application/octet-stream', 'content-length': UPLOAD_BYTES } : headers }, (r) => {
       const chunks = [];
       r.on('data', (c) => chunks.push(c));
       r.on('end', () => {
@@ -381,6 +394,7 @@ function checkResponse(port, mode) {
         res(badAnswer(r.statusCode, (gz ? zlib.gunzipSync(body) : body).toString(), mode));
       });
     });
+    req.end(up ? Buffer.alloc(UPLOAD_BYTES, 120) : undefined);
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (e) => res(e.message));
   });
@@ -419,9 +433,9 @@ async function runPinnedLoad(argv, seconds) {
 }
 
 /** wrk -t1 -c64 on the load generator's CPU; resolves { code, result, stderr }. */
-async function runWrk(port, depth, seconds, encoding) {
+async function runWrk(port, depth, seconds, encoding, body = 0) {
   const enc = encoding ? ['-H', `Accept-Encoding: ${encoding}`] : [];
-  const { code, stdout, stderr } = await runPinnedLoad(['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, ...enc, '-s', 'http/pipeline.lua', `http://127.0.0.1:${port}/`, '--', String(depth)], seconds);
+  const { code, stdout, stderr } = await runPinnedLoad(['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, ...enc, '-s', 'http/pipeline.lua', `http://127.0.0.1:${port}/`, '--', String(depth), String(body)], seconds);
   const line = stdout.split('\n').find((l) => l.startsWith('wrk-json '));
   let result = null;
   try {
@@ -462,7 +476,7 @@ async function runH2load(port, streams, seconds) {
 }
 
 /** The scenario's load generator: wrk for HTTP/1.1, h2load for h2c. */
-const runLoad = (port, sc, seconds) => (sc.h2 ? runH2load(port, sc.streams, seconds) : runWrk(port, sc.depth, seconds, sc.encoding));
+const runLoad = (port, sc, seconds) => (sc.h2 ? runH2load(port, sc.streams, seconds) : runWrk(port, sc.depth, seconds, sc.encoding, sc.body));
 
 // ---------------------------------------------------------------- runs --
 
@@ -744,7 +758,7 @@ export async function suiteHttp() {
 
   const ratios = [];
   const ratioRows = [];
-  const competitors = servers.filter((s) => s.name !== 'zero-io').map((s) => s.name);
+  const competitors = servers.filter((s) => !s.name.startsWith('zero-io')).map((s) => s.name);
   for (const sc of scenarios) {
     const cell = (competitor, key) => {
       const per = [];

@@ -1,4 +1,4 @@
--- wrk script of the HTTP benchmark (http.mjs). Usage: wrk ... -s http/pipeline.lua URL -- DEPTH
+-- wrk script of the HTTP benchmark (http.mjs). Usage: wrk ... -s http/pipeline.lua URL -- DEPTH [BODY]
 --   DEPTH 1:  no `request` function, so wrk stays on its static path (the same as wrk without a
 --             script): one GET per write, keep-alive.
 --   DEPTH >1: each write carries DEPTH GETs back to back; the next batch is written when all of
@@ -9,6 +9,12 @@
 
 function init(args)
   local depth = tonumber(args[1]) or 1
+  local body = tonumber(args[2]) or 0 -- BODY > 0: each request POSTs that many bytes (an upload)
+  if body > 0 then
+    wrk.method = 'POST'
+    wrk.body = string.rep('x', body)
+    wrk.headers['Content-Type'] = 'application/octet-stream'
+  end
   if depth > 1 then
     local one = wrk.format()
     local batch = string.rep(one, depth)

@@ -1,4 +1,4 @@
-// Bun.serve server. Usage: bun bun-http.ts PORT [hello|json|jsongz]
+// Bun.serve server. Usage: bun bun-http.ts PORT [hello|json|jsonasync|upload|jsongz]
 // (jsongz: Bun.gzipSync at level 5 when the request accepts gzip, as a handler would)
 // PORT 0 binds a free port; prints "listening <port>" when ready.
 // The fetch handler runs JS per request, like the other servers' handlers; Bun's static
@@ -12,8 +12,15 @@ const textType = { 'content-type': 'text/plain; charset=utf-8' };
 const server = Bun.serve({
   hostname: '127.0.0.1',
   port,
+  maxRequestBodySize: 2 << 20,
   fetch:
-    mode === 'jsongz'
+    mode === 'upload'
+      ? async (req: Request) => {
+          let n = 0;
+          for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) n += chunk.length;
+          return new Response(String(n), { headers: textType });
+        }
+      : mode === 'jsongz'
       ? (req: Request) => {
           const body = JSON.stringify(makePayload());
           if (/\bgzip\b/.test(req.headers.get('accept-encoding') ?? ''))
@@ -22,7 +29,7 @@ const server = Bun.serve({
             });
           return new Response(body, { headers: { 'content-type': 'application/json', vary: 'Accept-Encoding' } });
         }
-      : mode === 'json'
+      : mode === 'json' || mode === 'jsonasync'
         ? () => Response.json(makePayload())
         : () => new Response('Hello, World!', { headers: textType }),
 });

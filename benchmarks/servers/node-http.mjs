@@ -16,7 +16,18 @@ const heap = installHeapReport(() => requests, 'node:http');
 const hello = Buffer.from('Hello, World!');
 const helloHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': hello.length };
 const handler =
-  mode === 'jsongz'
+  mode === 'upload'
+    ? (req, res) => {
+        requests++;
+        let n = 0;
+        req.on('data', (c) => (n += c.length));
+        req.on('end', () => {
+          const body = String(n);
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
+          res.end(body);
+        });
+      }
+    : mode === 'jsongz'
     ? (req, res) => {
         requests++;
         const body = JSON.stringify(makePayload());
@@ -29,7 +40,7 @@ const handler =
           res.end(body);
         }
       }
-    : mode === 'json'
+    : mode === 'json' || mode === 'jsonasync'
     ? (req, res) => {
         requests++;
         const body = JSON.stringify(makePayload());

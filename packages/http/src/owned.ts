@@ -2,7 +2,8 @@
  * Owned requests: an HttpRequest kept past its event (`io.detachHttpRequest()`), and the async
  * runtime built on them (`io.runAsync`). The request's record slot is held (an OwnedSlot) until
  * the request is answered or released; a streamed body is read through `bodyStream()`, an
- * async iterator over at most 8 queued pieces: beyond that the connection stops being read
+ * async iterator over at most 8 queued pieces of up to 64 KiB (bytes that arrive while the consumer
+ * is busy are gathered into one piece): beyond that the connection stops being read
  * (the client meets TCP flow control), so a slow consumer never buffers without bound.
  * @module
  */
@@ -17,6 +18,11 @@ import { ZeroResponse } from './response.js';
 
 const QUEUE_PAUSE = 8;   // pieces queued before the connection stops being read
 const QUEUE_RESUME = 2;  // ... and read again once the consumer is down to this
+// Body bytes that arrive before the consumer asks for them are gathered into pieces of up to
+// this size (a copy): one piece per receive slot (2 KiB by default) would cost a promise, an
+// object and, every 8 pieces, a pause and resume of the connection per 16 KiB
+// (docs/architecture/0015-http1-server.md, measured with benchmarks/http.mjs upload).
+const PIECE_BYTES = 64 * 1024;
 
 /** Per Io: the owned request whose body is being read on each connection, and the unanswered ones. */
 interface Owners {
@@ -115,7 +121,9 @@ export class HttpOwnedRequest {
   #bytes: Uint8Array;
   #text: Latin1Buffer;
   #abort = new AbortController();
-  #pieces: { data: Uint8Array; slot: OwnedSlot | null }[] = [];
+  #pieces: Uint8Array[] = [];
+  #tail: Uint8Array | null = null;  // the piece being filled (not in #pieces yet)
+  #tailLen = 0;
   #ended: boolean;
   #wake: (() => void) | null = null;
   #paused = false;
@@ -183,8 +191,9 @@ export class HttpOwnedRequest {
   }
 
   /**
-   * The body, piece by piece (each piece valid until the next is asked for). With more than 8
-   * pieces waiting, the connection is not read until the consumer catches up. Throws
+   * The body, piece by piece: each piece is yours to keep (bytes that arrived while you were busy
+   * come as one piece of up to 64 KiB). With more than 8 pieces waiting (512 KiB), the
+   * connection is not read until the consumer catches up. Throws
    * RequestAborted when the client goes away first. Callable once.
    */
   bodyStream(): AsyncGenerator<Uint8Array, void, void> {
@@ -202,14 +211,14 @@ export class HttpOwnedRequest {
       return;
     }
     for (;;) {
-      const p = this.#pieces.shift();
+      let p = this.#pieces.shift();
+      if (p === undefined && this.#tail !== null) {  // nothing complete queued: take what has come
+        p = this.#tail.subarray(0, this.#tailLen);
+        this.#tail = null;
+      }
       if (p !== undefined) {
         if (this.#paused && this.#pieces.length <= QUEUE_RESUME) this.#resume();
-        try {
-          yield p.data;
-        } finally {
-          p.slot?.release();
-        }
+        yield p;
         continue;
       }
       if (this.#ended) return;
@@ -276,7 +285,7 @@ export class HttpOwnedRequest {
   transfer(): HttpOwnedRequestTransfer {
     if (this.#answered) throw new IoError('InvalidArgument', 'transfer(): this HttpOwnedRequest was answered or released');
     if (this.#io === null) throw new IoError('InvalidArgument', 'transfer(): a transferred request stays in the thread it was sent to');
-    if (this.streamed && !(this.#ended && this.#pieces.length === 0)) {
+    if (this.streamed && !(this.#ended && this.#pieces.length === 0 && this.#tail === null)) {
       throw new IoError('InvalidArgument', 'transfer(): the body of this request is streamed; read it first (await req.bytes()) and post it along');
     }
     const t: HttpOwnedRequestTransfer = { slot: this.#slot.transfer(), conn: this.conn, requestId: this.requestId, kind: this.#kind };
@@ -300,8 +309,8 @@ export class HttpOwnedRequest {
     this.#answered = true;
     this.#forget();
     // Body pieces still on their way are dropped (the owner stays registered until the end).
-    for (const p of this.#pieces) p.slot?.release();
     this.#pieces.length = 0;
+    this.#tail = null;
     if (this.#paused) this.#resume();
     this.#slot.release();
     this.#wake?.();
@@ -335,13 +344,18 @@ export class HttpOwnedRequest {
     }
     if (!this.#answered && ev.length > 0) {
       const io = this.#io!;
-      const s = io._native.detachRx(io._shard, ev.offset);
-      if (s >= 0) {
-        const slot = new OwnedSlot(io, io.handle().id, s, ev.offset, ev.length, new Uint8Array(io._pool, ev.offset, ev.length));
-        this.#pieces.push({ data: slot.data, slot });
-      } else {
-        this.#pieces.push({ data: ev.data.slice(), slot: null });  // its slot is shared: a copy
+      const n = ev.length;
+      let tail = this.#tail;
+      if (tail !== null && this.#tailLen + n > tail.length) {  // full: queued whole
+        this.#pieces.push(tail.subarray(0, this.#tailLen));
+        tail = null;
       }
+      if (tail === null) {
+        tail = this.#tail = new Uint8Array(Math.max(PIECE_BYTES, n));
+        this.#tailLen = 0;
+      }
+      tail.set(new Uint8Array(io._pool, ev.offset, n), this.#tailLen);
+      this.#tailLen += n;
       if (this.#pieces.length >= QUEUE_PAUSE && !this.#paused && !this.#ended) {
         this.#paused = true;
         io.pauseRecv(this.conn);
