@@ -4,7 +4,7 @@
 // outside the clone (ZERO_IO_CACHE, default ~/.cache/zero-io). Incremental: a second run with no
 // source change only re-links nothing.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -123,6 +123,9 @@ execFileSync('cmake', ['--build', buildDir, '-j', String(Math.max(1, cpus().leng
 if (!sanitize) {
   const out = join(root, 'packages', 'core', 'prebuilds', 'linux-x64');
   mkdirSync(out, { recursive: true });
-  copyFileSync(join(buildDir, 'zero_io.node'), join(out, 'zero_io.node'));
+  // Copied beside, then renamed over: a process that has the old addon loaded keeps its mapping
+  // (another inode); writing into the loaded file would crash it.
+  copyFileSync(join(buildDir, 'zero_io.node'), join(out, `zero_io.node.${process.pid}.tmp`));
+  renameSync(join(out, `zero_io.node.${process.pid}.tmp`), join(out, 'zero_io.node'));
 }
 console.log(`build-native: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

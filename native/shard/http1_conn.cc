@@ -600,6 +600,12 @@ void Shard::http_peer_ended(uint32_t index) {
     begin_close(index, kErrHttpProtocol, kOriginPeer);
     return;
   }
+  // HTTP/2: requests whose body had not ended can never end: their streams are reset (HttpReset
+  // events), the complete ones are still answered.
+  if (h.h2 && !h.dead) {
+    h.h2->sv.peer_ended();
+    h2_flush_out(index);
+  }
   // The application hears of it (an owned request's signal fires: the client will not read an
   // answer it may still be computing); the answers owed still go out, then the close.
   if (h.h2 ? h.h2->sv.open_streams() > 0 : !h.settled()) {

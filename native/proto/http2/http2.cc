@@ -499,6 +499,16 @@ size_t Server::open_streams() const {
   return open_;
 }
 
+void Server::peer_ended() {
+  if (!s_ || fatal_) return;
+  for (Stream* st = streams_; st; st = st->next) {
+    nghttp2_stream* ns = nghttp2_session_find_stream(s_, st->id);
+    int state = ns ? nghttp2_stream_get_state(ns) : NGHTTP2_STREAM_STATE_CLOSED;
+    if (state == NGHTTP2_STREAM_STATE_OPEN || state == NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL)
+      nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  }
+}
+
 bool Server::stalled() const {
   if (!s_ || fatal_ || nghttp2_session_want_write(s_)) return false;
   for (const Stream* st = streams_; st; st = st->next)

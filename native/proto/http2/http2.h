@@ -122,6 +122,9 @@ class Server {
   // Ends the session now with GOAWAY(code).
   void terminate(uint32_t code);
   size_t open_streams() const;
+  // The peer ended its side of the connection (TCP FIN): streams whose request it had not
+  // finished can never finish; each is reset (CANCEL), so its on_reset follows.
+  void peer_ended();
   // Answer bytes are waiting and nothing can go out: the peer's flow-control windows (the
   // connection's or the streams') are closed. body_sent() counts DATA payload bytes sent.
   bool stalled() const;

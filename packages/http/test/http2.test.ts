@@ -255,6 +255,41 @@ it('a zero-window stall (the client never opens its windows) ends with GOAWAY EN
   await h.shutdown();
 }, 30_000);
 
+it('a client that ends its side with a request body unfinished: that stream is reset at once (HttpReset CANCEL), then the close — not after requestTimeoutMs', async () => {
+  io = new Io();
+  const ep = io.httpListenWith({ host: '127.0.0.1', port: 0, requestTimeoutMs: 60_000 });
+  const port = io.localAddress(ep).port;
+  const seen: string[] = [];
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') seen.push(`request ${ev.requestId} streamed=${ev.streamed}`);
+    else if (ev.type === 'HttpReset') seen.push(`reset ${ev.requestId} ${ev.errorCode}`);
+    else if (ev.type === 'Disconnected') seen.push('closed');
+  }, { onError });
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const f = Buffer.alloc(9);
+    f.writeUIntBE(payload.length, 0, 3);
+    f[3] = type;
+    f[4] = flags;
+    f.writeUInt32BE(stream, 5);
+    return Buffer.concat([f, payload]);
+  };
+  const s = (await import('node:net')).connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.resume();
+  await new Promise((r) => s.once('connect', r));
+  // The preface, SETTINGS, then HEADERS (:method POST, :path /, :scheme http, :authority x) with
+  // END_HEADERS but not END_STREAM: a body should follow. Then our FIN instead.
+  s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)),
+    frame(1, 0x4, 1, Buffer.from([0x83, 0x84, 0x86, 0x41, 0x01, 0x78]))]));
+  await until(() => seen.length > 0, 5000, 'the request');
+  s.end();
+  // Bounded well below the 60 s requestTimeoutMs that used to end it.
+  await until(() => seen.includes('closed'), 10_000, 'the close');
+  expect(seen).toEqual(['request 1 streamed=true', 'reset 1 8', 'closed']);
+  s.destroy();
+  await h.shutdown();
+});
+
 it('Upgrade: h2c (curl --http2 on http://): 101, then the request is answered as HTTP/2 stream 1; with a body it stays HTTP/1.1', async () => {
   const { port, h } = serve();
   const up = await run('curl', ['-s', '--http2', '-D', '-', `http://127.0.0.1:${port}/up`, '-w', '\n%{http_version}']);
