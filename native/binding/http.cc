@@ -265,6 +265,17 @@ Napi::Value ZeroIo::HttpStats(const Napi::CallbackInfo& info) {
     n("staleResponses", c->stale_responses);
     n("compressed", c->compressed);
     n("compressSaved", c->compress_saved);
+    n("activeStreams", s->shard->endpoint_http_in_flight(idx, gen));
+    Napi::Object refused = Napi::Object::New(env);
+    for (uint32_t i = 0; i < 8; ++i)
+      refused.Set(std::to_string(zio::HttpCounters::kRefusalStatus[i]), Napi::Number::New(env, static_cast<double>(c->refused[i])));
+    o.Set("refusedByStatus", refused);
+    static const char* const kGoaway[15] = {"NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT", "STREAM_CLOSED", "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR",
+        "CONNECT_ERROR", "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED", "OTHER"};
+    Napi::Object goaway = Napi::Object::New(env);
+    for (uint32_t i = 1; i < 15; ++i) goaway.Set(kGoaway[i], Napi::Number::New(env, static_cast<double>(c->goaway[i])));
+    o.Set("h2GoawayByCode", goaway);
     return o;
   });
 }

@@ -52,8 +52,14 @@ class SlotPool {
 
   // Free-stack slots (TX, scratch). Returns a slot index with refcount 1, or -1 when exhausted.
   int64_t acquire();
-  // Drops one reference; the slot returns to the free stack at zero.
+  // `k` adjacent free-stack slots held as one (a request record larger than a slot): the first
+  // index, whose refcount stands for all of them, or -1 when no such run is free. A scan of the
+  // free bitmap: for the rare large record, not the hot path.
+  int64_t acquire_run(uint32_t k);
+  // Drops one reference; the slot (and the run it starts) returns to the free stack at zero.
   void release(uint32_t idx);
+  // Slots held with `idx` (1, or a run's length).
+  uint32_t run_length(uint32_t idx) const { return run_[idx] ? run_[idx] : 1; }
   // Adds a reference; false when the count is saturated (65535 holders) or the slot is free.
   bool retain(uint32_t idx) {
     if (refs_[idx] == 0 || refs_[idx] == UINT16_MAX) return false;
@@ -69,7 +75,7 @@ class SlotPool {
   bool unhold_rx(uint32_t idx) { return idx < rx_slots_ && refs_[idx] > 0 && --refs_[idx] == 0; }
   // A free-stack slot that someone holds (a SendBuffer checked out by JS, a queued chunk).
   bool held(uint32_t idx) const { return idx >= rx_slots_ && idx < slot_count_ && refs_[idx] > 0; }
-  uint32_t free_count() const { return static_cast<uint32_t>(free_top_); }
+  uint32_t free_count() const { return free_n_; }
 
   PoolGauge free_stack;  // slots checked out of the free stack
   uint64_t exhausted_count = 0;  // acquire() calls that found the stack empty
@@ -79,9 +85,20 @@ class SlotPool {
   size_t bytes_ = 0;
   uint32_t slot_size_ = 0, slot_count_ = 0, rx_slots_ = 0;
   PoolBacking backing_ = PoolBacking::Normal;
+  // The free stack may hold stale entries (slots a run took out of the middle): acquire() skips
+  // an entry whose bit in free_bits_ is clear, and a full stack is rebuilt from the bitmap.
   std::vector<uint32_t> free_;
   size_t free_top_ = 0;
+  uint32_t free_n_ = 0;                // free slots (set bits)
+  std::vector<uint64_t> free_bits_;    // 1: free
+  std::vector<uint16_t> run_;          // run length held with its first slot (0: a single slot)
   std::vector<uint16_t> refs_;
+  bool is_free(uint32_t i) const { return (free_bits_[i >> 6] >> (i & 63)) & 1; }
+  void set_free(uint32_t i, bool f) {
+    if (f) free_bits_[i >> 6] |= uint64_t{1} << (i & 63);
+    else free_bits_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+  }
+  void push_free(uint32_t i);
 };
 
 }  // namespace zio

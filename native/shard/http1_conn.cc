@@ -68,6 +68,17 @@ const HttpCounters* Shard::endpoint_http_stats(uint32_t ep, uint32_t gen) const 
   return &e.http->stats;
 }
 
+uint64_t Shard::endpoint_http_in_flight(uint32_t ep, uint32_t gen) const {
+  if (ep >= endpoints_.size()) return 0;
+  const Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.http) return 0;
+  uint64_t n = 0;
+  for (const Conn& c : conns_)
+    if (c.http && c.http->ep == e.http && c.state == ConnState::Open)
+      n += c.http->h2 ? c.http->h2->sv.open_streams() : c.http->next_req - c.http->next_resp;
+  return n;
+}
+
 const char* Shard::conn_http_error(uint32_t index, uint32_t gen) {
   Conn* c = lookup(index, gen);
   if (!c || !c->http || !c->http->error) return "";
@@ -167,6 +178,7 @@ void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool 
   h.need_lf = false;
   if (limit) ++h.ep->stats.limit_hits;
   else ++h.ep->stats.parse_errors;
+  h.ep->stats.count_refusal(status);
   // A bad body of a request the application has (and has not answered): the error is that
   // request's answer (a later httpRespond for it finds it answered). Otherwise the answer takes
   // the next request id. Either way it leaves after the answers owed before it.
@@ -486,12 +498,11 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
     size_t head_len = static_cast<size_t>(r);
     int64_t cl = head.content_length;
     uint32_t table = kHttpRecordHeader + kHttpFieldBytes * head.header_count;
-    if (table + head_len > ss) {
-      http_fail(index, 431, "the request head and its field table (12 bytes a field) do not fit in a pool slot (raise poolSlotSize)", true);
-      break;
-    }
+    // The record takes as many adjacent slots as it needs (a head larger than a slot: big
+    // cookies); a small body rides along when it fits in the same slots.
+    uint32_t run = static_cast<uint32_t>((table + head_len + ss - 1) / ss);
     bool inline_body = !head.chunked && cl > 0 && static_cast<uint64_t>(cl) <= cfg.body_inline_max &&
-                       table + head_len + static_cast<uint64_t>(cl) <= ss;
+                       table + head_len + static_cast<uint64_t>(cl) <= static_cast<uint64_t>(run) * ss;
     if (head.expect_continue && !h.continued && h.next_resp == h.next_req &&
         (head.chunked || cl > 0) && head.version_minor == 1) {
       // RFC 9110 section 10.1.1: the client waits for this before it sends the body (never a
@@ -520,8 +531,12 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
           ae.add(reinterpret_cast<const char*>(buf + pos + h.fields[i].value.off), h.fields[i].value.len);
       accept = ae.best();
     }
-    int64_t s = pool_->acquire();
+    int64_t s = pool_->acquire_run(run);
     if (s < 0) {
+      if (run > 1 && pool_->free_count() >= run * 4) {  // free slots, but none adjacent enough
+        http_fail(index, 431, "no run of adjacent pool slots is free for this large request head (raise poolSlotSize)", true);
+        break;
+      }
       h.pump_more = true;
       wait_for_slot(index);
       break;

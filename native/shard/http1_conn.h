@@ -72,6 +72,15 @@ struct HttpCounters {
   uint64_t bytes_in = 0, bytes_out = 0, parse_errors = 0, limit_hits = 0, timeouts = 0;
   uint64_t connections = 0, active = 0, body_chunks = 0, stale_responses = 0;
   uint64_t compressed = 0, compress_saved = 0;  // answers sent encoded, bytes that saved
+  // Refusals by the status answered (kRefusalStatus order), and HTTP/2 connections ended with a
+  // GOAWAY error code (by code; 0 is not counted, 14.. are in [14]).
+  static constexpr uint16_t kRefusalStatus[8] = {400, 408, 413, 414, 417, 431, 501, 505};
+  uint64_t refused[8] = {};
+  uint64_t goaway[15] = {};
+  void count_refusal(uint16_t status) {
+    for (uint32_t i = 0; i < 8; ++i)
+      if (kRefusalStatus[i] == status) ++refused[i];
+  }
 };
 
 // What a listener and its connections share (a connection may outlive its listener).

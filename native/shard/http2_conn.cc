@@ -138,11 +138,13 @@ void ConnH2::on_request(const http2::Head& hd) {
   uint32_t table = kHttpRecordHeader + kHttpFieldBytes * nfields;
   size_t need = table + hd.method.size() + hd.path.size() + (add_host ? 4 + hd.authority.size() : 0);
   for (uint32_t i = 0; i < hd.field_count; ++i) need += hd.fields[i].first.size() + hd.fields[i].second.size();
-  int64_t slot = need <= ss && !hd.too_large ? s.pool_->acquire() : -1;
-  if (slot < 0) {  // too large (431: over the limits, or for a slot), or no slot (h2_feed keeps some)
-    uint16_t st = need > ss || hd.too_large ? 431 : 503;
+  uint32_t run = static_cast<uint32_t>((need + ss - 1) / ss);  // adjacent slots for a large head
+  int64_t slot = !hd.too_large ? s.pool_->acquire_run(run) : -1;
+  if (slot < 0) {  // too large (431: over the limits), or no slots (h2_feed keeps some)
+    uint16_t st = hd.too_large ? 431 : 503;
     sv.respond(hd.stream, st, nullptr, 0, nullptr, 0, time(nullptr));
     if (st == 431) ++h.ep->stats.limit_hits;
+    h.ep->stats.count_refusal(st);
     ++h.ep->stats.responses;
     ++h.ep->stats.status[4 + (st == 503)];
     return;

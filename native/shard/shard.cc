@@ -545,6 +545,8 @@ void Shard::release_closed() {
     c.tls.reset();
     if (c.http) {
       --c.http->ep->stats.active;
+      if (c.http->h2 && c.http->h2->sv.goaway_code() != 0)
+        ++c.http->ep->stats.goaway[std::min<uint32_t>(c.http->h2->sv.goaway_code(), 14)];
       if (c.http->timer != TimerWheel::kNone) timers_.cancel(c.http->timer);
       c.http.reset();
     }

@@ -464,6 +464,9 @@ class Shard {
   int endpoint_set_http(uint32_t ep, uint32_t gen, const HttpConfig& cfg);
   // The listener's counters (nullptr: not an HTTP listener / stale).
   const HttpCounters* endpoint_http_stats(uint32_t ep, uint32_t gen) const;
+  // Requests in flight on the listener's open connections now: HTTP/2 streams open and HTTP/1.1
+  // requests parsed and not answered (counted on demand: a walk over the connections).
+  uint64_t endpoint_http_in_flight(uint32_t ep, uint32_t gen) const;
   // Answers request `req` of an HTTP connection: the head (status, the application's fields,
   // Date, Content-Length, Connection as the request needs) and `body`, all copied. Responses
   // leave in request order: one for a later request waits for the earlier ones. `trusted`:

@@ -77,7 +77,7 @@ int32_t parse_head(const uint8_t* buf, size_t len, const Limits& lim, Head* h, H
   *h = Head{};
   h->headers = headers;
   // Too long to ever be a head within the limit: answer without waiting for the end.
-  auto over = [&](bool) { return fail(err, 431, "request head larger than maxHeaderSize (raise it; poolSlotSize bounds it)"); };
+  auto over = [&](bool) { return fail(err, 431, "request head larger than maxHeaderSize"); };
   const size_t cap = lim.head_bytes_max;
   size_t i = 0;
   // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request line.

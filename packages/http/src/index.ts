@@ -58,10 +58,9 @@ export interface HttpListenConfig {
   maxHeaderCount?: number;
   /**
    * Bytes of the request line and header section; a larger head is answered with 431 and the
-   * connection closes. A request is kept in one pool slot (its head, a 12-byte entry per field
-   * and the inline body), so this is at most `poolSlotSize - 64` (raise `poolSlotSize` in the
-   * Io config for larger heads; a head whose field table does not fit beside it also gets 431).
-   * @default poolSlotSize - 64 (1984 with the default pool)
+   * connection closes. A request is kept in pool slots (its head, a 12-byte entry per field and
+   * a small body): one slot for most, several adjacent ones for a larger head (big cookies).
+   * @default 16384 (at most 65535)
    */
   maxHeaderSize?: number;
   /** Bytes of the request-target; longer is answered with 414 and a close. @default min(8192, maxHeaderSize) */
@@ -220,6 +219,14 @@ export interface HttpStats {
   /** Answers sent compressed (see `compression`), and the body bytes that saved. */
   compressed: number;
   compressSaved: number;
+  /** Requests in flight now: HTTP/2 streams open, HTTP/1.1 requests read and not yet answered. */
+  activeStreams: number;
+  /** Requests refused by the engine, by the status it answered (400, 408, 413, 414, 417, 431, 501, 505). */
+  refusedByStatus: Record<'400' | '408' | '413' | '414' | '417' | '431' | '501' | '505', number>;
+  /** HTTP/2 connections that ended with a GOAWAY error, by code (ENHANCE_YOUR_CALM: a flood or a stall; see docs/errors.md). */
+  h2GoawayByCode: Record<'PROTOCOL_ERROR' | 'INTERNAL_ERROR' | 'FLOW_CONTROL_ERROR' | 'SETTINGS_TIMEOUT' | 'STREAM_CLOSED' |
+    'FRAME_SIZE_ERROR' | 'REFUSED_STREAM' | 'CANCEL' | 'COMPRESSION_ERROR' | 'CONNECT_ERROR' | 'ENHANCE_YOUR_CALM' |
+    'INADEQUATE_SECURITY' | 'HTTP_1_1_REQUIRED' | 'OTHER', number>;
 }
 
 declare module '@zero-io/core' {
@@ -403,13 +410,7 @@ function compressionOption(v: unknown, what: string): number[] {
 function httpOptions(io: Io, config: HttpServeConfig, what: string): Record<string, number | number[]> {
   const slot = io.config.poolSlotSize;
   const headerCount = intOption(config.maxHeaderCount, 100, 1, 4096, 'maxHeaderCount', what);
-  const headMax = Math.min(slot - 64, 65_535);
-  if (config.maxHeaderSize !== undefined && typeof config.maxHeaderSize === 'number' && config.maxHeaderSize > headMax) {
-    throw new IoError('InvalidConfig',
-      `${what}: maxHeaderSize ${config.maxHeaderSize} does not fit in a pool slot (poolSlotSize ${slot} holds heads up to ${headMax} bytes); raise poolSlotSize in the Io config or lower maxHeaderSize`,
-      { key: 'maxHeaderSize' });
-  }
-  const headerBytes = intOption(config.maxHeaderSize, headMax, 64, headMax, 'maxHeaderSize', what);
+  const headerBytes = intOption(config.maxHeaderSize, 16_384, 64, 65_535, 'maxHeaderSize', what);
   return {
     headerCount,
     headerBytes,

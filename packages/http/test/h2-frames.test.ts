@@ -152,6 +152,7 @@ describe('floods end the connection with GOAWAY ENHANCE_YOUR_CALM', () => {
     expect(a.closed, show(a)).toBe(true);
     expect(a.last_stream_id!, show(a)).toBeLessThan(2 * 3000 - 1);  // stopped before the burst ended
     expect(await serverReason(srv, a)).toMatch(/rapid reset/);
+    await until(() => srv.io.httpStats(srv.ep)!.h2GoawayByCode.ENHANCE_YOUR_CALM === 1, 5000, 'the GOAWAY counted');
   });
 
   it('PRIORITY flood: 5,000 PRIORITY frames (the glitch limit)', async () => {

@@ -120,7 +120,7 @@ const vectors: Vector[] = [
   // ---- Limits.
   head('an absurdly long target (10 KiB)', `GET /${'a'.repeat(10 * 1024)} HTTP/1.1\r\nHost: h\r\n\r\n`, 414),
   head('101 header fields', `GET / HTTP/1.1\r\nHost: h\r\n${Array.from({ length: 100 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`, 431),
-  head('a head larger than the limit (one 4000-byte field)', `GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${'v'.repeat(4000)}\r\n\r\n`, 431),
+  head('a head larger than the limit (one 20000-byte field)', `GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${'v'.repeat(20000)}\r\n\r\n`, 431),
   head('a declared body over maxBodySize (16 MiB + 1)', `${H}Content-Length: ${16 * 1024 * 1024 + 1}\r\n\r\n`, 413),
   // ---- Chunked framing (the head parses; the body does not).
   // 18 hex digits: the size passes maxBodySize long before it could wrap 64 bits: 413.
