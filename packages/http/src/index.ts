@@ -245,6 +245,12 @@ declare module '@zero-io/core' {
     /** Serves HTTP/1.1 and HTTP/2 with options (HTTPS with `tls`: ALPN h2, http/1.1, http/1.0). */
     httpListenWith(config: HttpListenConfig): EndpointId;
     /**
+     * Serves HTTPS (HTTP/1.1, and HTTP/2 by ALPN "h2") on `"host:port"`, `"[v6]:port"` or a
+     * port number: `httpListenWith({ host, port, tls })`. Needs `import '@zero-io/tcp'`, whose
+     * `TlsServerConfig` this takes.
+     */
+    httpListenTls(addr: string | number, tls: TlsServerConfig): EndpointId;
+    /**
      * Serves HTTP/1.1 and HTTP/2 on a listener you have already: an IoCluster shard's member
      * (`io.httpServe(io.endpoint('web'))` in a `runPerCore` handler), or one from
      * `tcpListen` / `udsListen` (with its TLS, if it has one). Call it before the first poll:
@@ -494,6 +500,14 @@ Io.prototype.httpServe = function httpServe(this: Io, ep: EndpointId, config: Ht
 Io.prototype.httpListen = function httpListen(this: Io, addr: string | number): EndpointId {
   const { host, port } = parseHostPort(addr, 'httpListen');
   return this.httpListenWith({ host, port });
+};
+
+Io.prototype.httpListenTls = function httpListenTls(this: Io, addr: string | number, tls: TlsServerConfig): EndpointId {
+  const { host, port } = parseHostPort(addr, 'httpListenTls');
+  if (tls === null || typeof tls !== 'object') {
+    throw new IoError('InvalidConfig', `httpListenTls: the second argument must be a TlsServerConfig ({ cert, key, ... }), got ${describeValue(tls)}`, { key: 'tls' });
+  }
+  return this.httpListenWith({ host, port, tls });
 };
 
 Io.prototype.httpRespond = function httpRespond(this: Io, conn: ConnId, requestId: number, response: ZeroResponse): boolean {

@@ -4,7 +4,7 @@
  * reused response then passes four numbers to the engine and allocates nothing in JS.
  * @module
  */
-import { IoError } from '@zero-io/core';
+import { IoError, SendBuffer } from '@zero-io/core';
 import { describeValue, type NativeAddon } from '@zero-io/core/internal';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -128,6 +128,16 @@ export class ZeroResponse {
     this.#body = body;
     this.#changed();
     return this;
+  }
+
+  /**
+   * The bytes written into a {@link SendBuffer} (its first `length` bytes) as the body;
+   * Content-Type `application/octet-stream` unless one is set. They are copied now (at most one
+   * pool slot), so the buffer stays yours: release or reuse it as soon as this returns.
+   */
+  sendBuffer(buf: SendBuffer): this {
+    if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', `ZeroResponse.sendBuffer: expected a SendBuffer (io.sendBuffer(n)), got ${describeValue(buf)}`);
+    return this.bytes(buf.bytes.slice(0, buf.length));
   }
 
   #defaultType(type: string): void {

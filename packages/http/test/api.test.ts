@@ -1,0 +1,78 @@
+// Entry points named by the issue that the other suites do not reach: httpListenTls, and
+// ZeroResponse.sendBuffer.
+import { mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Io } from '@zero-io/core';
+import '@zero-io/tcp';
+import { ZeroResponse } from '@zero-io/http';
+import { onError, run } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'zio-http-api-'));
+const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
+beforeAll(async () => {
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
+  expect(r.code).toBe(0);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+it('httpListenTls(addr, tls): HTTPS with ALPN h2 and http/1.1; a bad config is refused with the key named', async () => {
+  const io = new Io();
+  const ep = io.httpListenTls('127.0.0.1:0', { cert, key });
+  const port = io.localAddress(ep).port;
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text(`tls ${ev.version}`));
+  }, { onError });
+  try {
+    const c1 = await run('curl', ['-sk', '--http1.1', `https://127.0.0.1:${port}/`]);
+    expect(c1.stdout.toString()).toBe('tls 1.1');
+    const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const body = await new Promise<string>((res, rej) => {
+        const r = s.request({ ':path': '/' });
+        let b = '';
+        r.setEncoding('utf8');
+        r.on('data', (d: string) => (b += d));
+        r.on('end', () => res(b));
+        r.on('error', rej);
+        r.end();
+      });
+      expect(body).toBe('tls 2');
+      expect(s.alpnProtocol).toBe('h2');
+    } finally {
+      s.close();
+    }
+    expect(() => io.httpListenTls('127.0.0.1:0', null as never)).toThrow(/TlsServerConfig/);
+  } finally {
+    await h.shutdown();
+  }
+});
+
+it('ZeroResponse.sendBuffer(buf): the bytes written are the body; the buffer can be released at once and the response reused', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const buf = io.sendBuffer(64);
+  buf.write('from a SendBuffer');
+  const res = ZeroResponse.ok().sendBuffer(buf);
+  buf.release();  // copied: the response does not hold the slot
+  const scribble = io.sendBuffer(64);  // likely the same slot, written over
+  scribble.write('x'.repeat(40));
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, res);
+  }, { onError });
+  try {
+    const base = `http://127.0.0.1:${io.localAddress(ep).port}/`;
+    for (let i = 0; i < 3; i++) {  // the second answer makes it a template: still the same bytes
+      const r = await fetch(base);
+      expect(r.headers.get('content-type')).toBe('application/octet-stream');
+      expect(await r.text()).toBe('from a SendBuffer');
+    }
+    expect(() => ZeroResponse.ok().sendBuffer(new Uint8Array(3) as never)).toThrow(/SendBuffer/);
+  } finally {
+    scribble.release();
+    await h.shutdown();
+  }
+});
