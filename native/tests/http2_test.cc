@@ -1,7 +1,11 @@
 // Tests for native/proto/http2 against nghttp2's own client session, in memory: requests and
 // answers, bodies both ways, many streams, and the defences (rapid reset, a huge head, a bad
 // preface, a memory bound, graceful shutdown).
+#include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
 #include <nghttp2/nghttp2.h>
 
 #include <map>
@@ -442,6 +446,24 @@ TEST(Http2Server, FuzzedFrameStreamsFailCleanly) {
     while ((n = nghttp2_session_mem_send2(c.s, &p)) > 0) bytes.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
     seeds.push_back(bytes);
   }
+  // The committed seeds (native/tests/corpus/http2, made by make_corpus.py with Python's
+  // hyperframe: CONTINUATION, padding, trailers, PRIORITY, RST_STREAM, GOAWAY...). Unmutated,
+  // each is a valid session: the server takes it whole.
+  size_t committed = 0;
+  if (DIR* d = opendir(ZIO_TEST_CORPUS "/http2")) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.size() < 4 || name.compare(name.size() - 3, 3, ".h2") != 0) continue;
+      std::ifstream f(std::string(ZIO_TEST_CORPUS "/http2/") + name, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      std::unique_ptr<Server> sv(make());
+      EXPECT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), 0), http2::kOk) << name;
+      seeds.push_back(bytes);
+      ++committed;
+    }
+    closedir(d);
+  }
+  EXPECT_GE(committed, 6u);
   uint32_t x = 0x2545f491u;
   auto rnd = [&x]() { x ^= x << 13; x ^= x >> 17; x ^= x << 5; return x; };
   http2::Limits lim;

@@ -243,13 +243,19 @@ export class HttpOwnedRequest {
     for await (const piece of this.bodyStream()) {
       n += piece.length;
       if (n > max) throw bodyError('BodyTooLarge', `the request body is larger than ${max} bytes (maxBytes)`, 413);
-      parts.push(piece.slice());
+      parts.push(this.streamed ? piece : piece.slice());  // streamed pieces are copies already
     }
     if (parts.length === 1) return parts[0];
     const out = new Uint8Array(n);
     let at = 0;
     for (const p of parts) { out.set(p, at); at += p.length; }
     return out;
+  }
+  /** The whole body as an ArrayBuffer of its own (as `Request.arrayBuffer()`), at most `maxBytes`. */
+  async arrayBuffer(options: BodyReadOptions = {}): Promise<ArrayBuffer> {
+    const b = await this.bytes(options);
+    if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b.buffer as ArrayBuffer;
+    return b.slice().buffer as ArrayBuffer;
   }
   /** The whole body decoded as UTF-8 (invalid sequences become U+FFFD), at most `maxBytes`. */
   async text(options: BodyReadOptions = {}): Promise<string> {

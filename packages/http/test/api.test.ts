@@ -76,3 +76,26 @@ it('ZeroResponse.sendBuffer(buf): the bytes written are the body; the buffer can
     await h.shutdown();
   }
 });
+
+it('HttpOwnedRequest.arrayBuffer(): the whole body as an ArrayBuffer of its own, inline and streamed; maxBytes gives 413', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const h = io.runAsync(async (req) => {
+    const ab = await req.arrayBuffer({ maxBytes: 300_000 });
+    const u = new Uint8Array(ab);
+    let sum = 0;
+    for (const x of u) sum = (sum + x) % 65_521;
+    return ZeroResponse.ok().text(`${ab instanceof ArrayBuffer} ${ab.byteLength} ${sum}`);
+  }, { onError });
+  try {
+    const base = `http://127.0.0.1:${io.localAddress(ep).port}/`;
+    const small = Buffer.from('hello');
+    const big = Buffer.alloc(200_000, 7);
+    const expectSum = (b: Buffer) => b.reduce((a, x) => (a + x) % 65_521, 0);
+    expect(await (await fetch(base, { method: 'POST', body: small })).text()).toBe(`true 5 ${expectSum(small)}`);
+    expect(await (await fetch(base, { method: 'POST', body: big })).text()).toBe(`true 200000 ${expectSum(big)}`);
+    expect((await fetch(base, { method: 'POST', body: Buffer.alloc(400_000) })).status).toBe(413);
+  } finally {
+    await h.shutdown();
+  }
+});

@@ -2,7 +2,7 @@
 // ALPN), node:http2 (many concurrent streams, bodies both ways, HEAD, a cancelled stream), and
 // h2spec (the conformance suite; installed with `go install`, cached outside the clone).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,6 +287,24 @@ it('a client that ends its side with a request body unfinished: that stream is r
   await until(() => seen.includes('closed'), 10_000, 'the close');
   expect(seen).toEqual(['request 1 streamed=true', 'reset 1 8', 'closed']);
   s.destroy();
+  await h.shutdown();
+});
+
+it('nghttp (nghttp2-client): prior knowledge, Upgrade: h2c, a POST body, and 20 multiplexed requests on one connection', async () => {
+  const { port, h } = serve();
+  const NGHTTP = { installHint: 'Debian package nghttp2-client' };
+  const body = join(dir, 'nghttp-body.bin');
+  writeFileSync(body, Buffer.alloc(100_000, 9));
+  const get = await run('nghttp', ['-n', '-s', `http://127.0.0.1:${port}/ng?q=1`], NGHTTP);
+  expect(get.code, get.stderr).toBe(0);
+  const up = await run('nghttp', ['-u', `http://127.0.0.1:${port}/upgraded`], NGHTTP);
+  expect(up.code, up.stderr).toBe(0);
+  expect(up.stdout.toString()).toBe('-');  // the echo server's answer to a request without a body
+  const post = await run('nghttp', ['-d', body, `http://127.0.0.1:${port}/post`], NGHTTP);
+  expect(post.stdout.toString()).toBe(createHash('sha256').update(Buffer.alloc(100_000, 9)).digest('hex'));
+  const many = await run('nghttp', ['-n', '-s', '-m', '20', `http://127.0.0.1:${port}/m`], NGHTTP);
+  expect(many.code, many.stderr).toBe(0);
+  expect((many.stdout.toString().match(/\/m\b/g) ?? []).length).toBeGreaterThanOrEqual(20);  // -s: one line per stream
   await h.shutdown();
 });
 
