@@ -363,7 +363,7 @@ export class HttpOwnedRequest {
         tail = null;
       }
       if (tail === null) {
-        tail = this.#tail = new Uint8Array(Math.max(PIECE_BYTES, n));
+        tail = this.#tail = Buffer.allocUnsafe(Math.max(PIECE_BYTES, n));  // every byte is written before it is read
         this.#tailLen = 0;
       }
       tail.set(new Uint8Array(io._pool, ev.offset, n), this.#tailLen);
