@@ -8,15 +8,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
-import { onError, run } from './helpers.js';
+import { h2text, onError, run, selfSignedCert } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zio-http-api-'));
-const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
-beforeAll(async () => {
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
-  expect(r.code).toBe(0);
-});
+let cert = '', key = '';
+beforeAll(async () => ({ cert, key } = await selfSignedCert(dir)));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it('httpListenTls(addr, tls): HTTPS with ALPN h2 and http/1.1; a bad config is refused with the key named', async () => {
@@ -31,16 +27,7 @@ it('httpListenTls(addr, tls): HTTPS with ALPN h2 and http/1.1; a bad config is r
     expect(c1.stdout.toString()).toBe('tls 1.1');
     const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
     try {
-      const body = await new Promise<string>((res, rej) => {
-        const r = s.request({ ':path': '/' });
-        let b = '';
-        r.setEncoding('utf8');
-        r.on('data', (d: string) => (b += d));
-        r.on('end', () => res(b));
-        r.on('error', rej);
-        r.end();
-      });
-      expect(body).toBe('tls 2');
+      expect(await h2text(s, '/')).toBe('tls 2');
       expect(s.alpnProtocol).toBe('h2');
     } finally {
       s.close();

@@ -9,7 +9,9 @@
 // Every wait is bounded and event-driven (no sleeps); no timing is asserted anywhere.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import type http2 from 'node:http2';
 import net from 'node:net';
+import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { Io, type Config, type ConnId, type EndpointId, type Event, type ShutdownHandle } from '@zero-io/core';
 import { ZeroResponse, type HttpListenConfig } from '@zero-io/http';
@@ -111,6 +113,28 @@ export function run(cmd: string, args: string[], opts: { input?: Buffer | string
     });
     p.stdin.on('error', () => {});
     p.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A self-signed P-256 certificate for CN=localhost, written into `dir` by openssl: its paths. */
+export async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { installHint: 'Debian package openssl' });
+  if (r.code !== 0) throw new Error(`openssl could not make a certificate: ${r.stderr}`);
+  return { cert, key };
+}
+
+/** One HTTP/2 GET on `session` (more pseudo-headers and fields in `headers`): the answer's body as text. */
+export function h2text(session: http2.ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const r = session.request({ ':path': path, ...headers });
+    let b = '';
+    r.setEncoding('utf8');
+    r.on('data', (d: string) => (b += d));
+    r.on('end', () => resolve(b));
+    r.on('error', reject);
+    r.end();
   });
 }
 

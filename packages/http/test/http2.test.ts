@@ -10,17 +10,13 @@ import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { onError, run, until, untilServerEnds } from './helpers.js';
+import { onError, run, selfSignedCert, until, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
 const dir = mkdtempSync(join(tmpdir(), 'zio-h2-'));
-const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
-beforeAll(async () => {
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
-  expect(r.code).toBe(0);
-});
+let cert = '', key = '';
+beforeAll(async () => ({ cert, key } = await selfSignedCert(dir)));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** An echo server: answers every request with its version, method, path and body hash. */

@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import { expect, it } from 'vitest';
 import { Io } from '@zero-io/core';
 import { ZeroResponse } from '@zero-io/http';
-import { exchange, get, onError, post, startServer, until, type RequestCopy } from './helpers.js';
+import { exchange, get, h2text, onError, post, startServer, until, type RequestCopy } from './helpers.js';
 
 const cookieOf = (req: RequestCopy) => req.headers.find(([n]) => n.toLowerCase() === 'cookie')?.[1] ?? '';
 const cookie = (n: number, seed: string) => Array.from({ length: n }, (_, i) => `${seed}${i}=${'v'.repeat(90)}`).join('; ');
@@ -56,16 +56,7 @@ it('HTTP/2: a 12 KiB header (within maxHeaderListSize) is served on its stream b
   const srv = startServer({ onRequest: (req) => ZeroResponse.ok().text(`${req.path} ${cookieOf(req).length}`) });
   const s = http2.connect(`http://127.0.0.1:${srv.port}`);
   try {
-    const one = (path: string, headers: Record<string, string> = {}) => new Promise<string>((res, rej) => {
-      const r = s.request({ ':path': path, ...headers });
-      let b = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (b += d));
-      r.on('end', () => res(b));
-      r.on('error', rej);
-      r.end();
-    });
-    expect(await Promise.all([one('/x'), one('/big', { cookie: big }), one('/y')])).toEqual(['/x 0', `/big ${big.length}`, '/y 0']);
+    expect(await Promise.all([h2text(s, '/x'), h2text(s, '/big', { cookie: big }), h2text(s, '/y')])).toEqual(['/x 0', `/big ${big.length}`, '/y 0']);
   } finally {
     s.close();
   }
