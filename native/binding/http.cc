@@ -280,9 +280,15 @@ Napi::Value ZeroIo::HttpStats(const Napi::CallbackInfo& info) {
   });
 }
 
+// The connection's HTTP error with what the engine answered: "<why> (answered 431)",
+// "<why> (GOAWAY 11)", or "<why>" when nothing was sent.
 Napi::Value ZeroIo::HttpError(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
-    return Napi::String::New(info.Env(), s->shard->conn_http_error(idx, gen));
+    uint32_t answered = 0;
+    std::string why = s->shard->conn_http_error(idx, gen, &answered);
+    if (!why.empty() && answered >= 1000) why += " (GOAWAY " + std::to_string(answered - 1000) + ")";
+    else if (!why.empty() && answered > 0) why += " (answered " + std::to_string(answered) + ")";
+    return Napi::String::New(info.Env(), why);
   });
 }
 

@@ -79,9 +79,14 @@ uint64_t Shard::endpoint_http_in_flight(uint32_t ep, uint32_t gen) const {
   return n;
 }
 
-const char* Shard::conn_http_error(uint32_t index, uint32_t gen) {
+const char* Shard::conn_http_error(uint32_t index, uint32_t gen, uint32_t* answered) {
   Conn* c = lookup(index, gen);
+  if (answered) *answered = 0;
   if (!c || !c->http || !c->http->error) return "";
+  if (answered) {
+    const ConnHttp& h = *c->http;
+    *answered = h.error_status ? h.error_status : h.h2 && h.h2->sv.goaway_code() ? 1000 + h.h2->sv.goaway_code() : 0;
+  }
   return c->http->error;
 }
 
@@ -174,6 +179,7 @@ void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool 
   h.dead = true;
   h.error = reason;
   h.error_code = kErrHttpProtocol;
+  h.error_status = status;
   h.pump_more = false;
   h.need_lf = false;
   if (limit) ++h.ep->stats.limit_hits;
@@ -791,8 +797,10 @@ void Shard::http_flush(uint32_t index, bool allow_events) {
   }
   if (!h.settled()) return;
   if (c.peer_eof) {
-    // The peer is done sending and every request it sent is answered: close once that is out.
-    if (!c.graceful && !c.end_pending && !c.write_closed) conn_close_graceful(index, c.gen, 5000);
+    // The peer is done sending and every request it sent is answered: close once that is out
+    // (the peer ended it: Disconnected says origin 'peer').
+    if (!c.graceful && !c.end_pending && !c.write_closed && conn_close_graceful(index, c.gen, 5000) == 0)
+      c.graceful_origin = kOriginPeer;
   } else if (h.close_after || h.dead) {
     if (!h.ending) {  // lingering close: our FIN after the last answer, then the peer's
       h.ending = true;

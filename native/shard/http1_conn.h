@@ -150,6 +150,7 @@ struct ConnHttp {
   uint64_t stall_mark = 0;    // HTTP/2 DATA bytes sent when the current stall began
   const char* error = nullptr;  // the last protocol error (static text), for Disconnected
   int32_t error_code = 0;       // kErrHttpProtocol / kErrHttpTimeout with `error`
+  uint16_t error_status = 0;    // the status the engine answered it with (0: none was sent)
 
   bool out_empty() const { return out_off >= out.size(); }
   // Every parsed request has been answered and its bytes handed to the write queue.

@@ -307,7 +307,8 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
   bool quiet = m.sv.open_streams() == 0 && h.in.empty();
   if ((h.dead || m.sv.done() || (c.peer_eof && quiet)) && h.out_empty() && !m.sv.want_write()) {
     if (c.peer_eof) {
-      if (!c.graceful && !c.end_pending && !c.write_closed) conn_close_graceful(index, c.gen, 2000);
+      if (!c.graceful && !c.end_pending && !c.write_closed && conn_close_graceful(index, c.gen, 2000) == 0 && !h.dead)
+        c.graceful_origin = kOriginPeer;
     } else if (!h.ending) {
       // Lingering close, as HTTP/1.1's: our FIN after the GOAWAY, then the peer's input is read
       // and dropped until it closes (or kLingerMs). Closing with its input unread would reset

@@ -487,8 +487,9 @@ class Shard {
                             const http1::Field* fields, uint32_t nfields, bool trusted);
   int64_t http_stream_write(uint32_t index, uint32_t gen, uint32_t req, const uint8_t* data, size_t len);
   int64_t http_stream_end(uint32_t index, uint32_t gen, uint32_t req);
-  // The last HTTP protocol error of a connection (static text; "" when none).
-  const char* conn_http_error(uint32_t index, uint32_t gen);
+  // The last HTTP protocol error of a connection (static text; "" when none), and what the
+  // engine answered it with: an HTTP status (HTTP/1.x), 1000 + the GOAWAY code (HTTP/2), or 0.
+  const char* conn_http_error(uint32_t index, uint32_t gen, uint32_t* answered = nullptr);
 
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }

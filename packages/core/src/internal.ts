@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-export { internalsOf, registerEventType, registerCloseReason, setServerTlsAttacher, serverTlsAttacher } from './io.js';
+export { internalsOf, registerEventType, registerCloseReason, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './io.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';

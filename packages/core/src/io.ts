@@ -258,6 +258,15 @@ export function serverTlsAttacher(): ServerTlsAttacher | null {
 }
 
 /** @internal For protocol packages: the Disconnected reason of an engine code of theirs. */
+/**
+ * @internal A protocol package's cleanup for an event whose runSync handler threw (HTTP answers
+ * the request 500 instead of leaving its client waiting). Called before onError.
+ */
+export function registerHandlerFailure(hook: (io: Io, event: Event) => void): void {
+  failureHooks.push(hook);
+}
+const failureHooks: ((io: Io, event: Event) => void)[] = [];
+
 export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId) => string): void {
   closeReasons.set(code, reason);
 }
@@ -863,6 +872,13 @@ export class Io {
         try {
           handler(ev, this);
         } catch (err) {
+          for (const hook of failureHooks) {
+            try {
+              hook(this, ev);
+            } catch {
+              // a cleanup that fails leaves the event as it was
+            }
+          }
           onError(err, ev);
         }
       }

@@ -12,7 +12,7 @@ import {
   Io, IoError, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerEventType,
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerEventType, registerHandlerFailure,
   rejectUnknownKeys, serverTlsAttacher,
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
@@ -104,7 +104,8 @@ export interface HttpListenConfig {
   maxFrameSize?: number;
   /**
    * HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE, enforced per request head (decoded bytes: name +
-   * value + 32 per field; an HPACK bomb stops here): a larger head resets its stream. @default 16384
+   * value + 32 per field; an HPACK bomb stops here): a larger head is answered 431 on its stream
+   * (the application never sees it). @default 16384
    */
   maxHeaderListSize?: number;
   /**
@@ -369,17 +370,22 @@ registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
   end: { get(this: Cursor) { return (this._io()._i32[this._base() + 3] & 1) === 1; }, configurable: true },
 });
 
+// A runSync handler that threw on an HttpRequest: the request is answered 500 (a no-op when the
+// handler answered it before throwing), so its client does not wait for ever.
+const handlerFailed = ZeroResponse.serverError().text('internal server error\n');
+registerHandlerFailure((io, ev) => {
+  if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, handlerFailed);
+});
+
 registerCloseReason(ERR.HTTP_PROTOCOL, (io, conn) => {
   const { native, shard } = internalsOf(io);
   const why = native.httpError(shard, conn);
-  return `HTTP protocol error: ${why || 'malformed request'} (answered with an error status)`;
+  return `HTTP protocol error: ${why || 'malformed request'}`;
 });
 registerCloseReason(ERR.HTTP_TIMEOUT, (io, conn) => {
   const { native, shard } = internalsOf(io);
   const why = native.httpError(shard, conn);
-  return why.startsWith('HTTP/2')
-    ? `HTTP timeout: ${why} (GOAWAY ENHANCE_YOUR_CALM)`
-    : `HTTP request timeout: ${why || 'the request head did not arrive within requestTimeoutMs'} (answered 408)`;
+  return why.startsWith('HTTP/2') ? `HTTP timeout: ${why}` : `HTTP request timeout: ${why || 'the request did not arrive within requestTimeoutMs'}`;
 });
 
 // ---- listening and answering ----

@@ -15,6 +15,7 @@ import {
   span, u32, type Latin1Buffer,
 } from './record.js';
 import { ZeroResponse } from './response.js';
+import type { HttpBodyWriter } from './stream.js';
 
 const QUEUE_PAUSE = 8;   // pieces queued before the connection stops being read
 const QUEUE_RESUME = 2;  // ... and read again once the consumer is down to this
@@ -57,19 +58,19 @@ function ownersOf(io: Io): Owners {
     } else if (ev.type === 'HttpReset') {
       // HTTP/2: the client cancelled this stream.
       const set = mine.live.get(ev.conn);
-      if (set !== undefined) for (const r of set) if (r.requestId === ev.requestId) r._abort(`the client reset the stream (HTTP/2 error ${ev.errorCode})`);
+      if (set !== undefined) for (const r of set) if (r.requestId === ev.requestId) r._abort(`the client reset the stream (HTTP/2 error ${ev.errorCode})`, false);
     } else if (ev.type === 'PeerEnded') {
       // The client ended its side with answers owed: it will most likely not read them (a
       // client that gave up). Owned requests hear of it through their signal; an answer still
       // goes out if the application gives one.
       const set = mine.live.get(ev.conn);
-      if (set !== undefined) for (const r of set) r._abort('the client ended its side of the connection');
+      if (set !== undefined) for (const r of set) r._abort('the client ended its side of the connection', true);
     } else if (ev.type === 'Disconnected') {
       const set = mine.live.get(ev.conn);
       mine.bodies.delete(ev.conn);
       if (set !== undefined) {
         mine.live.delete(ev.conn);
-        for (const r of set) r._abort(ev.reason);
+        for (const r of set) r._abort(ev.reason, false);
       }
     }
     return false;
@@ -123,6 +124,7 @@ export class HttpOwnedRequest {
   // Made when `signal` is first read (an AbortController per request costs ~2 µs most never use).
   #abort: AbortController | null = null;
   #aborted: IoError | null = null;
+  #peerEnded = false;  // aborted because the client ended its side (the connection is still open)
   #pieces: Uint8Array[] = [];
   #tail: Uint8Array | null = null;  // the piece being filled (not in #pieces yet)
   #tailLen = 0;
@@ -284,8 +286,24 @@ export class HttpOwnedRequest {
     } else {
       ok = this.#io.closed ? false : this.#io.httpRespond(this.conn, this.requestId, response);
     }
-    this.release();
+    this.#drop(true);
     return ok;
+  }
+
+  /**
+   * Answers the request with a streamed body (as `io.httpRespondStream`: the head now, then
+   * `write()` / `end()` on the writer it returns) and releases the request; null when the request
+   * is gone. On the shard's thread only (not after `transfer()`). From `runAsync`, return nothing
+   * after calling it.
+   */
+  respondStream(head: ZeroResponse): HttpBodyWriter | null {
+    if (this.#answered) return null;
+    if (this.#io === null) {
+      throw new IoError('InvalidArgument', 'respondStream(): a streamed answer is made on the shard\'s thread (a transferred request answers with respond())');
+    }
+    const w = this.#io.closed ? null : this.#io.httpRespondStream(this.conn, this.requestId, head);
+    this.#drop(w !== null);
+    return w;
   }
 
   /**
@@ -317,9 +335,22 @@ export class HttpOwnedRequest {
 
   /** Gives the slot back without answering (answer with `io.httpRespond` yourself). Idempotent. */
   release(): void {
+    this.#drop(false);
+  }
+
+  #drop(answered: boolean): void {
     if (this.#answered) return;
     this.#answered = true;
     this.#forget();
+    // Released unanswered after the client ended its side (it gave up on this request): nothing
+    // will be answered, so its connection closes now instead of waiting requestTimeoutMs.
+    if (!answered && this.#peerEnded && this.#io !== null && !this.#io.closed) {
+      try {
+        this.#io.close(this.conn);
+      } catch {
+        // closed meanwhile
+      }
+    }
     // Body pieces still on their way are dropped (the owner stays registered until the end).
     this.#pieces.length = 0;
     this.#tail = null;
@@ -379,8 +410,9 @@ export class HttpOwnedRequest {
   }
 
   /** @internal the connection closed before the answer */
-  _abort(reason: string): void {
+  _abort(reason: string, peerEnded: boolean): void {
     if (this.#answered || this.#aborted !== null) return;
+    this.#peerEnded = peerEnded;
     this.#aborted = new IoError('RequestAborted', `the request ended before its answer: ${reason}`);
     this.#abort?.abort(this.#aborted);
     const w = this.#wake;
@@ -416,10 +448,12 @@ declare module '@zero-io/core' {
     detachHttpRequest(): HttpOwnedRequest | null;
     /**
      * Drives the Io like runSync, calling `handler` for every HTTP request with an owned
-     * request; what it returns (or resolves to) is the answer. A handler that throws or
-     * rejects is answered 500 (413 / 400 for body readers' errors) and reported to `onError`.
+     * request; what it returns (or resolves to) is the answer. A handler that answered itself
+     * (`request.respondStream(head)` for a streamed answer, `respond()`, or `release()`)
+     * returns nothing. A handler that throws or rejects is answered 500 (413 / 400 for body
+     * readers' errors) and reported to `onError`.
      */
-    runAsync(handler: (request: HttpOwnedRequest) => ZeroResponse | Promise<ZeroResponse>, options?: RunAsyncOptions): ShutdownHandle;
+    runAsync(handler: (request: HttpOwnedRequest) => ZeroResponse | void | Promise<ZeroResponse | void>, options?: RunAsyncOptions): ShutdownHandle;
   }
 }
 
@@ -454,7 +488,9 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
   const answer = (req: HttpOwnedRequest, res: unknown): void => {
     if (req.answered) return;  // the handler answered (or released) it itself
     if (!(res instanceof ZeroResponse)) {
-      throw new IoError('InvalidArgument', `runAsync: the handler must return (or resolve to) a ZeroResponse, got ${describeValue(res)}`);
+      throw new IoError('InvalidArgument', res === undefined
+        ? 'runAsync: the handler returned nothing and did not answer (return a ZeroResponse, or call request.respond() / respondStream())'
+        : `runAsync: the handler must return (or resolve to) a ZeroResponse, got ${describeValue(res)}`);
     }
     req.respond(res);
   };
@@ -477,7 +513,7 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
       return;
     }
     inFlight++;
-    let r: ZeroResponse | Promise<ZeroResponse>;
+    let r: ZeroResponse | void | Promise<ZeroResponse | void>;
     try {
       r = handler(req);
     } catch (err) {

@@ -42,4 +42,9 @@ it('refusedByStatus counts each refusal by its status; responses and parseErrors
   expect(st.parseErrors).toBe(2);
   expect(st.status4xx + st.status5xx).toBe(3);
   expect(Object.values(st.h2GoawayByCode).every((n) => n === 0)).toBe(true);
+  // Each Disconnected reason names what the engine answered.
+  await until(() => srv.disconnected.size === 3, 5000, 'three closes');
+  const reasons = [...srv.disconnected.values()].map((d) => d.reason);
+  for (const status of [400, 431, 505])
+    expect(reasons.filter((r) => new RegExp(`^HTTP protocol error: .* \\(answered ${status}\\) \\(peer `).test(r)), reasons.join('\n')).toHaveLength(1);
 });

@@ -124,3 +124,118 @@ it('HTTPS serves an HTTP/1.0 client that offers ALPN http/1.0 (curl --http1.0), 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Second trial (2026-12-03): the documented way to handle a client that gave up — the signal
+// fires, the handler stops and release()s — left the connection waiting requestTimeoutMs for
+// the answer owed, and shutdown() waited its whole timeout for it.
+it('release() after the client ended its side closes the connection at once; shutdown does not wait for it', async () => {
+  const io = new Io();
+  const ep = io.httpListenWith({ host: '127.0.0.1', port: 0, requestTimeoutMs: 60_000 });
+  const closed: { origin: string }[] = [];
+  let released = 0;
+  const server = io.runAsync(async (req) => {
+    await new Promise((r) => req.signal.addEventListener('abort', r));
+    req.release();
+    released++;
+    return ZeroResponse.ok();  // ignored: released already
+  }, { onError, onEvent: (ev) => { if (ev.type === 'Disconnected') closed.push({ origin: ev.origin }); } });
+  const s = net.connect(io.localAddress(ep).port, '127.0.0.1');
+  s.on('error', () => {});
+  s.resume();
+  await new Promise((r) => s.once('connect', r));
+  s.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  s.end();  // the client gives up (FIN)
+  const t0 = Date.now();
+  while (closed.length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  expect(released).toBe(1);
+  expect(closed.length).toBe(1);  // within 10 s, not the 60 s requestTimeoutMs
+  s.destroy();
+  await server.shutdown({ timeoutMs: 30_000 });
+  expect(io.httpStats(ep)?.activeStreams ?? 0).toBe(0);
+});
+
+it('a client that closes an idle keep-alive connection (HTTP/1.1 FIN, HTTP/2 session close) is reported with origin peer', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const port = io.localAddress(ep).port;
+  const closed: string[] = [];
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text('ok'));
+    else if (ev.type === 'Disconnected') closed.push(ev.origin);
+  }, { onError });
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  let got = '';
+  s.on('data', (d) => (got += d));
+  s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!got.endsWith('ok')) await new Promise((r) => setTimeout(r, 5));
+  s.end();
+  const t0 = Date.now();
+  while (closed.length < 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  const session = (await import('node:http2')).connect(`http://127.0.0.1:${port}`);
+  await new Promise<void>((res, rej) => {
+    const r = session.request({ ':path': '/' });
+    r.resume();
+    r.on('end', () => res());
+    r.on('error', rej);
+    r.end();
+  });
+  session.close();
+  while (closed.length < 2 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  expect(closed).toEqual(['peer', 'peer']);
+  await h.shutdown();
+});
+
+it('a runSync handler that throws on an HttpRequest: the request is answered 500 and onError hears of it; a handler that answered first keeps its answer', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const errors: string[] = [];
+  const h = io.runSync((ev) => {
+    if (ev.type !== 'HttpRequest') return;
+    if (ev.path === '/answered-then-throw') {
+      io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text('answered'));
+      throw new Error('after answering');
+    }
+    if (ev.path === '/boom') throw new Error('boom');
+    io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text('fine'));
+  }, { onError: (err) => errors.push((err as Error).message) });
+  try {
+    const base = `http://127.0.0.1:${io.localAddress(ep).port}`;
+    const boom = await fetch(`${base}/boom`);
+    expect(boom.status).toBe(500);
+    const first = await fetch(`${base}/answered-then-throw`);
+    expect([first.status, await first.text()]).toEqual([200, 'answered']);
+    expect(await (await fetch(`${base}/ok`)).text()).toBe('fine');
+    expect(errors).toEqual(['boom', 'after answering']);
+  } finally {
+    await h.shutdown();
+  }
+});
+
+it('runAsync + req.respondStream(head): a streamed answer from an async handler that returns nothing, without an error report', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const errors: unknown[] = [];
+  const h = io.runAsync(async (req) => {
+    if (req.path() === '/none') return;  // neither answered nor streamed: 500 and a report
+    const w = req.respondStream(ZeroResponse.ok().header('Content-Type', 'text/event-stream'))!;
+    expect(req.answered).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      if (!w.write(`data: ${i}\n\n`)) await w.drained();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    w.end();
+  }, { onError: (e) => errors.push(e) });
+  try {
+    const base = `http://127.0.0.1:${io.localAddress(ep).port}`;
+    const res = await fetch(`${base}/events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(await res.text()).toBe('data: 0\n\ndata: 1\n\ndata: 2\n\n');
+    expect(errors).toEqual([]);
+    expect((await fetch(`${base}/none`)).status).toBe(500);
+    expect(String(errors[0])).toMatch(/returned nothing and did not answer/);
+  } finally {
+    await h.shutdown();
+  }
+});
