@@ -340,6 +340,14 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
   if (status < 200 || status > 999) return http1::kBadStatus;  // 1xx are not final answers
   if (h.stream_on && h.stream_req == req) return kErrStaleId;  // being answered by a stream
   uint8_t f = h.req_flags[req % h.req_flags.size()];
+  // An answer before its request's body has all arrived (the application's own 413, an early
+  // error): the rest of the body is not read. The answer says Connection: close, and what the
+  // client still sends is dropped during the lingering close (RFC 9112 section 9.6).
+  bool early = h.in_body && h.body_req == req;
+  if (early) {
+    f = static_cast<uint8_t>(f & ~kReqKeepAlive);
+    h.req_flags[req % h.req_flags.size()] = f;
+  }
   http_encode(*h.ep, h.req_accept[req % h.req_accept.size()], status, &fields, &nfields, &body, &body_len, stored);
   bool no_body = http1::status_has_no_body(status);
   bool send_body = !(f & kReqHead) && !no_body;
@@ -355,6 +363,12 @@ int64_t Shard::http_respond(uint32_t index, uint32_t gen, uint32_t req, uint16_t
     std::string s(reinterpret_cast<const char*>(head), static_cast<size_t>(n));
     if (send_body) s.append(reinterpret_cast<const char*>(body), body_len);
     h.stash.emplace_back(req, std::move(s));
+  }
+  if (early) {  // no more of this connection's input is read: its body's rest is dropped
+    h.in_body = false;
+    h.dead = true;
+    h.in.clear();
+    if (h.wait == HttpWait::Head) http_set_wait(index, HttpWait::None, 0);
   }
   HttpCounters& st = h.ep->stats;
   ++st.responses;

@@ -504,3 +504,26 @@ TEST(Http2Server, FuzzedFrameStreamsFailCleanly) {
   ASSERT_TRUE(pump(*sv, c));
   EXPECT_EQ(c.resp[id].body, "GET /after 0");
 }
+
+// RFC 9113 8.1: an answer complete before the request body ended is followed by RST_STREAM
+// NO_ERROR (the client stops sending); no reset is reported to the application.
+TEST(Http2Server, AnEarlyAnswerStopsTheRequestBody) {
+  std::unique_ptr<Server> sv(make());
+  sv->answer_at_end = false;
+  std::string in = kPreface + frame(1, 0x4, 1, std::string("\x83\x84\x86\x41\x01x", 6));  // POST, no END_STREAM
+  ASSERT_EQ(sv->sv.recv(reinterpret_cast<const uint8_t*>(in.data()), in.size(), 0), http2::kOk);
+  ASSERT_EQ(sv->reqs.size(), 1u);
+  const char body[] = "too large";
+  ASSERT_EQ(sv->sv.respond(1, 413, nullptr, 0, reinterpret_cast<const uint8_t*>(body), 9, 0), http2::kOk);
+  std::string out;
+  sv->sv.send(&out);
+  sv->sv.send(&out);  // the RST follows the answer's last frame
+  bool rst_no_error = false;
+  for (size_t at = 0; at + 9 <= out.size();) {
+    size_t len = (static_cast<uint8_t>(out[at]) << 16) | (static_cast<uint8_t>(out[at + 1]) << 8) | static_cast<uint8_t>(out[at + 2]);
+    if (out[at + 3] == 3 && len == 4 && out.substr(at + 9, 4) == std::string(4, '\0')) rst_no_error = true;
+    at += 9 + len;
+  }
+  EXPECT_TRUE(rst_no_error);
+  EXPECT_TRUE(sv->resets.empty());
+}

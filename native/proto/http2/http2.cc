@@ -28,6 +28,7 @@ struct Server::Stream {
   bool stream_ended = false;
   bool deferred = false;    // the data provider found nothing to send and is waiting
   bool too_large = false;   // the head passed header_list_bytes_max / header_count_max
+  bool stop_body = false;   // answered before the request body ended: RST_STREAM(NO_ERROR) after
   uint8_t tag = 0;          // the caller's (set_tag)
   bool wants_room = false;  // its writer was told to wait for room
   bool head_method = false;
@@ -230,9 +231,18 @@ int on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd, void* ud) {
   return 0;
 }
 
-int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+int on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   if (f->hd.type == NGHTTP2_GOAWAY) self(ud)->goaway_code_ = f->goaway.error_code;
   if (f->hd.type == NGHTTP2_DATA) ++self(ud)->data_frames_sent_;
+  // RFC 9113 8.1: a complete answer sent before the request ended; the client is told to stop
+  // sending the rest, without error.
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS)) {
+    auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
+    if (st && st->stop_body) {
+      st->stop_body = false;
+      nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
+  }
   return 0;
 }
 
@@ -572,6 +582,8 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
     nv(nm, f.name_len, v, vl);
   }
   st->answered = true;
+  nghttp2_stream* ns = nghttp2_session_find_stream(s_, stream);
+  st->stop_body = ns != nullptr && nghttp2_stream_get_state(ns) == NGHTTP2_STREAM_STATE_OPEN;  // body still coming
   bool send_body = (!no_body && !st->head_method && body_len > 0) || st->streaming;
   int r;
   if (send_body) {

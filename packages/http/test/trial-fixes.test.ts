@@ -239,3 +239,25 @@ it('runAsync + req.respondStream(head): a streamed answer from an async handler 
     await h.shutdown();
   }
 });
+
+it('an answer before the request body has all arrived (json({ maxBytes }) -> 413) says Connection: close, and the rest of the upload is not read', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const h = io.runAsync(async (req) => ZeroResponse.ok().json(await req.json({ maxBytes: 1000 })), { onError });
+  try {
+    const s = net.connect(io.localAddress(ep).port, '127.0.0.1');
+    s.on('error', () => {});
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => (got += d));
+    const ended = new Promise((r) => s.on('close', r));
+    await new Promise((r) => s.once('connect', r));
+    s.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${5 << 20}\r\n\r\n`);
+    s.write(Buffer.alloc(64 * 1024, 0x20));  // the client keeps uploading; the server answers early
+    await ended;  // the server closes (after its lingering close), not waiting for 5 MiB
+    expect(got).toMatch(/^HTTP\/1\.1 413 /);
+    expect(got).toContain('Connection: close\r\n');
+  } finally {
+    await h.shutdown();
+  }
+});
