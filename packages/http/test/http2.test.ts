@@ -304,6 +304,19 @@ it('nghttp (nghttp2-client): prior knowledge, Upgrade: h2c, a POST body, and 20 
   await h.shutdown();
 });
 
+it('h2load (nghttp2-client): 2,000 requests over 4 connections x 10 streams, h2c and h2 over TLS, every one succeeds', async () => {
+  for (const tls of [false, true]) {
+    const { port, h } = serve(tls);
+    const r = await run('h2load', ['-n', '2000', '-c', '4', '-m', '10', `${tls ? 'https' : 'http'}://127.0.0.1:${port}/load`],
+      { installHint: 'Debian package nghttp2-client', timeoutMs: 60_000 });
+    const out = r.stdout.toString();
+    expect(out, out).toMatch(/requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored, 0 timeout/);
+    expect(out).toMatch(/status codes: 2000 2xx/);
+    if (tls) expect(out).toMatch(/Application protocol: h2/);
+    await h.shutdown();
+  }
+});
+
 it('Upgrade: h2c (curl --http2 on http://): 101, then the request is answered as HTTP/2 stream 1; with a body it stays HTTP/1.1', async () => {
   const { port, h } = serve();
   const up = await run('curl', ['-s', '--http2', '-D', '-', `http://127.0.0.1:${port}/up`, '-w', '\n%{http_version}']);
