@@ -134,14 +134,19 @@ void ConnH2::on_request(const http2::Head& hd) {
   bool add_host = !hd.authority.empty();
   for (uint32_t i = 0; i < hd.field_count && add_host; ++i)
     if (hd.fields[i].first == "host") add_host = false;
-  uint32_t nfields = hd.field_count + (add_host ? 1 : 0);
+  // RFC 9113 8.2.3: cookie crumbs (several cookie fields) are given as one, joined by "; ".
+  uint32_t cookies = 0;
+  size_t cookie_len = 0;
+  for (uint32_t i = 0; i < hd.field_count; ++i)
+    if (hd.fields[i].first == "cookie") cookie_len += hd.fields[i].second.size() + (cookies++ ? 2 : 0);
+  uint32_t nfields = hd.field_count - (cookies > 1 ? cookies - 1 : 0) + (add_host ? 1 : 0);
   uint32_t table = kHttpRecordHeader + kHttpFieldBytes * nfields;
-  size_t need = table + hd.method.size() + hd.path.size() + (add_host ? 4 + hd.authority.size() : 0);
+  size_t need = table + hd.method.size() + hd.path.size() + (add_host ? 4 + hd.authority.size() : 0) + 2 * cookies;
   for (uint32_t i = 0; i < hd.field_count; ++i) need += hd.fields[i].first.size() + hd.fields[i].second.size();
   uint32_t run = static_cast<uint32_t>((need + ss - 1) / ss);  // adjacent slots for a large head
-  int64_t slot = !hd.too_large ? s.pool_->acquire_run(run) : -1;
+  int64_t slot = !hd.too_large && cookie_len <= UINT16_MAX ? s.pool_->acquire_run(run) : -1;
   if (slot < 0) {  // too large (431: over the limits), or no slots (h2_feed keeps some)
-    uint16_t st = hd.too_large ? 431 : 503;
+    uint16_t st = hd.too_large || cookie_len > UINT16_MAX ? 431 : 503;
     sv.respond(hd.stream, st, nullptr, 0, nullptr, 0, time(nullptr));
     if (st == 431) ++h.ep->stats.limit_hits;
     h.ep->stats.count_refusal(st);
@@ -173,15 +178,34 @@ void ConnH2::on_request(const http2::Head& hd) {
   put32(rec + 24, to + plen + (qlen ? 1 : 0));
   put32(rec + 28, qlen);
   uint8_t* t = rec + kHttpRecordHeader;
-  for (uint32_t i = 0; i < nfields; ++i, t += kHttpFieldBytes) {
+  bool cookie_done = false;
+  for (uint32_t i = 0; i <= hd.field_count; ++i) {
+    if (i == hd.field_count && !add_host) break;
     std::string_view n = i < hd.field_count ? hd.fields[i].first : std::string_view("host");
     std::string_view v = i < hd.field_count ? hd.fields[i].second : hd.authority;
+    bool cookie = cookies > 1 && i < hd.field_count && n == "cookie";
+    if (cookie && cookie_done) continue;  // joined into the first cookie field
     uint32_t no = put(n);
-    uint32_t vo = put(v);
+    uint32_t vo = at;
+    size_t vl = v.size();
+    if (cookie) {
+      cookie_done = true;
+      bool first = true;
+      for (uint32_t k = i; k < hd.field_count; ++k) {
+        if (hd.fields[k].first != "cookie") continue;
+        if (!first) put("; ");
+        put(hd.fields[k].second);
+        first = false;
+      }
+      vl = cookie_len;
+    } else {
+      put(v);
+    }
     put32(t, no);
     put32(t + 4, vo);
     put16(t + 8, static_cast<uint16_t>(n.size()));
-    put16(t + 10, static_cast<uint16_t>(v.size()));
+    put16(t + 10, static_cast<uint16_t>(vl));
+    t += kHttpFieldBytes;
   }
   put32(rec + 32, at);  // no inline body: HTTP/2 bodies are HttpBodyChunk events
   put32(rec + 36, 0);
@@ -308,6 +332,10 @@ void Shard::h2_flush(uint32_t index, bool allow_events) {
   if ((h.dead || m.sv.done() || (c.peer_eof && quiet)) && h.out_empty() && !m.sv.want_write()) {
     if (c.peer_eof) {
       if (!c.graceful && !c.end_pending && !c.write_closed && conn_close_graceful(index, c.gen, 2000) == 0 && !h.dead)
+        c.graceful_origin = kOriginPeer;
+    } else if (!h.dead && m.sv.peer_goaway()) {
+      // The client said goodbye (GOAWAY) and its streams are done: close; it ended it.
+      if (!c.graceful && !c.end_pending && !c.write_closed && conn_close_graceful(index, c.gen, 2000) == 0)
         c.graceful_origin = kOriginPeer;
     } else if (!h.ending) {
       // Lingering close, as HTTP/1.1's: our FIN after the GOAWAY, then the peer's input is read

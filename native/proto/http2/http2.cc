@@ -29,6 +29,8 @@ struct Server::Stream {
   bool deferred = false;    // the data provider found nothing to send and is waiting
   bool too_large = false;   // the head passed header_list_bytes_max / header_count_max
   bool stop_body = false;   // answered before the request body ended: RST_STREAM(NO_ERROR) after
+  uint32_t cookies = 0, counted = 0;  // cookie fields seen; fields counted against header_count_max
+  bool remote_ended = false;  // the request's END_STREAM came (nghttp2's state changes after the callback)
   uint8_t tag = 0;          // the caller's (set_tag)
   bool wants_room = false;  // its writer was told to wait for room
   bool head_method = false;
@@ -106,7 +108,10 @@ int on_header(nghttp2_session* s, const nghttp2_frame* f, nghttp2_rcbuf* name, n
   // request is then answered 431 instead of being delivered (RFC 9113 10.5.1).
   if (st->too_large) return 0;
   st->head_bytes += static_cast<uint32_t>(n.len + v.len + 32);
-  if (st->head_bytes > lim.header_list_bytes_max || st->fields.size() >= lim.header_count_max) {
+  // Cookie crumbs (RFC 9113 8.2.3: one cookie field split into several) count as one field.
+  bool crumb = n.len == 6 && memcmp(n.base, "cookie", 6) == 0 && st->cookies++ > 0;
+  if (!crumb && !(n.len > 0 && n.base[0] == ':')) ++st->counted;
+  if (st->head_bytes > lim.header_list_bytes_max || st->counted > lim.header_count_max) {
     st->too_large = true;
     return 0;
   }
@@ -137,6 +142,7 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   Server* sv = self(ud);
   int32_t id = f->hd.stream_id;
   if (f->hd.type == NGHTTP2_RST_STREAM) return on_frame_recv_rst(sv, f);
+  if (f->hd.type == NGHTTP2_GOAWAY) sv->peer_goaway_ = true;
   if (f->hd.type == NGHTTP2_PRIORITY && f->priority.pri_spec.stream_id == id) {  // 5.3.1
     nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
     return 0;
@@ -162,6 +168,7 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
     h.fields = sv->scratch_fields_.data();
     h.field_count = static_cast<uint32_t>(sv->scratch_fields_.size());
     h.end_stream = end;
+    st->remote_ended = end;
     h.content_length = st->content_length;
     st->head_method = h.method == "HEAD";
     st->delivered = true;
@@ -170,6 +177,7 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   }
   if (end && (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS)) {  // DATA or trailers
     auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
+    if (st) st->remote_ended = true;
     if (st && st->delivered) sv->events_->on_data(id, nullptr, 0, true);
   }
   return 0;
@@ -240,6 +248,10 @@ int on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
     auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
     if (st && st->stop_body) {
       st->stop_body = false;
+      // DATA the client sent before it sees the reset is ignored (RFC 9113 5.4.2), not a
+      // frame on a closed stream.
+      Server* sv = self(ud);
+      sv->reset_by_us_[sv->reset_by_us_at_++ % Server::kClosedRing] = f->hd.stream_id;
       nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     }
   }
@@ -582,8 +594,7 @@ int Server::respond(int32_t stream, uint16_t status, const http1::Field* fields,
     nv(nm, f.name_len, v, vl);
   }
   st->answered = true;
-  nghttp2_stream* ns = nghttp2_session_find_stream(s_, stream);
-  st->stop_body = ns != nullptr && nghttp2_stream_get_state(ns) == NGHTTP2_STREAM_STATE_OPEN;  // body still coming
+  st->stop_body = !st->remote_ended;  // the body is still coming: stop it after the answer
   bool send_body = (!no_body && !st->head_method && body_len > 0) || st->streaming;
   int r;
   if (send_body) {
@@ -606,6 +617,7 @@ int Server::upgrade(const uint8_t* settings, size_t len, bool head_request) {
   if (!st) return kNoMemory;
   st->id = 1;
   st->delivered = true;  // the HTTP/1.1 request was the application's already
+  st->remote_ended = true;  // upgraded requests have no body
   st->head_method = head_request;
   int r = nghttp2_session_upgrade2(s_, settings, len, head_request ? 1 : 0, st);
   if (r != 0) {

@@ -129,6 +129,7 @@ class Server {
   // connection's or the streams') are closed. body_sent() counts DATA payload bytes sent.
   bool stalled() const;
   uint64_t body_sent() const { return body_sent_; }
+  bool peer_goaway() const { return peer_goaway_; }  // the client sent GOAWAY (it is leaving)
   // A byte the caller keeps with an open stream (the shard: the codings its answer may use);
   // tag() is -1 when the stream is not open.
   void set_tag(int32_t stream, uint8_t v);
@@ -148,6 +149,7 @@ class Server {
   uint32_t goaway_code_ = 0;
   size_t mem_used_ = 0;
   uint64_t body_sent_ = 0;
+  bool peer_goaway_ = false;
   // The WINDOW_UPDATE flood defence: updates received vs DATA frames sent (check_frame).
   static constexpr uint64_t kWindowUpdateSlack = 1000;
   uint64_t window_updates_ = 0, data_frames_sent_ = 0, headers_seen_ = 0;

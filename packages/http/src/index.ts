@@ -208,7 +208,7 @@ export interface HttpStats {
   /** Connections accepted so far, and open now. */
   connections: number;
   activeConnections: number;
-  /** Requests refused as malformed (400, 501, 505). */
+  /** Requests refused as malformed (400, 501, 505), and HTTP/2 connections ended for a protocol error. */
   parseErrors: number;
   /** Requests refused for a limit (408, 413, 414, 431). */
   limitsHit: number;

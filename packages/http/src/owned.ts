@@ -125,6 +125,7 @@ export class HttpOwnedRequest {
   #abort: AbortController | null = null;
   #aborted: IoError | null = null;
   #peerEnded = false;  // aborted because the client ended its side (the connection is still open)
+  #writer: HttpBodyWriter | null = null;
   #pieces: Uint8Array[] = [];
   #tail: Uint8Array | null = null;  // the piece being filled (not in #pieces yet)
   #tailLen = 0;
@@ -172,9 +173,20 @@ export class HttpOwnedRequest {
     }
     return this.#abort.signal;
   }
-  /** Whether respond() or release() was called. */
+  /** Whether respond(), respondStream() or release() was called. */
   get answered(): boolean {
     return this.#answered;
+  }
+
+  /** @internal runAsync: the handler failed after respondStream(); the answer cannot be completed. */
+  _abandonStream(): void {
+    const w = this.#writer;
+    if (w === null || w.closed || this.#io === null || this.#io.closed) return;
+    try {
+      this.#io.close(this.conn);  // the client sees a cut answer, never a complete-looking one
+    } catch {
+      // closed meanwhile
+    }
   }
 
   #live(): Uint8Array {
@@ -240,6 +252,13 @@ export class HttpOwnedRequest {
   async bytes(options: BodyReadOptions = {}): Promise<Uint8Array> {
     const max = options.maxBytes ?? 1 << 20;
     if (!Number.isInteger(max) || max < 0) throw new IoError('InvalidArgument', `maxBytes must be a non-negative integer, got ${describeValue(max)}`);
+    // A declared length over the cap is refused before a byte is read (a client that sent
+    // Expect: 100-continue may be waiting, or still uploading).
+    const declared = Number(this.header('content-length') ?? -1);
+    if (declared > max) {
+      this.#reading = true;
+      throw bodyError('BodyTooLarge', `the request body is larger than ${max} bytes (maxBytes): Content-Length ${declared}`, 413);
+    }
     const parts: Uint8Array[] = [];
     let n = 0;
     for await (const piece of this.bodyStream()) {
@@ -302,6 +321,7 @@ export class HttpOwnedRequest {
       throw new IoError('InvalidArgument', 'respondStream(): a streamed answer is made on the shard\'s thread (a transferred request answers with respond())');
     }
     const w = this.#io.closed ? null : this.#io.httpRespondStream(this.conn, this.requestId, head);
+    this.#writer = w;
     this.#drop(w !== null);
     return w;
   }
@@ -499,6 +519,7 @@ Io.prototype.runAsync = function runAsync(this: Io, handler, options: RunAsyncOp
     // A client's mistake (a body too large, not JSON) is answered, not reported as a failure.
     if (!req.signal.aborted && status === undefined) onError(err, req);
     if (!req.answered) req.respond(status === 413 ? tooLarge : status === 400 ? badBody : failed);
+    else req._abandonStream();  // a streamed answer its handler cannot finish: its connection closes
   };
   if (this.running) throw new IoError('DriverRunning', 'runAsync(): this Io is already driven (runSync() or runAsync()); stop that driver first');
   return this.runSync((ev, io) => {

@@ -261,3 +261,80 @@ it('an answer before the request body has all arrived (json({ maxBytes }) -> 413
     await h.shutdown();
   }
 });
+
+// Third trial (confirmation): an early answer over HTTP/2 ended the whole connection.
+it('HTTP/2: an answer before the upload ends (401 without reading) resets only that stream (NO_ERROR); other streams and the connection go on', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const h = io.runSync((ev) => {
+    if (ev.type !== 'HttpRequest') return;
+    io.httpRespond(ev.conn, ev.requestId, ev.path === '/upload' ? ZeroResponse.status(401).text('no') : ZeroResponse.ok().text(ev.path));
+  }, { onError });
+  const http2 = await import('node:http2');
+  const s = http2.connect(`http://127.0.0.1:${io.localAddress(ep).port}`);
+  let goaway = -1;
+  s.on('goaway', (code: number) => (goaway = code));
+  s.on('error', () => {});
+  try {
+    const up = s.request({ ':method': 'POST', ':path': '/upload' });
+    up.on('error', () => {});
+    const status = new Promise<number>((r) => up.on('response', (hd) => r(Number(hd[':status']))));
+    for (let i = 0; i < 40; i++) up.write(Buffer.alloc(16 * 1024, 1));  // keeps sending after the answer
+    expect(await status).toBe(401);
+    await new Promise((r) => setTimeout(r, 100));
+    const other = await new Promise<string>((res, rej) => {
+      const r = s.request({ ':path': '/after' });
+      let b = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (b += d));
+      r.on('end', () => res(b));
+      r.on('error', rej);
+      r.end();
+    });
+    expect(other).toBe('/after');
+    expect(goaway).toBe(-1);
+  } finally {
+    s.close();
+    await h.shutdown();
+  }
+});
+
+it('HTTP/2 cookie crumbs (RFC 9113 8.2.3) are read as one cookie field joined by "; ", and count once against maxHeaderCount', async () => {
+  const io = new Io();
+  const ep = io.httpListenWith({ host: '127.0.0.1', port: 0, maxHeaderCount: 10 });
+  const h = io.runSync((ev) => {
+    if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().text(`${ev.header('cookie')}|${ev.headers().filter(([n]) => n === 'cookie').length}`));
+  }, { onError });
+  const http2 = await import('node:http2');
+  const s = http2.connect(`http://127.0.0.1:${io.localAddress(ep).port}`);
+  try {
+    const crumbs = Array.from({ length: 30 }, (_, i) => `k${i}=v${i}`);
+    const body = await new Promise<string>((res, rej) => {
+      const r = s.request({ ':path': '/', cookie: crumbs });
+      let b = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (b += d));
+      r.on('end', () => res(b));
+      r.on('error', rej);
+      r.end();
+    });
+    expect(body).toBe(`${crumbs.join('; ')}|1`);
+  } finally {
+    s.close();
+    await h.shutdown();
+  }
+});
+
+it('bytes()/json() with a declared Content-Length over maxBytes answer 413 before reading (even behind Expect: 100-continue)', async () => {
+  const io = new Io();
+  const ep = io.httpListen('127.0.0.1:0');
+  const h = io.runAsync(async (req) => ZeroResponse.ok().json(await req.json({ maxBytes: 1000 })), { onError });
+  try {
+    const got = await untilServerEnds(io.localAddress(ep).port,
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5242880\r\nExpect: 100-continue\r\n\r\n{"a":1');
+    expect(got).toMatch(/413 /);
+    expect(got).toContain('Connection: close\r\n');
+  } finally {
+    await h.shutdown();
+  }
+});
