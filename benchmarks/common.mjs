@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark suites (run.mjs, http.mjs): free ports, medians, number
-// formatting, Markdown tables, time stamps.
+// formatting, Markdown tables, time stamps, pinned child processes.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -37,3 +38,76 @@ export function table(header, rows) {
 
 export const stamp = () => new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 export const tail = (text, lines = 6) => text.trim().split('\n').slice(-lines).join('\n    ');
+
+/**
+ * The child processes of a benchmark run: each pinned to one CPU (taskset; `canPin = false`
+ * where taskset is missing) with the open-files limit raised, in its own process group so a
+ * stop reaches its children too (nginx's worker). `child.exited` resolves with { code, signal }
+ * on `waitFor` ('close': every byte of stdout/stderr read; 'exit': the process ended);
+ * `child.stderrText()` is the last 32–64 KiB of its stderr.
+ */
+export class Pinned {
+  constructor(cwd, { waitFor = 'close' } = {}) {
+    this.cwd = cwd;
+    this.waitFor = waitFor;
+    this.children = new Set();
+    this.canPin = true;
+  }
+
+  killGroup(child, signal) {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal); // detached: the child leads its own process group
+    } catch {
+      try {
+        child.kill(signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  killAll() {
+    for (const c of this.children) this.killGroup(c, 'SIGKILL');
+    this.children.clear();
+  }
+
+  spawn(cpu, argv, env = {}) {
+    const pin = this.canPin ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
+    const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`;
+    const child = spawn('bash', ['-c', script, 'bash', ...argv], {
+      cwd: this.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, ...env },
+    });
+    this.children.add(child);
+    child.exited = new Promise((res) => {
+      child.on(this.waitFor, (code, signal) => {
+        this.children.delete(child);
+        res({ code, signal });
+      });
+      child.on('error', (err) => {
+        this.children.delete(child);
+        res({ code: -1, signal: null, error: err });
+      });
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.length > 65536) stderr = stderr.slice(-32768);
+    });
+    child.stderrText = () => stderr;
+    return child;
+  }
+
+  /** Signals the child's group, then SIGKILL after graceMs; resolves when it is gone. */
+  async stop(child, signal = 'SIGTERM', graceMs = 3000) {
+    this.killGroup(child, signal);
+    const t = setTimeout(() => this.killGroup(child, 'SIGKILL'), graceMs);
+    const r = await child.exited;
+    clearTimeout(t);
+    return r;
+  }
+}

@@ -35,7 +35,7 @@
 // 1 s, then the measured one runs on CPU 1. The server's CPU time (utime+stime of it and its
 // children, /proc/<pid>/stat) is sampled right before the measured run starts and after it exits:
 // the server is idle outside that window, so the difference is what its requests cost.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -47,7 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import zlib from 'node:zlib';
 import { makePayload } from './servers/http-payload.mjs';
-import { fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
+import { Pinned, fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'results');
@@ -83,68 +83,13 @@ const loadgenOf = (sc) => (sc.h2 ? 'h2load' : 'wrk');
 
 // ---------------------------------------------------------------- children --
 
-const children = new Set();
-let canPin = true;
+const pinned = new Pinned(HERE);
 let CLK_TCK = 100;
-
-function killGroup(child, signal) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal); // detached: the child leads its own process group
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function killAll() {
-  for (const c of children) killGroup(c, 'SIGKILL');
-  children.clear();
-}
-
-/** Spawns argv pinned to one CPU with the open-files limit raised (as run.mjs does). */
-function spawnPinned(cpu, argv, env = {}) {
-  const pin = canPin ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
-  const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`;
-  const child = spawn('bash', ['-c', script, 'bash', ...argv], {
-    cwd: HERE,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-    env: { ...process.env, ...env },
-  });
-  children.add(child);
-  // 'close' (not 'exit'): every byte of stdout/stderr has been read by then.
-  child.exited = new Promise((res) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      res({ code, signal });
-    });
-    child.on('error', (err) => {
-      children.delete(child);
-      res({ code: -1, signal: null, error: err });
-    });
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    if (stderr.length > 65536) stderr = stderr.slice(-32768);
-  });
-  child.stderrText = () => stderr;
-  return child;
-}
-
-async function stopChild(child, signal = 'SIGTERM', graceMs = 3000) {
-  killGroup(child, signal);
-  const t = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
-  const r = await child.exited;
-  clearTimeout(t);
-  return r;
-}
-
+const killGroup = (child, signal) => pinned.killGroup(child, signal);
+const killAll = () => pinned.killAll();
+/** Spawns argv pinned to one CPU with the open-files limit raised (common.mjs Pinned). */
+const spawnPinned = (cpu, argv, env = {}) => pinned.spawn(cpu, argv, env);
+const stopChild = (child, signal = 'SIGTERM', graceMs = 3000) => pinned.stop(child, signal, graceMs);
 
 // ---------------------------------------------------------------- /proc --
 
@@ -621,7 +566,7 @@ function prepare(scenarios) {
     if (!scenarios.length) throw new Error('no scenario left to run: h2load not found');
   }
   if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0 || os.cpus().length < 2) {
-    canPin = false;
+    pinned.canPin = false;
     console.log('bench: WARNING: taskset unavailable or fewer than 2 CPUs; server and load generator are NOT pinned');
   }
   CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
@@ -660,7 +605,7 @@ export async function suiteHttp() {
   console.log(
     `bench http: ${loadDesc}, ${duration} s (+${WARMUP_S} s warmup) x ${rounds} rounds, ` +
       `scenarios=[${scenarios.map((s) => s.name)}] servers=[${servers.map((s) => s.name)}] ` +
-      `pin: server cpu ${SERVER_CPU}, ${lgNames} cpu ${LOADGEN_CPU}${canPin ? '' : ' (NOT pinned)'}`,
+      `pin: server cpu ${SERVER_CPU}, ${lgNames} cpu ${LOADGEN_CPU}${pinned.canPin ? '' : ' (NOT pinned)'}`,
   );
   for (const [name, why] of failed) console.log(`bench: ${name} FAILED: ${why}; continuing without it`);
 
@@ -847,7 +792,7 @@ export async function suiteHttp() {
           rounds,
           serverCpu: SERVER_CPU,
           loadgenCpu: LOADGEN_CPU,
-          pinned: canPin,
+          pinned: pinned.canPin,
           clkTck: CLK_TCK,
           idleMaxPct: IDLE_MAX_PCT,
           otherMaxPct: OTHER_MAX_PCT,

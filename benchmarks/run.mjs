@@ -23,14 +23,14 @@
 // load generator prints "measure-start"/"measure-end" on stderr around the
 // measured window; the server's CPU time (utime+stime from /proc/<pid>/stat)
 // is sampled at exactly those two points.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
+import { Pinned, fmt, freePort, median, sleep, stamp, table, tail } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LOADGEN = join(HERE, 'bin', 'echo_client');
@@ -43,25 +43,10 @@ const START_TIMEOUT_MS = 15000;
 
 // ---------------------------------------------------------------- children --
 
-const children = new Set();
-
-function killGroup(child, signal) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal); // detached: the child leads its own process group
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function killAll() {
-  for (const c of children) killGroup(c, 'SIGKILL');
-  children.clear();
-}
+// 'exit', not 'close': the load generator's output is read line by line as it runs.
+const pinned = new Pinned(HERE, { waitFor: 'exit' });
+const killGroup = (child, signal) => pinned.killGroup(child, signal);
+const killAll = () => pinned.killAll();
 
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -82,41 +67,9 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
-let canPin = true;
-
-/** Spawns argv pinned to one CPU with the open-files limit raised. */
-function spawnPinned(cpu, argv, env = {}) {
-  const pin = canPin ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
-  const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`;
-  const child = spawn('bash', ['-c', script, 'bash', ...argv], {
-    cwd: HERE,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-    env: { ...process.env, ...env },
-  });
-  children.add(child);
-  child.exited = new Promise((res) => {
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      res({ code, signal });
-    });
-    child.on('error', (err) => {
-      children.delete(child);
-      res({ code: -1, signal: null, error: err });
-    });
-  });
-  return child;
-}
-
-async function stopChild(child, graceMs = 2000) {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exited;
-  killGroup(child, 'SIGTERM');
-  const t = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
-  const r = await child.exited;
-  clearTimeout(t);
-  return r;
-}
-
+/** Spawns argv pinned to one CPU with the open-files limit raised (common.mjs Pinned). */
+const spawnPinned = (cpu, argv, env = {}) => pinned.spawn(cpu, argv, env);
+const stopChild = (child, graceMs = 2000) => pinned.stop(child, 'SIGTERM', graceMs);
 
 // ---------------------------------------------------------------- helpers --
 
@@ -221,13 +174,6 @@ function serverDefs() {
 /** Starts a server and resolves once it printed "listening". Throws with its stderr on failure. */
 async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
   const child = spawnPinned(SERVER_CPU, def.argv(port, nodeFlags), { ...(def.env ?? {}), ...env });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    if (stderr.length > 65536) stderr = stderr.slice(-32768);
-  });
-  child.stderrText = () => stderr;
   const rl = createInterface({ input: child.stdout });
   const ok = await new Promise((res) => {
     const timer = setTimeout(() => res('timed out after ' + START_TIMEOUT_MS / 1000 + ' s'), START_TIMEOUT_MS);
@@ -246,7 +192,7 @@ async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
     await stopChild(child, 500);
     await sleep(50); // let the last stderr bytes arrive
     const err = new Error(`${def.name} server failed to start: ${ok}`);
-    err.detail = tail(stderr);
+    err.detail = tail(child.stderrText());
     throw err;
   }
   child.stdout.resume();
@@ -384,7 +330,7 @@ async function suiteEcho(suiteName = 'tcp-echo') {
   console.log(
     `bench ${suiteName}: conns=[${connsList}] size=${size} B duration=${duration} s warmup=${WARMUP_S} s rounds=${rounds}` +
       ` servers=[${servers.map((s) => s.name)}] pin: server cpu ${SERVER_CPU}, loadgen cpu ${LOADGEN_CPU}` +
-      (canPin ? '' : ' (NOT pinned)'),
+      (pinned.canPin ? '' : ' (NOT pinned)'),
   );
 
   const runs = [];
@@ -544,7 +490,7 @@ async function suiteEcho(suiteName = 'tcp-echo') {
       {
         suite: suiteName,
         date: new Date().toISOString(),
-        config: { conns: connsList, size, duration, warmup: WARMUP_S, rounds, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU, pinned: canPin, clkTck: CLK_TCK },
+        config: { conns: connsList, size, duration, warmup: WARMUP_S, rounds, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU, pinned: pinned.canPin, clkTck: CLK_TCK },
         machine: machineInfo(servers),
         skipped: Object.fromEntries(skipped),
         summary,
@@ -662,7 +608,7 @@ function prepare() {
   const b = spawnSync('bash', [join(HERE, 'loadgen', 'build.sh')], { stdio: 'inherit' });
   if (b.status !== 0 || !existsSync(LOADGEN)) throw new Error('building the load generator failed (needs a C compiler: cc)');
   if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0 || os.cpus().length < 2) {
-    canPin = false;
+    pinned.canPin = false;
     console.log('bench: WARNING: taskset unavailable or fewer than 2 CPUs; server and load generator are NOT pinned');
   }
 }
