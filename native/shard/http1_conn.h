@@ -33,14 +33,12 @@ constexpr uint32_t kHttpFieldBytes = 12;     // one field table entry
 constexpr uint32_t kLingerMs = 2000;  // after our FIN, how long the peer has to close (RFC 9112 9.6)
 
 // Request flags (record word 11, and bits 16.. of the event's kind).
-enum : uint32_t {
-  kReqStreamed = 1,     // the body follows as HttpBodyChunk events
-  kReqKeepAlive = 2,    // the connection stays open after the response
-  kReqHead = 4,         // HEAD: the response carries no body
-  kReqHttp10 = 8,       // HTTP/1.0
-  kReqExpect = 16,      // Expect: 100-continue
-  kReqUpgrade = 32,     // Connection: upgrade with an Upgrade field (answered as plain HTTP/1.1)
-};
+constexpr uint32_t kReqStreamed = 1;   // the body follows as HttpBodyChunk events
+constexpr uint32_t kReqKeepAlive = 2;  // the connection stays open after the response
+constexpr uint32_t kReqHead = 4;       // HEAD: the response carries no body
+constexpr uint32_t kReqHttp10 = 8;     // HTTP/1.0
+constexpr uint32_t kReqExpect = 16;    // Expect: 100-continue
+constexpr uint32_t kReqUpgrade = 32;   // Connection: upgrade with an Upgrade field (answered as plain HTTP/1.1)
 
 // A listener's HTTP settings (resolved and validated by the TypeScript layer).
 struct HttpConfig {

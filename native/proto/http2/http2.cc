@@ -143,10 +143,6 @@ int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   int32_t id = f->hd.stream_id;
   if (f->hd.type == NGHTTP2_RST_STREAM) return on_frame_recv_rst(sv, f);
   if (f->hd.type == NGHTTP2_GOAWAY) sv->peer_goaway_ = true;
-  if (f->hd.type == NGHTTP2_PRIORITY && f->priority.pri_spec.stream_id == id) {  // 5.3.1
-    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
-    return 0;
-  }
   bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     auto* st = static_cast<Server::Stream*>(nghttp2_session_get_stream_user_data(s, id));
@@ -215,26 +211,6 @@ int on_frame_recv_rst(Server* sv, const nghttp2_frame* f) {
   if (f->hd.type == NGHTTP2_RST_STREAM) {
     sv->reset_by_peer_[sv->reset_by_peer_at_++ % Server::kClosedRing] = f->hd.stream_id;
     sv->reset_received();
-  }
-  return 0;
-}
-
-// Frame checks nghttp2 1.68 leaves out (it forgets closed streams, and ignores RFC 7540
-// priorities): made before the frame is processed.
-int on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd, void* ud) {
-  Server* sv = self(ud);
-  int32_t id = hd->stream_id;
-  if (hd->type == NGHTTP2_PRIORITY && id == 0)  // RFC 9113 6.3
-    return sv->fail_connection(NGHTTP2_PROTOCOL_ERROR, "PRIORITY frame on stream 0");
-  if ((hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) && id > 0 && (id & 1) &&
-      id <= nghttp2_session_get_last_proc_stream_id(s)) {
-    nghttp2_stream* st = nghttp2_session_find_stream(s, id);
-    if (st != nullptr && nghttp2_stream_get_state(st) != NGHTTP2_STREAM_STATE_CLOSED) return 0;
-    if (Server::in_ring(sv->reset_by_us_, id)) return 0;  // in flight after our RST (5.4.2): ignored
-    if (Server::in_ring(sv->closed_, id) || Server::in_ring(sv->reset_by_peer_, id))
-      return sv->fail_connection(NGHTTP2_STREAM_CLOSED, "a frame on a closed stream");  // 5.1
-    if (hd->type == NGHTTP2_HEADERS)  // 5.1.1: a new stream id must be larger than every before it
-      return sv->fail_connection(NGHTTP2_PROTOCOL_ERROR, "a stream id smaller than an earlier one");
   }
   return 0;
 }
@@ -338,7 +314,6 @@ int Server::init(const Limits& limits, Events* events, std::string* err) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
   // Our own bucket answers with ENHANCE_YOUR_CALM (reset_received); nghttp2's, at four times
   // the rate, stays as a backstop (it answers INTERNAL_ERROR).
   nghttp2_option_set_stream_reset_rate_limit(opt, 4ull * limits.resets_burst + 1000, 4ull * limits.resets_per_sec);
@@ -370,13 +345,6 @@ int Server::init(const Limits& limits, Events* events, std::string* err) {
   return kOk;
 }
 
-int Server::fail_connection(uint32_t code, const char* why) {
-  error_ = why;
-  terminated_ = true;
-  nghttp2_session_terminate_session(s_, code);
-  return NGHTTP2_ERR_CALLBACK_FAILURE;
-}
-
 void Server::reset_received() {
   if (fatal_) return;
   if (reset_at_ms_ == 0) reset_at_ms_ = now_ms_;
@@ -402,21 +370,19 @@ int Server::feed(const uint8_t* data, size_t len) {
     case NGHTTP2_ERR_FLOODED: error_ = "flooded: too many frames that need an answer (PING/SETTINGS)"; break;
     case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS: error_ = "CONTINUATION flood: more than 8 CONTINUATION frames for one head"; break;
     case NGHTTP2_ERR_NOMEM: error_ = "the session's memory limit was reached"; break;
-    case NGHTTP2_ERR_CALLBACK_FAILURE: if (!terminated_) error_ = "internal failure"; break;
+    case NGHTTP2_ERR_CALLBACK_FAILURE: error_ = "internal failure"; break;
     default: error_ = nghttp2_strerror(static_cast<int>(r)); break;
   }
   // nghttp2 has queued its GOAWAY for protocol errors; make sure one goes out.
-  if (r == NGHTTP2_ERR_CALLBACK_FAILURE && terminated_) return kFatal;  // ours is queued already
   bool calm = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
   if (goaway_code_ == 0) nghttp2_session_terminate_session(s_, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
   return kFatal;
 }
 
 // The frame scanner: nghttp2 is fed up to each frame header, which is then looked at with the
-// session exactly as the frames before it left it. nghttp2 1.68 drops DATA on a stream it no
-// longer tracks before any callback (RFC 9113 5.1 makes it STREAM_CLOSED), leaves a stream
-// window overflow to be a connection error (6.9.1: a stream error) and ignores PRIORITY
-// frames (5.3.1: a stream that depends on itself is an error); those three are checked here.
+// session exactly as the frames before it left it (check_frame: what nghttp2 1.68 leaves out —
+// it forgets closed streams, drops DATA on them before any callback, makes a stream window
+// overflow a connection error and ignores RFC 7540 priorities).
 // Frames are held back only until their header is whole (and, for WINDOW_UPDATE and PRIORITY,
 // their few payload bytes): nothing is copied beyond that.
 int Server::recv(const uint8_t* data, size_t len, uint64_t now_ms) {
@@ -468,10 +434,19 @@ int Server::check_frame(uint8_t type, int32_t id, const uint8_t* payload, size_t
     nghttp2_session_terminate_session(s_, code);
     return -1;
   };
-  if (type == NGHTTP2_DATA && id > 0 && (id & 1) && id <= nghttp2_session_get_last_proc_stream_id(s_)) {
+  if (type == NGHTTP2_PRIORITY && id == 0) return fail(NGHTTP2_PROTOCOL_ERROR, "PRIORITY frame on stream 0");  // 6.3
+  // DATA or HEADERS on a stream the client opened before: closed (5.1), unless it is in flight
+  // after our own RST_STREAM (5.4.2: ignored); a HEADERS opening a stream below an earlier one
+  // breaks 5.1.1.
+  if ((type == NGHTTP2_DATA || type == NGHTTP2_HEADERS) && id > 0 && (id & 1) &&
+      id <= nghttp2_session_get_last_proc_stream_id(s_)) {
     nghttp2_stream* st = nghttp2_session_find_stream(s_, id);
-    if ((st == nullptr || nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_CLOSED) && !in_ring(reset_by_us_, id))
-      return fail(NGHTTP2_STREAM_CLOSED, "DATA on a closed stream");  // 5.1
+    bool open = st != nullptr && nghttp2_stream_get_state(st) != NGHTTP2_STREAM_STATE_CLOSED;
+    if (!open && !in_ring(reset_by_us_, id)) {
+      if (type == NGHTTP2_DATA) return fail(NGHTTP2_STREAM_CLOSED, "DATA on a closed stream");
+      if (in_ring(closed_, id) || in_ring(reset_by_peer_, id)) return fail(NGHTTP2_STREAM_CLOSED, "a frame on a closed stream");
+      return fail(NGHTTP2_PROTOCOL_ERROR, "a stream id smaller than an earlier one");
+    }
   }
   if (type == NGHTTP2_PRIORITY && n == 5) {
     uint32_t dep = ((uint32_t{payload[0]} << 24) | (uint32_t{payload[1]} << 16) | (uint32_t{payload[2]} << 8) | payload[3]) & 0x7fffffff;

@@ -166,8 +166,6 @@ class Server {
     for (uint32_t i = 0; i < kClosedRing; ++i) if (r[i] == id) return true;
     return false;
   }
-  bool terminated_ = false;
-  int fail_connection(uint32_t code, const char* why);  // GOAWAY(code) now; the callback's return
   // Rapid reset (CVE-2023-44487): a token bucket of the peer's RST_STREAMs on streams it opened
   // (resets_burst tokens, resets_per_sec back each second); empty: GOAWAY ENHANCE_YOUR_CALM.
   double reset_tokens_ = 0;

@@ -126,7 +126,7 @@ export async function selfSignedCert(dir: string): Promise<{ cert: string; key: 
 }
 
 /** One HTTP/2 GET on `session` (more pseudo-headers and fields in `headers`): the answer's body as text. */
-export function h2text(session: http2.ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<string> {
+export function h2text(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const r = session.request({ ':path': path, ...headers });
     let b = '';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Io, type ConnId } from '@zero-io/core';
 import { ZeroResponse, type HttpOwnedRequest } from '@zero-io/http';
 import { afterEach, expect, it } from 'vitest';
-import { onError, run, untilServerEnds } from './helpers.js';
+import { h2text, onError, run, until, untilServerEnds } from './helpers.js';
 
 let io: Io | undefined;
 afterEach(() => { if (io && !io.closed) io.shutdown(); io = undefined; });
@@ -146,10 +146,8 @@ it('release() after the client ended its side closes the connection at once; shu
   s.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
   await new Promise((r) => setTimeout(r, 50));
   s.end();  // the client gives up (FIN)
-  const t0 = Date.now();
-  while (closed.length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  await until(() => closed.length === 1, 10_000, 'the close (within 10 s, not the 60 s requestTimeoutMs)');
   expect(released).toBe(1);
-  expect(closed.length).toBe(1);  // within 10 s, not the 60 s requestTimeoutMs
   s.destroy();
   await server.shutdown({ timeoutMs: 30_000 });
   expect(io.httpStats(ep)?.activeStreams ?? 0).toBe(0);
@@ -171,18 +169,11 @@ it('a client that closes an idle keep-alive connection (HTTP/1.1 FIN, HTTP/2 ses
   s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   while (!got.endsWith('ok')) await new Promise((r) => setTimeout(r, 5));
   s.end();
-  const t0 = Date.now();
-  while (closed.length < 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  await until(() => closed.length === 1, 10_000, 'the HTTP/1.1 close');
   const session = (await import('node:http2')).connect(`http://127.0.0.1:${port}`);
-  await new Promise<void>((res, rej) => {
-    const r = session.request({ ':path': '/' });
-    r.resume();
-    r.on('end', () => res());
-    r.on('error', rej);
-    r.end();
-  });
+  expect(await h2text(session, '/')).toBe('ok');
   session.close();
-  while (closed.length < 2 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  await until(() => closed.length === 2, 10_000, 'the HTTP/2 close');
   expect(closed).toEqual(['peer', 'peer']);
   await h.shutdown();
 });
@@ -282,16 +273,7 @@ it('HTTP/2: an answer before the upload ends (401 without reading) resets only t
     for (let i = 0; i < 40; i++) up.write(Buffer.alloc(16 * 1024, 1));  // keeps sending after the answer
     expect(await status).toBe(401);
     await new Promise((r) => setTimeout(r, 100));
-    const other = await new Promise<string>((res, rej) => {
-      const r = s.request({ ':path': '/after' });
-      let b = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (b += d));
-      r.on('end', () => res(b));
-      r.on('error', rej);
-      r.end();
-    });
-    expect(other).toBe('/after');
+    expect(await h2text(s, '/after')).toBe('/after');
     expect(goaway).toBe(-1);
   } finally {
     s.close();
@@ -309,15 +291,7 @@ it('HTTP/2 cookie crumbs (RFC 9113 8.2.3) are read as one cookie field joined by
   const s = http2.connect(`http://127.0.0.1:${io.localAddress(ep).port}`);
   try {
     const crumbs = Array.from({ length: 30 }, (_, i) => `k${i}=v${i}`);
-    const body = await new Promise<string>((res, rej) => {
-      const r = s.request({ ':path': '/', cookie: crumbs });
-      let b = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (b += d));
-      r.on('end', () => res(b));
-      r.on('error', rej);
-      r.end();
-    });
+    const body = await h2text(s, '/', { cookie: crumbs });
     expect(body).toBe(`${crumbs.join('; ')}|1`);
   } finally {
     s.close();
