@@ -4,7 +4,8 @@
  * @internal
  * @module
  */
-export { internalsOf, registerEventType, registerCloseReason, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './io.js';
+export { internalsOf, registerEventType } from './io.js';
+export { registerCloseReason, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './extensions.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';

@@ -12,6 +12,7 @@ import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
 import { IoError, describeValue, errnoDescription, fromNative, isIoError } from './errors.js';
 import { rejectUnknownKeys } from './address.js';
+import { closeReasons, failureHooks } from './extensions.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
   EV_PEER_ENDED, EV_WRITABLE,
@@ -231,9 +232,6 @@ eventNames[EV_TLS_READY] = 'TlsReady';
 eventNames[EV_PEER_ENDED] = 'PeerEnded';
 eventNames[EV_WRITABLE] = 'Writable';
 
-/** Disconnected reasons for engine codes that belong to a protocol package (registerCloseReason). */
-const closeReasons = new Map<number, (io: Io, conn: ConnId) => string>();
-
 /**
  * @internal For protocol packages: a native event record type, its name, and the fields it
  * adds to the flyweight (getters that read the record through `this._record()`).
@@ -243,32 +241,6 @@ export function registerEventType(code: number, name: string, fields: PropertyDe
   for (const [key, d] of Object.entries(fields)) {
     if (!Object.prototype.hasOwnProperty.call(EventCursor.prototype, key)) Object.defineProperty(EventCursor.prototype, key, d);
   }
-}
-
-/** A TLS server config attacher: registered by @zero-io/tcp (its TLS stack), used by protocol packages' listeners. */
-type ServerTlsAttacher = (io: Io, ep: EndpointId, config: object) => void;
-let serverTls: ServerTlsAttacher | null = null;
-/** @internal @zero-io/tcp registers how a listener gets its TLS config. */
-export function setServerTlsAttacher(f: ServerTlsAttacher): void {
-  serverTls = f;
-}
-/** @internal The TLS attacher, or null when @zero-io/tcp was not imported. */
-export function serverTlsAttacher(): ServerTlsAttacher | null {
-  return serverTls;
-}
-
-/** @internal For protocol packages: the Disconnected reason of an engine code of theirs. */
-/**
- * @internal A protocol package's cleanup for an event whose runSync handler threw (HTTP answers
- * the request 500 instead of leaving its client waiting). Called before onError.
- */
-export function registerHandlerFailure(hook: (io: Io, event: Event) => void): void {
-  failureHooks.push(hook);
-}
-const failureHooks: ((io: Io, event: Event) => void)[] = [];
-
-export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId) => string): void {
-  closeReasons.set(code, reason);
 }
 
 /**

@@ -1,0 +1,40 @@
+/**
+ * What protocol packages register with core (through `@zero-io/core/internal`): the Disconnected
+ * reason of their engine codes, the TLS stack of @zero-io/tcp for their listeners, and a cleanup
+ * for an event whose runSync handler threw. The event types they add live with the event
+ * flyweight (io.ts registerEventType).
+ * @module
+ */
+import type { ConnId, EndpointId, Event } from './events.js';
+import type { Io } from './io.js';
+
+/** Disconnected reasons for engine codes that belong to a protocol package (registerCloseReason). */
+export const closeReasons = new Map<number, (io: Io, conn: ConnId) => string>();
+
+/** @internal For protocol packages: the Disconnected reason of an engine code of theirs. */
+export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId) => string): void {
+  closeReasons.set(code, reason);
+}
+
+/** A TLS server config attacher: registered by @zero-io/tcp (its TLS stack), used by protocol packages' listeners. */
+type ServerTlsAttacher = (io: Io, ep: EndpointId, config: object) => void;
+let serverTls: ServerTlsAttacher | null = null;
+/** @internal @zero-io/tcp registers how a listener gets its TLS config. */
+export function setServerTlsAttacher(f: ServerTlsAttacher): void {
+  serverTls = f;
+}
+/** @internal The TLS attacher, or null when @zero-io/tcp was not imported. */
+export function serverTlsAttacher(): ServerTlsAttacher | null {
+  return serverTls;
+}
+
+/** Cleanups for an event whose runSync handler threw (registerHandlerFailure), run before onError. */
+export const failureHooks: ((io: Io, event: Event) => void)[] = [];
+
+/**
+ * @internal A protocol package's cleanup for an event whose runSync handler threw (HTTP answers
+ * the request 500 instead of leaving its client waiting). Called before onError.
+ */
+export function registerHandlerFailure(hook: (io: Io, event: Event) => void): void {
+  failureHooks.push(hook);
+}
