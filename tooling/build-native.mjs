@@ -16,7 +16,7 @@ const args = new Set(process.argv.slice(2));
 const buildType = args.has('--debug') ? 'Debug' : 'Release';
 const sanitize = args.has('--sanitize');
 const buildDir = join(root, 'native', sanitize ? 'build-asan' : 'build');
-const features = process.env.ZERO_IO_FEATURES ?? 'tcp,http';
+const features = process.env.ZERO_IO_FEATURES ?? 'tcp,http,websocket';
 const cache = process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io');
 
 const napiInclude = require('node-api-headers').include_dir;

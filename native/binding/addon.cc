@@ -155,6 +155,18 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("connTlsInfo", &ZeroIo::ConnTlsInfo),
       InstanceMethod("ktlsAvailable", &ZeroIo::KtlsAvailable),
       InstanceMethod("tlsLibrary", &ZeroIo::TlsLibrary),
+      InstanceMethod("wsEnable", &ZeroIo::WsEnable),
+      InstanceMethod("wsSend", &ZeroIo::WsSend),
+      InstanceMethod("wsClose", &ZeroIo::WsClose),
+      InstanceMethod("wsAccept", &ZeroIo::WsAccept),
+      InstanceMethod("wsReject", &ZeroIo::WsReject),
+      InstanceMethod("wsBuffered", &ZeroIo::WsBuffered),
+      InstanceMethod("wsCloseInfo", &ZeroIo::WsCloseInfo),
+      InstanceMethod("wsSubscribe", &ZeroIo::WsSubscribe),
+      InstanceMethod("wsPublish", &ZeroIo::WsPublish),
+      InstanceMethod("wsBroadcast", &ZeroIo::WsBroadcast),
+      InstanceMethod("wsTopicCount", &ZeroIo::WsTopicCount),
+      InstanceMethod("wsStats", &ZeroIo::WsStats),
   });
 }
 

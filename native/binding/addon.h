@@ -24,6 +24,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -423,6 +425,23 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value HttpStreamStart(const Napi::CallbackInfo& info);
   Napi::Value HttpStreamWrite(const Napi::CallbackInfo& info);
   Napi::Value HttpStreamEnd(const Napi::CallbackInfo& info);
+
+  // ---- WebSocket (binding/ws.cc) ----
+  void WsBytes(const Napi::CallbackInfo& info, size_t at, const uint8_t** data, size_t* len);
+  Napi::Value WsEnable(const Napi::CallbackInfo& info);
+  Napi::Value WsSend(const Napi::CallbackInfo& info);
+  Napi::Value WsClose(const Napi::CallbackInfo& info);
+  Napi::Value WsAccept(const Napi::CallbackInfo& info);
+  Napi::Value WsReject(const Napi::CallbackInfo& info);
+  Napi::Value WsBuffered(const Napi::CallbackInfo& info);
+  Napi::Value WsCloseInfo(const Napi::CallbackInfo& info);
+  Napi::Value WsSubscribe(const Napi::CallbackInfo& info);
+  Napi::Value WsPublish(const Napi::CallbackInfo& info);
+  Napi::Value WsBroadcast(const Napi::CallbackInfo& info);
+  Napi::Value WsTopicCount(const Napi::CallbackInfo& info);
+  Napi::Value WsStats(const Napi::CallbackInfo& info);
+  std::string ws_arena_, ws_topic_;
+  std::set<std::string> ws_reasons_;  // wsReject reasons (a connection's error points at one)
 
   std::vector<std::unique_ptr<ShardSlot>> shards_;
   std::vector<std::unique_ptr<HttpTemplate>> http_templates_;  // by id; nullptr: free

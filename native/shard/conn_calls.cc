@@ -4,6 +4,8 @@
 // (begin_close and the CQEs after it) stays in shard.cc.
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "shard/shard.h"
 
 namespace zio {
@@ -99,7 +101,15 @@ void Shard::close_all(uint32_t timeout_ms) {
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
     if (c.state == ConnState::Open) {
-      if (c.http && http_shutdown(i, timeout_ms)) continue;  // requests in flight finish first
+      if (c.ws && c.ws->upgraded) {  // WebSocket: a close frame (1001 going away) first
+        static const char kBye[] = "server shutting down";
+        if (ws_close(i, c.gen, ws::kGoingAway, reinterpret_cast<const uint8_t*>(kBye), sizeof kBye - 1) == 0) {
+          c.ws->close_at = now_ms() + std::min<uint32_t>(timeout_ms, c.ws->ep->cfg.close_timeout_ms ? c.ws->ep->cfg.close_timeout_ms : timeout_ms);
+          ws_arm(i);
+          continue;
+        }
+      }
+      if (c.http && !c.ws && http_shutdown(i, timeout_ms)) continue;  // requests in flight finish first
       conn_close_graceful(i, c.gen, timeout_ms);
     } else if (c.state == ConnState::Resolving || c.state == ConnState::Connecting)
       begin_close(i, ECANCELED, kOriginLocal);

@@ -551,6 +551,14 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
           ae.add(reinterpret_cast<const char*>(buf + pos + h.fields[i].value.off), h.fields[i].value.len);
       accept = ae.best();
     }
+    int32_t ws_proto = -1;
+    http1::Span ws_key;
+    bool to_ws = false;
+    if (h.ep->ws) {  // a listener that serves WebSocket: is this its upgrade?
+      int v = ws_check(index, buf + pos, head, &ws_proto, &ws_key);
+      if (v < 0) break;
+      to_ws = v == 1;
+    }
     int64_t s = pool_->acquire_run(run);
     if (s < 0) {
       if (run > 1 && pool_->free_count() >= run * 4) {  // free slots, but none adjacent enough
@@ -595,6 +603,11 @@ size_t Shard::http_parse(uint32_t index, const uint8_t* buf, size_t len, bool po
       put32(t + 4, table + f.value.off);
       put16(t + 8, static_cast<uint16_t>(f.name.len));
       put16(t + 10, static_cast<uint16_t>(f.value.len));
+    }
+    if (to_ws) {  // the connection speaks WebSocket from here on (ws_conn.cc)
+      pos += head_len;
+      return pos + ws_begin(index, slot, body_off, flags, buf + pos - head_len + ws_key.off, ws_proto,
+                            const_cast<uint8_t*>(buf + pos), len - pos);
     }
     uint32_t id = to_h2 ? 1 : h.next_req++;
     if (!to_h2) {

@@ -82,9 +82,11 @@ struct HttpCounters {
 };
 
 // What a listener and its connections share (a connection may outlive its listener).
+struct WsEndpoint;
 struct HttpEndpoint {
   HttpConfig cfg;
   HttpCounters stats;
+  std::shared_ptr<WsEndpoint> ws;  // WebSocket upgrades served on this listener (ws_conn.cc)
 };
 
 class Shard;

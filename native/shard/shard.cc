@@ -335,10 +335,11 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   Conn& c = conns_[index];
   if (c.state == ConnState::Closing || c.state == ConnState::Closed) return;
   c.state = ConnState::Closing;
-  if (err == 0 && c.http && c.http->error) {  // an HTTP error answered before this close
+  if (err == 0 && c.http && c.http->error && !(c.ws && c.ws->upgraded)) {  // an HTTP error answered before this close
     err = c.http->error_code;
     origin = kOriginError;
   }
+  if (c.ws) ws_final(c, &err, &origin);  // a WebSocket reports its close code
   c.close_err = err;
   c.close_origin = origin;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
@@ -388,6 +389,11 @@ void Shard::try_finalize(uint32_t index) {
 
 void Shard::emit_peer_ended(uint32_t index) {
   Conn& c = conns_[index];
+  if (c.ws) {  // WebSocket: a FIN without a close frame ends the connection (1006)
+    c.eof_owed = false;
+    ws_peer_ended(index);
+    return;
+  }
   if (c.http) {  // HTTP answers what the peer sent, then closes (no PeerEnded for the app)
     c.eof_owed = false;
     http_peer_ended(index);
@@ -414,6 +420,7 @@ void Shard::release_closed() {
   for (uint32_t index : closed_) {
     Conn& c = conns_[index];
     c.tls.reset();
+    if (c.ws) ws_release(c);
     if (c.http) {
       --c.http->ep->stats.active;
       if (c.http->h2 && c.http->h2->sv.goaway_code() != 0)
@@ -499,7 +506,8 @@ void Shard::flush(bool allow_events) {
       }
       if (t.ktls == Ktls::Wanted) ktls_try(idx);
     }
-    if (c.state == ConnState::Open && c.http) http_flush(idx, allow_events);
+    if (c.state == ConnState::Open && c.ws) ws_flush(idx, allow_events);
+    else if (c.state == ConnState::Open && c.http) http_flush(idx, allow_events);
     if (c.state == ConnState::Open) {
       if (c.eof_owed && allow_events && !tls_owes(c) && room(1)) emit_peer_ended(idx);
       if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !rx_held(c)) arm_recv(idx);
@@ -554,7 +562,7 @@ void Shard::flush(bool allow_events) {
     if (c.final_pending || writable_owed(c) || (c.state == ConnState::Open && c.eof_owed) ||
         (c.state == ConnState::Open && c.peer_eof && !c.half_open && c.app_epoch == epoch_) ||
         (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))) ||
-        http_owes(c))
+        http_owes(c) || ws_owes(c))
       mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
   dirty_work_.clear();
@@ -674,6 +682,13 @@ void Shard::fire_timers() {
       if (c->state == ConnState::Resolving || c->state == ConnState::Connecting) {
         if (c->he_next > 0) keep_target(*c, c->he_next - 1u);  // the attempt that hung, for the reason
         begin_close(f.target, kErrConnectTimeout, kOriginTimeout);
+      }
+      continue;
+    }
+    if (f.kind == kTimerWs) {
+      if (c->ws) {
+        if (c->state == ConnState::Open) ws_timer(f.target);
+        else c->ws->timer = TimerWheel::kNone;
       }
       continue;
     }
@@ -846,7 +861,8 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
     } else if (res > 0 && c.state == ConnState::Open) {
       c.bytes_in += res;
       counters_.rx_bytes += res;
-      if (c.http) http_input(idx, pool_->slot_ptr(bid), static_cast<size_t>(res));
+      if (c.ws) ws_input(idx, pool_->slot_ptr(bid), static_cast<size_t>(res));
+      else if (c.http) http_input(idx, pool_->slot_ptr(bid), static_cast<size_t>(res));
       else emit(kEvStreamFrame, idx, c.gen, kKindBinary, static_cast<uint32_t>(pool_->slot_offset(bid)),
            static_cast<uint32_t>(res), 0, 0);
     }

@@ -24,6 +24,9 @@
 #include "proto/tls/tls.h"
 #include "proto/http1/response.h"
 #include "shard/http1_conn.h"
+#include "shard/ws_conn.h"
+
+#include <unordered_map>
 
 namespace zio {
 
@@ -71,12 +74,16 @@ enum EventType : int32_t {
                         // room again (everything it wrote is in the write queue)
   kEvHttpReset = 13,    // conn, code = HTTP/2 error code, aux = request id (the stream): the
                         // client reset the stream before its answer was complete
+  kEvWsOpen = 14,       // conn, kind = the subprotocol chosen (index into the listener's list, -1:
+                        // none), off/len = the upgrade request's record (as kEvHttpRequest's),
+                        // code = request flags: the connection speaks WebSocket now (101 sent)
+  kEvWsUpgrade = 15,    // the same fields: an upgrade waits for ws_accept / ws_reject (manual)
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
 enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2, kProtoUdp = 3 };
 constexpr int32_t kUdpTruncated = 1;  // the datagram was longer than the slot could hold
-enum MessageKind : int32_t { kKindBinary = 0 };
+enum MessageKind : int32_t { kKindBinary = 0, kKindWsText = 1, kKindWsBinary = 2 };
 enum CloseOrigin : int32_t { kOriginLocal = 0, kOriginPeer = 1, kOriginError = 2, kOriginTimeout = 3 };
 
 struct EventRec {
@@ -104,6 +111,7 @@ enum : int32_t {
                              // the error status was answered before the close
   kErrHttpTimeout = -1021,   // Disconnected.code: a request head did not arrive within requestTimeoutMs
   kErrNotHttp = -1022,       // an HTTP call on a connection that is not HTTP
+  kErrNotWs = -1023,         // a WebSocket call on a connection that is not (yet) a WebSocket
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -155,7 +163,7 @@ constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX b
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
                             kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6,
-                            kTimerHttp = 7 };
+                            kTimerHttp = 7, kTimerWs = 8 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -217,6 +225,7 @@ struct Conn {
   int32_t drain_err = 0, drain_origin = kOriginLocal;  // a graceful close's cause (TLS failure)
   std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
   std::unique_ptr<ConnHttp> http; // HTTP/1.1 server connections (the top of the stack)
+  std::unique_ptr<ConnWs> ws;     // WebSocket (after an upgrade; HTTP's state goes at the 101)
   uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
   uint32_t connect_timer = TimerWheel::kNone;  // connectTimeoutMs: resolution + every attempt
@@ -491,6 +500,39 @@ class Shard {
   // engine answered it with: an HTTP status (HTTP/1.x), 1000 + the GOAWAY code (HTTP/2), or 0.
   const char* conn_http_error(uint32_t index, uint32_t gen, uint32_t* answered = nullptr);
 
+  // ---- WebSocket server (shard/ws_conn.cc, shard/ws_pubsub.cc) ----
+  // Serves WebSocket upgrades on an HTTP listener (endpoint_set_http first). 0 or kErr*.
+  int endpoint_set_ws(uint32_t ep, uint32_t gen, const WsConfig& cfg);
+  const WsCounters* endpoint_ws_stats(uint32_t ep, uint32_t gen) const;
+  // One message (text: opcode 1, else 2), taken whole or not at all. kWsSent (buffered bytes
+  // at most the send mark), kWsQueued (above it: a Writable event follows once all is out),
+  // kWsDropped (the send budget is exceeded; with WsSlowPolicy::Close the connection is closed
+  // too), or kErrStaleId / kErrNotWs / kErrClosing (our close frame is out).
+  int32_t ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* data, size_t len);
+  // Starts the close handshake: our close frame (code, reason of at most 123 bytes), then the
+  // peer's answers it and the connection closes (or close_timeout_ms passes). 0 or kErr*.
+  int ws_close(uint32_t index, uint32_t gen, uint16_t code, const uint8_t* reason, size_t n);
+  // A held upgrade (manual): accepted with subprotocol `proto` (index into the listener's list,
+  // -1 none) and extra response fields; or refused with an HTTP status. 0 or kErr*.
+  int ws_accept(uint32_t index, uint32_t gen, int32_t proto, const http1::Field* fields, uint32_t nfields);
+  int ws_reject(uint32_t index, uint32_t gen, uint16_t status, const char* reason);
+  // Bytes written and not yet handed to the kernel (the write queue and the overflow), or kErr*.
+  int64_t ws_buffered(uint32_t index, uint32_t gen);
+  // The close of a WebSocket connection: valid from its Disconnected until the batch ends.
+  bool ws_close_info(uint32_t index, uint32_t gen, WsCloseInfo* out);
+  // Pub/sub (per shard): 1 subscribed / 0 already; 1 unsubscribed / 0 was not; or kErr*.
+  int ws_subscribe(uint32_t index, uint32_t gen, const std::string& topic, bool on);
+  // One frame built once, queued by reference on every subscriber that can take it (a copy for
+  // TLS connections). counts[0..2] = sent, queued, dropped (kWs* per subscriber). Returns the
+  // subscribers reached, or kErrPoolExhausted.
+  int64_t ws_publish(const std::string& topic, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
+  // The same fan-out to an explicit list of connection ids (gen << 20 | index, as JS has them);
+  // ids that are not open WebSockets count as dropped.
+  int64_t ws_broadcast(const double* ids, size_t n, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
+  uint32_t ws_topic_count(const std::string& topic) const;
+  // Whether the event ring has room for a WebSocket message and what may follow it.
+  bool room_for_ws() const { return room(2); }
+
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
   std::shared_ptr<EventRec[]> events() { return events_; }
@@ -610,6 +652,37 @@ class Shard {
   void http_drain(uint32_t index);
   void http_set_wait(uint32_t index, HttpWait w, uint32_t ms);
   static bool http_owes(const Conn& c);
+  // WebSocket (ws_conn.cc): the upgrade check of a parsed request — 1: it becomes a WebSocket
+  // (*proto, *key set), 0: plain HTTP, -1: refused (answered with an HTTP status).
+  int ws_check(uint32_t index, const uint8_t* head_buf, const http1::Head& head, int32_t* proto,
+               http1::Span* key);
+  // The request (its record in `slot`, `rec_len` bytes) becomes a WebSocket: 101 now (auto) or
+  // held (manual). `rest`: input after the head. Returns the bytes of `rest` consumed.
+  size_t ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t flags, const uint8_t* key,
+                  int32_t proto, uint8_t* rest, size_t rest_len);
+  void ws_open(uint32_t index, const http1::Field* fields, uint32_t nfields);  // the 101
+  void ws_input(uint32_t index, uint8_t* p, size_t n);
+  size_t ws_feed(uint32_t index, uint8_t* p, size_t n);
+  void ws_pump(uint32_t index);
+  bool ws_deliver(uint32_t index, bool text);
+  void ws_flush(uint32_t index, bool allow_events);
+  void ws_raw(uint32_t index, const uint8_t* data, size_t len);
+  void ws_control(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n);
+  void ws_fail(uint32_t index, uint16_t code, const char* why, int32_t origin);
+  void ws_peer_ended(uint32_t index);
+  void ws_timer(uint32_t index);
+  void ws_arm(uint32_t index);
+  void ws_release(Conn& c);  // its topics, its timer (the connection is being freed)
+  void ws_unsubscribe_all(Conn& c);
+  void ws_closed_both(uint32_t index);  // both close frames exchanged: the TCP close
+  void ws_final(Conn& c, int32_t* err, int32_t* origin);  // Disconnected's code for a WebSocket
+  static bool ws_owes(const Conn& c);
+  friend struct ConnWs;
+  // Sends a frame to one subscriber: by reference to `slot` (a run holding the frame) when it
+  // can, else a copy. Returns kWs*.
+  int32_t ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, size_t n);
+  int64_t ws_fan(const std::vector<uint64_t>& targets, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
+  int32_t ws_outcome(uint32_t index);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
   void ktls_control_record(uint32_t index);  // a non-data record under kTLS (recv gave EIO)
   void ktls_close_notify(uint32_t index);
@@ -688,6 +761,12 @@ class Shard {
   std::string http_scratch_;  // a response being assembled (grows to the largest, then reused)
   std::string h2_out_;        // HTTP/2 frames on their way to the write queue (reused)
   compress::Encoder http_enc_;              // codec state kept between answers
+  // WebSocket topics (ws_pubsub.cc): id by name, subscribers (gen << 32 | index) by id.
+  struct WsTopic { std::string name; std::vector<uint64_t> subs; };
+  std::unordered_map<std::string, uint32_t> ws_topic_ids_;
+  std::vector<WsTopic> ws_topics_;
+  std::vector<uint32_t> ws_topic_free_;
+  std::vector<uint64_t> ws_targets_;        // a fan-out's list (reused)
   std::string http_zbody_, http_zetag_;     // an encoded answer's body and weakened ETag (reused)
   std::vector<http1::Field> http_zfields_;  // its fields (the application's + ours; reused)
 };

@@ -97,12 +97,13 @@ bool Shard::tls_sending(const ConnTls& t) {
 }
 
 bool Shard::rx_held(const Conn& c) {
-  return c.user_paused || (c.http && c.http->rx_paused) ||
+  return c.user_paused || (c.http && c.http->rx_paused) || (c.ws && c.ws->rx_paused) ||
          (c.tls && (c.tls->rx_paused || (c.tls->ktls == Ktls::Wanted && c.tls->recv_cancel)));
 }
 
 bool Shard::writable_owed(const Conn& c) {
   return c.want_writable && c.state == ConnState::Open && c.tx_count == 0 && !c.send_inflight &&
+         !(c.ws && !c.ws->out_empty()) &&
          !(c.tls && c.tls->s.phase() == tls::Phase::Handshake);  // held writes go out after it
 }
 
@@ -204,6 +205,10 @@ void Shard::tls_pump(uint32_t index) {
     }
     if (n > 0) {
       loaned_plain_.push_back(slot);
+      if (c.ws) {  // WSS: the plaintext goes to the WebSocket reader (slot lent for the batch)
+        ws_input(index, pool_->slot_ptr(slot), static_cast<size_t>(n));
+        continue;
+      }
       if (c.http) {  // HTTPS: the plaintext goes to the HTTP machine (slot lent for the batch)
         http_input(index, pool_->slot_ptr(slot), static_cast<size_t>(n));
         continue;

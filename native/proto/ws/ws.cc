@@ -1,6 +1,9 @@
 // native/proto/ws/ws.cc — the WebSocket frame machine (RFC 6455): see ws.h.
 #include "proto/ws/ws.h"
 
+#include <openssl/base64.h>
+#include <openssl/sha.h>
+
 #include <cstring>
 
 namespace zio::ws {
@@ -160,6 +163,10 @@ size_t Reader::feed(uint8_t* data, size_t len) {
       in_message_ = false;
       events_->on_message_end(text_);
     }
+    if (pause_) {
+      pause_ = false;
+      return i;
+    }
   }
   return i;
 }
@@ -183,6 +190,56 @@ size_t write_header(uint8_t* out, uint8_t opcode, bool fin, uint64_t len, const 
     n += 4;
   }
   return n;
+}
+
+
+bool key_valid(const uint8_t* key, size_t n) {
+  if (n != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (size_t i = 0; i < 22; ++i) {
+    uint8_t c = key[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+      return false;
+  }
+  // The last character before "==" carries 2 bits of the 16th byte and 4 zero bits.
+  static const char kLast[] = "AQgw";
+  return strchr(kLast, key[21]) != nullptr;
+}
+
+void accept_key(const uint8_t* key, size_t n, char out[28]) {
+  static const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  SHA_CTX ctx;
+  SHA1_Init(&ctx);
+  SHA1_Update(&ctx, key, n);
+  SHA1_Update(&ctx, kGuid, sizeof kGuid - 1);
+  uint8_t digest[SHA_DIGEST_LENGTH];
+  SHA1_Final(digest, &ctx);
+  uint8_t b64[29];
+  EVP_EncodeBlock(b64, digest, SHA_DIGEST_LENGTH);
+  memcpy(out, b64, 28);
+}
+
+bool list_has(const uint8_t* list, size_t n, const char* token, size_t token_len, bool exact) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) ++i;
+    size_t start = i;
+    while (i < n && list[i] != ',') ++i;
+    size_t end = i;
+    while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t')) --end;
+    if (end - start == token_len) {
+      size_t k = 0;
+      for (; k < token_len; ++k) {
+        uint8_t a = list[start + k], b = static_cast<uint8_t>(token[k]);
+        if (!exact) {
+          if (a >= 'A' && a <= 'Z') a = static_cast<uint8_t>(a + 32);
+          if (b >= 'A' && b <= 'Z') b = static_cast<uint8_t>(b + 32);
+        }
+        if (a != b) break;
+      }
+      if (k == token_len) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace zio::ws

@@ -1,5 +1,6 @@
-// native/proto/ws/ws.h — the WebSocket frame machine (RFC 6455), sans-IO. Not wired to a
-// connection yet (issue 13): this is its reading and writing half, unit-tested and fuzzed.
+// native/proto/ws/ws.h — the WebSocket frame machine (RFC 6455), sans-IO: frames, and the
+// opening handshake's pieces (the Sec-WebSocket-Accept key, the subprotocol choice). Its
+// connection wiring lives in shard/ws_conn.cc.
 //
 // Reading: Reader::feed(bytes) walks frames in place (the payload is unmasked where it lies, so
 // a message's bytes can be handed on without a copy) and reports, through Events, message data
@@ -75,6 +76,9 @@ class Reader {
   uint16_t failed() const { return fail_code_; }
   const char* why() const { return why_; }
   bool closed() const { return closed_; }  // the peer's close frame was read: nothing more is
+  // Called from an Events callback: feed() returns after the frame that made the call (the
+  // caller ran out of room for what the next frames would produce) and is fed the rest later.
+  void pause() { pause_ = true; }
 
  private:
   size_t fail(uint16_t code, const char* why, size_t used);
@@ -94,6 +98,7 @@ class Reader {
   uint16_t fail_code_ = 0;
   const char* why_ = "";
   bool closed_ = false;
+  bool pause_ = false;
 };
 
 // Writes a frame header into out (at most kHeaderMax bytes) for a payload of `len` bytes;
@@ -101,5 +106,14 @@ class Reader {
 // Returns the header's length.
 constexpr size_t kHeaderMax = 14;
 size_t write_header(uint8_t* out, uint8_t opcode, bool fin, uint64_t len, const uint8_t* key);
+
+// ---- the opening handshake (RFC 6455 section 4) ----
+// Whether a Sec-WebSocket-Key is the base64 of 16 bytes (24 characters, "==" at the end).
+bool key_valid(const uint8_t* key, size_t n);
+// Sec-WebSocket-Accept for a key: base64(SHA-1(key + the RFC's GUID)), 28 characters.
+void accept_key(const uint8_t* key, size_t n, char out[28]);
+// Whether a comma-separated token list (a Sec-WebSocket-Protocol or Connection value) holds
+// `token` (case-sensitive when `exact`, as subprotocol names are; otherwise ASCII case-blind).
+bool list_has(const uint8_t* list, size_t n, const char* token, size_t token_len, bool exact);
 
 }  // namespace zio::ws

@@ -64,6 +64,19 @@ export interface NativeAddon {
   httpStreamStart(shard: number, conn: number, req: number, status: number, fields: string[]): number;
   httpStreamWrite(shard: number, conn: number, req: number, data: Uint8Array | string): number;
   httpStreamEnd(shard: number, conn: number, req: number): number;
+  // WebSocket (binding/ws.cc; used by @zero-io/websocket)
+  wsEnable(shard: number, ep: number, cfg: Record<string, number | string[]>): number;
+  wsSend(shard: number, conn: number, data: Uint8Array | string, text: boolean): number;
+  wsClose(shard: number, conn: number, code: number, reason: string): number;
+  wsAccept(shard: number, conn: number, protocol: number, fields: string[]): number;
+  wsReject(shard: number, conn: number, status: number, reason: string): number;
+  wsBuffered(shard: number, conn: number): number;
+  wsCloseInfo(shard: number, conn: number): [number, string, number, boolean, number] | null;
+  wsSubscribe(shard: number, conn: number, topic: string, on: boolean): number;
+  wsPublish(shard: number, topic: string, data: Uint8Array | string, text: boolean, counts: Uint32Array): number;
+  wsBroadcast(shard: number, ids: Float64Array, data: Uint8Array | string, text: boolean, counts: Uint32Array): number;
+  wsTopicCount(shard: number, topic: string): number;
+  wsStats(shard: number, ep: number): Record<string, number> | null;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -140,7 +153,7 @@ export const ERR = {
   STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
-  HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022,
+  HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

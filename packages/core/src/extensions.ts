@@ -16,6 +16,25 @@ export function registerCloseReason(code: number, reason: (io: Io, conn: ConnId)
   closeReasons.set(code, reason);
 }
 
+/** Disconnected reasons for a range of codes (registerCloseReasonRange), tried after closeReasons. */
+export const closeReasonRanges: { lo: number; hi: number; reason: (io: Io, conn: ConnId, code: number) => string }[] = [];
+
+/**
+ * @internal For protocol packages whose connections report their own close codes in
+ * Disconnected.errorCode (WebSocket: 1000-4999): the reason of each code in [lo, hi].
+ */
+export function registerCloseReasonRange(lo: number, hi: number, reason: (io: Io, conn: ConnId, code: number) => string): void {
+  closeReasonRanges.push({ lo, hi, reason });
+}
+
+/** The Disconnected reason a protocol package gives `code`, if one does. */
+export function packageCloseReason(io: Io, conn: ConnId, code: number): string | undefined {
+  const own = closeReasons.get(code);
+  if (own !== undefined) return own(io, conn);
+  for (const r of closeReasonRanges) if (code >= r.lo && code <= r.hi) return r.reason(io, conn, code);
+  return undefined;
+}
+
 /** A TLS server config attacher: registered by @zero-io/tcp (its TLS stack), used by protocol packages' listeners. */
 type ServerTlsAttacher = (io: Io, ep: EndpointId, config: object) => void;
 let serverTls: ServerTlsAttacher | null = null;

@@ -5,7 +5,7 @@
  * @module
  */
 export { internalsOf, registerEventType } from './io.js';
-export { registerCloseReason, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './extensions.js';
+export { registerCloseReason, registerCloseReasonRange, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './extensions.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';
@@ -14,3 +14,7 @@ export { setUdpGsoForTesting } from './udp.js';
 export { ERR, OP, loadAddon } from './addon.js';
 export { setClusterTlsResolver } from './cluster.js';
 export { pushFailed } from './handle.js';
+export {
+  R_METHOD, R_TARGET, R_PATH, R_QUERY, R_BODY, R_COUNT, R_FLAGS, METHODS, REQ_STREAMED, REQ_KEEP_ALIVE, REQ_HTTP10,
+  u32, expired, span, findField, allFields, methodOf, registerRecordEvent, type Latin1Buffer,
+} from './http-record.js';

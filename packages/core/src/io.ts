@@ -12,7 +12,7 @@ import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
 import { IoError, describeValue, errnoDescription, fromNative, isIoError } from './errors.js';
 import { rejectUnknownKeys } from './address.js';
-import { closeReasons, failureHooks } from './extensions.js';
+import { failureHooks, packageCloseReason } from './extensions.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
   EV_PEER_ENDED, EV_WRITABLE,
@@ -363,8 +363,8 @@ class EventCursor {
               : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
                 : errnoDescription(-code);
     }
-    const own = this.type === 'Disconnected' ? closeReasons.get(code) : undefined;
-    if (own !== undefined) return own(this.#io, this.conn) + this.#target();
+    const own = this.type === 'Disconnected' ? packageCloseReason(this.#io, this.conn, code) : undefined;
+    if (own !== undefined) return own + this.#target();
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : this.origin === 'timeout' ? 'closed locally (idle timeout)' : 'closed locally';
     if (code === ERR_NAME_NOT_FOUND) {
       const host = this.#io._failedHost(this.conn);

@@ -17,9 +17,8 @@ import {
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
 import {
-  R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, expired, findField, methodOf, span, u32,
-  type Latin1Buffer,
-} from './record.js';
+  R_BODY, REQ_KEEP_ALIVE, REQ_STREAMED, expired, methodOf, registerRecordEvent, u32, type Latin1Buffer,
+} from '@zero-io/core/internal';
 import { ZeroResponse } from './response.js';
 
 export { ZeroResponse };
@@ -297,10 +296,6 @@ function flags(c: Cursor): number {
   rec(c);
   return c._io()._i32[c._base() + 3] >>> 16;
 }
-function spanOf(c: Cursor, word: number): string {
-  const io = c._io() as HttpIo;
-  return span(io.poolBytes, poolBuf(io), rec(c), size(c), word);
-}
 
 const requestId = {
   get(this: Cursor) {
@@ -313,6 +308,7 @@ const requestId = {
   configurable: true,
 };
 registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
+  ...registerRecordEvent(EV_HTTP_REQUEST),
   requestId,
   method: {
     get(this: Cursor) {
@@ -322,9 +318,6 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
     },
     configurable: true,
   },
-  path: { get(this: Cursor) { return spanOf(this, R_PATH); }, configurable: true },
-  query: { get(this: Cursor) { return spanOf(this, R_QUERY); }, configurable: true },
-  target: { get(this: Cursor) { return spanOf(this, R_TARGET); }, configurable: true },
   version: {
     get(this: Cursor) {
       rec(this);
@@ -345,22 +338,6 @@ registerEventType(EV_HTTP_REQUEST, 'HttpRequest', {
       return new Uint8Array(io._pool, r + off, len);
     },
     configurable: true,
-  },
-  header: {
-    value(this: Cursor, name: string) {
-      const io = this._io() as HttpIo;
-      const r = rec(this);
-      return findField(io.poolBytes, poolBuf(io), r, size(this), name);
-    },
-    configurable: true, writable: true,
-  },
-  headers: {
-    value(this: Cursor) {
-      const io = this._io() as HttpIo;
-      const r = rec(this);
-      return allFields(io.poolBytes, poolBuf(io), r, size(this));
-    },
-    configurable: true, writable: true,
   },
 });
 // HttpReset's errorCode is the cursor's own errorCode field (the record's code word).

@@ -13,7 +13,7 @@ import type { HttpBodyChunkEvent } from './index.js';
 import {
   R_BODY, R_PATH, R_QUERY, R_TARGET, REQ_HTTP10, REQ_KEEP_ALIVE, REQ_STREAMED, allFields, findField, methodOf,
   span, u32, type Latin1Buffer,
-} from './record.js';
+} from '@zero-io/core/internal';
 import { ZeroResponse } from './response.js';
 import type { HttpBodyWriter } from './stream.js';
 

@@ -5,8 +5,7 @@
  * @internal
  * @module
  */
-import { IoError } from '@zero-io/core';
-import { describeValue } from '@zero-io/core/internal';
+import { IoError, describeValue } from './errors.js';
 
 /** A Buffer over the same memory as the bytes read, with Node's offset-taking latin1 decoder. */
 export type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
@@ -31,9 +30,9 @@ function u16(b: Uint8Array, at: number): number {
  */
 export function expired(): IoError {
   return new IoError('BorrowExpired',
-    'an HttpRequest event was read after its handler call returned: events are borrowed (one reused object). ' +
-    'Copy what you need during the call (const { conn, requestId } = ev; const path = ev.path), or keep the ' +
-    'request with io.detachHttpRequest(). (new Io({ debug: { checkBorrows: true } }) catches every such read.)');
+    'a request event (HttpRequest, WsOpen, WsUpgrade) was read after its handler call returned: events are borrowed ' +
+    '(one reused object). Copy what you need during the call (const { conn, requestId } = ev; const path = ev.path), or ' +
+    'keep an HTTP request with io.detachHttpRequest(). (new Io({ debug: { checkBorrows: true } }) catches every such read.)');
 }
 
 /** The span whose offset/length words are at `word` of the record at `r` (`size` bytes). */
@@ -90,4 +89,59 @@ export function allFields(b: Uint8Array, d: Latin1Buffer, r: number, size: numbe
 /** The method: from its number when it is a standard one, else its text. */
 export function methodOf(num: number, b: Uint8Array, d: Latin1Buffer, r: number, size: number): string {
   return num > 0 && num < METHODS.length ? METHODS[num] : span(b, d, r, size, R_METHOD);
+}
+
+// ---- the request fields of events that carry a record (HttpRequest, WsOpen, WsUpgrade) ----
+
+/** Event record types whose off/len words point at a request record (registerRecordEvent). */
+const recordTypes = new Set<number>();
+
+interface RecordCursor {
+  _io(): { _i32: Int32Array; _u32: Uint32Array; poolBytes: Uint8Array; _pool: ArrayBuffer; _recBuf?: Latin1Buffer };
+  _base(): number;
+}
+
+function recordOf(c: RecordCursor): { b: Uint8Array; d: Latin1Buffer; r: number; size: number } {
+  const io = c._io();
+  const base = c._base();
+  if (!recordTypes.has(io._i32[base])) throw expired();
+  return { b: io.poolBytes, d: (io._recBuf ??= Buffer.from(io._pool) as Latin1Buffer), r: io._u32[base + 4], size: io._u32[base + 5] };
+}
+
+function spanField(word: number): PropertyDescriptor {
+  return {
+    get(this: RecordCursor) {
+      const { b, d, r, size } = recordOf(this);
+      return span(b, d, r, size, word);
+    },
+    configurable: true,
+  };
+}
+
+/**
+ * @internal An event type (native record type) whose record is a request record: the shared
+ * getters `path`, `query`, `target`, `header(name)` and `headers()` read it for that type too.
+ * Returns them for registerEventType (the flyweight has one getter per name for every type).
+ */
+export function registerRecordEvent(type: number): PropertyDescriptorMap {
+  recordTypes.add(type);
+  return {
+    path: spanField(R_PATH),
+    query: spanField(R_QUERY),
+    target: spanField(R_TARGET),
+    header: {
+      value(this: RecordCursor, name: string) {
+        const { b, d, r, size } = recordOf(this);
+        return findField(b, d, r, size, name);
+      },
+      configurable: true, writable: true,
+    },
+    headers: {
+      value(this: RecordCursor) {
+        const { b, d, r, size } = recordOf(this);
+        return allFields(b, d, r, size);
+      },
+      configurable: true, writable: true,
+    },
+  };
 }

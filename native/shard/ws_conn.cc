@@ -1,0 +1,620 @@
+// native/shard/ws_conn.cc — the WebSocket server connection (see ws_conn.h): the upgrade check
+// and the 101, frames in (messages as StreamFrame events), frames out (whole messages with a
+// send budget), the close handshake, pings and the idle bound.
+//
+// A connection's life:
+//   HTTP request with Upgrade: websocket --checked--> (manual: held, WsUpgrade) --101--> open
+//   open --our close frame--> closing --peer's close frame / closeTimeoutMs--> TCP closed
+//   open --peer's close frame--> our close frame echoed --> TCP closed (the server closes first)
+//   open --violation--> close frame with its code --> TCP closed;  open --FIN / reset--> 1006
+#include <cstring>
+
+#include "shard/shard.h"
+
+namespace zio {
+
+namespace {
+
+// Whether a request path equals a configured one (the path without the query).
+bool path_listed(const std::vector<std::string>& list, const uint8_t* p, size_t n) {
+  if (list.empty()) return true;
+  for (const auto& s : list)
+    if (s.size() == n && memcmp(s.data(), p, n) == 0) return true;
+  return false;
+}
+
+constexpr size_t kReasonMax = 123;  // a close frame's payload is at most 125 bytes
+
+}  // namespace
+
+int Shard::endpoint_set_ws(uint32_t ep, uint32_t gen, const WsConfig& cfg) {
+  if (ep >= endpoints_.size()) return kErrStaleId;
+  Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.open || e.closing) return kErrStaleId;
+  if (!e.http) return kErrNotHttp;
+  auto w = std::make_shared<WsEndpoint>();
+  w->cfg = cfg;
+  e.http->ws = std::move(w);
+  return 0;
+}
+
+const WsCounters* Shard::endpoint_ws_stats(uint32_t ep, uint32_t gen) const {
+  if (ep >= endpoints_.size()) return nullptr;
+  const Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.http || !e.http->ws) return nullptr;
+  return &e.http->ws->stats;
+}
+
+int Shard::ws_check(uint32_t index, const uint8_t* b, const http1::Head& head, int32_t* proto,
+                    http1::Span* key) {
+  ConnHttp& h = *conns_[index].http;
+  WsEndpoint& we = *h.ep->ws;
+  const WsConfig& cfg = we.cfg;
+  bool asks = head.upgrade && ws::list_has(b + head.upgrade_to.off, head.upgrade_to.len, "websocket", 9, false);
+  auto refuse = [&](uint16_t status, const char* why) {
+    ++we.stats.refused;
+    http_fail(index, status, why, false);
+    return -1;
+  };
+  if (!asks) {
+    if (cfg.only)
+      return refuse(426, "this endpoint speaks WebSocket only: send a GET with Connection: Upgrade and Upgrade: websocket");
+    return 0;
+  }
+  if (!path_listed(cfg.paths, b + head.path.off, head.path.len)) {
+    if (cfg.only) return refuse(404, "no WebSocket is served at this path");
+    return 0;  // an upgrade the application may answer itself (plain HTTP)
+  }
+  if (head.method != http1::Method::Get) return refuse(400, "a WebSocket upgrade must be a GET (RFC 6455 section 4.1)");
+  if (head.version_minor != 1) return refuse(400, "a WebSocket upgrade needs HTTP/1.1");
+  if (head.chunked || head.content_length > 0) return refuse(400, "a WebSocket upgrade carries no body");
+  if (h.next_req != h.next_resp) return refuse(400, "a WebSocket upgrade pipelined behind unanswered requests");
+  const http1::Header* k = nullptr;
+  const http1::Header* version = nullptr;
+  const http1::Header* origin = nullptr;
+  for (uint32_t i = 0; i < head.header_count; ++i) {
+    const http1::Header& f = h.fields[i];
+    if (http1::span_is(b, f.name, "sec-websocket-key")) {
+      if (k) return refuse(400, "more than one Sec-WebSocket-Key");
+      k = &f;
+    }
+    else if (http1::span_is(b, f.name, "sec-websocket-version")) version = &f;
+    else if (http1::span_is(b, f.name, "origin")) origin = &f;
+  }
+  if (!version || version->value.len != 2 || memcmp(b + version->value.off, "13", 2) != 0)
+    return refuse(426, "Sec-WebSocket-Version must be 13 (RFC 6455)");
+  if (!k || !ws::key_valid(b + k->value.off, k->value.len))
+    return refuse(400, "Sec-WebSocket-Key must be the base64 of 16 bytes (RFC 6455 section 4.1)");
+  if (!cfg.origins.empty()) {
+    bool ok = false;
+    if (origin)
+      for (const auto& o : cfg.origins)
+        if (o.size() == origin->value.len && memcmp(o.data(), b + origin->value.off, o.size()) == 0) ok = true;
+    if (!ok) return refuse(403, "this Origin is not allowed to open a WebSocket here");
+  }
+  *proto = -1;
+  for (size_t p = 0; p < cfg.protocols.size() && *proto < 0; ++p)
+    for (uint32_t i = 0; i < head.header_count; ++i) {
+      const http1::Header& f = h.fields[i];
+      if (http1::span_is(b, f.name, "sec-websocket-protocol") &&
+          ws::list_has(b + f.value.off, f.value.len, cfg.protocols[p].data(), cfg.protocols[p].size(), true)) {
+        *proto = static_cast<int32_t>(p);
+        break;
+      }
+    }
+  *key = k->value;
+  return 1;
+}
+
+size_t Shard::ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t flags, const uint8_t* key,
+                       int32_t proto, uint8_t* rest, size_t rest_len) {
+  Conn& c = conns_[index];
+  ConnHttp& h = *c.http;
+  std::shared_ptr<WsEndpoint> we = h.ep->ws;
+  ws::Limits lim;
+  lim.max_message = we->cfg.max_message;
+  lim.server = true;
+  c.ws = std::make_unique<ConnWs>(lim);
+  ConnWs& w = *c.ws;
+  w.shard = this;
+  w.index = index;
+  w.ep = we;
+  w.record = slot;
+  w.record_len = rec_len;
+  w.record_flags = flags;
+  w.proto = proto;
+  ws::accept_key(key, 24, w.accept);
+  w.last_in_ms = w.last_msg_ms = now_ms();
+  ++we->stats.upgrades;
+  ++h.ep->stats.requests;
+  http_set_wait(index, HttpWait::None, 0);
+  h.no_more = true;
+  if (we->cfg.manual) {
+    // The record stays held (its slot is not lent for the batch) until ws_accept / ws_reject.
+    emit(kEvWsUpgrade, index, c.gen, proto, static_cast<uint32_t>(pool_->slot_offset(slot)), rec_len,
+         static_cast<int32_t>(flags), 0);
+  } else {
+    ws_open(index, nullptr, 0);
+    if (c.state != ConnState::Open) return rest_len;
+    emit(kEvWsOpen, index, c.gen, proto, static_cast<uint32_t>(pool_->slot_offset(slot)), rec_len,
+         static_cast<int32_t>(flags), 0);
+    loaned_plain_.push_back(slot);  // lent for this batch, like an HttpRequest's record
+    w.record = -1;
+  }
+  if (rest_len) ws_input(index, rest, rest_len);
+  return rest_len;
+}
+
+void Shard::ws_open(uint32_t index, const http1::Field* fields, uint32_t nfields) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  std::string& r = http_scratch_;
+  r.assign("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+  r.append(w.accept, 28);
+  r.append("\r\n");
+  if (w.proto >= 0) {
+    r.append("Sec-WebSocket-Protocol: ");
+    r.append(w.ep->cfg.protocols[static_cast<size_t>(w.proto)]);
+    r.append("\r\n");
+  }
+  for (uint32_t i = 0; i < nfields; ++i) {
+    r.append(fields[i].name, fields[i].name_len);
+    r.append(": ");
+    r.append(fields[i].value, fields[i].value_len);
+    r.append("\r\n");
+  }
+  r.append("\r\n");
+  w.upgraded = true;
+  ++w.ep->stats.open;
+  ws_raw(index, reinterpret_cast<const uint8_t*>(r.data()), r.size());
+  ws_arm(index);
+  mark_dirty(index);  // flush() lets HTTP's state go
+}
+
+int Shard::ws_accept(uint32_t index, uint32_t gen, int32_t proto, const http1::Field* fields, uint32_t nfields) {
+  Conn* c = lookup(index, gen);
+  if (!c || c->state != ConnState::Open) return kErrStaleId;
+  if (!c->ws || c->ws->upgraded || c->ws->record < 0) return kErrNotWs;
+  ConnWs& w = *c->ws;
+  if (proto >= static_cast<int32_t>(w.ep->cfg.protocols.size())) return kErrWrongKind;
+  if (proto >= -1) w.proto = proto;
+  ws_open(index, fields, nfields);
+  w.open_owed = true;  // WsOpen (with the held record) goes out from flush()
+  mark_dirty(index);
+  return 0;
+}
+
+int Shard::ws_reject(uint32_t index, uint32_t gen, uint16_t status, const char* reason) {
+  Conn* c = lookup(index, gen);
+  if (!c || c->state != ConnState::Open) return kErrStaleId;
+  if (!c->ws || c->ws->upgraded || !c->http) return kErrNotWs;
+  ConnWs& w = *c->ws;
+  if (w.record >= 0) pool_->release(static_cast<uint32_t>(w.record));
+  w.record = -1;
+  ++w.ep->stats.refused;
+  c->ws.reset();
+  c->http->no_more = false;
+  http_fail(index, status, reason, false);
+  mark_dirty(index);
+  return 0;
+}
+
+// ---- input ----
+
+void Shard::ws_input(uint32_t index, uint8_t* p, size_t n) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  w.ep->stats.bytes_in += n;
+  if (w.close_recv || w.failed) return;  // after the peer's close frame nothing more is read
+  w.last_in_ms = now_ms();
+  w.ping_out = false;  // any input shows the peer is alive
+  if (!w.upgraded || !w.in.empty() || w.pump_more) {
+    w.in.insert(w.in.end(), p, p + n);
+    if (w.upgraded) ws_pump(index);
+  } else {
+    size_t used = ws_feed(index, p, n);
+    if (used < n && c.ws && !w.failed && !w.close_recv) w.in.assign(p + used, p + n);
+  }
+  if (!c.ws) return;
+  size_t cap = 2 * static_cast<size_t>(pool_->slot_size()) + 64 * 1024;
+  if (c.state == ConnState::Open && w.in.size() > cap && !w.rx_paused) {
+    w.rx_paused = true;  // the peer meets TCP flow control until the held input is read
+    cancel_recv(index);
+  }
+}
+
+void Shard::ws_pump(uint32_t index) {
+  ConnWs& w = *conns_[index].ws;
+  if (w.ready && !ws_deliver(index, w.ready_text)) return;  // still no slots for the last message
+  if (w.in.empty()) return;
+  size_t used = ws_feed(index, w.in.data(), w.in.size());
+  if (w.failed || w.close_recv) w.in.clear();
+  else w.in.erase(w.in.begin(), w.in.begin() + static_cast<ptrdiff_t>(used));
+}
+
+size_t Shard::ws_feed(uint32_t index, uint8_t* p, size_t n) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  w.pump_more = false;
+  if (!room(2)) {
+    w.pump_more = true;
+    return 0;
+  }
+  w.feed_pooled = p >= pool_->base() && p < pool_->base() + pool_->extra_offset();
+  size_t used = w.rd.feed(p, n);
+  if (!c.ws) return n;
+  if (w.rd.failed() && !w.failed) {
+    uint16_t code = w.rd.failed();
+    if (code == ws::kTooBig) ++w.ep->stats.too_big;
+    else ++w.ep->stats.protocol_errors;
+    ws_fail(index, code, w.rd.why(), kOriginError);
+    return n;
+  }
+  // A message begun in place whose end is still to come: its piece is kept (the slot under
+  // it goes back to the kernel when the batch ends).
+  if (w.piece) {
+    w.msg.assign(reinterpret_cast<const char*>(w.piece), w.piece_len);
+    w.piece = nullptr;
+    w.gathering = true;
+  }
+  return used;
+}
+
+void ConnWs::on_data(const uint8_t* p, size_t n, bool) {
+  if (!gathering && !piece && feed_pooled) {
+    piece = p;
+    piece_len = n;
+    return;
+  }
+  if (piece) {
+    msg.assign(reinterpret_cast<const char*>(piece), piece_len);
+    piece = nullptr;
+  }
+  gathering = true;
+  msg.append(reinterpret_cast<const char*>(p), n);
+}
+
+void ConnWs::on_message_end(bool text) {
+  if (!shard->ws_deliver(index, text)) {
+    ready = true;  // delivered by ws_pump once a pool run is free
+    ready_text = text;
+    rd.pause();
+    return;
+  }
+  if (!shard->room_for_ws()) rd.pause();
+}
+
+bool Shard::ws_deliver(uint32_t index, bool text) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  int32_t kind = text ? kKindWsText : kKindWsBinary;
+  uint32_t off = 0, len = 0;
+  if (!w.gathering) {
+    if (w.piece) {
+      off = static_cast<uint32_t>(w.piece - pool_->base());
+      len = static_cast<uint32_t>(w.piece_len);
+    }
+  } else {
+    const uint32_t ss = pool_->slot_size();
+    uint32_t run = static_cast<uint32_t>((w.msg.size() + ss - 1) / ss);
+    int64_t s = run <= 1 ? pool_->acquire() : pool_->acquire_run(run);
+    if (s < 0) {
+      w.pump_more = true;
+      wait_for_slot(index);
+      return false;
+    }
+    uint32_t slot = static_cast<uint32_t>(s);
+    memcpy(pool_->slot_ptr(slot), w.msg.data(), w.msg.size());
+    loaned_plain_.push_back(slot);
+    off = static_cast<uint32_t>(pool_->slot_offset(slot));
+    len = static_cast<uint32_t>(w.msg.size());
+    w.msg.clear();
+    if (w.msg.capacity() > 64 * 1024) w.msg.shrink_to_fit();  // a large message's buffer goes
+  }
+  emit(kEvStreamFrame, index, c.gen, kind, off, len, 0, 0);
+  w.piece = nullptr;
+  w.piece_len = 0;
+  w.gathering = false;
+  w.ready = false;
+  ++w.ep->stats.messages_in;
+  w.last_msg_ms = now_ms();
+  return true;
+}
+
+void ConnWs::on_ping(const uint8_t* p, size_t n) {
+  if (!close_sent) shard->ws_control(index, ws::kPong, p, n);
+}
+
+void ConnWs::on_pong(const uint8_t*, size_t) { ping_out = false; }
+
+void ConnWs::on_close(uint16_t c, const uint8_t* r, size_t n) {
+  close_recv = true;
+  if (!close_sent) {  // the peer began the handshake: echo its code, then the TCP close
+    code = c;
+    reason.assign(reinterpret_cast<const char*>(r), n);
+    origin = kOriginPeer;
+    shard->ws_control(index, ws::kClose, nullptr, c == ws::kNoStatus ? SIZE_MAX : c);
+    close_sent = true;
+  }
+  shard->ws_closed_both(index);
+}
+
+void Shard::ws_closed_both(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  w.clean = true;
+  // The server closes the TCP connection first (RFC 6455 section 7.1.1), once the close frame
+  // is out.
+  if (!c.graceful) conn_close_graceful(index, c.gen, w.ep->cfg.close_timeout_ms ? w.ep->cfg.close_timeout_ms : 1000);
+}
+
+// ---- output ----
+
+void Shard::ws_raw(uint32_t index, const uint8_t* data, size_t len) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (!w.out_empty()) {
+    w.out.append(reinterpret_cast<const char*>(data), len);
+    return;
+  }
+  w.out.clear();
+  w.out_off = 0;
+  int64_t n = conn_write(index, c.gen, data, len);
+  if (n < 0) return;
+  if (static_cast<size_t>(n) < len) w.out.append(reinterpret_cast<const char*>(data) + n, len - static_cast<size_t>(n));
+}
+
+// Control frames: `n` is the payload length, or for kClose the code (SIZE_MAX: none) with
+// `p`/reason handled by the caller through ws_close.
+void Shard::ws_control(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n) {
+  uint8_t f[ws::kHeaderMax + 125];
+  size_t len;
+  if (opcode == ws::kClose) {
+    if (n == SIZE_MAX) {
+      len = ws::write_header(f, ws::kClose, true, 0, nullptr);
+    } else {
+      len = ws::write_header(f, ws::kClose, true, 2, nullptr);
+      f[len++] = static_cast<uint8_t>(n >> 8);
+      f[len++] = static_cast<uint8_t>(n);
+    }
+  } else {
+    len = ws::write_header(f, opcode, true, n, nullptr);
+    if (n) memcpy(f + len, p, n);
+    len += n;
+  }
+  ws_raw(index, f, len);
+  mark_dirty(index);
+}
+
+int32_t Shard::ws_outcome(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (c.tx_bytes + w.out_left() > w.ep->cfg.send_mark) {
+    c.want_writable = true;  // Writable once everything is out
+    return kWsQueued;
+  }
+  return kWsSent;
+}
+
+int32_t Shard::ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* data, size_t len) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->ws || !c->ws->upgraded) return c->http ? kErrNotWs : (c->state == ConnState::Open ? kErrNotWs : kErrClosing);
+  ConnWs& w = *c->ws;
+  if (c->state != ConnState::Open || w.close_sent || c->graceful) return kErrClosing;
+  size_t buffered = c->tx_bytes + w.out_left();
+  if (buffered > 0 && buffered + len + ws::kHeaderMax > w.ep->cfg.send_max) {
+    ++w.ep->stats.dropped;
+    if (w.ep->cfg.slow == WsSlowPolicy::Close) {
+      ++w.ep->stats.closed_slow;
+      ws_fail(index, w.ep->cfg.slow_close_code, "the peer reads too slowly: its send budget (maxBufferedBytes) was exceeded",
+              kOriginLocal);
+    }
+    return kWsDropped;
+  }
+  uint8_t hdr[ws::kHeaderMax];
+  size_t hl = ws::write_header(hdr, text ? ws::kText : ws::kBinary, true, len, nullptr);
+  ws_raw(index, hdr, hl);
+  if (len) ws_raw(index, data, len);
+  ++w.ep->stats.messages_out;
+  w.ep->stats.bytes_out += hl + len;
+  mark_dirty(index);
+  return ws_outcome(index);
+}
+
+int Shard::ws_close(uint32_t index, uint32_t gen, uint16_t code, const uint8_t* reason, size_t n) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->ws || !c->ws->upgraded) return kErrNotWs;
+  ConnWs& w = *c->ws;
+  if (c->state != ConnState::Open || w.close_sent) return kErrClosing;
+  if (n > kReasonMax) n = kReasonMax;
+  uint8_t f[ws::kHeaderMax + 125];
+  size_t len = ws::write_header(f, ws::kClose, true, 2 + n, nullptr);
+  f[len++] = static_cast<uint8_t>(code >> 8);
+  f[len++] = static_cast<uint8_t>(code);
+  memcpy(f + len, reason, n);
+  len += n;
+  ws_raw(index, f, len);
+  w.close_sent = true;
+  w.code = code;
+  w.reason.assign(reinterpret_cast<const char*>(reason), n);
+  w.origin = kOriginLocal;
+  w.close_at = now_ms() + w.ep->cfg.close_timeout_ms;
+  ws_arm(index);
+  mark_dirty(index);
+  return 0;
+}
+
+void Shard::ws_fail(uint32_t index, uint16_t code, const char* why, int32_t origin) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (w.failed) return;
+  w.failed = true;
+  w.in.clear();
+  if (!w.close_sent && c.state == ConnState::Open && !c.graceful) {
+    size_t n = strnlen(why, kReasonMax);
+    ws_close(index, c.gen, code, reinterpret_cast<const uint8_t*>(why), n);
+  }
+  w.code = code;
+  w.reason = why;
+  w.origin = origin;
+  // _Fail the WebSocket Connection_ (RFC 6455 section 7.1.7): the close frame, then the TCP
+  // close without waiting for the peer's answer.
+  if (c.state == ConnState::Open && !c.graceful) conn_close_graceful(index, c.gen, 1000);
+}
+
+void Shard::ws_peer_ended(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (!w.close_recv && !w.failed && w.code == 0) {
+    w.code = ws::kAbnormal;
+    w.reason = "the peer ended the TCP connection without a close frame";
+    w.origin = kOriginPeer;
+  }
+  if (c.state == ConnState::Open && !c.graceful) conn_close_graceful(index, c.gen, 1000);
+}
+
+// ---- flush, timers, close ----
+
+bool Shard::ws_owes(const Conn& c) {
+  if (!c.ws || c.state != ConnState::Open) return false;
+  const ConnWs& w = *c.ws;
+  return (w.pump_more && !c.pool_waiting) || w.open_owed;
+}
+
+void Shard::ws_flush(uint32_t index, bool allow_events) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (w.upgraded && c.http) {  // HTTP is done with this connection
+    --c.http->ep->stats.active;
+    if (c.http->timer != TimerWheel::kNone) timers_.cancel(c.http->timer);
+    c.http.reset();
+  }
+  if (w.open_owed && allow_events && room(1)) {
+    w.open_owed = false;
+    if (w.record >= 0) {
+      emit(kEvWsOpen, index, c.gen, w.proto, static_cast<uint32_t>(pool_->slot_offset(static_cast<uint32_t>(w.record))),
+           w.record_len, static_cast<int32_t>(w.record_flags), 0);
+      loaned_plain_.push_back(static_cast<uint32_t>(w.record));  // its hold ends with the batch
+      w.record = -1;
+    }
+  }
+  if (allow_events && w.upgraded && !w.open_owed && (w.pump_more || w.ready || (!w.in.empty() && !w.failed)))
+    ws_pump(index);
+  if (c.state != ConnState::Open || !c.ws) return;
+  while (!w.out_empty()) {  // the overflow into the write queue as it drains
+    int64_t n = conn_write(index, c.gen, reinterpret_cast<const uint8_t*>(w.out.data()) + w.out_off, w.out_left());
+    if (n <= 0) break;
+    w.out_off += static_cast<size_t>(n);
+  }
+  if (w.out_empty() && !w.out.empty()) {
+    w.out.clear();
+    w.out_off = 0;
+    if (w.out.capacity() > 256 * 1024) w.out.shrink_to_fit();
+  }
+  if (w.rx_paused && !c.recv_armed && w.in.size() <= 2 * static_cast<size_t>(pool_->slot_size())) {
+    w.rx_paused = false;
+    c.need_rearm = !c.peer_eof;
+  }
+}
+
+void Shard::ws_arm(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  const WsConfig& cfg = w.ep->cfg;
+  uint64_t at = UINT64_MAX;
+  if (w.close_sent && !w.close_recv && cfg.close_timeout_ms) at = std::min(at, w.close_at);
+  if (!w.close_sent && cfg.ping_interval_ms)
+    at = std::min(at, (w.ping_out ? w.ping_at : w.last_in_ms) + cfg.ping_interval_ms);
+  if (!w.close_sent && cfg.idle_timeout_ms) at = std::min(at, w.last_msg_ms + cfg.idle_timeout_ms);
+  if (at == UINT64_MAX) return;
+  if (w.timer != TimerWheel::kNone && w.timer_at <= at) return;  // fires earlier: re-armed then
+  if (w.timer != TimerWheel::kNone) timers_.cancel(w.timer);
+  w.timer = timers_.add(at, kTimerWs, index, c.gen);
+  w.timer_at = at;
+}
+
+void Shard::ws_timer(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  w.timer = TimerWheel::kNone;
+  if (!w.upgraded) return;
+  const WsConfig& cfg = w.ep->cfg;
+  uint64_t now = now_ms();
+  if (w.close_sent) {
+    if (!w.close_recv && cfg.close_timeout_ms && now >= w.close_at && !c.graceful) {
+      conn_close_graceful(index, c.gen, 1000);  // the peer never answered our close frame
+      return;
+    }
+  } else {
+    if (cfg.ping_interval_ms) {
+      if (w.ping_out && now >= w.ping_at + cfg.ping_interval_ms) {
+        ++w.ep->stats.ping_timeouts;
+        w.code = ws::kAbnormal;
+        w.reason = "no pong (nor any other frame) within pingIntervalMs of our ping: the peer is gone";
+        w.origin = kOriginTimeout;
+        begin_close(index, 0, kOriginTimeout);
+        return;
+      }
+      if (!w.ping_out && now >= w.last_in_ms + cfg.ping_interval_ms) {
+        ws_control(index, ws::kPing, nullptr, 0);
+        w.ping_out = true;
+        w.ping_at = now;
+      }
+    }
+    if (cfg.idle_timeout_ms && now >= w.last_msg_ms + cfg.idle_timeout_ms) {
+      static const char kIdle[] = "idle timeout";
+      ws_close(index, c.gen, ws::kGoingAway, reinterpret_cast<const uint8_t*>(kIdle), sizeof kIdle - 1);
+      w.origin = kOriginTimeout;
+    }
+  }
+  ws_arm(index);
+}
+
+int64_t Shard::ws_buffered(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->ws) return kErrNotWs;
+  return static_cast<int64_t>(c->tx_bytes + c->ws->out_left());
+}
+
+bool Shard::ws_close_info(uint32_t index, uint32_t gen, WsCloseInfo* out) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->ws || !c->ws->upgraded) return false;
+  const ConnWs& w = *c->ws;
+  out->code = w.code ? w.code : ws::kAbnormal;
+  out->reason = &w.reason;
+  out->sys_err = w.sys_err;
+  out->clean = w.clean;
+  out->origin = w.origin;
+  return true;
+}
+
+// Called from begin_close: what Disconnected reports for a WebSocket connection.
+void Shard::ws_final(Conn& c, int32_t* err, int32_t* origin) {
+  ConnWs& w = *c.ws;
+  if (!w.upgraded) return;
+  if (w.code == 0) {  // no close frame either way, no failure of ours: the connection was lost
+    w.code = ws::kAbnormal;
+    w.sys_err = *err > 0 ? *err : 0;
+    w.origin = *origin;
+    if (w.reason.empty())
+      w.reason = *err > 0 ? "the TCP connection failed without a close frame"
+                          : *origin == kOriginPeer ? "the peer closed the TCP connection without a close frame"
+                                                   : "closed without a close handshake";
+  }
+  *err = w.code;
+  *origin = w.origin;
+}
+
+void Shard::ws_release(Conn& c) {
+  ConnWs& w = *c.ws;
+  if (w.timer != TimerWheel::kNone) timers_.cancel(w.timer);
+  if (w.record >= 0) pool_->release(static_cast<uint32_t>(w.record));
+  if (w.upgraded && w.ep->stats.open) --w.ep->stats.open;
+  ws_unsubscribe_all(c);
+  c.ws.reset();
+}
+
+}  // namespace zio

@@ -1,0 +1,590 @@
+/**
+ * @zero-io/websocket — a WebSocket server (RFC 6455) on zero-io's shard engine.
+ *
+ * Importing this package adds `wsListen`, `wsListenTls`, `wsListenWith`, `wsServe`, `wsSend`,
+ * `wsSendBuffer`, `wsClose`, `wsAccept`, `wsReject`, `wsBufferedAmount`, `wsSubscribe`,
+ * `wsUnsubscribe`, `wsPublish`, `wsBroadcast`, `wsSubscribers` and `wsStats` to `Io`, and the
+ * `WsOpen` / `WsUpgrade` events to the event union. Frames are read natively (unmasked in
+ * place, UTF-8 checked, control frames answered); whole messages arrive as
+ * `StreamFrame { kind: 'WsText' | 'WsBinary' }` events whose `data` is a borrowed view.
+ * @module
+ */
+import {
+  Io, IoError, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
+} from '@zero-io/core';
+import {
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReasonRange, registerEventType,
+  registerRecordEvent, rejectUnknownKeys, serverTlsAttacher, type Latin1Buffer,
+} from '@zero-io/core/internal';
+import type { TlsServerConfig } from '@zero-io/tcp';
+
+requireFeature('websocket', '@zero-io/websocket');
+
+const EV_STREAM_FRAME = 3;
+const EV_WS_OPEN = 14;
+const EV_WS_UPGRADE = 15;
+const KIND_WS_TEXT = 1;
+
+/** The WebSocket options of a listener ({@link Io.wsServe}; {@link WsListenConfig} has them too). */
+export interface WsServeConfig {
+  /**
+   * Request paths that open a WebSocket (exact match, without the query), e.g. `['/echo',
+   * '/ticker']`. On a `wsListen` listener other paths are answered 404; on an HTTP listener
+   * (`wsServe`) upgrade requests for other paths stay HTTP requests. @default every path
+   */
+  paths?: readonly string[];
+  /**
+   * Origin values allowed to open a WebSocket (browsers send Origin; a request whose Origin is
+   * not listed, or that has none, is answered 403). @default any (no check)
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Subprotocols this server speaks, in its order of preference: the first one the client
+   * offers (Sec-WebSocket-Protocol) is chosen and read back as `ev.subprotocol` of `WsOpen`.
+   * A client that offers none of them is served with no subprotocol. @default none
+   */
+  subprotocols?: readonly string[];
+  /**
+   * The largest message (all its fragments), in bytes; a larger one closes the connection with
+   * 1009. Messages arrive whole: one larger than a pool slot is assembled in a run of adjacent
+   * pool slots, so this is at most a quarter of the pool (`poolSlotCount * poolSlotSize / 4`).
+   * @default 1 MiB (at most the pool bound)
+   */
+  maxMessageSize?: number;
+  /** A connection that has sent no message for this long is closed with 1001. 0: never. @default 0 */
+  idleTimeoutMs?: number;
+  /**
+   * After this much silence from the peer the engine sends a ping; if nothing (a pong or any
+   * frame) arrives within another interval, the peer is taken for dead and the connection
+   * closes: `Disconnected` with errorCode 1006, origin 'timeout'. 0: no pings. @default 30000
+   */
+  pingIntervalMs?: number;
+  /** After our close frame, how long the peer has to answer before the TCP connection is closed. @default 5000 */
+  closeTimeoutMs?: number;
+  /**
+   * The send budget's mark, in bytes written and not yet taken by the kernel (see
+   * `wsBufferedAmount`): a send that leaves more than this buffered reports `'queued'`, and a
+   * `Writable` event follows once everything is out. @default 65536
+   */
+  sendHighWaterMark?: number;
+  /**
+   * The send budget: a send that would take the buffered bytes past this is not sent:
+   * `'dropped'` (and with `slowPolicy: 'close'` the connection is closed). A message larger
+   * than this is still sent when nothing is buffered. @default 1 MiB
+   */
+  maxBufferedBytes?: number;
+  /**
+   * What a send past `maxBufferedBytes` does besides reporting `'dropped'`: `'drop'` (only the
+   * message is lost; the caller sees it), `'close'` (the slow connection is closed with 1008
+   * policy violation) or `'close-try-again'` (closed with 1013 try again later). @default 'drop'
+   */
+  slowPolicy?: 'drop' | 'close' | 'close-try-again';
+  /**
+   * `'auto'`: a valid upgrade is answered 101 at once and reported as `WsOpen`. `'manual'`:
+   * it is reported as `WsUpgrade` (headers, path, offered subprotocols) and waits for
+   * `io.wsAccept(conn)` or `io.wsReject(conn, status)` — now or later (authentication).
+   * @default 'auto'
+   */
+  handshake?: 'auto' | 'manual';
+}
+
+/** Options of {@link Io.wsListenWith}. */
+export interface WsListenConfig extends WsServeConfig {
+  /** IP address to bind ('localhost' means 127.0.0.1; '::' also accepts IPv4). @default '0.0.0.0' */
+  host?: string;
+  /** Port; 0 picks a free one (read it back with `io.localAddress(ep)`). */
+  port: number;
+  /** listen() backlog. @default 511 */
+  backlog?: number;
+  /** SO_REUSEPORT. @default false */
+  reusePort?: boolean;
+  /** Serve wss:// — the `TlsServerConfig` of `@zero-io/tcp` (import '@zero-io/tcp' too). */
+  tls?: TlsServerConfig;
+  /** Bytes of an upgrade request's head (its line and fields); larger is answered 431. @default 16384 */
+  maxHeaderSize?: number;
+  /** An upgrade request must arrive within this time of the connection's first byte. @default 10000 */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * What a send did:
+ * - `'sent'`: the message is in the connection's queue and the buffered bytes are within
+ *   `sendHighWaterMark`;
+ * - `'queued'`: it is queued, but the buffered bytes passed the mark: a `Writable` event
+ *   follows when everything is out (a good time to send more);
+ * - `'dropped'`: it was not sent: the send budget (`maxBufferedBytes`) would be exceeded
+ *   (with `slowPolicy: 'close'` the connection is closing too);
+ * - `'closed'`: the connection is closing or gone (its close frame is out, or it closed).
+ */
+export type WsSendStatus = 'sent' | 'queued' | 'dropped' | 'closed';
+
+/**
+ * What a publish or broadcast did, per connection reached. The object is reused by the next
+ * `wsPublish` / `wsBroadcast` of the same Io: read it (or copy it) before publishing again.
+ */
+export interface WsPublishResult {
+  /** Subscribers (or listed connections that are open WebSockets) the message was offered to. */
+  subscribers: number;
+  sent: number;
+  queued: number;
+  /** Connections whose send budget it would have exceeded (or that were closing / gone). */
+  dropped: number;
+}
+
+/** Counters of a WebSocket listener ({@link Io.wsStats}). */
+export interface WsStats {
+  /** Upgrade requests accepted (101 sent, or held for wsAccept). */
+  upgrades: number;
+  /** Upgrade requests refused (bad version, key, path, Origin, or wsReject). */
+  refused: number;
+  /** WebSocket connections open now. */
+  open: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Sends and publishes refused by the send budget. */
+  dropped: number;
+  /** Connections closed by slowPolicy 'close'. */
+  closedSlow: number;
+  /** Connections closed because a ping went unanswered. */
+  pingTimeouts: number;
+  /** Connections failed for a protocol violation (1002 / 1007). */
+  protocolErrors: number;
+  /** Connections failed for a message over maxMessageSize (1009). */
+  tooBig: number;
+  /** Messages sent by wsPublish / wsBroadcast (one per subscriber reached). */
+  published: number;
+}
+
+/**
+ * A connection became a WebSocket (the 101 is out). Borrowed like every event: read what you
+ * need during the handler call. The request's fields are those of the upgrade request.
+ */
+export interface WsOpenEvent {
+  readonly type: 'WsOpen';
+  readonly conn: ConnId;
+  /** The listener that accepted the connection. */
+  readonly endpoint: EndpointId | null;
+  /** The request path, without the query. */
+  readonly path: string;
+  /** The query, without '?' ('' when none). */
+  readonly query: string;
+  /** The request-target as sent. */
+  readonly target: string;
+  /** The subprotocol chosen (one of the listener's `subprotocols`), or null when none was. */
+  readonly subprotocol: string | null;
+  /** The first field named `name` (case-insensitive), or null. */
+  header(name: string): string | null;
+  /** Every field as [name, value], in order. */
+  headers(): [string, string][];
+}
+
+/**
+ * An upgrade request waits for your answer (`handshake: 'manual'`): `io.wsAccept(ev.conn)`
+ * or `io.wsReject(ev.conn, 401)`, now or later. The request stays readable during this
+ * handler call; a `WsOpen` with the same fields follows the accept.
+ */
+export interface WsUpgradeEvent extends Omit<WsOpenEvent, 'type'> {
+  readonly type: 'WsUpgrade';
+}
+
+/** Options of {@link Io.wsAccept}. */
+export interface WsAcceptOptions {
+  /** The subprotocol to answer with (one of the listener's `subprotocols`); default: the one the engine chose. */
+  protocol?: string | null;
+  /** Extra response fields of the 101 (e.g. a Set-Cookie). */
+  headers?: Record<string, string>;
+}
+
+declare module '@zero-io/core' {
+  interface EventMap {
+    WsOpen: WsOpenEvent;
+    WsUpgrade: WsUpgradeEvent;
+  }
+  interface StreamFrameEvent {
+    /**
+     * The payload decoded as UTF-8 (a new string: yours to keep). For `WsText` messages, whose
+     * UTF-8 the engine has checked.
+     */
+    readonly text: string;
+  }
+  interface Io {
+    /** Serves WebSocket on `"host:port"`, `"[v6]:port"` or a port, with the defaults of {@link WsListenConfig}. */
+    wsListen(addr: string | number): EndpointId;
+    /** Serves wss:// (needs `import '@zero-io/tcp'`, whose TlsServerConfig this takes). */
+    wsListenTls(addr: string | number, tls: TlsServerConfig): EndpointId;
+    /** Serves WebSocket with options. Requests that are not upgrades are answered 426. */
+    wsListenWith(config: WsListenConfig): EndpointId;
+    /**
+     * Serves WebSocket upgrades on an `httpListen` listener (same port as your HTTP routes):
+     * upgrade requests for `paths` become WebSockets, everything else stays HTTP. Needs
+     * `@zero-io/http` for the listener; this package itself depends only on core.
+     */
+    wsServe(ep: EndpointId, config?: WsServeConfig): void;
+    /**
+     * Sends one message (`text`: a text message; a string is always sent as text). Whole or not
+     * at all, whatever its size. Never throws for a slow or closed peer: see {@link WsSendStatus}.
+     * Throws InvalidConnId when `conn` is not a WebSocket connection.
+     */
+    wsSend(conn: ConnId, data: Uint8Array | string, text?: boolean): WsSendStatus;
+    /** Sends the bytes written into a SendBuffer (`buf.length` of them) as one message. */
+    wsSendBuffer(conn: ConnId, buf: SendBuffer, text?: boolean): WsSendStatus;
+    /**
+     * Starts the close handshake (RFC 6455 section 7): our close frame with `code` (1000, or
+     * 3000-4999 for applications) and a reason of at most 123 bytes; the connection closes when
+     * the peer answers (or after `closeTimeoutMs`), and `Disconnected` reports the code. False
+     * when it is closing or gone already.
+     */
+    wsClose(conn: ConnId, code?: number, reason?: string): boolean;
+    /** Accepts a held upgrade (`WsUpgrade`): the 101 goes out and `WsOpen` follows. False when it is gone. */
+    wsAccept(conn: ConnId, options?: WsAcceptOptions): boolean;
+    /** Refuses a held upgrade with an HTTP status (and `reason` as its text body); the connection closes. */
+    wsReject(conn: ConnId, status?: number, reason?: string): boolean;
+    /** Bytes sent and not yet taken by the kernel (0 for a closed connection). */
+    wsBufferedAmount(conn: ConnId): number;
+    /** Subscribes an open WebSocket to a topic of this shard; false when it was already subscribed. */
+    wsSubscribe(conn: ConnId, topic: string): boolean;
+    /** Unsubscribes; false when it was not subscribed. A closed connection leaves all its topics. */
+    wsUnsubscribe(conn: ConnId, topic: string): boolean;
+    /**
+     * Sends one message to every subscriber of `topic` on this shard: the frame is built once,
+     * in a pool slot, and queued by reference on each plaintext subscriber (a copy for TLS).
+     * Each subscriber's send budget applies as to wsSend; the result counts the outcomes.
+     */
+    wsPublish(topic: string, data: Uint8Array | string, text?: boolean): WsPublishResult;
+    /** The same fan-out to an explicit list of connections (any that are not open WebSockets count as dropped). */
+    wsBroadcast(conns: readonly ConnId[], data: Uint8Array | string, text?: boolean): WsPublishResult;
+    /** Subscribers of a topic on this shard. */
+    wsSubscribers(topic: string): number;
+    /** Counters of a WebSocket listener (null when `ep` serves no WebSocket). */
+    wsStats(ep: EndpointId): WsStats | null;
+  }
+}
+
+// ---- events ----
+
+interface Cursor { _io(): Io; _base(): number }
+type WsIo = Io & { _wsBuf?: Latin1Buffer; _wsResult?: WsPublishResult; _wsCounts?: Uint32Array };
+
+function poolBuf(io: WsIo): Latin1Buffer {
+  return (io._wsBuf ??= Buffer.from(io._pool) as Latin1Buffer);
+}
+
+/** The subprotocol lists of WebSocket listeners, by Io and endpoint. */
+const protocolsOf = new WeakMap<Io, Map<number, readonly string[]>>();
+
+function borrowExpired(): IoError {
+  return new IoError('BorrowExpired',
+    'a WsOpen / WsUpgrade / StreamFrame event was read after its handler call returned: events are borrowed (one reused object). ' +
+    'Copy what you need during the call (const { conn } = ev; const path = ev.path).');
+}
+const subprotocol: PropertyDescriptor = {
+  get(this: Cursor & { endpoint: EndpointId | null }) {
+    const io = this._io();
+    const t = io._i32[this._base()];
+    if (t !== EV_WS_OPEN && t !== EV_WS_UPGRADE) throw borrowExpired();
+    const i = io._i32[this._base() + 3];
+    if (i < 0 || this.endpoint === null) return null;
+    return protocolsOf.get(io)?.get(this.endpoint)?.[i] ?? null;
+  },
+  configurable: true,
+};
+registerEventType(EV_WS_OPEN, 'WsOpen', { ...registerRecordEvent(EV_WS_OPEN), subprotocol });
+registerEventType(EV_WS_UPGRADE, 'WsUpgrade', { ...registerRecordEvent(EV_WS_UPGRADE), subprotocol });
+registerEventType(EV_STREAM_FRAME, 'StreamFrame', {
+  text: {
+    get(this: Cursor) {
+      const io = this._io() as WsIo;
+      const b = this._base();
+      if (io._i32[b] !== EV_STREAM_FRAME) throw borrowExpired();
+      const off = io._u32[b + 4], len = io._u32[b + 5];
+      return (poolBuf(io) as unknown as { utf8Slice(s: number, e: number): string }).utf8Slice(off, off + len);
+    },
+    configurable: true,
+  },
+});
+
+// ---- Disconnected: the close code and its reason ----
+
+const CODE_NAMES: Record<number, string> = {
+  1000: 'normal closure', 1001: 'going away', 1002: 'protocol error', 1003: 'unsupported data',
+  1005: 'no status code', 1006: 'abnormal closure', 1007: 'invalid payload data', 1008: 'policy violation',
+  1009: 'message too big', 1010: 'mandatory extension', 1011: 'internal error', 1012: 'service restart',
+  1013: 'try again later', 1015: 'TLS handshake failure',
+};
+const ORIGIN_WORDS = ['by us', 'by the peer', 'after an error', 'on a timeout'];
+registerCloseReasonRange(1000, 4999, (io, conn, code) => {
+  const { native, shard } = internalsOf(io);
+  const info = native.wsCloseInfo(shard, conn);
+  const name = CODE_NAMES[code] ?? (code >= 4000 ? 'application code' : code >= 3000 ? 'registered code' : 'code');
+  if (info === null) return `WebSocket closed: ${code} (${name})`;
+  const [, reason, errno, clean, origin] = info;
+  const how = clean ? 'closed' : 'ended';
+  const why = reason ? `: ${reason}` : '';
+  const sys = errno > 0 ? ` (errno ${errno})` : '';
+  return `WebSocket ${how} ${ORIGIN_WORDS[origin] ?? ''} with ${code} (${name})${why}${sys}`;
+});
+
+// ---- options ----
+
+function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
+  }
+  return v;
+}
+
+function stringList(v: unknown, key: string, what: string, check?: (s: string) => boolean): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s.length === 0 || (check !== undefined && !check(s)))) {
+    throw new IoError('InvalidConfig', `${what}: ${key} must be a list of non-empty strings${check ? ' (see its TSDoc)' : ''}, got ${describeValue(v)}`, { key });
+  }
+  return [...v] as string[];
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const SERVE_KEYS = ['paths', 'allowedOrigins', 'subprotocols', 'maxMessageSize', 'idleTimeoutMs', 'pingIntervalMs',
+  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake'] as const;
+
+function wsOptions(io: Io, config: WsServeConfig, what: string, only: boolean): Record<string, number | string[]> {
+  const poolBound = Math.floor(io.config.poolSlotCount * io.config.poolSlotSize / 4);
+  const maxBuffered = intOption(config.maxBufferedBytes, 1 << 20, 1, 0x7fffffff, 'maxBufferedBytes', what);
+  const slow = config.slowPolicy ?? 'drop';
+  if (slow !== 'drop' && slow !== 'close' && slow !== 'close-try-again') {
+    throw new IoError('InvalidConfig', `${what}: slowPolicy must be 'drop', 'close' or 'close-try-again', got ${describeValue(slow)}`, { key: 'slowPolicy' });
+  }
+  const hs = config.handshake ?? 'auto';
+  if (hs !== 'auto' && hs !== 'manual') {
+    throw new IoError('InvalidConfig', `${what}: handshake must be 'auto' or 'manual', got ${describeValue(hs)}`, { key: 'handshake' });
+  }
+  return {
+    paths: stringList(config.paths, 'paths', what, (s) => s.startsWith('/')),
+    origins: stringList(config.allowedOrigins, 'allowedOrigins', what),
+    protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
+    maxMessage: intOption(config.maxMessageSize, Math.min(1 << 20, poolBound), 1, poolBound, 'maxMessageSize', what),
+    idleTimeoutMs: intOption(config.idleTimeoutMs, 0, 0, 86_400_000, 'idleTimeoutMs', what),
+    pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
+    closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
+    sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
+    sendMax: maxBuffered,
+    slowClose: slow === 'drop' ? 0 : 1,
+    slowCode: slow === 'close-try-again' ? 1013 : 1008,
+    only: only ? 1 : 0,
+    manual: hs === 'manual' ? 1 : 0,
+  };
+}
+
+function enable(io: Io, ep: EndpointId, opts: Record<string, number | string[]>, what: string): void {
+  const { native, shard } = internalsOf(io);
+  const r = native.wsEnable(shard, ep, opts);
+  if (r === ERR.NOT_HTTP) {
+    throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not an HTTP listener (make it with io.httpListen / httpListenWith from @zero-io/http, or use io.wsListen)`);
+  }
+  if (r < 0) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
+  let m = protocolsOf.get(io);
+  if (m === undefined) protocolsOf.set(io, m = new Map());
+  m.set(ep, opts.protocols as string[]);
+}
+
+// ---- listening ----
+
+Io.prototype.wsListenWith = function wsListenWith(this: Io, config: WsListenConfig): EndpointId {
+  const what = 'wsListenWith';
+  rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls', 'maxHeaderSize', 'requestTimeoutMs'], what);
+  const host = bindIp(config.host ?? '0.0.0.0', what);
+  const port = checkPort(config.port, what);
+  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
+  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
+    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
+  }
+  const opts = wsOptions(this, config, what, true);
+  const headerBytes = intOption(config.maxHeaderSize, 16_384, 64, 65_535, 'maxHeaderSize', what);
+  const attachTls = serverTlsAttacher();
+  if (config.tls !== undefined && attachTls === null) {
+    throw new IoError('FeatureMissing',
+      `${what}({ tls }): wss:// uses the TLS stack of @zero-io/tcp; install it and import '@zero-io/tcp' before listening`,
+      { feature: 'tcp' });
+  }
+  const { native, shard, check } = internalsOf(this);
+  let ep: EndpointId;
+  try {
+    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
+  } catch (e) {
+    throw fromNative(e, 'wsListen', formatHostPort(host, port));
+  }
+  try {
+    const r = native.httpEnable(shard, ep, {
+      headerCount: 100, headerBytes, targetBytes: Math.min(8192, headerBytes), bodyInline: 0, bodyMax: 0,
+      requestTimeoutMs: intOption(config.requestTimeoutMs, 10_000, 0, 3_600_000, 'requestTimeoutMs', what),
+      keepAliveTimeoutMs: 5_000, pipeline: 1, http2: 0, compressOrder: [],
+    });
+    check(r, what);
+    enable(this, ep, opts, what);
+    if (config.tls !== undefined) {
+      const tls = config.tls;
+      attachTls!(this, ep, tls.alpn === undefined ? { ...tls, alpn: ['http/1.1'] } : tls);
+    }
+  } catch (e) {
+    this.closeEndpoint(ep);
+    throw e;
+  }
+  return ep;
+};
+
+Io.prototype.wsListen = function wsListen(this: Io, addr: string | number): EndpointId {
+  const { host, port } = parseHostPort(addr, 'wsListen');
+  return this.wsListenWith({ host, port });
+};
+
+Io.prototype.wsListenTls = function wsListenTls(this: Io, addr: string | number, tls: TlsServerConfig): EndpointId {
+  const { host, port } = parseHostPort(addr, 'wsListenTls');
+  if (tls === null || typeof tls !== 'object') {
+    throw new IoError('InvalidConfig', `wsListenTls: the second argument must be a TlsServerConfig ({ cert, key, ... }), got ${describeValue(tls)}`, { key: 'tls' });
+  }
+  return this.wsListenWith({ host, port, tls });
+};
+
+Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServeConfig = {}): void {
+  rejectUnknownKeys(config, SERVE_KEYS, 'wsServe');
+  enable(this, ep, wsOptions(this, config, 'wsServe', false), 'wsServe');
+};
+
+// ---- sending and closing ----
+
+const STATUS: WsSendStatus[] = ['dropped', 'sent', 'queued'];
+
+function sendResult(r: number, conn: ConnId, what: string): WsSendStatus {
+  if (r >= 0) return STATUS[r];
+  if (r === ERR.STALE || r === ERR.CLOSING) return 'closed';
+  if (r === ERR.NOT_WS) throw new IoError('InvalidConnId', `${what}: connection ${conn} is not a WebSocket (not upgraded, or accepted on a listener that serves no WebSocket)`);
+  throw new IoError('InvalidArgument', `${what}: failed with code ${r}`);
+}
+
+Io.prototype.wsSend = function wsSend(this: Io, conn: ConnId, data: Uint8Array | string, text = false): WsSendStatus {
+  const isText = typeof data === 'string' ? true : text === true;
+  return sendResult(this._native.wsSend(this._shard, conn, data, isText), conn, 'wsSend');
+};
+
+Io.prototype.wsSendBuffer = function wsSendBuffer(this: Io, conn: ConnId, buf: SendBuffer, text = false): WsSendStatus {
+  if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', `wsSendBuffer: expected a SendBuffer (io.sendBuffer(n)), got ${describeValue(buf)}`);
+  return sendResult(this._native.wsSend(this._shard, conn, buf.bytes.subarray(0, buf.length), text === true), conn, 'wsSendBuffer');
+};
+
+function closeCode(code: unknown, what: string): number {
+  if (typeof code !== 'number' || !Number.isInteger(code) ||
+      !(code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))) {
+    throw new IoError('InvalidArgument', `${what}: code must be 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 section 7.4), got ${describeValue(code)}`);
+  }
+  return code;
+}
+
+Io.prototype.wsClose = function wsClose(this: Io, conn: ConnId, code = 1000, reason = ''): boolean {
+  closeCode(code, 'wsClose');
+  if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {
+    throw new IoError('InvalidArgument', `wsClose: reason must be a string of at most 123 bytes (a close frame holds 125), got ${describeValue(reason)}`);
+  }
+  const r = this._native.wsClose(this._shard, conn, code, reason);
+  if (r === 0) return true;
+  if (r === ERR.STALE || r === ERR.CLOSING) return false;
+  if (r === ERR.NOT_WS) throw new IoError('InvalidConnId', `wsClose: connection ${conn} is not an open WebSocket`);
+  return internalsOf(this).check(r, 'wsClose') >= 0;
+};
+
+Io.prototype.wsAccept = function wsAccept(this: Io, conn: ConnId, options: WsAcceptOptions = {}): boolean {
+  rejectUnknownKeys(options, ['protocol', 'headers'], 'wsAccept');
+  const { native, shard } = internalsOf(this);
+  let proto = -2;
+  if (options.protocol === null) proto = -1;
+  else if (options.protocol !== undefined) {
+    const ep = native.connEndpoint(shard, conn);
+    const list = ep < 0 ? undefined : protocolsOf.get(this)?.get(ep);
+    proto = list?.indexOf(options.protocol) ?? -1;
+    if (proto < 0) throw new IoError('InvalidArgument', `wsAccept: protocol ${describeValue(options.protocol)} is not one of the listener's subprotocols`);
+  }
+  const fields: string[] = [];
+  for (const [k, v] of Object.entries(options.headers ?? {})) {
+    if (!TOKEN.test(k) || typeof v !== 'string' || /[\r\n\0]/.test(v)) {
+      throw new IoError('InvalidArgument', `wsAccept: header ${describeValue(k)} must be a token with a string value free of CR, LF and NUL`);
+    }
+    fields.push(k, v);
+  }
+  const r = native.wsAccept(shard, conn, proto, fields);
+  if (r === 0) return true;
+  if (r === ERR.STALE || r === ERR.CLOSING) return false;
+  throw new IoError('InvalidConnId', `wsAccept: connection ${conn} has no upgrade waiting (handshake: 'manual' listeners only, once)`);
+};
+
+Io.prototype.wsReject = function wsReject(this: Io, conn: ConnId, status = 403, reason = 'refused'): boolean {
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
+    throw new IoError('InvalidArgument', `wsReject: status must be a 4xx or 5xx code, got ${describeValue(status)}`);
+  }
+  const r = internalsOf(this).native.wsReject(this._shard, conn, status, String(reason).replace(/[\r\n\0]/g, ' '));
+  if (r === 0) return true;
+  if (r === ERR.STALE || r === ERR.CLOSING) return false;
+  throw new IoError('InvalidConnId', `wsReject: connection ${conn} has no upgrade waiting`);
+};
+
+Io.prototype.wsBufferedAmount = function wsBufferedAmount(this: Io, conn: ConnId): number {
+  const r = this._native.wsBuffered(this._shard, conn);
+  return r < 0 ? 0 : r;
+};
+
+// ---- pub/sub ----
+
+function subscribe(io: Io, conn: ConnId, topic: string, on: boolean, what: string): boolean {
+  if (typeof topic !== 'string' || topic.length === 0) throw new IoError('InvalidArgument', `${what}: topic must be a non-empty string, got ${describeValue(topic)}`);
+  const r = io._native.wsSubscribe(io._shard, conn, topic, on);
+  if (r >= 0) return r === 1;
+  if (r === ERR.STALE || r === ERR.CLOSING) return false;
+  throw new IoError('InvalidConnId', `${what}: connection ${conn} is not an open WebSocket`);
+}
+
+Io.prototype.wsSubscribe = function wsSubscribe(this: Io, conn: ConnId, topic: string): boolean {
+  return subscribe(this, conn, topic, true, 'wsSubscribe');
+};
+Io.prototype.wsUnsubscribe = function wsUnsubscribe(this: Io, conn: ConnId, topic: string): boolean {
+  return subscribe(this, conn, topic, false, 'wsUnsubscribe');
+};
+
+function fanResult(io: WsIo, r: number, what: string): WsPublishResult {
+  if (r === ERR.POOL_EXHAUSTED) {
+    throw new IoError('PoolExhausted', `${what}: no free pool slots for the frame (raise poolSlotCount, or publish smaller messages)`);
+  }
+  const c = io._wsCounts!;
+  const out = (io._wsResult ??= { subscribers: 0, sent: 0, queued: 0, dropped: 0 });
+  out.subscribers = r;
+  out.sent = c[1];
+  out.queued = c[2];
+  out.dropped = c[0];
+  return out;
+}
+
+Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, data: Uint8Array | string, text = false): WsPublishResult {
+  if (typeof topic !== 'string') throw new IoError('InvalidArgument', `wsPublish: topic must be a string, got ${describeValue(topic)}`);
+  const io = this as WsIo;
+  const counts = (io._wsCounts ??= new Uint32Array(3));
+  const r = this._native.wsPublish(this._shard, topic, data, typeof data === 'string' || text === true, counts);
+  return fanResult(io, r, 'wsPublish');
+};
+
+Io.prototype.wsBroadcast = function wsBroadcast(this: Io, conns: readonly ConnId[], data: Uint8Array | string, text = false): WsPublishResult {
+  if (!Array.isArray(conns)) throw new IoError('InvalidArgument', `wsBroadcast: conns must be an array of connection ids, got ${describeValue(conns)}`);
+  const io = this as WsIo;
+  const counts = (io._wsCounts ??= new Uint32Array(3));
+  const ids = Float64Array.from(conns as number[]);
+  const r = this._native.wsBroadcast(this._shard, ids, data, typeof data === 'string' || text === true, counts);
+  return fanResult(io, r, 'wsBroadcast');
+};
+
+Io.prototype.wsSubscribers = function wsSubscribers(this: Io, topic: string): number {
+  return this._native.wsTopicCount(this._shard, String(topic));
+};
+
+Io.prototype.wsStats = function wsStats(this: Io, ep: EndpointId): WsStats | null {
+  const r = this._native.wsStats(this._shard, ep) as WsStats | number | null;
+  return typeof r === 'object' ? r : null;
+};
+
+export { Io };
