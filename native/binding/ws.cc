@@ -36,7 +36,11 @@ void ZeroIo::WsBytes(const Napi::CallbackInfo& info, size_t at, const uint8_t** 
     *len = n;
     return;
   }
-  ReadBytes(info, at, "wsSend", data, len);
+  napi_typedarray_type type;
+  void* d;
+  if (napi_get_typedarray_info(info.Env(), v, &type, len, &d, nullptr, nullptr) != napi_ok || type != napi_uint8_array)
+    throw IoError(info.Env(), "InvalidArgument", "a WebSocket message must be a string or a Uint8Array (or Buffer)");
+  *data = static_cast<const uint8_t*>(d);
 }
 
 // wsEnable(shard, ep, { paths, origins, protocols, maxMessage, idleTimeoutMs, pingIntervalMs,
