@@ -6,11 +6,14 @@
 // openssl s_client -connect 127.0.0.1:7004 -quiet   (TLS echo, self-signed certificate made at start)
 // and a browser or curl on http://127.0.0.1:7080 / https://127.0.0.1:7443 (a status page with live
 // numbers; /stats.json is the same as JSON; HTTP/1.1, and HTTP/2 by ALPN or with
-// curl --http2-prior-knowledge)
+// curl --http2-prior-knowledge); WebSocket on ws://127.0.0.1:7081/echo (echo) and
+// ws://127.0.0.1:7081/ticker (a synthetic price tick every 10 ms, published natively to every
+// subscriber), drawn as a live chart by http://127.0.0.1:7080/live
 //
 // Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
 // ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_TLS_PORT (7004), ZIO_DEMO_HTTP_PORT (7080),
-// ZIO_DEMO_HTTPS_PORT (7443), ZIO_DEMO_STATS_MS (1000; 0 disables).
+// ZIO_DEMO_HTTPS_PORT (7443), ZIO_DEMO_WS_PORT (7081), ZIO_DEMO_TICK_MS (10),
+// ZIO_DEMO_STATS_MS (1000; 0 disables).
 // Port 0 picks a free port.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { join } from 'node:path';
 import { Io, StreamWriter } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
+import '@zero-io/websocket';
 
 const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
 const echoPort = Number(process.env.ZIO_DEMO_ECHO_PORT ?? 7001);
@@ -27,6 +31,8 @@ const udpPort = Number(process.env.ZIO_DEMO_UDP_PORT ?? 7003);
 const tlsPort = Number(process.env.ZIO_DEMO_TLS_PORT ?? 7004);
 const httpPort = Number(process.env.ZIO_DEMO_HTTP_PORT ?? 7080);
 const httpsPort = Number(process.env.ZIO_DEMO_HTTPS_PORT ?? 7443);
+const wsPort = Number(process.env.ZIO_DEMO_WS_PORT ?? 7081);
+const tickMs = Number(process.env.ZIO_DEMO_TICK_MS ?? 10);
 const statsMs = Number(process.env.ZIO_DEMO_STATS_MS ?? 1000);
 const MAX_LINE = 4096; // chat: longer lines are cut (limits on everything)
 
@@ -44,7 +50,7 @@ function selfSigned() {
 }
 
 const io = new Io();
-let echoEp, chatEp, udpEp, tlsEp, httpEp, httpsEp;
+let echoEp, chatEp, udpEp, tlsEp, httpEp, httpsEp, wsEp;
 try {
   const cert = selfSigned();
   echoEp = io.tcpListen(`${host}:${echoPort}`);
@@ -53,6 +59,9 @@ try {
   tlsEp = io.tcpListenWith({ host, port: tlsPort, tls: cert });
   httpEp = io.httpListen(`${host}:${httpPort}`);
   httpsEp = io.httpListenWith({ host, port: httpsPort, tls: cert });
+  // WebSocket: /echo answers each message; /ticker subscribers get the synthetic price ticks.
+  // A subscriber that reads too slowly loses ticks (counted in wsStats) instead of growing memory.
+  wsEp = io.wsListenWith({ host, port: wsPort, paths: ['/echo', '/ticker'], maxBufferedBytes: 256 * 1024 });
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
@@ -64,6 +73,9 @@ console.log(`udp   ${url(udpEp, 'udp')}`);
 console.log(`tls   ${url(tlsEp, 'tls')}`);
 console.log(`http  ${url(httpEp, 'http')}`);
 console.log(`https ${url(httpsEp, 'https')}`);
+console.log(`ws    ${url(wsEp, 'ws')}/echo`);
+console.log(`ticker ${url(wsEp, 'ws')}/ticker`);
+console.log(`chart ${url(httpEp, 'http')}/live`);
 
 /** chat members: conn -> { name, partial line bytes } */
 const members = new Map();
@@ -115,12 +127,13 @@ function snapshot() {
     chatMembers: members.size, bytesIn, bytesOut,
     pool: { freeStack: s.freeStack.current, freeStackCapacity: s.freeStack.capacity, fillRing: s.fillRing.current },
     http: { requests: h.requests + hs.requests, responses: h.responses + hs.responses, errors: h.parseErrors + hs.parseErrors + h.limitsHit + hs.limitsHit, active: h.activeConnections + hs.activeConnections },
+    websocket: (({ open, messagesIn, messagesOut, dropped, published }) => ({ open, messagesIn, messagesOut, dropped, published }))(io.wsStats(wsEp)),
   };
 }
 const page = ZeroResponse.ok().header('Content-Type', 'text/html; charset=utf-8').text(`<!doctype html>
 <meta charset="utf-8"><title>zero-io demo</title>
 <style>body{font:15px system-ui;margin:2em}td{padding:2px 12px}td:last-child{text-align:right;font-variant-numeric:tabular-nums}</style>
-<h1>zero-io demo</h1><p>One shard serving TCP echo, chat, UDP echo, TLS echo, HTTP and HTTPS. Live numbers (from <a href="/stats.json">/stats.json</a>):</p>
+<h1>zero-io demo</h1><p>One shard serving TCP echo, chat, UDP echo, TLS echo, HTTP, HTTPS and WebSocket (<a href="/live">a live ticker chart</a>). Live numbers (from <a href="/stats.json">/stats.json</a>):</p>
 <table id="t"></table>
 <script>
 const rows = (o, p = '') => Object.entries(o).flatMap(([k, v]) => typeof v === 'object' ? rows(v, p + k + '.') : [[p + k, v]]);
@@ -132,10 +145,39 @@ async function tick() {
 }
 tick(); setInterval(tick, 1000);
 </script>`);
-const notFound = ZeroResponse.notFound().text('not found: try / or /stats.json\n');
+// The live chart: one WebSocket to /ticker (a line chart on a canvas, the last 600 ticks) and
+// one to /echo (what you type comes back). The WebSocket port is written into the page.
+const live = ZeroResponse.ok().header('Content-Type', 'text/html; charset=utf-8').text(`<!doctype html>
+<meta charset="utf-8"><title>zero-io live ticker</title>
+<style>body{font:15px system-ui;margin:2em}canvas{border:1px solid #ccc;width:100%;max-width:900px;height:300px}</style>
+<h1>zero-io live ticker</h1>
+<p>Price <b id="px">-</b> &middot; <span id="n">0</span> ticks over ws://HOST:${io.localAddress(wsEp).port}/ticker</p>
+<canvas id="c" width="900" height="300"></canvas>
+<p>Echo over /echo: <input id="in" value="hello"> <button id="send">send</button> <span id="echo"></span></p>
+<script>
+const wsUrl = (p) => 'ws://' + location.hostname + ':${io.localAddress(wsEp).port}' + p;
+const pts = []; let n = 0;
+const c = document.getElementById('c'), g = c.getContext('2d');
+function draw() {
+  g.clearRect(0, 0, c.width, c.height);
+  if (pts.length < 2) return;
+  const lo = Math.min(...pts), hi = Math.max(...pts), span = hi - lo || 1;
+  g.beginPath(); g.strokeStyle = '#1565c0'; g.lineWidth = 2;
+  pts.forEach((v, i) => { const x = i * c.width / 599, y = c.height - 10 - (v - lo) / span * (c.height - 20); i ? g.lineTo(x, y) : g.moveTo(x, y); });
+  g.stroke();
+}
+const ticker = new WebSocket(wsUrl('/ticker'));
+ticker.onmessage = (m) => { const t = JSON.parse(m.data); pts.push(t.price); if (pts.length > 600) pts.shift(); n++; document.getElementById('px').textContent = t.price.toFixed(2); document.getElementById('n').textContent = n; };
+(function frame() { draw(); requestAnimationFrame(frame); })();
+const echo = new WebSocket(wsUrl('/echo'));
+echo.onmessage = (m) => { document.getElementById('echo').textContent = 'echoed: ' + m.data; };
+document.getElementById('send').onclick = () => echo.send(document.getElementById('in').value);
+</script>`);
+const notFound = ZeroResponse.notFound().text('not found: try /, /live or /stats.json\n');
 function onHttp(ev) {
   const path = ev.path;
   if (path === '/' || path === '/index.html') io.httpRespond(ev.conn, ev.requestId, page);
+  else if (path === '/live') io.httpRespond(ev.conn, ev.requestId, live);
   else if (path === '/stats.json') io.httpRespond(ev.conn, ev.requestId, ZeroResponse.ok().header('Cache-Control', 'no-store').json(snapshot()));
   else io.httpRespond(ev.conn, ev.requestId, notFound);
 }
@@ -152,9 +194,15 @@ const handle = io.runSync((ev) => {
         broadcast(ev.conn, `* ${name} joined\n`);
       }
       break;
+    case 'WsOpen':
+      if (ev.path === '/ticker') io.wsSubscribe(ev.conn, 'ticker');
+      break;
     case 'StreamFrame':
       bytesIn += ev.length;
-      if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
+      if (ev.kind === 'WsText' || ev.kind === 'WsBinary') {  // /echo (ticker subscribers only listen)
+        io.wsSend(ev.conn, ev.data, ev.kind === 'WsText');
+        bytesOut += ev.length;
+      } else if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
       else {
         out.write(ev.conn, ev.data);  // echo
         bytesOut += ev.length;
@@ -186,6 +234,14 @@ const handle = io.runSync((ev) => {
   }
 });
 
+// The synthetic ticker: a random walk, one JSON tick every tickMs to every /ticker subscriber
+// (the frame is built once and queued by reference on each of them).
+let price = 100, seq = 0;
+const ticks = tickMs > 0 ? setInterval(() => {
+  price = Math.max(1, price * (1 + (Math.random() - 0.5) * 0.002));
+  if (io.wsSubscribers('ticker') > 0) io.wsPublish('ticker', JSON.stringify({ seq: seq++, t: Date.now(), price }));
+}, tickMs) : undefined;
+
 let timer;
 if (statsMs > 0) {
   let lastIn = 0, lastOut = 0, lastT = Date.now();
@@ -195,7 +251,8 @@ if (statsMs > 0) {
     const dt = (now - lastT) / 1000;
     const rate = (n) => (n / dt / 1024).toFixed(1);
     const poolPct = ((s.freeStack.current + s.fillRing.current) / (s.freeStack.capacity + s.fillRing.capacity) * 100).toFixed(1);
-    console.log(`stats conns=${s.connections} chat=${members.size} in=${rate(bytesIn - lastIn)}KiB/s out=${rate(bytesOut - lastOut)}KiB/s pool=${poolPct}% (tx ${s.freeStack.current}/${s.freeStack.capacity}, rx ${s.fillRing.current}/${s.fillRing.capacity}) rejected=${s.counters.connsRejected}`);
+    const w = io.wsStats(wsEp);
+    console.log(`stats conns=${s.connections} chat=${members.size} ws=${w.open} wsDropped=${w.dropped} in=${rate(bytesIn - lastIn)}KiB/s out=${rate(bytesOut - lastOut)}KiB/s pool=${poolPct}% (tx ${s.freeStack.current}/${s.freeStack.capacity}, rx ${s.fillRing.current}/${s.fillRing.capacity}) rejected=${s.counters.connsRejected}`);
     lastIn = bytesIn; lastOut = bytesOut; lastT = now;
   }, statsMs);
 }
@@ -206,6 +263,7 @@ async function stop(signal) {
   stopping = true;
   console.log(`demo: ${signal}, closing connections gracefully`);
   clearInterval(timer);
+  clearInterval(ticks);
   await handle.shutdown({ timeoutMs: 2000 });
   io.shutdown();
   console.log('demo: stopped');

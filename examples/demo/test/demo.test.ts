@@ -6,14 +6,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 
 const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; http: number; https: number; lines: string[] }> {
+function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; http: number; https: number; ws: string; ticker: string; lines: string[] }> {
   child = spawn(process.execPath, [server], {
-    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_HTTP_PORT: '0', ZIO_DEMO_HTTPS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_HTTP_PORT: '0', ZIO_DEMO_HTTPS_PORT: '0', ZIO_DEMO_WS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
   });
   const lines: string[] = [];
   let buf = '';
@@ -30,10 +31,14 @@ function start(): Promise<{ echo: number; chat: number; udp: number; tls: number
       const tlsLine = lines.find((l) => l.startsWith('tls   tls://'));
       const httpLine = lines.find((l) => l.startsWith('http  http://'));
       const httpsLine = lines.find((l) => l.startsWith('https https://'));
-      if (echo && chat && udp && tlsLine && httpLine && httpsLine) {
+      const wsLine = lines.find((l) => l.startsWith('ws    ws://'));
+      const tickerLine = lines.find((l) => l.startsWith('ticker ws://'));
+      const chartLine = lines.find((l) => l.startsWith('chart http://'));
+      if (echo && chat && udp && tlsLine && httpLine && httpsLine && wsLine && tickerLine && chartLine) {
         resolve({
           echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()),
-          tls: Number(tlsLine.split(':').pop()), http: Number(httpLine.split(':').pop()), https: Number(httpsLine.split(':').pop()), lines,
+          tls: Number(tlsLine.split(':').pop()), http: Number(httpLine.split(':').pop()), https: Number(httpsLine.split(':').pop()),
+          ws: wsLine.split(/\s+/)[1], ticker: tickerLine.split(/\s+/)[1], lines,
         });
       }
     });
@@ -60,7 +65,25 @@ function lineClient(port: number) {
 
 describe('demo server (the README main command)', () => {
   it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
-    const { echo, chat, udp, tls: tlsPort, http: httpPort, https: httpsPort, lines } = await start();
+    const { echo, chat, udp, tls: tlsPort, http: httpPort, https: httpsPort, ws: wsUrl, ticker: tickerUrl, lines } = await start();
+    // WebSocket: echo, and the ticker's ticks in order; the chart page that draws them
+    expect(wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/echo$/);
+    const wsEcho = new WebSocket(wsUrl);
+    await once(wsEcho, 'open');
+    wsEcho.send('ws-ping');
+    expect(String((await once(wsEcho, 'message'))[0])).toBe('ws-ping');
+    const ticker = new WebSocket(tickerUrl);
+    const seqs: number[] = [];
+    ticker.on('message', (d) => seqs.push((JSON.parse(String(d)) as { seq: number; price: number }).seq));
+    const t1 = Date.now();
+    while (seqs.length < 5 && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(seqs.length).toBeGreaterThanOrEqual(5);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1] + 1);
+    const livePage = await (await fetch(`http://127.0.0.1:${httpPort}/live`)).text();
+    expect(livePage).toContain('<canvas');
+    expect(livePage).toContain(`:${tickerUrl.split(':')[2].split('/')[0]}`);
+    wsEcho.close();
+    ticker.close();
     // HTTP: the status page and its JSON (fetch is undici), HTTPS with node:https
     const pageRes = await fetch(`http://127.0.0.1:${httpPort}/`);
     expect(pageRes.status).toBe(200);
@@ -107,7 +130,7 @@ describe('demo server (the README main command)', () => {
     expect(await b.waitFor(/^alice: /)).toBe('alice: hello everyone');
     // stats line
     const t0 = Date.now();
-    while (!lines.some((l) => /^stats conns=[3-9] chat=2 in=[\d.]+KiB\/s out=[\d.]+KiB\/s pool=[\d.]+% /.test(l)) && Date.now() - t0 < 3000) {
+    while (!lines.some((l) => /^stats conns=[3-9] chat=2 ws=\d+ wsDropped=\d+ in=[\d.]+KiB\/s out=[\d.]+KiB\/s pool=[\d.]+% /.test(l)) && Date.now() - t0 < 3000) {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(lines.some((l) => /^stats conns=[3-9] chat=2 /.test(l))).toBe(true);
