@@ -7,6 +7,10 @@
 //                             copy per connection vs node:net (msgs = deliveries)
 //   node run.mjs backends     TCP echo: zero-io on io_uring vs the same server on epoll (and node:net)
 //   node run.mjs heap         JS heap allocated per echoed message: zero-io vs node:net
+//   node run.mjs ws-echo      WebSocket echo (binary frames, BENCH_SIZE default 20; run again with
+//                             BENCH_SIZE=4096): zero-io vs ws (npm) vs Bun.serve's websocket, and the
+//                             C epoll TCP echo server fed the same frames with no handshake (the
+//                             kernel's floor for these bytes: no WebSocket work at all)
 //   node run.mjs http         HTTP/1.1 hello and ~1 KiB JSON, keep-alive and pipelined x16: zero-io vs
 //                             node:http vs fastify vs Bun.serve vs nginx, wrk; the same over h2c: zero-io
 //                             vs node:http2 vs nginx, h2load (http.mjs, its own settings)
@@ -203,7 +207,7 @@ async function startServer(def, port, { env = {}, nodeFlags = [] } = {}) {
  * Runs the load generator. hooks.start/hooks.end run synchronously when it
  * reports the start/end of its measured window.
  */
-async function runLoadgen(port, conns, duration, size, hooks = {}, loadgen = LOADGEN) {
+async function runLoadgen(port, conns, duration, size, hooks = {}, loadgen = LOADGEN, extraArgs = []) {
   const child = spawnPinned(LOADGEN_CPU, [
     loadgen,
     '--host',
@@ -218,6 +222,7 @@ async function runLoadgen(port, conns, duration, size, hooks = {}, loadgen = LOA
     String(duration),
     '--warmup',
     String(WARMUP_S),
+    ...extraArgs,
   ]);
   let stdout = '';
   let stderr = '';
@@ -287,6 +292,26 @@ const ECHO_SUITES = {
       ];
     },
     competitors: ['zero-io-epoll', 'node:net'],
+    abVariants: [],
+  },
+  // WebSocket echo: the echo client in --ws mode (a server's own args may change its mode: the C
+  // reference gets the same frames without the handshake).
+  'ws-echo': {
+    loadgen: LOADGEN,
+    loadgenArgs: (def) => ['--ws', def.name === 'c-epoll' ? 'raw-frames' : 'frames'],
+    conns: '1,64,1000',
+    size: 20,
+    servers: () => {
+      const defs = serverDefs();
+      const bun = defs.find((s) => s.name === 'bun');
+      return [
+        { name: 'zero-io', argv: (port) => [process.execPath, 'servers/zero-io-ws.mjs', String(port)], version: null },
+        { name: 'ws', argv: (port) => [process.execPath, 'servers/node-ws.mjs', String(port)], version: `ws ${createRequire(import.meta.url)('ws/package.json').version} on ${process.version}` },
+        { ...bun, argv: (port) => [bun.argv(port)[0], 'servers/bun-ws.ts', String(port)] },
+        { ...defs.find((s) => s.name === 'c-epoll'), version: 'minimal C epoll TCP echo of the same frames (no WebSocket work)' },
+      ];
+    },
+    competitors: ['ws', 'bun', 'c-epoll'],
     abVariants: [],
   },
   // One trigger byte -> one SIZE-byte message to every connection (conns = receivers).
@@ -359,7 +384,7 @@ async function suiteEcho(suiteName = 'tcp-echo') {
             cpu1 = cpuTicks(pid);
             rss = rssKiB(pid);
           },
-        }, spec.loadgen);
+        }, spec.loadgen, spec.loadgenArgs?.(def) ?? []);
         const alive = server.exitCode === null && server.signalCode === null;
         await stopChild(server);
         const r = lg.result;
@@ -617,6 +642,7 @@ const suites = {
   'tcp-echo': () => suiteEcho('tcp-echo'),
   'udp-echo': () => suiteEcho('udp-echo'),
   broadcast: () => suiteEcho('broadcast'),
+  'ws-echo': () => suiteEcho('ws-echo'),
   backends: () => suiteEcho('backends'),
   heap: suiteHeap,
 };

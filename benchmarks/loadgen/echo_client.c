@@ -16,6 +16,13 @@
  * stderr at the phase boundaries so a runner can sample the server's CPU time
  * exactly around the measured window. One line of JSON goes to stdout.
  *
+ * WebSocket (--ws frames): each connection first sends an opening handshake (RFC 6455) and
+ * waits for its 101; a message is then one masked binary frame of `size` payload bytes (the
+ * masking key is zero, so the payload is sent as is) and its echo is the same frame unmasked, as
+ * a server sends it. --ws raw-frames sends the same frames with no handshake and expects them
+ * back byte for byte: what a plain TCP echo server (the C epoll reference) costs for the same
+ * bytes, with no WebSocket work at all.
+ *
  * Exit codes: 0 ok, 1 connection error (connect failed, reset, EOF, ...),
  * 2 bad arguments, 3 echoed bytes did not match.
  */
@@ -53,6 +60,7 @@ typedef struct {
   uint64_t done;         /* messages fully echoed */
   uint64_t t_send[MAX_DEPTH]; /* start time (ns) of each in-flight message, ring by message index */
   uint8_t *pat;          /* PERIOD + size bytes: pat[i] == pat[i % PERIOD] */
+  uint8_t *wout, *win;   /* --ws: one message as sent (a client frame) and as echoed */
 } conn_t;
 
 static lg_opts g_opt = {.host = "127.0.0.1", .conns = 1, .size = 1024, .duration = 5.0, .warmup = 1.0, .depth = 1};
@@ -61,8 +69,9 @@ static uint64_t g_msgs;
 static uint64_t g_mismatch;
 static uint64_t g_conn_errors;
 static int g_measuring;
+static size_t g_out, g_in; /* bytes of one message as sent / as echoed (size, or frames with --ws) */
 
-#define USAGE "echo_client --host 127.0.0.1 --port N --conns C --size BYTES --duration SECONDS --warmup SECONDS [--depth 1]"
+#define USAGE "echo_client --host 127.0.0.1 --port N --conns C --size BYTES --duration SECONDS --warmup SECONDS [--depth 1] [--ws frames|raw-frames]"
 
 static void parse_args(int argc, char **argv) {
   lg_parse(argc, argv, &g_opt, USAGE);
@@ -147,10 +156,11 @@ static void do_write(int ep, conn_t *c) {
   while (!c->dead && c->sent < c->queued) {
     /* Never write past the end of the current message: the pattern buffer is
      * PERIOD + size bytes, so any start offset with <= size bytes fits. */
-    uint64_t msg_end = (c->sent / g_opt.size + 1) * g_opt.size;
+    uint64_t msg_end = (c->sent / g_out + 1) * g_out;
     if (msg_end > c->queued) msg_end = c->queued;
     size_t len = (size_t)(msg_end - c->sent);
-    ssize_t n = send(c->fd, c->pat + (c->sent % PERIOD), len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const uint8_t *from = g_opt.ws ? c->wout + (c->sent % g_out) : c->pat + (c->sent % PERIOD);
+    ssize_t n = send(c->fd, from, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c->sent += (uint64_t)n;
       continue;
@@ -167,9 +177,9 @@ static void do_write(int ep, conn_t *c) {
 }
 
 static void queue_msg(conn_t *c, uint64_t t) {
-  uint64_t idx = c->queued / g_opt.size;
+  uint64_t idx = c->queued / g_out;
   c->t_send[idx % (uint64_t)g_opt.depth] = t;
-  c->queued += g_opt.size;
+  c->queued += g_out;
 }
 
 static void do_read(int ep, conn_t *c, uint8_t *rbuf, int may_send) {
@@ -183,22 +193,29 @@ static void do_read(int ep, conn_t *c, uint8_t *rbuf, int may_send) {
     conn_fail(ep, c, "server closed the connection", 0);
     return;
   }
-  if ((uint64_t)n > c->sent - c->recvd) {
+  uint64_t owed = c->sent / g_out * g_in + (g_opt.ws ? 0 : c->sent % g_out);  /* bytes an echo may hold */
+  if ((uint64_t)n > owed - c->recvd) {
     /* More bytes came back than were sent. */
     g_mismatch++;
-    n = (ssize_t)(c->sent - c->recvd);
+    n = (ssize_t)(owed - c->recvd);
   }
-  /* Verify against the pattern, one message-sized chunk at a time. */
+  /* Verify against the pattern (or the echoed frame), one message at a time. */
   size_t off = 0;
   while (off < (size_t)n) {
     size_t len = (size_t)n - off;
-    if (len > g_opt.size) len = g_opt.size;
-    if (memcmp(rbuf + off, c->pat + ((c->recvd + off) % PERIOD), len) != 0) g_mismatch++;
+    if (g_opt.ws) {
+      size_t at = (size_t)((c->recvd + off) % g_in);
+      if (len > g_in - at) len = g_in - at;
+      if (memcmp(rbuf + off, c->win + at, len) != 0) g_mismatch++;
+    } else {
+      if (len > g_opt.size) len = g_opt.size;
+      if (memcmp(rbuf + off, c->pat + ((c->recvd + off) % PERIOD), len) != 0) g_mismatch++;
+    }
     off += len;
   }
-  uint64_t before = c->recvd / g_opt.size;
+  uint64_t before = c->recvd / g_in;
   c->recvd += (uint64_t)n;
-  uint64_t after = c->recvd / g_opt.size;
+  uint64_t after = c->recvd / g_in;
   if (after == before) return;
   uint64_t t = lg_now_ns();
   for (uint64_t m = before; m < after; m++) {
@@ -212,8 +229,61 @@ static void do_read(int ep, conn_t *c, uint8_t *rbuf, int may_send) {
   if (may_send) do_write(ep, c);
 }
 
+/* The WebSocket opening handshake on a connected non-blocking socket: 0, or -1 (said why). */
+static int ws_handshake(int fd, uint64_t deadline) {
+  static const char req[] =
+      "GET / HTTP/1.1\r\nHost: bench\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+  if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) return -1;
+  char head[4096];
+  size_t got = 0;
+  while (got < sizeof head - 1) {
+    uint64_t t = lg_now_ns();
+    if (t >= deadline) break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, (int)((deadline - t) / 1000000ull) + 1) <= 0) continue;
+    ssize_t r = recv(fd, head + got, sizeof head - 1 - got, 0);
+    if (r <= 0) break;
+    got += (size_t)r;
+    head[got] = 0;
+    char *end = strstr(head, "\r\n\r\n");
+    if (end) {
+      if (strncmp(head, "HTTP/1.1 101", 12) != 0 || (size_t)(end + 4 - head) != got) break;
+      return 0;
+    }
+  }
+  fprintf(stderr, "echo_client: WebSocket handshake failed: %.200s\n", got ? head : "no answer");
+  return -1;
+}
+
+/* One binary frame of `size` payload bytes: masked with a zero key as a client sends it (out),
+ * and as the server echoes it (in). Returns the header lengths through *hout / *hin. */
+static void ws_frames(conn_t *c, const uint8_t *payload) {
+  uint8_t h[14];
+  size_t n = 0;
+  h[n++] = 0x82;
+  size_t s = g_opt.size;
+  if (s < 126) h[n++] = (uint8_t)s;
+  else if (s <= 0xffff) { h[n++] = 126; h[n++] = (uint8_t)(s >> 8); h[n++] = (uint8_t)s; }
+  else { h[n++] = 127; for (int k = 7; k >= 0; k--) h[n++] = (uint8_t)((uint64_t)s >> (8 * k)); }
+  memcpy(c->win, h, n);
+  memcpy(c->win + n, payload, s);
+  h[1] |= 0x80;
+  memcpy(c->wout, h, n);
+  memset(c->wout + n, 0, 4);  /* the masking key: zero */
+  memcpy(c->wout + n + 4, payload, s);
+  if (g_opt.ws == 2) memcpy(c->win, c->wout, g_out);  /* a TCP echo: the same bytes back */
+}
+
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  g_out = g_in = g_opt.size;
+  if (g_opt.ws) {
+    size_t hl = g_opt.size < 126 ? 2 : g_opt.size <= 0xffff ? 4 : 10;
+    g_in = hl + g_opt.size;
+    g_out = hl + 4 + g_opt.size;
+    if (g_opt.ws == 2) g_in = g_out;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   struct sockaddr_in sa;
@@ -256,8 +326,17 @@ int main(int argc, char **argv) {
       base[j] = (uint8_t)(h >> 13);
     }
     for (size_t j = 0; j < PERIOD + g_opt.size; j++) c->pat[j] = base[j % PERIOD];
+    if (g_opt.ws) {
+      c->wout = malloc(g_out);
+      c->win = malloc(g_out);
+      if (!c->wout || !c->win) {
+        fprintf(stderr, "echo_client: out of memory\n");
+        return 1;
+      }
+      ws_frames(c, c->pat);
+    }
     c->fd = connect_one(&sa, refuse_deadline, hard_deadline);
-    if (c->fd < 0) {
+    if (c->fd < 0 || (g_opt.ws == 1 && ws_handshake(c->fd, hard_deadline) < 0)) {
       fprintf(stderr, "echo_client: failed to connect connection %d of %d\n", i + 1, g_opt.conns);
       return 1;
     }

@@ -20,6 +20,8 @@ typedef struct {
   double duration; /* seconds measured */
   double warmup;   /* seconds before */
   int depth;       /* messages in flight per connection */
+  int ws;          /* echo_client: 0 raw bytes, 1 WebSocket (handshake, masked binary frames),
+                      2 the same frames without the handshake, echoed as sent (a TCP echo server) */
 } lg_opts;
 
 /* Reads --host --port --conns --size --duration --warmup --depth into `o`, which holds the
@@ -36,6 +38,7 @@ static void lg_parse(int argc, char **argv, lg_opts *o, const char *usage) {
     else if (!strcmp(a, "--duration")) o->duration = atof(v);
     else if (!strcmp(a, "--warmup")) o->warmup = atof(v);
     else if (!strcmp(a, "--depth")) o->depth = atoi(v);
+    else if (!strcmp(a, "--ws")) o->ws = !strcmp(v, "frames") ? 1 : !strcmp(v, "raw-frames") ? 2 : 0;
     else goto bad;
   }
   return;

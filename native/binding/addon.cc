@@ -167,6 +167,8 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("wsBroadcast", &ZeroIo::WsBroadcast),
       InstanceMethod("wsTopicCount", &ZeroIo::WsTopicCount),
       InstanceMethod("wsStats", &ZeroIo::WsStats),
+      InstanceMethod("wsClientStart", &ZeroIo::WsClientStart),
+      InstanceMethod("wsProtocol", &ZeroIo::WsProtocol),
   });
 }
 

@@ -439,6 +439,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value WsPublish(const Napi::CallbackInfo& info);
   Napi::Value WsBroadcast(const Napi::CallbackInfo& info);
   Napi::Value WsTopicCount(const Napi::CallbackInfo& info);
+  Napi::Value WsClientStart(const Napi::CallbackInfo& info);
+  Napi::Value WsProtocol(const Napi::CallbackInfo& info);
   Napi::Value WsStats(const Napi::CallbackInfo& info);
   std::string ws_arena_, ws_topic_;
   std::set<std::string> ws_reasons_;  // wsReject reasons (a connection's error points at one)

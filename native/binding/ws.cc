@@ -20,6 +20,27 @@ uint32_t U32(Napi::Object o, const char* k, uint32_t def) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
 }
 
+// The options object of wsEnable / wsClientStart (validated by the TypeScript layer).
+zio::WsConfig ReadWsConfig(Napi::Object o) {
+  zio::WsConfig cfg;
+  cfg.paths = Strings(o.Get("paths"));
+  cfg.origins = Strings(o.Get("origins"));
+  cfg.protocols = Strings(o.Get("protocols"));
+  Napi::Value mm = o.Get("maxMessage");
+  if (mm.IsNumber()) cfg.max_message = static_cast<uint64_t>(mm.As<Napi::Number>().DoubleValue());
+  cfg.idle_timeout_ms = U32(o, "idleTimeoutMs", cfg.idle_timeout_ms);
+  cfg.ping_interval_ms = U32(o, "pingIntervalMs", cfg.ping_interval_ms);
+  cfg.close_timeout_ms = U32(o, "closeTimeoutMs", cfg.close_timeout_ms);
+  cfg.handshake_timeout_ms = U32(o, "handshakeTimeoutMs", cfg.handshake_timeout_ms);
+  cfg.send_mark = U32(o, "sendMark", cfg.send_mark);
+  cfg.send_max = U32(o, "sendMax", cfg.send_max);
+  cfg.slow = U32(o, "slowClose", 0) ? zio::WsSlowPolicy::Close : zio::WsSlowPolicy::Drop;
+  cfg.slow_close_code = static_cast<uint16_t>(U32(o, "slowCode", cfg.slow_close_code));
+  cfg.only = U32(o, "only", 0) != 0;
+  cfg.manual = U32(o, "manual", 0) != 0;
+  return cfg;
+}
+
 }  // namespace
 
 // Bytes of a send: a string's UTF-8 (into a reused arena) or a Uint8Array's (borrowed).
@@ -46,22 +67,7 @@ void ZeroIo::WsBytes(const Napi::CallbackInfo& info, size_t at, const uint8_t** 
 // wsEnable(shard, ep, { paths, origins, protocols, maxMessage, idleTimeoutMs, pingIntervalMs,
 //   closeTimeoutMs, sendMark, sendMax, slowClose, slowCode, only, manual }) -> 0 or kErr*
 Napi::Value ZeroIo::WsEnable(const Napi::CallbackInfo& info) {
-  Napi::Object o = info[2].As<Napi::Object>();
-  zio::WsConfig cfg;
-  cfg.paths = Strings(o.Get("paths"));
-  cfg.origins = Strings(o.Get("origins"));
-  cfg.protocols = Strings(o.Get("protocols"));
-  Napi::Value mm = o.Get("maxMessage");
-  if (mm.IsNumber()) cfg.max_message = static_cast<uint64_t>(mm.As<Napi::Number>().DoubleValue());
-  cfg.idle_timeout_ms = U32(o, "idleTimeoutMs", cfg.idle_timeout_ms);
-  cfg.ping_interval_ms = U32(o, "pingIntervalMs", cfg.ping_interval_ms);
-  cfg.close_timeout_ms = U32(o, "closeTimeoutMs", cfg.close_timeout_ms);
-  cfg.send_mark = U32(o, "sendMark", cfg.send_mark);
-  cfg.send_max = U32(o, "sendMax", cfg.send_max);
-  cfg.slow = U32(o, "slowClose", 0) ? zio::WsSlowPolicy::Close : zio::WsSlowPolicy::Drop;
-  cfg.slow_close_code = static_cast<uint16_t>(U32(o, "slowCode", cfg.slow_close_code));
-  cfg.only = U32(o, "only", 0) != 0;
-  cfg.manual = U32(o, "manual", 0) != 0;
+  zio::WsConfig cfg = ReadWsConfig(info[2].As<Napi::Object>());
   return OnEp(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     return Napi::Number::New(info.Env(), s->shard->endpoint_set_ws(idx, gen, cfg));
   });
@@ -109,6 +115,8 @@ Napi::Value ZeroIo::WsReject(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     // The reason must outlive the connection's error field: kept per status text in a set.
     std::string reason = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string("refused");
+    // Bounded: past 256 distinct reasons the text is a generic one (the status still says it).
+    if (ws_reasons_.size() >= 256 && !ws_reasons_.count(reason)) reason = "refused by the application";
     const char* kept = ws_reasons_.insert(reason).first->c_str();
     int r = s->shard->ws_reject(idx, gen, static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value()), kept);
     if (r == 0 && s->driver && !s->in_batch) s->shard->flush(false);
@@ -170,6 +178,26 @@ Napi::Value ZeroIo::WsBroadcast(const Napi::CallbackInfo& info) {
   int64_t r = s->shard->ws_broadcast(ids.Data(), ids.ElementLength(), info[3].ToBoolean(), data, len, counts);
   if (r > 0 && s->driver && !s->in_batch) s->shard->flush(false);
   return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// wsClientStart(shard, conn, cfg, host, path, extra) -> 0 or kErr*: a reserved connection
+// becomes a WebSocket client (its handshake is queued; sent once connected).
+Napi::Value ZeroIo::WsClientStart(const Napi::CallbackInfo& info) {
+  zio::WsConfig cfg = ReadWsConfig(info[2].As<Napi::Object>());
+  std::string host = info[3].As<Napi::String>().Utf8Value();
+  std::string path = info[4].As<Napi::String>().Utf8Value();
+  std::string extra = info[5].As<Napi::String>().Utf8Value();
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    return Queued(info, s, s->shard->ws_client_start(idx, gen, cfg, host, path, extra));
+  });
+}
+
+// wsProtocol(shard, conn) -> the subprotocol ('' when none), or null (not a WebSocket)
+Napi::Value ZeroIo::WsProtocol(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    const std::string* p = s->shard->ws_subprotocol(idx, gen);
+    return p ? Napi::String::New(info.Env(), *p) : info.Env().Null();
+  });
 }
 
 Napi::Value ZeroIo::WsTopicCount(const Napi::CallbackInfo& info) {

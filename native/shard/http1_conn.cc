@@ -811,7 +811,7 @@ void Shard::http_flush(uint32_t index, bool allow_events) {
              (h.pump_more || h.in_body || h.next_req - h.next_resp < h.ep->cfg.pipeline_max)) {
     http_pump(index);  // input held for event room, a pool slot, or answers
   }
-  if (c.state != ConnState::Open) return;
+  if (c.state != ConnState::Open || c.ws) return;  // (an upgrade held in that input took the connection)
   if (h.stream_wants_room && h.stream_front && h.out_empty() && allow_events && room(1)) {
     h.stream_wants_room = false;  // everything it wrote is in the write queue: write more
     emit(kEvHttpWritable, index, c.gen, 0, 0, 0, static_cast<int32_t>(h.stream_req), 0);

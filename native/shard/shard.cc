@@ -509,7 +509,7 @@ void Shard::flush(bool allow_events) {
     if (c.state == ConnState::Open && c.ws) ws_flush(idx, allow_events);
     else if (c.state == ConnState::Open && c.http) http_flush(idx, allow_events);
     if (c.state == ConnState::Open) {
-      if (c.eof_owed && allow_events && !tls_owes(c) && room(1)) emit_peer_ended(idx);
+      if (c.eof_owed && allow_events && !tls_owes(c) && !ws_holds(c) && room(1)) emit_peer_ended(idx);
       if (c.need_rearm && !c.recv_armed && !c.peer_eof && !c.parked && !rx_held(c)) arm_recv(idx);
       if (!c.send_inflight && c.tx_count > c.tx_inflight_chunks) start_send(idx);
       if (!c.send_inflight && c.tx_count == 0) {
@@ -575,11 +575,12 @@ bool Shard::emittable_pending() const {
     const Conn& c = conns_[idx];
     if (c.final_pending && c.inflight == 0) return true;
     if (writable_owed(c)) return true;
-    if (c.state == ConnState::Open && c.eof_owed && !tls_owes(c)) return true;  // PeerEnded
+    if (c.state == ConnState::Open && c.eof_owed && !tls_owes(c) && !ws_holds(c)) return true;  // PeerEnded
     // TLS plaintext or a handshake event left for lack of event room (pool slots wake it).
     if (c.state == ConnState::Open && c.tls && (c.tls->event_owed || (c.tls->pump_more && !c.pool_waiting)))
       return true;
     if (http_owes(c)) return true;  // HTTP input left for lack of event room
+    if (ws_owes(c)) return true;    // WebSocket input or WsOpen left for lack of event room
   }
   return false;
 }
@@ -874,7 +875,7 @@ void Shard::on_recv(uint32_t idx, int res, uint32_t flags) {
     if (!c.peer_eof) {  // (TLS: a close_notify may have ended the peer's side already)
       c.peer_eof = true;
       c.eof_owed = true;
-      if (!tls_owes(c) && room(1)) emit_peer_ended(idx);
+      if (!tls_owes(c) && !ws_holds(c) && room(1)) emit_peer_ended(idx);
     }
     mark_dirty(idx);
     return;

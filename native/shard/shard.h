@@ -112,6 +112,7 @@ enum : int32_t {
   kErrHttpTimeout = -1021,   // Disconnected.code: a request head did not arrive within requestTimeoutMs
   kErrNotHttp = -1022,       // an HTTP call on a connection that is not HTTP
   kErrNotWs = -1023,         // a WebSocket call on a connection that is not (yet) a WebSocket
+  kErrWsHandshake = -1024,   // Disconnected.code: a client's opening handshake failed (ws_close_info says why)
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -530,6 +531,14 @@ class Shard {
   // ids that are not open WebSockets count as dropped.
   int64_t ws_broadcast(const double* ids, size_t n, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
   uint32_t ws_topic_count(const std::string& topic) const;
+  // A client: makes a connection reserved by conn_reserve (and being connected) a WebSocket
+  // client — its opening handshake is queued now (sent once TCP / TLS is up), the answer is
+  // checked (101, Upgrade, Connection, Sec-WebSocket-Accept, a subprotocol we offered, no
+  // extension), then WsOpen. `protocols`: offered, in order; `extra`: "Name: value\r\n" lines.
+  int ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, const std::string& host,
+                      const std::string& path, const std::string& extra);
+  // The subprotocol of a WebSocket connection ("" when none), nullptr when it is not one.
+  const std::string* ws_subprotocol(uint32_t index, uint32_t gen);
   // Whether the event ring has room for a WebSocket message and what may follow it.
   bool room_for_ws() const { return room(2); }
 
@@ -667,6 +676,10 @@ class Shard {
   bool ws_deliver(uint32_t index, bool text);
   void ws_flush(uint32_t index, bool allow_events);
   void ws_raw(uint32_t index, const uint8_t* data, size_t len);
+  // One frame out: header and payload, masked with a fresh key when the connection is a client.
+  void ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n);
+  void ws_client_input(uint32_t index);
+  void ws_client_fail(uint32_t index, const char* why);  // Disconnected kErrWsHandshake
   void ws_control(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n);
   void ws_fail(uint32_t index, uint16_t code, const char* why, int32_t origin);
   void ws_peer_ended(uint32_t index);
@@ -677,6 +690,12 @@ class Shard {
   void ws_closed_both(uint32_t index);  // both close frames exchanged: the TCP close
   void ws_final(Conn& c, int32_t* err, int32_t* origin);  // Disconnected's code for a WebSocket
   static bool ws_owes(const Conn& c);
+  // Whether a WebSocket still holds input it has not read (a FIN waits for it, as for TLS).
+  static bool ws_holds(const Conn& c);
+  // The end of a WebSocket's TCP connection once its overflow is out: a graceful close, or
+  // (`linger`, after a failure) our FIN and the peer's input read and dropped until it closes.
+  void ws_end(uint32_t index, uint32_t ms, bool linger);
+  void ws_pong(uint32_t index, const uint8_t* p, size_t n);
   friend struct ConnWs;
   // Sends a frame to one subscriber: by reference to `slot` (a run holding the frame) when it
   // can, else a copy. Returns kWs*.
@@ -767,6 +786,7 @@ class Shard {
   std::vector<WsTopic> ws_topics_;
   std::vector<uint32_t> ws_topic_free_;
   std::vector<uint64_t> ws_targets_;        // a fan-out's list (reused)
+  std::string ws_mask_;                     // a client frame being masked (reused)
   std::string http_zbody_, http_zetag_;     // an encoded answer's body and weakened ETag (reused)
   std::vector<http1::Field> http_zfields_;  // its fields (the application's + ours; reused)
 };

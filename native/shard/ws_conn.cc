@@ -175,6 +175,7 @@ int Shard::ws_accept(uint32_t index, uint32_t gen, int32_t proto, const http1::F
   Conn* c = lookup(index, gen);
   if (!c || c->state != ConnState::Open) return kErrStaleId;
   if (!c->ws || c->ws->upgraded || c->ws->record < 0) return kErrNotWs;
+  if (c->graceful || c->peer_eof) return kErrClosing;
   ConnWs& w = *c->ws;
   if (proto >= static_cast<int32_t>(w.ep->cfg.protocols.size())) return kErrWrongKind;
   if (proto >= -1) w.proto = proto;
@@ -189,7 +190,8 @@ int Shard::ws_reject(uint32_t index, uint32_t gen, uint16_t status, const char* 
   if (!c || c->state != ConnState::Open) return kErrStaleId;
   if (!c->ws || c->ws->upgraded || !c->http) return kErrNotWs;
   ConnWs& w = *c->ws;
-  if (w.record >= 0) pool_->release(static_cast<uint32_t>(w.record));
+  // The record stays readable until the batch ends (the handler may read the request after this).
+  if (w.record >= 0) loaned_plain_.push_back(static_cast<uint32_t>(w.record));
   w.record = -1;
   ++w.ep->stats.refused;
   c->ws.reset();
@@ -208,14 +210,16 @@ void Shard::ws_input(uint32_t index, uint8_t* p, size_t n) {
   if (w.close_recv || w.failed) return;  // after the peer's close frame nothing more is read
   w.last_in_ms = now_ms();
   w.ping_out = false;  // any input shows the peer is alive
-  if (!w.upgraded || !w.in.empty() || w.pump_more) {
+  if (!w.upgraded || w.open_owed || !w.in.empty() || w.pump_more || w.ready) {
     w.in.insert(w.in.end(), p, p + n);
-    if (w.upgraded) ws_pump(index);
+    if (w.upgraded && !w.open_owed) ws_pump(index);
+    else if (w.client && !w.upgraded) ws_client_input(index);
   } else {
     size_t used = ws_feed(index, p, n);
     if (used < n && c.ws && !w.failed && !w.close_recv) w.in.assign(p + used, p + n);
   }
   if (!c.ws) return;
+  if (w.pump_more) mark_dirty(index);  // flush() reads on once there is room
   size_t cap = 2 * static_cast<size_t>(pool_->slot_size()) + 64 * 1024;
   if (c.state == ConnState::Open && w.in.size() > cap && !w.rx_paused) {
     w.rx_paused = true;  // the peer meets TCP flow control until the held input is read
@@ -225,7 +229,15 @@ void Shard::ws_input(uint32_t index, uint8_t* p, size_t n) {
 
 void Shard::ws_pump(uint32_t index) {
   ConnWs& w = *conns_[index].ws;
-  if (w.ready && !ws_deliver(index, w.ready_text)) return;  // still no slots for the last message
+  if (w.open_owed || w.failed) return;
+  if (w.ready) {  // a whole message that waited for a pool run
+    if (!room(2)) {
+      w.pump_more = true;
+      return;
+    }
+    if (!ws_deliver(index, w.ready_text)) return;  // still no slots for it
+    w.pump_more = false;
+  }
   if (w.in.empty()) return;
   size_t used = ws_feed(index, w.in.data(), w.in.size());
   if (w.failed || w.close_recv) w.in.clear();
@@ -242,7 +254,7 @@ size_t Shard::ws_feed(uint32_t index, uint8_t* p, size_t n) {
   }
   w.feed_pooled = p >= pool_->base() && p < pool_->base() + pool_->extra_offset();
   size_t used = w.rd.feed(p, n);
-  if (!c.ws) return n;
+  if (!c.ws || w.failed) return n;
   if (w.rd.failed() && !w.failed) {
     uint16_t code = w.rd.failed();
     if (code == ws::kTooBig) ++w.ep->stats.too_big;
@@ -281,7 +293,10 @@ void ConnWs::on_message_end(bool text) {
     rd.pause();
     return;
   }
-  if (!shard->room_for_ws()) rd.pause();
+  if (!shard->room_for_ws()) {
+    rd.pause();
+    pump_more = true;  // the rest is read from flush() once the ring has room
+  }
 }
 
 bool Shard::ws_deliver(uint32_t index, bool text) {
@@ -299,6 +314,13 @@ bool Shard::ws_deliver(uint32_t index, bool text) {
     uint32_t run = static_cast<uint32_t>((w.msg.size() + ss - 1) / ss);
     int64_t s = run <= 1 ? pool_->acquire() : pool_->acquire_run(run);
     if (s < 0) {
+      if (run > 1 && pool_->free_count() >= run * 4) {  // free slots, but no run long enough
+        w.msg.clear();
+        w.gathering = false;
+        ws_fail(index, ws::kInternalError, "no run of adjacent free pool slots for this message (raise poolSlotSize, or lower maxMessageSize)",
+                kOriginError);
+        return true;  // nothing to deliver: the connection is failing
+      }
       w.pump_more = true;
       wait_for_slot(index);
       return false;
@@ -311,7 +333,7 @@ bool Shard::ws_deliver(uint32_t index, bool text) {
     w.msg.clear();
     if (w.msg.capacity() > 64 * 1024) w.msg.shrink_to_fit();  // a large message's buffer goes
   }
-  emit(kEvStreamFrame, index, c.gen, kind, off, len, 0, 0);
+  if (!w.failed) emit(kEvStreamFrame, index, c.gen, kind, off, len, 0, 0);
   w.piece = nullptr;
   w.piece_len = 0;
   w.gathering = false;
@@ -322,7 +344,16 @@ bool Shard::ws_deliver(uint32_t index, bool text) {
 }
 
 void ConnWs::on_ping(const uint8_t* p, size_t n) {
-  if (!close_sent) shard->ws_control(index, ws::kPong, p, n);
+  if (!close_sent) shard->ws_pong(index, p, n);
+}
+
+// A pong, unless the peer is not reading what we send: a ping flood from a peer that never
+// reads must not grow our buffers (RFC 6455 section 5.5.3: only the latest ping needs an answer).
+void Shard::ws_pong(uint32_t index, const uint8_t* p, size_t n) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (c.tx_bytes + w.out_left() > w.ep->cfg.send_max) return;
+  ws_control(index, ws::kPong, p, n);
 }
 
 void ConnWs::on_pong(const uint8_t*, size_t) { ping_out = false; }
@@ -345,7 +376,30 @@ void Shard::ws_closed_both(uint32_t index) {
   w.clean = true;
   // The server closes the TCP connection first (RFC 6455 section 7.1.1), once the close frame
   // is out.
-  if (!c.graceful) conn_close_graceful(index, c.gen, w.ep->cfg.close_timeout_ms ? w.ep->cfg.close_timeout_ms : 1000);
+  ws_end(index, w.ep->cfg.close_timeout_ms ? w.ep->cfg.close_timeout_ms : 1000, false);
+}
+
+void Shard::ws_end(uint32_t index, uint32_t ms, bool linger) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (c.state != ConnState::Open || c.graceful) return;
+  if (!w.ending) {
+    w.ending = true;
+    w.end_at = now_ms() + ms;
+  }
+  w.linger = w.linger || linger;
+  if (!w.out_empty()) {  // the overflow (a close frame among it) first: ws_flush comes back here
+    ws_arm(index);
+    mark_dirty(index);
+    return;
+  }
+  if (w.linger) {
+    if (!c.end_pending && !c.write_closed) conn_end(index, c.gen);  // our FIN; the peer's closes it
+    ws_arm(index);
+  } else {
+    uint64_t now = now_ms();
+    conn_close_graceful(index, c.gen, static_cast<uint32_t>(w.end_at > now ? w.end_at - now : 1));
+  }
 }
 
 // ---- output ----
@@ -367,23 +421,32 @@ void Shard::ws_raw(uint32_t index, const uint8_t* data, size_t len) {
 // Control frames: `n` is the payload length, or for kClose the code (SIZE_MAX: none) with
 // `p`/reason handled by the caller through ws_close.
 void Shard::ws_control(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n) {
-  uint8_t f[ws::kHeaderMax + 125];
-  size_t len;
   if (opcode == ws::kClose) {
-    if (n == SIZE_MAX) {
-      len = ws::write_header(f, ws::kClose, true, 0, nullptr);
-    } else {
-      len = ws::write_header(f, ws::kClose, true, 2, nullptr);
-      f[len++] = static_cast<uint8_t>(n >> 8);
-      f[len++] = static_cast<uint8_t>(n);
-    }
+    uint8_t code[2] = {static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+    ws_frame(index, ws::kClose, code, n == SIZE_MAX ? 0 : 2);
   } else {
-    len = ws::write_header(f, opcode, true, n, nullptr);
-    if (n) memcpy(f + len, p, n);
-    len += n;
+    ws_frame(index, opcode, p, n);
   }
-  ws_raw(index, f, len);
   mark_dirty(index);
+}
+
+void Shard::ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n) {
+  ConnWs& w = *conns_[index].ws;
+  uint8_t hdr[ws::kHeaderMax];
+  if (!w.client) {
+    size_t hl = ws::write_header(hdr, opcode, true, n, nullptr);
+    ws_raw(index, hdr, hl);
+    if (n) ws_raw(index, p, n);
+    return;
+  }
+  // A client masks every frame with a fresh key (RFC 6455 section 5.3): header + masked copy.
+  uint8_t key[4];
+  ws::mask_key(key);
+  size_t hl = ws::write_header(hdr, opcode, true, n, key);
+  ws_mask_.assign(reinterpret_cast<const char*>(hdr), hl);
+  ws_mask_.append(reinterpret_cast<const char*>(p), n);
+  ws::unmask(reinterpret_cast<uint8_t*>(ws_mask_.data()) + hl, n, key, 0);
+  ws_raw(index, reinterpret_cast<const uint8_t*>(ws_mask_.data()), ws_mask_.size());
 }
 
 int32_t Shard::ws_outcome(uint32_t index) {
@@ -412,12 +475,9 @@ int32_t Shard::ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* d
     }
     return kWsDropped;
   }
-  uint8_t hdr[ws::kHeaderMax];
-  size_t hl = ws::write_header(hdr, text ? ws::kText : ws::kBinary, true, len, nullptr);
-  ws_raw(index, hdr, hl);
-  if (len) ws_raw(index, data, len);
+  ws_frame(index, text ? ws::kText : ws::kBinary, data, len);
   ++w.ep->stats.messages_out;
-  w.ep->stats.bytes_out += hl + len;
+  w.ep->stats.bytes_out += len;
   mark_dirty(index);
   return ws_outcome(index);
 }
@@ -427,15 +487,13 @@ int Shard::ws_close(uint32_t index, uint32_t gen, uint16_t code, const uint8_t* 
   if (!c) return kErrStaleId;
   if (!c->ws || !c->ws->upgraded) return kErrNotWs;
   ConnWs& w = *c->ws;
-  if (c->state != ConnState::Open || w.close_sent) return kErrClosing;
+  if (c->state != ConnState::Open || w.close_sent || w.ending || c->graceful || c->end_pending) return kErrClosing;
   if (n > kReasonMax) n = kReasonMax;
-  uint8_t f[ws::kHeaderMax + 125];
-  size_t len = ws::write_header(f, ws::kClose, true, 2 + n, nullptr);
-  f[len++] = static_cast<uint8_t>(code >> 8);
-  f[len++] = static_cast<uint8_t>(code);
-  memcpy(f + len, reason, n);
-  len += n;
-  ws_raw(index, f, len);
+  uint8_t f[125];
+  f[0] = static_cast<uint8_t>(code >> 8);
+  f[1] = static_cast<uint8_t>(code);
+  memcpy(f + 2, reason, n);
+  ws_frame(index, ws::kClose, f, 2 + n);
   w.close_sent = true;
   w.code = code;
   w.reason.assign(reinterpret_cast<const char*>(reason), n);
@@ -460,19 +518,24 @@ void Shard::ws_fail(uint32_t index, uint16_t code, const char* why, int32_t orig
   w.reason = why;
   w.origin = origin;
   // _Fail the WebSocket Connection_ (RFC 6455 section 7.1.7): the close frame, then the TCP
-  // close without waiting for the peer's answer.
-  if (c.state == ConnState::Open && !c.graceful) conn_close_graceful(index, c.gen, 1000);
+  // close without waiting for the peer's answer — lingering (our FIN, its input read and
+  // dropped) so that unread input does not turn the close into a reset that loses our frame.
+  ws_end(index, kLingerMs, true);
 }
 
 void Shard::ws_peer_ended(uint32_t index) {
   Conn& c = conns_[index];
   ConnWs& w = *c.ws;
+  if (w.client && !w.upgraded) {
+    if (!w.failed) ws_client_fail(index, "the server closed the connection without answering the opening handshake");
+    return;
+  }
   if (!w.close_recv && !w.failed && w.code == 0) {
     w.code = ws::kAbnormal;
     w.reason = "the peer ended the TCP connection without a close frame";
     w.origin = kOriginPeer;
   }
-  if (c.state == ConnState::Open && !c.graceful) conn_close_graceful(index, c.gen, 1000);
+  ws_end(index, 1000, false);
 }
 
 // ---- flush, timers, close ----
@@ -481,6 +544,13 @@ bool Shard::ws_owes(const Conn& c) {
   if (!c.ws || c.state != ConnState::Open) return false;
   const ConnWs& w = *c.ws;
   return (w.pump_more && !c.pool_waiting) || w.open_owed;
+}
+
+bool Shard::ws_holds(const Conn& c) {
+  if (!c.ws || !c.ws->upgraded) return false;
+  const ConnWs& w = *c.ws;
+  // (A cut frame header in `in` is not held: no more input can come to complete it.)
+  return !w.failed && !w.close_recv && (w.ready || w.pump_more || w.open_owed);
 }
 
 void Shard::ws_flush(uint32_t index, bool allow_events) {
@@ -498,6 +568,8 @@ void Shard::ws_flush(uint32_t index, bool allow_events) {
            w.record_len, static_cast<int32_t>(w.record_flags), 0);
       loaned_plain_.push_back(static_cast<uint32_t>(w.record));  // its hold ends with the batch
       w.record = -1;
+    } else if (w.client) {
+      emit(kEvWsOpen, index, c.gen, w.proto, 0, 0, 0, 0);  // no request record on this side
     }
   }
   if (allow_events && w.upgraded && !w.open_owed && (w.pump_more || w.ready || (!w.in.empty() && !w.failed)))
@@ -513,6 +585,10 @@ void Shard::ws_flush(uint32_t index, bool allow_events) {
     w.out_off = 0;
     if (w.out.capacity() > 256 * 1024) w.out.shrink_to_fit();
   }
+  if (w.ending && w.out_empty() && !c.graceful && !c.end_pending && !c.write_closed) {
+    uint64_t now = now_ms();
+    ws_end(index, static_cast<uint32_t>(w.end_at > now ? w.end_at - now : 1), w.linger);
+  }
   if (w.rx_paused && !c.recv_armed && w.in.size() <= 2 * static_cast<size_t>(pool_->slot_size())) {
     w.rx_paused = false;
     c.need_rearm = !c.peer_eof;
@@ -524,7 +600,9 @@ void Shard::ws_arm(uint32_t index) {
   ConnWs& w = *c.ws;
   const WsConfig& cfg = w.ep->cfg;
   uint64_t at = UINT64_MAX;
-  if (w.close_sent && !w.close_recv && cfg.close_timeout_ms) at = std::min(at, w.close_at);
+  if (!w.upgraded) at = w.client && w.hs_deadline ? w.hs_deadline : UINT64_MAX;
+  else if (w.close_sent && !w.close_recv) at = std::min(at, w.close_at);
+  if (w.ending) at = std::min(at, w.end_at);
   if (!w.close_sent && cfg.ping_interval_ms)
     at = std::min(at, (w.ping_out ? w.ping_at : w.last_in_ms) + cfg.ping_interval_ms);
   if (!w.close_sent && cfg.idle_timeout_ms) at = std::min(at, w.last_msg_ms + cfg.idle_timeout_ms);
@@ -539,16 +617,28 @@ void Shard::ws_timer(uint32_t index) {
   Conn& c = conns_[index];
   ConnWs& w = *c.ws;
   w.timer = TimerWheel::kNone;
-  if (!w.upgraded) return;
-  const WsConfig& cfg = w.ep->cfg;
   uint64_t now = now_ms();
+  if (!w.upgraded) {
+    if (w.client && w.hs_deadline) {
+      if (now < w.hs_deadline) ws_arm(index);
+      else ws_client_fail(index, "no answer to the opening handshake within handshakeTimeoutMs");
+    }
+    return;
+  }
+  const WsConfig& cfg = w.ep->cfg;
+  if (w.ending && now >= w.end_at) {
+    begin_close(index, ETIMEDOUT, kOriginTimeout);  // the peer took neither our bytes nor its leave
+    return;
+  }
   if (w.close_sent) {
-    if (!w.close_recv && cfg.close_timeout_ms && now >= w.close_at && !c.graceful) {
-      conn_close_graceful(index, c.gen, 1000);  // the peer never answered our close frame
+    if (!w.close_recv && now >= w.close_at && !w.ending) {
+      ws_end(index, 1000, false);  // the peer never answered our close frame
       return;
     }
   } else {
     if (cfg.ping_interval_ms) {
+      // Input we hold unread (no event room, no pool run) may hold its pong: not the peer's fault.
+      if (w.ping_out && (!w.in.empty() || w.ready || w.pump_more || w.rx_paused)) w.ping_at = now;
       if (w.ping_out && now >= w.ping_at + cfg.ping_interval_ms) {
         ++w.ep->stats.ping_timeouts;
         w.code = ws::kAbnormal;
@@ -581,9 +671,9 @@ int64_t Shard::ws_buffered(uint32_t index, uint32_t gen) {
 
 bool Shard::ws_close_info(uint32_t index, uint32_t gen, WsCloseInfo* out) {
   Conn* c = lookup(index, gen);
-  if (!c || !c->ws || !c->ws->upgraded) return false;
+  if (!c || !c->ws || !(c->ws->upgraded || c->ws->client)) return false;
   const ConnWs& w = *c->ws;
-  out->code = w.code ? w.code : ws::kAbnormal;
+  out->code = w.code ? w.code : static_cast<uint16_t>(ws::kAbnormal);
   out->reason = &w.reason;
   out->sys_err = w.sys_err;
   out->clean = w.clean;
@@ -617,4 +707,118 @@ void Shard::ws_release(Conn& c) {
   c.ws.reset();
 }
 
+// ---- the client side ----
+
+int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, const std::string& host,
+                           const std::string& path, const std::string& extra) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (c->ws || c->http || c->endpoint >= 0) return kErrWrongKind;
+  if (c->state != ConnState::Resolving && c->state != ConnState::Connecting && c->state != ConnState::Open)
+    return kErrStaleId;
+  auto we = std::make_shared<WsEndpoint>();
+  we->cfg = cfg;
+  ws::Limits lim;
+  lim.max_message = cfg.max_message;
+  lim.server = false;  // frames from a server are never masked
+  c->ws = std::make_unique<ConnWs>(lim);
+  ConnWs& w = *c->ws;
+  w.shard = this;
+  w.index = index;
+  w.ep = we;
+  w.client = true;
+  char key[24];
+  ws::client_key(key, w.accept);
+  std::string& r = http_scratch_;
+  r.assign("GET ").append(path).append(" HTTP/1.1\r\nHost: ").append(host);
+  r.append("\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
+  r.append(key, 24).append("\r\n");
+  if (!cfg.protocols.empty()) {
+    r.append("Sec-WebSocket-Protocol: ");
+    for (size_t i = 0; i < cfg.protocols.size(); ++i) r.append(i ? ", " : "").append(cfg.protocols[i]);
+    r.append("\r\n");
+  }
+  r.append(extra).append("\r\n");
+  // Queued now: it goes out when TCP connects (after the TLS handshake for wss://).
+  int64_t n = conn_write(index, gen, reinterpret_cast<const uint8_t*>(r.data()), r.size());
+  if (n < 0) {
+    c->ws.reset();
+    return static_cast<int>(n);
+  }
+  if (static_cast<size_t>(n) < r.size()) w.out.assign(r, static_cast<size_t>(n), std::string::npos);
+  w.last_in_ms = w.last_msg_ms = now_ms();
+  if (cfg.handshake_timeout_ms) w.hs_deadline = w.last_in_ms + cfg.handshake_timeout_ms;
+  ws_arm(index);
+  return 0;
+}
+
+void Shard::ws_client_fail(uint32_t index, const char* why) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  w.failed = true;
+  w.reason = why;
+  w.in.clear();
+  begin_close(index, kErrWsHandshake, kOriginError);
+}
+
+void Shard::ws_client_input(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (w.failed) return;
+  ws::Response rs;
+  int64_t r = ws::parse_response(w.in.data(), w.in.size(), w.accept, &rs);
+  if (r == 0) {
+    if (w.in.size() > 16 * 1024) ws_client_fail(index, "the server's answer to the opening handshake is larger than 16 KiB");
+    return;
+  }
+  const char* why = nullptr;
+  if (r < 0) why = "the server's answer to the opening handshake is not HTTP/1.1";
+  else if (rs.status != 101) why = nullptr;  // said below with the status
+  else if (!rs.upgrade_ok) why = "the server's 101 has no Upgrade: websocket";
+  else if (!rs.connection_ok) why = "the server's 101 has no Connection: Upgrade";
+  else if (!rs.accept_ok) why = "the server's Sec-WebSocket-Accept does not match our key";
+  else if (rs.extensions) why = "the server chose an extension we did not offer";
+  if (r > 0 && rs.status != 101) {
+    w.reason = "the server answered " + std::to_string(rs.status) + " instead of 101 Switching Protocols";
+    w.failed = true;
+    w.in.clear();
+    begin_close(index, kErrWsHandshake, kOriginError);
+    return;
+  }
+  if (!why && rs.protocol) {
+    bool offered = false;
+    for (const auto& p : w.ep->cfg.protocols)
+      if (p.size() == rs.protocol_len && memcmp(p.data(), rs.protocol, p.size()) == 0) offered = true;
+    if (!offered) why = "the server chose a subprotocol we did not offer";
+    else w.chosen.assign(reinterpret_cast<const char*>(rs.protocol), rs.protocol_len);
+  }
+  if (why) {
+    ws_client_fail(index, why);
+    return;
+  }
+  w.upgraded = true;
+  w.hs_deadline = 0;
+  ++w.ep->stats.upgrades;
+  ++w.ep->stats.open;
+  int32_t proto = -1;
+  for (size_t i = 0; i < w.ep->cfg.protocols.size(); ++i)
+    if (w.ep->cfg.protocols[i] == w.chosen && !w.chosen.empty()) proto = static_cast<int32_t>(i);
+  w.proto = proto;
+  w.open_owed = true;  // WsOpen from flush() (event room there), then the frames after the head
+  w.in.erase(w.in.begin(), w.in.begin() + r);
+  w.last_in_ms = w.last_msg_ms = now_ms();
+  ws_arm(index);
+  mark_dirty(index);
+}
+
+const std::string* Shard::ws_subprotocol(uint32_t index, uint32_t gen) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->ws) return nullptr;
+  ConnWs& w = *c->ws;
+  if (w.client) return &w.chosen;
+  static const std::string kNone;
+  return w.proto >= 0 ? &w.ep->cfg.protocols[static_cast<size_t>(w.proto)] : &kNone;
+}
+
 }  // namespace zio
+

@@ -34,6 +34,7 @@ struct WsConfig {
   uint32_t idle_timeout_ms = 0;        // no message for this long: close 1001 (0: never)
   uint32_t ping_interval_ms = 30000;   // a ping after this much silence; no answer by the next: 1006
   uint32_t close_timeout_ms = 5000;    // after our close frame, the peer's must come within this
+  uint32_t handshake_timeout_ms = 10000;  // a client: the server's 101 must come within this
   uint32_t send_mark = 64 * 1024;      // buffered bytes above which a send reports Queued
   uint32_t send_max = 1024 * 1024;     // buffered bytes a send may not pass (Dropped beyond)
   WsSlowPolicy slow = WsSlowPolicy::Drop;
@@ -75,6 +76,11 @@ struct ConnWs final : ws::Events {
   uint32_t record_len = 0, record_flags = 0;
   int32_t proto = -1;
   char accept[28] = {};
+  // A client (ws_client_start): the accept value the server must answer, the subprotocol it
+  // chose, and when its answer is due.
+  bool client = false;
+  std::string chosen;
+  uint64_t hs_deadline = 0;
   // The message being read: one piece seen in place (a pool pointer valid for this batch), or
   // the bytes gathered so far.
   const uint8_t* piece = nullptr;
@@ -87,6 +93,10 @@ struct ConnWs final : ws::Events {
   // The close handshake.
   bool close_sent = false, close_recv = false, failed = false, clean = false;
   uint64_t close_at = 0;      // our close frame's answer is due by then
+  // The TCP close is decided (ws_end) and waits for the overflow to drain (then a graceful close,
+  // or with `linger` our FIN); end_at bounds it.
+  bool ending = false, linger = false;
+  uint64_t end_at = 0;
   uint16_t code = 0;          // the code Disconnected reports (0: none yet -> 1006)
   std::string reason;         // its reason text
   int32_t origin = 0;         // CloseOrigin of the code

@@ -126,7 +126,9 @@ int64_t Shard::ws_fan(const std::vector<uint64_t>& targets, bool text, const uin
   for (uint64_t t : targets) {
     uint32_t index = static_cast<uint32_t>(t & 0xFFFFFFFF), gen = static_cast<uint32_t>(t >> 32);
     Conn* c = index < conns_.size() ? lookup(index, gen) : nullptr;
-    if (!c || !c->ws || !c->ws->upgraded || c->state != ConnState::Open || c->ws->close_sent || c->graceful) {
+    // (A client connection masks its frames: a server frame cannot be shared with it.)
+    if (!c || !c->ws || !c->ws->upgraded || c->ws->client || c->state != ConnState::Open || c->ws->close_sent ||
+        c->graceful) {
       ++counts[kWsDropped];
       continue;
     }

@@ -210,7 +210,9 @@ TEST(WsFrames, FuzzedStreamsFailCleanly) {
     Reader r(lim, &g);
     feed(r, s, 1 + rng() % 200);
     (r.failed() ? failed : clean)++;
-    if (r.failed()) EXPECT_TRUE(r.failed() == kProtocolError || r.failed() == kInvalidPayload || r.failed() == kTooBig) << r.failed();
+    if (r.failed()) {
+      EXPECT_TRUE(r.failed() == kProtocolError || r.failed() == kInvalidPayload || r.failed() == kTooBig) << r.failed();
+    }
   }
   EXPECT_GT(failed, 0u);
   EXPECT_GT(clean, 0u);

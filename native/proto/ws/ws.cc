@@ -2,6 +2,7 @@
 #include "proto/ws/ws.h"
 
 #include <openssl/base64.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -9,7 +10,7 @@
 namespace zio::ws {
 
 bool valid_close_code(uint16_t c) {
-  return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
+  return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
 }
 
 void unmask(uint8_t* data, size_t n, const uint8_t key[4], uint64_t offset) {
@@ -242,4 +243,74 @@ bool list_has(const uint8_t* list, size_t n, const char* token, size_t token_len
   return false;
 }
 
+
+void mask_key(uint8_t key[4]) { RAND_bytes(key, 4); }
+
+void client_key(char key[24], char expect[28]) {
+  uint8_t raw[16];
+  RAND_bytes(raw, sizeof raw);
+  uint8_t b64[25];
+  EVP_EncodeBlock(b64, raw, sizeof raw);
+  memcpy(key, b64, 24);
+  accept_key(b64, 24, expect);
+}
+
+namespace {
+bool ieq(const uint8_t* a, size_t n, const char* lower) {
+  size_t m = strlen(lower);
+  if (n != m) return false;
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<uint8_t>(c + 32);
+    if (c != static_cast<uint8_t>(lower[i])) return false;
+  }
+  return true;
+}
+}  // namespace
+
+int64_t parse_response(const uint8_t* p, size_t n, const char expect[28], Response* out) {
+  *out = Response{};
+  size_t end = 0;
+  for (size_t i = 0; i + 3 < n; ++i)
+    if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
+      end = i + 4;
+      break;
+    }
+  if (end == 0) return 0;
+  // Status line: HTTP/1.1 SP 3DIGIT SP reason
+  if (end < 16 || memcmp(p, "HTTP/1.1 ", 9) != 0) return -1;
+  for (int k = 9; k < 12; ++k)
+    if (p[k] < '0' || p[k] > '9') return -1;
+  out->status = static_cast<uint16_t>((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+  size_t i = 0;
+  while (i < end && p[i] != '\n') ++i;
+  ++i;
+  while (i + 2 <= end) {
+    size_t ls = i;
+    while (i < end && p[i] != '\n') ++i;
+    size_t le = i;  // at '\n'
+    ++i;
+    if (le > ls && p[le - 1] == '\r') --le;
+    if (le == ls) break;  // the empty line
+    size_t colon = ls;
+    while (colon < le && p[colon] != ':') ++colon;
+    if (colon == le || colon == ls) return -1;
+    size_t vs = colon + 1, ve = le;
+    while (vs < ve && (p[vs] == ' ' || p[vs] == '\t')) ++vs;
+    while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t')) --ve;
+    const uint8_t* name = p + ls;
+    size_t nl = colon - ls;
+    if (ieq(name, nl, "upgrade")) out->upgrade_ok = ieq(p + vs, ve - vs, "websocket");
+    else if (ieq(name, nl, "connection")) out->connection_ok = list_has(p + vs, ve - vs, "upgrade", 7, false);
+    else if (ieq(name, nl, "sec-websocket-accept")) out->accept_ok = ve - vs == 28 && memcmp(p + vs, expect, 28) == 0;
+    else if (ieq(name, nl, "sec-websocket-extensions")) out->extensions = true;
+    else if (ieq(name, nl, "sec-websocket-protocol")) {
+      out->protocol = p + vs;
+      out->protocol_len = ve - vs;
+    }
+  }
+  return static_cast<int64_t>(end);
+}
+
 }  // namespace zio::ws
+

@@ -23,7 +23,8 @@ enum : uint16_t {
   kMissingExtension = 1010, kInternalError = 1011,
 };
 
-// Whether a close code may appear in a close frame (1000-1003, 1007-1011, 3000-4999).
+// Whether a close code may appear in a close frame (1000-1003, 1007-1014, 3000-4999: 1012-1014
+// are IANA-registered: service restart, try again later, bad gateway).
 bool valid_close_code(uint16_t code);
 
 // Unmasks (or masks: the same XOR) n bytes that sit `offset` bytes into a frame's payload.
@@ -115,5 +116,21 @@ void accept_key(const uint8_t* key, size_t n, char out[28]);
 // Whether a comma-separated token list (a Sec-WebSocket-Protocol or Connection value) holds
 // `token` (case-sensitive when `exact`, as subprotocol names are; otherwise ASCII case-blind).
 bool list_has(const uint8_t* list, size_t n, const char* token, size_t token_len, bool exact);
+
+// A masking key for a client frame (RFC 6455 section 5.3: unpredictable; BoringSSL's RNG).
+void mask_key(uint8_t key[4]);
+// A client's opening handshake: its request, and the check of the server's answer.
+// The Sec-WebSocket-Key (16 random bytes, base64) and the accept value it expects.
+void client_key(char key[24], char expect[28]);
+// What parse_response found in a server's answer to the opening handshake.
+struct Response {
+  uint16_t status = 0;
+  bool upgrade_ok = false, connection_ok = false, accept_ok = false, extensions = false;
+  const uint8_t* protocol = nullptr;  // Sec-WebSocket-Protocol's value (nullptr: none)
+  size_t protocol_len = 0;
+};
+// Parses a response head from p[0, n): its length, 0 when incomplete, -1 when malformed.
+// `expect` is the accept value of the key sent.
+int64_t parse_response(const uint8_t* p, size_t n, const char expect[28], Response* out);
 
 }  // namespace zio::ws

@@ -77,6 +77,8 @@ export interface NativeAddon {
   wsBroadcast(shard: number, ids: Float64Array, data: Uint8Array | string, text: boolean, counts: Uint32Array): number;
   wsTopicCount(shard: number, topic: string): number;
   wsStats(shard: number, ep: number): Record<string, number> | null;
+  wsClientStart(shard: number, conn: number, cfg: Record<string, number | string[]>, host: string, path: string, extra: string): number;
+  wsProtocol(shard: number, conn: number): string | null;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -153,7 +155,7 @@ export const ERR = {
   STALE: -1000, CLOSING: -1001, TABLE_FULL: -1002, NOT_CONNECTED: -1003,
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
-  HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023,
+  HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023, WS_HANDSHAKE: -1024,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

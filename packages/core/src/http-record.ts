@@ -108,11 +108,13 @@ function recordOf(c: RecordCursor): { b: Uint8Array; d: Latin1Buffer; r: number;
   return { b: io.poolBytes, d: (io._recBuf ??= Buffer.from(io._pool) as Latin1Buffer), r: io._u32[base + 4], size: io._u32[base + 5] };
 }
 
+// An event of a record type with no record (size 0: a WebSocket client's WsOpen) reads as a
+// request with no path, query or fields.
 function spanField(word: number): PropertyDescriptor {
   return {
     get(this: RecordCursor) {
       const { b, d, r, size } = recordOf(this);
-      return span(b, d, r, size, word);
+      return size === 0 ? '' : span(b, d, r, size, word);
     },
     configurable: true,
   };
@@ -132,14 +134,14 @@ export function registerRecordEvent(type: number): PropertyDescriptorMap {
     header: {
       value(this: RecordCursor, name: string) {
         const { b, d, r, size } = recordOf(this);
-        return findField(b, d, r, size, name);
+        return size === 0 ? null : findField(b, d, r, size, name);
       },
       configurable: true, writable: true,
     },
     headers: {
       value(this: RecordCursor) {
         const { b, d, r, size } = recordOf(this);
-        return allFields(b, d, r, size);
+        return size === 0 ? [] : allFields(b, d, r, size);
       },
       configurable: true, writable: true,
     },

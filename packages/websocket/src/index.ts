@@ -1,7 +1,8 @@
 /**
- * @zero-io/websocket — a WebSocket server (RFC 6455) on zero-io's shard engine.
+ * @zero-io/websocket — a WebSocket server and client (RFC 6455) on zero-io's shard engine.
  *
- * Importing this package adds `wsListen`, `wsListenTls`, `wsListenWith`, `wsServe`, `wsSend`,
+ * Importing this package adds `wsListen`, `wsListenTls`, `wsListenWith`, `wsServe`, `wsConnect`,
+ * `wsConnectWith`, `wsSend`,
  * `wsSendBuffer`, `wsClose`, `wsAccept`, `wsReject`, `wsBufferedAmount`, `wsSubscribe`,
  * `wsUnsubscribe`, `wsPublish`, `wsBroadcast`, `wsSubscribers` and `wsStats` to `Io`, and the
  * `WsOpen` / `WsUpgrade` events to the event union. Frames are read natively (unmasked in
@@ -13,10 +14,10 @@ import {
   Io, IoError, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReasonRange, registerEventType,
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
   registerRecordEvent, rejectUnknownKeys, serverTlsAttacher, type Latin1Buffer,
 } from '@zero-io/core/internal';
-import type { TlsServerConfig } from '@zero-io/tcp';
+import type { TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
 
 requireFeature('websocket', '@zero-io/websocket');
 
@@ -104,6 +105,34 @@ export interface WsListenConfig extends WsServeConfig {
   maxHeaderSize?: number;
   /** An upgrade request must arrive within this time of the connection's first byte. @default 10000 */
   requestTimeoutMs?: number;
+}
+
+/** Options of {@link Io.wsConnectWith}. */
+export interface WsConnectConfig {
+  /** `ws://host[:port]/path?query` or `wss://...` (wss:// needs `import '@zero-io/tcp'` too, as ws:// does for connecting). */
+  url: string;
+  /** Subprotocols to offer (Sec-WebSocket-Protocol), in order of preference; `ev.subprotocol` of WsOpen is the one the server chose. */
+  subprotocols?: readonly string[];
+  /** Extra request fields (e.g. Authorization, Cookie). */
+  headers?: Record<string, string>;
+  /** The Origin field to send (browsers send one; servers may check it). @default none */
+  origin?: string;
+  /** wss://: the `TlsClientConfig` of `@zero-io/tcp` (CA, servername, ...). @default system CAs, SNI and verification against the URL's host */
+  tls?: TlsClientConfig;
+  /** The TCP connect (name resolution, Happy Eyeballs, every attempt) must finish within this. @default 10000 */
+  connectTimeoutMs?: number;
+  /** The server's 101 must arrive within this of the call (after the connect). @default 10000 */
+  handshakeTimeoutMs?: number;
+  /** As {@link WsServeConfig.maxMessageSize}. @default 1 MiB */
+  maxMessageSize?: number;
+  /** As {@link WsServeConfig.pingIntervalMs}. @default 30000 */
+  pingIntervalMs?: number;
+  /** As {@link WsServeConfig.closeTimeoutMs}. @default 5000 */
+  closeTimeoutMs?: number;
+  /** As {@link WsServeConfig.sendHighWaterMark}. @default 65536 */
+  sendHighWaterMark?: number;
+  /** As {@link WsServeConfig.maxBufferedBytes}. @default 1 MiB */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -259,6 +288,16 @@ declare module '@zero-io/core' {
     wsSubscribers(topic: string): number;
     /** Counters of a WebSocket listener (null when `ep` serves no WebSocket). */
     wsStats(ep: EndpointId): WsStats | null;
+    /**
+     * Opens a WebSocket client connection to `ws://...` or `wss://...` (needs `import '@zero-io/tcp'`,
+     * whose connect and TLS this uses). Returns its id at once: `Connected` follows the TCP (and
+     * TLS) connect, `WsOpen` the server's 101 (its Sec-WebSocket-Accept checked); then
+     * `StreamFrame` messages, `wsSend`, `wsClose` as on a server connection. A failed handshake
+     * is a `Disconnected` with errorCode -1024 and the reason (e.g. `the server answered 403`).
+     */
+    wsConnect(url: string): ConnId;
+    /** {@link Io.wsConnect} with options. */
+    wsConnectWith(config: WsConnectConfig): ConnId;
   }
 }
 
@@ -280,13 +319,11 @@ function borrowExpired(): IoError {
     'Copy what you need during the call (const { conn } = ev; const path = ev.path).');
 }
 const subprotocol: PropertyDescriptor = {
-  get(this: Cursor & { endpoint: EndpointId | null }) {
+  get(this: Cursor & { conn: ConnId }) {
     const io = this._io();
     const t = io._i32[this._base()];
     if (t !== EV_WS_OPEN && t !== EV_WS_UPGRADE) throw borrowExpired();
-    const i = io._i32[this._base() + 3];
-    if (i < 0 || this.endpoint === null) return null;
-    return protocolsOf.get(io)?.get(this.endpoint)?.[i] ?? null;
+    return io._native.wsProtocol(io._shard, this.conn) || null;
   },
   configurable: true,
 };
@@ -344,13 +381,30 @@ function stringList(v: unknown, key: string, what: string, check?: (s: string) =
   return [...v] as string[];
 }
 
+/** The largest maxMessageSize: a quarter of the pool, and a run of at most 65,535 slots. */
+function messageBound(io: Io): number {
+  return Math.floor(Math.min(io.config.poolSlotCount / 4, 65_535) * io.config.poolSlotSize);
+}
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SERVE_KEYS = ['paths', 'allowedOrigins', 'subprotocols', 'maxMessageSize', 'idleTimeoutMs', 'pingIntervalMs',
   'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake'] as const;
 
-function wsOptions(io: Io, config: WsServeConfig, what: string, only: boolean): Record<string, number | string[]> {
-  const poolBound = Math.floor(io.config.poolSlotCount * io.config.poolSlotSize / 4);
+/** The options a server's and a client's connections share, validated. */
+function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: string): Record<string, number | string[]> {
+  const poolBound = messageBound(io);
   const maxBuffered = intOption(config.maxBufferedBytes, 1 << 20, 1, 0x7fffffff, 'maxBufferedBytes', what);
+  return {
+    protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
+    maxMessage: intOption(config.maxMessageSize, Math.min(1 << 20, poolBound), 1, poolBound, 'maxMessageSize', what),
+    pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
+    closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
+    sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
+    sendMax: maxBuffered,
+  };
+}
+
+function wsOptions(io: Io, config: WsServeConfig, what: string, only: boolean): Record<string, number | string[]> {
   const slow = config.slowPolicy ?? 'drop';
   if (slow !== 'drop' && slow !== 'close' && slow !== 'close-try-again') {
     throw new IoError('InvalidConfig', `${what}: slowPolicy must be 'drop', 'close' or 'close-try-again', got ${describeValue(slow)}`, { key: 'slowPolicy' });
@@ -360,15 +414,10 @@ function wsOptions(io: Io, config: WsServeConfig, what: string, only: boolean): 
     throw new IoError('InvalidConfig', `${what}: handshake must be 'auto' or 'manual', got ${describeValue(hs)}`, { key: 'handshake' });
   }
   return {
+    ...connOptions(io, config, what),
     paths: stringList(config.paths, 'paths', what, (s) => s.startsWith('/')),
     origins: stringList(config.allowedOrigins, 'allowedOrigins', what),
-    protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
-    maxMessage: intOption(config.maxMessageSize, Math.min(1 << 20, poolBound), 1, poolBound, 'maxMessageSize', what),
     idleTimeoutMs: intOption(config.idleTimeoutMs, 0, 0, 86_400_000, 'idleTimeoutMs', what),
-    pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
-    closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
-    sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
-    sendMax: maxBuffered,
     slowClose: slow === 'drop' ? 0 : 1,
     slowCode: slow === 'close-try-again' ? 1013 : 1008,
     only: only ? 1 : 0,
@@ -450,6 +499,69 @@ Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServ
   rejectUnknownKeys(config, SERVE_KEYS, 'wsServe');
   enable(this, ep, wsOptions(this, config, 'wsServe', false), 'wsServe');
 };
+
+// ---- connecting ----
+
+Io.prototype.wsConnectWith = function wsConnectWith(this: Io, config: WsConnectConfig): ConnId {
+  const what = 'wsConnectWith';
+  rejectUnknownKeys(config, ['url', 'subprotocols', 'headers', 'origin', 'tls', 'connectTimeoutMs', 'handshakeTimeoutMs',
+    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes'], what);
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw new IoError('InvalidAddress', `${what}: url must be a ws:// or wss:// URL, got ${describeValue(config.url)}`, { address: String(config.url) });
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new IoError('InvalidAddress', `${what}: url must be a ws:// or wss:// URL, got ${describeValue(config.url)}`, { address: String(config.url) });
+  }
+  const secure = url.protocol === 'wss:';
+  const connect = (this as unknown as { tcpConnectWith?: (c: object) => ConnId }).tcpConnectWith;
+  if (typeof connect !== 'function') {
+    throw new IoError('FeatureMissing', `${what}: connecting uses @zero-io/tcp (its Happy Eyeballs and TLS); install it and import '@zero-io/tcp'`, { feature: 'tcp' });
+  }
+  const extra: string[] = [];
+  const field = (k: string, v: unknown) => {
+    if (!TOKEN.test(k) || typeof v !== 'string' || /[\r\n\0]/.test(v)) {
+      throw new IoError('InvalidArgument', `${what}: header ${describeValue(k)} must be a token with a string value free of CR, LF and NUL`);
+    }
+    extra.push(`${k}: ${v}\r\n`);
+  };
+  if (config.origin !== undefined) field('Origin', config.origin);
+  for (const [k, v] of Object.entries(config.headers ?? {})) {
+    if (/^(host|upgrade|connection|sec-websocket-(key|version|protocol|extensions))$/i.test(k)) {
+      throw new IoError('InvalidArgument', `${what}: header ${k} is written by the handshake itself`);
+    }
+    field(k, v);
+  }
+  const opts = {
+    ...connOptions(this, config, what),
+    handshakeTimeoutMs: intOption(config.handshakeTimeoutMs, 10_000, 0, 3_600_000, 'handshakeTimeoutMs', what),
+  };
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  const conn = connect.call(this, {
+    host, port,
+    ...(secure ? { tls: config.tls ?? true } : {}),
+    ...(config.connectTimeoutMs !== undefined ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+  });
+  const { native, shard } = internalsOf(this);
+  const r = native.wsClientStart(shard, conn, opts, url.host, (url.pathname || '/') + url.search, extra.join(''));
+  if (r < 0) {
+    this.close(conn);
+    throw new IoError('InvalidConnId', `${what}: the connection could not start its handshake (code ${r})`);
+  }
+  return conn;
+};
+
+Io.prototype.wsConnect = function wsConnect(this: Io, url: string): ConnId {
+  return this.wsConnectWith({ url });
+};
+
+registerCloseReason(ERR.WS_HANDSHAKE, (io, conn) => {
+  const info = internalsOf(io).native.wsCloseInfo(internalsOf(io).shard, conn);
+  return `WebSocket handshake failed: ${info?.[1] || 'no answer'}`;
+});
 
 // ---- sending and closing ----
 
