@@ -38,6 +38,15 @@ zio::WsConfig ReadWsConfig(Napi::Object o) {
   cfg.slow_close_code = static_cast<uint16_t>(U32(o, "slowCode", cfg.slow_close_code));
   cfg.only = U32(o, "only", 0) != 0;
   cfg.manual = U32(o, "manual", 0) != 0;
+  cfg.deflate = U32(o, "deflate", 0) != 0;
+  cfg.deflate_min = U32(o, "deflateMin", cfg.deflate_min);
+  cfg.deflate_max_conns = U32(o, "deflateMaxConns", cfg.deflate_max_conns);
+  cfg.dc.level = static_cast<int>(U32(o, "deflateLevel", static_cast<uint32_t>(cfg.dc.level)));
+  cfg.dc.mem_level = static_cast<uint8_t>(U32(o, "memLevel", cfg.dc.mem_level));
+  cfg.dc.server_no_context_takeover = U32(o, "serverNoContextTakeover", cfg.dc.server_no_context_takeover) != 0;
+  cfg.dc.client_no_context_takeover = U32(o, "clientNoContextTakeover", cfg.dc.client_no_context_takeover) != 0;
+  cfg.dc.server_max_window_bits = static_cast<uint8_t>(U32(o, "serverMaxWindowBits", cfg.dc.server_max_window_bits));
+  cfg.dc.client_max_window_bits = static_cast<uint8_t>(U32(o, "clientMaxWindowBits", cfg.dc.client_max_window_bits));
   return cfg;
 }
 
@@ -224,6 +233,10 @@ Napi::Value ZeroIo::WsStats(const Napi::CallbackInfo& info) {
     n("protocolErrors", c->protocol_errors);
     n("tooBig", c->too_big);
     n("published", c->published);
+    n("deflateConnections", c->deflate_open);
+    n("compressedIn", c->compressed_in);
+    n("compressedOut", c->compressed_out);
+    n("compressSaved", c->compress_saved);
     return o;
   });
 }

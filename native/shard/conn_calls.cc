@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "shard/shard.h"
 
@@ -102,8 +103,8 @@ void Shard::close_all(uint32_t timeout_ms) {
     Conn& c = conns_[i];
     if (c.state == ConnState::Open) {
       if (c.ws && c.ws->upgraded) {  // WebSocket: a close frame (1001 going away) first
-        static const char kBye[] = "server shutting down";
-        if (ws_close(i, c.gen, ws::kGoingAway, reinterpret_cast<const uint8_t*>(kBye), sizeof kBye - 1) == 0) {
+        const char* bye = c.ws->client ? "shutting down" : "server shutting down";
+        if (ws_close(i, c.gen, ws::kGoingAway, reinterpret_cast<const uint8_t*>(bye), strlen(bye)) == 0) {
           c.ws->close_at = now_ms() + std::min<uint32_t>(timeout_ms, c.ws->ep->cfg.close_timeout_ms ? c.ws->ep->cfg.close_timeout_ms : timeout_ms);
           ws_arm(i);
           continue;

@@ -172,7 +172,8 @@ void Shard::http_timer(uint32_t index) {
   }
 }
 
-void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool limit) {
+void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool limit, const http1::Field* extra,
+                      uint32_t nextra) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
   if (h.dead) return;
@@ -199,11 +200,13 @@ void Shard::http_fail(uint32_t index, uint16_t status, const char* reason, bool 
   }
   h.req_flags[id % h.req_flags.size()] = 0;  // no keep-alive: the connection ends after it
   h.in_body = false;
-  http1::Field ct{"Content-Type", 12, "text/plain; charset=utf-8", 25};
+  http1::Field fs[4] = {{"Content-Type", 12, "text/plain; charset=utf-8", 25}};
+  if (nextra > 3) nextra = 3;
+  for (uint32_t i = 0; i < nextra; ++i) fs[1 + i] = extra[i];
   http1::ResponseHead rh;
   rh.status = status;
-  rh.fields = &ct;
-  rh.field_count = 1;
+  rh.fields = fs;
+  rh.field_count = 1 + nextra;
   size_t rlen = strlen(reason);
   rh.body_bytes = static_cast<int64_t>(rlen + 1);
   rh.close = true;

@@ -651,7 +651,9 @@ class Shard {
   void http_encode(HttpEndpoint& ep, uint8_t accept, uint16_t status, const http1::Field** fields,
                    uint32_t* nfields, const uint8_t** body, size_t* body_len, HttpEncoded* stored);
   void http_timer(uint32_t index);
-  void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit);
+  // `extra`: fields the status needs (426: Upgrade, Sec-WebSocket-Version), after Content-Type.
+  void http_fail(uint32_t index, uint16_t status, const char* reason, bool limit,
+                 const http1::Field* extra = nullptr, uint32_t nextra = 0);
   void http_deliver(uint32_t index, uint32_t req, const uint8_t* data, size_t len);
   void http_advance(uint32_t index);  // the response for next_resp went out: on to the next
   int64_t http_head(const ConnHttp& h, uint8_t f, uint16_t status, const http1::Field* fields,
@@ -696,10 +698,16 @@ class Shard {
   // (`linger`, after a failure) our FIN and the peer's input read and dropped until it closes.
   void ws_end(uint32_t index, uint32_t ms, bool linger);
   void ws_pong(uint32_t index, const uint8_t* p, size_t n);
+  // permessage-deflate: inflate a compressed message's bytes / its end (false: failed, closing).
+  bool ws_inflate(uint32_t index, const uint8_t* p, size_t n);
+  bool ws_inflate_end(uint32_t index, bool text);
   friend struct ConnWs;
   // Sends a frame to one subscriber: by reference to `slot` (a run holding the frame) when it
   // can, else a copy. Returns kWs*.
-  int32_t ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, size_t n);
+  // `slot` < 0: no shareable frame for this subscriber (TLS, its own compression context, ...):
+  // the message (`payload`) is framed for it alone.
+  int32_t ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, size_t n, bool text,
+                     const uint8_t* payload, size_t plen);
   int64_t ws_fan(const std::vector<uint64_t>& targets, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
   int32_t ws_outcome(uint32_t index);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
@@ -787,6 +795,11 @@ class Shard {
   std::vector<uint32_t> ws_topic_free_;
   std::vector<uint64_t> ws_targets_;        // a fan-out's list (reused)
   std::string ws_mask_;                     // a client frame being masked (reused)
+  std::string ws_z_;                        // a message being compressed (reused)
+  // ws_check's permessage-deflate result, taken by ws_begin.
+  bool ws_ext_ok_ = false;
+  ws::DeflateParams ws_ext_params_;
+  std::string ws_ext_answer_;
   std::string http_zbody_, http_zetag_;     // an encoded answer's body and weakened ETag (reused)
   std::vector<http1::Field> http_zfields_;  // its fields (the application's + ours; reused)
 };

@@ -34,6 +34,7 @@ int Shard::endpoint_set_ws(uint32_t ep, uint32_t gen, const WsConfig& cfg) {
   if (!e.http) return kErrNotHttp;
   auto w = std::make_shared<WsEndpoint>();
   w->cfg = cfg;
+  w->shared.configure(cfg.dc.level, cfg.dc.server_max_window_bits, cfg.dc.mem_level);
   e.http->ws = std::move(w);
   return 0;
 }
@@ -51,14 +52,17 @@ int Shard::ws_check(uint32_t index, const uint8_t* b, const http1::Head& head, i
   WsEndpoint& we = *h.ep->ws;
   const WsConfig& cfg = we.cfg;
   bool asks = head.upgrade && ws::list_has(b + head.upgrade_to.off, head.upgrade_to.len, "websocket", 9, false);
-  auto refuse = [&](uint16_t status, const char* why) {
+  static const http1::Field kUpgradeField{"Upgrade", 7, "websocket", 9};
+  static const http1::Field kVersionFields[2] = {{"Upgrade", 7, "websocket", 9}, {"Sec-WebSocket-Version", 21, "13", 2}};
+  auto refuse = [&](uint16_t status, const char* why, const http1::Field* extra = nullptr, uint32_t nextra = 0) {
     ++we.stats.refused;
-    http_fail(index, status, why, false);
+    http_fail(index, status, why, false, extra, nextra);
     return -1;
   };
   if (!asks) {
     if (cfg.only)
-      return refuse(426, "this endpoint speaks WebSocket only: send a GET with Connection: Upgrade and Upgrade: websocket");
+      return refuse(426, "this endpoint speaks WebSocket only: send a GET with Connection: Upgrade and Upgrade: websocket",
+                    &kUpgradeField, 1);  // RFC 9110 15.5.22: a 426 names the protocol
     return 0;
   }
   if (!path_listed(cfg.paths, b + head.path.off, head.path.len)) {
@@ -82,7 +86,7 @@ int Shard::ws_check(uint32_t index, const uint8_t* b, const http1::Head& head, i
     else if (http1::span_is(b, f.name, "origin")) origin = &f;
   }
   if (!version || version->value.len != 2 || memcmp(b + version->value.off, "13", 2) != 0)
-    return refuse(426, "Sec-WebSocket-Version must be 13 (RFC 6455)");
+    return refuse(426, "Sec-WebSocket-Version must be 13 (RFC 6455)", kVersionFields, 2);  // RFC 6455 4.4
   if (!k || !ws::key_valid(b + k->value.off, k->value.len))
     return refuse(400, "Sec-WebSocket-Key must be the base64 of 16 bytes (RFC 6455 section 4.1)");
   if (!cfg.origins.empty()) {
@@ -101,6 +105,14 @@ int Shard::ws_check(uint32_t index, const uint8_t* b, const http1::Head& head, i
         *proto = static_cast<int32_t>(p);
         break;
       }
+    }
+  // permessage-deflate: the first offer we can accept, while the listener has room for it.
+  ws_ext_ok_ = false;
+  if (cfg.deflate && we.stats.deflate_open < cfg.deflate_max_conns)
+    for (uint32_t i = 0; i < head.header_count && !ws_ext_ok_; ++i) {
+      const http1::Header& f = h.fields[i];
+      if (http1::span_is(b, f.name, "sec-websocket-extensions"))
+        ws_ext_ok_ = ws::negotiate(b + f.value.off, f.value.len, cfg.dc, &ws_ext_params_, &ws_ext_answer_);
     }
   *key = k->value;
   return 1;
@@ -124,6 +136,14 @@ size_t Shard::ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t
   w.record_flags = flags;
   w.proto = proto;
   ws::accept_key(key, 24, w.accept);
+  if (ws_ext_ok_) {
+    w.deflate = true;
+    w.dp = ws_ext_params_;
+    w.ext_answer = ws_ext_answer_;
+    w.rd.set_deflate(true);
+    ++we->stats.deflate_open;
+    ws_ext_ok_ = false;
+  }
   w.last_in_ms = w.last_msg_ms = now_ms();
   ++we->stats.upgrades;
   ++h.ep->stats.requests;
@@ -152,6 +172,11 @@ void Shard::ws_open(uint32_t index, const http1::Field* fields, uint32_t nfields
   r.assign("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   r.append(w.accept, 28);
   r.append("\r\n");
+  if (w.deflate) {
+    r.append("Sec-WebSocket-Extensions: ").append(w.ext_answer).append("\r\n");
+    w.ext_answer.clear();
+    w.ext_answer.shrink_to_fit();
+  }
   if (w.proto >= 0) {
     r.append("Sec-WebSocket-Protocol: ");
     r.append(w.ep->cfg.protocols[static_cast<size_t>(w.proto)]);
@@ -194,6 +219,7 @@ int Shard::ws_reject(uint32_t index, uint32_t gen, uint16_t status, const char* 
   if (w.record >= 0) loaned_plain_.push_back(static_cast<uint32_t>(w.record));
   w.record = -1;
   ++w.ep->stats.refused;
+  if (w.deflate && w.ep->stats.deflate_open) --w.ep->stats.deflate_open;
   c->ws.reset();
   c->http->no_more = false;
   http_fail(index, status, reason, false);
@@ -273,6 +299,11 @@ size_t Shard::ws_feed(uint32_t index, uint8_t* p, size_t n) {
 }
 
 void ConnWs::on_data(const uint8_t* p, size_t n, bool) {
+  if (rd.compressed()) {  // deflate data: inflated as it comes, into the message being gathered
+    gathering = true;
+    if (!shard->ws_inflate(index, p, n)) rd.pause();
+    return;
+  }
   if (!gathering && !piece && feed_pooled) {
     piece = p;
     piece_len = n;
@@ -287,6 +318,10 @@ void ConnWs::on_data(const uint8_t* p, size_t n, bool) {
 }
 
 void ConnWs::on_message_end(bool text) {
+  if (rd.compressed() && !shard->ws_inflate_end(index, text)) {
+    rd.pause();
+    return;
+  }
   if (!shard->ws_deliver(index, text)) {
     ready = true;  // delivered by ws_pump once a pool run is free
     ready_text = text;
@@ -433,8 +468,31 @@ void Shard::ws_control(uint32_t index, uint8_t opcode, const uint8_t* p, size_t 
 void Shard::ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n) {
   ConnWs& w = *conns_[index].ws;
   uint8_t hdr[ws::kHeaderMax];
+  bool rsv1 = false;
+  if (w.deflate && (opcode == ws::kText || opcode == ws::kBinary) && n >= w.ep->cfg.deflate_min) {
+    // permessage-deflate. With our context kept (takeover) the compressed form must go out even
+    // when larger: the peer's window has to see what ours saw. Without it, the smaller form.
+    const ws::DeflateConfig& dc = w.ep->cfg.dc;
+    bool own = w.own_ctx() || w.own_bits() != (w.client ? dc.client_max_window_bits : dc.server_max_window_bits);
+    ws::Deflater* d = &w.ep->shared;
+    if (own) {
+      if (!w.def) {
+        w.def = std::make_unique<ws::Deflater>();
+        w.def->configure(dc.level, w.own_bits(), dc.mem_level);
+      }
+      d = w.def.get();
+    }
+    if (d->compress(p, n, &ws_z_, !w.own_ctx()) && (w.own_ctx() || ws_z_.size() < n)) {
+      w.ep->stats.compress_saved += n > ws_z_.size() ? n - ws_z_.size() : 0;
+      ++w.ep->stats.compressed_out;
+      p = reinterpret_cast<const uint8_t*>(ws_z_.data());
+      n = ws_z_.size();
+      rsv1 = true;
+    }
+  }
   if (!w.client) {
     size_t hl = ws::write_header(hdr, opcode, true, n, nullptr);
+    if (rsv1) hdr[0] |= 0x40;
     ws_raw(index, hdr, hl);
     if (n) ws_raw(index, p, n);
     return;
@@ -443,6 +501,7 @@ void Shard::ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n)
   uint8_t key[4];
   ws::mask_key(key);
   size_t hl = ws::write_header(hdr, opcode, true, n, key);
+  if (rsv1) hdr[0] |= 0x40;
   ws_mask_.assign(reinterpret_cast<const char*>(hdr), hl);
   ws_mask_.append(reinterpret_cast<const char*>(p), n);
   ws::unmask(reinterpret_cast<uint8_t*>(ws_mask_.data()) + hl, n, key, 0);
@@ -466,7 +525,7 @@ int32_t Shard::ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* d
   ConnWs& w = *c->ws;
   if (c->state != ConnState::Open || w.close_sent || c->graceful) return kErrClosing;
   size_t buffered = c->tx_bytes + w.out_left();
-  if (buffered > 0 && buffered + len + ws::kHeaderMax > w.ep->cfg.send_max) {
+  if (buffered >= w.ep->cfg.send_max) {  // a send is taken whole while under the budget
     ++w.ep->stats.dropped;
     if (w.ep->cfg.slow == WsSlowPolicy::Close) {
       ++w.ep->stats.closed_slow;
@@ -703,8 +762,56 @@ void Shard::ws_release(Conn& c) {
   if (w.timer != TimerWheel::kNone) timers_.cancel(w.timer);
   if (w.record >= 0) pool_->release(static_cast<uint32_t>(w.record));
   if (w.upgraded && w.ep->stats.open) --w.ep->stats.open;
+  if (w.deflate && !w.client && w.ep->stats.deflate_open) --w.ep->stats.deflate_open;
   ws_unsubscribe_all(c);
   c.ws.reset();
+}
+
+// ---- permessage-deflate input ----
+
+bool Shard::ws_inflate(uint32_t index, const uint8_t* p, size_t n) {
+  ConnWs& w = *conns_[index].ws;
+  if (w.failed) return false;
+  if (!w.inf) {
+    w.inf = std::make_unique<ws::Inflater>();
+    w.inf->set_window_bits(w.peer_bits());
+  }
+  const char* why = "";
+  int r = w.inf->feed(p, n, &w.msg, w.ep->cfg.max_message, &why);
+  if (r == ws::Inflater::kInflateOk) return true;
+  if (r == ws::Inflater::kInflateTooBig) ++w.ep->stats.too_big;
+  else ++w.ep->stats.protocol_errors;
+  w.msg.clear();
+  ws_fail(index, r == ws::Inflater::kInflateTooBig ? ws::kTooBig : ws::kInvalidPayload, why, kOriginError);
+  return false;
+}
+
+bool Shard::ws_inflate_end(uint32_t index, bool text) {
+  ConnWs& w = *conns_[index].ws;
+  if (w.failed) return false;
+  if (!w.inf) {  // a compressed message with no payload at all
+    w.inf = std::make_unique<ws::Inflater>();
+    w.inf->set_window_bits(w.peer_bits());
+  }
+  const char* why = "";
+  int r = w.inf->finish(&w.msg, w.ep->cfg.max_message, w.peer_reset(), &why);
+  if (r == ws::Inflater::kInflateOk && text) {
+    ws::Utf8 u;
+    if (!u.feed(reinterpret_cast<const uint8_t*>(w.msg.data()), w.msg.size()) || !u.complete()) {
+      r = ws::Inflater::kInflateBad;
+      why = "a compressed text message that is not UTF-8";
+    }
+  }
+  if (r == ws::Inflater::kInflateOk) {
+    w.gathering = true;  // delivered from the gathered bytes (maybe none)
+    ++w.ep->stats.compressed_in;
+    return true;
+  }
+  if (r == ws::Inflater::kInflateTooBig) ++w.ep->stats.too_big;
+  else ++w.ep->stats.protocol_errors;
+  w.msg.clear();
+  ws_fail(index, r == ws::Inflater::kInflateTooBig ? ws::kTooBig : ws::kInvalidPayload, why, kOriginError);
+  return false;
 }
 
 // ---- the client side ----
@@ -738,6 +845,8 @@ int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, co
     for (size_t i = 0; i < cfg.protocols.size(); ++i) r.append(i ? ", " : "").append(cfg.protocols[i]);
     r.append("\r\n");
   }
+  if (cfg.deflate) r.append("Sec-WebSocket-Extensions: ").append(ws::client_offer(cfg.dc)).append("\r\n");
+  we->shared.configure(cfg.dc.level, cfg.dc.client_max_window_bits, cfg.dc.mem_level);
   r.append(extra).append("\r\n");
   // Queued now: it goes out when TCP connects (after the TLS handshake for wss://).
   int64_t n = conn_write(index, gen, reinterpret_cast<const uint8_t*>(r.data()), r.size());
@@ -777,7 +886,9 @@ void Shard::ws_client_input(uint32_t index) {
   else if (!rs.upgrade_ok) why = "the server's 101 has no Upgrade: websocket";
   else if (!rs.connection_ok) why = "the server's 101 has no Connection: Upgrade";
   else if (!rs.accept_ok) why = "the server's Sec-WebSocket-Accept does not match our key";
-  else if (rs.extensions) why = "the server chose an extension we did not offer";
+  else if (rs.extensions && !w.ep->cfg.deflate) why = "the server chose an extension we did not offer";
+  else if (rs.extensions && !ws::accept_answer(rs.ext, rs.ext_len, w.ep->cfg.dc, &w.dp))
+    why = "the server's permessage-deflate answer does not fit our offer";
   if (r > 0 && rs.status != 101) {
     w.reason = "the server answered " + std::to_string(rs.status) + " instead of 101 Switching Protocols";
     w.failed = true;
@@ -795,6 +906,10 @@ void Shard::ws_client_input(uint32_t index) {
   if (why) {
     ws_client_fail(index, why);
     return;
+  }
+  if (rs.extensions) {
+    w.deflate = true;
+    w.rd.set_deflate(true);
   }
   w.upgraded = true;
   w.hs_deadline = 0;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "driver/timer_wheel.h"
+#include "proto/ws/deflate.h"
 #include "proto/ws/ws.h"
 
 namespace zio {
@@ -41,6 +42,12 @@ struct WsConfig {
   uint16_t slow_close_code = 1008;     // the close code of WsSlowPolicy::Close
   bool only = false;                   // a wsListen listener: other requests get 426
   bool manual = false;                 // upgrades wait for ws_accept / ws_reject (WsUpgrade event)
+  // permessage-deflate (RFC 7692): offered / accepted when `deflate`; messages of at least
+  // deflate_min bytes are compressed; at most deflate_max_conns connections of the listener use it.
+  bool deflate = false;
+  ws::DeflateConfig dc;
+  uint32_t deflate_min = 128;
+  uint32_t deflate_max_conns = 10000;
 };
 
 // Per-listener counters (readable from JS: wsStats).
@@ -48,11 +55,15 @@ struct WsCounters {
   uint64_t upgrades = 0, refused = 0, open = 0, messages_in = 0, messages_out = 0;
   uint64_t bytes_in = 0, bytes_out = 0, dropped = 0, closed_slow = 0, ping_timeouts = 0;
   uint64_t protocol_errors = 0, too_big = 0, published = 0;
+  uint64_t deflate_open = 0, compressed_in = 0, compressed_out = 0, compress_saved = 0;
 };
 
 struct WsEndpoint {
   WsConfig cfg;
   WsCounters stats;
+  // The compressor of connections without server context takeover (one per listener: the
+  // context is dropped after every message, so they can share it).
+  ws::Deflater shared;
 };
 
 class Shard;
@@ -107,6 +118,18 @@ struct ConnWs final : ws::Events {
   uint32_t timer = TimerWheel::kNone;
   uint64_t timer_at = 0;
   std::vector<uint32_t> topics;  // topic ids subscribed (ws_pubsub.cc)
+  // permessage-deflate, when agreed: the parameters, the inflater (made on the first compressed
+  // message) and, with context takeover on our side, our own deflater.
+  bool deflate = false;
+  ws::DeflateParams dp;
+  std::string ext_answer;  // the 101's Sec-WebSocket-Extensions value (a held upgrade keeps it)
+  std::unique_ptr<ws::Inflater> inf;
+  std::unique_ptr<ws::Deflater> def;
+  // Whether our side keeps its compression context between messages, and whether the peer does.
+  bool own_ctx() const { return client ? !dp.client_no_context_takeover : !dp.server_no_context_takeover; }
+  bool peer_reset() const { return client ? dp.server_no_context_takeover : dp.client_no_context_takeover; }
+  uint8_t own_bits() const { return client ? dp.client_max_window_bits : dp.server_max_window_bits; }
+  uint8_t peer_bits() const { return client ? dp.server_max_window_bits : dp.client_max_window_bits; }
   bool out_empty() const { return out_off >= out.size(); }
   size_t out_left() const { return out.size() - out_off; }
 

@@ -110,42 +110,91 @@ int64_t Shard::ws_broadcast(const double* ids, size_t n, bool text, const uint8_
   return ws_fan(ws_targets_, text, data, len, counts);
 }
 
+// A frame (header + payload) in one pool slot or a run; -1 when the pool has none.
+namespace {
+int64_t frame_slot(SlotPool& pool, const uint8_t* hdr, size_t hl, const uint8_t* data, size_t len) {
+  size_t n = hl + len;
+  const uint32_t ss = pool.slot_size();
+  uint32_t run = static_cast<uint32_t>((n + ss - 1) / ss);
+  int64_t slot = run <= 1 ? pool.acquire() : pool.acquire_run(run);
+  if (slot < 0) return -1;
+  uint8_t* f = pool.slot_ptr(static_cast<uint32_t>(slot));
+  memcpy(f, hdr, hl);
+  if (len) memcpy(f + hl, data, len);
+  return slot;
+}
+}  // namespace
+
 int64_t Shard::ws_fan(const std::vector<uint64_t>& targets, bool text, const uint8_t* data, size_t len,
                       uint32_t counts[3]) {
   uint8_t hdr[ws::kHeaderMax];
   size_t hl = ws::write_header(hdr, text ? ws::kText : ws::kBinary, true, len, nullptr);
   size_t n = hl + len;
-  const uint32_t ss = pool_->slot_size();
-  uint32_t run = static_cast<uint32_t>((n + ss - 1) / ss);
-  int64_t slot = run <= 1 ? pool_->acquire() : pool_->acquire_run(run);
+  int64_t slot = frame_slot(*pool_, hdr, hl, data, len);
   if (slot < 0) return kErrPoolExhausted;
-  uint8_t* frame = pool_->slot_ptr(static_cast<uint32_t>(slot));
-  memcpy(frame, hdr, hl);
-  if (len) memcpy(frame + hl, data, len);
+  const uint8_t* frame = pool_->slot_ptr(static_cast<uint32_t>(slot));
+  // permessage-deflate subscribers without our context (the shared compressor): one compressed
+  // frame for all of them, made when the first one is met (window bits must match: a class).
+  int64_t zslot = -2;  // -2: not made yet, -1: none (not smaller, or no slot)
+  size_t zn = 0;
+  uint8_t zbits = 0;
+  const uint8_t* zframe = nullptr;
   int64_t reached = 0;
   for (uint64_t t : targets) {
     uint32_t index = static_cast<uint32_t>(t & 0xFFFFFFFF), gen = static_cast<uint32_t>(t >> 32);
     Conn* c = index < conns_.size() ? lookup(index, gen) : nullptr;
     // (A client connection masks its frames: a server frame cannot be shared with it.)
     if (!c || !c->ws || !c->ws->upgraded || c->ws->client || c->state != ConnState::Open || c->ws->close_sent ||
-        c->graceful) {
+        c->graceful || c->ws->ending) {
       ++counts[kWsDropped];
       continue;
     }
-    ++counts[ws_fan_one(index, slot, frame, n)];
+    ConnWs& w = *c->ws;
+    int32_t r;
+    if (!w.deflate || len < w.ep->cfg.deflate_min) {
+      r = ws_fan_one(index, slot, frame, n, text, data, len);
+    } else if (!w.own_ctx() && w.own_bits() == w.ep->cfg.dc.server_max_window_bits &&
+               (zslot == -2 || zbits == w.own_bits())) {
+      if (zslot == -2) {
+        zbits = w.own_bits();
+        zslot = -1;
+        if (w.ep->shared.compress(data, len, &ws_z_, true) && ws_z_.size() < len) {
+          uint8_t zh[ws::kHeaderMax];
+          size_t zhl = ws::write_header(zh, text ? ws::kText : ws::kBinary, true, ws_z_.size(), nullptr);
+          zh[0] |= 0x40;  // RSV1: compressed
+          zslot = frame_slot(*pool_, zh, zhl, reinterpret_cast<const uint8_t*>(ws_z_.data()), ws_z_.size());
+          if (zslot >= 0) {
+            zframe = pool_->slot_ptr(static_cast<uint32_t>(zslot));
+            zn = zhl + ws_z_.size();
+            w.ep->stats.compress_saved += len - ws_z_.size();
+          }
+        }
+      }
+      if (zslot >= 0) {
+        ++w.ep->stats.compressed_out;
+        r = ws_fan_one(index, zslot, zframe, zn, text, data, len);
+      } else {
+        r = ws_fan_one(index, slot, frame, n, text, data, len);  // not smaller: as it is
+      }
+    } else {
+      r = ws_fan_one(index, -1, nullptr, n, text, data, len);  // its own context: framed for it alone
+    }
+    ++counts[r];
     ++reached;
   }
   pool_->release(static_cast<uint32_t>(slot));  // the subscribers' references keep it
+  if (zslot >= 0) pool_->release(static_cast<uint32_t>(zslot));
   wake_pool_waiters();
   return reached;
 }
 
-int32_t Shard::ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, size_t n) {
+int32_t Shard::ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, size_t n, bool text,
+                          const uint8_t* payload, size_t plen) {
   Conn& c = conns_[index];
   ConnWs& w = *c.ws;
   WsCounters& st = w.ep->stats;
   size_t buffered = c.tx_bytes + w.out_left();
-  if (buffered > 0 && buffered + n > w.ep->cfg.send_max) {
+  if (buffered >= w.ep->cfg.send_max) {  // as ws_send: taken whole while under the budget
     ++st.dropped;
     if (w.ep->cfg.slow == WsSlowPolicy::Close) {
       ++st.closed_slow;
@@ -157,6 +206,11 @@ int32_t Shard::ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, si
   ++st.messages_out;
   ++st.published;
   st.bytes_out += n;
+  if (slot < 0) {
+    ws_frame(index, text ? ws::kText : ws::kBinary, payload, plen);
+    mark_dirty(index);
+    return ws_outcome(index);
+  }
   bool by_ref = !(c.tls && c.tls->ktls != Ktls::Active) && w.out_empty() && c.tx_count < txq_cap_ &&
                 c.tx_bytes + n <= cfg_.max_write_queue_bytes && pool_->retain(static_cast<uint32_t>(slot));
   if (by_ref) {

@@ -23,6 +23,11 @@ namespace {
 constexpr char kUpgrade[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+// The same with a permessage-deflate offer (the listener accepts it when configured to).
+constexpr char kUpgradeDeflate[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
 
 struct WsHarness {
   Shard sh;
@@ -108,11 +113,12 @@ std::string drain(int fd) {
   return out;
 }
 
-std::string client_frame(uint8_t opcode, bool fin, const std::string& payload, uint32_t key) {
+std::string client_frame(uint8_t opcode, bool fin, const std::string& payload, uint32_t key, bool rsv1 = false) {
   uint8_t h[ws::kHeaderMax];
   uint8_t k[4];
   memcpy(k, &key, 4);
   size_t n = ws::write_header(h, opcode, fin, payload.size(), k);
+  if (rsv1) h[0] |= 0x40;
   std::string p = payload;
   ws::unmask(reinterpret_cast<uint8_t*>(p.data()), p.size(), k, 0);
   return std::string(reinterpret_cast<char*>(h), n) + p;
@@ -150,11 +156,16 @@ TEST(WsConn, FuzzedFrameStreamsInRandomPiecesNeverHurtTheShard) {
   wc.ping_interval_ms = 50;
   wc.close_timeout_ms = 50;
   wc.send_max = 16 * 1024;
+  wc.deflate = true;  // half the connections offer permessage-deflate
+  wc.deflate_min = 16;
   h.start(wc);
   h.chaos = true;
+  ws::Deflater z;  // valid compressed payloads for some frames
+  z.configure(3, 15, 8);
   const char specials[] = {'\x00', '\x80', '\x81', '\x82', '\x88', '\x89', '\x7e', '\x7f', '\xff', '\x0a'};
   for (int iter = 0; iter < 250; ++iter) {
-    std::string s = kUpgrade;
+    bool deflate = iter % 2 == 1;
+    std::string s = deflate ? kUpgradeDeflate : kUpgrade;
     int nframes = 1 + static_cast<int>(h.rnd() % 12);
     bool in_msg = false;
     for (int k = 0; k < nframes; ++k) {
@@ -171,11 +182,19 @@ TEST(WsConn, FuzzedFrameStreamsInRandomPiecesNeverHurtTheShard) {
         case 4: op = h.rnd() % 8 == 0 ? ws::kClose : ws::kBinary; if (op == ws::kClose) payload = std::string("\x03\xe8", 2); break;
         default: op = in_msg ? ws::kContinuation : ws::kBinary; break;
       }
-      s += client_frame(op, fin, payload, h.rnd());
+      // With deflate, a new data message may be compressed: valid data, or (sometimes) garbage.
+      bool rsv1 = deflate && (op == ws::kText || op == ws::kBinary) && h.rnd() % 2;
+      if (rsv1 && h.rnd() % 4) {
+        std::string zout;
+        z.compress(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), &zout, true);
+        payload = zout;
+      }
+      s += client_frame(op, fin, payload, h.rnd(), rsv1);
     }
     int muts = static_cast<int>(h.rnd() % 4);
     for (int m = 0; m < muts; ++m) {
-      size_t at = sizeof kUpgrade - 1 + h.rnd() % (s.size() - (sizeof kUpgrade - 1));
+      size_t head = deflate ? sizeof kUpgradeDeflate - 1 : sizeof kUpgrade - 1;
+      size_t at = head + h.rnd() % (s.size() - head);
       if (at >= s.size()) continue;
       switch (h.rnd() % 3) {
         case 0: s[at] = specials[h.rnd() % sizeof specials]; break;

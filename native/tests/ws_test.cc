@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/ws/deflate.h"
 #include "proto/ws/ws.h"
 
 using namespace zio::ws;
@@ -216,4 +217,99 @@ TEST(WsFrames, FuzzedStreamsFailCleanly) {
   }
   EXPECT_GT(failed, 0u);
   EXPECT_GT(clean, 0u);
+}
+
+// ---- permessage-deflate (RFC 7692) ----
+
+namespace {
+bool Negotiate(const char* offer, const DeflateConfig& cfg, DeflateParams* p, std::string* answer) {
+  return negotiate(reinterpret_cast<const uint8_t*>(offer), strlen(offer), cfg, p, answer);
+}
+}  // namespace
+
+TEST(WsDeflate, NegotiatesTheFirstAcceptableOffer) {
+  DeflateConfig cfg;  // server_no_context_takeover by default
+  DeflateParams p;
+  std::string a;
+  ASSERT_TRUE(Negotiate("permessage-deflate; client_max_window_bits", cfg, &p, &a));
+  EXPECT_EQ(a, "permessage-deflate; server_no_context_takeover");
+  EXPECT_TRUE(p.server_no_context_takeover);
+  EXPECT_EQ(p.client_max_window_bits, 15);
+  cfg.client_max_window_bits = 10;
+  ASSERT_TRUE(Negotiate("permessage-deflate; client_max_window_bits", cfg, &p, &a));
+  EXPECT_EQ(a, "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
+  EXPECT_EQ(p.client_max_window_bits, 10);
+  // Without client_max_window_bits in the offer we may not answer it.
+  ASSERT_TRUE(Negotiate("permessage-deflate", cfg, &p, &a));
+  EXPECT_EQ(a.find("client_max_window_bits"), std::string::npos);
+  EXPECT_EQ(p.client_max_window_bits, 15);
+  // The client limits our window; a quoted value; case-insensitive names.
+  ASSERT_TRUE(Negotiate("Permessage-Deflate; server_max_window_bits=\"10\"", cfg, &p, &a));
+  EXPECT_EQ(p.server_max_window_bits, 10);
+  EXPECT_NE(a.find("server_max_window_bits=10"), std::string::npos);
+  // A bad first offer is skipped for the next one; unknown extensions are ignored.
+  ASSERT_TRUE(Negotiate("x-foo, permessage-deflate; bogus, permessage-deflate; client_no_context_takeover", cfg, &p, &a));
+  EXPECT_TRUE(p.client_no_context_takeover);
+  EXPECT_NE(a.find("client_no_context_takeover"), std::string::npos);
+  // Declined: repeated or malformed parameters, 8-bit windows (zlib cannot deflate with them).
+  EXPECT_FALSE(Negotiate("permessage-deflate; server_no_context_takeover; server_no_context_takeover", cfg, &p, &a));
+  EXPECT_FALSE(Negotiate("permessage-deflate; server_max_window_bits=16", cfg, &p, &a));
+  EXPECT_FALSE(Negotiate("permessage-deflate; server_max_window_bits", cfg, &p, &a));
+  EXPECT_FALSE(Negotiate("permessage-deflate; server_max_window_bits=8", cfg, &p, &a));
+  EXPECT_FALSE(Negotiate("permessage-deflate; client_max_window_bits=07", cfg, &p, &a));
+  EXPECT_FALSE(Negotiate("x-webkit-deflate-frame", cfg, &p, &a));
+  // The client side reads answers.
+  DeflateConfig cc;
+  cc.server_no_context_takeover = false;
+  const char* ans = "permessage-deflate; server_no_context_takeover; client_max_window_bits=12";
+  ASSERT_TRUE(accept_answer(reinterpret_cast<const uint8_t*>(ans), strlen(ans), cc, &p));
+  EXPECT_TRUE(p.server_no_context_takeover);
+  EXPECT_EQ(p.client_max_window_bits, 12);
+  const char* bad = "permessage-deflate; whatever";
+  EXPECT_FALSE(accept_answer(reinterpret_cast<const uint8_t*>(bad), strlen(bad), cc, &p));
+}
+
+TEST(WsDeflate, RoundTripsWithAndWithoutContextAndStopsBombs) {
+  std::mt19937 rng(7);
+  for (bool takeover : {false, true}) {
+    Deflater d;
+    d.configure(3, 11, 8);
+    Inflater in;
+    in.set_window_bits(11);
+    for (int m = 0; m < 200; ++m) {
+      std::string msg;
+      size_t n = rng() % 5000;
+      for (size_t i = 0; i < n; ++i) msg.push_back(static_cast<char>('a' + (rng() % (1 + m % 26))));
+      std::string z, back;
+      ASSERT_TRUE(d.compress(reinterpret_cast<const uint8_t*>(msg.data()), msg.size(), &z, !takeover));
+      const char* why = "";
+      // Fed in random pieces, as frames arrive.
+      size_t at = 0;
+      while (at < z.size()) {
+        size_t k = std::min<size_t>(z.size() - at, 1 + rng() % 300);
+        ASSERT_EQ(in.feed(reinterpret_cast<const uint8_t*>(z.data()) + at, k, &back, 1 << 20, &why), Inflater::kInflateOk) << why;
+        at += k;
+      }
+      ASSERT_EQ(in.finish(&back, 1 << 20, !takeover, &why), Inflater::kInflateOk) << why;
+      ASSERT_EQ(back, msg) << "message " << m << " takeover " << takeover;
+    }
+  }
+  // A bomb: 16 MiB of zeros in a few KiB, against a 1 MiB limit.
+  Deflater d;
+  d.configure(9, 15, 8);
+  std::string zeros(16 << 20, '\0'), z, out;
+  ASSERT_TRUE(d.compress(reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size(), &z, true));
+  EXPECT_LT(z.size(), 40000u);
+  Inflater in;
+  const char* why = "";
+  EXPECT_EQ(in.feed(reinterpret_cast<const uint8_t*>(z.data()), z.size(), &out, 1 << 20, &why), Inflater::kInflateTooBig);
+  EXPECT_LE(out.size(), 1u << 20);
+  // Garbage is refused, never crashes (3,000 random inputs).
+  for (int i = 0; i < 3000; ++i) {
+    Inflater g;
+    std::string junk(rng() % 64, '\0'), sink;
+    for (char& c : junk) c = static_cast<char>(rng());
+    g.feed(reinterpret_cast<const uint8_t*>(junk.data()), junk.size(), &sink, 1 << 16, &why);
+    g.finish(&sink, 1 << 16, true, &why);
+  }
 }

@@ -84,7 +84,11 @@ size_t Reader::feed(uint8_t* data, size_t len) {
       uint64_t plen = b1 & 0x7F;
       size_t hlen = 2 + (plen == 126 ? 2 : plen == 127 ? 8 : 0) + (mask ? 4 : 0);
       if (len - i < hlen) return i;  // the header is cut: fed again with what follows
-      if (b0 & 0x70) return fail(kProtocolError, "a reserved bit is set (no extension was negotiated)", i);
+      bool rsv1 = b0 & 0x40;
+      if (b0 & 0x30) return fail(kProtocolError, "a reserved bit is set (no extension was negotiated)", i);
+      if (rsv1 && !limits_.deflate) return fail(kProtocolError, "a reserved bit is set (no extension was negotiated)", i);
+      if (rsv1 && (op == kContinuation || op >= kClose))
+        return fail(kProtocolError, "RSV1 on a continuation or control frame (permessage-deflate marks a message's first frame)", i);
       if (op != kContinuation && op != kText && op != kBinary && op != kClose && op != kPing && op != kPong)
         return fail(kProtocolError, "an unknown opcode", i);
       if (mask != limits_.server)
@@ -110,6 +114,7 @@ size_t Reader::feed(uint8_t* data, size_t len) {
         if (in_message_) return fail(kProtocolError, "a new message before the last one ended", i);
         in_message_ = true;
         text_ = op == kText;
+        compressed_ = rsv1;
         message_bytes_ = 0;
         utf8_.reset();
       }
@@ -137,7 +142,7 @@ size_t Reader::feed(uint8_t* data, size_t len) {
       memcpy(control_ + control_len_, p, take);
       control_len_ += take;
     } else if (take) {
-      if (text_ && !utf8_.feed(p, take)) return fail(kInvalidPayload, "a text message that is not UTF-8", i);
+      if (text_ && !compressed_ && !utf8_.feed(p, take)) return fail(kInvalidPayload, "a text message that is not UTF-8", i);
       events_->on_data(p, take, text_);
     }
     if (remaining_ != 0) break;  // the rest of the payload comes with later input
@@ -160,7 +165,8 @@ size_t Reader::feed(uint8_t* data, size_t len) {
       events_->on_close(code, control_len_ >= 2 ? control_ + 2 : control_, control_len_ >= 2 ? control_len_ - 2 : 0);
       return i;
     } else if (fin_) {
-      if (text_ && !utf8_.complete()) return fail(kInvalidPayload, "a text message that ends inside a UTF-8 sequence", i);
+      if (text_ && !compressed_ && !utf8_.complete())
+        return fail(kInvalidPayload, "a text message that ends inside a UTF-8 sequence", i);
       in_message_ = false;
       events_->on_message_end(text_);
     }
@@ -303,7 +309,12 @@ int64_t parse_response(const uint8_t* p, size_t n, const char expect[28], Respon
     if (ieq(name, nl, "upgrade")) out->upgrade_ok = ieq(p + vs, ve - vs, "websocket");
     else if (ieq(name, nl, "connection")) out->connection_ok = list_has(p + vs, ve - vs, "upgrade", 7, false);
     else if (ieq(name, nl, "sec-websocket-accept")) out->accept_ok = ve - vs == 28 && memcmp(p + vs, expect, 28) == 0;
-    else if (ieq(name, nl, "sec-websocket-extensions")) out->extensions = true;
+    else if (ieq(name, nl, "sec-websocket-extensions")) {
+      if (out->extensions) return -1;  // more than one line: not what a client that offered one extension expects
+      out->extensions = true;
+      out->ext = p + vs;
+      out->ext_len = ve - vs;
+    }
     else if (ieq(name, nl, "sec-websocket-protocol")) {
       out->protocol = p + vs;
       out->protocol_len = ve - vs;

@@ -49,13 +49,15 @@ class Utf8 {
 struct Limits {
   uint64_t max_message = 16u << 20;  // bytes of one message (all its fragments)
   bool server = true;                // frames from a client must be masked (from a server: not)
+  bool deflate = false;              // permessage-deflate agreed: RSV1 marks a compressed message
 };
 
 class Events {
  public:
   virtual ~Events() = default;
   // Bytes of the current message (unmasked, in place; valid for the call). `text`: the message
-  // is text (and these bytes passed UTF-8 checking so far).
+  // is text (and these bytes passed UTF-8 checking so far — unless the message is compressed
+  // (Reader::compressed()): its bytes are deflate data, checked by the caller once inflated).
   virtual void on_data(const uint8_t* p, size_t n, bool text) = 0;
   // The current message is complete.
   virtual void on_message_end(bool text) = 0;
@@ -80,6 +82,9 @@ class Reader {
   // Called from an Events callback: feed() returns after the frame that made the call (the
   // caller ran out of room for what the next frames would produce) and is fed the rest later.
   void pause() { pause_ = true; }
+  // The current message is compressed (RSV1 on its first frame; permessage-deflate).
+  bool compressed() const { return compressed_; }
+  void set_deflate(bool on) { limits_.deflate = on; }
 
  private:
   size_t fail(uint16_t code, const char* why, size_t used);
@@ -90,7 +95,7 @@ class Reader {
   uint8_t opcode_ = 0, key_[4] = {};
   uint64_t remaining_ = 0, offset_ = 0;
   // The message being assembled (data frames).
-  bool in_message_ = false, text_ = false;
+  bool in_message_ = false, text_ = false, compressed_ = false;
   uint64_t message_bytes_ = 0;
   Utf8 utf8_;
   // A control frame's payload, gathered (at most 125 bytes).
@@ -128,6 +133,8 @@ struct Response {
   bool upgrade_ok = false, connection_ok = false, accept_ok = false, extensions = false;
   const uint8_t* protocol = nullptr;  // Sec-WebSocket-Protocol's value (nullptr: none)
   size_t protocol_len = 0;
+  const uint8_t* ext = nullptr;       // Sec-WebSocket-Extensions' value (one line; nullptr: none)
+  size_t ext_len = 0;
 };
 // Parses a response head from p[0, n): its length, 0 when incomplete, -1 when malformed.
 // `expect` is the accept value of the key sent.

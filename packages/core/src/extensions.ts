@@ -5,6 +5,7 @@
  * flyweight (io.ts registerEventType).
  * @module
  */
+import { ERR } from './addon.js';
 import type { ConnId, EndpointId, Event } from './events.js';
 import type { Io } from './io.js';
 
@@ -34,6 +35,17 @@ export function packageCloseReason(io: Io, conn: ConnId, code: number): string |
   for (const r of closeReasonRanges) if (code >= r.lo && code <= r.hi) return r.reason(io, conn, code);
   return undefined;
 }
+
+// HTTP refusals end connections of every package that parses HTTP requests (@zero-io/http, and
+// @zero-io/websocket's upgrade checks): their reasons live here, whichever of them is loaded.
+closeReasons.set(ERR.HTTP_PROTOCOL, (io, conn) => {
+  const why = io._native.httpError(io._shard, conn);
+  return `HTTP protocol error: ${why || 'malformed request'}`;
+});
+closeReasons.set(ERR.HTTP_TIMEOUT, (io, conn) => {
+  const why = io._native.httpError(io._shard, conn);
+  return why.startsWith('HTTP/2') ? `HTTP timeout: ${why}` : `HTTP request timeout: ${why || 'the request did not arrive within requestTimeoutMs'}`;
+});
 
 /** A TLS server config attacher: registered by @zero-io/tcp (its TLS stack), used by protocol packages' listeners. */
 type ServerTlsAttacher = (io: Io, ep: EndpointId, config: object) => void;

@@ -12,7 +12,7 @@ import {
   Io, IoError, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerEventType, registerHandlerFailure,
+  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerEventType, registerHandlerFailure,
   rejectUnknownKeys, serverTlsAttacher,
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
@@ -352,17 +352,6 @@ registerEventType(EV_HTTP_BODY, 'HttpBodyChunk', {
 const handlerFailed = ZeroResponse.serverError().text('internal server error\n');
 registerHandlerFailure((io, ev) => {
   if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, handlerFailed);
-});
-
-registerCloseReason(ERR.HTTP_PROTOCOL, (io, conn) => {
-  const { native, shard } = internalsOf(io);
-  const why = native.httpError(shard, conn);
-  return `HTTP protocol error: ${why || 'malformed request'}`;
-});
-registerCloseReason(ERR.HTTP_TIMEOUT, (io, conn) => {
-  const { native, shard } = internalsOf(io);
-  const why = native.httpError(shard, conn);
-  return why.startsWith('HTTP/2') ? `HTTP timeout: ${why}` : `HTTP request timeout: ${why || 'the request did not arrive within requestTimeoutMs'}`;
 });
 
 // ---- listening and answering ----

@@ -26,11 +26,40 @@ const EV_WS_OPEN = 14;
 const EV_WS_UPGRADE = 15;
 const KIND_WS_TEXT = 1;
 
+/**
+ * permessage-deflate (RFC 7692) settings. Memory: a connection's inflater (made on its first
+ * compressed message) holds 2^clientMaxWindowBits bytes + ~7 KiB (39 KiB at 15, 8 KiB at 10); a
+ * deflater 2^(windowBits + 2) + 2^(memLevel + 9) bytes + ~6 KiB (262 KiB at 15 / 8) — one per
+ * listener, shared, with `serverNoContextTakeover` (the default), else one per connection.
+ */
+export interface WsCompressionOptions {
+  /** Messages smaller than this are sent as they are. @default the Io config's compressionThreshold (128) */
+  threshold?: number;
+  /** zlib level, 1 (fastest) to 9 (smallest). @default 3 */
+  level?: number;
+  /**
+   * Our side drops its compression context after every message: one compressor per listener
+   * serves every connection, and a publish is compressed once for all subscribers. `false` keeps
+   * a context per connection (better ratios for similar messages, 262 KiB each). @default true
+   */
+  serverNoContextTakeover?: boolean;
+  /** Ask the client to drop its context after every message (its messages compress less; our inflater keeps no history). @default false */
+  clientNoContextTakeover?: boolean;
+  /** Our window, 9-15 (lower if the client asks). @default 15 */
+  serverMaxWindowBits?: number;
+  /** The client's window, 9-15, when the client lets us choose it (our inflater's memory). @default 15 */
+  clientMaxWindowBits?: number;
+  /** zlib memLevel, 1-9: the deflater's hash memory. @default 8 */
+  memLevel?: number;
+  /** Connections of this listener that may use compression at once (a cap on the memory); later ones are served uncompressed. Server only. @default 10000 */
+  maxConnections?: number;
+}
+
 /** The WebSocket options of a listener ({@link Io.wsServe}; {@link WsListenConfig} has them too). */
 export interface WsServeConfig {
   /**
-   * Request paths that open a WebSocket (exact match, without the query), e.g. `['/echo',
-   * '/ticker']`. On a `wsListen` listener other paths are answered 404; on an HTTP listener
+   * Request paths that open a WebSocket (exact match, without the query: each starts with '/'
+   * and holds no '?'), e.g. `['/echo', '/ticker']`. On a `wsListen` listener other paths are answered 404; on an HTTP listener
    * (`wsServe`) upgrade requests for other paths stay HTTP requests. @default every path
    */
   paths?: readonly string[];
@@ -46,10 +75,11 @@ export interface WsServeConfig {
    */
   subprotocols?: readonly string[];
   /**
-   * The largest message (all its fragments), in bytes; a larger one closes the connection with
-   * 1009. Messages arrive whole: one larger than a pool slot is assembled in a run of adjacent
-   * pool slots, so this is at most a quarter of the pool (`poolSlotCount * poolSlotSize / 4`).
-   * @default 1 MiB (at most the pool bound)
+   * The largest message (all its fragments; decompressed), in bytes; a larger one closes the
+   * connection with 1009. Messages arrive whole: one larger than a pool slot is assembled in a
+   * run of adjacent pool slots, so this is at most a quarter of the pool
+   * (`poolSlotCount * poolSlotSize / 4`: 2 MiB with the defaults; raise `poolSlotCount` or
+   * `poolSlotSize` in `new Io({ ... })` for larger messages). @default 1 MiB (at most that bound)
    */
   maxMessageSize?: number;
   /** A connection that has sent no message for this long is closed with 1001. 0: never. @default 0 */
@@ -69,9 +99,10 @@ export interface WsServeConfig {
    */
   sendHighWaterMark?: number;
   /**
-   * The send budget: a send that would take the buffered bytes past this is not sent:
-   * `'dropped'` (and with `slowPolicy: 'close'` the connection is closed). A message larger
-   * than this is still sent when nothing is buffered. @default 1 MiB
+   * The send budget: while the connection's buffered bytes are below this, a send is taken whole
+   * (whatever its size); once they reach it, sends are not taken: `'dropped'` (and with
+   * `slowPolicy: 'close'` the connection is closed). So a connection never buffers more than
+   * this plus one message. @default 1 MiB
    */
   maxBufferedBytes?: number;
   /**
@@ -80,6 +111,12 @@ export interface WsServeConfig {
    * policy violation) or `'close-try-again'` (closed with 1013 try again later). @default 'drop'
    */
   slowPolicy?: 'drop' | 'close' | 'close-try-again';
+  /**
+   * permessage-deflate: `true` accepts a client's offer with the defaults of
+   * {@link WsCompressionOptions}; `false` declines every offer (clients then send uncompressed).
+   * @default false
+   */
+  compression?: boolean | WsCompressionOptions;
   /**
    * `'auto'`: a valid upgrade is answered 101 at once and reported as `WsOpen`. `'manual'`:
    * it is reported as `WsUpgrade` (headers, path, offered subprotocols) and waits for
@@ -133,6 +170,8 @@ export interface WsConnectConfig {
   sendHighWaterMark?: number;
   /** As {@link WsServeConfig.maxBufferedBytes}. @default 1 MiB */
   maxBufferedBytes?: number;
+  /** Offer permessage-deflate (the server may decline). @default false */
+  compression?: boolean | Omit<WsCompressionOptions, 'maxConnections'>;
 }
 
 /**
@@ -162,7 +201,7 @@ export interface WsPublishResult {
 
 /** Counters of a WebSocket listener ({@link Io.wsStats}). */
 export interface WsStats {
-  /** Upgrade requests accepted (101 sent, or held for wsAccept). */
+  /** Upgrade requests accepted (101 sent, or held for wsAccept: a held one later refused counts in `refused` too). */
   upgrades: number;
   /** Upgrade requests refused (bad version, key, path, Origin, or wsReject). */
   refused: number;
@@ -172,7 +211,7 @@ export interface WsStats {
   messagesOut: number;
   bytesIn: number;
   bytesOut: number;
-  /** Sends and publishes refused by the send budget. */
+  /** Sends and publishes refused by the send budget (a publish's `dropped` also counts subscribers that are closing). */
   dropped: number;
   /** Connections closed by slowPolicy 'close'. */
   closedSlow: number;
@@ -184,6 +223,13 @@ export interface WsStats {
   tooBig: number;
   /** Messages sent by wsPublish / wsBroadcast (one per subscriber reached). */
   published: number;
+  /** Connections open now with permessage-deflate. */
+  deflateConnections: number;
+  /** Compressed messages received / sent (a publish counts once per subscriber). */
+  compressedIn: number;
+  compressedOut: number;
+  /** Bytes compression saved on what was sent (a shared publish frame counts once). */
+  compressSaved: number;
 }
 
 /**
@@ -195,7 +241,7 @@ export interface WsOpenEvent {
   readonly conn: ConnId;
   /** The listener that accepted the connection. */
   readonly endpoint: EndpointId | null;
-  /** The request path, without the query. */
+  /** The request path, without the query ('' on a client connection: it made no request here). */
   readonly path: string;
   /** The query, without '?' ('' when none). */
   readonly query: string;
@@ -211,8 +257,10 @@ export interface WsOpenEvent {
 
 /**
  * An upgrade request waits for your answer (`handshake: 'manual'`): `io.wsAccept(ev.conn)`
- * or `io.wsReject(ev.conn, 401)`, now or later. The request stays readable during this
- * handler call; a `WsOpen` with the same fields follows the accept.
+ * or `io.wsReject(ev.conn, 401)`, now or later (keep `ev.conn`, not `ev`: events are borrowed).
+ * The request stays readable during this handler call; a `WsOpen` with the same fields follows
+ * the accept. `subprotocol` is the engine's choice from the listener's list; what the client
+ * offered is `header('sec-websocket-protocol')`.
  */
 export interface WsUpgradeEvent extends Omit<WsOpenEvent, 'type'> {
   readonly type: 'WsUpgrade';
@@ -252,16 +300,19 @@ declare module '@zero-io/core' {
      */
     wsServe(ep: EndpointId, config?: WsServeConfig): void;
     /**
-     * Sends one message (`text`: a text message; a string is always sent as text). Whole or not
-     * at all, whatever its size. Never throws for a slow or closed peer: see {@link WsSendStatus}.
-     * Throws InvalidConnId when `conn` is not a WebSocket connection.
+     * Sends one message (`text`: a text message; a string is always sent as text — bytes sent
+     * with `text: true` are not checked: invalid UTF-8 makes the peer close with 1007). Whole
+     * or not at all, whatever its size. Never throws for a slow, closed or unknown connection:
+     * see {@link WsSendStatus} (`'closed'` for an id that is gone). Throws InvalidConnId when
+     * `conn` is an open connection that is not a WebSocket, InvalidArgument for data that is
+     * neither a string nor a Uint8Array.
      */
     wsSend(conn: ConnId, data: Uint8Array | string, text?: boolean): WsSendStatus;
     /** Sends the bytes written into a SendBuffer (`buf.length` of them) as one message. */
     wsSendBuffer(conn: ConnId, buf: SendBuffer, text?: boolean): WsSendStatus;
     /**
-     * Starts the close handshake (RFC 6455 section 7): our close frame with `code` (1000, or
-     * 3000-4999 for applications) and a reason of at most 123 bytes; the connection closes when
+     * Starts the close handshake (RFC 6455 section 7): our close frame with `code` (1000-1003,
+     * 1007-1014, or 3000-4999 for applications) and a reason of at most 123 bytes; the connection closes when
      * the peer answers (or after `closeTimeoutMs`), and `Disconnected` reports the code. False
      * when it is closing or gone already.
      */
@@ -272,7 +323,7 @@ declare module '@zero-io/core' {
     wsReject(conn: ConnId, status?: number, reason?: string): boolean;
     /** Bytes sent and not yet taken by the kernel (0 for a closed connection). */
     wsBufferedAmount(conn: ConnId): number;
-    /** Subscribes an open WebSocket to a topic of this shard; false when it was already subscribed. */
+    /** Subscribes an open WebSocket to a topic of this shard; false when it was already subscribed, or is closing or gone. */
     wsSubscribe(conn: ConnId, topic: string): boolean;
     /** Unsubscribes; false when it was not subscribed. A closed connection leaves all its topics. */
     wsUnsubscribe(conn: ConnId, topic: string): boolean;
@@ -373,6 +424,16 @@ function intOption(v: unknown, dflt: number, min: number, max: number, key: stri
   return v;
 }
 
+function pathList(v: unknown, what: string): string[] {
+  const list = stringList(v, 'paths', what);
+  for (const p of list) {
+    if (!p.startsWith('/') || p.includes('?') || p.includes('#')) {
+      throw new IoError('InvalidConfig', `${what}: each of paths is a request path that starts with '/' and has no query, got ${describeValue(p)}`, { key: 'paths' });
+    }
+  }
+  return list;
+}
+
 function stringList(v: unknown, key: string, what: string, check?: (s: string) => boolean): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s.length === 0 || (check !== undefined && !check(s)))) {
@@ -381,14 +442,49 @@ function stringList(v: unknown, key: string, what: string, check?: (s: string) =
   return [...v] as string[];
 }
 
+function messageOption(v: unknown, bound: number, what: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > bound) {
+    throw new IoError('InvalidConfig',
+      `${what}: maxMessageSize ${v} is over ${bound}, a quarter of this Io's pool (messages are delivered whole, in pool slots): ` +
+      'raise poolSlotCount or poolSlotSize in new Io({ ... })', { key: 'maxMessageSize' });
+  }
+  return intOption(v, Math.min(1 << 20, bound), 1, bound, 'maxMessageSize', what);
+}
+
 /** The largest maxMessageSize: a quarter of the pool, and a run of at most 65,535 slots. */
 function messageBound(io: Io): number {
   return Math.floor(Math.min(io.config.poolSlotCount / 4, 65_535) * io.config.poolSlotSize);
 }
 
+function compressionOptions(io: Io, v: unknown, what: string, server: boolean): Record<string, number> {
+  if (v === undefined || v === false) return { deflate: 0 };
+  const o = (v === true ? {} : v) as WsCompressionOptions;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new IoError('InvalidConfig', `${what}: compression must be true, false or an options object, got ${describeValue(v)}`, { key: 'compression' });
+  }
+  rejectUnknownKeys(o, ['threshold', 'level', 'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits',
+    'clientMaxWindowBits', 'memLevel', ...(server ? ['maxConnections'] : [])], `${what}({ compression })`);
+  const bool = (x: unknown, d: boolean, key: string): number => {
+    if (x === undefined) return d ? 1 : 0;
+    if (typeof x !== 'boolean') throw new IoError('InvalidConfig', `${what}: compression.${key} must be true or false, got ${describeValue(x)}`, { key });
+    return x ? 1 : 0;
+  };
+  return {
+    deflate: 1,
+    deflateMin: intOption(o.threshold, io.config.compressionThreshold, 0, 0x7fffffff, 'compression.threshold', what),
+    deflateLevel: intOption(o.level, 3, 1, 9, 'compression.level', what),
+    memLevel: intOption(o.memLevel, 8, 1, 9, 'compression.memLevel', what),
+    serverNoContextTakeover: bool(o.serverNoContextTakeover, server, 'serverNoContextTakeover'),
+    clientNoContextTakeover: bool(o.clientNoContextTakeover, false, 'clientNoContextTakeover'),
+    serverMaxWindowBits: intOption(o.serverMaxWindowBits, 15, 9, 15, 'compression.serverMaxWindowBits', what),
+    clientMaxWindowBits: intOption(o.clientMaxWindowBits, 15, 9, 15, 'compression.clientMaxWindowBits', what),
+    deflateMaxConns: intOption(o.maxConnections, 10_000, 0, 0x7fffffff, 'compression.maxConnections', what),
+  };
+}
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SERVE_KEYS = ['paths', 'allowedOrigins', 'subprotocols', 'maxMessageSize', 'idleTimeoutMs', 'pingIntervalMs',
-  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake'] as const;
+  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake', 'compression'] as const;
 
 /** The options a server's and a client's connections share, validated. */
 function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: string): Record<string, number | string[]> {
@@ -396,7 +492,7 @@ function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: stri
   const maxBuffered = intOption(config.maxBufferedBytes, 1 << 20, 1, 0x7fffffff, 'maxBufferedBytes', what);
   return {
     protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
-    maxMessage: intOption(config.maxMessageSize, Math.min(1 << 20, poolBound), 1, poolBound, 'maxMessageSize', what),
+    maxMessage: messageOption(config.maxMessageSize, poolBound, what),
     pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
     closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
     sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
@@ -415,7 +511,8 @@ function wsOptions(io: Io, config: WsServeConfig, what: string, only: boolean): 
   }
   return {
     ...connOptions(io, config, what),
-    paths: stringList(config.paths, 'paths', what, (s) => s.startsWith('/')),
+    ...compressionOptions(io, config.compression, what, true),
+    paths: pathList(config.paths, what),
     origins: stringList(config.allowedOrigins, 'allowedOrigins', what),
     idleTimeoutMs: intOption(config.idleTimeoutMs, 0, 0, 86_400_000, 'idleTimeoutMs', what),
     slowClose: slow === 'drop' ? 0 : 1,
@@ -497,6 +594,9 @@ Io.prototype.wsListenTls = function wsListenTls(this: Io, addr: string | number,
 
 Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServeConfig = {}): void {
   rejectUnknownKeys(config, SERVE_KEYS, 'wsServe');
+  if (protocolsOf.get(this)?.has(ep)) {
+    throw new IoError('InvalidArgument', `wsServe: endpoint ${ep} serves WebSocket already; give all its paths in one call (paths: ['/a', '/b'])`);
+  }
   enable(this, ep, wsOptions(this, config, 'wsServe', false), 'wsServe');
 };
 
@@ -505,7 +605,7 @@ Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServ
 Io.prototype.wsConnectWith = function wsConnectWith(this: Io, config: WsConnectConfig): ConnId {
   const what = 'wsConnectWith';
   rejectUnknownKeys(config, ['url', 'subprotocols', 'headers', 'origin', 'tls', 'connectTimeoutMs', 'handshakeTimeoutMs',
-    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes'], what);
+    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'compression'], what);
   let url: URL;
   try {
     url = new URL(config.url);
@@ -536,6 +636,7 @@ Io.prototype.wsConnectWith = function wsConnectWith(this: Io, config: WsConnectC
   }
   const opts = {
     ...connOptions(this, config, what),
+    ...compressionOptions(this, config.compression, what, false),
     handshakeTimeoutMs: intOption(config.handshakeTimeoutMs, 10_000, 0, 3_600_000, 'handshakeTimeoutMs', what),
   };
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -574,9 +675,15 @@ function sendResult(r: number, conn: ConnId, what: string): WsSendStatus {
   throw new IoError('InvalidArgument', `${what}: failed with code ${r}`);
 }
 
+function badSend(what: string, conn: unknown, data: unknown): never {
+  if (typeof conn !== 'number') throw new IoError('InvalidArgument', `${what}: conn must be a connection id (a number from an event), got ${describeValue(conn)}`);
+  throw new IoError('InvalidArgument', `${what}: a message must be a string or a Uint8Array (or Buffer), got ${describeValue(data)}`);
+}
+
 Io.prototype.wsSend = function wsSend(this: Io, conn: ConnId, data: Uint8Array | string, text = false): WsSendStatus {
-  const isText = typeof data === 'string' ? true : text === true;
-  return sendResult(this._native.wsSend(this._shard, conn, data, isText), conn, 'wsSend');
+  const isText = typeof data === 'string';
+  if ((!isText && !(data instanceof Uint8Array)) || typeof conn !== 'number') badSend('wsSend', conn, data);
+  return sendResult(this._native.wsSend(this._shard, conn, data, isText || text === true), conn, 'wsSend');
 };
 
 Io.prototype.wsSendBuffer = function wsSendBuffer(this: Io, conn: ConnId, buf: SendBuffer, text = false): WsSendStatus {
@@ -675,6 +782,7 @@ function fanResult(io: WsIo, r: number, what: string): WsPublishResult {
 
 Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, data: Uint8Array | string, text = false): WsPublishResult {
   if (typeof topic !== 'string') throw new IoError('InvalidArgument', `wsPublish: topic must be a string, got ${describeValue(topic)}`);
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) badSend('wsPublish', 0, data);
   const io = this as WsIo;
   const counts = (io._wsCounts ??= new Uint32Array(3));
   const r = this._native.wsPublish(this._shard, topic, data, typeof data === 'string' || text === true, counts);
@@ -683,6 +791,7 @@ Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, data: Uint8
 
 Io.prototype.wsBroadcast = function wsBroadcast(this: Io, conns: readonly ConnId[], data: Uint8Array | string, text = false): WsPublishResult {
   if (!Array.isArray(conns)) throw new IoError('InvalidArgument', `wsBroadcast: conns must be an array of connection ids, got ${describeValue(conns)}`);
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) badSend('wsBroadcast', 0, data);
   const io = this as WsIo;
   const counts = (io._wsCounts ??= new Uint32Array(3));
   const ids = Float64Array.from(conns as number[]);

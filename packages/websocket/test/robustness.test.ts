@@ -2,6 +2,7 @@
 // holds in one read, a close while a backlog waits in the engine, the slow-reader close frame
 // reaching the slow reader, a ping flood from a peer that never reads, and reading a refused
 // upgrade's request in the handler that refused it.
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { ConnId } from '@zero-io/core';
 import '@zero-io/websocket';
@@ -83,5 +84,58 @@ describe('hostile peers', () => {
     const c = await RawWs.open(s.port, '/private', 'X-Who: tester\r\n');
     expect(c.status).toBe(401);
     expect(seen).toEqual(['/private tester']);
+  });
+});
+
+describe('what a new user tried (trial findings)', () => {
+  it('a 5 MiB snapshot sent on WsOpen goes out whole (only the 101 was buffered)', async () => {
+    const statuses: string[] = [];
+    const big = Buffer.alloc(5 << 20, 0x35);
+    const s = startWs({}, (ev, io) => { if (ev.type === 'WsOpen') statuses.push(io.wsSend(ev.conn, big)); });
+    const c = await RawWs.open(s.port);
+    await until(() => c.frames.length === 1, 20_000, 'the snapshot');
+    expect(statuses).toEqual(['queued']);
+    expect(c.frames[0].payload.equals(big)).toBe(true);
+  });
+
+  it('an echo that pauses reading on queued loses nothing, whatever the sizes', async () => {
+    const s = startWs({}, (ev, io) => {
+      if (ev.type === 'StreamFrame') {
+        if (io.wsSend(ev.conn, ev.data, ev.kind === 'WsText') === 'queued') io.pauseRecv(ev.conn);
+        return true;
+      }
+      if (ev.type === 'Writable') io.resumeRecv(ev.conn);
+    }, { poolSlotCount: 8192 });
+    const c = await RawWs.open(s.port);
+    const msgs = Array.from({ length: 12 }, (_, i) => Buffer.alloc(900_000 + i, i));
+    c.send(Buffer.concat(msgs.map((m) => frame(2, m))));
+    await until(() => c.frames.length === msgs.length, 30_000, 'every echo');
+    c.frames.forEach((f, i) => expect(f.payload.equals(msgs[i])).toBe(true));
+  });
+
+  it('a refused upgrade ends with a Disconnected that says why; 426 names what it needs', async () => {
+    const s = startWs({ paths: ['/ws'] });
+    const c = await RawWs.open(s.port, '/nope');
+    expect(c.status).toBe(404);
+    await until(() => s.seen.closes.length === 1);
+    expect(s.seen.closes[0].code).toBe(-1020);
+    expect(s.seen.closes[0].reason).toContain('no WebSocket is served at this path');
+    const v = await new Promise<string>((resolve) => {
+      const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'));
+      let b = '';
+      sock.on('data', (d) => { b += d; });
+      sock.on('close', () => resolve(b));
+    });
+    expect(v).toMatch(/^HTTP\/1\.1 426 /);
+    expect(v).toContain('Sec-WebSocket-Version: 13\r\n');
+  });
+
+  it('wrong arguments throw IoErrors that say what to pass', () => {
+    const s = startWs();
+    expect(() => s.io.wsSend(1 as ConnId, 42 as unknown as string)).toThrow(expect.objectContaining({ kind: 'InvalidArgument' }));
+    expect(() => s.io.wsSend('abc' as unknown as ConnId, 'x')).toThrow('conn must be a connection id');
+    expect(s.io.wsSend(123456 as ConnId, 'x')).toBe('closed');
+    expect(() => s.io.wsListenWith({ port: 0, host: '127.0.0.1', paths: ['chat'] })).toThrow("starts with '/'");
+    expect(() => s.io.wsListenWith({ port: 0, host: '127.0.0.1', maxMessageSize: 64 << 20 })).toThrow('raise poolSlotCount or poolSlotSize');
   });
 });
