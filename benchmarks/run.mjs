@@ -11,6 +11,8 @@
 //                             BENCH_SIZE=4096): zero-io vs ws (npm) vs Bun.serve's websocket, and the
 //                             C epoll TCP echo server fed the same frames with no handshake (the
 //                             kernel's floor for these bytes: no WebSocket work at all)
+//   node run.mjs ws-broadcast one 256 B message to 1000 WebSocket subscribers: wsPublish vs a ws
+//                             send loop vs Bun's server.publish (msgs = deliveries)
 //   node run.mjs http         HTTP/1.1 hello and ~1 KiB JSON, keep-alive and pipelined x16: zero-io vs
 //                             node:http vs fastify vs Bun.serve vs nginx, wrk; the same over h2c: zero-io
 //                             vs node:http2 vs nginx, h2load (http.mjs, its own settings)
@@ -312,6 +314,25 @@ const ECHO_SUITES = {
       ];
     },
     competitors: ['ws', 'bun', 'c-epoll'],
+    abVariants: [],
+  },
+  // WebSocket pub/sub: one trigger frame -> one SIZE-byte message to every connection, zero-io's
+  // wsPublish vs a ws send loop vs Bun's server.publish (msgs = deliveries).
+  'ws-broadcast': {
+    loadgen: join(HERE, 'bin', 'broadcast_client'),
+    loadgenArgs: () => ['--ws', 'frames'],
+    conns: '1000',
+    size: 256,
+    servers: () => {
+      const size = String(Number(process.env.BENCH_SIZE ?? 256));
+      const bun = serverDefs().find((s) => s.name === 'bun');
+      return [
+        { name: 'zero-io', argv: (port) => [process.execPath, 'servers/zero-io-ws-broadcast.mjs', String(port), size], version: 'wsPublish' },
+        { name: 'ws', argv: (port) => [process.execPath, 'servers/node-ws-broadcast.mjs', String(port), size], version: `ws ${createRequire(import.meta.url)('ws/package.json').version} send loop` },
+        { ...bun, argv: (port) => [bun.argv(port)[0], 'servers/bun-ws-broadcast.ts', String(port), size], version: `${bun.version} server.publish` },
+      ];
+    },
+    competitors: ['ws', 'bun'],
     abVariants: [],
   },
   // One trigger byte -> one SIZE-byte message to every connection (conns = receivers).
@@ -643,6 +664,7 @@ const suites = {
   'udp-echo': () => suiteEcho('udp-echo'),
   broadcast: () => suiteEcho('broadcast'),
   'ws-echo': () => suiteEcho('ws-echo'),
+  'ws-broadcast': () => suiteEcho('ws-broadcast'),
   backends: () => suiteEcho('backends'),
   heap: suiteHeap,
 };

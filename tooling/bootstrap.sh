@@ -15,7 +15,7 @@ fi
 # 1. System packages (Debian 12). Only what is missing; apt-get update only when needed.
 need=()
 for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev libgtest-dev ccache socat iproute2 \
-         libclang-dev openssl testssl.sh curl python3 python3-h2 python3-websockets nghttp2-client; do
+         libclang-dev openssl testssl.sh curl python3 python3-h2 python3-websockets nghttp2-client chromium; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

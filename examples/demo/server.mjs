@@ -61,7 +61,9 @@ try {
   httpsEp = io.httpListenWith({ host, port: httpsPort, tls: cert });
   // WebSocket: /echo answers each message; /ticker subscribers get the synthetic price ticks.
   // A subscriber that reads too slowly loses ticks (counted in wsStats) instead of growing memory.
-  wsEp = io.wsListenWith({ host, port: wsPort, paths: ['/echo', '/ticker'], maxBufferedBytes: 256 * 1024 });
+  // permessage-deflate for the clients that offer it (browsers do): the ticks are compressed once
+  // per publish, for every compressing subscriber.
+  wsEp = io.wsListenWith({ host, port: wsPort, paths: ['/echo', '/ticker'], maxBufferedBytes: 256 * 1024, compression: true });
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
@@ -127,7 +129,8 @@ function snapshot() {
     chatMembers: members.size, bytesIn, bytesOut,
     pool: { freeStack: s.freeStack.current, freeStackCapacity: s.freeStack.capacity, fillRing: s.fillRing.current },
     http: { requests: h.requests + hs.requests, responses: h.responses + hs.responses, errors: h.parseErrors + hs.parseErrors + h.limitsHit + hs.limitsHit, active: h.activeConnections + hs.activeConnections },
-    websocket: (({ open, messagesIn, messagesOut, dropped, published }) => ({ open, messagesIn, messagesOut, dropped, published }))(io.wsStats(wsEp)),
+    websocket: (({ open, messagesIn, messagesOut, dropped, published, deflateConnections, compressedOut }) =>
+      ({ open, messagesIn, messagesOut, dropped, published, deflateConnections, compressedOut }))(io.wsStats(wsEp)),
   };
 }
 const page = ZeroResponse.ok().header('Content-Type', 'text/html; charset=utf-8').text(`<!doctype html>
