@@ -29,6 +29,8 @@ enum HandleOp : uint8_t {
   kHandleHttpRespond = 8,  // IoHandle.httpRespond: id = conn, arg = request id, data = the response
                            // (u16 status, u16 field count, u32 body bytes, then per field u16 name
                            // and u16 value lengths and the bytes, then the body; little-endian)
+  kHandleWsPublish = 9,    // IoHandle.wsPublish: arg = topic bytes << 1 | text, data = topic then
+                           // the message; id unused (a refusal reports connection 0)
 };
 
 struct HandleCmd {

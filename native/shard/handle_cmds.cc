@@ -89,6 +89,15 @@ void Shard::drain_handle() {
       case kHandlePauseRecv: r = conn_pause_recv(index, gen, true); break;
       case kHandleHttpRespond: r = handle_http_respond(index, gen, cmd); break;
       case kHandleResumeRecv: r = conn_pause_recv(index, gen, false); break;
+      case kHandleWsPublish: {
+        uint32_t tl = cmd.arg >> 1;
+        if (tl == 0 || tl > cmd.len) { r = -EINVAL; break; }
+        std::string topic(reinterpret_cast<const char*>(cmd.data()), tl);
+        uint32_t counts[3];
+        int64_t x = ws_publish(topic, (cmd.arg & 1) != 0, cmd.data() + tl, cmd.len - tl, counts);
+        r = x < 0 ? x : 0;  // no pool slot for the frame: HandleRejected (nothing was sent)
+        break;
+      }
       default: r = -EINVAL;
     }
     bool carries = cmd.op == kHandleWrite || cmd.op == kHandleWriteSlot;  // bytes were dropped

@@ -159,9 +159,9 @@ export const ERR = {
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */
-export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot', 'streamWriteBuffer', 'pauseRecv', 'resumeRecv', 'httpRespond'] as const;
+export const HANDLE_OPS = ['', 'streamWrite', 'close', 'closeGraceful', 'releaseSlot', 'streamWriteBuffer', 'pauseRecv', 'resumeRecv', 'httpRespond', 'wsPublish'] as const;
 /** @internal */
-export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4, WRITE_SLOT: 5, PAUSE_RECV: 6, RESUME_RECV: 7, HTTP_RESPOND: 8 } as const;
+export const OP = { WRITE: 1, CLOSE: 2, CLOSE_GRACEFUL: 3, RELEASE_SLOT: 4, WRITE_SLOT: 5, PAUSE_RECV: 6, RESUME_RECV: 7, HTTP_RESPOND: 8, WS_PUBLISH: 9 } as const;
 /** @internal HandleQueue::push results (native/shard/handle.h). */
 export const PUSH = { FULL: -1, GONE: -2, TOO_BIG: -3 } as const;
 

@@ -35,7 +35,7 @@ try {
   const ret = await (mod.default as ShardHandler)(io, { shardId: boot.shardId, shardCount: boot.shardCount, workerData: boot.workerData });
   if (isHandle(ret)) io._running = ret;
   if (!io.running) throw new Error(`the handler of ${boot.handler} returned without driving the shard: call io.runSync(handler) in it`);
-  const info: ShardInfo = { shardId: boot.shardId, threadId, cpu: boot.cpu, affinity: io.affinity(), backend: io.backend };
+  const info: ShardInfo = { shardId: boot.shardId, threadId, cpu: boot.cpu, affinity: io.affinity(), backend: io.backend, handleId: io.handle().id };
   port.postMessage({ type: 'ready', info });
 } catch (e) {
   io?.shutdown();

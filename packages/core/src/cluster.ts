@@ -334,6 +334,11 @@ export interface ShardInfo {
   /** The CPUs its thread may run on, read inside the thread after pinning. */
   readonly affinity: readonly number[];
   readonly backend: 'io_uring' | 'epoll';
+  /**
+   * The id of the shard's {@link IoHandle}: `IoHandle.from(info.handleId)` reaches the shard from
+   * this thread (or any other), e.g. to publish to every shard's WebSocket subscribers.
+   */
+  readonly handleId: number;
 }
 
 /** One shard's numbers from {@link ClusterHandle.stats}. */

@@ -168,9 +168,10 @@ export interface HandleRejectedEvent {
   readonly type: 'HandleRejected';
   readonly conn: ConnId;
   /**
-   * The refused command: 'streamWrite' or 'streamWriteBuffer' (the commands that carry bytes).
-   * A `close` / `closeGraceful` of a connection that is already closed or closing is a no-op
-   * and is not reported, as with `io.close`; so are `pauseRecv` / `resumeRecv`.
+   * The refused command: 'streamWrite' or 'streamWriteBuffer' (the commands that carry bytes),
+   * 'httpRespond', or 'wsPublish' (no pool slot for the frame; `conn` is 0). A `close` /
+   * `closeGraceful` of a connection that is already closed or closing is a no-op and is not
+   * reported, as with `io.close`; so are `pauseRecv` / `resumeRecv`.
    */
   readonly op: string;
   /** Bytes not written (streamWrite). */

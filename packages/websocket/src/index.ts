@@ -11,10 +11,10 @@
  * @module
  */
 import {
-  Io, IoError, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
+  Io, IoError, IoHandle, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
+  ERR, OP, bindIp, checkPort, pushFailed, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
   registerRecordEvent, rejectUnknownKeys, serverTlsAttacher, type Latin1Buffer,
 } from '@zero-io/core/internal';
 import type { TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
@@ -275,6 +275,17 @@ export interface WsAcceptOptions {
 }
 
 declare module '@zero-io/core' {
+  interface IoHandle {
+    /**
+     * Publishes from any thread to a topic of the handle's shard (as `io.wsPublish` on it; the
+     * message is copied into the command). With an IoCluster, call it on every shard's handle
+     * (`IoHandle.from(info.handleId)` for each of `cluster.shards`) to reach every subscriber.
+     * Returns nothing: the counts are the shard's (`wsStats`); a publish the shard cannot carry
+     * out (no pool slot for the frame) comes back to it as `HandleRejected` (op 'wsPublish').
+     * Throws PoolExhausted when the shard's command queue is full.
+     */
+    wsPublish(topic: string, data: Uint8Array | string, text?: boolean): void;
+  }
   interface EventMap {
     WsOpen: WsOpenEvent;
     WsUpgrade: WsUpgradeEvent;
@@ -797,6 +808,19 @@ Io.prototype.wsBroadcast = function wsBroadcast(this: Io, conns: readonly ConnId
   const ids = Float64Array.from(conns as number[]);
   const r = this._native.wsBroadcast(this._shard, ids, data, typeof data === 'string' || text === true, counts);
   return fanResult(io, r, 'wsBroadcast');
+};
+
+const utf8 = new TextEncoder();
+IoHandle.prototype.wsPublish = function wsPublish(this: IoHandle, topic: string, data: Uint8Array | string, text = false): void {
+  if (typeof topic !== 'string' || topic.length === 0) throw new IoError('InvalidArgument', `IoHandle.wsPublish: topic must be a non-empty string, got ${describeValue(topic)}`);
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) badSend('IoHandle.wsPublish', 0, data);
+  const t = utf8.encode(topic);
+  const d = typeof data === 'string' ? utf8.encode(data) : data;
+  const buf = new Uint8Array(t.length + d.length);
+  buf.set(t, 0);
+  buf.set(d, t.length);
+  const r = this._push(OP.WS_PUBLISH, 0, (t.length * 2) + (typeof data === 'string' || text === true ? 1 : 0), buf);
+  if (r !== 0) pushFailed(r, 'wsPublish');
 };
 
 Io.prototype.wsSubscribers = function wsSubscribers(this: Io, topic: string): number {
