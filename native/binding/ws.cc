@@ -38,6 +38,7 @@ zio::WsConfig ReadWsConfig(Napi::Object o) {
   cfg.slow_close_code = static_cast<uint16_t>(U32(o, "slowCode", cfg.slow_close_code));
   cfg.only = U32(o, "only", 0) != 0;
   cfg.manual = U32(o, "manual", 0) != 0;
+  cfg.pieces = U32(o, "pieces", 0) != 0;
   cfg.deflate = U32(o, "deflate", 0) != 0;
   cfg.deflate_min = U32(o, "deflateMin", cfg.deflate_min);
   cfg.deflate_max_conns = U32(o, "deflateMaxConns", cfg.deflate_max_conns);

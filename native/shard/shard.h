@@ -701,6 +701,10 @@ class Shard {
   // permessage-deflate: inflate a compressed message's bytes / its end (false: failed, closing).
   bool ws_inflate(uint32_t index, const uint8_t* p, size_t n);
   bool ws_inflate_end(uint32_t index, bool text);
+  // Pieces mode: a piece of the current message (held back one step); the held piece out, as
+  // the message's last (`final`) or not. False when the connection failed (no pool slot).
+  bool ws_piece(uint32_t index, const uint8_t* p, size_t n, bool text);
+  void ws_piece_out(uint32_t index, bool final);
   friend struct ConnWs;
   // Sends a frame to one subscriber: by reference to `slot` (a run holding the frame) when it
   // can, else a copy. Returns kWs*.

@@ -288,6 +288,8 @@ size_t Shard::ws_feed(uint32_t index, uint8_t* p, size_t n) {
     ws_fail(index, code, w.rd.why(), kOriginError);
     return n;
   }
+  // Pieces mode: the piece held back goes out now (its message goes on in later input).
+  if (w.held) ws_piece_out(index, false);
   // A message begun in place whose end is still to come: its piece is kept (the slot under
   // it goes back to the kernel when the batch ends).
   if (w.piece) {
@@ -298,10 +300,14 @@ size_t Shard::ws_feed(uint32_t index, uint8_t* p, size_t n) {
   return used;
 }
 
-void ConnWs::on_data(const uint8_t* p, size_t n, bool) {
+void ConnWs::on_data(const uint8_t* p, size_t n, bool text) {
   if (rd.compressed()) {  // deflate data: inflated as it comes, into the message being gathered
     gathering = true;
     if (!shard->ws_inflate(index, p, n)) rd.pause();
+    return;
+  }
+  if (ep->cfg.pieces) {  // streamed: each piece goes out as it comes (one held back)
+    if (!shard->ws_piece(index, p, n, text)) rd.pause();
     return;
   }
   if (!gathering && !piece && feed_pooled) {
@@ -320,6 +326,15 @@ void ConnWs::on_data(const uint8_t* p, size_t n, bool) {
 void ConnWs::on_message_end(bool text) {
   if (rd.compressed() && !shard->ws_inflate_end(index, text)) {
     rd.pause();
+    return;
+  }
+  if (ep->cfg.pieces && !rd.compressed()) {  // the held piece is the message's last
+    hold_text = text;
+    shard->ws_piece_out(index, true);
+    if (!shard->room_for_ws()) {
+      rd.pause();
+      pump_more = true;
+    }
     return;
   }
   if (!shard->ws_deliver(index, text)) {
@@ -765,6 +780,51 @@ void Shard::ws_release(Conn& c) {
   if (w.deflate && !w.client && w.ep->stats.deflate_open) --w.ep->stats.deflate_open;
   ws_unsubscribe_all(c);
   c.ws.reset();
+}
+
+// ---- pieces mode ----
+
+bool Shard::ws_piece(uint32_t index, const uint8_t* p, size_t n, bool text) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (w.held) ws_piece_out(index, false);
+  if (!w.feed_pooled) {  // held input (heap): the piece is copied into pool slots lent for the batch
+    const uint32_t ss = pool_->slot_size();
+    uint32_t run = static_cast<uint32_t>((n + ss - 1) / ss);
+    int64_t s = run <= 1 ? pool_->acquire() : pool_->acquire_run(run);
+    if (s < 0) {
+      ws_fail(index, ws::kInternalError, "no free pool slots for a piece of a message (raise poolSlotCount)", kOriginError);
+      return false;
+    }
+    memcpy(pool_->slot_ptr(static_cast<uint32_t>(s)), p, n);
+    loaned_plain_.push_back(static_cast<uint32_t>(s));
+    p = pool_->slot_ptr(static_cast<uint32_t>(s));
+  }
+  w.hold_p = p;
+  w.hold_n = n;
+  w.hold_text = text;
+  w.held = true;
+  if (!room(4)) {  // room for the held piece, the message's end and a close: stop at this frame's end
+    w.rd.pause();
+    w.pump_more = true;
+  }
+  return true;
+}
+
+void Shard::ws_piece_out(uint32_t index, bool final) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  uint32_t off = w.held ? static_cast<uint32_t>(w.hold_p - pool_->base()) : 0;
+  uint32_t len = w.held ? static_cast<uint32_t>(w.hold_n) : 0;
+  if (!w.held && !final) return;
+  emit(kEvStreamFrame, index, c.gen, w.hold_text ? kKindWsText : kKindWsBinary, off, len, 0, final ? 0 : 1);
+  w.held = false;
+  w.hold_p = nullptr;
+  w.hold_n = 0;
+  if (final) {
+    ++w.ep->stats.messages_in;
+    w.last_msg_ms = now_ms();
+  }
 }
 
 // ---- permessage-deflate input ----

@@ -40,6 +40,8 @@ struct WsConfig {
   uint32_t send_max = 1024 * 1024;     // buffered bytes a send may not pass (Dropped beyond)
   WsSlowPolicy slow = WsSlowPolicy::Drop;
   uint16_t slow_close_code = 1008;     // the close code of WsSlowPolicy::Close
+  bool pieces = false;                 // deliver messages in pieces as they arrive (StreamFrame aux = 1
+                                       // on every piece but a message's last), not whole
   bool only = false;                   // a wsListen listener: other requests get 426
   bool manual = false;                 // upgrades wait for ws_accept / ws_reject (WsUpgrade event)
   // permessage-deflate (RFC 7692): offered / accepted when `deflate`; messages of at least
@@ -98,6 +100,10 @@ struct ConnWs final : ws::Events {
   size_t piece_len = 0;
   std::string msg;
   bool gathering = false;
+  // Pieces mode: the latest piece, held back so that the message's last one can say so.
+  const uint8_t* hold_p = nullptr;
+  size_t hold_n = 0;
+  bool hold_text = false, held = false;
   // Output beyond the write queue's room (a whole message is always taken: see ws_send).
   std::string out;
   size_t out_off = 0;

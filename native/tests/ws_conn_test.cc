@@ -149,9 +149,11 @@ TEST(WsConn, HandshakeAndEcho) {
   close(fd);
 }
 
-TEST(WsConn, FuzzedFrameStreamsInRandomPiecesNeverHurtTheShard) {
+// `pieces`: the listener streams messages in pieces (messageDelivery: 'pieces').
+void FuzzFrames(bool pieces) {
   WsHarness h;
   WsConfig wc;
+  wc.pieces = pieces;
   wc.max_message = 8192;
   wc.ping_interval_ms = 50;
   wc.close_timeout_ms = 50;
@@ -244,5 +246,8 @@ TEST(WsConn, FuzzedFrameStreamsInRandomPiecesNeverHurtTheShard) {
   h.tick(0);
   EXPECT_EQ(h.sh.pool()->free_stack.current, 0u);
 }
+
+TEST(WsConn, FuzzedFrameStreamsInRandomPiecesNeverHurtTheShard) { FuzzFrames(false); }
+TEST(WsConn, FuzzedFrameStreamsNeverHurtTheShardInPiecesMode) { FuzzFrames(true); }
 
 }  // namespace

@@ -85,6 +85,16 @@ export interface WsServeConfig {
   /** A connection that has sent no message for this long is closed with 1001. 0: never. @default 0 */
   idleTimeoutMs?: number;
   /**
+   * `'whole'`: a message arrives as one StreamFrame once complete (bounded by the pool: see
+   * `maxMessageSize`). `'pieces'`: for streaming very large messages — each message arrives in
+   * pieces as its bytes come (a piece per read, each a borrowed view), `ev.final` true on its
+   * last piece (a small message is one piece); `maxMessageSize` may then be anything up to
+   * 2^53 - 1. Text pieces may cut a UTF-8 character (the whole message is still checked: a bad
+   * sequence closes with 1007 after the pieces before it). Compressed messages still arrive whole.
+   * @default 'whole'
+   */
+  messageDelivery?: 'whole' | 'pieces';
+  /**
    * After this much silence from the peer the engine sends a ping; if nothing (a pong or any
    * frame) arrives within another interval, the peer is taken for dead and the connection
    * closes: `Disconnected` with errorCode 1006, origin 'timeout'. 0: no pings. @default 30000
@@ -170,6 +180,8 @@ export interface WsConnectConfig {
   sendHighWaterMark?: number;
   /** As {@link WsServeConfig.maxBufferedBytes}. @default 1 MiB */
   maxBufferedBytes?: number;
+  /** As {@link WsServeConfig.messageDelivery}. @default 'whole' */
+  messageDelivery?: 'whole' | 'pieces';
   /** Offer permessage-deflate (the server may decline). @default false */
   compression?: boolean | Omit<WsCompressionOptions, 'maxConnections'>;
 }
@@ -296,6 +308,11 @@ declare module '@zero-io/core' {
      * UTF-8 the engine has checked.
      */
     readonly text: string;
+    /**
+     * WebSocket with `messageDelivery: 'pieces'`: whether this is the message's last piece
+     * (always true for whole messages, and for TCP frames).
+     */
+    readonly final: boolean;
   }
   interface Io {
     /** Serves WebSocket on `"host:port"`, `"[v6]:port"` or a port, with the defaults of {@link WsListenConfig}. */
@@ -392,6 +409,15 @@ const subprotocol: PropertyDescriptor = {
 registerEventType(EV_WS_OPEN, 'WsOpen', { ...registerRecordEvent(EV_WS_OPEN), subprotocol });
 registerEventType(EV_WS_UPGRADE, 'WsUpgrade', { ...registerRecordEvent(EV_WS_UPGRADE), subprotocol });
 registerEventType(EV_STREAM_FRAME, 'StreamFrame', {
+  final: {
+    get(this: Cursor) {
+      const io = this._io();
+      const b = this._base();
+      if (io._i32[b] !== EV_STREAM_FRAME) throw borrowExpired();
+      return io._i32[b + 7] === 0;
+    },
+    configurable: true,
+  },
   text: {
     get(this: Cursor) {
       const io = this._io() as WsIo;
@@ -495,11 +521,15 @@ function compressionOptions(io: Io, v: unknown, what: string, server: boolean): 
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SERVE_KEYS = ['paths', 'allowedOrigins', 'subprotocols', 'maxMessageSize', 'idleTimeoutMs', 'pingIntervalMs',
-  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake', 'compression'] as const;
+  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake', 'compression', 'messageDelivery'] as const;
 
 /** The options a server's and a client's connections share, validated. */
 function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: string): Record<string, number | string[]> {
-  const poolBound = messageBound(io);
+  const delivery = config.messageDelivery ?? 'whole';
+  if (delivery !== 'whole' && delivery !== 'pieces') {
+    throw new IoError('InvalidConfig', `${what}: messageDelivery must be 'whole' or 'pieces', got ${describeValue(delivery)}`, { key: 'messageDelivery' });
+  }
+  const poolBound = delivery === 'pieces' ? Number.MAX_SAFE_INTEGER : messageBound(io);
   const maxBuffered = intOption(config.maxBufferedBytes, 1 << 20, 1, 0x7fffffff, 'maxBufferedBytes', what);
   return {
     protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
@@ -508,6 +538,7 @@ function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: stri
     closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
     sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
     sendMax: maxBuffered,
+    pieces: delivery === 'pieces' ? 1 : 0,
   };
 }
 
@@ -616,7 +647,7 @@ Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServ
 Io.prototype.wsConnectWith = function wsConnectWith(this: Io, config: WsConnectConfig): ConnId {
   const what = 'wsConnectWith';
   rejectUnknownKeys(config, ['url', 'subprotocols', 'headers', 'origin', 'tls', 'connectTimeoutMs', 'handshakeTimeoutMs',
-    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'compression'], what);
+    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'compression', 'messageDelivery'], what);
   let url: URL;
   try {
     url = new URL(config.url);

@@ -123,6 +123,41 @@ asyncio.run(main())
     expect(s.io.wsStats(s.ep)!.compressedIn).toBeGreaterThan(0);
   });
 
+  it('our client with compression against a Python websockets server (which compresses by default)', async () => {
+    const script = `
+import asyncio, websockets
+async def echo(ws, *_):
+    async for m in ws:
+        await ws.send(m)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+`;
+    const py = spawn(process.env.ZIO_TEST_PYTHON ?? '/usr/bin/python3', ['-c', script]);
+    cleanups.push(() => { py.kill('SIGKILL'); });
+    const port = await new Promise<number>((resolve, reject) => {
+      py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+      py.once('exit', (code) => reject(new Error(`python exited ${code}`)));
+    });
+    const io = new Io();
+    const msgs: string[] = [];
+    let opened = false;
+    const h = io.runSync((ev: Event) => {
+      if (ev.type === 'WsOpen') opened = true;
+      if (ev.type === 'StreamFrame') msgs.push(ev.text);
+    }, { onError });
+    cleanups.push(async () => { await h.shutdown({ timeoutMs: 500 }); io.shutdown(); });
+    const conn = io.wsConnectWith({ url: `ws://127.0.0.1:${port}/`, compression: true });
+    await until(() => opened);
+    const texts = [ticks(10), ticks(3000), ticks(200_000)];
+    for (const t of texts) io.wsSend(conn, t);
+    await until(() => msgs.length === texts.length);
+    expect(msgs).toEqual(texts);
+    io.wsClose(conn);
+  });
+
   it('our client with compression against the ws server (npm) with permessage-deflate', async () => {
     const wss = await new Promise<WebSocketServer>((r) => {
       const w = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: { threshold: 0 } }, () => r(w));
