@@ -125,6 +125,7 @@ size_t Shard::ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t
   std::shared_ptr<WsEndpoint> we = h.ep->ws;
   ws::Limits lim;
   lim.max_message = we->cfg.max_message;
+  lim.max_frame = we->cfg.max_frame;
   lim.server = true;
   c.ws = std::make_unique<ConnWs>(lim);
   ConnWs& w = *c.ws;
@@ -887,6 +888,7 @@ int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, co
   we->cfg = cfg;
   ws::Limits lim;
   lim.max_message = cfg.max_message;
+  lim.max_frame = cfg.max_frame;
   lim.server = false;  // frames from a server are never masked
   c->ws = std::make_unique<ConnWs>(lim);
   ConnWs& w = *c->ws;

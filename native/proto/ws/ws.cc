@@ -119,8 +119,9 @@ size_t Reader::feed(uint8_t* data, size_t len) {
         utf8_.reset();
       }
       if (op < kClose) {
+        if (plen > limits_.max_frame) return fail(kTooBig, "a frame larger than maxFrameSize", i);
         message_bytes_ += plen;
-        if (message_bytes_ > limits_.max_message) return fail(kTooBig, "a message larger than the limit", i);
+        if (message_bytes_ > limits_.max_message) return fail(kTooBig, "a message larger than maxMessageSize", i);
       }
       if (mask) memcpy(key_, q, 4);
       in_frame_ = true;

@@ -48,6 +48,7 @@ class Utf8 {
 
 struct Limits {
   uint64_t max_message = 16u << 20;  // bytes of one message (all its fragments)
+  uint64_t max_frame = UINT64_MAX;   // bytes of one data frame's payload
   bool server = true;                // frames from a client must be masked (from a server: not)
   bool deflate = false;              // permessage-deflate agreed: RSV1 marks a compressed message
 };

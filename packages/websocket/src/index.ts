@@ -82,6 +82,11 @@ export interface WsServeConfig {
    * `poolSlotSize` in `new Io({ ... })` for larger messages). @default 1 MiB (at most that bound)
    */
   maxMessageSize?: number;
+  /**
+   * The largest data frame (its payload); a larger one closes with 1009 as soon as its header is
+   * read. Fragmented messages are bounded by `maxMessageSize` as a whole. @default maxMessageSize
+   */
+  maxFrameSize?: number;
   /** A connection that has sent no message for this long is closed with 1001. 0: never. @default 0 */
   idleTimeoutMs?: number;
   /**
@@ -182,6 +187,8 @@ export interface WsConnectConfig {
   maxBufferedBytes?: number;
   /** As {@link WsServeConfig.messageDelivery}. @default 'whole' */
   messageDelivery?: 'whole' | 'pieces';
+  /** As {@link WsServeConfig.maxFrameSize}. @default maxMessageSize */
+  maxFrameSize?: number;
   /** Offer permessage-deflate (the server may decline). @default false */
   compression?: boolean | Omit<WsCompressionOptions, 'maxConnections'>;
 }
@@ -351,6 +358,8 @@ declare module '@zero-io/core' {
     wsReject(conn: ConnId, status?: number, reason?: string): boolean;
     /** Bytes sent and not yet taken by the kernel (0 for a closed connection). */
     wsBufferedAmount(conn: ConnId): number;
+    /** {@link Io.wsBufferedAmount} under the name of the browser's `WebSocket.bufferedAmount`. */
+    bufferedAmount(conn: ConnId): number;
     /** Subscribes an open WebSocket to a topic of this shard; false when it was already subscribed, or is closing or gone. */
     wsSubscribe(conn: ConnId, topic: string): boolean;
     /** Unsubscribes; false when it was not subscribed. A closed connection leaves all its topics. */
@@ -360,9 +369,13 @@ declare module '@zero-io/core' {
      * in a pool slot, and queued by reference on each plaintext subscriber (a copy for TLS).
      * Each subscriber's send budget applies as to wsSend; the result counts the outcomes.
      */
-    wsPublish(topic: string, data: Uint8Array | string, text?: boolean): WsPublishResult;
-    /** The same fan-out to an explicit list of connections (any that are not open WebSockets count as dropped). */
-    wsBroadcast(conns: readonly ConnId[], data: Uint8Array | string, text?: boolean): WsPublishResult;
+    wsPublish(topic: string, data: Uint8Array | string | SendBuffer, text?: boolean): WsPublishResult;
+    /**
+     * The same fan-out to an explicit list of connections (any that are not open WebSockets count
+     * as dropped). A SendBuffer (its `length` bytes) is framed once, as any data: one copy for
+     * the whole list, none per connection.
+     */
+    wsBroadcast(conns: readonly ConnId[], data: Uint8Array | string | SendBuffer, text?: boolean): WsPublishResult;
     /** Subscribers of a topic on this shard. */
     wsSubscribers(topic: string): number;
     /** Counters of a WebSocket listener (null when `ep` serves no WebSocket). */
@@ -521,7 +534,8 @@ function compressionOptions(io: Io, v: unknown, what: string, server: boolean): 
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SERVE_KEYS = ['paths', 'allowedOrigins', 'subprotocols', 'maxMessageSize', 'idleTimeoutMs', 'pingIntervalMs',
-  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake', 'compression', 'messageDelivery'] as const;
+  'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'slowPolicy', 'handshake', 'compression', 'messageDelivery',
+  'maxFrameSize'] as const;
 
 /** The options a server's and a client's connections share, validated. */
 function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: string): Record<string, number | string[]> {
@@ -531,9 +545,11 @@ function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: stri
   }
   const poolBound = delivery === 'pieces' ? Number.MAX_SAFE_INTEGER : messageBound(io);
   const maxBuffered = intOption(config.maxBufferedBytes, 1 << 20, 1, 0x7fffffff, 'maxBufferedBytes', what);
+  const maxMessage = messageOption(config.maxMessageSize, poolBound, what);
   return {
     protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
-    maxMessage: messageOption(config.maxMessageSize, poolBound, what),
+    maxMessage,
+    maxFrame: intOption(config.maxFrameSize, maxMessage, 1, maxMessage, 'maxFrameSize', what),
     pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
     closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
     sendMark: intOption(config.sendHighWaterMark, Math.min(65_536, maxBuffered), 0, maxBuffered, 'sendHighWaterMark', what),
@@ -647,7 +663,8 @@ Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServ
 Io.prototype.wsConnectWith = function wsConnectWith(this: Io, config: WsConnectConfig): ConnId {
   const what = 'wsConnectWith';
   rejectUnknownKeys(config, ['url', 'subprotocols', 'headers', 'origin', 'tls', 'connectTimeoutMs', 'handshakeTimeoutMs',
-    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'compression', 'messageDelivery'], what);
+    'maxMessageSize', 'pingIntervalMs', 'closeTimeoutMs', 'sendHighWaterMark', 'maxBufferedBytes', 'compression', 'messageDelivery',
+    'maxFrameSize'], what);
   let url: URL;
   try {
     url = new URL(config.url);
@@ -791,6 +808,7 @@ Io.prototype.wsBufferedAmount = function wsBufferedAmount(this: Io, conn: ConnId
   const r = this._native.wsBuffered(this._shard, conn);
   return r < 0 ? 0 : r;
 };
+Io.prototype.bufferedAmount = Io.prototype.wsBufferedAmount;
 
 // ---- pub/sub ----
 
@@ -822,8 +840,14 @@ function fanResult(io: WsIo, r: number, what: string): WsPublishResult {
   return out;
 }
 
-Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, data: Uint8Array | string, text = false): WsPublishResult {
+/** A SendBuffer's written bytes (the frame is built from them once). */
+function bytesOf(data: Uint8Array | string | SendBuffer): Uint8Array | string {
+  return data instanceof SendBuffer ? data.bytes.subarray(0, data.length) : data;
+}
+
+Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, d: Uint8Array | string | SendBuffer, text = false): WsPublishResult {
   if (typeof topic !== 'string') throw new IoError('InvalidArgument', `wsPublish: topic must be a string, got ${describeValue(topic)}`);
+  const data = bytesOf(d);
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) badSend('wsPublish', 0, data);
   const io = this as WsIo;
   const counts = (io._wsCounts ??= new Uint32Array(3));
@@ -831,7 +855,8 @@ Io.prototype.wsPublish = function wsPublish(this: Io, topic: string, data: Uint8
   return fanResult(io, r, 'wsPublish');
 };
 
-Io.prototype.wsBroadcast = function wsBroadcast(this: Io, conns: readonly ConnId[], data: Uint8Array | string, text = false): WsPublishResult {
+Io.prototype.wsBroadcast = function wsBroadcast(this: Io, conns: readonly ConnId[], d: Uint8Array | string | SendBuffer, text = false): WsPublishResult {
+  const data = bytesOf(d);
   if (!Array.isArray(conns)) throw new IoError('InvalidArgument', `wsBroadcast: conns must be an array of connection ids, got ${describeValue(conns)}`);
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) badSend('wsBroadcast', 0, data);
   const io = this as WsIo;

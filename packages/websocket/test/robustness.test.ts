@@ -139,3 +139,34 @@ describe('what a new user tried (trial findings)', () => {
     expect(() => s.io.wsListenWith({ port: 0, host: '127.0.0.1', maxMessageSize: 64 << 20 })).toThrow('raise poolSlotCount or poolSlotSize');
   });
 });
+
+describe('maxFrameSize, bufferedAmount, a SendBuffer broadcast', () => {
+  it('a frame over maxFrameSize closes with 1009 even when the message limit is larger', async () => {
+    const s = startWs({ maxFrameSize: 1000, maxMessageSize: 100_000 });
+    const ok = await RawWs.open(s.port);
+    ok.send(Buffer.concat([frame(2, Buffer.alloc(1000), { fin: false }), frame(0, Buffer.alloc(1000))]));  // 2 frames of 1000: fine
+    await until(() => ok.frames.length === 1);
+    expect(ok.frames[0].payload.length).toBe(2000);
+    const bad = await RawWs.open(s.port);
+    bad.send(frame(2, Buffer.alloc(1001)));
+    await until(() => bad.closeFrame() !== null);
+    expect(bad.closeFrame()!.code).toBe(1009);
+  });
+
+  it('a SendBuffer is broadcast to a list of connections (framed once); bufferedAmount is wsBufferedAmount', async () => {
+    const conns: ConnId[] = [];
+    const s = startWs({}, (ev) => { if (ev.type === 'WsOpen') conns.push(ev.conn); });
+    const a = await RawWs.open(s.port);
+    const b = await RawWs.open(s.port);
+    await until(() => conns.length === 2);
+    const buf = s.io.sendBuffer(64);
+    buf.write('from a SendBuffer');
+    const r = s.io.wsBroadcast(conns, buf);
+    buf.release();
+    expect(r).toMatchObject({ subscribers: 2, dropped: 0 });
+    await until(() => a.frames.length === 1 && b.frames.length === 1);
+    expect(a.frames[0]).toMatchObject({ opcode: 2 });
+    expect(a.frames[0].payload.toString()).toBe('from a SendBuffer');
+    expect(s.io.bufferedAmount(conns[0])).toBe(s.io.wsBufferedAmount(conns[0]));
+  });
+});
