@@ -28,6 +28,8 @@ zio::WsConfig ReadWsConfig(Napi::Object o) {
   cfg.protocols = Strings(o.Get("protocols"));
   Napi::Value mm = o.Get("maxMessage");
   if (mm.IsNumber()) cfg.max_message = static_cast<uint64_t>(mm.As<Napi::Number>().DoubleValue());
+  Napi::Value mw = o.Get("maxWhole");
+  cfg.max_whole = mw.IsNumber() ? static_cast<uint64_t>(mw.As<Napi::Number>().DoubleValue()) : cfg.max_message;
   Napi::Value mf = o.Get("maxFrame");
   if (mf.IsNumber()) cfg.max_frame = static_cast<uint64_t>(mf.As<Napi::Number>().DoubleValue());
   cfg.idle_timeout_ms = U32(o, "idleTimeoutMs", cfg.idle_timeout_ms);

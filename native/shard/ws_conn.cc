@@ -7,6 +7,7 @@
 //   open --our close frame--> closing --peer's close frame / closeTimeoutMs--> TCP closed
 //   open --peer's close frame--> our close frame echoed --> TCP closed (the server closes first)
 //   open --violation--> close frame with its code --> TCP closed;  open --FIN / reset--> 1006
+#include <algorithm>
 #include <cstring>
 
 #include "shard/shard.h"
@@ -24,6 +25,12 @@ bool path_listed(const std::vector<std::string>& list, const uint8_t* p, size_t 
 }
 
 constexpr size_t kReasonMax = 123;  // a close frame's payload is at most 125 bytes
+
+// A compressed message is inflated whole (also in pieces mode), so it is bounded by what can be
+// delivered whole: maxMessageSize, and a quarter of the pool.
+size_t inflate_limit(const WsConfig& cfg) {
+  return static_cast<size_t>(std::min<uint64_t>(cfg.max_message, cfg.max_whole));
+}
 
 }  // namespace
 
@@ -365,7 +372,9 @@ bool Shard::ws_deliver(uint32_t index, bool text) {
     uint32_t run = static_cast<uint32_t>((w.msg.size() + ss - 1) / ss);
     int64_t s = run <= 1 ? pool_->acquire() : pool_->acquire_run(run);
     if (s < 0) {
-      if (run > 1 && pool_->free_count() >= run * 4) {  // free slots, but no run long enough
+      // Enough free slots but no run of them (fragmentation), or more than the free stack has at
+      // all: waiting would not help.
+      if (run > 1 && (pool_->free_count() >= run || run > pool_->slot_count() - pool_->rx_slots())) {
         w.msg.clear();
         w.gathering = false;
         ws_fail(index, ws::kInternalError, "no run of adjacent free pool slots for this message (raise poolSlotSize, or lower maxMessageSize)",
@@ -511,6 +520,7 @@ void Shard::ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n)
     if (rsv1) hdr[0] |= 0x40;
     ws_raw(index, hdr, hl);
     if (n) ws_raw(index, p, n);
+    w.ep->stats.bytes_out += hl + n;  // bytes on the wire: header and (compressed) payload
     return;
   }
   // A client masks every frame with a fresh key (RFC 6455 section 5.3): header + masked copy.
@@ -522,6 +532,7 @@ void Shard::ws_frame(uint32_t index, uint8_t opcode, const uint8_t* p, size_t n)
   ws_mask_.append(reinterpret_cast<const char*>(p), n);
   ws::unmask(reinterpret_cast<uint8_t*>(ws_mask_.data()) + hl, n, key, 0);
   ws_raw(index, reinterpret_cast<const uint8_t*>(ws_mask_.data()), ws_mask_.size());
+  w.ep->stats.bytes_out += ws_mask_.size();
 }
 
 int32_t Shard::ws_outcome(uint32_t index) {
@@ -550,9 +561,8 @@ int32_t Shard::ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* d
     }
     return kWsDropped;
   }
-  ws_frame(index, text ? ws::kText : ws::kBinary, data, len);
+  ws_frame(index, text ? ws::kText : ws::kBinary, data, len);  // (counts its wire bytes)
   ++w.ep->stats.messages_out;
-  w.ep->stats.bytes_out += len;
   mark_dirty(index);
   return ws_outcome(index);
 }
@@ -838,7 +848,7 @@ bool Shard::ws_inflate(uint32_t index, const uint8_t* p, size_t n) {
     w.inf->set_window_bits(w.peer_bits());
   }
   const char* why = "";
-  int r = w.inf->feed(p, n, &w.msg, w.ep->cfg.max_message, &why);
+  int r = w.inf->feed(p, n, &w.msg, inflate_limit(w.ep->cfg), &why);
   if (r == ws::Inflater::kInflateOk) return true;
   if (r == ws::Inflater::kInflateTooBig) ++w.ep->stats.too_big;
   else ++w.ep->stats.protocol_errors;
@@ -855,7 +865,7 @@ bool Shard::ws_inflate_end(uint32_t index, bool text) {
     w.inf->set_window_bits(w.peer_bits());
   }
   const char* why = "";
-  int r = w.inf->finish(&w.msg, w.ep->cfg.max_message, w.peer_reset(), &why);
+  int r = w.inf->finish(&w.msg, inflate_limit(w.ep->cfg), w.peer_reset(), &why);
   if (r == ws::Inflater::kInflateOk && text) {
     ws::Utf8 u;
     if (!u.feed(reinterpret_cast<const uint8_t*>(w.msg.data()), w.msg.size()) || !u.complete()) {

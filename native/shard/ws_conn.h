@@ -33,6 +33,8 @@ struct WsConfig {
   std::vector<std::string> protocols;  // subprotocols, in the server's order of preference
   uint64_t max_message = 1u << 20;     // bytes of one message (1009 beyond)
   uint64_t max_frame = UINT64_MAX;     // bytes of one data frame's payload (1009 beyond)
+  uint64_t max_whole = 1u << 20;       // bytes of a message delivered whole (a compressed one in
+                                       // pieces mode too): at most a quarter of the pool
   uint32_t idle_timeout_ms = 0;        // no message for this long: close 1001 (0: never)
   uint32_t ping_interval_ms = 30000;   // a ping after this much silence; no answer by the next: 1006
   uint32_t close_timeout_ms = 5000;    // after our close frame, the peer's must come within this

@@ -205,12 +205,12 @@ int32_t Shard::ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, si
   }
   ++st.messages_out;
   ++st.published;
-  st.bytes_out += n;
-  if (slot < 0) {
+  if (slot < 0) {  // framed for this subscriber alone (ws_frame counts its bytes)
     ws_frame(index, text ? ws::kText : ws::kBinary, payload, plen);
     mark_dirty(index);
     return ws_outcome(index);
   }
+  st.bytes_out += n;
   bool by_ref = !(c.tls && c.tls->ktls != Ktls::Active) && w.out_empty() && c.tx_count < txq_cap_ &&
                 c.tx_bytes + n <= cfg_.max_write_queue_bytes && pool_->retain(static_cast<uint32_t>(slot));
   if (by_ref) {

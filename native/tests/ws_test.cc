@@ -267,6 +267,19 @@ TEST(WsDeflate, NegotiatesTheFirstAcceptableOffer) {
   EXPECT_EQ(p.client_max_window_bits, 12);
   const char* bad = "permessage-deflate; whatever";
   EXPECT_FALSE(accept_answer(reinterpret_cast<const uint8_t*>(bad), strlen(bad), cc, &p));
+  // A client that asked for server_max_window_bits=10 and client_max_window_bits=9.
+  DeflateConfig lim;
+  lim.server_no_context_takeover = false;
+  lim.server_max_window_bits = 10;
+  lim.client_max_window_bits = 9;
+  EXPECT_EQ(client_offer(lim), "permessage-deflate; client_max_window_bits=9; server_max_window_bits=10");
+  auto ok = [&](const char* a) { return accept_answer(reinterpret_cast<const uint8_t*>(a), strlen(a), lim, &p); };
+  EXPECT_FALSE(ok("permessage-deflate"));                                   // our server bound unanswered
+  EXPECT_FALSE(ok("permessage-deflate; server_max_window_bits=12"));        // raised
+  ASSERT_TRUE(ok("permessage-deflate; server_max_window_bits=9"));
+  EXPECT_EQ(p.server_max_window_bits, 9);
+  EXPECT_EQ(p.client_max_window_bits, 9);                                   // our offer's bound
+  EXPECT_FALSE(ok("permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"));
 }
 
 TEST(WsDeflate, RoundTripsWithAndWithoutContextAndStopsBombs) {

@@ -134,6 +134,10 @@ bool negotiate(const uint8_t* v, size_t n, const DeflateConfig& cfg, DeflatePara
 
 std::string client_offer(const DeflateConfig& cfg) {
   std::string s = "permessage-deflate; client_max_window_bits";
+  // (appended piece by piece: GCC 12 warns falsely about operator+ on a literal, PR105651)
+  if (cfg.client_max_window_bits < 15) s.append("=").append(std::to_string(cfg.client_max_window_bits));
+  if (cfg.server_max_window_bits < 15)
+    s.append("; server_max_window_bits=").append(std::to_string(cfg.server_max_window_bits));
   if (cfg.client_no_context_takeover) s += "; client_no_context_takeover";
   if (cfg.server_no_context_takeover) s += "; server_no_context_takeover";
   return s;
@@ -165,6 +169,12 @@ bool accept_answer(const uint8_t* v, size_t n, const DeflateConfig& cfg, Deflate
     return false;
   }
   if (a.client_max_window_bits < 9) return false;  // zlib cannot deflate with a 256-byte window
+  // We said what we allow: the server may only lower it (RFC 7692 7.1.2).
+  if (cfg.server_max_window_bits < 15 && (!seen[2] || a.server_max_window_bits > cfg.server_max_window_bits)) return false;
+  if (a.client_max_window_bits > cfg.client_max_window_bits) {
+    if (seen[3]) return false;
+    a.client_max_window_bits = cfg.client_max_window_bits;  // not answered: our offer's bound holds
+  }
   a.client_no_context_takeover = a.client_no_context_takeover || cfg.client_no_context_takeover;
   *agreed = a;
   return true;
@@ -205,7 +215,7 @@ int Inflater::feed(const uint8_t* p, size_t n, std::string* out, size_t limit, c
     int r = zng_inflate(s, Z_SYNC_FLUSH);
     size_t got = sizeof buf - s->avail_out;
     if (out->size() + got > limit) {
-      *why = "a compressed message that inflates past maxMessageSize";
+      *why = "a compressed message that inflates past maxMessageSize (compressed messages are delivered whole: at most a quarter of the pool)";
       return kInflateTooBig;
     }
     out->append(reinterpret_cast<const char*>(buf), got);

@@ -87,7 +87,11 @@ export interface DisconnectedEvent {
    * for a failed connect, the address of the last attempt. Null when there was none.
    */
   readonly peer: SocketAddress | null;
-  /** errno of the cause (0 for a clean close), e.g. 104 (ECONNRESET), 111 (ECONNREFUSED). */
+  /**
+   * errno of the cause (0 for a clean close), e.g. 104 (ECONNRESET), 111 (ECONNREFUSED); a
+   * negative engine code (TLS, HTTP, ...); for a connection that became a WebSocket, its close
+   * code (1000-4999, see @zero-io/websocket).
+   */
   readonly errorCode: number;
   /** Human-readable cause, e.g. "ECONNRESET: connection reset by peer". */
   readonly reason: string;

@@ -359,7 +359,8 @@ class EventCursor {
       return code === ERR_STALE ? 'the connection is closed (stale id)'
         : code === ERR_CLOSING ? 'the connection is closing'
           : code === ERR.QUEUE_FULL ? 'the connection\'s write queue has no room for the whole write (maxWriteQueueBytes)'
-            : code === ERR.POOL_EXHAUSTED ? "no pool slots for the whole write now (the pool is out of free slots, or the write is over this connection's share of the bulk-TX budget)"
+            : code === ERR.POOL_EXHAUSTED && this.op === 'wsPublish' ? 'no run of free pool slots for the published frame (a message too large for the pool, or the pool is in use)'
+          : code === ERR.POOL_EXHAUSTED ? "no pool slots for the whole write now (the pool is out of free slots, or the write is over this connection's share of the bulk-TX budget)"
               : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
                 : errnoDescription(-code);
     }

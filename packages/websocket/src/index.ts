@@ -95,7 +95,8 @@ export interface WsServeConfig {
    * pieces as its bytes come (a piece per read, each a borrowed view), `ev.final` true on its
    * last piece (a small message is one piece); `maxMessageSize` may then be anything up to
    * 2^53 - 1. Text pieces may cut a UTF-8 character (the whole message is still checked: a bad
-   * sequence closes with 1007 after the pieces before it). Compressed messages still arrive whole.
+   * sequence closes with 1007 after the pieces before it). Compressed messages still arrive
+   * whole, so they are bounded by a quarter of the pool as in 'whole' mode (1009 beyond).
    * @default 'whole'
    */
   messageDelivery?: 'whole' | 'pieces';
@@ -189,7 +190,14 @@ export interface WsConnectConfig {
   messageDelivery?: 'whole' | 'pieces';
   /** As {@link WsServeConfig.maxFrameSize}. @default maxMessageSize */
   maxFrameSize?: number;
-  /** Offer permessage-deflate (the server may decline). @default false */
+  /**
+   * Offer permessage-deflate (the server may decline). The options keep the RFC's names, seen
+   * from the client: `clientMaxWindowBits` / `clientNoContextTakeover` are about our own
+   * compressor (offered to the server), `serverMaxWindowBits` / `serverNoContextTakeover` ask the
+   * server to limit its window (bounding our inflater: 2^bits + ~7 KiB) or drop its context; a
+   * server that does not agree fails the handshake. Client defaults: 15 / false for all four.
+   * @default false
+   */
   compression?: boolean | Omit<WsCompressionOptions, 'maxConnections'>;
 }
 
@@ -228,7 +236,9 @@ export interface WsStats {
   open: number;
   messagesIn: number;
   messagesOut: number;
+  /** Bytes read from the connections after their 101: frames with their headers, as they came (compressed). */
   bytesIn: number;
+  /** Bytes sent: frames with their headers, after compression (what goes on the wire before TLS). */
   bytesOut: number;
   /** Sends and publishes refused by the send budget (a publish's `dropped` also counts subscribers that are closing). */
   dropped: number;
@@ -264,7 +274,7 @@ export interface WsOpenEvent {
   readonly path: string;
   /** The query, without '?' ('' when none). */
   readonly query: string;
-  /** The request-target as sent. */
+  /** The request-target as sent ('' on a client connection). */
   readonly target: string;
   /** The subprotocol chosen (one of the listener's `subprotocols`), or null when none was. */
   readonly subprotocol: string | null;
@@ -367,7 +377,9 @@ declare module '@zero-io/core' {
     /**
      * Sends one message to every subscriber of `topic` on this shard: the frame is built once,
      * in a pool slot, and queued by reference on each plaintext subscriber (a copy for TLS).
-     * Each subscriber's send budget applies as to wsSend; the result counts the outcomes.
+     * Each subscriber's send budget applies as to wsSend; the result counts the outcomes. The
+     * frame takes a run of adjacent free pool slots: a message too large for the pool (about a
+     * quarter of it is safe) throws PoolExhausted, and nothing is sent.
      */
     wsPublish(topic: string, data: Uint8Array | string | SendBuffer, text?: boolean): WsPublishResult;
     /**
@@ -549,6 +561,7 @@ function connOptions(io: Io, config: WsServeConfig | WsConnectConfig, what: stri
   return {
     protocols: stringList(config.subprotocols, 'subprotocols', what, (s) => TOKEN.test(s)),
     maxMessage,
+    maxWhole: messageBound(io),  // what can be delivered whole (a compressed message, in pieces mode too)
     maxFrame: intOption(config.maxFrameSize, maxMessage, 1, maxMessage, 'maxFrameSize', what),
     pingIntervalMs: intOption(config.pingIntervalMs, 30_000, 0, 86_400_000, 'pingIntervalMs', what),
     closeTimeoutMs: intOption(config.closeTimeoutMs, 5_000, 0, 3_600_000, 'closeTimeoutMs', what),
@@ -584,7 +597,7 @@ function enable(io: Io, ep: EndpointId, opts: Record<string, number | string[]>,
   const { native, shard } = internalsOf(io);
   const r = native.wsEnable(shard, ep, opts);
   if (r === ERR.NOT_HTTP) {
-    throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not an HTTP listener (make it with io.httpListen / httpListenWith from @zero-io/http, or use io.wsListen)`);
+    throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not an HTTP listener (make it one first: io.httpListen / httpListenWith, or io.httpServe(ep) for a listener you have, such as an IoCluster shard's member — from @zero-io/http; or use io.wsListen)`);
   }
   if (r < 0) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
   let m = protocolsOf.get(io);

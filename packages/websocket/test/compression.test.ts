@@ -245,3 +245,51 @@ describe('hostile compressed input', () => {
     expect(s.seen.messages[0].data.toString()).toBe(t);
   });
 });
+
+describe('what the second trial found', () => {
+  it("pieces mode with compression: a compressed message past a quarter of the pool closes with 1009 (no hang, no unbounded inflate)", async () => {
+    const s = startWs({ compression: true, messageDelivery: 'pieces', maxMessageSize: 1 << 30 });
+    const ws = await open(`ws://127.0.0.1:${s.port}/`, { threshold: 0 });
+    const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+    ws.send(Buffer.alloc(6 << 20, 97));  // 6 MiB > 2 MiB (a quarter of the default 8 MiB pool)
+    expect(await code).toBe(1009);
+    // A compressed message within the bound arrives whole on a new connection.
+    const ok = await open(`ws://127.0.0.1:${s.port}/`, { threshold: 0 });
+    ok.send(Buffer.alloc(1 << 20, 98));
+    await until(() => s.seen.messages.some((m) => m.data.length === 1 << 20), 10_000, 'the 1 MiB message');
+    ok.close();
+  });
+
+  it('the client offers the window sizes it is configured with', async () => {
+    let head = '';
+    const srv = net.createServer((sock) => {
+      sock.on('data', (d) => { head += d; if (head.includes('\r\n\r\n')) sock.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'); });
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => srv.close(() => r())));
+    const io = new Io();
+    let closed = false;
+    const h = io.runSync((ev: Event) => { if (ev.type === 'Disconnected') closed = true; }, { onError });
+    cleanups.push(async () => { await h.shutdown({ timeoutMs: 500 }); io.shutdown(); });
+    io.wsConnectWith({ url: `ws://127.0.0.1:${(srv.address() as net.AddressInfo).port}/`,
+      compression: { clientMaxWindowBits: 9, serverMaxWindowBits: 10, serverNoContextTakeover: true } });
+    await until(() => closed);
+    expect(head).toMatch(/Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9; server_max_window_bits=10; server_no_context_takeover\r\n/);
+  });
+
+  it('bytesOut counts frames on the wire whichever call sent them', async () => {
+    const s = startWs({ compression: { threshold: 0 } }, (ev, io) => { if (ev.type === 'WsOpen') io.wsSubscribe(ev.conn, 't'); return true; });
+    const ws = await open(`ws://127.0.0.1:${s.port}/`, { threshold: 0 });
+    await until(() => s.io.wsSubscribers('t') === 1);
+    const conn = s.seen.opens[0].conn;
+    const before = s.io.wsStats(s.ep)!.bytesOut;
+    s.io.wsSend(conn, 'a'.repeat(100_000));
+    const viaSend = s.io.wsStats(s.ep)!.bytesOut - before;
+    s.io.wsPublish('t', 'a'.repeat(100_000));
+    const viaPublish = s.io.wsStats(s.ep)!.bytesOut - before - viaSend;
+    expect(viaSend).toBeLessThan(1000);  // compressed, with its header
+    expect(viaPublish).toBe(viaSend);
+    ws.close();
+  });
+});

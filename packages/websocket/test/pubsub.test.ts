@@ -142,7 +142,7 @@ describe('wsSend outcomes', () => {
 
 describe('liveness', () => {
   it('a peer that never answers pings is closed with 1006 (origin timeout); one that does stays', async () => {
-    const s = startWs({ pingIntervalMs: 100 });
+    const s = startWs({ pingIntervalMs: 250 });  // (the live client is served by this same process: room for a slow event loop)
     const live = await open(s.port);  // ws answers pings by itself
     const dead = await RawWs.open(s.port);  // reads, but never answers
     await until(() => s.seen.closes.length === 1, 10_000, 'the dead peer closed');
