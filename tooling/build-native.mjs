@@ -4,7 +4,7 @@
 // outside the clone (ZERO_IO_CACHE, default ~/.cache/zero-io). Incremental: a second run with no
 // source change only re-links nothing.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -95,6 +95,7 @@ const cmakeArgs = [
   '-S', join(root, 'native'), '-B', buildDir, '-G', 'Ninja',
   `-DCMAKE_BUILD_TYPE=${buildType}`,
   `-DZIO_FEATURES=${features}`,
+  `-DZIO_VERSION=${JSON.parse(readFileSync(join(root, 'packages', 'core', 'package.json'), 'utf8')).version}`,
   `-DZIO_NODE_API_INCLUDE=${napiInclude}`,
   `-DZIO_NODE_ADDON_API_INCLUDE=${addonApiInclude}`,
   `-DZIO_UV_INCLUDE=${uvInclude}`,

@@ -80,6 +80,7 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
   DefineAddon(exports, {
       InstanceMethod("probe", &ZeroIo::Probe),
       InstanceMethod("features", &ZeroIo::Features),
+      InstanceMethod("version", &ZeroIo::Version),
       InstanceMethod("createShard", &ZeroIo::CreateShard),
       InstanceMethod("destroyShard", &ZeroIo::DestroyShard),
       InstanceMethod("buffers", &ZeroIo::Buffers),
@@ -242,6 +243,9 @@ Napi::Value ZeroIo::Probe(const Napi::CallbackInfo& info) {
   o.Set("udpGro", u.gro);
   return o;
 }
+
+// version() -> the engine's version (@zero-io/core's, set by the build): the loader checks them.
+Napi::Value ZeroIo::Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ZIO_VERSION); }
 
 Napi::Value ZeroIo::Features(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

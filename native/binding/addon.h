@@ -186,6 +186,7 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value Probe(const Napi::CallbackInfo& info);
 
   Napi::Value Features(const Napi::CallbackInfo& info);
+  Napi::Value Version(const Napi::CallbackInfo& info);
 
   // tlsLibrary() -> the TLS stack linked into the addon (BoringSSL, from quiche's build).
   Napi::Value TlsLibrary(const Napi::CallbackInfo& info);

@@ -1,20 +1,17 @@
 import type { Backend } from './config.js';
 /**
- * Loads the native engine. Resolution order: `ZERO_IO_ADDON` (a path), then the package's
- * `prebuilds/<platform>-<arch>/zero_io.node`.
+ * The native engine's surface, and loading it once (resolution and its errors: loader.ts).
  * @internal
  * @module
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { IoError } from './errors.js';
+import { resolveEngine } from './loader.js';
 
 /** The raw native surface. Ids are plain numbers; negative results are error codes. */
 export interface NativeAddon {
   probe(): ProbeInfo;
   features(): string[];
+  /** The engine's version (@zero-io/core's at build time). */
+  version(): string;
   createShard(cfg: Record<string, unknown>): number;
   destroyShard(shard: number): void;
   buffers(shard: number): { pool: ArrayBuffer; events: ArrayBuffer; slotSize: number; slotCount: number; rxSlots: number; backing: string; setupFlags: number; backend: Backend; backendReason: string };
@@ -167,28 +164,7 @@ export const PUSH = { FULL: -1, GONE: -2, TOO_BIG: -3 } as const;
 
 let cached: NativeAddon | undefined;
 
-/** Loads (once) and returns the addon, or throws an actionable IoError. */
+/** Loads (once) and returns the addon, or throws an actionable IoError (loader.ts says why). */
 export function loadAddon(): NativeAddon {
-  if (cached) return cached;
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new IoError('NotSupportedOnPlatform',
-      `zero-io supports Linux x86-64 only; this is ${process.platform}-${process.arch}. ` +
-      'Run it on Linux (a VM or container with io_uring allowed) or use node:net here.',
-      { platform: `${process.platform}-${process.arch}` });
-  }
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    process.env.ZERO_IO_ADDON,
-    join(here, '..', 'prebuilds', 'linux-x64', 'zero_io.node'),
-  ].filter((p): p is string => !!p);
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) {
-    throw new IoError('NotSupportedOnPlatform',
-      `the zero-io native engine was not found (looked in ${candidates.join(', ')}). ` +
-      'Build it with `pnpm build:native` (or `node tooling/build-native.mjs`) from the repository root.',
-      { platform: 'linux-x64' });
-  }
-  const require = createRequire(import.meta.url);
-  cached = require(path) as NativeAddon;
-  return cached;
+  return (cached ??= resolveEngine<NativeAddon>());
 }

@@ -68,7 +68,7 @@ describe('Io', () => {
       try { new Io(); console.log('no error'); } catch (e) { console.log(e.kind, '|', e.platform, '|', e.message); }
     `);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^NotSupportedOnPlatform \| darwin-x64 \| zero-io supports Linux x86-64 only/);
+    expect(r.stdout).toMatch(/^NotSupportedOnPlatform \| darwin-x64 \| zero-io runs on Linux \(x86-64 and arm64\); this is darwin-x64/);
   });
 
   it('throws KernelTooOld { required, found } on a kernel older than 6.0', () => {
