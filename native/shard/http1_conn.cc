@@ -263,32 +263,13 @@ void Shard::http_advance(uint32_t index) {
 
 // Into the write queue as far as it takes; the rest waits in `out` (sent on drain).
 void Shard::http_send(uint32_t index, const uint8_t* data, size_t len) {
-  Conn& c = conns_[index];
-  ConnHttp& h = *c.http;
-  if (!h.out_empty()) {
-    h.out.append(reinterpret_cast<const char*>(data), len);
-    return;
-  }
-  h.out.clear();
-  h.out_off = 0;
-  int64_t n = conn_write(index, c.gen, data, len);
-  if (n < 0) return;  // closing: nothing more goes out
-  if (static_cast<size_t>(n) < len) h.out.append(reinterpret_cast<const char*>(data) + n, len - n);
+  overflow_write(index, conns_[index].http->out, data, len);
 }
 
 void Shard::http_drain(uint32_t index) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
-  while (!h.out_empty()) {
-    int64_t n = conn_write(index, c.gen, reinterpret_cast<const uint8_t*>(h.out.data()) + h.out_off,
-                           h.out.size() - h.out_off);
-    if (n <= 0) break;
-    h.out_off += static_cast<size_t>(n);
-  }
-  if (h.out_empty()) {
-    h.out.clear();
-    h.out_off = 0;
-    if (h.out.capacity() > (1u << 20)) h.out.shrink_to_fit();  // a large answer's memory goes back
+  if (overflow_drain(index, h.out, 1u << 20)) {
     if (!h.in.empty() && !h.dead) {  // requests held behind the answer: parse them now
       h.pump_more = true;
       mark_dirty(index);

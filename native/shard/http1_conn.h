@@ -25,6 +25,7 @@
 #include "proto/compress/compress.h"
 #include "proto/http1/http1.h"
 #include "proto/http2/http2.h"
+#include "shard/overflow.h"
 
 namespace zio {
 
@@ -140,8 +141,7 @@ struct ConnHttp {
   uint32_t next_resp = 0;     // id whose response goes out next (responses leave in order)
   std::vector<uint8_t> req_flags;  // kReq* per request in flight, by id % pipeline_max
   std::vector<uint8_t> req_accept; // the codings each accepts (compress::Accept::best), same index
-  std::string out;            // response bytes waiting for write-queue room
-  size_t out_off = 0;
+  Overflow out;               // response bytes waiting for write-queue room
   std::vector<std::pair<uint32_t, std::string>> stash;  // answers that came before earlier ones'
   uint32_t timer = TimerWheel::kNone;
   HttpWait wait = HttpWait::None;
@@ -152,7 +152,7 @@ struct ConnHttp {
   int32_t error_code = 0;       // kErrHttpProtocol / kErrHttpTimeout with `error`
   uint16_t error_status = 0;    // the status the engine answered it with (0: none was sent)
 
-  bool out_empty() const { return out_off >= out.size(); }
+  bool out_empty() const { return out.empty(); }
   // Every parsed request has been answered and its bytes handed to the write queue.
   bool settled() const { return next_resp == next_req && out_empty() && !in_body; }
 };

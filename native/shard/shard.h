@@ -539,8 +539,6 @@ class Shard {
                       const std::string& path, const std::string& extra);
   // The subprotocol of a WebSocket connection ("" when none), nullptr when it is not one.
   const std::string* ws_subprotocol(uint32_t index, uint32_t gen);
-  // Whether the event ring has room for a WebSocket message and what may follow it.
-  bool room_for_ws() const { return room(2); }
 
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
@@ -714,6 +712,8 @@ class Shard {
                      const uint8_t* payload, size_t plen);
   int64_t ws_fan(const std::vector<uint64_t>& targets, bool text, const uint8_t* data, size_t len, uint32_t counts[3]);
   int32_t ws_outcome(uint32_t index);
+  // The send budget (maxBufferedBytes) is used up: the drop counted, the slow policy applied.
+  bool ws_over_budget(uint32_t index);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
   void ktls_control_record(uint32_t index);  // a non-data record under kTLS (recv gave EIO)
   void ktls_close_notify(uint32_t index);
@@ -733,6 +733,12 @@ class Shard {
   bool tx_admit(const Conn& c, uint32_t slots) const;
   void tx_slot_add(Conn& c);
   void tx_slot_sub(Conn& c);
+  // A protocol's bytes into the write queue as far as it takes them, the rest kept in `o` (after
+  // whatever `o` holds already: order is kept); nothing when the connection is closing.
+  void overflow_write(uint32_t index, Overflow& o, const uint8_t* data, size_t len);
+  // Moves what `o` holds into the write queue as it has room; true when `o` is empty (its buffer
+  // freed when larger than `keep`).
+  bool overflow_drain(uint32_t index, Overflow& o, size_t keep);
   // Whether a write of `len` bytes is taken whole (all-or-nothing IoHandle writes): 0 or
   // kErrQueueFull / kErrPoolExhausted. `by_ref`: a SendBuffer slot queued by reference.
   int write_fits(uint32_t index, size_t len, bool by_ref);

@@ -35,6 +35,30 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   return static_cast<int64_t>(done);
 }
 
+void Shard::overflow_write(uint32_t index, Overflow& o, const uint8_t* data, size_t len) {
+  if (!o.empty()) {
+    o.buf.append(reinterpret_cast<const char*>(data), len);
+    return;
+  }
+  o.buf.clear();
+  o.off = 0;
+  int64_t n = conn_write(index, conns_[index].gen, data, len);
+  if (n < 0) return;  // closing: nothing more goes out
+  if (static_cast<size_t>(n) < len) o.buf.append(reinterpret_cast<const char*>(data) + n, len - static_cast<size_t>(n));
+}
+
+bool Shard::overflow_drain(uint32_t index, Overflow& o, size_t keep) {
+  while (!o.empty()) {
+    int64_t n = conn_write(index, conns_[index].gen, reinterpret_cast<const uint8_t*>(o.buf.data()) + o.off, o.left());
+    if (n <= 0) return false;
+    o.off += static_cast<size_t>(n);
+  }
+  o.buf.clear();
+  o.off = 0;
+  if (o.buf.capacity() > keep) o.buf.shrink_to_fit();  // a large answer's memory goes back
+  return true;
+}
+
 // Copies bytes into the connection's write queue (coalescing into its tail slot), up to `limit`
 // queued bytes; `budget`: ask the bulk-TX budget for new slots. Returns the bytes queued.
 size_t Shard::tx_append(uint32_t index, const uint8_t* data, size_t len, size_t limit, bool budget) {

@@ -1,6 +1,6 @@
 // native/shard/ws_conn.cc — the WebSocket server connection (see ws_conn.h): the upgrade check
 // and the 101, frames in (messages as StreamFrame events), frames out (whole messages with a
-// send budget), the close handshake, pings and the idle bound.
+// send budget), the close handshake, pings and the idle bound; the client side is ws_client.cc.
 //
 // A connection's life:
 //   HTTP request with Upgrade: websocket --checked--> (manual: held, WsUpgrade) --101--> open
@@ -339,7 +339,7 @@ void ConnWs::on_message_end(bool text) {
   if (ep->cfg.pieces && !rd.compressed()) {  // the held piece is the message's last
     hold_text = text;
     shard->ws_piece_out(index, true);
-    if (!shard->room_for_ws()) {
+    if (!shard->room(2)) {
       rd.pause();
       pump_more = true;
     }
@@ -351,7 +351,7 @@ void ConnWs::on_message_end(bool text) {
     rd.pause();
     return;
   }
-  if (!shard->room_for_ws()) {
+  if (!shard->room(2)) {
     rd.pause();
     pump_more = true;  // the rest is read from flush() once the ring has room
   }
@@ -465,17 +465,7 @@ void Shard::ws_end(uint32_t index, uint32_t ms, bool linger) {
 // ---- output ----
 
 void Shard::ws_raw(uint32_t index, const uint8_t* data, size_t len) {
-  Conn& c = conns_[index];
-  ConnWs& w = *c.ws;
-  if (!w.out_empty()) {
-    w.out.append(reinterpret_cast<const char*>(data), len);
-    return;
-  }
-  w.out.clear();
-  w.out_off = 0;
-  int64_t n = conn_write(index, c.gen, data, len);
-  if (n < 0) return;
-  if (static_cast<size_t>(n) < len) w.out.append(reinterpret_cast<const char*>(data) + n, len - static_cast<size_t>(n));
+  overflow_write(index, conns_[index].ws->out, data, len);
 }
 
 // Control frames: `n` is the payload length, or for kClose the code (SIZE_MAX: none) with
@@ -545,22 +535,26 @@ int32_t Shard::ws_outcome(uint32_t index) {
   return kWsSent;
 }
 
+bool Shard::ws_over_budget(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnWs& w = *c.ws;
+  if (c.tx_bytes + w.out_left() < w.ep->cfg.send_max) return false;  // taken whole while under the budget
+  ++w.ep->stats.dropped;
+  if (w.ep->cfg.slow == WsSlowPolicy::Close) {
+    ++w.ep->stats.closed_slow;
+    ws_fail(index, w.ep->cfg.slow_close_code, "the peer reads too slowly: its send budget (maxBufferedBytes) was exceeded",
+            kOriginLocal);
+  }
+  return true;
+}
+
 int32_t Shard::ws_send(uint32_t index, uint32_t gen, bool text, const uint8_t* data, size_t len) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
   if (!c->ws || !c->ws->upgraded) return c->http ? kErrNotWs : (c->state == ConnState::Open ? kErrNotWs : kErrClosing);
   ConnWs& w = *c->ws;
   if (c->state != ConnState::Open || w.close_sent || c->graceful) return kErrClosing;
-  size_t buffered = c->tx_bytes + w.out_left();
-  if (buffered >= w.ep->cfg.send_max) {  // a send is taken whole while under the budget
-    ++w.ep->stats.dropped;
-    if (w.ep->cfg.slow == WsSlowPolicy::Close) {
-      ++w.ep->stats.closed_slow;
-      ws_fail(index, w.ep->cfg.slow_close_code, "the peer reads too slowly: its send budget (maxBufferedBytes) was exceeded",
-              kOriginLocal);
-    }
-    return kWsDropped;
-  }
+  if (ws_over_budget(index)) return kWsDropped;
   ws_frame(index, text ? ws::kText : ws::kBinary, data, len);  // (counts its wire bytes)
   ++w.ep->stats.messages_out;
   mark_dirty(index);
@@ -660,16 +654,7 @@ void Shard::ws_flush(uint32_t index, bool allow_events) {
   if (allow_events && w.upgraded && !w.open_owed && (w.pump_more || w.ready || (!w.in.empty() && !w.failed)))
     ws_pump(index);
   if (c.state != ConnState::Open || !c.ws) return;
-  while (!w.out_empty()) {  // the overflow into the write queue as it drains
-    int64_t n = conn_write(index, c.gen, reinterpret_cast<const uint8_t*>(w.out.data()) + w.out_off, w.out_left());
-    if (n <= 0) break;
-    w.out_off += static_cast<size_t>(n);
-  }
-  if (w.out_empty() && !w.out.empty()) {
-    w.out.clear();
-    w.out_off = 0;
-    if (w.out.capacity() > 256 * 1024) w.out.shrink_to_fit();
-  }
+  overflow_drain(index, w.out, 256 * 1024);  // what the write queue could not take, as it drains
   if (w.ending && w.out_empty() && !c.graceful && !c.end_pending && !c.write_closed) {
     uint64_t now = now_ms();
     ws_end(index, static_cast<uint32_t>(w.end_at > now ? w.end_at - now : 1), w.linger);
@@ -883,119 +868,6 @@ bool Shard::ws_inflate_end(uint32_t index, bool text) {
   w.msg.clear();
   ws_fail(index, r == ws::Inflater::kInflateTooBig ? ws::kTooBig : ws::kInvalidPayload, why, kOriginError);
   return false;
-}
-
-// ---- the client side ----
-
-int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, const std::string& host,
-                           const std::string& path, const std::string& extra) {
-  Conn* c = lookup(index, gen);
-  if (!c) return kErrStaleId;
-  if (c->ws || c->http || c->endpoint >= 0) return kErrWrongKind;
-  if (c->state != ConnState::Resolving && c->state != ConnState::Connecting && c->state != ConnState::Open)
-    return kErrStaleId;
-  auto we = std::make_shared<WsEndpoint>();
-  we->cfg = cfg;
-  ws::Limits lim;
-  lim.max_message = cfg.max_message;
-  lim.max_frame = cfg.max_frame;
-  lim.server = false;  // frames from a server are never masked
-  c->ws = std::make_unique<ConnWs>(lim);
-  ConnWs& w = *c->ws;
-  w.shard = this;
-  w.index = index;
-  w.ep = we;
-  w.client = true;
-  char key[24];
-  ws::client_key(key, w.accept);
-  std::string& r = http_scratch_;
-  r.assign("GET ").append(path).append(" HTTP/1.1\r\nHost: ").append(host);
-  r.append("\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
-  r.append(key, 24).append("\r\n");
-  if (!cfg.protocols.empty()) {
-    r.append("Sec-WebSocket-Protocol: ");
-    for (size_t i = 0; i < cfg.protocols.size(); ++i) r.append(i ? ", " : "").append(cfg.protocols[i]);
-    r.append("\r\n");
-  }
-  if (cfg.deflate) r.append("Sec-WebSocket-Extensions: ").append(ws::client_offer(cfg.dc)).append("\r\n");
-  we->shared.configure(cfg.dc.level, cfg.dc.client_max_window_bits, cfg.dc.mem_level);
-  r.append(extra).append("\r\n");
-  // Queued now: it goes out when TCP connects (after the TLS handshake for wss://).
-  int64_t n = conn_write(index, gen, reinterpret_cast<const uint8_t*>(r.data()), r.size());
-  if (n < 0) {
-    c->ws.reset();
-    return static_cast<int>(n);
-  }
-  if (static_cast<size_t>(n) < r.size()) w.out.assign(r, static_cast<size_t>(n), std::string::npos);
-  w.last_in_ms = w.last_msg_ms = now_ms();
-  if (cfg.handshake_timeout_ms) w.hs_deadline = w.last_in_ms + cfg.handshake_timeout_ms;
-  ws_arm(index);
-  return 0;
-}
-
-void Shard::ws_client_fail(uint32_t index, const char* why) {
-  Conn& c = conns_[index];
-  ConnWs& w = *c.ws;
-  w.failed = true;
-  w.reason = why;
-  w.in.clear();
-  begin_close(index, kErrWsHandshake, kOriginError);
-}
-
-void Shard::ws_client_input(uint32_t index) {
-  Conn& c = conns_[index];
-  ConnWs& w = *c.ws;
-  if (w.failed) return;
-  ws::Response rs;
-  int64_t r = ws::parse_response(w.in.data(), w.in.size(), w.accept, &rs);
-  if (r == 0) {
-    if (w.in.size() > 16 * 1024) ws_client_fail(index, "the server's answer to the opening handshake is larger than 16 KiB");
-    return;
-  }
-  const char* why = nullptr;
-  if (r < 0) why = "the server's answer to the opening handshake is not HTTP/1.1";
-  else if (rs.status != 101) why = nullptr;  // said below with the status
-  else if (!rs.upgrade_ok) why = "the server's 101 has no Upgrade: websocket";
-  else if (!rs.connection_ok) why = "the server's 101 has no Connection: Upgrade";
-  else if (!rs.accept_ok) why = "the server's Sec-WebSocket-Accept does not match our key";
-  else if (rs.extensions && !w.ep->cfg.deflate) why = "the server chose an extension we did not offer";
-  else if (rs.extensions && !ws::accept_answer(rs.ext, rs.ext_len, w.ep->cfg.dc, &w.dp))
-    why = "the server's permessage-deflate answer does not fit our offer";
-  if (r > 0 && rs.status != 101) {
-    w.reason = "the server answered " + std::to_string(rs.status) + " instead of 101 Switching Protocols";
-    w.failed = true;
-    w.in.clear();
-    begin_close(index, kErrWsHandshake, kOriginError);
-    return;
-  }
-  if (!why && rs.protocol) {
-    bool offered = false;
-    for (const auto& p : w.ep->cfg.protocols)
-      if (p.size() == rs.protocol_len && memcmp(p.data(), rs.protocol, p.size()) == 0) offered = true;
-    if (!offered) why = "the server chose a subprotocol we did not offer";
-    else w.chosen.assign(reinterpret_cast<const char*>(rs.protocol), rs.protocol_len);
-  }
-  if (why) {
-    ws_client_fail(index, why);
-    return;
-  }
-  if (rs.extensions) {
-    w.deflate = true;
-    w.rd.set_deflate(true);
-  }
-  w.upgraded = true;
-  w.hs_deadline = 0;
-  ++w.ep->stats.upgrades;
-  ++w.ep->stats.open;
-  int32_t proto = -1;
-  for (size_t i = 0; i < w.ep->cfg.protocols.size(); ++i)
-    if (w.ep->cfg.protocols[i] == w.chosen && !w.chosen.empty()) proto = static_cast<int32_t>(i);
-  w.proto = proto;
-  w.open_owed = true;  // WsOpen from flush() (event room there), then the frames after the head
-  w.in.erase(w.in.begin(), w.in.begin() + r);
-  w.last_in_ms = w.last_msg_ms = now_ms();
-  ws_arm(index);
-  mark_dirty(index);
 }
 
 const std::string* Shard::ws_subprotocol(uint32_t index, uint32_t gen) {

@@ -18,6 +18,7 @@
 #include "driver/timer_wheel.h"
 #include "proto/ws/deflate.h"
 #include "proto/ws/ws.h"
+#include "shard/overflow.h"
 
 namespace zio {
 
@@ -108,8 +109,7 @@ struct ConnWs final : ws::Events {
   size_t hold_n = 0;
   bool hold_text = false, held = false;
   // Output beyond the write queue's room (a whole message is always taken: see ws_send).
-  std::string out;
-  size_t out_off = 0;
+  Overflow out;
   // The close handshake.
   bool close_sent = false, close_recv = false, failed = false, clean = false;
   uint64_t close_at = 0;      // our close frame's answer is due by then
@@ -139,8 +139,8 @@ struct ConnWs final : ws::Events {
   bool peer_reset() const { return client ? dp.server_no_context_takeover : dp.client_no_context_takeover; }
   uint8_t own_bits() const { return client ? dp.client_max_window_bits : dp.server_max_window_bits; }
   uint8_t peer_bits() const { return client ? dp.server_max_window_bits : dp.client_max_window_bits; }
-  bool out_empty() const { return out_off >= out.size(); }
-  size_t out_left() const { return out.size() - out_off; }
+  bool out_empty() const { return out.empty(); }
+  size_t out_left() const { return out.left(); }
 
   void on_data(const uint8_t* p, size_t n, bool text) override;
   void on_message_end(bool text) override;

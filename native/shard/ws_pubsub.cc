@@ -91,8 +91,9 @@ int64_t Shard::ws_publish(const std::string& topic, bool text, const uint8_t* da
   counts[0] = counts[1] = counts[2] = 0;
   auto it = ws_topic_ids_.find(topic);
   if (it == ws_topic_ids_.end()) return 0;
-  ws_targets_ = ws_topics_[it->second].subs;  // copied: a close by the drop policy edits the list
-  return ws_fan(ws_targets_, text, data, len, counts);
+  // (No copy: a subscriber closed by the drop policy leaves its topics only when it is released,
+  // after the batch.)
+  return ws_fan(ws_topics_[it->second].subs, text, data, len, counts);
 }
 
 int64_t Shard::ws_broadcast(const double* ids, size_t n, bool text, const uint8_t* data, size_t len, uint32_t counts[3]) {
@@ -193,16 +194,7 @@ int32_t Shard::ws_fan_one(uint32_t index, int64_t slot, const uint8_t* frame, si
   Conn& c = conns_[index];
   ConnWs& w = *c.ws;
   WsCounters& st = w.ep->stats;
-  size_t buffered = c.tx_bytes + w.out_left();
-  if (buffered >= w.ep->cfg.send_max) {  // as ws_send: taken whole while under the budget
-    ++st.dropped;
-    if (w.ep->cfg.slow == WsSlowPolicy::Close) {
-      ++st.closed_slow;
-      ws_fail(index, w.ep->cfg.slow_close_code, "the peer reads too slowly: its send budget (maxBufferedBytes) was exceeded",
-              kOriginLocal);
-    }
-    return kWsDropped;
-  }
+  if (ws_over_budget(index)) return kWsDropped;
   ++st.messages_out;
   ++st.published;
   if (slot < 0) {  // framed for this subscriber alone (ws_frame counts its bytes)

@@ -43,28 +43,12 @@ struct HttpHarness {
   void start(HttpConfig hc = HttpConfig{}) {
     std::string kind, err;
     ASSERT_EQ(sh.init(cfg_for_backend(), &kind, &err), 0) << kind << ": " << err;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const char* op = nullptr;
-    int64_t r = sh.tcp_listen(reinterpret_cast<sockaddr*>(&sa), sizeof sa, 128, false, &op);
-    ASSERT_GE(r, 0);
-    ep = static_cast<uint32_t>(r);
-    ep_gen = sh.endpoint_gen(ep);
+    ASSERT_TRUE(zio::testing::listen_loopback(sh, &ep, &ep_gen, &port));
     ASSERT_EQ(sh.endpoint_set_http(ep, ep_gen, hc), 0);
-    sockaddr_storage ss;
-    socklen_t len;
-    ASSERT_EQ(sh.endpoint_local(ep, ep_gen, &ss, &len), 0);
-    port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
   int client(bool nonblock) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    if (nonblock) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int fd = zio::testing::connect_loopback(port, nonblock);
+    EXPECT_GE(fd, 0);
     return fd;
   }
   // One tick; answers every request (at once, or at its body's end) with its path.
@@ -96,16 +80,7 @@ struct HttpHarness {
   }
 };
 
-std::string drain(int fd) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t r = read(fd, buf, sizeof buf);
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  return out;
-}
+using zio::testing::drain;
 
 TEST(Http1Conn, PipelinedRequestsAreAnsweredInOrder) {
   HttpHarness h;

@@ -26,26 +26,11 @@ struct Harness {
   void start(const ShardConfig& cfg) {
     std::string kind, err;
     ASSERT_EQ(sh.init(cfg, &kind, &err), 0) << kind << ": " << err;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const char* op = nullptr;
-    int64_t r = sh.tcp_listen(reinterpret_cast<sockaddr*>(&sa), sizeof sa, 128, false, &op);
-    ASSERT_GE(r, 0);
-    ep = static_cast<uint32_t>(r);
-    ep_gen = sh.endpoint_gen(ep);
-    sockaddr_storage ss;
-    socklen_t len;
-    ASSERT_EQ(sh.endpoint_local(ep, ep_gen, &ss, &len), 0);
-    port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    ASSERT_TRUE(zio::testing::listen_loopback(sh, &ep, &ep_gen, &port));
   }
   int client() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    int fd = zio::testing::connect_loopback(port, false);
+    EXPECT_GE(fd, 0);
     return fd;
   }
   // Ticks until an event of `type` shows up; returns it.

@@ -42,32 +42,16 @@ struct WsHarness {
     ShardConfig c = zio::testing::base_cfg();
     c.max_connections = 64;
     ASSERT_EQ(sh.init(c, &kind, &err), 0) << kind << ": " << err;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const char* op = nullptr;
-    int64_t r = sh.tcp_listen(reinterpret_cast<sockaddr*>(&sa), sizeof sa, 128, false, &op);
-    ASSERT_GE(r, 0);
-    ep = static_cast<uint32_t>(r);
-    ep_gen = sh.endpoint_gen(ep);
+    ASSERT_TRUE(zio::testing::listen_loopback(sh, &ep, &ep_gen, &port));
     HttpConfig hc;
     hc.http2 = false;
     hc.request_timeout_ms = 300;
     ASSERT_EQ(sh.endpoint_set_http(ep, ep_gen, hc), 0);
     ASSERT_EQ(sh.endpoint_set_ws(ep, ep_gen, wc), 0);
-    sockaddr_storage ss;
-    socklen_t len;
-    ASSERT_EQ(sh.endpoint_local(ep, ep_gen, &ss, &len), 0);
-    port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
   int client() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int fd = zio::testing::connect_loopback(port, true);
+    EXPECT_GE(fd, 0);
     return fd;
   }
   // One tick: every message is echoed (and, with chaos, published or answered by a close).
@@ -102,16 +86,7 @@ struct WsHarness {
   }
 };
 
-std::string drain(int fd) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t r = read(fd, buf, sizeof buf);
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  return out;
-}
+using zio::testing::drain;
 
 std::string client_frame(uint8_t opcode, bool fin, const std::string& payload, uint32_t key, bool rsv1 = false) {
   uint8_t h[ws::kHeaderMax];

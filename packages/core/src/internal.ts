@@ -18,3 +18,4 @@ export {
   R_METHOD, R_TARGET, R_PATH, R_QUERY, R_BODY, R_COUNT, R_FLAGS, METHODS, REQ_STREAMED, REQ_KEEP_ALIVE, REQ_HTTP10,
   u32, expired, span, findField, allFields, methodOf, registerRecordEvent, type Latin1Buffer,
 } from './http-record.js';
+export { intOption, boolOption, listenOptions, listenTlsArgs } from './options.js';

@@ -12,7 +12,8 @@ import {
   Io, IoError, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, registerEventType, registerHandlerFailure,
+  ERR, boolOption, describeValue, fromNative, intOption, internalsOf, listenOptions, listenTlsArgs, registerEventType,
+  registerHandlerFailure,
   rejectUnknownKeys, serverTlsAttacher,
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
@@ -356,13 +357,6 @@ registerHandlerFailure((io, ev) => {
 
 // ---- listening and answering ----
 
-function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
-  }
-  return v;
-}
 
 /** The HTTP options of a listener, validated; `what` names the call in messages. */
 const CODINGS: Record<HttpCoding, number> = { gzip: 1, br: 2, zstd: 3 };
@@ -412,21 +406,11 @@ const SERVE_KEYS = ['maxHeaderCount', 'maxHeaderSize', 'maxTargetSize', 'maxBody
   'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxPipelined', 'http2', 'maxConcurrentStreams', 'initialWindowSize',
   'maxFrameSize', 'maxHeaderListSize', 'compression', 'compressionThreshold'] as const;
 
-function boolOption(v: unknown, dflt: boolean, key: string, what: string): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new IoError('InvalidConfig', `${what}: ${key} must be true or false, got ${describeValue(v)}`, { key });
-  return v;
-}
 
 Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
   const what = 'httpListenWith';
   rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls'], what);
-  const host = bindIp(config.host ?? '0.0.0.0', what);
-  const port = checkPort(config.port, what);
-  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
-  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
-    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
-  }
+  const { host, port, backlog, reusePort } = listenOptions(config, what);
   const opts = httpOptions(this, config, what);
   const attachTls = serverTlsAttacher();
   if (config.tls !== undefined && attachTls === null) {
@@ -437,7 +421,7 @@ Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpList
   const { native, shard, check } = internalsOf(this);
   let ep: EndpointId;
   try {
-    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
+    ep = native.tcpListen(shard, host, port, backlog, reusePort) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'httpListen', formatHostPort(host, port));
   }
@@ -475,11 +459,7 @@ Io.prototype.httpListen = function httpListen(this: Io, addr: string | number): 
 };
 
 Io.prototype.httpListenTls = function httpListenTls(this: Io, addr: string | number, tls: TlsServerConfig): EndpointId {
-  const { host, port } = parseHostPort(addr, 'httpListenTls');
-  if (tls === null || typeof tls !== 'object') {
-    throw new IoError('InvalidConfig', `httpListenTls: the second argument must be a TlsServerConfig ({ cert, key, ... }), got ${describeValue(tls)}`, { key: 'tls' });
-  }
-  return this.httpListenWith({ host, port, tls });
+  return this.httpListenWith(listenTlsArgs(addr, tls, 'httpListenTls'));
 };
 
 Io.prototype.httpRespond = function httpRespond(this: Io, conn: ConnId, requestId: number, response: ZeroResponse): boolean {

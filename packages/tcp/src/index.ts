@@ -13,7 +13,7 @@ import {
   type ConnId, type EndpointId, type SocketAddress,
 } from '@zero-io/core';
 import {
-  ERR, bindIp, checkPort, describeValue, fromNative, internalsOf, rejectUnknownKeys,
+  ERR, boolOption, checkPort, describeValue, fromNative, intOption, internalsOf, listenOptions, rejectUnknownKeys,
 } from '@zero-io/core/internal';
 import { attachServerTls, clientTls, type TlsClientConfig, type TlsServerConfig } from './tls.js';
 
@@ -158,16 +158,13 @@ export function interleaveFamilies(addrs: { address: string; family: number }[])
 
 Io.prototype.tcpListenWith = function tcpListenWith(this: Io, config: TcpListenConfig): EndpointId {
   rejectUnknownKeys(config, ['host', 'port', 'backlog', 'reusePort', 'tls', 'allowHalfOpen'], 'tcpListenWith');
-  const host = bindIp(config.host ?? '0.0.0.0', 'tcpListenWith');
-  const port = checkPort(config.port, 'tcpListenWith');
-  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', 'tcpListenWith');
-  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'tcpListenWith');
-  boolOption(config.reusePort, 'reusePort', 'tcpListenWith');
+  const { host, port, backlog, reusePort } = listenOptions(config, 'tcpListenWith');
+  boolOption(config.allowHalfOpen, false, 'allowHalfOpen', 'tcpListenWith');
   const { native, shard } = internalsOf(this);
   const display = formatHostPort(host, port);
   let ep: EndpointId;
   try {
-    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
+    ep = native.tcpListen(shard, host, port, backlog, reusePort) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'tcpListen', display);
   }
@@ -197,7 +194,7 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
   if (family !== 0 && family !== 4 && family !== 6) {
     throw new IoError('InvalidConfig', `tcpConnectWith: family must be 0 (both), 4 or 6, got ${describeValue(family)}`, { key: 'family' });
   }
-  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'tcpConnectWith');
+  boolOption(config.allowHalfOpen, false, 'allowHalfOpen', 'tcpConnectWith');
   const internals = internalsOf(this);
   const { native, shard, check } = internals;
   const host = config.host ?? 'localhost';
@@ -246,21 +243,7 @@ function timeoutOption(v: number | undefined, what: string): number {
   return intOption(v, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
 }
 
-/** An integer option in [min, max], or its default when absent. */
-function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
-  }
-  return v;
-}
 
-/** A boolean option (absent: false). */
-function boolOption(v: unknown, key: string, what: string): void {
-  if (v !== undefined && typeof v !== 'boolean') {
-    throw new IoError('InvalidConfig', `${what}: ${key} must be true or false, got ${describeValue(v)}`, { key });
-  }
-}
 
 Io.prototype.tcpConnect = function tcpConnect(this: Io, addr: string | number): ConnId {
   // A bare port means localhost, as net.connect(port) (parseHostPort's 0.0.0.0 is for binding).
@@ -293,7 +276,7 @@ function udsFixes(path: string): Record<string, string> {
 Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsListenConfig = {}): EndpointId {
   const display = udsPath(path, 'udsListen');
   rejectUnknownKeys(config, ['backlog', 'allowHalfOpen'], 'udsListen');
-  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'udsListen');
+  boolOption(config.allowHalfOpen, false, 'allowHalfOpen', 'udsListen');
   const { native, shard } = internalsOf(this);
   let ep: EndpointId;
   try {
@@ -308,7 +291,7 @@ Io.prototype.udsListen = function udsListen(this: Io, path: string, config: UdsL
 Io.prototype.udsConnect = function udsConnect(this: Io, path: string, config: UdsConnectConfig = {}): ConnId {
   udsPath(path, 'udsConnect');
   rejectUnknownKeys(config, ['allowHalfOpen'], 'udsConnect');
-  boolOption(config.allowHalfOpen, 'allowHalfOpen', 'udsConnect');
+  boolOption(config.allowHalfOpen, false, 'allowHalfOpen', 'udsConnect');
   const { native, shard, check } = internalsOf(this);
   const conn = reserve(this, PROTO_UDS, 'udsConnect', path.replace(/\0/g, '@'));
   if (config.allowHalfOpen) native.setHalfOpen(shard, conn, true, false);

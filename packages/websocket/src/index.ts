@@ -14,7 +14,7 @@ import {
   Io, IoError, IoHandle, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, OP, bindIp, checkPort, pushFailed, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
+  ERR, OP, boolOption, intOption, listenOptions, listenTlsArgs, pushFailed, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
   registerRecordEvent, rejectUnknownKeys, serverTlsAttacher, type Latin1Buffer,
 } from '@zero-io/core/internal';
 import type { TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
@@ -478,13 +478,6 @@ registerCloseReasonRange(1000, 4999, (io, conn, code) => {
 
 // ---- options ----
 
-function intOption(v: unknown, dflt: number, min: number, max: number, key: string, what: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new IoError('InvalidConfig', `${what}: ${key} must be an integer from ${min} to ${max}, got ${describeValue(v)}`, { key });
-  }
-  return v;
-}
 
 function pathList(v: unknown, what: string): string[] {
   const list = stringList(v, 'paths', what);
@@ -526,11 +519,7 @@ function compressionOptions(io: Io, v: unknown, what: string, server: boolean): 
   }
   rejectUnknownKeys(o, ['threshold', 'level', 'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits',
     'clientMaxWindowBits', 'memLevel', ...(server ? ['maxConnections'] : [])], `${what}({ compression })`);
-  const bool = (x: unknown, d: boolean, key: string): number => {
-    if (x === undefined) return d ? 1 : 0;
-    if (typeof x !== 'boolean') throw new IoError('InvalidConfig', `${what}: compression.${key} must be true or false, got ${describeValue(x)}`, { key });
-    return x ? 1 : 0;
-  };
+  const bool = (x: unknown, d: boolean, key: string): number => (boolOption(x, d, `compression.${key}`, what) ? 1 : 0);
   return {
     deflate: 1,
     deflateMin: intOption(o.threshold, io.config.compressionThreshold, 0, 0x7fffffff, 'compression.threshold', what),
@@ -610,12 +599,7 @@ function enable(io: Io, ep: EndpointId, opts: Record<string, number | string[]>,
 Io.prototype.wsListenWith = function wsListenWith(this: Io, config: WsListenConfig): EndpointId {
   const what = 'wsListenWith';
   rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls', 'maxHeaderSize', 'requestTimeoutMs'], what);
-  const host = bindIp(config.host ?? '0.0.0.0', what);
-  const port = checkPort(config.port, what);
-  const backlog = intOption(config.backlog, 511, 0, 65_535, 'backlog', what);
-  if (config.reusePort !== undefined && typeof config.reusePort !== 'boolean') {
-    throw new IoError('InvalidConfig', `${what}: reusePort must be true or false, got ${describeValue(config.reusePort)}`, { key: 'reusePort' });
-  }
+  const { host, port, backlog, reusePort } = listenOptions(config, what);
   const opts = wsOptions(this, config, what, true);
   const headerBytes = intOption(config.maxHeaderSize, 16_384, 64, 65_535, 'maxHeaderSize', what);
   const attachTls = serverTlsAttacher();
@@ -627,7 +611,7 @@ Io.prototype.wsListenWith = function wsListenWith(this: Io, config: WsListenConf
   const { native, shard, check } = internalsOf(this);
   let ep: EndpointId;
   try {
-    ep = native.tcpListen(shard, host, port, backlog, config.reusePort ?? false) as EndpointId;
+    ep = native.tcpListen(shard, host, port, backlog, reusePort) as EndpointId;
   } catch (e) {
     throw fromNative(e, 'wsListen', formatHostPort(host, port));
   }
@@ -656,11 +640,7 @@ Io.prototype.wsListen = function wsListen(this: Io, addr: string | number): Endp
 };
 
 Io.prototype.wsListenTls = function wsListenTls(this: Io, addr: string | number, tls: TlsServerConfig): EndpointId {
-  const { host, port } = parseHostPort(addr, 'wsListenTls');
-  if (tls === null || typeof tls !== 'object') {
-    throw new IoError('InvalidConfig', `wsListenTls: the second argument must be a TlsServerConfig ({ cert, key, ... }), got ${describeValue(tls)}`, { key: 'tls' });
-  }
-  return this.wsListenWith({ host, port, tls });
+  return this.wsListenWith(listenTlsArgs(addr, tls, 'wsListenTls'));
 };
 
 Io.prototype.wsServe = function wsServe(this: Io, ep: EndpointId, config: WsServeConfig = {}): void {

@@ -1,7 +1,6 @@
 // The client (wsConnect / wsConnectWith) against real servers: the `ws` server (npm), Python's
 // `websockets` server, our own server, over TLS; and against servers that answer the opening
 // handshake wrongly (each must fail with -1024 and a reason that names what was wrong).
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,7 +13,7 @@ import { Io, type ConnId, type Event } from '@zero-io/core';
 import '@zero-io/tcp';
 import '@zero-io/websocket';
 import { selfSignedCert } from '../../http/test/helpers.js';
-import { checkHandlerErrors, startWs, until } from './helpers.js';
+import { checkHandlerErrors, pythonEchoServer, startWs, until } from './helpers.js';
 import { onError } from '../../core/test/handler-errors.js';
 
 interface Client {
@@ -133,23 +132,8 @@ describe('wsConnect against our own server and Python websockets', () => {
   });
 
   it('talks to a Python websockets server', async () => {
-    const script = `
-import asyncio, websockets
-async def echo(ws, *_):
-    async for m in ws:
-        await ws.send(m)
-async def main():
-    async with websockets.serve(echo, "127.0.0.1", 0, max_size=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Future()
-asyncio.run(main())
-`;
-    const py = spawn(process.env.ZIO_TEST_PYTHON ?? '/usr/bin/python3', ['-c', script]);
-    cleanups.push(() => { py.kill('SIGKILL'); });
-    const port = await new Promise<number>((resolve, reject) => {
-      py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-      py.once('exit', (code) => reject(new Error(`python exited ${code}`)));
-    });
+    const { port, stop } = await pythonEchoServer();
+    cleanups.push(stop);
     const c = client();
     const conn = c.io.wsConnect(`ws://127.0.0.1:${port}/`);
     await until(() => c.opens.length === 1);

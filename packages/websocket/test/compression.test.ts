@@ -11,7 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { Io, type ConnId, type Event } from '@zero-io/core';
 import '@zero-io/tcp';
 import '@zero-io/websocket';
-import { RawWs, frame, startWs, until } from './helpers.js';
+import { RawWs, frame, pythonEchoServer, startWs, until } from './helpers.js';
 import { onError } from '../../core/test/handler-errors.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -124,23 +124,8 @@ asyncio.run(main())
   });
 
   it('our client with compression against a Python websockets server (which compresses by default)', async () => {
-    const script = `
-import asyncio, websockets
-async def echo(ws, *_):
-    async for m in ws:
-        await ws.send(m)
-async def main():
-    async with websockets.serve(echo, "127.0.0.1", 0, max_size=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Future()
-asyncio.run(main())
-`;
-    const py = spawn(process.env.ZIO_TEST_PYTHON ?? '/usr/bin/python3', ['-c', script]);
-    cleanups.push(() => { py.kill('SIGKILL'); });
-    const port = await new Promise<number>((resolve, reject) => {
-      py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-      py.once('exit', (code) => reject(new Error(`python exited ${code}`)));
-    });
+    const { port, stop } = await pythonEchoServer();
+    cleanups.push(stop);
     const io = new Io();
     const msgs: string[] = [];
     let opened = false;

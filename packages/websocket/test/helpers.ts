@@ -5,6 +5,7 @@
 //     peers that misbehave (never answer a ping, never read);
 //   - frame(): one client frame (masked unless told otherwise), with any flags.
 // Every wait is bounded and event-driven; no timing is asserted.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach } from 'vitest';
@@ -14,14 +15,29 @@ import { checkHandlerErrors, onError } from '../../core/test/handler-errors.js';
 
 export { checkHandlerErrors };
 
-export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    checkHandlerErrors();
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  checkHandlerErrors();
+import { until } from '../../http/test/helpers.js';
+
+export { until };
+
+/** A Python `websockets` echo server (Debian python3-websockets) on 127.0.0.1:0: its port, and how to stop it. */
+export async function pythonEchoServer(): Promise<{ port: number; stop: () => void }> {
+  const script = `
+import asyncio, websockets
+async def echo(ws, *_):
+    async for m in ws:
+        await ws.send(m)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+`;
+  const py = spawn(process.env.ZIO_TEST_PYTHON ?? '/usr/bin/python3', ['-c', script]);
+  const port = await new Promise<number>((resolve, reject) => {
+    py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    py.once('exit', (code) => reject(new Error(`python exited ${code}`)));
+  });
+  return { port, stop: () => { py.kill('SIGKILL'); } };
 }
 
 export interface Seen {
