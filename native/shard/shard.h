@@ -669,6 +669,8 @@ class Shard {
   // held (manual). `rest`: input after the head. Returns the bytes of `rest` consumed.
   size_t ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t flags, const uint8_t* key,
                   int32_t proto, uint8_t* rest, size_t rest_len);
+  // The connection's WebSocket state for a listener's (or a client's) settings.
+  ConnWs& ws_make(uint32_t index, std::shared_ptr<WsEndpoint> ep, bool client);
   void ws_open(uint32_t index, const http1::Field* fields, uint32_t nfields);  // the 101
   void ws_input(uint32_t index, uint8_t* p, size_t n);
   size_t ws_feed(uint32_t index, uint8_t* p, size_t n);

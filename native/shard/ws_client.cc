@@ -20,16 +20,7 @@ int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, co
     return kErrStaleId;
   auto we = std::make_shared<WsEndpoint>();
   we->cfg = cfg;
-  ws::Limits lim;
-  lim.max_message = cfg.max_message;
-  lim.max_frame = cfg.max_frame;
-  lim.server = false;  // frames from a server are never masked
-  c->ws = std::make_unique<ConnWs>(lim);
-  ConnWs& w = *c->ws;
-  w.shard = this;
-  w.index = index;
-  w.ep = we;
-  w.client = true;
+  ConnWs& w = ws_make(index, we, true);
   char key[24];
   ws::client_key(key, w.accept);
   std::string& r = http_scratch_;

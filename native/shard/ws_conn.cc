@@ -125,20 +125,26 @@ int Shard::ws_check(uint32_t index, const uint8_t* b, const http1::Head& head, i
   return 1;
 }
 
+ConnWs& Shard::ws_make(uint32_t index, std::shared_ptr<WsEndpoint> ep, bool client) {
+  ws::Limits lim;
+  lim.max_message = ep->cfg.max_message;
+  lim.max_frame = ep->cfg.max_frame;
+  lim.server = !client;  // a server's frames are never masked, a client's always are
+  conns_[index].ws = std::make_unique<ConnWs>(lim);
+  ConnWs& w = *conns_[index].ws;
+  w.shard = this;
+  w.index = index;
+  w.ep = std::move(ep);
+  w.client = client;
+  return w;
+}
+
 size_t Shard::ws_begin(uint32_t index, uint32_t slot, uint32_t rec_len, uint32_t flags, const uint8_t* key,
                        int32_t proto, uint8_t* rest, size_t rest_len) {
   Conn& c = conns_[index];
   ConnHttp& h = *c.http;
   std::shared_ptr<WsEndpoint> we = h.ep->ws;
-  ws::Limits lim;
-  lim.max_message = we->cfg.max_message;
-  lim.max_frame = we->cfg.max_frame;
-  lim.server = true;
-  c.ws = std::make_unique<ConnWs>(lim);
-  ConnWs& w = *c.ws;
-  w.shard = this;
-  w.index = index;
-  w.ep = we;
+  ConnWs& w = ws_make(index, we, false);
   w.record = slot;
   w.record_len = rec_len;
   w.record_flags = flags;

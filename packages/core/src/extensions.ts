@@ -5,7 +5,9 @@
  * flyweight (io.ts registerEventType).
  * @module
  */
+import { formatHostPort } from './address.js';
 import { ERR } from './addon.js';
+import { IoError, fromNative } from './errors.js';
 import type { ConnId, EndpointId, Event } from './events.js';
 import type { Io } from './io.js';
 
@@ -57,6 +59,26 @@ export function setServerTlsAttacher(f: ServerTlsAttacher): void {
 /** @internal The TLS attacher, or null when @zero-io/tcp was not imported. */
 export function serverTlsAttacher(): ServerTlsAttacher | null {
   return serverTls;
+}
+
+/**
+ * @internal Opens the TCP listener of a protocol package's listener (`call` names it in errors),
+ * after checking that a `tls` config can be attached (`tlsUse`, e.g. 'HTTPS', names what needs
+ * @zero-io/tcp). The caller enables its protocol on the endpoint, then attaches TLS with the
+ * returned attacher, closing the endpoint if either fails.
+ */
+export function openListener(io: Io, a: { host: string; port: number; backlog: number; reusePort: boolean },
+  tls: object | undefined, what: string, call: string, tlsUse: string): { ep: EndpointId; attachTls: ServerTlsAttacher | null } {
+  if (tls !== undefined && serverTls === null) {
+    throw new IoError('FeatureMissing',
+      `${what}({ tls }): ${tlsUse} uses the TLS stack of @zero-io/tcp; install it and import '@zero-io/tcp' before listening`,
+      { feature: 'tcp' });
+  }
+  try {
+    return { ep: io._native.tcpListen(io._shard, a.host, a.port, a.backlog, a.reusePort) as EndpointId, attachTls: serverTls };
+  } catch (e) {
+    throw fromNative(e, call, formatHostPort(a.host, a.port));
+  }
 }
 
 /** Cleanups for an event whose runSync handler threw (registerHandlerFailure), run before onError. */

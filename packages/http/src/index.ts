@@ -9,17 +9,14 @@
  * @module
  */
 import {
-  Io, IoError, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
+  Io, IoError, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, boolOption, describeValue, fromNative, intOption, internalsOf, listenOptions, listenTlsArgs, registerEventType,
-  registerHandlerFailure,
-  rejectUnknownKeys, serverTlsAttacher,
+  ERR, R_BODY, REQ_KEEP_ALIVE, REQ_STREAMED, boolOption, describeValue, expired, intOption, internalsOf, listenOptions,
+  listenTlsArgs, methodOf, openListener, registerEventType, registerHandlerFailure, registerRecordEvent, rejectUnknownKeys,
+  u32, type Latin1Buffer,
 } from '@zero-io/core/internal';
 import type { TlsServerConfig } from '@zero-io/tcp';
-import {
-  R_BODY, REQ_KEEP_ALIVE, REQ_STREAMED, expired, methodOf, registerRecordEvent, u32, type Latin1Buffer,
-} from '@zero-io/core/internal';
 import { ZeroResponse } from './response.js';
 
 export { ZeroResponse };
@@ -410,21 +407,9 @@ const SERVE_KEYS = ['maxHeaderCount', 'maxHeaderSize', 'maxTargetSize', 'maxBody
 Io.prototype.httpListenWith = function httpListenWith(this: Io, config: HttpListenConfig): EndpointId {
   const what = 'httpListenWith';
   rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls'], what);
-  const { host, port, backlog, reusePort } = listenOptions(config, what);
   const opts = httpOptions(this, config, what);
-  const attachTls = serverTlsAttacher();
-  if (config.tls !== undefined && attachTls === null) {
-    throw new IoError('FeatureMissing',
-      `${what}({ tls }): HTTPS uses the TLS stack of @zero-io/tcp; install it and import '@zero-io/tcp' before listening`,
-      { feature: 'tcp' });
-  }
+  const { ep, attachTls } = openListener(this, listenOptions(config, what), config.tls, what, 'httpListen', 'HTTPS');
   const { native, shard, check } = internalsOf(this);
-  let ep: EndpointId;
-  try {
-    ep = native.tcpListen(shard, host, port, backlog, reusePort) as EndpointId;
-  } catch (e) {
-    throw fromNative(e, 'httpListen', formatHostPort(host, port));
-  }
   const r = native.httpEnable(shard, ep, opts);
   if (r < 0) {
     this.closeEndpoint(ep);

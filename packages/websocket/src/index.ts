@@ -11,11 +11,11 @@
  * @module
  */
 import {
-  Io, IoError, IoHandle, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId,
+  Io, IoError, IoHandle, SendBuffer, parseHostPort, requireFeature, type ConnId, type EndpointId,
 } from '@zero-io/core';
 import {
-  ERR, OP, boolOption, intOption, listenOptions, listenTlsArgs, pushFailed, describeValue, fromNative, internalsOf, registerCloseReason, registerCloseReasonRange, registerEventType,
-  registerRecordEvent, rejectUnknownKeys, serverTlsAttacher, type Latin1Buffer,
+  ERR, OP, boolOption, describeValue, intOption, internalsOf, listenOptions, listenTlsArgs, openListener, pushFailed,
+  registerCloseReason, registerCloseReasonRange, registerEventType, registerRecordEvent, rejectUnknownKeys, type Latin1Buffer,
 } from '@zero-io/core/internal';
 import type { TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
 
@@ -599,22 +599,11 @@ function enable(io: Io, ep: EndpointId, opts: Record<string, number | string[]>,
 Io.prototype.wsListenWith = function wsListenWith(this: Io, config: WsListenConfig): EndpointId {
   const what = 'wsListenWith';
   rejectUnknownKeys(config, [...SERVE_KEYS, 'host', 'port', 'backlog', 'reusePort', 'tls', 'maxHeaderSize', 'requestTimeoutMs'], what);
-  const { host, port, backlog, reusePort } = listenOptions(config, what);
+  const addr = listenOptions(config, what);
   const opts = wsOptions(this, config, what, true);
   const headerBytes = intOption(config.maxHeaderSize, 16_384, 64, 65_535, 'maxHeaderSize', what);
-  const attachTls = serverTlsAttacher();
-  if (config.tls !== undefined && attachTls === null) {
-    throw new IoError('FeatureMissing',
-      `${what}({ tls }): wss:// uses the TLS stack of @zero-io/tcp; install it and import '@zero-io/tcp' before listening`,
-      { feature: 'tcp' });
-  }
+  const { ep, attachTls } = openListener(this, addr, config.tls, what, 'wsListen', 'wss://');
   const { native, shard, check } = internalsOf(this);
-  let ep: EndpointId;
-  try {
-    ep = native.tcpListen(shard, host, port, backlog, reusePort) as EndpointId;
-  } catch (e) {
-    throw fromNative(e, 'wsListen', formatHostPort(host, port));
-  }
   try {
     const r = native.httpEnable(shard, ep, {
       headerCount: 100, headerBytes, targetBytes: Math.min(8192, headerBytes), bodyInline: 0, bodyMax: 0,
