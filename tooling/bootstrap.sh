@@ -15,7 +15,8 @@ fi
 # 1. System packages (Debian 12). Only what is missing; apt-get update only when needed.
 need=()
 for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev libgtest-dev ccache socat iproute2 \
-         libclang-dev openssl testssl.sh curl python3 python3-h2 python3-websockets nghttp2-client chromium; do
+         libclang-dev openssl testssl.sh curl python3 python3-h2 python3-websockets nghttp2-client chromium \
+         ngtcp2-client ngtcp2-server python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -24,6 +25,15 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# aioquic (PyPI), the QUIC peer of @zero-io/quic's interop tests: a venv outside the clone, beside
+# the other caches; wheels only, nothing compiles (packages/quic/test/peers/README.md).
+AIOQUIC_VENV="${ZERO_IO_CACHE:-$HOME/.cache/zero-io}/venv-aioquic"
+if ! { [ -x "$AIOQUIC_VENV/bin/python" ] && "$AIOQUIC_VENV/bin/python" -c 'import aioquic' 2>/dev/null; }; then
+  log "installing aioquic into $AIOQUIC_VENV"
+  /usr/bin/python3 -m venv "$AIOQUIC_VENV"
+  "$AIOQUIC_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input 'aioquic==1.7.2'
 fi
 
 # Rust (quiche and BoringSSL are built by cargo from crates.io; Debian 12's rustc is too old).

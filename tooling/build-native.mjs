@@ -16,7 +16,7 @@ const args = new Set(process.argv.slice(2));
 const buildType = args.has('--debug') ? 'Debug' : 'Release';
 const sanitize = args.has('--sanitize');
 const buildDir = join(root, 'native', sanitize ? 'build-asan' : 'build');
-const features = process.env.ZERO_IO_FEATURES ?? 'tcp,http,websocket';
+const features = process.env.ZERO_IO_FEATURES ?? 'quic,tcp,http,websocket';
 const cache = process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io');
 
 const napiInclude = require('node-api-headers').include_dir;
@@ -59,6 +59,8 @@ if (!boring) {
   process.exit(1);
 }
 const boringInclude = join(dirname(boring.manifest_path), 'deps', 'boringssl', 'include');
+const quiche = meta.packages.find((p) => p.name === 'quiche');
+const quicheInclude = join(dirname(quiche.manifest_path), 'include');
 // Headers a -sys crate's build script installs into its OUT_DIR (nghttp2 with its generated
 // nghttp2ver.h, zlib-ng with its generated zlib-ng.h); the newest build is this one's.
 const buildRoot = join(cargoTarget, 'release', 'build');
@@ -103,6 +105,7 @@ const cmakeArgs = [
   `-DZIO_RUST_LIB=${rustLib}`,
   `-DZIO_BORINGSSL_INCLUDE=${boringInclude}`,
   `-DZIO_NGHTTP2_INCLUDE=${nghttp2Include}`,
+  `-DZIO_QUICHE_INCLUDE=${quicheInclude}`,
   `-DZIO_CODEC_INCLUDES=${codecIncludes.join(';')}`,
 ];
 try {

@@ -8,11 +8,12 @@
 // numbers; /stats.json is the same as JSON; HTTP/1.1, and HTTP/2 by ALPN or with
 // curl --http2-prior-knowledge); WebSocket on ws://127.0.0.1:7081/echo (echo) and
 // ws://127.0.0.1:7081/ticker (a synthetic price tick every 10 ms, published natively to every
-// subscriber), drawn as a live chart by http://127.0.0.1:7080/live
+// subscriber), drawn as a live chart by http://127.0.0.1:7080/live; QUIC on quic://127.0.0.1:7443
+// (UDP, ALPN zero-echo: every stream and every datagram echoed).
 //
 // Options (env): ZIO_DEMO_HOST (127.0.0.1), ZIO_DEMO_ECHO_PORT (7001), ZIO_DEMO_CHAT_PORT (7002),
 // ZIO_DEMO_UDP_PORT (7003), ZIO_DEMO_TLS_PORT (7004), ZIO_DEMO_HTTP_PORT (7080),
-// ZIO_DEMO_HTTPS_PORT (7443), ZIO_DEMO_WS_PORT (7081), ZIO_DEMO_TICK_MS (10),
+// ZIO_DEMO_HTTPS_PORT (7443), ZIO_DEMO_WS_PORT (7081), ZIO_DEMO_QUIC_PORT (7443, UDP), ZIO_DEMO_TICK_MS (10),
 // ZIO_DEMO_STATS_MS (1000; 0 disables).
 // Port 0 picks a free port.
 import { execFileSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { Io, StreamWriter } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
 import '@zero-io/websocket';
+import '@zero-io/quic';
 
 const host = process.env.ZIO_DEMO_HOST ?? '127.0.0.1';
 const echoPort = Number(process.env.ZIO_DEMO_ECHO_PORT ?? 7001);
@@ -32,6 +34,7 @@ const tlsPort = Number(process.env.ZIO_DEMO_TLS_PORT ?? 7004);
 const httpPort = Number(process.env.ZIO_DEMO_HTTP_PORT ?? 7080);
 const httpsPort = Number(process.env.ZIO_DEMO_HTTPS_PORT ?? 7443);
 const wsPort = Number(process.env.ZIO_DEMO_WS_PORT ?? 7081);
+const quicPort = Number(process.env.ZIO_DEMO_QUIC_PORT ?? 7443);
 const tickMs = Number(process.env.ZIO_DEMO_TICK_MS ?? 10);
 const statsMs = Number(process.env.ZIO_DEMO_STATS_MS ?? 1000);
 const MAX_LINE = 4096; // chat: longer lines are cut (limits on everything)
@@ -50,7 +53,7 @@ function selfSigned() {
 }
 
 const io = new Io();
-let echoEp, chatEp, udpEp, tlsEp, httpEp, httpsEp, wsEp;
+let echoEp, chatEp, udpEp, tlsEp, httpEp, httpsEp, wsEp, quicEp;
 try {
   const cert = selfSigned();
   echoEp = io.tcpListen(`${host}:${echoPort}`);
@@ -64,6 +67,8 @@ try {
   // permessage-deflate for the clients that offer it (browsers do): the ticks are compressed once
   // per publish, for every compressing subscriber.
   wsEp = io.wsListenWith({ host, port: wsPort, paths: ['/echo', '/ticker'], maxBufferedBytes: 256 * 1024, compression: true });
+  // QUIC (UDP: it may share its port number with HTTPS over TCP): stream and datagram echo.
+  quicEp = io.quicListenWith({ addr: `${host}:${quicPort}`, tls: cert, alpn: ['zero-echo'] });
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
@@ -78,6 +83,23 @@ console.log(`https ${url(httpsEp, 'https')}`);
 console.log(`ws    ${url(wsEp, 'ws')}/echo`);
 console.log(`ticker ${url(wsEp, 'ws')}/ticker`);
 console.log(`chart ${url(httpEp, 'http')}/live`);
+console.log(`quic  ${url(quicEp, 'quic')} (ALPN zero-echo)`);
+
+/** QUIC echo: what a stream could not take yet waits for its Writable (nothing is dropped). */
+const quicConns = new Set();
+const quicQueues = new Map();  // "conn/stream" -> { bufs, fin }
+function quicPump(conn, stream) {
+  const k = `${conn}/${stream}`;
+  const q = quicQueues.get(k);
+  if (!q) return;
+  while (q.bufs.length) {
+    const n = io.streamWrite(conn, stream, q.bufs[0]);
+    bytesOut += n;
+    if (n < q.bufs[0].length) { q.bufs[0] = q.bufs[0].subarray(n); return; }
+    q.bufs.shift();
+  }
+  if (q.fin) { io.streamEnd(conn, stream); quicQueues.delete(k); }
+}
 
 /** chat members: conn -> { name, partial line bytes } */
 const members = new Map();
@@ -190,6 +212,7 @@ const handle = io.runSync((ev) => {
   out.handle(ev);
   switch (ev.type) {
     case 'Connected':
+      if (ev.protocol === 'quic') quicConns.add(ev.conn);
       if (ev.endpoint === chatEp) {
         const name = `guest${nextGuest++}`;
         members.set(ev.conn, { name, buf: '' });
@@ -202,7 +225,14 @@ const handle = io.runSync((ev) => {
       break;
     case 'StreamFrame':
       bytesIn += ev.length;
-      if (ev.kind === 'WsText' || ev.kind === 'WsBinary') {  // /echo (ticker subscribers only listen)
+      if (quicConns.has(ev.conn)) {
+        const k = `${ev.conn}/${ev.stream}`;
+        let q = quicQueues.get(k);
+        if (!q) quicQueues.set(k, (q = { bufs: [], fin: false }));
+        if (ev.length) q.bufs.push(Buffer.from(ev.data));
+        if (ev.fin) q.fin = true;
+        quicPump(ev.conn, ev.stream);
+      } else if (ev.kind === 'WsText' || ev.kind === 'WsBinary') {  // /echo (ticker subscribers only listen)
         io.wsSend(ev.conn, ev.data, ev.kind === 'WsText');
         bytesOut += ev.length;
       } else if (members.has(ev.conn)) onChatBytes(ev.conn, ev.data);
@@ -226,7 +256,18 @@ const handle = io.runSync((ev) => {
         // PoolExhausted under a flood: UDP may drop, and this datagram is dropped
       }
       break;
+    case 'Writable':
+      if (quicConns.has(ev.conn)) quicPump(ev.conn, ev.stream);
+      break;
+    case 'Datagram':
+      try {
+        io.sendDatagram(ev.conn, ev.data);  // QUIC datagram echo (unreliable: a full queue drops it)
+      } catch {
+        // PoolExhausted: the datagram queue is full, and this echo is dropped
+      }
+      break;
     case 'Disconnected': {
+      if (quicConns.delete(ev.conn)) for (const k of quicQueues.keys()) if (k.startsWith(`${ev.conn}/`)) quicQueues.delete(k);
       const m = members.get(ev.conn);
       if (m) {
         members.delete(ev.conn);

@@ -170,6 +170,17 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("wsStats", &ZeroIo::WsStats),
       InstanceMethod("wsClientStart", &ZeroIo::WsClientStart),
       InstanceMethod("wsProtocol", &ZeroIo::WsProtocol),
+      InstanceMethod("quicListen", &ZeroIo::QuicListen),
+      InstanceMethod("quicConnect", &ZeroIo::QuicConnect),
+      InstanceMethod("streamWriteTo", &ZeroIo::QuicStreamWrite),
+      InstanceMethod("quicStreamShutdown", &ZeroIo::QuicStreamShutdown),
+      InstanceMethod("quicOpenStream", &ZeroIo::QuicOpenStream),
+      InstanceMethod("quicDatagram", &ZeroIo::QuicDatagram),
+      InstanceMethod("quicDatagramMax", &ZeroIo::QuicDatagramMax),
+      InstanceMethod("quicClose", &ZeroIo::QuicClose),
+      InstanceMethod("quicAlpn", &ZeroIo::QuicAlpn),
+      InstanceMethod("quicCloseInfo", &ZeroIo::QuicCloseInfo),
+      InstanceMethod("quicStats", &ZeroIo::QuicStats),
   });
 }
 
@@ -779,7 +790,8 @@ Napi::Value ZeroIo::ConnStats(const Napi::CallbackInfo& info) {
   if (!IdAt(info, 1, &idx, &gen))
     return Napi::Number::New(env, zio::kErrStaleId);
   zio::TcpStats t;
-  int r = sh->conn_tcp_info(idx, gen, &t);
+  bool quic = sh->conn_proto(idx, gen) == zio::kProtoQuic;
+  int r = quic ? sh->quic_conn_stats(idx, gen, &t) : sh->conn_tcp_info(idx, gen, &t);
   if (r < 0) return Napi::Number::New(env, r);
   Napi::Object o = Napi::Object::New(env);
   auto n = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
@@ -800,7 +812,7 @@ Napi::Value ZeroIo::ConnStats(const Napi::CallbackInfo& info) {
   n("bytesIn", static_cast<double>(t.bytes_in));
   n("bytesOut", static_cast<double>(t.bytes_out));
   const zio::ConnTls* tl = sh->conn_tls(idx, gen);
-  o.Set("tls", tl != nullptr);
+  o.Set("tls", quic || tl != nullptr);
   o.Set("ktls", tl && tl->ktls == zio::Ktls::Active);
   return o;
 }

@@ -321,6 +321,19 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   // connStats(shard, conn) -> { rttUs, ... } or a negative code.
   Napi::Value ConnStats(const Napi::CallbackInfo& info);
 
+  // QUIC (binding/quic.cc)
+  Napi::Value QuicListen(const Napi::CallbackInfo& info);
+  Napi::Value QuicConnect(const Napi::CallbackInfo& info);
+  Napi::Value QuicStreamWrite(const Napi::CallbackInfo& info);
+  Napi::Value QuicStreamShutdown(const Napi::CallbackInfo& info);
+  Napi::Value QuicOpenStream(const Napi::CallbackInfo& info);
+  Napi::Value QuicDatagram(const Napi::CallbackInfo& info);
+  Napi::Value QuicDatagramMax(const Napi::CallbackInfo& info);
+  Napi::Value QuicClose(const Napi::CallbackInfo& info);
+  Napi::Value QuicAlpn(const Napi::CallbackInfo& info);
+  Napi::Value QuicCloseInfo(const Napi::CallbackInfo& info);
+  Napi::Value QuicStats(const Napi::CallbackInfo& info);
+
   // ---- TLS ----
   static std::string Str(Napi::Object o, const char* k);
   static std::vector<std::string> Strs(Napi::Object o, const char* k);

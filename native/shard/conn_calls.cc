@@ -24,7 +24,7 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
     return kErrClosing;
-  if (c->state != ConnState::Open) {
+  if (c->state != ConnState::Open || c->quic) {  // QUIC: CONNECTION_CLOSE (NO_ERROR) now
     begin_close(index, 0, kOriginLocal);
     return 0;
   }
@@ -65,6 +65,7 @@ int Shard::conn_pause_recv(uint32_t index, uint32_t gen, bool pause) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed) return kErrClosing;
+  if (c->quic) return kErrWrongKind;  // QUIC streams have flow control of their own
   if (c->user_paused == pause) return 0;
   c->user_paused = pause;
   if (pause) {
@@ -80,6 +81,7 @@ int Shard::conn_end(uint32_t index, uint32_t gen) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful) return kErrClosing;
+  if (c->quic) return kErrWrongKind;  // QUIC ends streams (quic_stream_write with fin)
   if (c->end_pending || c->write_closed) return 0;
   // Still connecting: what was written meanwhile goes out once connected, then the FIN (as
   // node:net's end() on a connecting socket).

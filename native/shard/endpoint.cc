@@ -124,6 +124,7 @@ int Shard::endpoint_close(uint32_t index, uint32_t gen) {
   Endpoint& e = endpoints_[index];
   if (e.gen != gen || !e.open) return kErrStaleId;
   if (e.closing) return kErrClosing;
+  if (e.quic) quic_endpoint_closing(index);  // its connections' CONNECTION_CLOSE goes first
   e.closing = true;
   if (e.timer != TimerWheel::kNone) { timers_.cancel(e.timer); e.timer = TimerWheel::kNone; }
   // shutdown() wakes the pending multishot accept with an error; the fd closes after its

@@ -340,6 +340,7 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
     origin = kOriginError;
   }
   if (c.ws) ws_final(c, &err, &origin);  // a WebSocket reports its close code
+  if (c.quic) quic_begin_close(index, &err, &origin);  // CONNECTION_CLOSE; QUIC's code and side
   c.close_err = err;
   c.close_origin = origin;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
@@ -421,6 +422,7 @@ void Shard::release_closed() {
     Conn& c = conns_[index];
     c.tls.reset();
     if (c.ws) ws_release(c);
+    if (c.quic) quic_release(c);
     if (c.http) {
       --c.http->ep->stats.active;
       if (c.http->h2 && c.http->h2->sv.goaway_code() != 0)
@@ -506,6 +508,7 @@ void Shard::flush(bool allow_events) {
       }
       if (t.ktls == Ktls::Wanted) ktls_try(idx);
     }
+    if (c.state == ConnState::Open && c.quic) quic_service(idx, allow_events);
     if (c.state == ConnState::Open && c.ws) ws_flush(idx, allow_events);
     else if (c.state == ConnState::Open && c.http) http_flush(idx, allow_events);
     if (c.state == ConnState::Open) {
@@ -562,7 +565,7 @@ void Shard::flush(bool allow_events) {
     if (c.final_pending || writable_owed(c) || (c.state == ConnState::Open && c.eof_owed) ||
         (c.state == ConnState::Open && c.peer_eof && !c.half_open && c.app_epoch == epoch_) ||
         (c.state == ConnState::Open && c.tls && (c.tls->ktls == Ktls::Wanted || tls_owes(c))) ||
-        http_owes(c) || ws_owes(c))
+        http_owes(c) || ws_owes(c) || quic_owes(c))
       mark_dirty(idx);  // an event is still owed (or kTLS set-up waits): retried at the next tick
   }
   dirty_work_.clear();
@@ -581,6 +584,7 @@ bool Shard::emittable_pending() const {
       return true;
     if (http_owes(c)) return true;  // HTTP input left for lack of event room
     if (ws_owes(c)) return true;    // WebSocket input or WsOpen left for lack of event room
+    if (quic_owes(c)) return true;  // QUIC events left for lack of event room
   }
   return false;
 }
@@ -642,6 +646,12 @@ int Shard::tick(int64_t timeout_ms) {
   });
   fire_timers();
   // Finalise closes whose last CQE arrived in this batch, so Disconnected is not a tick late.
+  // QUIC connections that took packets (or timed out) in this batch: their events now, with
+  // the room left (what does not fit waits for the next tick).
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Conn& c = conns_[dirty_[i]];
+    if (c.state == ConnState::Open && c.quic) quic_service(dirty_[i], true);
+  }
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Conn& c = conns_[dirty_[i]];
     if (c.state == ConnState::Closing) try_finalize(dirty_[i]);
@@ -683,6 +693,13 @@ void Shard::fire_timers() {
       if (c->state == ConnState::Resolving || c->state == ConnState::Connecting) {
         if (c->he_next > 0) keep_target(*c, c->he_next - 1u);  // the attempt that hung, for the reason
         begin_close(f.target, kErrConnectTimeout, kOriginTimeout);
+      }
+      continue;
+    }
+    if (f.kind == kTimerQuic) {
+      if (c->quic) {
+        if (c->state == ConnState::Open) quic_timer(f.target);
+        else c->quic->timer = TimerWheel::kNone;
       }
       continue;
     }

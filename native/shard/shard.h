@@ -25,6 +25,7 @@
 #include "proto/http1/response.h"
 #include "shard/http1_conn.h"
 #include "shard/ws_conn.h"
+#include "shard/quic_conn.h"
 
 #include <unordered_map>
 
@@ -78,10 +79,16 @@ enum EventType : int32_t {
                         // none), off/len = the upgrade request's record (as kEvHttpRequest's),
                         // code = request flags: the connection speaks WebSocket now (101 sent)
   kEvWsUpgrade = 15,    // the same fields: an upgrade waits for ws_accept / ws_reject (manual)
+  // QUIC (quic_conn.cc). Its StreamFrames are kEvStreamFrame with code = the stream id and aux
+  // bit kQuicFin on the stream's last piece; its Writable is kEvWritable with code = the stream.
+  kEvQuicDatagram = 16,   // conn, off/len = the datagram (RFC 9221) in the pool
+  kEvQuicStreamReset = 17,  // conn, code = the peer's error code (low 31 bits), aux = stream id
+  kEvQuicStopSending = 18,  // the same: the peer asked us to stop sending on the stream
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
-enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2, kProtoUdp = 3 };
+enum Protocol : int32_t { kProtoTcp = 1, kProtoUds = 2, kProtoUdp = 3, kProtoQuic = 4 };
+constexpr int32_t kQuicFin = 2;  // StreamFrame.aux: the stream's FIN came with this piece
 constexpr int32_t kUdpTruncated = 1;  // the datagram was longer than the slot could hold
 enum MessageKind : int32_t { kKindBinary = 0, kKindWsText = 1, kKindWsBinary = 2 };
 enum CloseOrigin : int32_t { kOriginLocal = 0, kOriginPeer = 1, kOriginError = 2, kOriginTimeout = 3 };
@@ -113,6 +120,13 @@ enum : int32_t {
   kErrNotHttp = -1022,       // an HTTP call on a connection that is not HTTP
   kErrNotWs = -1023,         // a WebSocket call on a connection that is not (yet) a WebSocket
   kErrWsHandshake = -1024,   // Disconnected.code: a client's opening handshake failed (ws_close_info says why)
+  kErrNotQuic = -1030,       // a QUIC call on a connection that is not QUIC
+  kErrQuicStreamState = -1031,  // the stream is not open for this (finished, reset, wrong direction)
+  kErrQuicStreamLimit = -1032,  // the peer's stream limit (MAX_STREAMS) is reached
+  kErrQuicStreamStopped = -1033,  // the peer sent STOP_SENDING on the stream
+  kErrQuicNotReady = -1034,     // the handshake has not finished (and 0-RTT is not on)
+  kErrQuicDatagram = -1035,     // datagrams not negotiated, or the datagram is too large
+  kErrQuicTls = -1036,          // the TLS configuration was refused (quic_connect / quic_listen)
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -164,7 +178,7 @@ constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX b
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
                             kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6,
-                            kTimerHttp = 7, kTimerWs = 8 };
+                            kTimerHttp = 7, kTimerWs = 8, kTimerQuic = 9 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -227,6 +241,7 @@ struct Conn {
   std::unique_ptr<ConnTls> tls;   // TLS connections (and STARTTLS after the upgrade)
   std::unique_ptr<ConnHttp> http; // HTTP/1.1 server connections (the top of the stack)
   std::unique_ptr<ConnWs> ws;     // WebSocket (after an upgrade; HTTP's state goes at the 101)
+  std::unique_ptr<ConnQuic> quic; // QUIC (proto kProtoQuic: no fd, packets on its endpoint)
   uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
   uint32_t connect_timer = TimerWheel::kNone;  // connectTimeoutMs: resolution + every attempt
@@ -286,6 +301,7 @@ struct Endpoint {
   std::string path;  // UDS: unlinked on close, like node:net
   std::shared_ptr<tls::CertSlot> tls;  // a TLS listener: the context new handshakes start with
   std::shared_ptr<HttpEndpoint> http;  // an HTTP listener: its connections parse HTTP/1.1
+  std::shared_ptr<QuicEndpoint> quic;  // a UDP endpoint that speaks QUIC (no UdpRecv events)
   uint32_t tls_timeout_ms = 10000;
   uint64_t accepted = 0, rejected = 0, accept_errors = 0;
   // UDP: the multishot recvmsg template (name + control sizes) and the send queue.
@@ -540,6 +556,35 @@ class Shard {
   // The subprotocol of a WebSocket connection ("" when none), nullptr when it is not one.
   const std::string* ws_subprotocol(uint32_t index, uint32_t gen);
 
+  // ---- QUIC (shard/quic_conn.cc) ----
+  // Makes a bound UDP endpoint a QUIC listener: its datagrams go to QUIC connections (new ones
+  // accepted from Initial packets) instead of UdpRecv events. 0 or kErr*.
+  int quic_listen(uint32_t ep, uint32_t gen, std::shared_ptr<QuicEndpoint> q);
+  // A client connection to `peer` on a UDP endpoint of its own; Connected follows the
+  // handshake. Connection index, or kErr* / -errno (*err says why for kErrQuicTls).
+  int64_t quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr<QuicEndpoint> q,
+                       std::string* err);
+  // Writes to a stream (opening it when it is new): the bytes flow control and quiche's
+  // buffer take now (a Writable event with code = the stream follows a short write), or kErr*.
+  // `fin`: the stream's last bytes (a FIN after them; 0 bytes with fin ends the stream).
+  int64_t quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, const uint8_t* data,
+                            size_t len, bool fin);
+  // RESET_STREAM (write side) or STOP_SENDING (read side) with an application error code.
+  int quic_stream_shutdown(uint32_t index, uint32_t gen, uint64_t stream, bool read, uint64_t code);
+  // The id our next stream of that kind will have (bidirectional or unidirectional), reserved.
+  int64_t quic_open_stream(uint32_t index, uint32_t gen, bool uni);
+  // One datagram (RFC 9221): 0, or kErrQuicDatagram / kErrQueueFull / kErr*.
+  int quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
+  // The largest datagram the connection takes now (0: not negotiated), or kErr*.
+  int64_t quic_datagram_max(uint32_t index, uint32_t gen);
+  // CONNECTION_CLOSE with an application error code and reason, then the close.
+  int quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::string& reason);
+  // The negotiated ALPN ("" before the handshake), nullptr when not a QUIC connection.
+  bool quic_alpn(uint32_t index, uint32_t gen, std::string* out);
+  bool quic_close_info(uint32_t index, uint32_t gen, QuicCloseInfo* out);
+  int quic_conn_stats(uint32_t index, uint32_t gen, TcpStats* out);
+  const QuicCounters* endpoint_quic_stats(uint32_t ep, uint32_t gen) const;
+
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
   std::shared_ptr<EventRec[]> events() { return events_; }
@@ -716,6 +761,24 @@ class Shard {
   int32_t ws_outcome(uint32_t index);
   // The send budget (maxBufferedBytes) is used up: the drop counted, the slow policy applied.
   bool ws_over_budget(uint32_t index);
+  // QUIC (quic_conn.cc)
+  // Packets of one datagram (a GRO train: `seg` > 0 cuts it) arrived on a QUIC endpoint.
+  void quic_recv(uint32_t ep, const sockaddr* from, socklen_t fromlen, uint8_t* p, size_t n, uint32_t seg);
+  void quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, uint8_t* p, size_t n);
+  int64_t quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* from, socklen_t fromlen,
+                      const uint8_t* odcid, size_t odcid_len);
+  void quic_reply(uint32_t ep, const sockaddr* to, socklen_t tolen, const uint8_t* p, size_t n);
+  // Events (Connected, stream data, datagrams, resets, Writable), packets out, the timer, and
+  // the close once quiche says the connection is over.
+  void quic_service(uint32_t index, bool allow_events);
+  void quic_send(uint32_t index);
+  void quic_timer(uint32_t index);
+  void quic_begin_close(uint32_t index, int32_t* err, int32_t* origin);
+  void quic_release(Conn& c);
+  void quic_endpoint_closing(uint32_t ep);
+  void quic_wake_tx(uint32_t ep);
+  ConnQuic* quic_conn(uint32_t index, uint32_t gen, int* err);
+  static bool quic_owes(const Conn& c);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet
   void ktls_control_record(uint32_t index);  // a non-data record under kTLS (recv gave EIO)
   void ktls_close_notify(uint32_t index);

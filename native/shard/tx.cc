@@ -22,6 +22,7 @@ int64_t Shard::conn_write(uint32_t index, uint32_t gen, const uint8_t* data, siz
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful ||
       c->end_pending || c->write_closed)
     return kErrClosing;
+  if (c->quic) return kErrWrongKind;  // QUIC writes name a stream (quic_stream_write)
   if (c->tls && c->tls->ktls != Ktls::Active) return tls_write(index, data, len);
   size_t done = tx_append(index, data, len, cfg_.max_write_queue_bytes, true);
   if (done < len) {
@@ -133,6 +134,7 @@ int64_t Shard::conn_write_slot(uint32_t index, uint32_t gen, uint32_t slot, uint
       c->end_pending || c->write_closed)
     return kErrClosing;
   if (!pool_->held(slot) || off + len > pool_->slot_size()) return kErrWrongKind;
+  if (c->quic) return kErrWrongKind;
   if (len == 0) return 0;
   // TLS in user space: the bytes are encrypted into the write queue (a copy; the caller keeps
   // its reference). Queuing the slot itself would put plaintext on the wire.

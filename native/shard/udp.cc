@@ -354,8 +354,14 @@ void Shard::on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags, bool
         ++counters_.udp_rx;
         counters_.rx_bytes += plen;
         if (trunc) { ++e.rx_truncated; ++counters_.udp_rx_truncated; }
-        emit(kEvUdpRecv, ep, e.gen, seg, off, plen, trunc ? kUdpTruncated : 0,
-             static_cast<int32_t>(off - name_off));
+        if (e.quic) {  // a QUIC endpoint: the packets go to its connections, not to JS
+          if (!trunc)
+            quic_recv(ep, reinterpret_cast<const sockaddr*>(buf + sizeof *o), o->namelen, payload,
+                      plen, static_cast<uint32_t>(seg));
+        } else {
+          emit(kEvUdpRecv, ep, e.gen, seg, off, plen, trunc ? kUdpTruncated : 0,
+               static_cast<int32_t>(off - name_off));
+        }
       }
     }
   } else if (e.gen != gen) {
@@ -412,6 +418,7 @@ void Shard::on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res) {
     e.tx_last_errno = -res;
   }
   wake_pool_waiters();
+  if (e.quic && !e.closing) quic_wake_tx(ep);
   if (e.closing && e.inflight == 0) endpoint_finish(ep);
 }
 
@@ -425,6 +432,7 @@ void Shard::endpoint_finish(uint32_t ep) {
   if (e.gen == 0) e.gen = 1;
   e.udp_tx.clear();
   e.udp_tx.shrink_to_fit();
+  e.quic.reset();
 }
 
 }  // namespace zio

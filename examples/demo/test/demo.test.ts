@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import https from 'node:https';
 import net from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,9 +14,9 @@ const server = fileURLToPath(new URL('../server.mjs', import.meta.url));
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; http: number; https: number; ws: string; ticker: string; lines: string[] }> {
+function start(): Promise<{ echo: number; chat: number; udp: number; tls: number; http: number; https: number; ws: string; ticker: string; quic: number; lines: string[] }> {
   child = spawn(process.execPath, [server], {
-    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_HTTP_PORT: '0', ZIO_DEMO_HTTPS_PORT: '0', ZIO_DEMO_WS_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
+    env: { ...process.env, ZIO_DEMO_ECHO_PORT: '0', ZIO_DEMO_CHAT_PORT: '0', ZIO_DEMO_UDP_PORT: '0', ZIO_DEMO_TLS_PORT: '0', ZIO_DEMO_HTTP_PORT: '0', ZIO_DEMO_HTTPS_PORT: '0', ZIO_DEMO_WS_PORT: '0', ZIO_DEMO_QUIC_PORT: '0', ZIO_DEMO_STATS_MS: '200' },
   });
   const lines: string[] = [];
   let buf = '';
@@ -34,11 +36,12 @@ function start(): Promise<{ echo: number; chat: number; udp: number; tls: number
       const wsLine = lines.find((l) => l.startsWith('ws    ws://'));
       const tickerLine = lines.find((l) => l.startsWith('ticker ws://'));
       const chartLine = lines.find((l) => l.startsWith('chart http://'));
-      if (echo && chat && udp && tlsLine && httpLine && httpsLine && wsLine && tickerLine && chartLine) {
+      const quicLine = lines.find((l) => /^quic  quic:\/\/[\d.]+:\d+ \(ALPN zero-echo\)$/.test(l));
+      if (echo && chat && udp && tlsLine && httpLine && httpsLine && wsLine && tickerLine && chartLine && quicLine) {
         resolve({
           echo: Number(echo.split(':').pop()), chat: Number(chat.split(':').pop()), udp: Number(udp.split(':').pop()),
           tls: Number(tlsLine.split(':').pop()), http: Number(httpLine.split(':').pop()), https: Number(httpsLine.split(':').pop()),
-          ws: wsLine.split(/\s+/)[1], ticker: tickerLine.split(/\s+/)[1], lines,
+          ws: wsLine.split(/\s+/)[1], ticker: tickerLine.split(/\s+/)[1], quic: Number(/:(\d+) /.exec(quicLine)![1]), lines,
         });
       }
     });
@@ -65,7 +68,13 @@ function lineClient(port: number) {
 
 describe('demo server (the README main command)', () => {
   it('prints endpoint URLs, echoes, relays chat lines, and prints stats every interval', async () => {
-    const { echo, chat, udp, tls: tlsPort, http: httpPort, https: httpsPort, ws: wsUrl, ticker: tickerUrl, lines } = await start();
+    const { echo, chat, udp, tls: tlsPort, http: httpPort, https: httpsPort, ws: wsUrl, ticker: tickerUrl, quic: quicPort, lines } = await start();
+    // QUIC: aioquic (the interop peer, installed by bootstrap) echoes 3 streams and datagrams through the demo
+    const py = join(process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io'), 'venv-aioquic', 'bin', 'python');
+    const quicOut = execFileSync(py, [fileURLToPath(new URL('../../../packages/quic/test/peers/aioquic_client.py', import.meta.url)),
+      '--host', '127.0.0.1', '--port', String(quicPort), '--insecure', '--alpn', 'zero-echo', '--streams', '3', '--size', '50000',
+      '--datagrams', '3', '--datagram-loss', '1'], { timeout: 30_000 }).toString().trim().split('\n').pop()!;
+    expect(JSON.parse(quicOut)).toMatchObject({ ok: true, streams: 3, alpn: 'zero-echo' });
     // WebSocket: echo, and the ticker's ticks in order; the chart page that draws them
     expect(wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/echo$/);
     const wsEcho = new WebSocket(wsUrl);

@@ -437,17 +437,30 @@ int Session::begin(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
     return 0;
   }
   SSL_set_connect_state(ssl_);
-  const std::string& name = ctx_->servername();
+  if (client_ssl_setup(ssl_, *ctx_, err) < 0) return -1;
+  int r = SSL_do_handshake(ssl_);  // writes the ClientHello to the sink
+  if (r != 1 && SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
+    fail(kTlsHandshakeFailed, SSL_get_error(ssl_, r));
+    *err = reason_;
+    return -1;
+  }
+  return 0;
+}
+
+// A client SSL's SNI, the name its peer's certificate must carry, the session to resume and
+// the ALPN offer, from its context (TLS over TCP and QUIC share it).
+int client_ssl_setup(ssl_st* ssl, const Context& ctx, std::string* err) {
+  const std::string& name = ctx.servername();
   if (!name.empty()) {
     in6_addr a6;
     bool ip = inet_pton(AF_INET, name.c_str(), &a6) == 1 || inet_pton(AF_INET6, name.c_str(), &a6) == 1;
     // RFC 6066 section 3: literal IP addresses are not sent as SNI; they are still verified.
-    if (!ip && SSL_set_tlsext_host_name(ssl_, name.c_str()) != 1) {
+    if (!ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) {
       *err = "servername: not a usable host name";
       return -1;
     }
-    if (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) {
-      X509_VERIFY_PARAM* p = SSL_get0_param(ssl_);
+    if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {
+      X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
       // A name that cannot be set would leave the certificate's name unchecked: refuse instead.
       if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(p, name.c_str())
               : X509_VERIFY_PARAM_set1_host(p, name.c_str(), name.size())) != 1) {
@@ -456,24 +469,18 @@ int Session::begin(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
         return -1;
       }
     }
-  } else if (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) {
+  } else if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {
     // Verification without a name would accept any valid certificate for any host.
     *err = "servername: needed to verify the server's certificate (set servername, or "
            "rejectUnauthorized: false)";
     return -1;
   }
-  if (SSL_SESSION* s = ctx_->take_session()) {
-    SSL_set_session(ssl_, s);
+  if (SSL_SESSION* s = ctx.take_session()) {
+    SSL_set_session(ssl, s);
     SSL_SESSION_free(s);
   }
-  if (!ctx_->alpn_wire().empty())
-    SSL_set_alpn_protos(ssl_, ctx_->alpn_wire().data(), ctx_->alpn_wire().size());
-  int r = SSL_do_handshake(ssl_);  // writes the ClientHello to the sink
-  if (r != 1 && SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
-    fail(kTlsHandshakeFailed, SSL_get_error(ssl_, r));
-    *err = reason_;
-    return -1;
-  }
+  if (!ctx.alpn_wire().empty())
+    SSL_set_alpn_protos(ssl, ctx.alpn_wire().data(), ctx.alpn_wire().size());
   return 0;
 }
 

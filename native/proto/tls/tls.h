@@ -115,6 +115,10 @@ class Context {
   std::shared_ptr<TicketKeys> tickets_;  // server with tickets on
 };
 
+// A client SSL made from `ctx` gets its SNI, verified name, resumable session and ALPN offer.
+// 0, or -1 with *err.
+int client_ssl_setup(ssl_st* ssl, const Context& ctx, std::string* err);
+
 // A certificate slot: the context new handshakes on an endpoint start with. Any thread may
 // swap it (CertReloadHandle); a shard reads it once per accepted connection.
 class CertSlot {

@@ -76,6 +76,18 @@ export interface NativeAddon {
   wsStats(shard: number, ep: number): Record<string, number> | null;
   wsClientStart(shard: number, conn: number, cfg: Record<string, number | string[]>, host: string, path: string, extra: string): number;
   wsProtocol(shard: number, conn: number): string | null;
+  // QUIC (binding/quic.cc; used by @zero-io/quic) and the stream form of streamWrite
+  streamWriteTo(shard: number, conn: number, stream: number, data: Uint8Array | null, fin: boolean, offset?: number, length?: number): number;
+  quicListen(shard: number, ip: string, port: number, tlsSlot: number, settings: Record<string, unknown>, udp: Record<string, unknown>): number;
+  quicConnect(shard: number, ip: string, port: number, tlsContext: number, settings: Record<string, unknown>): number;
+  quicStreamShutdown(shard: number, conn: number, stream: number, read: boolean, code: number): number;
+  quicOpenStream(shard: number, conn: number, uni: boolean): number;
+  quicDatagram(shard: number, conn: number, data: Uint8Array): number;
+  quicDatagramMax(shard: number, conn: number): number;
+  quicClose(shard: number, conn: number, code: number, reason: string): number;
+  quicAlpn(shard: number, conn: number): string | null;
+  quicCloseInfo(shard: number, conn: number): [boolean, boolean, boolean, number, string] | null;
+  quicStats(shard: number, ep: number): Record<string, number> | null;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -153,6 +165,8 @@ export const ERR = {
   QUEUE_FULL: -1004, POOL_EXHAUSTED: -1005, WRONG_KIND: -1006,
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
   HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023, WS_HANDSHAKE: -1024,
+  NOT_QUIC: -1030, QUIC_STREAM_STATE: -1031, QUIC_STREAM_LIMIT: -1032, QUIC_STREAM_STOPPED: -1033, QUIC_NOT_READY: -1034,
+  QUIC_DATAGRAM: -1035, QUIC_TLS: -1036,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

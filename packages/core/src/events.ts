@@ -12,7 +12,7 @@ export type ConnId = number & { readonly __brand: 'ConnId' };
 /** A listening endpoint id. */
 export type EndpointId = number & { readonly __brand: 'EndpointId' };
 /** Transport of a connection. Protocol packages add their own. */
-export type Protocol = 'tcp' | 'uds';
+export type Protocol = 'tcp' | 'uds' | 'quic';
 /** Typed message discriminator on StreamFrame (the seed's MessageKind). */
 export type MessageKind = 'Binary' | 'WsText' | 'WsBinary' | 'MqttPacket' | 'GrpcFrame' | 'FixText' | 'Sbe' | 'User';
 /** Why a connection ended. */

@@ -30,6 +30,57 @@ export function registerCloseReasonRange(lo: number, hi: number, reason: (io: Io
   closeReasonRanges.push({ lo, hi, reason });
 }
 
+/** Errors of engine codes that belong to a protocol package (registerEngineError), by code. */
+export const engineErrors = new Map<number, (what: string) => IoError>();
+
+/**
+ * @internal For protocol packages: the IoError a call answered with one of their engine codes
+ * throws (core's own calls too: `io.streamWrite(conn, stream, data)` on a QUIC stream).
+ */
+export function registerEngineError(code: number, make: (what: string) => IoError): void {
+  engineErrors.set(code, make);
+}
+
+/** Disconnected reasons by transport (the native Protocol number): QUIC's codes are its own. */
+const protocolReasons = new Map<number, (io: Io, conn: ConnId, code: number, origin: string) => string>();
+
+/**
+ * @internal For a transport package whose connections report their own error codes in
+ * Disconnected.errorCode whatever their value (QUIC: transport or application codes): the reason
+ * of every Disconnected of that protocol (its native Protocol number).
+ */
+export function registerProtocolCloseReason(proto: number, reason: (io: Io, conn: ConnId, code: number, origin: string) => string): void {
+  protocolReasons.set(proto, reason);
+}
+
+/** The Disconnected reason a transport package gives its connection, if one does. */
+export function protocolCloseReason(io: Io, conn: ConnId, proto: number, code: number, origin: string): string | undefined {
+  return protocolReasons.get(proto)?.(io, conn, code, origin);
+}
+
+/**
+ * TLS for handshakes that are not over TCP (QUIC): @zero-io/tcp, which owns the TLS
+ * configuration (PEM files or text, SNI, CAs, passphrases, hot reload), registers how a config
+ * becomes a native context.
+ */
+export interface TlsContexts {
+  /** A server config's certificate slot id (cached per config object). */
+  serverSlot(cfg: object, what: string): number;
+  /** Registers a listener's slot for `io.enableCertHotReload(ep)`. */
+  registerEndpoint(io: Io, ep: EndpointId, slot: number, cfg: object): void;
+  /** A client config's context id for `host` (its session kept for resumption). */
+  clientContext(cfg: object | true, host: string, what: string): number;
+}
+let tlsContexts: TlsContexts | null = null;
+/** @internal @zero-io/tcp registers its TLS contexts. */
+export function setTlsContexts(t: TlsContexts): void {
+  tlsContexts = t;
+}
+/** @internal The TLS contexts of @zero-io/tcp, or null when it was not imported. */
+export function getTlsContexts(): TlsContexts | null {
+  return tlsContexts;
+}
+
 /** The Disconnected reason a protocol package gives `code`, if one does. */
 export function packageCloseReason(io: Io, conn: ConnId, code: number): string | undefined {
   const own = closeReasons.get(code);

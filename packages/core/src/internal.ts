@@ -5,7 +5,10 @@
  * @module
  */
 export { internalsOf, registerEventType } from './io.js';
-export { openListener, registerCloseReason, registerCloseReasonRange, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher } from './extensions.js';
+export {
+  openListener, registerCloseReason, registerCloseReasonRange, registerHandlerFailure, setServerTlsAttacher, serverTlsAttacher,
+  registerProtocolCloseReason, registerEngineError, setTlsContexts, getTlsContexts, type TlsContexts,
+} from './extensions.js';
 export type { IoInternals } from './io.js';
 export type { NativeAddon } from './addon.js';
 export { describeValue, fromNative } from './errors.js';

@@ -12,7 +12,7 @@ import type { IoHandle } from './handle.js';
 import type { OwnedSlot } from './owned-slot.js';
 import { IoError, describeValue, errnoDescription, fromNative, isIoError } from './errors.js';
 import { rejectUnknownKeys } from './address.js';
-import { failureHooks, packageCloseReason } from './extensions.js';
+import { engineErrors, failureHooks, packageCloseReason, protocolCloseReason } from './extensions.js';
 import {
   EVENT_WORDS, EV_CONNECTED, EV_TLS_READY, EV_DISCONNECTED, EV_STREAM_FRAME, EV_UDP_RECV, EV_HANDLE_REJECTED, EV_POOL_PRESSURE,
   EV_PEER_ENDED, EV_WRITABLE,
@@ -28,7 +28,7 @@ const ERR_TABLE_FULL = ERR.TABLE_FULL;
 /** errorCode used when name resolution fails before any connect attempt (libuv's UV_EAI_NONAME). */
 export const ERR_NAME_NOT_FOUND = 3008;
 
-const protocols: Protocol[] = ['tcp', 'tcp', 'uds'];
+const protocols: Protocol[] = ['tcp', 'tcp', 'uds', 'tcp', 'quic'];
 /** native MessageKind numbers (native/shard/shard.h) -> names. */
 const kinds: MessageKind[] = ['Binary', 'WsText', 'WsBinary', 'MqttPacket', 'GrpcFrame', 'FixText', 'Sbe', 'User'];
 const origins: CloseOrigin[] = ['local', 'peer', 'error', 'timeout'];
@@ -232,12 +232,18 @@ eventNames[EV_TLS_READY] = 'TlsReady';
 eventNames[EV_PEER_ENDED] = 'PeerEnded';
 eventNames[EV_WRITABLE] = 'Writable';
 
+/** Which word of a record holds its stream id (QUIC), by record type; 0: none (stream 0). */
+const streamWords: number[] = [];
+streamWords[EV_STREAM_FRAME] = 6;
+streamWords[EV_WRITABLE] = 6;
+
 /**
  * @internal For protocol packages: a native event record type, its name, and the fields it
  * adds to the flyweight (getters that read the record through `this._record()`).
  */
-export function registerEventType(code: number, name: string, fields: PropertyDescriptorMap): void {
+export function registerEventType(code: number, name: string, fields: PropertyDescriptorMap, streamWord?: number): void {
   eventNames[code] = name;
+  if (streamWord !== undefined) streamWords[code] = streamWord;
   for (const [key, d] of Object.entries(fields)) {
     if (!Object.prototype.hasOwnProperty.call(EventCursor.prototype, key)) Object.defineProperty(EventCursor.prototype, key, d);
   }
@@ -267,6 +273,9 @@ class EventCursor {
     this.type = (eventNames[t] ?? 'Writable') as Event['type'];
     this.length = i32[base + 5] >>> 0;
     this.errorCode = i32[base + 6];
+    // QUIC: a StreamFrame / Writable names its stream in the code word (0 for TCP, UDS, WebSocket)
+    const sw = streamWords[t];
+    this.stream = sw ? i32[base + sw] : 0;
     if (t === EV_STREAM_FRAME) this.kind = kinds[i32[base + 3]] ?? 'User';
   }
   get offset(): number {
@@ -364,7 +373,8 @@ class EventCursor {
               : code === ERR.WRONG_KIND ? 'the SendBuffer was released before the shard took it'
                 : errnoDescription(-code);
     }
-    const own = this.type === 'Disconnected' ? packageCloseReason(this.#io, this.conn, code) : undefined;
+    const own = this.type !== 'Disconnected' ? undefined
+      : protocolCloseReason(this.#io, this.conn, this.#io._i32[this.#base + 3], code, this.origin) ?? packageCloseReason(this.#io, this.conn, code);
     if (own !== undefined) return own + this.#target();
     if (code === 0) return this.origin === 'peer' ? 'closed by peer' : this.origin === 'timeout' ? 'closed locally (idle timeout)' : 'closed locally';
     if (code === ERR_NAME_NOT_FOUND) {
@@ -494,6 +504,8 @@ export class Io {
     }
     if (r === ERR_CLOSING) return 0;
     if (r === ERR_TABLE_FULL) throw new IoError('TableFull', `${what}: the connection table is full (maxConnections=${this.config.maxConnections}). Raise maxConnections or close idle connections.`);
+    const own = engineErrors.get(r);
+    if (own) throw own(what);
     throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
   }
 
@@ -625,12 +637,17 @@ export class Io {
    * JS allocation.
    */
   streamWrite(conn: ConnId, data: Uint8Array, offset: number, length: number): number;
-  /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
+  /**
+   * Stream form (QUIC / WebTransport, with `@zero-io/quic`): writes to stream `stream` of the
+   * connection, opening it when it is new; returns the bytes flow control took now (a
+   * `Writable` event with this `stream` follows a short write). TCP and UDS connections take
+   * stream 0 only.
+   */
   streamWrite(conn: ConnId, stream: number, data: Uint8Array): number;
   streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array | number, c?: number): number {
     let r: number;
     try {
-      if (typeof a === 'number') r = this.#native.write(this.#shard, conn, b as Uint8Array);
+      if (typeof a === 'number') r = this.#native.streamWriteTo(this.#shard, conn, a, b as Uint8Array, false);
       else if (b === undefined) r = this.#native.write(this.#shard, conn, a);
       else r = this.#native.write(this.#shard, conn, a, b as number, c ?? a.length - (b as number));
     } catch (e) {

@@ -8,7 +8,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Io, IoError, isIoError, type ConnId, type EndpointId } from '@zero-io/core';
-import { ERR, describeValue, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver, setServerTlsAttacher } from '@zero-io/core/internal';
+import { ERR, describeValue, internalsOf, loadAddon, rejectUnknownKeys, setClusterTlsResolver, setServerTlsAttacher, setTlsContexts } from '@zero-io/core/internal';
 
 /**
  * PEM: the text (a string holding `-----BEGIN ...`, or its bytes), or the path of a PEM file
@@ -249,6 +249,18 @@ setClusterTlsResolver((cfg, what) => ({
   timeoutMs: timeout((cfg as TlsServerConfig).handshakeTimeoutMs, what),
 }));
 
+// Handshakes that are not over TCP (@zero-io/quic) take their TLS contexts from here too; a QUIC
+// listener's slot reloads through the same CertReloadHandle.
+setTlsContexts({
+  serverSlot: (cfg, what) => serverSlot(cfg as TlsServerConfig, what),
+  registerEndpoint: (io, ep, slot, cfg) => {
+    let m = endpointSlots.get(io);
+    if (!m) endpointSlots.set(io, (m = new Map()));
+    m.set(ep, { slot, cfg: cfg as TlsServerConfig });
+  },
+  clientContext: (cfg, host, what) => clientCtx(cfg === true ? defaultClient : cfg as TlsClientConfig, host, what),
+});
+
 // Listeners of other packages (@zero-io/http's httpListenWith({ tls })) take TLS from here.
 setServerTlsAttacher((io, ep, cfg) => attachServerTls(io, ep, cfg as TlsServerConfig));
 
@@ -328,11 +340,14 @@ export class CertReloadHandle {
     return wrap(() => native().tlsReload(this.id, certs), 'reload');
   }
   /**
-   * Reloads the certificate of a QUIC endpoint. QUIC endpoints come with @zero-io/quic; until
-   * then every call throws FeatureMissing (nothing is swapped).
+   * Reloads the certificate of a QUIC listener (`io.enableCertHotReload(ep)` on a
+   * `quicListen` endpoint, @zero-io/quic): `cert` and `key` as in {@link reloadFromPem}. New
+   * handshakes use it; connections already established keep theirs. Returns the new generation.
+   * (A QUIC listener and a TCP one share the mechanism: the call works on either.)
    */
-  reloadQuicFromPem(_certPath: string, _keyPath: string): number {
-    throw new IoError('FeatureMissing', 'reloadQuicFromPem: this handle belongs to a TCP TLS listener; QUIC endpoints (and their reload) come with @zero-io/quic', { feature: 'quic' });
+  reloadQuicFromPem(certPath: Pem, keyPath: Pem): number {
+    const certs = certList({ cert: certPath, key: keyPath }, 'reloadQuicFromPem');
+    return wrap(() => native().tlsReload(this.id, certs), 'reloadQuicFromPem');
   }
   /** The certificate generation in force (1 at start, +1 per successful reload). */
   get generation(): number {

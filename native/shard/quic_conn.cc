@@ -1,0 +1,714 @@
+// native/shard/quic_conn.cc — QUIC connections of a shard (see quic_conn.h): accepting from
+// Initial packets, the packet entry (DCID lookup), events out of quiche, packets out through
+// the endpoint's UDP queue in GSO trains, quiche's timer in the wheel, and the close.
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <quiche.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "shard/shard.h"
+
+namespace zio {
+
+QuicEndpoint::~QuicEndpoint() {
+  if (cfg) quiche_config_free(cfg);
+}
+
+ConnQuic::~ConnQuic() {
+  if (q) quiche_conn_free(q);  // frees the SSL quiche was given too
+}
+
+namespace {
+int32_t clip_code(uint64_t code) { return code > 0x7fffffff ? 0x7fffffff : static_cast<int32_t>(code); }
+}  // namespace
+
+ConnQuic* Shard::quic_conn(uint32_t index, uint32_t gen, int* err) {
+  Conn* c = lookup(index, gen);
+  if (!c) { *err = kErrStaleId; return nullptr; }
+  if (!c->quic) { *err = kErrNotQuic; return nullptr; }
+  if (c->state != ConnState::Open) { *err = kErrClosing; return nullptr; }
+  return c->quic.get();
+}
+
+bool Shard::quic_owes(const Conn& c) {
+  return c.quic && c.state == ConnState::Open && c.quic->events_more && !c.pool_waiting;
+}
+
+int Shard::quic_listen(uint32_t ep, uint32_t gen, std::shared_ptr<QuicEndpoint> q) {
+  if (ep >= endpoints_.size()) return kErrStaleId;
+  Endpoint& e = endpoints_[ep];
+  if (e.gen != gen || !e.open || e.closing) return kErrStaleId;
+  if (e.kind != EpKind::Udp || e.quic) return kErrWrongKind;
+  q->local_len = sizeof q->local;
+  if (getsockname(e.fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len) < 0) return -errno;
+  e.quic = std::move(q);
+  return 0;
+}
+
+const QuicCounters* Shard::endpoint_quic_stats(uint32_t ep, uint32_t gen) const {
+  const Endpoint* e = endpoint(ep, gen);
+  return e && e->quic ? &e->quic->stats : nullptr;
+}
+
+// ------------------------------------------------------------------ packets in
+
+void Shard::quic_recv(uint32_t ep, const sockaddr* from, socklen_t fromlen, uint8_t* p, size_t n,
+                      uint32_t seg) {
+  if (seg == 0 || seg >= n) return quic_packet(ep, from, fromlen, p, n);
+  for (size_t off = 0; off < n; off += seg)
+    quic_packet(ep, from, fromlen, p + off, std::min<size_t>(seg, n - off));
+}
+
+void Shard::quic_reply(uint32_t ep, const sockaddr* to, socklen_t tolen, const uint8_t* p, size_t n) {
+  // Version negotiation and retry answers: one datagram each, dropped when the queue is full
+  // (the client retransmits its Initial).
+  udp_send(ep, endpoints_[ep].gen, to, tolen, p, n, 0);
+}
+
+void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, uint8_t* p, size_t n) {
+  Endpoint& e = endpoints_[ep];
+  QuicEndpoint& qe = *e.quic;
+  ++qe.stats.packets_in;
+  uint32_t idx;
+  if (qe.client_conn != UINT32_MAX) {
+    idx = qe.client_conn;  // a client's own socket carries one connection
+  } else {
+    quic::Header h;
+    if (!quic::parse_header(p, n, &h)) {
+      ++qe.stats.dropped;
+      return;
+    }
+    auto it = qe.cids.find(std::string_view(reinterpret_cast<const char*>(h.dcid), h.dcid_len));
+    if (it != qe.cids.end()) {
+      idx = it->second;
+    } else {
+      // Only an Initial may open a connection; anything else for an unknown id is dropped
+      // (RFC 9000 section 10.3 allows a stateless reset; we stay silent).
+      if (h.type != quic::PacketType::Initial) {
+        ++qe.stats.unknown_cid;
+        return;
+      }
+      if (n < 1200) {  // RFC 9000 section 14.1: a client's Initial datagram is at least 1200 bytes
+        ++qe.stats.dropped;
+        return;
+      }
+      uint8_t out[1500];
+      if (!quic::version_supported(h.version) && n >= 1200) {
+        long w = quic::negotiate_version(h, out, sizeof out);
+        if (w > 0) {
+          ++qe.stats.version_negotiations;
+          quic_reply(ep, from, fromlen, out, static_cast<size_t>(w));
+        }
+        return;
+      }
+      uint8_t odcid[20];
+      size_t odcid_len = 0;
+      if (qe.retry) {
+        const auto* addr = reinterpret_cast<const uint8_t*>(from);
+        if (h.token_len == 0) {  // no state before the client proves its address
+          uint8_t tok[96], scid[quic::kCidLen];
+          size_t tn = qe.tokens.mint(addr, fromlen, h.dcid, h.dcid_len, now_ms(), tok, sizeof tok);
+          quic::make_cid(scid, qe.slot);
+          long w = tn ? quic::make_retry(h, scid, sizeof scid, tok, tn, out, sizeof out) : -1;
+          if (w > 0) {
+            ++qe.stats.retries;
+            quic_reply(ep, from, fromlen, out, static_cast<size_t>(w));
+          }
+          return;
+        }
+        odcid_len = qe.tokens.check(h.token, h.token_len, addr, fromlen, now_ms(), odcid);
+        if (odcid_len == 0) {  // forged, expired, or for another address: dropped
+          ++qe.stats.bad_tokens;
+          return;
+        }
+      }
+      if (qe.handshaking >= qe.max_handshakes) {
+        ++qe.stats.refused;
+        return;
+      }
+      int64_t r = quic_accept(ep, h, from, fromlen, odcid_len ? odcid : nullptr, odcid_len);
+      if (r < 0) return;
+      idx = static_cast<uint32_t>(r);
+    }
+  }
+  Conn& c = conns_[idx];
+  if (c.state != ConnState::Open || !c.quic) return;  // closing: its CONNECTION_CLOSE went out
+  quiche_recv_info ri{const_cast<sockaddr*>(from), fromlen, reinterpret_cast<sockaddr*>(&qe.local),
+                      qe.local_len};
+  bool fresh = c.quic->handshaking && c.bytes_in == 0;
+  ssize_t r = quiche_conn_recv(c.quic->q, p, n, &ri);
+  if (r < 0) {
+    ++qe.stats.dropped;  // undecryptable, or a violation (quiche closes: seen in service)
+    if (fresh) {
+      // The Initial that made the connection was junk: no state stays behind for it (else any
+      // 1200 bytes of noise would hold a handshake slot until the idle timeout).
+      ConnQuic& cq = *c.quic;
+      cq.handshaking = false;
+      if (qe.handshaking) --qe.handshaking;
+      if (qe.stats.accepted) --qe.stats.accepted;
+      release_closed_now(idx);
+      return;
+    }
+  }
+  c.bytes_in += n;
+  counters_.rx_bytes += n;
+  mark_dirty(idx);
+}
+
+int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* from,
+                           socklen_t fromlen, const uint8_t* odcid, size_t odcid_len) {
+  Endpoint& e = endpoints_[ep];
+  QuicEndpoint& qe = *e.quic;
+  int64_t idx = alloc_conn();
+  if (idx >= 0 && pressure_.state == kDrain && pool_exhausted()) {
+    ++pressure_.accepts_refused;
+    release_closed_now(static_cast<uint32_t>(idx));
+    idx = kErrTableFull;
+  }
+  if (idx < 0) {
+    ++qe.stats.refused;
+    ++e.rejected;
+    ++counters_.conns_rejected;
+    return idx;
+  }
+  std::shared_ptr<tls::Context> ctx = qe.certs->get();
+  SSL* ssl = SSL_new(ctx->ctx());
+  // After a retry the client already uses the id we gave it in the Retry packet.
+  uint8_t scid[quic::kCidLen];
+  if (odcid_len && h.dcid_len == quic::kCidLen) memcpy(scid, h.dcid, sizeof scid);
+  else quic::make_cid(scid, qe.slot);
+  quiche_conn* q = ssl ? quiche_conn_new_with_tls(scid, sizeof scid, odcid, odcid_len,
+                                                  reinterpret_cast<sockaddr*>(&qe.local), qe.local_len,
+                                                  from, fromlen, qe.cfg, ssl, true)
+                       : nullptr;
+  if (!q) {
+    ++qe.stats.dropped;
+    release_closed_now(static_cast<uint32_t>(idx));
+    return -1;
+  }
+  Conn& c = conns_[idx];
+  c.state = ConnState::Open;
+  c.proto = kProtoQuic;
+  c.endpoint = static_cast<int32_t>(ep);
+  c.endpoint_gen = e.gen;
+  memcpy(&c.addr, from, fromlen);
+  c.addr_len = fromlen;
+  c.quic = std::make_unique<ConnQuic>();
+  ConnQuic& cq = *c.quic;
+  cq.q = q;
+  cq.ep = e.quic;
+  cq.ep_index = ep;
+  cq.ep_gen = e.gen;
+  cq.tls = std::move(ctx);
+  cq.next_bidi = 1;  // server-initiated: bidirectional 1, 5, ...; unidirectional 3, 7, ...
+  cq.next_uni = 3;
+  cq.cids.emplace_back(reinterpret_cast<const char*>(scid), sizeof scid);
+  if (!odcid_len) cq.cids.emplace_back(reinterpret_cast<const char*>(h.dcid), h.dcid_len);
+  for (const std::string& id : cq.cids) qe.cids[id] = static_cast<uint32_t>(idx);
+  ++qe.handshaking;
+  ++qe.stats.accepted;
+  ++e.accepted;
+  ++counters_.conns_accepted;
+  return idx;
+}
+
+// ------------------------------------------------------------------ client
+
+int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr<QuicEndpoint> q,
+                            std::string* err) {
+  sockaddr_storage any{};
+  socklen_t any_len;
+  if (peer->sa_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&any);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_any;
+    any_len = sizeof(sockaddr_in6);
+  } else if (peer->sa_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&any);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_ANY);
+    any_len = sizeof(sockaddr_in);
+  } else {
+    return -EAFNOSUPPORT;
+  }
+  UdpOptions o;
+  o.gro = gro_available();
+  o.send_queue = 256;
+  const char* op = nullptr;
+  int64_t ep = udp_bind(reinterpret_cast<sockaddr*>(&any), any_len, o, &op);
+  if (ep < 0) return ep;
+  uint32_t epi = static_cast<uint32_t>(ep);
+  uint32_t epg = endpoints_[epi].gen;
+  int64_t idx = alloc_conn();
+  if (idx < 0) {
+    endpoint_close(epi, epg);
+    return idx;
+  }
+  SSL* ssl = SSL_new(q->client->ctx());
+  if (!ssl || tls::client_ssl_setup(ssl, *q->client, err) < 0) {
+    if (ssl) SSL_free(ssl);
+    if (err->empty()) *err = "SSL_new failed";
+    release_closed_now(static_cast<uint32_t>(idx));
+    endpoint_close(epi, epg);
+    return kErrQuicTls;
+  }
+  q->local_len = sizeof q->local;
+  getsockname(endpoints_[epi].fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len);
+  uint8_t scid[quic::kCidLen];
+  quic::make_cid(scid, q->slot);
+  quiche_conn* qc = quiche_conn_new_with_tls(scid, sizeof scid, nullptr, 0,
+                                             reinterpret_cast<sockaddr*>(&q->local), q->local_len,
+                                             peer, len, q->cfg, ssl, false);
+  if (!qc) {
+    *err = "quiche refused the connection settings";
+    release_closed_now(static_cast<uint32_t>(idx));
+    endpoint_close(epi, epg);
+    return kErrQuicTls;
+  }
+  Conn& c = conns_[idx];
+  c.state = ConnState::Open;
+  c.proto = kProtoQuic;
+  c.endpoint = -1;
+  memcpy(&c.addr, peer, len);
+  c.addr_len = len;
+  c.quic = std::make_unique<ConnQuic>();
+  ConnQuic& cq = *c.quic;
+  cq.q = qc;
+  cq.ep = q;
+  cq.ep_index = epi;
+  cq.ep_gen = epg;
+  cq.tls = q->client;
+  cq.client = true;
+  cq.next_bidi = 0;  // client-initiated: bidirectional 0, 4, ...; unidirectional 2, 6, ...
+  cq.next_uni = 2;
+  q->client_conn = static_cast<uint32_t>(idx);
+  endpoints_[epi].quic = std::move(q);
+  ++counters_.conns_connected;
+  mark_dirty(static_cast<uint32_t>(idx));  // the Initial goes out with the next flush
+  return idx;
+}
+
+// ------------------------------------------------------------------ service: events, packets, timer
+
+void Shard::quic_service(uint32_t index, bool allow_events) {
+  Conn& c = conns_[index];
+  if (c.state != ConnState::Open || !c.quic) return;
+  ConnQuic& cq = *c.quic;
+  quiche_conn* q = cq.q;
+  if (allow_events) {
+    cq.events_more = false;
+    if (!cq.connected_sent &&
+        (quiche_conn_is_established(q) || (!cq.client && quiche_conn_is_in_early_data(q)))) {
+      if (!room(3)) {
+        cq.events_more = true;
+      } else {
+        cq.connected_sent = true;
+        c.opened = true;
+        if (cq.handshaking) {
+          cq.handshaking = false;
+          if (cq.ep->handshaking) --cq.ep->handshaking;
+        }
+        emit(kEvConnected, index, c.gen, kProtoQuic, cq.client ? 0 : c.endpoint_gen, 0, kConnectedTls,
+             cq.client ? -1 : c.endpoint);
+      }
+    }
+    if (cq.connected_sent && !cq.events_more) {
+      // Stream data: one pool slot per piece, lent to JS for this batch (flow control opens as
+      // the application is handed the bytes).
+      quiche_stream_iter* it = quiche_conn_readable(q);
+      uint64_t sid;
+      const uint32_t ss = pool_->slot_size();
+      while (!cq.events_more && quiche_stream_iter_next(it, &sid)) {
+        for (;;) {
+          if (!room(3)) { cq.events_more = true; break; }
+          int64_t s = pool_->acquire();
+          if (s < 0) { cq.events_more = true; wait_for_slot(index); break; }
+          bool fin = false;
+          uint64_t ec = 0;
+          ssize_t r = quiche_conn_stream_recv(q, sid, pool_->slot_ptr(static_cast<uint32_t>(s)), ss, &fin, &ec);
+          if (r >= 0) {
+            loaned_plain_.push_back(static_cast<uint32_t>(s));
+            emit(kEvStreamFrame, index, c.gen, kKindBinary,
+                 static_cast<uint32_t>(pool_->slot_offset(static_cast<uint32_t>(s))), static_cast<uint32_t>(r),
+                 static_cast<int32_t>(sid), fin ? kQuicFin : 0);
+            if (fin || static_cast<size_t>(r) < ss) break;
+            continue;
+          }
+          pool_->release(static_cast<uint32_t>(s));
+          if (r == QUICHE_ERR_STREAM_RESET)
+            emit(kEvQuicStreamReset, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(sid));
+          break;
+        }
+      }
+      quiche_stream_iter_free(it);
+      // Datagrams (RFC 9221).
+      while (!cq.events_more) {
+        ssize_t front = quiche_conn_dgram_recv_front_len(q);
+        if (front < 0) break;
+        if (!room(3)) { cq.events_more = true; break; }
+        if (static_cast<size_t>(front) > ss) {  // larger than a slot: cannot be lent, dropped
+          uint8_t sink[65536];
+          quiche_conn_dgram_recv(q, sink, sizeof sink);
+          continue;
+        }
+        int64_t s = pool_->acquire();
+        if (s < 0) { cq.events_more = true; wait_for_slot(index); break; }
+        ssize_t r = quiche_conn_dgram_recv(q, pool_->slot_ptr(static_cast<uint32_t>(s)), ss);
+        if (r < 0) { pool_->release(static_cast<uint32_t>(s)); break; }
+        loaned_plain_.push_back(static_cast<uint32_t>(s));
+        emit(kEvQuicDatagram, index, c.gen, 0, static_cast<uint32_t>(pool_->slot_offset(static_cast<uint32_t>(s))),
+             static_cast<uint32_t>(r), 0, 0);
+      }
+      // A write met the peer's stream limit: Writable (stream -1) once it allows more streams.
+      if (cq.want_streams && !cq.events_more && room(3) &&
+          (quiche_conn_peer_streams_left_bidi(q) > 0 || quiche_conn_peer_streams_left_uni(q) > 0)) {
+        cq.want_streams = false;
+        emit(kEvWritable, index, c.gen, 0, 0, 0, -1, 0);
+      }
+      // Streams that were told to wait: Writable once they have room again, StopSending when
+      // the peer asked us to stop.
+      for (size_t i = 0; i < cq.want_writable.size() && !cq.events_more;) {
+        uint64_t w = cq.want_writable[i];
+        if (!room(3)) { cq.events_more = true; break; }
+        ssize_t cap = quiche_conn_stream_capacity(q, w);
+        if (cap == QUICHE_ERR_STREAM_STOPPED) {
+          uint64_t ec = 0;
+          quiche_conn_stream_send(q, w, nullptr, 0, false, &ec);
+          emit(kEvQuicStopSending, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(w));
+          cq.stopped.push_back(w);
+        } else if (cap == 0 || cap == QUICHE_ERR_DONE) {
+          ++i;
+          continue;
+        } else if (cap > 0) {
+          emit(kEvWritable, index, c.gen, 0, 0, 0, static_cast<int32_t>(w), 0);
+        }
+        cq.want_writable[i] = cq.want_writable.back();
+        cq.want_writable.pop_back();
+      }
+    }
+  }
+  quic_send(index);
+  if (quiche_conn_is_closed(q)) {
+    begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
+    return;
+  }
+  uint64_t ns = quiche_conn_timeout_as_nanos(q);
+  uint64_t d = ns == UINT64_MAX ? UINT64_MAX : now_ms() + (ns + 999999) / 1000000;
+  if (d != cq.deadline) {
+    if (cq.timer != TimerWheel::kNone) timers_.cancel(cq.timer);
+    cq.timer = d == UINT64_MAX ? TimerWheel::kNone : timers_.add(d, kTimerQuic, index, c.gen);
+    cq.deadline = d;
+  }
+}
+
+void Shard::quic_timer(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  cq.timer = TimerWheel::kNone;
+  cq.deadline = UINT64_MAX;
+  quiche_conn_on_timeout(cq.q);
+  mark_dirty(index);
+}
+
+// Packets out: quiche writes each into a pool slot; packets of one size to one destination
+// form a GSO train (UDP_SEGMENT) of up to kIovMax, one sendmsg each.
+void Shard::quic_send(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  if (cq.ep_index >= endpoints_.size()) return;
+  Endpoint& e = endpoints_[cq.ep_index];
+  if (e.gen != cq.ep_gen || !e.open || e.closing) return;
+  const uint32_t ss = pool_->slot_size();
+  int64_t held = -1;  // a packet that could not join the last train
+  size_t held_len = 0;
+  quiche_send_info held_si{};
+  for (;;) {
+    uint32_t free = static_cast<uint32_t>(e.udp_tx.size()) - e.udp_queued;
+    if (free == 0) {
+      if (!cq.tx_blocked) {
+        cq.tx_blocked = true;
+        cq.ep->tx_waiters.push_back(index);
+      }
+      if (held >= 0) pool_->release(static_cast<uint32_t>(held));  // cannot happen (see below)
+      return;
+    }
+    uint32_t entry = e.udp_free;
+    UdpTx& t = e.udp_tx[entry];
+    t.nslots = 0;
+    t.shared = false;
+    // A train needs a second free entry for the packet that may not fit it.
+    uint32_t max_pkts = udp_probe_.gso && free >= 2 ? kIovMax : 1;
+    size_t seg = 0;
+    quiche_send_info si{};
+    sockaddr_storage to{};
+    socklen_t tolen = 0;
+    bool stop = false;
+    if (held >= 0) {
+      t.slots[0] = static_cast<uint32_t>(held);
+      t.iov[0].iov_base = pool_->slot_ptr(static_cast<uint32_t>(held));
+      t.iov[0].iov_len = held_len;
+      t.nslots = 1;
+      seg = held_len;
+      to = held_si.to;
+      tolen = held_si.to_len;
+      held = -1;
+    }
+    while (t.nslots < max_pkts) {
+      int64_t s = pool_->acquire();
+      if (s < 0) { wait_for_slot(index); stop = true; break; }
+      ssize_t w = quiche_conn_send(cq.q, pool_->slot_ptr(static_cast<uint32_t>(s)), ss, &si);
+      if (w < 0) { pool_->release(static_cast<uint32_t>(s)); stop = true; break; }
+      if (t.nslots == 0) {
+        seg = static_cast<size_t>(w);
+        to = si.to;
+        tolen = si.to_len;
+      } else if (si.to_len != tolen || memcmp(&si.to, &to, tolen) != 0 || static_cast<size_t>(w) > seg) {
+        held = s;
+        held_len = static_cast<size_t>(w);
+        held_si = si;
+        break;
+      }
+      t.slots[t.nslots] = static_cast<uint32_t>(s);
+      t.iov[t.nslots].iov_base = pool_->slot_ptr(static_cast<uint32_t>(s));
+      t.iov[t.nslots].iov_len = static_cast<size_t>(w);
+      ++t.nslots;
+      if (static_cast<size_t>(w) < seg) break;  // a shorter packet ends its train
+    }
+    if (t.nslots == 0) return;
+    gauges_.tx_ring.add(t.nslots);
+    cq.ep->stats.packets_out += t.nslots;
+    if (t.nslots > 1) ++cq.ep->stats.gso_trains;
+    for (uint32_t i = 0; i < t.nslots; ++i) c.bytes_out += t.iov[i].iov_len;
+    udp_submit(cq.ep_index, entry, reinterpret_cast<sockaddr*>(&to), tolen,
+               t.nslots > 1 ? static_cast<uint16_t>(seg) : 0);
+    if (stop && held < 0) return;
+  }
+}
+
+void Shard::quic_wake_tx(uint32_t ep) {
+  QuicEndpoint& qe = *endpoints_[ep].quic;
+  if (qe.tx_waiters.empty()) return;
+  for (uint32_t idx : qe.tx_waiters) {
+    Conn& c = conns_[idx];
+    if (c.quic) {
+      c.quic->tx_blocked = false;
+      mark_dirty(idx);
+    }
+  }
+  qe.tx_waiters.clear();
+}
+
+// ------------------------------------------------------------------ close
+
+void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  quiche_conn* q = cq.q;
+  if (!quiche_conn_is_closed(q) && !quiche_conn_is_draining(q)) {
+    // Our close (close(), shutdown, the endpoint closing): CONNECTION_CLOSE now.
+    if (!cq.close.known) quiche_conn_close(q, true, 0, nullptr, 0);
+    quic_send(index);
+  }
+  QuicCloseInfo& ci = cq.close;
+  bool app = false;
+  uint64_t code = 0;
+  const uint8_t* reason = nullptr;
+  size_t rlen = 0;
+  if (quiche_conn_peer_error(q, &app, &code, &reason, &rlen)) {
+    ci.peer = true;
+    *origin = kOriginPeer;
+  } else if (quiche_conn_local_error(q, &app, &code, &reason, &rlen)) {
+    ci.peer = false;
+    *origin = app || code == 0 ? kOriginLocal : kOriginError;
+  } else if (quiche_conn_is_timed_out(q)) {
+    ci.timed_out = true;
+    *origin = kOriginTimeout;
+  }
+  ci.known = true;
+  ci.app = app;
+  ci.code = code;
+  if (reason && rlen) ci.reason.assign(reinterpret_cast<const char*>(reason), rlen);
+  *err = clip_code(code);
+  if (cq.handshaking) {
+    cq.handshaking = false;
+    if (cq.ep->handshaking) --cq.ep->handshaking;
+    ++cq.ep->stats.handshakes_failed;
+  }
+  if (cq.timer != TimerWheel::kNone) {
+    timers_.cancel(cq.timer);
+    cq.timer = TimerWheel::kNone;
+  }
+}
+
+void Shard::quic_release(Conn& c) {
+  ConnQuic& cq = *c.quic;
+  uint32_t index = static_cast<uint32_t>(&c - conns_.data());
+  if (cq.timer != TimerWheel::kNone) timers_.cancel(cq.timer);
+  for (const std::string& id : cq.cids) {
+    auto it = cq.ep->cids.find(id);
+    if (it != cq.ep->cids.end() && it->second == index) cq.ep->cids.erase(it);
+  }
+  if (cq.tx_blocked) {
+    auto& w = cq.ep->tx_waiters;
+    w.erase(std::remove(w.begin(), w.end(), index), w.end());
+  }
+  if (cq.client) {
+    cq.ep->client_conn = UINT32_MAX;
+    if (cq.ep_index < endpoints_.size() && endpoints_[cq.ep_index].gen == cq.ep_gen &&
+        endpoints_[cq.ep_index].open && !endpoints_[cq.ep_index].closing)
+      endpoint_close(cq.ep_index, cq.ep_gen);
+  }
+  c.quic.reset();
+}
+
+void Shard::quic_endpoint_closing(uint32_t ep) {
+  QuicEndpoint& qe = *endpoints_[ep].quic;
+  if (!qe.certs) {  // a client's socket: its one connection
+    if (qe.client_conn != UINT32_MAX && conns_[qe.client_conn].state == ConnState::Open)
+      begin_close(qe.client_conn, 0, kOriginLocal);
+    return;
+  }
+  for (uint32_t i = 0; i < conns_.size(); ++i) {
+    Conn& c = conns_[i];
+    if (c.quic && c.quic->ep_index == ep && c.quic->ep_gen == endpoints_[ep].gen &&
+        c.state == ConnState::Open)
+      begin_close(i, 0, kOriginLocal);
+  }
+}
+
+// ------------------------------------------------------------------ calls
+
+int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, const uint8_t* data,
+                                 size_t len, bool fin) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
+  uint64_t ec = 0;
+  ssize_t r = quiche_conn_stream_send(cq->q, stream, data, len, fin, &ec);
+  if (r == QUICHE_ERR_DONE) r = 0;
+  if (r < 0) {
+    if (r == QUICHE_ERR_STREAM_LIMIT) {
+      cq->want_streams = true;  // Writable with stream -1 when the peer raises its limit
+      return kErrQuicStreamLimit;
+    }
+    if (r == QUICHE_ERR_STREAM_STOPPED) return kErrQuicStreamStopped;
+    return kErrQuicStreamState;
+  }
+  if ((stream & 1) == (cq->client ? 0u : 1u)) {  // one of ours: it (and every id below) is open now
+    uint64_t& opened = stream & 2 ? cq->opened_uni : cq->opened_bidi;
+    opened = std::max(opened, (stream >> 2) + 1);
+  }
+  if (static_cast<size_t>(r) < len &&
+      std::find(cq->want_writable.begin(), cq->want_writable.end(), stream) == cq->want_writable.end())
+    cq->want_writable.push_back(stream);
+  mark_dirty(index);
+  return r;
+}
+
+int Shard::quic_stream_shutdown(uint32_t index, uint32_t gen, uint64_t stream, bool read, uint64_t code) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  int r = quiche_conn_stream_shutdown(cq->q, stream, read ? QUICHE_SHUTDOWN_READ : QUICHE_SHUTDOWN_WRITE, code);
+  if (r < 0 && r != QUICHE_ERR_DONE) return kErrQuicStreamState;
+  mark_dirty(index);
+  return 0;
+}
+
+int64_t Shard::quic_open_stream(uint32_t index, uint32_t gen, bool uni) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  uint64_t& next = uni ? cq->next_uni : cq->next_bidi;
+  if (next > 0x7ffffff0) return kErrQuicStreamLimit;  // ids travel in 31 bits of an event
+  // An id past the peer's limit would open every id below it too: refuse it (Writable with
+  // stream -1 follows when the peer raises MAX_STREAMS) rather than hand it out.
+  uint64_t left = uni ? quiche_conn_peer_streams_left_uni(cq->q) : quiche_conn_peer_streams_left_bidi(cq->q);
+  if ((next >> 2) >= (uni ? cq->opened_uni : cq->opened_bidi) + left) {
+    cq->want_streams = true;
+    return kErrQuicStreamLimit;
+  }
+  int64_t id = static_cast<int64_t>(next);
+  next += 4;
+  return id;
+}
+
+int Shard::quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
+  ssize_t r = quiche_conn_dgram_send(cq->q, data, len);
+  if (r == QUICHE_ERR_DONE) return kErrQueueFull;
+  if (r < 0) return kErrQuicDatagram;
+  mark_dirty(index);
+  return 0;
+}
+
+int64_t Shard::quic_datagram_max(uint32_t index, uint32_t gen) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  ssize_t r = quiche_conn_dgram_max_writable_len(cq->q);
+  return r < 0 ? 0 : r;
+}
+
+int Shard::quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::string& reason) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  quiche_conn_close(cq->q, true, code, reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  cq->close.known = false;  // filled from quiche's local error by quic_begin_close
+  quic_send(index);
+  begin_close(index, 0, kOriginLocal);
+  return 0;
+}
+
+bool Shard::quic_alpn(uint32_t index, uint32_t gen, std::string* out) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->quic) return false;
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+  quiche_conn_application_proto(c->quic->q, &p, &n);
+  out->assign(reinterpret_cast<const char*>(p), p ? n : 0);
+  return true;
+}
+
+bool Shard::quic_close_info(uint32_t index, uint32_t gen, QuicCloseInfo* out) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->quic || !c->quic->close.known) return false;
+  *out = c->quic->close;
+  return true;
+}
+
+int Shard::quic_conn_stats(uint32_t index, uint32_t gen, TcpStats* out) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->quic) return kErrNotQuic;
+  quiche_stats st;
+  quiche_conn_stats(c->quic->q, &st);
+  quiche_path_stats ps{};
+  if (quiche_conn_path_stats(c->quic->q, 0, &ps) == 0) {
+    out->rtt_us = static_cast<uint32_t>(ps.rtt / 1000);
+    out->rttvar_us = static_cast<uint32_t>(ps.rttvar / 1000);
+    out->min_rtt_us = static_cast<uint32_t>(ps.min_rtt / 1000);
+    out->cwnd = static_cast<uint32_t>(ps.cwnd);
+    out->mss = static_cast<uint32_t>(ps.pmtu);
+    out->delivery_rate = ps.delivery_rate;
+  }
+  out->retransmits = static_cast<uint32_t>(st.retrans);
+  out->lost = static_cast<uint32_t>(st.lost);
+  out->bytes_sent = st.sent_bytes;
+  out->bytes_received = st.recv_bytes;
+  out->bytes_acked = st.acked_bytes;
+  out->bytes_retrans = st.stream_retrans_bytes;
+  out->bytes_in = c->bytes_in;
+  out->bytes_out = c->bytes_out;
+  return 0;
+}
+
+}  // namespace zio

@@ -1,0 +1,90 @@
+// native/shard/quic_conn.h — QUIC in the shard (DESIGN.md section 7): a UDP endpoint carries
+// many QUIC connections, found by the destination connection id of each packet; each one lives
+// in the shard's connection table (proto kProtoQuic, no fd of its own) with quiche's machine,
+// its timer in the shard's wheel, its packets sent through the endpoint's UDP queue (GSO).
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "driver/timer_wheel.h"
+#include "proto/quic/quic.h"
+#include "proto/tls/tls.h"
+
+struct quiche_config;
+struct quiche_conn;
+
+namespace zio {
+
+struct QuicCounters {
+  uint64_t accepted = 0, refused = 0, handshakes_failed = 0, packets_in = 0, packets_out = 0;
+  uint64_t dropped = 0, version_negotiations = 0, retries = 0, bad_tokens = 0, unknown_cid = 0;
+  uint64_t gso_trains = 0;
+};
+
+// Connection-id lookups by string_view (no allocation per packet).
+struct CidHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// A QUIC endpoint: a listener (server) or one client connection's socket.
+struct QuicEndpoint {
+  QuicEndpoint() = default;
+  QuicEndpoint(const QuicEndpoint&) = delete;
+  QuicEndpoint& operator=(const QuicEndpoint&) = delete;
+  ~QuicEndpoint();
+  quiche_config* cfg = nullptr;
+  quic::Settings settings;
+  std::shared_ptr<tls::CertSlot> certs;    // server: the context new handshakes start with
+  std::shared_ptr<tls::Context> client;    // client: its context (servername, CAs, ALPN, session)
+  std::unordered_map<std::string, uint32_t, CidHash, std::equal_to<>> cids;  // connection id bytes -> connection index
+  uint32_t client_conn = UINT32_MAX;       // a client endpoint's connection
+  uint32_t max_handshakes = 1000, handshaking = 0;
+  bool retry = false;                      // stateless retry before any state is kept
+  quic::RetryTokens tokens;
+  uint16_t slot = 0;                       // cluster slot in our connection ids (ScidGenerator)
+  std::vector<uint32_t> tx_waiters;        // connections that found the send queue full
+  sockaddr_storage local{};
+  socklen_t local_len = 0;
+  QuicCounters stats;
+};
+
+// How a QUIC connection ended (valid from its Disconnected until the batch ends).
+struct QuicCloseInfo {
+  bool known = false, app = false, peer = false, timed_out = false;
+  uint64_t code = 0;
+  std::string reason;
+};
+
+struct ConnQuic {
+  ConnQuic() = default;
+  ConnQuic(const ConnQuic&) = delete;
+  ConnQuic& operator=(const ConnQuic&) = delete;
+  ~ConnQuic();
+  quiche_conn* q = nullptr;
+  std::shared_ptr<QuicEndpoint> ep;
+  uint32_t ep_index = 0, ep_gen = 0;
+  std::shared_ptr<tls::Context> tls;       // keeps the SSL_CTX of its SSL alive
+  std::vector<std::string> cids;           // the ids it is found by in ep->cids
+  uint32_t timer = TimerWheel::kNone;
+  uint64_t deadline = UINT64_MAX;
+  bool connected_sent = false;             // Connected emitted
+  bool handshaking = true;                 // counted in ep->handshaking
+  bool events_more = false;                // events left for lack of event room or pool slots
+  bool tx_blocked = false;                 // on ep->tx_waiters
+  bool client = false;
+  bool want_streams = false;               // a write met the peer's stream limit: tell when it rises
+  uint64_t next_bidi = 0, next_uni = 0;    // our next stream ids
+  uint64_t opened_bidi = 0, opened_uni = 0;  // our streams opened in quiche (highest index written + 1)
+  std::vector<uint64_t> want_writable;     // streams told to wait (a Writable each follows)
+  std::vector<uint64_t> stopped;           // streams whose STOP_SENDING was reported
+  QuicCloseInfo close;
+};
+
+}  // namespace zio

@@ -1,0 +1,491 @@
+/**
+ * @zero-io/quic — QUIC (RFC 9000) servers and clients on zero-io's shard engine, with quiche's
+ * protocol machine in C++ and its packets on the shard's UDP path (GSO trains out, GRO in).
+ *
+ * Importing this package adds `quicListen`, `quicListenWith`, `quicConnect`, `quicConnectWith`,
+ * `openStream`, `streamEnd`, `streamReset`, `stopSending`, `sendDatagram`, `datagramMaxSize`,
+ * `quicClose`, `quicAlpn` and `quicStats` to `Io`, makes the stream form of
+ * `io.streamWrite(conn, stream, data)` and `io.sendDatagramBuffer` work on QUIC connections, and
+ * adds the `Datagram`, `StreamReset` and `StopSending` events. Stream data arrives as
+ * `StreamFrame` events with `stream` set and `fin` on a stream's last piece.
+ *
+ * TLS comes from `@zero-io/tcp` (a dependency): the same certificate options, and the same
+ * `CertReloadHandle` (`io.enableCertHotReload(ep).reloadQuicFromPem(cert, key)`).
+ * @module
+ */
+import { Io, IoError, SendBuffer, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
+import {
+  ERR, bindIp, boolOption, checkPort, describeValue, getTlsContexts, intOption, internalsOf, registerEventType,
+  registerEngineError, registerProtocolCloseReason, rejectUnknownKeys,
+} from '@zero-io/core/internal';
+import '@zero-io/tcp';
+import type { Pem, TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
+
+requireFeature('quic', '@zero-io/quic');
+
+const EV_STREAM_FRAME = 3;
+const EV_QUIC_DATAGRAM = 16;
+const EV_QUIC_STREAM_RESET = 17;
+const EV_QUIC_STOP_SENDING = 18;
+const PROTO_QUIC = 4;
+const QUIC_FIN = 2;
+
+/** Congestion controllers quiche offers. Only `'bbr2'` paces its packets (quiche's own pacer). */
+export type QuicCongestionControl = 'reno' | 'cubic' | 'bbr2';
+
+/** Transport settings shared by listeners and clients. */
+export interface QuicTransportOptions {
+  /**
+   * Application protocols (ALPN), in preference order; a peer must offer one of them or the
+   * handshake fails (TLS alert 120, QUIC error 0x178). @default ['zero-io']
+   */
+  alpn?: string[];
+  /** Close a connection after this long without a packet from the peer (0: never). @default 30000 */
+  idleTimeoutMs?: number;
+  /** Connection flow-control window: bytes the peer may send before we read them. @default 16 MiB */
+  initialMaxData?: number;
+  /** Per-stream flow-control window (bidirectional both ways, and unidirectional). @default 1 MiB */
+  initialMaxStreamData?: number;
+  /** Bidirectional streams the peer may open (MAX_STREAMS, raised as they close). @default 100 */
+  maxStreamsBidi?: number;
+  /** Unidirectional streams the peer may open. @default 100 */
+  maxStreamsUni?: number;
+  /** @default 'cubic' */
+  congestionControl?: QuicCongestionControl;
+  /** Datagram Packetization Layer PMTU Discovery (RFC 8899): probe for packets above maxUdpPayload. @default false */
+  pmtud?: boolean;
+  /** The largest UDP payload we send (1200 to 1472 on Ethernet paths). @default 1350 */
+  maxUdpPayload?: number;
+  /** Offer RFC 9221 datagrams (`sendDatagram`, `Datagram` events). @default true */
+  datagrams?: boolean;
+  /** Datagrams queued each way before sends fail with QueueFull / arrivals are dropped. @default 1024 */
+  datagramQueue?: number;
+}
+
+/** A QUIC listener's options ({@link Io.quicListenWith}). */
+export interface QuicListenConfig extends QuicTransportOptions {
+  /** `"host:port"`, `"[v6]:port"`, or a port (on 0.0.0.0). Port 0 picks a free one (read it with `io.localAddress(ep)`). */
+  addr: string | number;
+  /**
+   * The certificate: `{ cert, key }` (PEM text or file paths), or a whole `TlsServerConfig` of
+   * `@zero-io/tcp` (SNI certificates, passphrase). QUIC is TLS 1.3 only whatever the config says.
+   */
+  tls: TlsServerConfig;
+  /**
+   * Stateless retry (RFC 9000 section 8.1.2): a client's first Initial is answered with a Retry
+   * carrying an address-validation token (HMAC-SHA256, expires after 10 s, key rotated hourly);
+   * no state is kept until it comes back with it. Costs one round trip. @default false
+   */
+  retry?: boolean;
+  /** Connections in their handshake at once; Initials beyond are dropped (the client retries). @default 1000 */
+  maxHandshakes?: number;
+  /**
+   * Origins WebTransport sessions may come from (kept for @zero-io/webtransport; a plain QUIC
+   * connection has no origin). @default [] (any)
+   */
+  allowedOrigins?: string[];
+  /** SO_REUSEPORT on the UDP socket. @default false */
+  reusePort?: boolean;
+  /** UDP GRO on receive (coalesced packet trains), when the kernel has it. @default true */
+  gro?: boolean;
+}
+
+/** A QUIC client's options ({@link Io.quicConnectWith}). */
+export interface QuicConnectConfig extends QuicTransportOptions {
+  /** The server: an IP address (or `localhost`). Host names: not yet (see the README). */
+  host: string;
+  port: number;
+  /**
+   * TLS settings of `@zero-io/tcp` (`servername`, `ca`, `rejectUnauthorized`, `resume`), or true
+   * for the defaults (the system CAs, servername = host). A session the context kept from an
+   * earlier connection to the same name is offered for resumption. @default true
+   */
+  tls?: TlsClientConfig | true;
+}
+
+/** How a QUIC connection ended: read it in the Disconnected handler ({@link Io.quicCloseInfo}). */
+export interface QuicCloseInfo {
+  /** An application error code (CONNECTION_CLOSE 0x1d) rather than a transport one. */
+  readonly application: boolean;
+  /** The peer closed (its CONNECTION_CLOSE); false: we did, or the idle timer did. */
+  readonly byPeer: boolean;
+  /** Closed by the idle timeout (no packet for idleTimeoutMs). */
+  readonly idleTimeout: boolean;
+  /** The error code (0: NO_ERROR). Transport codes: RFC 9000 section 20.1; 0x100-0x1ff: TLS alerts. */
+  readonly code: number;
+  /** The reason phrase sent with the close. */
+  readonly reason: string;
+}
+
+/** A QUIC listener's counters ({@link Io.quicStats}). */
+export interface QuicStats {
+  readonly accepted: number;
+  /** Initials dropped: too many handshakes at once, or no room in the connection table. */
+  readonly refused: number;
+  readonly handshakesFailed: number;
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  /** Datagrams that were not QUIC, too short for an Initial, or that quiche refused. */
+  readonly dropped: number;
+  readonly versionNegotiations: number;
+  readonly retries: number;
+  /** Retry tokens that were forged, expired or for another address. */
+  readonly badTokens: number;
+  /** Short-header packets for a connection id we do not know (dropped; no stateless reset). */
+  readonly unknownConnectionId: number;
+  /** Sends that carried several packets (UDP GSO). */
+  readonly gsoTrains: number;
+}
+
+/** A datagram (RFC 9221) arrived on a QUIC connection. */
+export interface DatagramEvent {
+  readonly type: 'Datagram';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  /** The payload: a borrowed view into the pool (valid until the next poll). */
+  readonly data: Uint8Array;
+  readonly length: number;
+  readonly offset: number;
+}
+
+/** The peer reset a stream it was sending on (RESET_STREAM): no more data comes on it. */
+export interface StreamResetEvent {
+  readonly type: 'StreamReset';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  readonly stream: number;
+  /** The peer's application error code (its low 31 bits). */
+  readonly errorCode: number;
+}
+
+/** The peer asked us to stop sending on a stream (STOP_SENDING); quiche answered with RESET_STREAM. */
+export interface StopSendingEvent {
+  readonly type: 'StopSending';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  readonly stream: number;
+  readonly errorCode: number;
+}
+
+declare module '@zero-io/core' {
+  interface EventMap {
+    Datagram: DatagramEvent;
+    StreamReset: StreamResetEvent;
+    StopSending: StopSendingEvent;
+  }
+  interface StreamFrameEvent {
+    /** QUIC: this piece is the stream's last (the peer's FIN came with it; it may be empty). False for TCP. */
+    readonly fin: boolean;
+  }
+  interface ConnectedEvent {
+    /** QUIC: the negotiated application protocol (ALPN); null for other connections. */
+    readonly alpn: string | null;
+  }
+  interface WritableEvent {
+    /**
+     * QUIC: the stream that has room again after a short `streamWrite`; -1 when the peer raised
+     * its stream limit after a write was refused with 'stream limit' (open streams again). 0 for TCP.
+     */
+    readonly stream: number;
+  }
+  interface Io {
+    /**
+     * A QUIC listener on `addr` (UDP) with a certificate and key (PEM text or file paths), and the
+     * defaults of {@link QuicListenConfig} (ALPN `zero-io`). `Connected { protocol: 'quic' }`
+     * follows each handshake.
+     */
+    quicListen(addr: string | number, cert: Pem, key: Pem): EndpointId;
+    /** A QUIC listener with options. */
+    quicListenWith(config: QuicListenConfig): EndpointId;
+    /** A QUIC client connection to `"ip:port"` (defaults of {@link QuicConnectConfig}; certificate verified). */
+    quicConnect(addr: string): ConnId;
+    /**
+     * A QUIC client connection with options. Returns its id at once; `Connected` follows the
+     * handshake, or `Disconnected` with the QUIC error (e.g. 0x12a: the certificate was refused).
+     */
+    quicConnectWith(config: QuicConnectConfig): ConnId;
+    /**
+     * The id of a new stream of ours (`'bidi'`: both directions, `'uni'`: we send only); it
+     * opens on its first `streamWrite`. Throws InvalidArgument 'stream limit' when the peer
+     * allows no more streams of that kind now: a `Writable` event with `stream` -1 follows when
+     * it raises its limit (MAX_STREAMS). @default kind 'bidi'
+     */
+    openStream(conn: ConnId, kind?: 'bidi' | 'uni'): number;
+    /** Ends our side of a stream (FIN after what was written). Idempotent on a finished stream. */
+    streamEnd(conn: ConnId, stream: number): void;
+    /** Abandons sending on a stream (RESET_STREAM with an application error code). */
+    streamReset(conn: ConnId, stream: number, code?: number): void;
+    /** Asks the peer to stop sending on a stream (STOP_SENDING with an application error code). */
+    stopSending(conn: ConnId, stream: number, code?: number): void;
+    /**
+     * Sends a datagram (RFC 9221; unreliable, unordered). Throws PoolExhausted when the send
+     * queue (datagramQueue) is full, InvalidArgument when the peer does not take datagrams or it is larger than
+     * {@link Io.datagramMaxSize}.
+     */
+    sendDatagram(conn: ConnId, data: Uint8Array): void;
+    /** The largest datagram the connection takes now (0 when the peer did not offer datagrams). */
+    datagramMaxSize(conn: ConnId): number;
+    /** Closes with an application error code and reason (CONNECTION_CLOSE 0x1d). */
+    quicClose(conn: ConnId, code?: number, reason?: string): void;
+    /** The negotiated ALPN of a QUIC connection (null before its handshake, or for another protocol). */
+    quicAlpn(conn: ConnId): string | null;
+    /** How a QUIC connection ended: answers in its Disconnected handler (null elsewhere). */
+    quicCloseInfo(conn: ConnId): QuicCloseInfo | null;
+    /** A QUIC listener's counters (null for another endpoint). */
+    quicStats(ep: EndpointId): QuicStats | null;
+  }
+}
+
+// ---- events ----
+
+interface Cursor { _io(): Io; _base(): number; conn: ConnId }
+
+function borrowExpired(): IoError {
+  return new IoError('BorrowExpired',
+    'a QUIC event was read after its handler call returned: events are borrowed (one reused object). Copy what you need during the call.');
+}
+// Reset / stop-sending records: code = the peer's error code (the cursor's errorCode), aux = the stream.
+registerEventType(EV_QUIC_DATAGRAM, 'Datagram', {});
+registerEventType(EV_QUIC_STREAM_RESET, 'StreamReset', {}, 7);
+registerEventType(EV_QUIC_STOP_SENDING, 'StopSending', {}, 7);
+registerEventType(EV_STREAM_FRAME, 'StreamFrame', {
+  fin: {
+    get(this: Cursor) {
+      const io = this._io();
+      const b = this._base();
+      if (io._i32[b] !== EV_STREAM_FRAME) throw borrowExpired();
+      return (io._i32[b + 7] & QUIC_FIN) !== 0;
+    },
+    configurable: true,
+  },
+});
+registerEventType(1, 'Connected', {
+  alpn: {
+    get(this: Cursor) {
+      const io = this._io();
+      if (io._i32[this._base() + 3] !== PROTO_QUIC) return null;
+      return io._native.quicAlpn(io._shard, this.conn) || null;
+    },
+    configurable: true,
+  },
+});
+
+// ---- Disconnected reasons ----
+
+const TRANSPORT_ERRORS: Record<number, string> = {
+  0x0: 'NO_ERROR', 0x1: 'INTERNAL_ERROR', 0x2: 'CONNECTION_REFUSED', 0x3: 'FLOW_CONTROL_ERROR',
+  0x4: 'STREAM_LIMIT_ERROR', 0x5: 'STREAM_STATE_ERROR', 0x6: 'FINAL_SIZE_ERROR', 0x7: 'FRAME_ENCODING_ERROR',
+  0x8: 'TRANSPORT_PARAMETER_ERROR', 0x9: 'CONNECTION_ID_LIMIT_ERROR', 0xa: 'PROTOCOL_VIOLATION', 0xb: 'INVALID_TOKEN',
+  0xc: 'APPLICATION_ERROR', 0xd: 'CRYPTO_BUFFER_EXCEEDED', 0xe: 'KEY_UPDATE_ERROR', 0xf: 'AEAD_LIMIT_REACHED',
+  0x10: 'NO_VIABLE_PATH',
+};
+const TLS_ALERTS: Record<number, string> = {
+  10: 'unexpected_message', 20: 'bad_record_mac', 40: 'handshake_failure', 42: 'bad_certificate',
+  43: 'unsupported_certificate', 44: 'certificate_revoked', 45: 'certificate_expired', 46: 'certificate_unknown',
+  47: 'illegal_parameter', 48: 'unknown_ca', 50: 'decode_error', 51: 'decrypt_error', 70: 'protocol_version',
+  80: 'internal_error', 109: 'missing_extension', 110: 'unsupported_extension', 112: 'unrecognized_name',
+  116: 'certificate_required', 120: 'no_application_protocol',
+};
+
+/** A QUIC error code's name: a transport error, a TLS alert (CRYPTO_ERROR), or an application code. */
+export function quicErrorName(code: number, application: boolean): string {
+  if (application) return `application error ${code}`;
+  if (code >= 0x100 && code <= 0x1ff) {
+    const alert = code - 0x100;
+    return `CRYPTO_ERROR 0x${code.toString(16)} (TLS alert ${TLS_ALERTS[alert] ?? alert})`;
+  }
+  return `${TRANSPORT_ERRORS[code] ?? 'transport error'} (0x${code.toString(16)})`;
+}
+
+registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
+  const info = io.quicCloseInfo(conn);
+  if (info === null) return code === 0 ? 'closed' : `QUIC error ${code}`;
+  if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
+  const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
+  const why = info.code === 0 ? 'NO_ERROR' : quicErrorName(info.code, info.application);
+  return `QUIC ${who}: ${why}${info.reason ? ` "${info.reason}"` : ''}`;
+});
+
+// ---- options ----
+
+const TRANSPORT_KEYS = ['alpn', 'idleTimeoutMs', 'initialMaxData', 'initialMaxStreamData', 'maxStreamsBidi', 'maxStreamsUni',
+  'congestionControl', 'pmtud', 'maxUdpPayload', 'datagrams', 'datagramQueue'];
+
+function transport(c: QuicTransportOptions, what: string): Record<string, unknown> {
+  const alpn = c.alpn ?? ['zero-io'];
+  if (!Array.isArray(alpn) || alpn.length === 0 || alpn.some((a) => typeof a !== 'string' || a.length === 0 || Buffer.byteLength(a) > 255)) {
+    throw new IoError('InvalidConfig', `${what}: alpn must be a non-empty list of protocol names (1 to 255 bytes each), got ${describeValue(c.alpn)}`, { key: 'alpn' });
+  }
+  const cc = c.congestionControl ?? 'cubic';
+  if (!['reno', 'cubic', 'bbr2'].includes(cc)) {
+    throw new IoError('InvalidConfig', `${what}: congestionControl is 'reno', 'cubic' or 'bbr2', got ${describeValue(cc)}`, { key: 'congestionControl' });
+  }
+  const big = 2 ** 52;
+  return {
+    alpn,
+    idleTimeoutMs: intOption(c.idleTimeoutMs, 30_000, 0, 86_400_000, 'idleTimeoutMs', what),
+    initialMaxData: intOption(c.initialMaxData, 16 << 20, 0, big, 'initialMaxData', what),
+    initialMaxStreamData: intOption(c.initialMaxStreamData, 1 << 20, 0, big, 'initialMaxStreamData', what),
+    maxStreamsBidi: intOption(c.maxStreamsBidi, 100, 0, 1 << 28, 'maxStreamsBidi', what),
+    maxStreamsUni: intOption(c.maxStreamsUni, 100, 0, 1 << 28, 'maxStreamsUni', what),
+    congestionControl: cc,
+    pmtud: boolOption(c.pmtud, false, 'pmtud', what),
+    maxUdpPayload: intOption(c.maxUdpPayload, 1350, 1200, 1472, 'maxUdpPayload', what),
+    datagrams: boolOption(c.datagrams, true, 'datagrams', what),
+    datagramQueue: intOption(c.datagramQueue, 1024, 1, 65_536, 'datagramQueue', what),
+  };
+}
+
+function tlsContexts(what: string) {
+  const t = getTlsContexts();
+  if (t === null) throw new IoError('FeatureMissing', `${what}: QUIC takes its TLS from @zero-io/tcp, which did not load`, { feature: 'tcp' });
+  return t;
+}
+
+const QUIC_ERRORS: [number, string][] = [
+  [ERR.NOT_QUIC, 'the connection is not a QUIC connection (TCP and UDS connections take stream 0 only)'],
+  [ERR.QUIC_STREAM_STATE, "the stream is not open for this (finished, reset, or the peer's unidirectional stream)"],
+  [ERR.QUIC_STREAM_LIMIT, 'stream limit: the peer allows no more streams of this kind now (wait for one to finish; the peer raises MAX_STREAMS)'],
+  [ERR.QUIC_STREAM_STOPPED, 'the peer asked us to stop sending on this stream (a StopSending event tells the code)'],
+  [ERR.QUIC_NOT_READY, 'the handshake has not finished (wait for Connected)'],
+  [ERR.QUIC_DATAGRAM, 'the peer takes no datagrams, or the datagram is larger than io.datagramMaxSize(conn)'],
+];
+for (const [code, text] of QUIC_ERRORS) registerEngineError(code, (what) => new IoError('InvalidArgument', `${what}: ${text}`));
+
+function quicCheck(io: Io, r: number, what: string, _conn: ConnId): number {
+  if (r === ERR.QUEUE_FULL) {
+    throw new IoError('PoolExhausted', `${what}: the datagram send queue is full (datagramQueue datagrams waiting): send fewer, or raise datagramQueue`);
+  }
+  return r >= 0 ? r : internalsOf(io).check(r, what);
+}
+
+// ---- listening and connecting ----
+
+Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicListenConfig): EndpointId {
+  const what = 'quicListenWith';
+  if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
+  rejectUnknownKeys(config, ['addr', 'tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'reusePort', 'gro', ...TRANSPORT_KEYS], what);
+  const { host, port } = parseHostPort(config.addr, what);
+  if (config.tls === null || typeof config.tls !== 'object') {
+    throw new IoError('InvalidConfig', `${what}: tls must be { cert, key } (PEM text or file paths)`, { key: 'tls' });
+  }
+  const settings: Record<string, unknown> = {
+    ...transport(config, what),
+    retry: boolOption(config.retry, false, 'retry', what),
+    maxHandshakes: intOption(config.maxHandshakes, 1000, 1, 1 << 20, 'maxHandshakes', what),
+  };
+  const t = tlsContexts(what);
+  // The TLS context answers ALPN from the same list (BoringSSL needs ALPN for QUIC).
+  const tls = { ...config.tls, alpn: settings.alpn as string[] };
+  const slot = t.serverSlot(tls, what);
+  const { native, shard } = internalsOf(this);
+  const udp = { reusePort: boolOption(config.reusePort, false, 'reusePort', what), gro: boolOption(config.gro, true, 'gro', what), sendQueue: 4096 };
+  let ep: number;
+  try {
+    ep = native.quicListen(shard, bindIp(host, what), checkPort(port, what), slot, settings, udp);
+  } catch (e) {
+    throw e instanceof IoError ? e : new IoError('InvalidConfig', `${what}: ${(e as Error).message}`);
+  }
+  if (ep < 0) internalsOf(this).check(ep, what);
+  t.registerEndpoint(this, ep as EndpointId, slot, tls);
+  return ep as EndpointId;
+};
+
+Io.prototype.quicListen = function quicListen(this: Io, addr: string | number, cert: Pem, key: Pem): EndpointId {
+  return this.quicListenWith({ addr, tls: { cert, key } });
+};
+
+Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicConnectConfig): ConnId {
+  const what = 'quicConnectWith';
+  if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
+  rejectUnknownKeys(config, ['host', 'port', 'tls', ...TRANSPORT_KEYS], what);
+  const host = config.host === 'localhost' ? '127.0.0.1' : config.host;
+  if (typeof host !== 'string' || !/^[0-9.]+$|:/.test(host)) {
+    throw new IoError('InvalidAddress', `${what}: host must be an IP address (or localhost) for now, got ${describeValue(config.host)}`, { address: String(config.host) });
+  }
+  const port = checkPort(config.port, what);
+  const settings = transport(config, what);
+  const t = tlsContexts(what);
+  const base: TlsClientConfig = config.tls === undefined || config.tls === true ? {} : config.tls;
+  const tls: TlsClientConfig = { ...base, alpn: settings.alpn as string[], servername: base.servername ?? config.host };
+  const id = t.clientContext(tls, config.host, what);
+  const { native, shard } = internalsOf(this);
+  const r = native.quicConnect(shard, host.startsWith('[') ? host.slice(1, -1) : host, port, id, settings);
+  if (r < 0) internalsOf(this).check(r, what);
+  return r as ConnId;
+};
+
+Io.prototype.quicConnect = function quicConnect(this: Io, addr: string): ConnId {
+  const { host, port } = parseHostPort(addr, 'quicConnect');
+  return this.quicConnectWith({ host, port });
+};
+
+// ---- streams and datagrams ----
+
+function streamId(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+    throw new IoError('InvalidArgument', `${what}: stream must be a stream id (an integer from 0), got ${describeValue(v)}`);
+  }
+  return v;
+}
+function appCode(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) {
+    throw new IoError('InvalidArgument', `${what}: code must be a non-negative integer, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+Io.prototype.openStream = function openStream(this: Io, conn: ConnId, kind: 'bidi' | 'uni' = 'bidi'): number {
+  if (kind !== 'bidi' && kind !== 'uni') throw new IoError('InvalidArgument', `openStream: kind is 'bidi' or 'uni', got ${describeValue(kind)}`);
+  return quicCheck(this, this._native.quicOpenStream(this._shard, conn, kind === 'uni'), 'openStream', conn);
+};
+
+Io.prototype.streamEnd = function streamEnd(this: Io, conn: ConnId, stream: number): void {
+  quicCheck(this, this._native.streamWriteTo(this._shard, conn, streamId(stream, 'streamEnd'), null, true), 'streamEnd', conn);
+};
+
+Io.prototype.streamReset = function streamReset(this: Io, conn: ConnId, stream: number, code = 0): void {
+  quicCheck(this, this._native.quicStreamShutdown(this._shard, conn, streamId(stream, 'streamReset'), false, appCode(code, 'streamReset')), 'streamReset', conn);
+};
+
+Io.prototype.stopSending = function stopSending(this: Io, conn: ConnId, stream: number, code = 0): void {
+  quicCheck(this, this._native.quicStreamShutdown(this._shard, conn, streamId(stream, 'stopSending'), true, appCode(code, 'stopSending')), 'stopSending', conn);
+};
+
+Io.prototype.sendDatagram = function sendDatagram(this: Io, conn: ConnId, data: Uint8Array): void {
+  if (!(data instanceof Uint8Array)) throw new IoError('InvalidArgument', `sendDatagram: data must be a Uint8Array (or Buffer), got ${describeValue(data)}`);
+  quicCheck(this, this._native.quicDatagram(this._shard, conn, data), 'sendDatagram', conn);
+};
+
+Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
+  if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', `sendDatagramBuffer: expected a SendBuffer, got ${describeValue(buf)}`);
+  // The datagram is copied into quiche's queue: the buffer is released at once.
+  quicCheck(this, this._native.quicDatagram(this._shard, conn, buf.bytes.subarray(0, buf.length)), 'sendDatagramBuffer', conn);
+  buf.release();
+};
+
+Io.prototype.datagramMaxSize = function datagramMaxSize(this: Io, conn: ConnId): number {
+  return quicCheck(this, this._native.quicDatagramMax(this._shard, conn), 'datagramMaxSize', conn);
+};
+
+Io.prototype.quicClose = function quicClose(this: Io, conn: ConnId, code = 0, reason = ''): void {
+  const r = this._native.quicClose(this._shard, conn, appCode(code, 'quicClose'), String(reason).slice(0, 1000));
+  if (r === ERR.CLOSING) return;
+  quicCheck(this, r, 'quicClose', conn);
+};
+
+Io.prototype.quicAlpn = function quicAlpn(this: Io, conn: ConnId): string | null {
+  return this._native.quicAlpn(this._shard, conn) || null;
+};
+
+Io.prototype.quicCloseInfo = function quicCloseInfo(this: Io, conn: ConnId): QuicCloseInfo | null {
+  const r = this._native.quicCloseInfo(this._shard, conn);
+  if (r === null) return null;
+  return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4] });
+};
+
+Io.prototype.quicStats = function quicStats(this: Io, ep: EndpointId): QuicStats | null {
+  const r = this._native.quicStats(this._shard, ep);
+  return r === null ? null : Object.freeze(r) as unknown as QuicStats;
+};
+

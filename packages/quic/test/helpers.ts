@@ -1,0 +1,122 @@
+// Helpers of the QUIC tests: one Io that is server and client at once (two shards' worth of
+// connections on one event loop), an echo server, and a bulk client that checks every byte.
+import { createHash } from 'node:crypto';
+import { Io, type ConnId, type EndpointId, type Event } from '@zero-io/core';
+import '@zero-io/quic';
+import type { QuicListenConfig } from '@zero-io/quic';
+import { makePki, type Pki } from '../../tcp/test/tls-helpers.js';
+
+export { makePki, type Pki };
+
+export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export function pattern(size: number, seed = 7): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + seed) & 255;
+  return b;
+}
+
+/**
+ * Echo on every server-side connection of `io` (connections not in `clients`): each stream's
+ * bytes go back on it, FIN for FIN, with Writable honoured; datagrams are echoed.
+ */
+export function echoServer(io: Io, clients: Set<ConnId>): (ev: Event) => boolean {
+  const queues = new Map<string, { bufs: Buffer[]; fin: boolean }>();
+  const pump = (conn: ConnId, stream: number) => {
+    const k = `${conn}/${stream}`;
+    const q = queues.get(k);
+    if (!q) return;
+    while (q.bufs.length) {
+      const b = q.bufs[0];
+      const n = io.streamWrite(conn, stream, b);
+      if (n < b.length) {
+        q.bufs[0] = b.subarray(n);
+        return;
+      }
+      q.bufs.shift();
+    }
+    if (q.fin) {
+      io.streamEnd(conn, stream);
+      queues.delete(k);
+    }
+  };
+  return (ev) => {
+    if (clients.has(ev.conn)) return false;
+    if (ev.type === 'StreamFrame') {
+      const k = `${ev.conn}/${ev.stream}`;
+      let q = queues.get(k);
+      if (!q) queues.set(k, (q = { bufs: [], fin: false }));
+      if (ev.length) q.bufs.push(Buffer.from(ev.data));
+      if (ev.fin) q.fin = true;
+      pump(ev.conn, ev.stream);
+      return true;
+    }
+    if (ev.type === 'Writable') {
+      pump(ev.conn, ev.stream);
+      return true;
+    }
+    if (ev.type === 'Datagram') {
+      io.sendDatagram(ev.conn, ev.data);
+      return true;
+    }
+    if (ev.type === 'Disconnected') {
+      for (const k of queues.keys()) if (k.startsWith(`${ev.conn}/`)) queues.delete(k);
+    }
+    return false;
+  };
+}
+
+/** A client side that writes `payload` on `streams` streams (Writable honoured) and hashes the echo. */
+export class BulkClient {
+  readonly results = new Map<number, string>();
+  private sent = new Map<number, number>();
+  private hashes = new Map<number, ReturnType<typeof createHash>>();
+  constructor(private io: Io, readonly conn: ConnId, private payload: Buffer) {}
+  open(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const s = this.io.openStream(this.conn);
+      this.sent.set(s, 0);
+      this.hashes.set(s, createHash('sha256'));
+      this.pump(s);
+    }
+  }
+  pump(s: number): void {
+    let off = this.sent.get(s);
+    if (off === undefined) return;
+    while (off < this.payload.length) {
+      const n = this.io.streamWrite(this.conn, s, this.payload.subarray(off));
+      if (n === 0) break;
+      off += n;
+    }
+    this.sent.set(s, off);
+    if (off === this.payload.length) {
+      this.io.streamEnd(this.conn, s);
+      this.sent.delete(s);
+    }
+  }
+  onEvent(ev: Event): void {
+    if (ev.conn !== this.conn) return;
+    if (ev.type === 'Writable') this.pump(ev.stream);
+    if (ev.type === 'StreamFrame') {
+      this.hashes.get(ev.stream)?.update(ev.data);
+      if (ev.fin) this.results.set(ev.stream, this.hashes.get(ev.stream)!.digest('hex'));
+    }
+  }
+}
+
+/** An Io with a QUIC listener on 127.0.0.1:0 (certificate of `pki`) and its port. */
+export function listener(pki: Pki, extra: Partial<QuicListenConfig> = {}): { io: Io; ep: EndpointId; port: number } {
+  const io = new Io();
+  const ep = io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, ...extra });
+  return { io, ep, port: io.localAddress(ep).port };
+}
