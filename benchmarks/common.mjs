@@ -1,6 +1,9 @@
 // Helpers shared by the benchmark suites (run.mjs, http.mjs): free ports, medians, number
 // formatting, Markdown tables, time stamps, pinned child processes.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -110,4 +113,25 @@ export class Pinned {
     clearTimeout(t);
     return r;
   }
+}
+
+/** A directory holding a fresh self-signed ECDSA P-256 cert.pem / key.pem for localhost (openssl CLI). */
+export function selfSignedDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  return dir;
+}
+
+/** CPU time (utime + stime, clock ticks of 1/100 s) a process has used, from /proc. */
+export const cpuTicks = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+
+/** Starts `node <args>` pinned to `cpu` and resolves once its stderr says `waitFor`. */
+export function startNodePinned(cpu, args, waitFor) {
+  const p = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; if (err.includes(waitFor)) resolve(p); });
+    p.on('exit', (c) => { if (c !== null) process.stderr.write(`${args[0]} exited ${c}: ${err}\n`); reject(new Error(`${args[0]} exited ${c}: ${err}`)); });
+  });
 }

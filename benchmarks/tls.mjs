@@ -5,30 +5,16 @@
 //
 // Server pinned to CPU 0, client to CPU 1. Server CPU (utime+stime from /proc) is sampled over
 // the client's measured window. BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3).
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuTicks as ticks, selfSignedDir, startNodePinned as start } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const dir = mkdtempSync(join(tmpdir(), 'zio-tls-bench-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-  '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-
-const ticks = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+const dir = selfSignedDir('zio-tls-bench-');
 const HZ = 100;
-
-function start(cpu, args, waitFor) {
-  const p = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    p.stderr.on('data', (d) => { err += d; if (err.includes(waitFor)) resolve(p); });
-    p.on('exit', (c) => { if (c !== null) process.stderr.write(`${args[0]} exited ${c}: ${err}\n`); reject(new Error(`${args[0]} exited ${c}: ${err}`)); });
-  });
-}
 
 async function run(server, mode, conns, size) {
   const port = 10000 + Math.floor(Math.random() * 20000);  // below the ephemeral range

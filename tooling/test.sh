@@ -30,7 +30,7 @@ if node tooling/build-native.mjs --sanitize >test-results/asan-build.log 2>&1; t
   # The shard tests again on the epoll backend (ctest registers them as *.epoll too).
   if [ $asan_rc -eq 0 ]; then
     ZERO_IO_BACKEND=epoll ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      ./native/build-asan/zio_native_tests --gtest_brief=1 --gtest_filter='Shard*:Http1Conn*' --gtest_output=xml:"$PWD/test-results/native-asan-epoll.xml" >>test-results/asan.log 2>&1
+      ./native/build-asan/zio_native_tests --gtest_brief=1 --gtest_filter='Shard*:Http1Conn*:QuicConn*' --gtest_output=xml:"$PWD/test-results/native-asan-epoll.xml" >>test-results/asan.log 2>&1
     asan_rc=$?
     asan_results+=(test-results/native-asan-epoll.xml)
   fi

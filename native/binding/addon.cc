@@ -181,6 +181,9 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("quicAlpn", &ZeroIo::QuicAlpn),
       InstanceMethod("quicCloseInfo", &ZeroIo::QuicCloseInfo),
       InstanceMethod("quicStats", &ZeroIo::QuicStats),
+      InstanceMethod("quicStreamPull", &ZeroIo::QuicStreamPull),
+      InstanceMethod("streamReadFrom", &ZeroIo::QuicStreamRead),
+      InstanceMethod("quicMigration", &ZeroIo::QuicMigration),
   });
 }
 

@@ -333,6 +333,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value QuicAlpn(const Napi::CallbackInfo& info);
   Napi::Value QuicCloseInfo(const Napi::CallbackInfo& info);
   Napi::Value QuicStats(const Napi::CallbackInfo& info);
+  Napi::Value QuicStreamPull(const Napi::CallbackInfo& info);
+  Napi::Value QuicStreamRead(const Napi::CallbackInfo& info);
+  Napi::Value QuicMigration(const Napi::CallbackInfo& info);
 
   // ---- TLS ----
   static std::string Str(Napi::Object o, const char* k);
@@ -457,6 +460,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value WsProtocol(const Napi::CallbackInfo& info);
   Napi::Value WsStats(const Napi::CallbackInfo& info);
   std::string ws_arena_, ws_topic_;
+  // QUIC client configurations by settings (binding/quic.cc): shared, at most 16.
+  std::unordered_map<std::string, std::shared_ptr<quiche_config>> quic_configs_;
   std::set<std::string> ws_reasons_;  // wsReject reasons (a connection's error points at one)
 
   std::vector<std::unique_ptr<ShardSlot>> shards_;

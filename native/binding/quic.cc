@@ -62,11 +62,13 @@ Napi::Value ZeroIo::QuicListen(const Napi::CallbackInfo& info) {
   q->settings = ReadSettings(o, true);
   q->certs = std::move(slot);
   q->retry = Flag(o, "retry", false);
+  q->gso = Flag(o, "gso", true);
   q->max_handshakes = static_cast<uint32_t>(Num(o, "maxHandshakes", 1000));
   q->slot = static_cast<uint16_t>(static_cast<uint32_t>(Num(o, "cidSlot", 0)) & zio::quic::kSlotMask);
   std::string err;
-  q->cfg = zio::quic::make_config(q->settings, &err);
-  if (!q->cfg) throw IoError(env, "InvalidArgument", "quicListen: " + err);
+  q->cfg_hold = zio::quic::shared_config(q->settings, &err);
+  if (!q->cfg_hold) throw IoError(env, "InvalidArgument", "quicListen: " + err);
+  q->cfg = q->cfg_hold.get();
   zio::UdpOptions u = ReadUdpOptions(info[5]);
   u.gro = u.gro && s->shard->gro_available();
   const char* op = nullptr;
@@ -94,8 +96,18 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   q->settings = ReadSettings(info[4].As<Napi::Object>(), false);
   q->client = std::move(ctx);
   std::string err;
-  q->cfg = zio::quic::make_config(q->settings, &err);
-  if (!q->cfg) throw IoError(env, "InvalidArgument", "quicConnect: " + err);
+  // Clients with the same settings share one quiche configuration (making one loads the
+  // system trust store: milliseconds per connect otherwise). At most 16 kept.
+  std::string key = zio::quic::settings_key(q->settings);
+  auto hit = quic_configs_.find(key);
+  if (hit == quic_configs_.end()) {
+    auto cfg = zio::quic::shared_config(q->settings, &err);
+    if (!cfg) throw IoError(env, "InvalidArgument", "quicConnect: " + err);
+    if (quic_configs_.size() >= 16) quic_configs_.erase(quic_configs_.begin());
+    hit = quic_configs_.emplace(key, std::move(cfg)).first;
+  }
+  q->cfg_hold = hit->second;
+  q->cfg = q->cfg_hold.get();
   int64_t r = s->shard->quic_connect(reinterpret_cast<sockaddr*>(&ss), len, std::move(q), &err);
   if (r == zio::kErrQuicTls) throw IoError(env, "InvalidConfig", "quicConnect: " + err);
   if (r < 0) return SyscallResult(env, r, "quicConnect");
@@ -105,26 +117,21 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, JoinId(idx, s->shard->conn_gen(idx)));
 }
 
-// streamWriteTo(shard, conn, stream, data, fin[, offset, length]) -> bytes taken or a code (core's
+// streamWriteTo(shard, conn, stream, fin, data[, offset, length]) -> bytes taken or a code (core's
 // stream form of streamWrite: QUIC streams, or stream 0 of a TCP / UDS connection)
 Napi::Value ZeroIo::QuicStreamWrite(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
     const uint8_t* d = nullptr;
     size_t n = 0;
-    if (!info[3].IsUndefined() && !info[3].IsNull()) ReadBytes(info, 3, "streamWrite", &d, &n);
-    if (info.Length() > 6 && info[5].IsNumber() && info[6].IsNumber()) {
-      double off = info[5].As<Napi::Number>().DoubleValue(), l = info[6].As<Napi::Number>().DoubleValue();
-      if (!(off >= 0) || !(l >= 0) || off + l > static_cast<double>(n))
-        throw IoError(info.Env(), "InvalidArgument", "streamWrite: offset/length outside the data");
-      d += static_cast<size_t>(off);
-      n = static_cast<size_t>(l);
-    }
+    if (!info[4].IsUndefined() && !info[4].IsNull()) ReadBytes(info, 4, "streamWrite", &d, &n);
     uint64_t stream = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
-    bool fin = info[4].ToBoolean();
+    bool fin = info[3].ToBoolean();
     int64_t r;
-    if (s->shard->conn_proto(idx, gen) == zio::kProtoQuic) r = s->shard->quic_stream_write(idx, gen, stream, d, n, fin);
+    int proto = s->shard->conn_proto(idx, gen);
+    if (proto == zio::kProtoQuic) r = s->shard->quic_stream_write(idx, gen, stream, d, n, fin);
+    else if (proto < 0) r = zio::kErrStaleId;
     else if (stream == 0 && !fin) r = s->shard->conn_write(idx, gen, d, n);  // TCP / UDS: stream 0
-    else r = s->shard->conn_proto(idx, gen) < 0 ? zio::kErrStaleId : zio::kErrNotQuic;
+    else r = zio::kErrNotQuic;
     if (r >= 0 && s->driver && !s->in_batch) s->shard->flush(false);
     return Napi::Number::New(info.Env(), static_cast<double>(r));
   });
@@ -138,6 +145,56 @@ Napi::Value ZeroIo::QuicStreamShutdown(const Napi::CallbackInfo& info) {
     int r = s->shard->quic_stream_shutdown(idx, gen, stream, info[3].ToBoolean(), code);
     if (r == 0 && s->driver && !s->in_batch) s->shard->flush(false);
     return Napi::Number::New(info.Env(), r);
+  });
+}
+
+// quicStreamPull(shard, conn, stream, on) -> 0 or a code
+Napi::Value ZeroIo::QuicStreamPull(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    uint64_t stream = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
+    int r = s->shard->quic_stream_pull(idx, gen, stream, info[3].ToBoolean());
+    if (r == 0) Nudge(s);
+    return Napi::Number::New(info.Env(), r);
+  });
+}
+
+// streamReadFrom(shard, conn, stream, buf) -> bytes read, -1 at the stream's end, a negative
+// code (kErrWrongKind: not QUIC), or [kErrQuicStreamReset, code]
+Napi::Value ZeroIo::QuicStreamRead(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    Napi::Env env = info.Env();
+    int proto = s->shard->conn_proto(idx, gen);
+    if (proto != zio::kProtoQuic) return Napi::Number::New(env, proto < 0 ? zio::kErrStaleId : zio::kErrWrongKind);
+    napi_typedarray_type t;
+    size_t cap = 0;
+    void* d = nullptr;
+    if (napi_get_typedarray_info(env, info[3], &t, &cap, &d, nullptr, nullptr) != napi_ok || t != napi_uint8_array)
+      throw IoError(env, "InvalidArgument", "streamRead: buf must be a Uint8Array (or Buffer)");
+    uint64_t stream = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
+    bool fin = false;
+    uint64_t code = 0;
+    int64_t r = s->shard->quic_stream_read(idx, gen, stream, static_cast<uint8_t*>(d), cap, &fin, &code);
+    if (r == zio::kErrQuicStreamReset) {
+      Napi::Array a = Napi::Array::New(env, 2);
+      a.Set(0u, Napi::Number::New(env, static_cast<double>(r)));
+      a.Set(1u, Napi::Number::New(env, static_cast<double>(code)));
+      return a;
+    }
+    if (r >= 0 && s->driver && !s->in_batch) s->shard->flush(false);  // MAX_STREAM_DATA now
+    if (r == 0 && fin) return Napi::Number::New(env, -1);
+    return Napi::Number::New(env, static_cast<double>(r));
+  });
+}
+
+// quicMigration(shard, conn) -> [old peer, new peer] | null
+Napi::Value ZeroIo::QuicMigration(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    sockaddr_storage o{}, n{};
+    if (s->shard->quic_migration(idx, gen, &o, &n) < 0) return info.Env().Null();
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, AddrToJs(info.Env(), o));
+    a.Set(1u, AddrToJs(info.Env(), n));
+    return a;
   });
 }
 

@@ -124,12 +124,17 @@ int Shard::endpoint_close(uint32_t index, uint32_t gen) {
   Endpoint& e = endpoints_[index];
   if (e.gen != gen || !e.open) return kErrStaleId;
   if (e.closing) return kErrClosing;
-  if (e.quic) quic_endpoint_closing(index);  // its connections' CONNECTION_CLOSE goes first
+  if (e.quic) {
+    // Its connections' CONNECTION_CLOSE packets go out first (submitted now: a shutdown socket
+    // would fail them with EPIPE; the cancel below ends the multishot recv by itself).
+    quic_endpoint_closing(index);
+    drv_.submit();
+  }
   e.closing = true;
   if (e.timer != TimerWheel::kNone) { timers_.cancel(e.timer); e.timer = TimerWheel::kNone; }
   // shutdown() wakes the pending multishot accept with an error; the fd closes after its
   // final CQE (DESIGN.md: close after the last CQE).
-  ::shutdown(e.fd, SHUT_RDWR);
+  if (!e.quic) ::shutdown(e.fd, SHUT_RDWR);
   io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_cancel_fd(sqe, e.fd, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(sqe, ud_encode(kOpCancel, index | 0x80000000u, e.gen));

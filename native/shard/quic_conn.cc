@@ -2,6 +2,7 @@
 // Initial packets, the packet entry (DCID lookup), events out of quiche, packets out through
 // the endpoint's UDP queue in GSO trains, quiche's timer in the wheel, and the close.
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <quiche.h>
 #include <sys/socket.h>
@@ -13,16 +14,15 @@
 
 namespace zio {
 
-QuicEndpoint::~QuicEndpoint() {
-  if (cfg) quiche_config_free(cfg);
-}
-
 ConnQuic::~ConnQuic() {
   if (q) quiche_conn_free(q);  // frees the SSL quiche was given too
 }
 
 namespace {
 int32_t clip_code(uint64_t code) { return code > 0x7fffffff ? 0x7fffffff : static_cast<int32_t>(code); }
+// quiche's C API takes no NULL buffer, even for zero bytes (a FIN alone, a probe for a stream's
+// STOP_SENDING code).
+const uint8_t kNoBytes[1] = {0};
 }  // namespace
 
 ConnQuic* Shard::quic_conn(uint32_t index, uint32_t gen, int* err) {
@@ -44,6 +44,11 @@ int Shard::quic_listen(uint32_t ep, uint32_t gen, std::shared_ptr<QuicEndpoint> 
   if (e.kind != EpKind::Udp || e.quic) return kErrWrongKind;
   q->local_len = sizeof q->local;
   if (getsockname(e.fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len) < 0) return -errno;
+  // What we advertise we can receive is what one receive buffer holds (a client's first
+  // datagram is 1200 bytes: a pool slot smaller than that would refuse everyone).
+  size_t rx = udp_max_receive(e);
+  if (rx < 1200) return -EMSGSIZE;
+  quiche_config_set_max_recv_udp_payload_size(q->cfg, std::min<size_t>(rx, 65527));
   e.quic = std::move(q);
   return 0;
 }
@@ -73,6 +78,7 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
   QuicEndpoint& qe = *e.quic;
   ++qe.stats.packets_in;
   uint32_t idx;
+  bool accepted_now = false;  // made by this very packet (a junk one leaves nothing behind)
   if (qe.client_conn != UINT32_MAX) {
     idx = qe.client_conn;  // a client's own socket carries one connection
   } else {
@@ -85,23 +91,29 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
     if (it != qe.cids.end()) {
       idx = it->second;
     } else {
+      uint8_t out[1500];
+      // A long header of a version we do not speak, in a datagram large enough to be a client's
+      // first (RFC 9000 section 6.1: smaller ones are not answered): Version Negotiation.
+      if (h.long_header() && h.version != 0 && !quic::version_supported(h.version)) {
+        long w = n >= 1200 ? quic::negotiate_version(h, out, sizeof out) : -1;
+        if (w > 0) {
+          ++qe.stats.version_negotiations;
+          quic_reply(ep, from, fromlen, out, static_cast<size_t>(w));
+        } else {
+          ++qe.stats.dropped;
+        }
+        return;
+      }
       // Only an Initial may open a connection; anything else for an unknown id is dropped
       // (RFC 9000 section 10.3 allows a stateless reset; we stay silent).
       if (h.type != quic::PacketType::Initial) {
         ++qe.stats.unknown_cid;
         return;
       }
-      if (n < 1200) {  // RFC 9000 section 14.1: a client's Initial datagram is at least 1200 bytes
+      // RFC 9000 section 14.1: a client's Initial datagram is at least 1200 bytes; section 7.2:
+      // its destination id at least 8.
+      if (n < 1200 || h.dcid_len < 8) {
         ++qe.stats.dropped;
-        return;
-      }
-      uint8_t out[1500];
-      if (!quic::version_supported(h.version) && n >= 1200) {
-        long w = quic::negotiate_version(h, out, sizeof out);
-        if (w > 0) {
-          ++qe.stats.version_negotiations;
-          quic_reply(ep, from, fromlen, out, static_cast<size_t>(w));
-        }
         return;
       }
       uint8_t odcid[20];
@@ -132,29 +144,30 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
       int64_t r = quic_accept(ep, h, from, fromlen, odcid_len ? odcid : nullptr, odcid_len);
       if (r < 0) return;
       idx = static_cast<uint32_t>(r);
+      accepted_now = true;
     }
   }
   Conn& c = conns_[idx];
   if (c.state != ConnState::Open || !c.quic) return;  // closing: its CONNECTION_CLOSE went out
   quiche_recv_info ri{const_cast<sockaddr*>(from), fromlen, reinterpret_cast<sockaddr*>(&qe.local),
                       qe.local_len};
-  bool fresh = c.quic->handshaking && c.bytes_in == 0;
   ssize_t r = quiche_conn_recv(c.quic->q, p, n, &ri);
   if (r < 0) {
     ++qe.stats.dropped;  // undecryptable, or a violation (quiche closes: seen in service)
-    if (fresh) {
+    if (accepted_now) {
       // The Initial that made the connection was junk: no state stays behind for it (else any
       // 1200 bytes of noise would hold a handshake slot until the idle timeout).
       ConnQuic& cq = *c.quic;
       cq.handshaking = false;
       if (qe.handshaking) --qe.handshaking;
       if (qe.stats.accepted) --qe.stats.accepted;
+      if (e.accepted) --e.accepted;
+      if (counters_.conns_accepted) --counters_.conns_accepted;
       release_closed_now(idx);
       return;
     }
   }
   c.bytes_in += n;
-  counters_.rx_bytes += n;
   mark_dirty(idx);
 }
 
@@ -257,6 +270,7 @@ int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr
   }
   q->local_len = sizeof q->local;
   getsockname(endpoints_[epi].fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len);
+  quiche_config_set_max_recv_udp_payload_size(q->cfg, std::min<size_t>(udp_max_receive(endpoints_[epi]), 65527));
   uint8_t scid[quic::kCidLen];
   quic::make_cid(scid, q->slot);
   quiche_conn* qc = quiche_conn_new_with_tls(scid, sizeof scid, nullptr, 0,
@@ -322,6 +336,14 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
       uint64_t sid;
       const uint32_t ss = pool_->slot_size();
       while (!cq.events_more && quiche_stream_iter_next(it, &sid)) {
+        if (!cq.pulled.empty() && std::find(cq.pulled.begin(), cq.pulled.end(), sid) != cq.pulled.end()) {
+          // Pull mode: the data stays in quiche; one Readable until the application reads it dry.
+          if (std::find(cq.pull_told.begin(), cq.pull_told.end(), sid) != cq.pull_told.end()) continue;
+          if (!room(3)) { cq.events_more = true; break; }
+          cq.pull_told.push_back(sid);
+          emit(kEvQuicReadable, index, c.gen, 0, 0, 0, 0, static_cast<int32_t>(sid));
+          continue;
+        }
         for (;;) {
           if (!room(3)) { cq.events_more = true; break; }
           int64_t s = pool_->acquire();
@@ -363,10 +385,14 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
              static_cast<uint32_t>(r), 0, 0);
       }
       // A write met the peer's stream limit: Writable (stream -1) once it allows more streams.
-      if (cq.want_streams && !cq.events_more && room(3) &&
+      if (cq.want_streams && !cq.events_more &&
           (quiche_conn_peer_streams_left_bidi(q) > 0 || quiche_conn_peer_streams_left_uni(q) > 0)) {
-        cq.want_streams = false;
-        emit(kEvWritable, index, c.gen, 0, 0, 0, -1, 0);
+        if (!room(3)) {
+          cq.events_more = true;
+        } else {
+          cq.want_streams = false;
+          emit(kEvWritable, index, c.gen, 0, 0, 0, -1, 0);
+        }
       }
       // Streams that were told to wait: Writable once they have room again, StopSending when
       // the peer asked us to stop.
@@ -376,13 +402,14 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
         ssize_t cap = quiche_conn_stream_capacity(q, w);
         if (cap == QUICHE_ERR_STREAM_STOPPED) {
           uint64_t ec = 0;
-          quiche_conn_stream_send(q, w, nullptr, 0, false, &ec);
+          quiche_conn_stream_send(q, w, kNoBytes, 0, false, &ec);
           emit(kEvQuicStopSending, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(w));
-          cq.stopped.push_back(w);
         } else if (cap == 0 || cap == QUICHE_ERR_DONE) {
           ++i;
           continue;
-        } else if (cap > 0) {
+        } else {
+          // Room again — or the stream is gone (reset and collected): the writer is told either
+          // way, and its next write says which.
           emit(kEvWritable, index, c.gen, 0, 0, 0, static_cast<int32_t>(w), 0);
         }
         cq.want_writable[i] = cq.want_writable.back();
@@ -390,6 +417,7 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
       }
     }
   }
+  if (cq.connected_sent) quic_paths(index);
   quic_send(index);
   if (quiche_conn_is_closed(q)) {
     begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
@@ -440,7 +468,7 @@ void Shard::quic_send(uint32_t index) {
     t.nslots = 0;
     t.shared = false;
     // A train needs a second free entry for the packet that may not fit it.
-    uint32_t max_pkts = udp_probe_.gso && free >= 2 ? kIovMax : 1;
+    uint32_t max_pkts = udp_probe_.gso && cq.ep->gso && free >= 2 ? kIovMax : 1;
     size_t seg = 0;
     quiche_send_info si{};
     sockaddr_storage to{};
@@ -457,6 +485,9 @@ void Shard::quic_send(uint32_t index) {
       held = -1;
     }
     while (t.nslots < max_pkts) {
+      // Packets are bulk TX: under pool pressure they keep to its budget (the connection is
+      // woken when slots come back), so one fast sender cannot take the whole pool.
+      if (!bulk_allowed(1)) { wait_for_slot(index); stop = true; break; }
       int64_t s = pool_->acquire();
       if (s < 0) { wait_for_slot(index); stop = true; break; }
       ssize_t w = quiche_conn_send(cq.q, pool_->slot_ptr(static_cast<uint32_t>(s)), ss, &si);
@@ -499,6 +530,53 @@ void Shard::quic_wake_tx(uint32_t ep) {
     }
   }
   qe.tx_waiters.clear();
+}
+
+// Path events: a peer that moved (NAT rebinding, or migrating on purpose) is reported once
+// quiche has validated the new path and made it the active one; connection ids the peer retired
+// leave the lookup, and a server keeps the peer supplied with spare ones (a client that
+// migrates on purpose needs one per path).
+void Shard::quic_paths(uint32_t index) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  quiche_conn* q = cq.q;
+  while (room(3)) {
+    quiche_path_event* pe = quiche_conn_path_event_next(q);
+    if (!pe) break;
+    if (quiche_path_event_type(pe) == QUICHE_PATH_EVENT_PEER_MIGRATED) {
+      sockaddr_storage local{}, peer{};
+      socklen_t ll = 0, pl = 0;
+      quiche_path_event_peer_migrated(pe, &local, &ll, &peer, &pl);
+      cq.old_peer = c.addr;
+      cq.migrated = true;
+      memcpy(&c.addr, &peer, std::min<size_t>(pl, sizeof c.addr));
+      c.addr_len = pl;
+      emit(kEvPathMigration, index, c.gen, kProtoQuic, 0, 0, 0, 0);
+    }
+    quiche_path_event_free(pe);
+  }
+  if (cq.client) return;
+  if (quiche_conn_retired_scids(q) > 0) {
+    quiche_connection_id_iter* it = quiche_conn_retired_scid_iter(q);
+    const uint8_t* id;
+    size_t n;
+    while (quiche_connection_id_iter_next(it, &id, &n)) {
+      std::string_view v(reinterpret_cast<const char*>(id), n);
+      auto m = cq.ep->cids.find(v);
+      if (m != cq.ep->cids.end() && m->second == index) cq.ep->cids.erase(m);
+      cq.cids.erase(std::remove(cq.cids.begin(), cq.cids.end(), v), cq.cids.end());
+    }
+    quiche_connection_id_iter_free(it);
+  }
+  for (int guard = 0; guard < 8 && quiche_conn_scids_left(q) > 0; ++guard) {
+    uint8_t id[quic::kCidLen], token[16];
+    quic::make_cid(id, cq.ep->slot);
+    RAND_bytes(token, sizeof token);
+    uint64_t seq = 0;
+    if (quiche_conn_new_scid(q, id, sizeof id, token, false, &seq) < 0) break;
+    cq.cids.emplace_back(reinterpret_cast<const char*>(id), sizeof id);
+    cq.ep->cids[cq.cids.back()] = index;
+  }
 }
 
 // ------------------------------------------------------------------ close
@@ -588,8 +666,14 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   if (!cq) return err;
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t ec = 0;
-  ssize_t r = quiche_conn_stream_send(cq->q, stream, data, len, fin, &ec);
-  if (r == QUICHE_ERR_DONE) r = 0;
+  ssize_t r = quiche_conn_stream_send(cq->q, stream, data ? data : kNoBytes, data ? len : 0, fin, &ec);
+  if (r == QUICHE_ERR_DONE) {
+    // No room now — or a stream quiche has finished with (reset by the peer and collected).
+    ssize_t cap = quiche_conn_stream_capacity(cq->q, stream);
+    if (cap == QUICHE_ERR_STREAM_STOPPED) return kErrQuicStreamStopped;
+    if (cap < 0 && cap != QUICHE_ERR_DONE) return kErrQuicStreamState;
+    r = 0;
+  }
   if (r < 0) {
     if (r == QUICHE_ERR_STREAM_LIMIT) {
       cq->want_streams = true;  // Writable with stream -1 when the peer raises its limit
@@ -619,6 +703,62 @@ int Shard::quic_stream_shutdown(uint32_t index, uint32_t gen, uint64_t stream, b
   return 0;
 }
 
+int Shard::quic_stream_pull(uint32_t index, uint32_t gen, uint64_t stream, bool on) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  auto at = std::find(cq->pulled.begin(), cq->pulled.end(), stream);
+  if (on && at == cq->pulled.end()) cq->pulled.push_back(stream);
+  if (!on && at != cq->pulled.end()) {
+    cq->pulled.erase(at);
+    cq->pull_ended.erase(std::remove(cq->pull_ended.begin(), cq->pull_ended.end(), stream), cq->pull_ended.end());
+    cq->pull_told.erase(std::remove(cq->pull_told.begin(), cq->pull_told.end(), stream), cq->pull_told.end());
+  }
+  mark_dirty(index);  // data already there: a Readable (or StreamFrames) at the next service
+  return 0;
+}
+
+int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, uint8_t* buf, size_t cap,
+                                bool* fin, uint64_t* code) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  *fin = false;
+  if (std::find(cq->pulled.begin(), cq->pulled.end(), stream) == cq->pulled.end()) return kErrQuicNotPulled;
+  if (std::find(cq->pull_ended.begin(), cq->pull_ended.end(), stream) != cq->pull_ended.end()) {
+    *fin = true;  // its end was read already
+    return 0;
+  }
+  uint8_t none[1];
+  uint64_t ec = 0;
+  ssize_t r = quiche_conn_stream_recv(cq->q, stream, cap ? buf : none, cap, fin, &ec);
+  if (r >= 0) {
+    mark_dirty(index);  // flow control: MAX_STREAM_DATA may be due
+    if (*fin) {
+      cq->pull_told.erase(std::remove(cq->pull_told.begin(), cq->pull_told.end(), stream), cq->pull_told.end());
+      cq->pull_ended.push_back(stream);
+    }
+    return r;
+  }
+  // Read dry (or gone): the next arrival is told again.
+  cq->pull_told.erase(std::remove(cq->pull_told.begin(), cq->pull_told.end(), stream), cq->pull_told.end());
+  if (r == QUICHE_ERR_DONE) return 0;
+  if (r == QUICHE_ERR_STREAM_RESET) {
+    *code = ec;
+    return kErrQuicStreamReset;
+  }
+  return kErrQuicStreamState;
+}
+
+int Shard::quic_migration(uint32_t index, uint32_t gen, sockaddr_storage* old_peer, sockaddr_storage* new_peer) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->quic || !c->quic->migrated) return kErrNotQuic;
+  *old_peer = c->quic->old_peer;
+  *new_peer = c->addr;
+  return 0;
+}
+
 int64_t Shard::quic_open_stream(uint32_t index, uint32_t gen, bool uni) {
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
@@ -642,7 +782,7 @@ int Shard::quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
-  ssize_t r = quiche_conn_dgram_send(cq->q, data, len);
+  ssize_t r = quiche_conn_dgram_send(cq->q, data && len ? data : kNoBytes, len);
   if (r == QUICHE_ERR_DONE) return kErrQueueFull;
   if (r < 0) return kErrQuicDatagram;
   mark_dirty(index);
@@ -661,7 +801,8 @@ int Shard::quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::st
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
-  quiche_conn_close(cq->q, true, code, reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  // A reason must fit one packet with the frame: at most 1000 bytes are sent.
+  quiche_conn_close(cq->q, true, code, reinterpret_cast<const uint8_t*>(reason.data()), std::min<size_t>(reason.size(), 1000));
   cq->close.known = false;  // filled from quiche's local error by quic_begin_close
   quic_send(index);
   begin_close(index, 0, kOriginLocal);

@@ -38,7 +38,7 @@ struct QuicEndpoint {
   QuicEndpoint() = default;
   QuicEndpoint(const QuicEndpoint&) = delete;
   QuicEndpoint& operator=(const QuicEndpoint&) = delete;
-  ~QuicEndpoint();
+  std::shared_ptr<quiche_config> cfg_hold;  // owns cfg (shared by clients with the same settings)
   quiche_config* cfg = nullptr;
   quic::Settings settings;
   std::shared_ptr<tls::CertSlot> certs;    // server: the context new handshakes start with
@@ -47,6 +47,7 @@ struct QuicEndpoint {
   uint32_t client_conn = UINT32_MAX;       // a client endpoint's connection
   uint32_t max_handshakes = 1000, handshaking = 0;
   bool retry = false;                      // stateless retry before any state is kept
+  bool gso = true;                         // packet trains (UDP_SEGMENT) when the kernel has it
   quic::RetryTokens tokens;
   uint16_t slot = 0;                       // cluster slot in our connection ids (ScidGenerator)
   std::vector<uint32_t> tx_waiters;        // connections that found the send queue full
@@ -83,7 +84,11 @@ struct ConnQuic {
   uint64_t next_bidi = 0, next_uni = 0;    // our next stream ids
   uint64_t opened_bidi = 0, opened_uni = 0;  // our streams opened in quiche (highest index written + 1)
   std::vector<uint64_t> want_writable;     // streams told to wait (a Writable each follows)
-  std::vector<uint64_t> stopped;           // streams whose STOP_SENDING was reported
+  std::vector<uint64_t> pulled;            // streams read with quic_stream_read (pull mode)
+  std::vector<uint64_t> pull_told;         // pulled streams told Readable, not yet read dry
+  std::vector<uint64_t> pull_ended;        // pulled streams whose end was read
+  sockaddr_storage old_peer{};             // the address before the last migration
+  bool migrated = false;
   QuicCloseInfo close;
 };
 

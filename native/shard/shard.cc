@@ -648,10 +648,17 @@ int Shard::tick(int64_t timeout_ms) {
   // Finalise closes whose last CQE arrived in this batch, so Disconnected is not a tick late.
   // QUIC connections that took packets (or timed out) in this batch: their events now, with
   // the room left (what does not fit waits for the next tick).
+  bool quic = false;
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Conn& c = conns_[dirty_[i]];
-    if (c.state == ConnState::Open && c.quic) quic_service(dirty_[i], true);
+    if (c.state == ConnState::Open && c.quic) {
+      quic_service(dirty_[i], true);
+      quic = true;
+    }
   }
+  // Their packets (ACKs, handshake flights) leave now: a batch with no event for JS would
+  // otherwise leave them prepared and unsubmitted until something else woke the shard.
+  if (quic) drv_.submit();
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Conn& c = conns_[dirty_[i]];
     if (c.state == ConnState::Closing) try_finalize(dirty_[i]);

@@ -84,6 +84,8 @@ enum EventType : int32_t {
   kEvQuicDatagram = 16,   // conn, off/len = the datagram (RFC 9221) in the pool
   kEvQuicStreamReset = 17,  // conn, code = the peer's error code (low 31 bits), aux = stream id
   kEvQuicStopSending = 18,  // the same: the peer asked us to stop sending on the stream
+  kEvQuicReadable = 19,     // conn, aux = stream: a pulled stream has data (or its end) to read
+  kEvPathMigration = 20,    // conn: the peer moved to a new address (quic_migration tells both)
 };
 // Connected.code bit: the connection is TLS (emitted once its handshake finished).
 constexpr int32_t kConnectedTls = 1;
@@ -127,6 +129,8 @@ enum : int32_t {
   kErrQuicNotReady = -1034,     // the handshake has not finished (and 0-RTT is not on)
   kErrQuicDatagram = -1035,     // datagrams not negotiated, or the datagram is too large
   kErrQuicTls = -1036,          // the TLS configuration was refused (quic_connect / quic_listen)
+  kErrQuicStreamReset = -1037,  // a pulled stream was reset by the peer (quic_stream_read)
+  kErrQuicNotPulled = -1038,    // quic_stream_read on a stream that is not marked pulled
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -575,6 +579,15 @@ class Shard {
   int64_t quic_open_stream(uint32_t index, uint32_t gen, bool uni);
   // One datagram (RFC 9221): 0, or kErrQuicDatagram / kErrQueueFull / kErr*.
   int quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
+  // Pull mode: a pulled stream's data stays in quiche until quic_stream_read takes it (a
+  // kEvQuicReadable event says when there is some); `on` false returns it to StreamFrame events.
+  int quic_stream_pull(uint32_t index, uint32_t gen, uint64_t stream, bool on);
+  // Reads up to `cap` bytes of a pulled stream: the bytes read (0: nothing now; *fin: the
+  // stream's end was reached), or kErrQuicNotPulled / kErrQuicStreamReset (*code) / kErr*.
+  int64_t quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, uint8_t* buf, size_t cap,
+                           bool* fin, uint64_t* code);
+  // The addresses of the last path migration (valid from its kEvPathMigration on).
+  int quic_migration(uint32_t index, uint32_t gen, sockaddr_storage* old_peer, sockaddr_storage* new_peer);
   // The largest datagram the connection takes now (0: not negotiated), or kErr*.
   int64_t quic_datagram_max(uint32_t index, uint32_t gen);
   // CONNECTION_CLOSE with an application error code and reason, then the close.
@@ -777,6 +790,7 @@ class Shard {
   void quic_release(Conn& c);
   void quic_endpoint_closing(uint32_t ep);
   void quic_wake_tx(uint32_t ep);
+  void quic_paths(uint32_t index);  // path events (migration), spare and retired connection ids
   ConnQuic* quic_conn(uint32_t index, uint32_t gen, int* err);
   static bool quic_owes(const Conn& c);
   void ktls_try(uint32_t index);  // ktls.cc: install kernel TLS once the connection is quiet

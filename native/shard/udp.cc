@@ -148,7 +148,9 @@ int64_t Shard::udp_adopt(int fd, const UdpOptions& o) {
   // Each RX buffer holds: io_uring_recvmsg_out | sockaddr_in6 | [cmsg] | payload (DESIGN.md
   // section 2: the sender's address is decoded by JS only when read). GRO endpoints receive
   // into the GRO buffers, with room for the UDP_GRO control message.
-  e.rx_msg.msg_namelen = sizeof(sockaddr_in6);
+  // With GRO a control message follows the name: the name area is rounded up to 8 bytes so the
+  // cmsghdr after it is aligned (28 would leave it at offset 44 of the buffer).
+  e.rx_msg.msg_namelen = o.gro ? (sizeof(sockaddr_in6) + 7) & ~size_t{7} : sizeof(sockaddr_in6);
   e.rx_msg.msg_controllen = o.gro ? CMSG_SPACE(sizeof(int)) : 0;
   uint32_t q = std::clamp<uint32_t>(o.send_queue, 1, 1u << (31 - kEpBits));
   e.udp_tx.resize(q);

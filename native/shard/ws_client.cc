@@ -15,7 +15,7 @@ int Shard::ws_client_start(uint32_t index, uint32_t gen, const WsConfig& cfg, co
                            const std::string& path, const std::string& extra) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;
-  if (c->ws || c->http || c->endpoint >= 0) return kErrWrongKind;
+  if (c->ws || c->http || c->quic || c->endpoint >= 0) return kErrWrongKind;
   if (c->state != ConnState::Resolving && c->state != ConnState::Connecting && c->state != ConnState::Open)
     return kErrStaleId;
   auto we = std::make_shared<WsEndpoint>();

@@ -14,18 +14,13 @@
 #include <vector>
 
 #include "shard/reuseport.h"
+#include "tests/test_config.h"
 
 using namespace zio;
 
 namespace {
 
-sockaddr_in loopback(uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sa;
-}
+using zio::testing::loopback;
 
 uint16_t port_of(int fd) {
   sockaddr_in sa{};

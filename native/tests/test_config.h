@@ -25,6 +25,15 @@ inline ShardConfig base_cfg() {
   return c;
 }
 
+// 127.0.0.1:port as a sockaddr_in.
+inline sockaddr_in loopback(uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
+
 // A TCP listener on 127.0.0.1:0: its endpoint, generation and the port the kernel chose.
 inline bool listen_loopback(Shard& sh, uint32_t* ep, uint32_t* gen, uint16_t* port) {
   sockaddr_in sa{};

@@ -65,6 +65,25 @@ quiche_config* make_config(const Settings& s, std::string* err) {
   return c;
 }
 
+std::shared_ptr<quiche_config> shared_config(const Settings& s, std::string* err) {
+  quiche_config* c = make_config(s, err);
+  if (!c) return nullptr;
+  return std::shared_ptr<quiche_config>(c, quiche_config_free);
+}
+
+std::string settings_key(const Settings& s) {
+  std::string k;
+  for (const std::string& a : s.alpn) k += a + '\0';
+  k += '|' + s.cc;
+  for (uint64_t v : {uint64_t{s.server}, s.idle_timeout_ms, s.max_data, s.max_stream_data_bidi_local,
+                     s.max_stream_data_bidi_remote, s.max_stream_data_uni, s.max_streams_bidi, s.max_streams_uni,
+                     uint64_t{s.pmtud}, uint64_t{s.pacing}, uint64_t{s.dgram}, uint64_t{s.dgram_queue},
+                     uint64_t{s.max_udp_payload}, uint64_t{s.early_data}, uint64_t{s.verify_peer},
+                     uint64_t{s.disable_migration}, uint64_t{s.active_cid_limit}})
+    k += '|' + std::to_string(v);
+  return k;
+}
+
 void make_cid(uint8_t out[kCidLen], uint16_t slot) {
   RAND_bytes(out, kCidLen);
   out[1] = static_cast<uint8_t>((out[1] & 0xc0) | ((slot >> 8) & 0x3f));

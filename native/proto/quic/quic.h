@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ struct Settings {
 // A quiche configuration for `s` (the TLS context is ours: quiche_conn_new_with_tls). nullptr
 // with *err set when quiche refuses a value.
 quiche_config* make_config(const Settings& s, std::string* err);
+// The same, owned (freed with the last holder). quiche_config_new loads the system trust store
+// (milliseconds): clients with the same settings share one.
+std::shared_ptr<quiche_config> shared_config(const Settings& s, std::string* err);
+// A key naming every field of `s` (for a cache of shared configurations).
+std::string settings_key(const Settings& s);
 
 // ALPN wire format (length-prefixed names) of a list; false with *err for an empty or long name.
 bool alpn_wire(const std::vector<std::string>& names, std::string* out, std::string* err);
@@ -56,7 +62,7 @@ inline uint16_t cid_slot(const uint8_t* cid, size_t len) {
 
 // The first look at a datagram: quiche's header parse, with our id length for short headers.
 enum class PacketType : uint8_t {
-  Initial = 1, Retry = 2, Handshake = 3, ZeroRtt = 4, VersionNegotiation = 5, Short = 6,
+  Initial = 1, Retry = 2, Handshake = 3, ZeroRtt = 4, Short = 5, VersionNegotiation = 6,
 };
 struct Header {
   uint32_t version = 0;
@@ -65,7 +71,7 @@ struct Header {
   size_t dcid_len = 0, scid_len = 0;
   uint8_t token[256];
   size_t token_len = 0;
-  bool long_header() const { return type != PacketType::Short; }
+  bool long_header() const { return type != PacketType::Short; }  // (quiche's numbering: ffi.rs)
 };
 // False when the datagram is not a QUIC packet we can read (garbage, truncated): dropped.
 bool parse_header(const uint8_t* p, size_t n, Header* h);

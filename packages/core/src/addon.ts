@@ -77,7 +77,7 @@ export interface NativeAddon {
   wsClientStart(shard: number, conn: number, cfg: Record<string, number | string[]>, host: string, path: string, extra: string): number;
   wsProtocol(shard: number, conn: number): string | null;
   // QUIC (binding/quic.cc; used by @zero-io/quic) and the stream form of streamWrite
-  streamWriteTo(shard: number, conn: number, stream: number, data: Uint8Array | null, fin: boolean, offset?: number, length?: number): number;
+  streamWriteTo(shard: number, conn: number, stream: number, fin: boolean, data: Uint8Array | null, offset?: number, length?: number): number;
   quicListen(shard: number, ip: string, port: number, tlsSlot: number, settings: Record<string, unknown>, udp: Record<string, unknown>): number;
   quicConnect(shard: number, ip: string, port: number, tlsContext: number, settings: Record<string, unknown>): number;
   quicStreamShutdown(shard: number, conn: number, stream: number, read: boolean, code: number): number;
@@ -88,6 +88,9 @@ export interface NativeAddon {
   quicAlpn(shard: number, conn: number): string | null;
   quicCloseInfo(shard: number, conn: number): [boolean, boolean, boolean, number, string] | null;
   quicStats(shard: number, ep: number): Record<string, number> | null;
+  quicStreamPull(shard: number, conn: number, stream: number, on: boolean): number;
+  streamReadFrom(shard: number, conn: number, stream: number, buf: Uint8Array): number | [number, number];
+  quicMigration(shard: number, conn: number): [[string, string, number], [string, string, number]] | null;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -166,7 +169,7 @@ export const ERR = {
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
   HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023, WS_HANDSHAKE: -1024,
   NOT_QUIC: -1030, QUIC_STREAM_STATE: -1031, QUIC_STREAM_LIMIT: -1032, QUIC_STREAM_STOPPED: -1033, QUIC_NOT_READY: -1034,
-  QUIC_DATAGRAM: -1035, QUIC_TLS: -1036,
+  QUIC_DATAGRAM: -1035, QUIC_TLS: -1036, QUIC_STREAM_RESET: -1037, QUIC_NOT_PULLED: -1038,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

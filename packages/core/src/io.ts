@@ -647,7 +647,7 @@ export class Io {
   streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array | number, c?: number): number {
     let r: number;
     try {
-      if (typeof a === 'number') r = this.#native.streamWriteTo(this.#shard, conn, a, b as Uint8Array, false);
+      if (typeof a === 'number') r = this.#native.streamWriteTo(this.#shard, conn, a, false, b as Uint8Array);
       else if (b === undefined) r = this.#native.write(this.#shard, conn, a);
       else r = this.#native.write(this.#shard, conn, a, b as number, c ?? a.length - (b as number));
     } catch (e) {
@@ -677,18 +677,26 @@ export class Io {
   }
 
   /**
-   * Pull-mode read. TCP and UDS are push-only: this always throws StreamNotPullable for them
-   * (use StreamFrame events).
+   * Pull-mode read (QUIC streams marked with `io.pullStream(conn, stream)`, @zero-io/quic):
+   * copies up to `buf.length` bytes of the stream into `buf` and returns how many; 0 when
+   * nothing is there now (a `StreamReadable` event follows when there is); -1 once the stream's
+   * end has been read (the call that reads the last bytes returns them, the next one -1). A
+   * stream the peer reset throws InvalidArgument with its code. TCP and UDS are push-only: this
+   * throws StreamNotPullable for them (use StreamFrame events).
    */
   streamRead(conn: ConnId, stream: number, buf: Uint8Array): number {
-    void stream;
-    void buf;
     this.#live();
-    const p = this.#native.connProto(this.#shard, conn);
-    if (p < 0) this.#check(p, 'streamRead');
-    const protocol = protocols[p] ?? 'tcp';
-    throw new IoError('StreamNotPullable',
-      `streamRead: ${protocol} connections are push-only; handle StreamFrame events instead`, { protocol });
+    const r = this.#native.streamReadFrom(this.#shard, conn, stream, buf);
+    if (typeof r !== 'number') {
+      throw new IoError('InvalidArgument', `streamRead: the peer reset stream ${stream} (code ${r[1]}): nothing more comes on it`);
+    }
+    if (r >= -1) return r;
+    if (r === ERR.WRONG_KIND) {
+      const protocol = protocols[this.#native.connProto(this.#shard, conn)] ?? 'tcp';
+      throw new IoError('StreamNotPullable',
+        `streamRead: ${protocol} connections are push-only; handle StreamFrame events instead`, { protocol });
+    }
+    return this.#check(r, 'streamRead');
   }
 
   /**

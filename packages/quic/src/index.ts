@@ -27,6 +27,8 @@ const EV_STREAM_FRAME = 3;
 const EV_QUIC_DATAGRAM = 16;
 const EV_QUIC_STREAM_RESET = 17;
 const EV_QUIC_STOP_SENDING = 18;
+const EV_QUIC_READABLE = 19;
+const EV_PATH_MIGRATION = 20;
 const PROTO_QUIC = 4;
 const QUIC_FIN = 2;
 
@@ -88,6 +90,12 @@ export interface QuicListenConfig extends QuicTransportOptions {
   reusePort?: boolean;
   /** UDP GRO on receive (coalesced packet trains), when the kernel has it. @default true */
   gro?: boolean;
+  /**
+   * UDP GSO on send: up to 16 equal-size packets of a connection leave in one sendmsg
+   * (UDP_SEGMENT), when the kernel has it. `false` sends each packet on its own (measurement).
+   * @default true
+   */
+  gso?: boolean;
 }
 
 /** A QUIC client's options ({@link Io.quicConnectWith}). */
@@ -167,11 +175,36 @@ export interface StopSendingEvent {
   readonly errorCode: number;
 }
 
+/** A pulled stream (`io.pullStream`) has data, or its end, to read with `io.streamRead`. Once per time it is read dry. */
+export interface StreamReadableEvent {
+  readonly type: 'StreamReadable';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  readonly stream: number;
+}
+
+/**
+ * The peer moved to a new address (NAT rebinding, or a client migrating on purpose): quiche
+ * validated the new path (PATH_CHALLENGE / PATH_RESPONSE) and sends there now. The connection
+ * keeps its id, its streams and its shard.
+ */
+export interface PathMigrationEvent {
+  readonly type: 'PathMigration';
+  readonly conn: ConnId;
+  readonly endpoint: EndpointId | null;
+  /** The address the peer had. */
+  readonly oldPeer: import('@zero-io/core').SocketAddress;
+  /** The address it has now (also what `io.peerAddress(conn)` answers from now on). */
+  readonly newPeer: import('@zero-io/core').SocketAddress;
+}
+
 declare module '@zero-io/core' {
   interface EventMap {
     Datagram: DatagramEvent;
     StreamReset: StreamResetEvent;
     StopSending: StopSendingEvent;
+    StreamReadable: StreamReadableEvent;
+    PathMigration: PathMigrationEvent;
   }
   interface StreamFrameEvent {
     /** QUIC: this piece is the stream's last (the peer's FIN came with it; it may be empty). False for TCP. */
@@ -211,6 +244,14 @@ declare module '@zero-io/core' {
      * it raises its limit (MAX_STREAMS). @default kind 'bidi'
      */
     openStream(conn: ConnId, kind?: 'bidi' | 'uni'): number;
+    /**
+     * Pull mode for one stream (`on` false: back to push): its data stays in the engine (within
+     * the stream's flow-control window: the peer waits) until `io.streamRead(conn, stream, buf)`
+     * copies it into your buffer; `StreamReadable` says when there is some. Mark a peer's stream
+     * on its first StreamReadable-free moment: data that arrived before the call was delivered
+     * as StreamFrames already; streams of our own can be marked before writing.
+     */
+    pullStream(conn: ConnId, stream: number, on?: boolean): void;
     /** Ends our side of a stream (FIN after what was written). Idempotent on a finished stream. */
     streamEnd(conn: ConnId, stream: number): void;
     /** Abandons sending on a stream (RESET_STREAM with an application error code). */
@@ -248,6 +289,21 @@ function borrowExpired(): IoError {
 registerEventType(EV_QUIC_DATAGRAM, 'Datagram', {});
 registerEventType(EV_QUIC_STREAM_RESET, 'StreamReset', {}, 7);
 registerEventType(EV_QUIC_STOP_SENDING, 'StopSending', {}, 7);
+registerEventType(EV_QUIC_READABLE, 'StreamReadable', {}, 7);
+function migrationAddress(which: 0 | 1): PropertyDescriptor {
+  return {
+    get(this: Cursor) {
+      const io = this._io();
+      if (io._i32[this._base()] !== EV_PATH_MIGRATION) throw borrowExpired();
+      const r = io._native.quicMigration(io._shard, this.conn);
+      if (r === null) return null;
+      const [family, address, port] = r[which];
+      return { family, address, port };
+    },
+    configurable: true,
+  };
+}
+registerEventType(EV_PATH_MIGRATION, 'PathMigration', { oldPeer: migrationAddress(0), newPeer: migrationAddress(1) });
 registerEventType(EV_STREAM_FRAME, 'StreamFrame', {
   fin: {
     get(this: Cursor) {
@@ -320,14 +376,14 @@ function transport(c: QuicTransportOptions, what: string): Record<string, unknow
   if (!['reno', 'cubic', 'bbr2'].includes(cc)) {
     throw new IoError('InvalidConfig', `${what}: congestionControl is 'reno', 'cubic' or 'bbr2', got ${describeValue(cc)}`, { key: 'congestionControl' });
   }
-  const big = 2 ** 52;
   return {
     alpn,
     idleTimeoutMs: intOption(c.idleTimeoutMs, 30_000, 0, 86_400_000, 'idleTimeoutMs', what),
-    initialMaxData: intOption(c.initialMaxData, 16 << 20, 0, big, 'initialMaxData', what),
-    initialMaxStreamData: intOption(c.initialMaxStreamData, 1 << 20, 0, big, 'initialMaxStreamData', what),
-    maxStreamsBidi: intOption(c.maxStreamsBidi, 100, 0, 1 << 28, 'maxStreamsBidi', what),
-    maxStreamsUni: intOption(c.maxStreamsUni, 100, 0, 1 << 28, 'maxStreamsUni', what),
+    // Bounds that keep quiche's transport parameters within its 128-byte encoding (with retry).
+    initialMaxData: intOption(c.initialMaxData, 16 << 20, 0, 2 ** 30 - 1, 'initialMaxData', what),
+    initialMaxStreamData: intOption(c.initialMaxStreamData, 1 << 20, 0, 2 ** 30 - 1, 'initialMaxStreamData', what),
+    maxStreamsBidi: intOption(c.maxStreamsBidi, 100, 0, 16_383, 'maxStreamsBidi', what),
+    maxStreamsUni: intOption(c.maxStreamsUni, 100, 0, 16_383, 'maxStreamsUni', what),
     congestionControl: cc,
     pmtud: boolOption(c.pmtud, false, 'pmtud', what),
     maxUdpPayload: intOption(c.maxUdpPayload, 1350, 1200, 1472, 'maxUdpPayload', what),
@@ -349,6 +405,7 @@ const QUIC_ERRORS: [number, string][] = [
   [ERR.QUIC_STREAM_STOPPED, 'the peer asked us to stop sending on this stream (a StopSending event tells the code)'],
   [ERR.QUIC_NOT_READY, 'the handshake has not finished (wait for Connected)'],
   [ERR.QUIC_DATAGRAM, 'the peer takes no datagrams, or the datagram is larger than io.datagramMaxSize(conn)'],
+  [ERR.QUIC_NOT_PULLED, 'the stream is not in pull mode (io.pullStream(conn, stream) first; its data arrives as StreamFrame events)'],
 ];
 for (const [code, text] of QUIC_ERRORS) registerEngineError(code, (what) => new IoError('InvalidArgument', `${what}: ${text}`));
 
@@ -364,7 +421,7 @@ function quicCheck(io: Io, r: number, what: string, _conn: ConnId): number {
 Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicListenConfig): EndpointId {
   const what = 'quicListenWith';
   if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
-  rejectUnknownKeys(config, ['addr', 'tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'reusePort', 'gro', ...TRANSPORT_KEYS], what);
+  rejectUnknownKeys(config, ['addr', 'tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'reusePort', 'gro', 'gso', ...TRANSPORT_KEYS], what);
   const { host, port } = parseHostPort(config.addr, what);
   if (config.tls === null || typeof config.tls !== 'object') {
     throw new IoError('InvalidConfig', `${what}: tls must be { cert, key } (PEM text or file paths)`, { key: 'tls' });
@@ -373,6 +430,7 @@ Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicList
     ...transport(config, what),
     retry: boolOption(config.retry, false, 'retry', what),
     maxHandshakes: intOption(config.maxHandshakes, 1000, 1, 1 << 20, 'maxHandshakes', what),
+    gso: boolOption(config.gso, true, 'gso', what),
   };
   const t = tlsContexts(what);
   // The TLS context answers ALPN from the same list (BoringSSL needs ALPN for QUIC).
@@ -395,6 +453,21 @@ Io.prototype.quicListen = function quicListen(this: Io, addr: string | number, c
   return this.quicListenWith({ addr, tls: { cert, key } });
 };
 
+// The TLS config a QUIC client hands @zero-io/tcp: the caller's (or the defaults) with the ALPN
+// list, one object per (config, ALPN list) so the native context — its CA store, its session for
+// resumption — is made once and reused, not rebuilt per connection.
+const defaultTls: TlsClientConfig = {};
+const derivedTls = new WeakMap<TlsClientConfig, Map<string, TlsClientConfig>>();
+function clientTls(tls: TlsClientConfig | true | undefined, alpn: string[]): TlsClientConfig {
+  const base = tls === undefined || tls === true ? defaultTls : tls;
+  const key = alpn.join('\0');
+  let byAlpn = derivedTls.get(base);
+  if (!byAlpn) derivedTls.set(base, (byAlpn = new Map()));
+  let d = byAlpn.get(key);
+  if (!d) byAlpn.set(key, (d = { ...base, alpn }));
+  return d;
+}
+
 Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicConnectConfig): ConnId {
   const what = 'quicConnectWith';
   if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
@@ -406,9 +479,7 @@ Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicCo
   const port = checkPort(config.port, what);
   const settings = transport(config, what);
   const t = tlsContexts(what);
-  const base: TlsClientConfig = config.tls === undefined || config.tls === true ? {} : config.tls;
-  const tls: TlsClientConfig = { ...base, alpn: settings.alpn as string[], servername: base.servername ?? config.host };
-  const id = t.clientContext(tls, config.host, what);
+  const id = t.clientContext(clientTls(config.tls, settings.alpn as string[]), config.host, what);
   const { native, shard } = internalsOf(this);
   const r = native.quicConnect(shard, host.startsWith('[') ? host.slice(1, -1) : host, port, id, settings);
   if (r < 0) internalsOf(this).check(r, what);
@@ -440,8 +511,12 @@ Io.prototype.openStream = function openStream(this: Io, conn: ConnId, kind: 'bid
   return quicCheck(this, this._native.quicOpenStream(this._shard, conn, kind === 'uni'), 'openStream', conn);
 };
 
+Io.prototype.pullStream = function pullStream(this: Io, conn: ConnId, stream: number, on = true): void {
+  quicCheck(this, this._native.quicStreamPull(this._shard, conn, streamId(stream, 'pullStream'), on !== false), 'pullStream', conn);
+};
+
 Io.prototype.streamEnd = function streamEnd(this: Io, conn: ConnId, stream: number): void {
-  quicCheck(this, this._native.streamWriteTo(this._shard, conn, streamId(stream, 'streamEnd'), null, true), 'streamEnd', conn);
+  quicCheck(this, this._native.streamWriteTo(this._shard, conn, streamId(stream, 'streamEnd'), true, null), 'streamEnd', conn);
 };
 
 Io.prototype.streamReset = function streamReset(this: Io, conn: ConnId, stream: number, code = 0): void {

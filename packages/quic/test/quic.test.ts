@@ -299,6 +299,99 @@ describe('QUIC: our client and our server', () => {
     io.close(conn);
   });
 
+  it('pull mode: a marked stream waits in the engine until streamRead takes it (flow control holds the sender)', async () => {
+    const { io, port } = listener(pki, { initialMaxStreamData: 64 * 1024 });
+    let conn = 0 as ConnId;
+    const payload = pattern(1 << 20, 11);
+    let sent = 0;
+    const got: Buffer[] = [];
+    let ended = false, readables = 0, pushed = 0;
+    const buf = Buffer.alloc(10_000);
+    const pumpOut = () => {
+      while (sent < payload.length) {
+        const n = io.streamWrite(conn, 0, payload.subarray(sent));
+        sent += n;
+        if (n === 0) return;
+      }
+      io.streamEnd(conn, 0);
+    };
+    const h = io.runSync((ev) => {
+      if (ev.conn === conn) {
+        if (ev.type === 'Connected') pumpOut();
+        if (ev.type === 'Writable') pumpOut();
+        return;
+      }
+      if (ev.type === 'Connected') io.pullStream(ev.conn, 0);  // before the client's stream 0 exists
+      // Data that came in the batch of Connected, before pullStream took effect, is pushed.
+      if (ev.type === 'StreamFrame') { pushed += ev.length; got.push(Buffer.from(ev.data)); }
+      if (ev.type === 'StreamReadable') {
+        readables++;
+        // read slowly: one piece per event, then again on a timer, until dry
+        const server = ev.conn;
+        const drain = () => {
+          for (;;) {
+            const r = io.streamRead(server, 0, buf);
+            if (r === -1) { ended = true; return; }
+            if (r === 0) return;
+            got.push(Buffer.from(buf.subarray(0, r)));
+            if (got.length % 20 === 0) { setTimeout(drain, 1); return; }
+          }
+        };
+        drain();
+      }
+    });
+    handles.push(h);
+    conn = io.quicConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'localhost' }, initialMaxStreamData: 64 * 1024 });
+    await until(() => ended, 20_000, 'the pulled stream to end');
+    expect(sha256(Buffer.concat(got))).toBe(sha256(payload));
+    expect(pushed).toBeLessThan(payload.length / 4);  // the rest waited for streamRead
+    expect(readables).toBeGreaterThan(1);
+    expect(() => io.streamRead(conn, 0, buf)).toThrow(/not in pull mode/);
+    io.close(conn);
+  });
+
+  it('BP: follows a client whose address changes mid-transfer (PathMigration, the connection keeps its id)', async () => {
+    const { io, port } = listener(pki);
+    // A UDP relay between client and server that moves to a new source port halfway (a NAT rebinding).
+    const front = dgram.createSocket('udp4');
+    await new Promise<void>((r) => front.bind(0, '127.0.0.1', () => r()));
+    let clientAddr: { address: string; port: number } | null = null;
+    const back1 = dgram.createSocket('udp4');
+    const back2 = dgram.createSocket('udp4');
+    await new Promise<void>((r) => back1.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => back2.bind(0, '127.0.0.1', () => r()));
+    let back = back1;
+    let forwarded = 0;
+    front.on('message', (m, from) => {
+      clientAddr = { address: from.address, port: from.port };
+      if (++forwarded === 200) back = back2;  // the rebinding
+      back.send(m, port, '127.0.0.1');
+    });
+    for (const b of [back1, back2]) b.on('message', (m) => { if (clientAddr) front.send(m, clientAddr.port, clientAddr.address); });
+    const clients = new Set<ConnId>();
+    const payload = pattern(2 << 20, 5);
+    let bulk: BulkClient | null = null;
+    const moves: { conn: ConnId; oldPort: number; newPort: number; peer: number | undefined }[] = [];
+    const h = run(io, clients, (ev) => {
+      if (ev.type === 'PathMigration') moves.push({ conn: ev.conn, oldPort: ev.oldPeer.port, newPort: ev.newPeer.port, peer: io.peerAddress(ev.conn)?.port });
+      if (ev.type === 'Connected' && bulk && ev.conn === bulk.conn) bulk.open(2);
+      bulk?.onEvent(ev);
+    });
+    handles.push(h);
+    const relayPort = (front.address() as { port: number }).port;
+    const conn = io.quicConnectWith({ host: '127.0.0.1', port: relayPort, tls: { ca: pki.ca, servername: 'localhost' } });
+    clients.add(conn);
+    bulk = new BulkClient(io, conn, payload);
+    await until(() => bulk!.results.size === 2, 20_000, 'the transfer across the rebinding');
+    for (const d of bulk.results.values()) expect(d).toBe(sha256(payload));
+    expect(forwarded).toBeGreaterThan(200);
+    expect(moves).toHaveLength(1);
+    expect(moves[0]).toMatchObject({ oldPort: (back1.address() as { port: number }).port, newPort: (back2.address() as { port: number }).port });
+    expect(moves[0].peer).toBe(moves[0].newPort);
+    io.close(conn);
+    for (const x of [front, back1, back2]) x.close();
+  });
+
   it('refuses what does not apply, with clear errors', () => {
     const { io, port } = listener(pki);
     expect(() => io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, congestionControl: 'vegas' as 'cubic' }))
