@@ -171,6 +171,7 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("wsClientStart", &ZeroIo::WsClientStart),
       InstanceMethod("wsProtocol", &ZeroIo::WsProtocol),
       InstanceMethod("quicListen", &ZeroIo::QuicListen),
+      InstanceMethod("quicServe", &ZeroIo::QuicServe),
       InstanceMethod("quicConnect", &ZeroIo::QuicConnect),
       InstanceMethod("streamWriteTo", &ZeroIo::QuicStreamWrite),
       InstanceMethod("quicStreamShutdown", &ZeroIo::QuicStreamShutdown),

@@ -323,6 +323,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
 
   // QUIC (binding/quic.cc)
   Napi::Value QuicListen(const Napi::CallbackInfo& info);
+  Napi::Value QuicServe(const Napi::CallbackInfo& info);
+  std::shared_ptr<zio::QuicEndpoint> QuicServerEndpoint(Napi::Env env, double slot_id, Napi::Object o, const char* what);
   Napi::Value QuicConnect(const Napi::CallbackInfo& info);
   Napi::Value QuicStreamWrite(const Napi::CallbackInfo& info);
   Napi::Value QuicStreamShutdown(const Napi::CallbackInfo& info);

@@ -32,7 +32,18 @@ Napi::Value ZeroIo::ReuseportGroup(const Napi::CallbackInfo& info) {
 Napi::Value ZeroIo::AttachSteering(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
-  bool ebpf = std::string(info[1].As<Napi::String>()) == "ebpf";
+  std::string kind = info[1].As<Napi::String>();
+  bool ebpf = kind == "ebpf";
+  if (kind == "dcid") {  // QUIC: by the destination connection id's shard bits
+    std::string err;
+    int r = zio::attach_dcid_cbpf(fd, info[2].As<Napi::Number>().Uint32Value(), zio::quic::kCidLen, &err);
+    if (r < 0) {
+      Napi::Error e = IoError(env, r == -EINVAL ? "InvalidConfig" : "NotSupportedOnBackend", err);
+      e.Set("errno", Napi::Number::New(env, -r));
+      throw e;
+    }
+    return env.Undefined();
+  }
   zio::Steering st;
   st.count = info[2].As<Napi::Number>().Uint32Value();
   Napi::Array pinned = info[3].As<Napi::Array>();

@@ -48,16 +48,10 @@ zio::quic::Settings ReadSettings(Napi::Object o, bool server) {
 
 }  // namespace
 
-// quicListen(shard, ip, port, tlsSlotId, settings, udpOptions) -> endpoint id
-Napi::Value ZeroIo::QuicListen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ShardSlot* s = GetSlot(info);
-  sockaddr_storage ss{};
-  socklen_t len;
-  ReadIpPort(info, 1, &ss, &len);
-  auto slot = FindSlot(info[3].As<Napi::Number>().DoubleValue());
-  if (!slot) throw IoError(env, "InvalidArgument", "quicListen: the TLS context is gone");
-  Napi::Object o = info[4].As<Napi::Object>();
+// A listener's QUIC state from a registered TLS slot and its settings (quicListen, quicServe).
+std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicServerEndpoint(Napi::Env env, double slot_id, Napi::Object o, const char* what) {
+  auto slot = FindSlot(slot_id);
+  if (!slot) throw IoError(env, "InvalidArgument", std::string(what) + ": the TLS context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(o, true);
   q->certs = std::move(slot);
@@ -67,8 +61,19 @@ Napi::Value ZeroIo::QuicListen(const Napi::CallbackInfo& info) {
   q->slot = static_cast<uint16_t>(static_cast<uint32_t>(Num(o, "cidSlot", 0)) & zio::quic::kSlotMask);
   std::string err;
   q->cfg_hold = zio::quic::shared_config(q->settings, &err);
-  if (!q->cfg_hold) throw IoError(env, "InvalidArgument", "quicListen: " + err);
+  if (!q->cfg_hold) throw IoError(env, "InvalidArgument", std::string(what) + ": " + err);
   q->cfg = q->cfg_hold.get();
+  return q;
+}
+
+// quicListen(shard, ip, port, tlsSlotId, settings, udpOptions) -> endpoint id
+Napi::Value ZeroIo::QuicListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  sockaddr_storage ss{};
+  socklen_t len;
+  ReadIpPort(info, 1, &ss, &len);
+  auto q = QuicServerEndpoint(env, info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Object>(), "quicListen");
   zio::UdpOptions u = ReadUdpOptions(info[5]);
   u.gro = u.gro && s->shard->gro_available();
   const char* op = nullptr;
@@ -81,6 +86,15 @@ Napi::Value ZeroIo::QuicListen(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, lr);
   }
   return Napi::Number::New(env, JoinEpId(ep, gen));
+}
+
+// quicServe(shard, ep, tlsSlotId, settings) -> 0 or a code: a bound UDP endpoint (an IoCluster
+// member) becomes a QUIC listener
+Napi::Value ZeroIo::QuicServe(const Napi::CallbackInfo& info) {
+  return OnEp(info, [&](ShardSlot* s, uint32_t ep, uint32_t gen) {
+    auto q = QuicServerEndpoint(info.Env(), info[2].As<Napi::Number>().DoubleValue(), info[3].As<Napi::Object>(), "quicServe");
+    return Napi::Number::New(info.Env(), s->shard->quic_listen(ep, gen, std::move(q)));
+  });
 }
 
 // quicConnect(shard, ip, port, tlsClientId, settings) -> conn id, or a negative code

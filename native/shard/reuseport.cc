@@ -71,6 +71,43 @@ std::vector<sock_filter> assemble_cbpf(const Steering& s) {
   return p;
 }
 
+// QUIC (RoutingStrategy.DcidDispatch): the program sees the UDP payload. A short header carries
+// one of our connection ids (12 bytes) at offset 1, a long header its length at 5 and the id at 6;
+// the id's bytes 1-2 hold the cluster slot (ScidGenerator: shard id in the low bits), so the
+// member is slot & (count - 1). A long header with an id of another length (a client's first
+// Initial) returns an out-of-range index: the kernel's flow hash picks (and that shard's own
+// ids route everything after).
+std::vector<sock_filter> assemble_dcid_cbpf(uint32_t count, uint32_t cid_len) {
+  uint32_t mask = count > 0 ? count - 1 : 0;
+  return {
+      sock_filter{BPF_LD | BPF_B | BPF_ABS, 0, 0, 0},          // 0: first byte
+      sock_filter{BPF_JMP | BPF_JSET | BPF_K, 0, 5, 0x80},     // 1: long header? 2 : 7
+      sock_filter{BPF_LD | BPF_B | BPF_ABS, 0, 0, 5},          // 2: DCID length
+      sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0, 2, cid_len},   // 3: ours? 4 : 6
+      sock_filter{BPF_LD | BPF_H | BPF_ABS, 0, 0, 7},          // 4: DCID bytes 1-2
+      sock_filter{BPF_JMP | BPF_JA, 0, 0, 2},                  // 5: -> 8
+      sock_filter{BPF_RET | BPF_K, 0, 0, 0xffffffffu},         // 6: the kernel's hash
+      sock_filter{BPF_LD | BPF_H | BPF_ABS, 0, 0, 2},          // 7: short: DCID bytes 1-2
+      sock_filter{BPF_ALU | BPF_AND | BPF_K, 0, 0, mask},      // 8: the shard's bits
+      sock_filter{BPF_RET | BPF_A, 0, 0, 0},                   // 9
+  };
+}
+
+int attach_dcid_cbpf(int fd, uint32_t count, uint32_t cid_len, std::string* err) {
+  if (count == 0 || (count & (count - 1)) != 0) {
+    *err = "DcidDispatch needs a power-of-two shard count (the shard id is the low bits of the connection id's slot)";
+    return -EINVAL;
+  }
+  std::vector<sock_filter> p = assemble_dcid_cbpf(count, cid_len);
+  sock_fprog prog{static_cast<unsigned short>(p.size()), p.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
+    int e = errno;
+    *err = std::string("setsockopt(SO_ATTACH_REUSEPORT_CBPF) of the DCID program failed: ") + strerror(e);
+    return -e;
+  }
+  return 0;
+}
+
 namespace {
 bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   bpf_insn i{};

@@ -36,6 +36,10 @@ std::vector<bpf_insn> assemble_ebpf(const Steering& s);
 // Attach to any member (the program serves the whole group). 0 or -errno with *err.
 int attach_steering_cbpf(int fd, const Steering& s, std::string* err);
 int attach_steering_ebpf(int fd, const Steering& s, std::string* err);
+// QUIC (DcidDispatch): steers each datagram by the shard bits of its destination connection id
+// (ids of `cid_len` bytes, slot in bytes 1-2); `count` must be a power of two. 0 or -errno.
+std::vector<sock_filter> assemble_dcid_cbpf(uint32_t count, uint32_t cid_len);
+int attach_dcid_cbpf(int fd, uint32_t count, uint32_t cid_len, std::string* err);
 
 // The calling thread's CPU set (sched_getaffinity / sched_setaffinity on this thread only).
 int thread_affinity(std::vector<int>* cpus);

@@ -38,7 +38,10 @@ struct Settings {
   bool early_data = false;            // 0-RTT (server: accept it; client: send it)
   bool verify_peer = true;            // client: the server's certificate
   bool disable_migration = false;
-  uint32_t active_cid_limit = 4;
+  // Also the most paths quiche keeps per connection: quiche 0.30 never frees a path a peer
+  // migrated away from (its connection id is copied, not moved, to the new path), so a connection
+  // follows at most active_cid_limit - 1 address changes.
+  uint32_t active_cid_limit = 8;
 };
 
 // A quiche configuration for `s` (the TLS context is ours: quiche_conn_new_with_tls). nullptr

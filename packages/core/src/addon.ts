@@ -79,6 +79,7 @@ export interface NativeAddon {
   // QUIC (binding/quic.cc; used by @zero-io/quic) and the stream form of streamWrite
   streamWriteTo(shard: number, conn: number, stream: number, fin: boolean, data: Uint8Array | null, offset?: number, length?: number): number;
   quicListen(shard: number, ip: string, port: number, tlsSlot: number, settings: Record<string, unknown>, udp: Record<string, unknown>): number;
+  quicServe(shard: number, ep: number, tlsSlot: number, settings: Record<string, unknown>): number;
   quicConnect(shard: number, ip: string, port: number, tlsContext: number, settings: Record<string, unknown>): number;
   quicStreamShutdown(shard: number, conn: number, stream: number, read: boolean, code: number): number;
   quicOpenStream(shard: number, conn: number, uni: boolean): number;
@@ -102,7 +103,7 @@ export interface NativeAddon {
   startDriver(shard: number, onBatch: (count: number) => void): void;
   stopDriver(shard: number): void;
   reuseportGroup(kind: 'tcp' | 'udp', ip: string, port: number, count: number, backlog: number, udpOptions: object): { fds: number[]; address: [string, string, number] };
-  attachSteering(fd: number, kind: 'cbpf' | 'ebpf', count: number, pinned: [number, number][]): void;
+  attachSteering(fd: number, kind: 'cbpf' | 'ebpf' | 'dcid', count: number, pinned: [number, number][]): void;
   adoptListener(shard: number, fd: number, proto: number): number;
   adoptUdp(shard: number, fd: number, udpOptions: object): number;
   closeFd(fd: number): void;

@@ -22,6 +22,7 @@ import { IoError, fromNative } from './errors.js';
 import type { EndpointId, SocketAddress } from './events.js';
 import { Io, type PoolStats, type ShutdownHandle } from './io.js';
 import { udpBindOptions, type UdpEndpointConfig } from './udp.js';
+import type { ScidGenerator } from './scid.js';
 
 /**
  * How new connections and datagrams are spread over the shards.
@@ -29,8 +30,12 @@ import { udpBindOptions, type UdpEndpointConfig } from './udp.js';
  *   (SO_ATTACH_REUSEPORT_CBPF; no privileges needed). The default.
  * - `ReusePortEbpf`: the same policy as an eBPF program assembled by zero-io
  *   (SO_ATTACH_REUSEPORT_EBPF; needs CAP_BPF or `kernel.unprivileged_bpf_disabled=0`).
- * - `DcidDispatch`: one shared UDP socket and a dispatcher on the QUIC connection ID. Reserved:
- *   it arrives with `@zero-io/quic`.
+ * - `DcidDispatch`: for QUIC (`@zero-io/quic`'s `quicServe` on a cluster UDP endpoint): each
+ *   datagram goes to the shard that issued its destination connection id (the shard bits of
+ *   {@link ScidGenerator}, read by a reuseport BPF program in the kernel — no dispatcher thread,
+ *   no hop between shards), so a connection stays on its shard when the client's address
+ *   changes (NAT rebinding, migration). A client's first Initial goes by the kernel's flow
+ *   hash. TCP endpoints are steered as with `ReusePortCbpf`. shardCount must be a power of two.
  */
 export const RoutingStrategy = {
   ReusePortCbpf: 'ReusePortCbpf',
@@ -123,12 +128,12 @@ export class IoCluster {
     }
     this.shardCount = n;
     const routing = cfg.routing ?? RoutingStrategy.ReusePortCbpf;
-    if (routing === RoutingStrategy.DcidDispatch) {
+    if (routing === RoutingStrategy.DcidDispatch && (n & (n - 1)) !== 0) {
       throw new IoError('InvalidConfig',
-        'IoCluster: routing DcidDispatch (one shared UDP socket, dispatch by QUIC connection ID) arrives with @zero-io/quic; use ReusePortCbpf or ReusePortEbpf',
-        { key: 'routing' });
+        `IoCluster: routing DcidDispatch needs a power-of-two shardCount (the shard id is the low bits of each QUIC connection id's slot), got ${n}`,
+        { key: 'shardCount' });
     }
-    if (routing !== RoutingStrategy.ReusePortCbpf && routing !== RoutingStrategy.ReusePortEbpf) {
+    if (routing !== RoutingStrategy.ReusePortCbpf && routing !== RoutingStrategy.ReusePortEbpf && routing !== RoutingStrategy.DcidDispatch) {
       throw new IoError('InvalidConfig', `IoCluster: routing must be one of ${Object.keys(RoutingStrategy).join(', ')}, got ${String(routing)}`, { key: 'routing' });
     }
     this.routing = routing;
@@ -212,9 +217,12 @@ export class IoCluster {
     } catch (e) {
       throw fromNative(e, kind === 'tcp' ? 'IoCluster.tcpListen' : 'IoCluster.udpBind', `${ip}:${port}`);
     }
-    if (this.steering === 'cpu') {
+    // DcidDispatch: UDP groups are steered by each datagram's QUIC destination id (the shard
+    // that issued it), whatever address it comes from; TCP groups by CPU as with ReusePortCbpf.
+    const dcid = this.routing === RoutingStrategy.DcidDispatch && kind === 'udp';
+    if (this.steering === 'cpu' || dcid) {
       try {
-        this.#native.attachSteering(g.fds[0], this.routing === RoutingStrategy.ReusePortEbpf ? 'ebpf' : 'cbpf',
+        this.#native.attachSteering(g.fds[0], dcid ? 'dcid' : this.routing === RoutingStrategy.ReusePortEbpf ? 'ebpf' : 'cbpf',
           this.shardCount, this.cpus.map((c, i) => [c as number, i]));
       } catch (e) {
         for (const fd of g.fds) this.#native.closeFd(fd);

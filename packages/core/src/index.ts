@@ -28,6 +28,7 @@ export type {
 } from './events.js';
 export type { ProbeInfo } from './addon.js';
 export { IoCluster, ShardIo, ClusterHandle, RoutingStrategy, runPerCore } from './cluster.js';
+export { ScidGenerator, SERVER_ID_MASK, CID_LENGTH, cidSlot } from './scid.js';
 export type { ClusterConfig, ClusterEndpoint, ShardContext, ShardHandler, ShardInfo, ShardStats, ShardExit } from './cluster.js';
 
 import { loadAddon } from './addon.js';

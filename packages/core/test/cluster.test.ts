@@ -63,8 +63,9 @@ describe.each([
 });
 
 describe('IoCluster configuration and failures', () => {
-  it('reserves DcidDispatch for QUIC and validates every option by name', () => {
-    expect(() => new IoCluster({ routing: RoutingStrategy.DcidDispatch })).toThrow(/DcidDispatch .* arrives with @zero-io\/quic/);
+  it('takes DcidDispatch with a power-of-two shard count only, and validates every option by name', () => {
+    expect(() => new IoCluster({ shardCount: 3, routing: RoutingStrategy.DcidDispatch, cpuAffinity: false })).toThrow(/DcidDispatch needs a power-of-two shardCount/);
+    new IoCluster({ shardCount: 2, routing: RoutingStrategy.DcidDispatch, cpuAffinity: false }).close();
     expect(() => new IoCluster({ shardCount: 0 })).toThrow(/shardCount must be an integer in \[1, 1024\]/);
     expect(() => new IoCluster({ shardCount: 2, cpuAffinity: [0] })).toThrow(/one CPU per shard \(2\)/);
     expect(() => new IoCluster({ expectedProtocols: ['quic'] })).toThrow(/expectedProtocols has "quic"/);

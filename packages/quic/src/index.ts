@@ -13,7 +13,7 @@
  * `CertReloadHandle` (`io.enableCertHotReload(ep).reloadQuicFromPem(cert, key)`).
  * @module
  */
-import { Io, IoError, SendBuffer, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
+import { Io, IoError, ScidGenerator, SendBuffer, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
 import {
   ERR, bindIp, boolOption, checkPort, describeValue, getTlsContexts, intOption, internalsOf, registerEventType,
   registerEngineError, registerProtocolCloseReason, rejectUnknownKeys,
@@ -86,6 +86,12 @@ export interface QuicListenConfig extends QuicTransportOptions {
    * connection has no origin). @default [] (any)
    */
   allowedOrigins?: string[];
+  /**
+   * This server's id among the servers behind one load balancer: written into every connection
+   * id it issues (with the shard's id: {@link ScidGenerator}), so a QUIC-LB-style balancer can
+   * route by it. @default 0
+   */
+  serverId?: number;
   /** SO_REUSEPORT on the UDP socket. @default false */
   reusePort?: boolean;
   /** UDP GRO on receive (coalesced packet trains), when the kernel has it. @default true */
@@ -97,6 +103,9 @@ export interface QuicListenConfig extends QuicTransportOptions {
    */
   gso?: boolean;
 }
+
+/** The options of {@link Io.quicServe}: a listener's, without the address and socket options. */
+export type QuicServeConfig = Omit<QuicListenConfig, 'addr' | 'reusePort' | 'gro'>;
 
 /** A QUIC client's options ({@link Io.quicConnectWith}). */
 export interface QuicConnectConfig extends QuicTransportOptions {
@@ -230,6 +239,14 @@ declare module '@zero-io/core' {
     quicListen(addr: string | number, cert: Pem, key: Pem): EndpointId;
     /** A QUIC listener with options. */
     quicListenWith(config: QuicListenConfig): EndpointId;
+    /**
+     * Makes a bound UDP endpoint a QUIC listener — in an IoCluster shard, its member of a
+     * cluster `udpBind` (with `routing: DcidDispatch` each datagram reaches the shard that owns
+     * its connection, whatever address it comes from). The connection ids it issues carry
+     * (serverId, this shard's id) ({@link ScidGenerator}). The endpoint's datagrams no longer
+     * arrive as UdpRecv events.
+     */
+    quicServe(ep: EndpointId, config: QuicServeConfig): void;
     /** A QUIC client connection to `"ip:port"` (defaults of {@link QuicConnectConfig}; certificate verified). */
     quicConnect(addr: string): ConnId;
     /**
@@ -418,24 +435,36 @@ function quicCheck(io: Io, r: number, what: string, _conn: ConnId): number {
 
 // ---- listening and connecting ----
 
-Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicListenConfig): EndpointId {
-  const what = 'quicListenWith';
-  if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
-  rejectUnknownKeys(config, ['addr', 'tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'reusePort', 'gro', 'gso', ...TRANSPORT_KEYS], what);
-  const { host, port } = parseHostPort(config.addr, what);
+const SERVE_KEYS = ['tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'gso', 'serverId', ...TRANSPORT_KEYS];
+
+/** A listener's native settings and TLS slot (quicListenWith, quicServe). */
+function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: Record<string, unknown>; slot: number; tls: TlsServerConfig } {
   if (config.tls === null || typeof config.tls !== 'object') {
     throw new IoError('InvalidConfig', `${what}: tls must be { cert, key } (PEM text or file paths)`, { key: 'tls' });
   }
+  // The shard's place in its cluster (a ShardIo of runPerCore), else a lone shard.
+  const shard = io as Io & { shardId?: number; shardCount?: number };
+  const shardCount = shard.shardCount !== undefined && (shard.shardCount & (shard.shardCount - 1)) === 0 ? shard.shardCount : 1;
+  const ids = new ScidGenerator(config.serverId ?? 0, shardCount > 1 ? shard.shardId ?? 0 : 0, shardCount);
   const settings: Record<string, unknown> = {
     ...transport(config, what),
     retry: boolOption(config.retry, false, 'retry', what),
     maxHandshakes: intOption(config.maxHandshakes, 1000, 1, 1 << 20, 'maxHandshakes', what),
     gso: boolOption(config.gso, true, 'gso', what),
+    cidSlot: ids.slot,
   };
   const t = tlsContexts(what);
   // The TLS context answers ALPN from the same list (BoringSSL needs ALPN for QUIC).
   const tls = { ...config.tls, alpn: settings.alpn as string[] };
-  const slot = t.serverSlot(tls, what);
+  return { settings, slot: t.serverSlot(tls, what), tls };
+}
+
+Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicListenConfig): EndpointId {
+  const what = 'quicListenWith';
+  if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
+  rejectUnknownKeys(config, ['addr', 'reusePort', 'gro', ...SERVE_KEYS], what);
+  const { host, port } = parseHostPort(config.addr, what);
+  const { settings, slot, tls } = serverSide(this, config, what);
   const { native, shard } = internalsOf(this);
   const udp = { reusePort: boolOption(config.reusePort, false, 'reusePort', what), gro: boolOption(config.gro, true, 'gro', what), sendQueue: 4096 };
   let ep: number;
@@ -445,8 +474,20 @@ Io.prototype.quicListenWith = function quicListenWith(this: Io, config: QuicList
     throw e instanceof IoError ? e : new IoError('InvalidConfig', `${what}: ${(e as Error).message}`);
   }
   if (ep < 0) internalsOf(this).check(ep, what);
-  t.registerEndpoint(this, ep as EndpointId, slot, tls);
+  getTlsContexts()!.registerEndpoint(this, ep as EndpointId, slot, tls);
   return ep as EndpointId;
+};
+
+Io.prototype.quicServe = function quicServe(this: Io, ep: EndpointId, config: QuicServeConfig): void {
+  const what = 'quicServe';
+  if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
+  rejectUnknownKeys(config, SERVE_KEYS, what);
+  const { settings, slot, tls } = serverSide(this, config, what);
+  const r = internalsOf(this).native.quicServe(internalsOf(this).shard, ep, slot, settings);
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', `${what}: endpoint ${ep} is not a UDP endpoint, or serves QUIC already`);
+  if (r === ERR.STALE) throw new IoError('InvalidConnId', `${what}: endpoint ${ep} is closed or was never opened`);
+  internalsOf(this).check(r, what);
+  getTlsContexts()!.registerEndpoint(this, ep, slot, tls);
 };
 
 Io.prototype.quicListen = function quicListen(this: Io, addr: string | number, cert: Pem, key: Pem): EndpointId {
