@@ -108,6 +108,7 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   if (!ctx || ctx->is_server()) throw IoError(env, "InvalidArgument", "quicConnect: the TLS client context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(info[4].As<Napi::Object>(), false);
+  q->connect_timeout_ms = static_cast<uint32_t>(Num(info[4].As<Napi::Object>(), "connectTimeoutMs", 10000));
   q->client = std::move(ctx);
   std::string err;
   // Clients with the same settings share one quiche configuration (making one loads the

@@ -204,6 +204,7 @@ int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* f
   }
   Conn& c = conns_[idx];
   c.state = ConnState::Open;
+  c.opened = true;  // accepted: a failed handshake is reported as the peer's, not a failed connect
   c.proto = kProtoQuic;
   c.endpoint = static_cast<int32_t>(ep);
   c.endpoint_gen = e.gen;
@@ -299,6 +300,8 @@ int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr
   cq.next_bidi = 0;  // client-initiated: bidirectional 0, 4, ...; unidirectional 2, 6, ...
   cq.next_uni = 2;
   q->client_conn = static_cast<uint32_t>(idx);
+  if (q->connect_timeout_ms)
+    c.connect_timer = timers_.add(now_ms() + q->connect_timeout_ms, kTimerConnect, static_cast<uint32_t>(idx), c.gen);
   endpoints_[epi].quic = std::move(q);
   ++counters_.conns_connected;
   mark_dirty(static_cast<uint32_t>(idx));  // the Initial goes out with the next flush
@@ -321,6 +324,10 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
       } else {
         cq.connected_sent = true;
         c.opened = true;
+        if (c.connect_timer != TimerWheel::kNone) {
+          timers_.cancel(c.connect_timer);
+          c.connect_timer = TimerWheel::kNone;
+        }
         if (cq.handshaking) {
           cq.handshaking = false;
           if (cq.ep->handshaking) --cq.ep->handshaking;
@@ -394,16 +401,30 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
           emit(kEvWritable, index, c.gen, 0, 0, 0, -1, 0);
         }
       }
-      // Streams that were told to wait: Writable once they have room again, StopSending when
+      // STOP_SENDING on streams nobody is writing to now: quiche counts them; the stopped ones
+      // come first out of its writable iterator.
+      if (!cq.events_more) {
+        quiche_stats st;
+        quiche_conn_stats(q, &st);
+        if (st.stopped_stream_count_remote > cq.stops_seen) {
+          quiche_stream_iter* wi = quiche_conn_writable(q);
+          uint64_t ws;
+          while (quiche_stream_iter_next(wi, &ws)) {
+            if (!room(3)) { cq.events_more = true; break; }
+            if (quiche_conn_stream_capacity(q, ws) == QUICHE_ERR_STREAM_STOPPED) quic_stop_told(index, ws);
+          }
+          quiche_stream_iter_free(wi);
+          if (!cq.events_more) cq.stops_seen = st.stopped_stream_count_remote;
+        }
+      }
+            // Streams that were told to wait: Writable once they have room again, StopSending when
       // the peer asked us to stop.
       for (size_t i = 0; i < cq.want_writable.size() && !cq.events_more;) {
         uint64_t w = cq.want_writable[i];
         if (!room(3)) { cq.events_more = true; break; }
         ssize_t cap = quiche_conn_stream_capacity(q, w);
         if (cap == QUICHE_ERR_STREAM_STOPPED) {
-          uint64_t ec = 0;
-          quiche_conn_stream_send(q, w, kNoBytes, 0, false, &ec);
-          emit(kEvQuicStopSending, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(w));
+          quic_stop_told(index, w);
         } else if (cap == 0 || cap == QUICHE_ERR_DONE) {
           ++i;
           continue;
@@ -430,6 +451,17 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
     cq.timer = d == UINT64_MAX ? TimerWheel::kNone : timers_.add(d, kTimerQuic, index, c.gen);
     cq.deadline = d;
   }
+}
+
+// A StopSending event for a stream (once), with the peer's code (quiche gives it to a write).
+void Shard::quic_stop_told(uint32_t index, uint64_t stream) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  if (std::find(cq.stop_told.begin(), cq.stop_told.end(), stream) != cq.stop_told.end()) return;
+  uint64_t ec = 0;
+  quiche_conn_stream_send(cq.q, stream, kNoBytes, 0, false, &ec);
+  cq.stop_told.push_back(stream);
+  emit(kEvQuicStopSending, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(stream));
 }
 
 void Shard::quic_timer(uint32_t index) {
@@ -591,10 +623,12 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
     quic_send(index);
   }
   QuicCloseInfo& ci = cq.close;
+  const int32_t given_origin = *origin;
   bool app = false;
   uint64_t code = 0;
   const uint8_t* reason = nullptr;
   size_t rlen = 0;
+  const bool engine_code = *err < 0;  // our own cause (ConnectTimeout): kept as it is
   if (quiche_conn_peer_error(q, &app, &code, &reason, &rlen)) {
     ci.peer = true;
     *origin = kOriginPeer;
@@ -609,7 +643,8 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   ci.app = app;
   ci.code = code;
   if (reason && rlen) ci.reason.assign(reinterpret_cast<const char*>(reason), rlen);
-  *err = clip_code(code);
+  if (!engine_code) *err = clip_code(code);
+  else *origin = given_origin;
   if (cq.handshaking) {
     cq.handshaking = false;
     if (cq.ep->handshaking) --cq.ep->handshaking;

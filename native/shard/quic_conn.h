@@ -45,6 +45,7 @@ struct QuicEndpoint {
   std::shared_ptr<tls::Context> client;    // client: its context (servername, CAs, ALPN, session)
   std::unordered_map<std::string, uint32_t, CidHash, std::equal_to<>> cids;  // connection id bytes -> connection index
   uint32_t client_conn = UINT32_MAX;       // a client endpoint's connection
+  uint32_t connect_timeout_ms = 10000;     // a client: no handshake within this: kErrConnectTimeout
   uint32_t max_handshakes = 1000, handshaking = 0;
   bool retry = false;                      // stateless retry before any state is kept
   bool gso = true;                         // packet trains (UDP_SEGMENT) when the kernel has it
@@ -84,6 +85,8 @@ struct ConnQuic {
   uint64_t next_bidi = 0, next_uni = 0;    // our next stream ids
   uint64_t opened_bidi = 0, opened_uni = 0;  // our streams opened in quiche (highest index written + 1)
   std::vector<uint64_t> want_writable;     // streams told to wait (a Writable each follows)
+  std::vector<uint64_t> stop_told;         // streams whose StopSending was emitted
+  uint64_t stops_seen = 0;                 // the peer's STOP_SENDING frames accounted for
   std::vector<uint64_t> pulled;            // streams read with quic_stream_read (pull mode)
   std::vector<uint64_t> pull_told;         // pulled streams told Readable, not yet read dry
   std::vector<uint64_t> pull_ended;        // pulled streams whose end was read

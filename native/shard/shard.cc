@@ -697,6 +697,10 @@ void Shard::fire_timers() {
     if (!c) continue;
     if (f.kind == kTimerConnect) {
       c->connect_timer = TimerWheel::kNone;
+      if (c->quic && c->state == ConnState::Open && !c->quic->connected_sent) {
+        begin_close(f.target, kErrConnectTimeout, kOriginTimeout);  // a QUIC handshake that never finished
+        continue;
+      }
       if (c->state == ConnState::Resolving || c->state == ConnState::Connecting) {
         if (c->he_next > 0) keep_target(*c, c->he_next - 1u);  // the attempt that hung, for the reason
         begin_close(f.target, kErrConnectTimeout, kOriginTimeout);

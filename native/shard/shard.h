@@ -786,6 +786,7 @@ class Shard {
   void quic_service(uint32_t index, bool allow_events);
   void quic_send(uint32_t index);
   void quic_timer(uint32_t index);
+  void quic_stop_told(uint32_t index, uint64_t stream);
   void quic_begin_close(uint32_t index, int32_t* err, int32_t* origin);
   void quic_release(Conn& c);
   void quic_endpoint_closing(uint32_t ep);

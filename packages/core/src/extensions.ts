@@ -42,14 +42,14 @@ export function registerEngineError(code: number, make: (what: string) => IoErro
 }
 
 /** Disconnected reasons by transport (the native Protocol number): QUIC's codes are its own. */
-const protocolReasons = new Map<number, (io: Io, conn: ConnId, code: number, origin: string) => string>();
+const protocolReasons = new Map<number, (io: Io, conn: ConnId, code: number, origin: string) => string | undefined>();
 
 /**
  * @internal For a transport package whose connections report their own error codes in
  * Disconnected.errorCode whatever their value (QUIC: transport or application codes): the reason
  * of every Disconnected of that protocol (its native Protocol number).
  */
-export function registerProtocolCloseReason(proto: number, reason: (io: Io, conn: ConnId, code: number, origin: string) => string): void {
+export function registerProtocolCloseReason(proto: number, reason: (io: Io, conn: ConnId, code: number, origin: string) => string | undefined): void {
   protocolReasons.set(proto, reason);
 }
 

@@ -506,6 +506,10 @@ export class Io {
     if (r === ERR_TABLE_FULL) throw new IoError('TableFull', `${what}: the connection table is full (maxConnections=${this.config.maxConnections}). Raise maxConnections or close idle connections.`);
     const own = engineErrors.get(r);
     if (own) throw own(what);
+    if (r === ERR.WRONG_KIND) {
+      throw new IoError('InvalidArgument', `${what}: this call does not apply to this kind of connection or endpoint ` +
+        '(a QUIC connection writes with streamWrite(conn, stream, data) and ends streams with streamEnd; pauseRecv, end and the two-argument streamWrite are for TCP and UDS)');
+    }
     throw new IoError('SyscallFailed', `${what} failed: ${errnoDescription(-r)}`, { errno: -r });
   }
 
@@ -724,7 +728,8 @@ export class Io {
   /**
    * Flushes queued writes, then closes; force-closes after `timeoutMs`. TLS: close_notify goes
    * after the queued data; during a handshake the close waits for it (writes held for the
-   * handshake go first). @default timeoutMs 5000
+   * handshake go first). QUIC (@zero-io/quic): CONNECTION_CLOSE (NO_ERROR) at once — data the
+   * peer has not acknowledged is not waited for (see that package's README). @default timeoutMs 5000
    */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
     this.#live();
@@ -969,11 +974,10 @@ export interface Io {
   /** Stream form (QUIC / WebTransport); TCP and UDS connections take stream 0. */
   streamWriteBuffer(conn: ConnId, stream: number, buf: SendBuffer, length?: number): number;
   /**
-   * Sends a SendBuffer as a connection datagram. **Always throws in this release:** only QUIC /
-   * WebTransport connections carry datagrams, and those arrive with `@zero-io/quic`; until then
-   * every connection (TCP, UDS) refuses with InvalidArgument (InvalidConnId for a stale id).
-   * UDP endpoints use {@link Io.udpSend}.
-   * @throws {IoError} InvalidArgument, always (for now).
+   * Sends a SendBuffer as a connection datagram: QUIC connections (with `@zero-io/quic`: RFC
+   * 9221 datagrams; the bytes are copied into quiche's queue and the buffer is released). TCP and
+   * UDS connections carry no datagrams: InvalidArgument (InvalidConnId for a stale id). UDP
+   * endpoints use {@link Io.udpSend}.
    */
   sendDatagramBuffer(conn: ConnId, buf: SendBuffer): void;
   /** Sends a SendBuffer as one UDP datagram without a copy (the seed's `udp_send`). Errors as {@link Io.udpSendBytes}. */

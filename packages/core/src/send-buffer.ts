@@ -7,7 +7,10 @@
 import { ERR } from './addon.js';
 import { IoError, shardClosed } from './errors.js';
 import type { ConnId } from './events.js';
-import { Io } from './io.js';
+import { Io, internalsOf } from './io.js';
+
+/** native Protocol number of a QUIC connection (native/shard/shard.h kProtoQuic). */
+const PROTO_QUIC = 4;
 
 
 const encoder = new TextEncoder();
@@ -147,10 +150,19 @@ Io.prototype.streamWriteBuffer = function streamWriteBuffer(this: Io, conn: Conn
   const length = (typeof a === 'number' ? c : b) as number | undefined;
   if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', 'streamWriteBuffer expects a SendBuffer from io.sendBuffer()');
   const n = buf._check(this, 'streamWriteBuffer', length);
+  // A QUIC stream (the stream form, @zero-io/quic): quiche copies what it takes into its stream
+  // buffer, so the bytes go through streamWriteTo; the buffer stays the caller's.
+  if (typeof a === 'number' && this._native.connProto(this._shard, conn) === PROTO_QUIC) {
+    const q = this._native.streamWriteTo(this._shard, conn, a, false, buf.bytes.subarray(0, n));
+    return q >= 0 ? q : internalsOf(this).check(q, 'streamWriteBuffer');
+  }
   const r = this._native.writeSlot(this._shard, conn, buf._slot, 0, n);
   if (r >= 0) return r;
   if (r === ERR.CLOSING) return 0;
   if (r === ERR.STALE) throw new IoError('InvalidConnId', `streamWriteBuffer: connection ${conn} is closed or was never opened`);
+  if (r === ERR.WRONG_KIND && this._native.connProto(this._shard, conn) === PROTO_QUIC) {
+    throw new IoError('InvalidArgument', 'streamWriteBuffer: a QUIC connection takes the stream form, streamWriteBuffer(conn, stream, buf)');
+  }
   if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'streamWriteBuffer: the SendBuffer is not checked out (released?)');
   throw new IoError('SyscallFailed', `streamWriteBuffer failed (${r})`);
 };

@@ -118,6 +118,12 @@ export interface QuicConnectConfig extends QuicTransportOptions {
    * earlier connection to the same name is offered for resumption. @default true
    */
   tls?: TlsClientConfig | true;
+  /**
+   * No handshake within this long (nothing answers, packets lost): the connection closes with
+   * Disconnected errorCode -1014 (ConnectTimeout, origin 'timeout'). 0: only the idle timeout.
+   * @default 10000
+   */
+  connectTimeoutMs?: number;
 }
 
 /** How a QUIC connection ended: read it in the Disconnected handler ({@link Io.quicCloseInfo}). */
@@ -171,7 +177,7 @@ export interface StreamResetEvent {
   readonly conn: ConnId;
   readonly endpoint: EndpointId | null;
   readonly stream: number;
-  /** The peer's application error code (its low 31 bits). */
+  /** The peer's application error code (codes above 2^31 - 1 read as 2147483647). */
   readonly errorCode: number;
 }
 
@@ -371,6 +377,7 @@ export function quicErrorName(code: number, application: boolean): string {
 }
 
 registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
+  if (code < 0) return undefined;  // an engine code (ConnectTimeout): core's reason
   const info = io.quicCloseInfo(conn);
   if (info === null) return code === 0 ? 'closed' : `QUIC error ${code}`;
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
@@ -442,6 +449,9 @@ function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: 
   if (config.tls === null || typeof config.tls !== 'object') {
     throw new IoError('InvalidConfig', `${what}: tls must be { cert, key } (PEM text or file paths)`, { key: 'tls' });
   }
+  if ((config.tls as { alpn?: unknown }).alpn !== undefined) {
+    throw new IoError('InvalidConfig', `${what}: QUIC takes alpn at the top level of its config (it is the TLS ALPN too), not inside tls`, { key: 'alpn' });
+  }
   // The shard's place in its cluster (a ShardIo of runPerCore), else a lone shard.
   const shard = io as Io & { shardId?: number; shardCount?: number };
   const shardCount = shard.shardCount !== undefined && (shard.shardCount & (shard.shardCount - 1)) === 0 ? shard.shardCount : 1;
@@ -512,15 +522,19 @@ function clientTls(tls: TlsClientConfig | true | undefined, alpn: string[]): Tls
 Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicConnectConfig): ConnId {
   const what = 'quicConnectWith';
   if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
-  rejectUnknownKeys(config, ['host', 'port', 'tls', ...TRANSPORT_KEYS], what);
+  rejectUnknownKeys(config, ['host', 'port', 'tls', 'connectTimeoutMs', ...TRANSPORT_KEYS], what);
   const host = config.host === 'localhost' ? '127.0.0.1' : config.host;
   if (typeof host !== 'string' || !/^[0-9.]+$|:/.test(host)) {
     throw new IoError('InvalidAddress', `${what}: host must be an IP address (or localhost) for now, got ${describeValue(config.host)}`, { address: String(config.host) });
   }
   const port = checkPort(config.port, what);
   const settings = transport(config, what);
+  if (typeof config.tls === 'object' && config.tls !== null && config.tls.alpn !== undefined) {
+    throw new IoError('InvalidConfig', `${what}: QUIC takes alpn at the top level of its config (it is the TLS ALPN too), not inside tls`, { key: 'alpn' });
+  }
   const t = tlsContexts(what);
   const id = t.clientContext(clientTls(config.tls, settings.alpn as string[]), config.host, what);
+  (settings as Record<string, unknown>).connectTimeoutMs = intOption(config.connectTimeoutMs, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
   const { native, shard } = internalsOf(this);
   const r = native.quicConnect(shard, host.startsWith('[') ? host.slice(1, -1) : host, port, id, settings);
   if (r < 0) internalsOf(this).check(r, what);
@@ -549,59 +563,59 @@ function appCode(v: unknown, what: string): number {
 
 Io.prototype.openStream = function openStream(this: Io, conn: ConnId, kind: 'bidi' | 'uni' = 'bidi'): number {
   if (kind !== 'bidi' && kind !== 'uni') throw new IoError('InvalidArgument', `openStream: kind is 'bidi' or 'uni', got ${describeValue(kind)}`);
-  return quicCheck(this, this._native.quicOpenStream(this._shard, conn, kind === 'uni'), 'openStream', conn);
+  return quicCheck(this, internalsOf(this).native.quicOpenStream(internalsOf(this).shard, conn, kind === 'uni'), 'openStream', conn);
 };
 
 Io.prototype.pullStream = function pullStream(this: Io, conn: ConnId, stream: number, on = true): void {
-  quicCheck(this, this._native.quicStreamPull(this._shard, conn, streamId(stream, 'pullStream'), on !== false), 'pullStream', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamPull(internalsOf(this).shard, conn, streamId(stream, 'pullStream'), on !== false), 'pullStream', conn);
 };
 
 Io.prototype.streamEnd = function streamEnd(this: Io, conn: ConnId, stream: number): void {
-  quicCheck(this, this._native.streamWriteTo(this._shard, conn, streamId(stream, 'streamEnd'), true, null), 'streamEnd', conn);
+  quicCheck(this, internalsOf(this).native.streamWriteTo(internalsOf(this).shard, conn, streamId(stream, 'streamEnd'), true, null), 'streamEnd', conn);
 };
 
 Io.prototype.streamReset = function streamReset(this: Io, conn: ConnId, stream: number, code = 0): void {
-  quicCheck(this, this._native.quicStreamShutdown(this._shard, conn, streamId(stream, 'streamReset'), false, appCode(code, 'streamReset')), 'streamReset', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'streamReset'), false, appCode(code, 'streamReset')), 'streamReset', conn);
 };
 
 Io.prototype.stopSending = function stopSending(this: Io, conn: ConnId, stream: number, code = 0): void {
-  quicCheck(this, this._native.quicStreamShutdown(this._shard, conn, streamId(stream, 'stopSending'), true, appCode(code, 'stopSending')), 'stopSending', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'stopSending'), true, appCode(code, 'stopSending')), 'stopSending', conn);
 };
 
 Io.prototype.sendDatagram = function sendDatagram(this: Io, conn: ConnId, data: Uint8Array): void {
   if (!(data instanceof Uint8Array)) throw new IoError('InvalidArgument', `sendDatagram: data must be a Uint8Array (or Buffer), got ${describeValue(data)}`);
-  quicCheck(this, this._native.quicDatagram(this._shard, conn, data), 'sendDatagram', conn);
+  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, data), 'sendDatagram', conn);
 };
 
 Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
   if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', `sendDatagramBuffer: expected a SendBuffer, got ${describeValue(buf)}`);
   // The datagram is copied into quiche's queue: the buffer is released at once.
-  quicCheck(this, this._native.quicDatagram(this._shard, conn, buf.bytes.subarray(0, buf.length)), 'sendDatagramBuffer', conn);
+  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, buf.bytes.subarray(0, buf.length)), 'sendDatagramBuffer', conn);
   buf.release();
 };
 
 Io.prototype.datagramMaxSize = function datagramMaxSize(this: Io, conn: ConnId): number {
-  return quicCheck(this, this._native.quicDatagramMax(this._shard, conn), 'datagramMaxSize', conn);
+  return quicCheck(this, internalsOf(this).native.quicDatagramMax(internalsOf(this).shard, conn), 'datagramMaxSize', conn);
 };
 
 Io.prototype.quicClose = function quicClose(this: Io, conn: ConnId, code = 0, reason = ''): void {
-  const r = this._native.quicClose(this._shard, conn, appCode(code, 'quicClose'), String(reason).slice(0, 1000));
+  const r = internalsOf(this).native.quicClose(internalsOf(this).shard, conn, appCode(code, 'quicClose'), String(reason).slice(0, 1000));
   if (r === ERR.CLOSING) return;
   quicCheck(this, r, 'quicClose', conn);
 };
 
 Io.prototype.quicAlpn = function quicAlpn(this: Io, conn: ConnId): string | null {
-  return this._native.quicAlpn(this._shard, conn) || null;
+  return internalsOf(this).native.quicAlpn(internalsOf(this).shard, conn) || null;
 };
 
 Io.prototype.quicCloseInfo = function quicCloseInfo(this: Io, conn: ConnId): QuicCloseInfo | null {
-  const r = this._native.quicCloseInfo(this._shard, conn);
+  const r = internalsOf(this).native.quicCloseInfo(internalsOf(this).shard, conn);
   if (r === null) return null;
   return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4] });
 };
 
 Io.prototype.quicStats = function quicStats(this: Io, ep: EndpointId): QuicStats | null {
-  const r = this._native.quicStats(this._shard, ep);
+  const r = internalsOf(this).native.quicStats(internalsOf(this).shard, ep);
   return r === null ? null : Object.freeze(r) as unknown as QuicStats;
 };
 

@@ -1,6 +1,10 @@
 // Helpers of the QUIC tests: one Io that is server and client at once (two shards' worth of
 // connections on one event loop), an echo server, and a bulk client that checks every byte.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Io, type ConnId, type EndpointId, type Event } from '@zero-io/core';
 import '@zero-io/quic';
 import type { QuicListenConfig } from '@zero-io/quic';
@@ -119,4 +123,14 @@ export function listener(pki: Pki, extra: Partial<QuicListenConfig> = {}): { io:
   const io = new Io();
   const ep = io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, ...extra });
   return { io, ep, port: io.localAddress(ep).port };
+}
+
+/** A self-signed certificate (ECDSA P-256) for localhost with `names` extra DNS names: a large one. */
+export function makeBigCert(names: number): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'zio-bigcert-'));
+  const san = ['DNS:localhost', 'IP:127.0.0.1', ...Array.from({ length: names }, (_, i) => `DNS:host-${i}.a-rather-long-name.example.test`)].join(',');
+  writeFileSync(join(dir, 'ext'), `subjectAltName=${san}\n`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-addext', `subjectAltName=${san}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return { cert: readFileSync(join(dir, 'cert.pem'), 'latin1'), key: readFileSync(join(dir, 'key.pem'), 'latin1') };
 }

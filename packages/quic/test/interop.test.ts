@@ -65,6 +65,15 @@ describe('interop: aioquic client -> our server', () => {
     expect(io.quicStats(ep)!.retries).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
+  it('6 IPv6: aioquic over ::1', async () => {
+    const { Io } = await import('@zero-io/core');
+    const io = new Io();
+    const ep = io.quicListenWith({ addr: '[::1]:0', tls: { cert: pki.serverCert, key: pki.serverKey }, alpn: ['zero-echo'] });
+    handles.push(serve(io));
+    const r = await client(io.localAddress(ep).port, ['--host', '::1', '--streams', '4', '--size', '100000']);
+    expect(r.res, r.err.slice(-2000)).toMatchObject({ ok: true, streams: 4 });
+  }, 60_000);
+
   it('R resumption with the session ticket our server issued', async () => {
     const { io, port } = listener(pki, { alpn: ['zero-echo'] });
     handles.push(serve(io));

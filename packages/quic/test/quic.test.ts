@@ -4,9 +4,9 @@
 // datagrams at the listener.
 import dgram from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ConnId, Event, Io } from '@zero-io/core';
+import { Io, type ConnId, type Event } from '@zero-io/core';
 import '@zero-io/quic';
-import { BulkClient, echoServer, listener, makePki, pattern, sha256, until } from './helpers.js';
+import { BulkClient, echoServer, listener, makeBigCert, makePki, pattern, sha256, until } from './helpers.js';
 
 const pki = makePki();
 
@@ -392,6 +392,110 @@ describe('QUIC: our client and our server', () => {
     for (const x of [front, back1, back2]) x.close();
   });
 
+  it('6: works over IPv6 (::1)', async () => {
+    const srv = new Io();
+    const ep = srv.quicListenWith({ addr: '[::1]:0', tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const port = srv.localAddress(ep).port;
+    expect(srv.localAddress(ep).family).toBe('IPv6');
+    const clients = new Set<ConnId>();
+    let echoed = '';
+    let conn = 0 as ConnId;
+    let peer = '';
+    const h = run(srv, clients, (ev) => {
+      if (ev.type === 'Connected' && ev.conn !== conn) peer = ev.peer?.address ?? '';
+      if (ev.type === 'Connected' && ev.conn === conn) {
+        srv.streamWrite(conn, 0, Buffer.from('over v6'));
+        srv.streamEnd(conn, 0);
+      }
+      if (ev.type === 'StreamFrame' && ev.conn === conn) echoed += Buffer.from(ev.data).toString();
+    });
+    handles.push(h);
+    conn = srv.quicConnectWith({ host: '::1', port, tls: { ca: pki.ca, servername: 'localhost' } });
+    clients.add(conn);
+    await until(() => echoed === 'over v6', 10_000, 'the echo over IPv6');
+    expect(peer).toBe('::1');
+    srv.close(conn);
+  });
+
+  it('A: sends at most 3x what it received to an address that has not proved itself (a large certificate)', async () => {
+    // A certificate with 400 names: the server's first flight is far larger than 3 x 1,200 bytes.
+    const big = makeBigCert(400);
+    const { io, port } = listener({ ...pki, serverCert: big.cert, serverKey: big.key });
+    // A relay that forwards the client's first datagram only, and counts what comes back.
+    const relay = dgram.createSocket('udp4');
+    await new Promise<void>((r) => relay.bind(0, '127.0.0.1', () => r()));
+    const up = dgram.createSocket('udp4');
+    await new Promise<void>((r) => up.bind(0, '127.0.0.1', () => r()));
+    let toServer = 0, fromServer = 0, first = true;
+    relay.on('message', (m) => {
+      if (!first) return;  // the client's later packets (its ACKs: the proof) never arrive
+      first = false;
+      toServer += m.length;
+      up.send(m, port, '127.0.0.1');
+    });
+    up.on('message', (m) => { fromServer += m.length; });
+    const h = io.runSync(() => {});
+    handles.push(h);
+    const conn = io.quicConnectWith({ host: '127.0.0.1', port: (relay.address() as { port: number }).port, idleTimeoutMs: 4000,
+      tls: { ca: pki.ca, servername: 'localhost' } });
+    await new Promise((r) => setTimeout(r, 3000));  // the server's retransmissions (PTOs) included
+    expect(toServer).toBeGreaterThanOrEqual(1200);
+    expect(fromServer).toBeGreaterThan(0);
+    expect(fromServer).toBeLessThanOrEqual(3 * toServer);
+    expect(big.cert.length).toBeGreaterThan(6 * toServer);  // the limit is what held it back
+    io.close(conn);
+    relay.close();
+    up.close();
+  });
+
+  it('tells StopSending without a write, and writes SendBuffers to streams', async () => {
+    const { io, port } = listener(pki);
+    let conn = 0 as ConnId;
+    const got: string[] = [];
+    let server = 0 as ConnId;
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Connected' && ev.conn === conn) {
+        const buf = io.sendBuffer();
+        buf.write('from a SendBuffer');
+        expect(io.streamWriteBuffer(conn, 0, buf)).toBe(17);
+        buf.release();
+      }
+      if (ev.type === 'StreamFrame' && ev.conn !== conn) {
+        got.push(Buffer.from(ev.data).toString());
+        server = ev.conn;
+        io.stopSending(ev.conn, 0, 31);  // the client is not writing: it is told by an event
+      }
+      if (ev.type === 'StopSending') got.push(`stop ${ev.conn === conn ? 'client' : 'server'} ${ev.stream} ${ev.errorCode}`);
+    });
+    handles.push(h);
+    conn = io.quicConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'localhost' } });
+    await until(() => got.includes('stop client 0 31'), 10_000, 'StopSending at the client');
+    expect(got[0]).toBe('from a SendBuffer');
+    expect(() => io.streamWrite(conn, 0, Buffer.from('x'))).toThrow(/stop sending/);
+    // TCP-only calls on a QUIC connection say so.
+    expect(() => io.pauseRecv(server)).toThrow(/does not apply to this kind of connection/);
+    expect(() => io.streamWrite(conn, Buffer.from('x'))).toThrow(/does not apply to this kind of connection/);
+    io.close(conn);
+  });
+
+  it('gives up a handshake nobody answers after connectTimeoutMs (ConnectTimeout)', async () => {
+    const io = new Io();
+    const sink = dgram.createSocket('udp4');  // takes the Initials, answers nothing
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    let end: { code: number; origin: string; reason: string; kind: string | undefined } | null = null;
+    const t0 = Date.now();
+    const h = io.runSync((ev) => {
+      if (ev.type === 'Disconnected') end = { code: ev.errorCode, origin: ev.origin, reason: ev.reason, kind: ev.error?.kind };
+    });
+    handles.push(h);
+    io.quicConnectWith({ host: '127.0.0.1', port: (sink.address() as { port: number }).port, connectTimeoutMs: 300 });
+    await until(() => end !== null, 5000, 'the connect timeout');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(end).toMatchObject({ code: -1014, origin: 'timeout', kind: 'ConnectTimeout' });
+    expect(end!.reason).toMatch(/connect timed out/);
+    sink.close();
+  });
+
   it('refuses what does not apply, with clear errors', () => {
     const { io, port } = listener(pki);
     expect(() => io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, congestionControl: 'vegas' as 'cubic' }))
@@ -400,7 +504,11 @@ describe('QUIC: our client and our server', () => {
     const conn = io.quicConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'localhost' } });
     expect(() => io.streamWrite(conn, 0, Buffer.from('early'))).toThrow(/handshake has not finished/);
     expect(() => io.openStream(conn, 'sideways' as 'uni')).toThrow(/'bidi' or 'uni'/);
+    expect(() => io.quicConnectWith({ host: '127.0.0.1', port, tls: { alpn: ['x'] } })).toThrow(/alpn at the top level/);
     io.close(conn);
     io.shutdown();
+    let kind = '';
+    try { io.openStream(conn); } catch (e) { kind = (e as { kind?: string }).kind ?? 'not an IoError'; }
+    expect(kind).toBe('ShardClosed');
   });
 });
