@@ -255,17 +255,18 @@ Napi::Value ZeroIo::QuicAlpn(const Napi::CallbackInfo& info) {
   });
 }
 
-// quicCloseInfo(shard, conn) -> [app, peer, timedOut, code, reason] | null
+// quicCloseInfo(shard, conn) -> [app, peer, timedOut, code, reason, tlsReason] | null
 Napi::Value ZeroIo::QuicCloseInfo(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
     zio::QuicCloseInfo ci;
     if (!s->shard->quic_close_info(idx, gen, &ci)) return info.Env().Null();
-    Napi::Array a = Napi::Array::New(info.Env(), 5);
+    Napi::Array a = Napi::Array::New(info.Env(), 6);
     a.Set(0u, ci.app);
     a.Set(1u, ci.peer);
     a.Set(2u, ci.timed_out);
     a.Set(3u, Napi::Number::New(info.Env(), static_cast<double>(ci.code)));
     a.Set(4u, Napi::String::New(info.Env(), ci.reason));
+    a.Set(5u, Napi::String::New(info.Env(), ci.tls_reason));
     return a;
   });
 }

@@ -217,6 +217,7 @@ int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* f
   cq.ep_index = ep;
   cq.ep_gen = e.gen;
   cq.tls = std::move(ctx);
+  cq.ssl = ssl;
   cq.next_bidi = 1;  // server-initiated: bidirectional 1, 5, ...; unidirectional 3, 7, ...
   cq.next_uni = 3;
   cq.cids.emplace_back(reinterpret_cast<const char*>(scid), sizeof scid);
@@ -296,6 +297,7 @@ int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr
   cq.ep_index = epi;
   cq.ep_gen = epg;
   cq.tls = q->client;
+  cq.ssl = ssl;
   cq.client = true;
   cq.next_bidi = 0;  // client-initiated: bidirectional 0, 4, ...; unidirectional 2, 6, ...
   cq.next_uni = 2;
@@ -392,12 +394,13 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
              static_cast<uint32_t>(r), 0, 0);
       }
       // A write met the peer's stream limit: Writable (stream -1) once it allows more streams.
-      if (cq.want_streams && !cq.events_more &&
-          (quiche_conn_peer_streams_left_bidi(q) > 0 || quiche_conn_peer_streams_left_uni(q) > 0)) {
+      if (!cq.events_more && ((cq.want_bidi && quiche_conn_peer_streams_left_bidi(q) > 0) ||
+                              (cq.want_uni && quiche_conn_peer_streams_left_uni(q) > 0))) {
         if (!room(3)) {
           cq.events_more = true;
         } else {
-          cq.want_streams = false;
+          if (quiche_conn_peer_streams_left_bidi(q) > 0) cq.want_bidi = false;
+          if (quiche_conn_peer_streams_left_uni(q) > 0) cq.want_uni = false;
           emit(kEvWritable, index, c.gen, 0, 0, 0, -1, 0);
         }
       }
@@ -440,7 +443,15 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
   }
   if (cq.connected_sent) quic_paths(index);
   quic_send(index);
-  if (quiche_conn_is_closed(q)) {
+  // Closed — or closing by quiche's own decision (a failed handshake, a violation: its
+  // CONNECTION_CLOSE just went out), or draining after the peer's: reported now rather than after
+  // the 3-PTO closing/draining period (RFC 9000 section 10.2 lets an endpoint skip it).
+  bool app = false;
+  uint64_t code = 0;
+  const uint8_t* why = nullptr;
+  size_t why_len = 0;
+  if (quiche_conn_is_closed(q) || quiche_conn_is_draining(q) ||
+      quiche_conn_local_error(q, &app, &code, &why, &why_len)) {
     begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
     return;
   }
@@ -639,6 +650,12 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
     ci.timed_out = true;
     *origin = kOriginTimeout;
   }
+  // A handshake that failed on a certificate: the verifier's reason (quiche's code says only
+  // which alert went out).
+  if (!app && code >= 0x100 && code <= 0x1ff && cq.ssl) {
+    long v = SSL_get_verify_result(static_cast<SSL*>(cq.ssl));
+    if (v != X509_V_OK) ci.tls_reason = std::string("certificate verification failed: ") + X509_verify_cert_error_string(v);
+  }
   ci.known = true;
   ci.app = app;
   ci.code = code;
@@ -711,7 +728,7 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   }
   if (r < 0) {
     if (r == QUICHE_ERR_STREAM_LIMIT) {
-      cq->want_streams = true;  // Writable with stream -1 when the peer raises its limit
+      (stream & 2 ? cq->want_uni : cq->want_bidi) = true;  // Writable -1 when the peer raises it
       return kErrQuicStreamLimit;
     }
     if (r == QUICHE_ERR_STREAM_STOPPED) return kErrQuicStreamStopped;
@@ -780,6 +797,7 @@ int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, u
   if (r == QUICHE_ERR_DONE) return 0;
   if (r == QUICHE_ERR_STREAM_RESET) {
     *code = ec;
+    cq->pull_ended.push_back(stream);  // told once; later reads see the end (-1)
     return kErrQuicStreamReset;
   }
   return kErrQuicStreamState;
@@ -798,13 +816,14 @@ int64_t Shard::quic_open_stream(uint32_t index, uint32_t gen, bool uni) {
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
+  if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t& next = uni ? cq->next_uni : cq->next_bidi;
   if (next > 0x7ffffff0) return kErrQuicStreamLimit;  // ids travel in 31 bits of an event
   // An id past the peer's limit would open every id below it too: refuse it (Writable with
   // stream -1 follows when the peer raises MAX_STREAMS) rather than hand it out.
   uint64_t left = uni ? quiche_conn_peer_streams_left_uni(cq->q) : quiche_conn_peer_streams_left_bidi(cq->q);
   if ((next >> 2) >= (uni ? cq->opened_uni : cq->opened_bidi) + left) {
-    cq->want_streams = true;
+    (uni ? cq->want_uni : cq->want_bidi) = true;
     return kErrQuicStreamLimit;
   }
   int64_t id = static_cast<int64_t>(next);

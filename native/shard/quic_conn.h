@@ -62,6 +62,7 @@ struct QuicCloseInfo {
   bool known = false, app = false, peer = false, timed_out = false;
   uint64_t code = 0;
   std::string reason;
+  std::string tls_reason;  // a failed handshake: why the certificate was refused (ours)
 };
 
 struct ConnQuic {
@@ -81,7 +82,8 @@ struct ConnQuic {
   bool events_more = false;                // events left for lack of event room or pool slots
   bool tx_blocked = false;                 // on ep->tx_waiters
   bool client = false;
-  bool want_streams = false;               // a write met the peer's stream limit: tell when it rises
+  bool want_bidi = false, want_uni = false;  // openStream met the peer's stream limit: tell when it rises
+  void* ssl = nullptr;                     // the connection's SSL (quiche owns it): why a handshake failed
   uint64_t next_bidi = 0, next_uni = 0;    // our next stream ids
   uint64_t opened_bidi = 0, opened_uni = 0;  // our streams opened in quiche (highest index written + 1)
   std::vector<uint64_t> want_writable;     // streams told to wait (a Writable each follows)

@@ -651,7 +651,12 @@ export class Io {
   streamWrite(conn: ConnId, a: Uint8Array | number, b?: Uint8Array | number, c?: number): number {
     let r: number;
     try {
-      if (typeof a === 'number') r = this.#native.streamWriteTo(this.#shard, conn, a, false, b as Uint8Array);
+      if (typeof a === 'number') {
+        if (!Number.isInteger(a) || a < 0 || a > 0x7fffffff) {
+          throw new IoError('InvalidArgument', `streamWrite: stream must be a stream id (an integer from 0), got ${describeValue(a)}`);
+        }
+        r = this.#native.streamWriteTo(this.#shard, conn, a, false, b as Uint8Array);
+      }
       else if (b === undefined) r = this.#native.write(this.#shard, conn, a);
       else r = this.#native.write(this.#shard, conn, a, b as number, c ?? a.length - (b as number));
     } catch (e) {

@@ -138,6 +138,8 @@ export interface QuicCloseInfo {
   readonly code: number;
   /** The reason phrase sent with the close. */
   readonly reason: string;
+  /** A handshake we failed on the peer's certificate: the verifier's reason (else ''). */
+  readonly tlsReason: string;
 }
 
 /** A QUIC listener's counters ({@link Io.quicStats}). */
@@ -383,7 +385,7 @@ registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
   const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
   const why = info.code === 0 ? 'NO_ERROR' : quicErrorName(info.code, info.application);
-  return `QUIC ${who}: ${why}${info.reason ? ` "${info.reason}"` : ''}`;
+  return `QUIC ${who}: ${why}${info.reason ? ` "${info.reason}"` : ''}${info.tlsReason ? `: ${info.tlsReason}` : ''}`;
 });
 
 // ---- options ----
@@ -611,11 +613,11 @@ Io.prototype.quicAlpn = function quicAlpn(this: Io, conn: ConnId): string | null
 Io.prototype.quicCloseInfo = function quicCloseInfo(this: Io, conn: ConnId): QuicCloseInfo | null {
   const r = internalsOf(this).native.quicCloseInfo(internalsOf(this).shard, conn);
   if (r === null) return null;
-  return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4] });
+  return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4], tlsReason: r[5] ?? '' });
 };
 
 Io.prototype.quicStats = function quicStats(this: Io, ep: EndpointId): QuicStats | null {
   const r = internalsOf(this).native.quicStats(internalsOf(this).shard, ep);
-  return r === null ? null : Object.freeze(r) as unknown as QuicStats;
+  return r === null || typeof r !== 'object' ? null : Object.freeze(r) as unknown as QuicStats;
 };
 

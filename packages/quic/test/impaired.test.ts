@@ -12,6 +12,8 @@ import { BulkClient, echoServer, listener, makePki, pattern, sha256, until } fro
 
 const pki = makePki();
 
+let closing = false;  // the suite is closing its sockets: delayed datagrams are dropped
+
 interface Impairment { delayMs: number; loss: number; corrupt: number; cut: boolean; forwarded?: number }
 
 /** A relay client <-> server applying `imp` to every datagram each way. Returns its port. */
@@ -30,8 +32,10 @@ async function relay(serverPort: number, imp: Impairment, sockets: dgram.Socket[
       b = Buffer.from(m);
       b[Math.floor(Math.random() * b.length)] ^= 1 << Math.floor(Math.random() * 8);
     }
-    if (imp.delayMs > 0) setTimeout(() => out(b), imp.delayMs);
-    else out(b);
+    // (a datagram still in its delay when the suite closes the sockets is dropped, as a link would)
+    const send = () => { if (!closing) out(b); };
+    if (imp.delayMs > 0) setTimeout(send, imp.delayMs);
+    else send();
   };
   front.on('message', (m, from) => {
     client = from;
@@ -54,6 +58,7 @@ describe('QUIC through an impaired path (delay, loss, corruption, blackhole)', (
   const sockets: dgram.Socket[] = [];
   const handles: { shutdown(): Promise<void> }[] = [];
   afterAll(async () => {
+    closing = true;
     for (const h of handles) await h.shutdown();
     for (const s of sockets) s.close();
   });
