@@ -54,6 +54,7 @@ std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicServerEndpoint(Napi::Env env, dou
   if (!slot) throw IoError(env, "InvalidArgument", std::string(what) + ": the TLS context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(o, true);
+  if (q->settings.early_data) slot->get()->enable_early_data();  // 0-RTT: its tickets allow early data
   q->certs = std::move(slot);
   q->retry = Flag(o, "retry", false);
   q->gso = Flag(o, "gso", true);

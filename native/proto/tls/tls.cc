@@ -279,7 +279,14 @@ bool Context::build_server(std::string* err) {
         });
   }
   SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);  // tickets carry the state
+  if (srv_.early_data) enable_early_data();
   return true;
+}
+
+void Context::enable_early_data() {
+  srv_.early_data = true;
+  SSL_CTX_set_early_data_enabled(ctx_, 1);
+  for (auto& [n, c] : sni_) SSL_CTX_set_early_data_enabled(c, 1);
 }
 
 bool Context::build_client(std::string* err) {

@@ -45,6 +45,7 @@ struct ServerOptions {
   int client_auth = 0;  // 0: none, 1: request, 2: require (mTLS)
   std::string ca_pem;   // CAs that client certificates must chain to; empty: the system store
   bool tickets = true;  // session resumption by ticket (RFC 8446 section 4.6.1 / RFC 5077)
+  bool early_data = false;  // tickets allow 0-RTT data (QUIC listeners that accept early data)
 };
 
 struct ClientOptions {
@@ -92,6 +93,9 @@ class Context {
   std::shared_ptr<Context> with_certs(const std::vector<CertKey>& certs, std::string* err) const;
 
   bool is_server() const { return server_; }
+  // A server context's tickets allow 0-RTT from now on (kept by with_certs: hot reload). Call it
+  // before the context serves handshakes.
+  void enable_early_data();
   ssl_ctx_st* ctx() const { return ctx_; }
   ssl_ctx_st* for_name(const char* name) const;  // SNI: the context serving `name`
   const std::string& servername() const { return client_.servername; }

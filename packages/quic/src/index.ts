@@ -82,6 +82,13 @@ export interface QuicListenConfig extends QuicTransportOptions {
   /** Connections in their handshake at once; Initials beyond are dropped (the client retries). @default 1000 */
   maxHandshakes?: number;
   /**
+   * Accept 0-RTT data (RFC 9001 section 4.6) from clients resuming a session: their first
+   * streams arrive before the handshake completes (`Connected` comes at once, in early data).
+   * **Early data can be replayed** by an attacker who captured it: accept it only for requests
+   * that are safe to repeat (idempotent reads), or check a nonce of your own. @default false
+   */
+  earlyData?: boolean;
+  /**
    * Origins WebTransport sessions may come from (kept for @zero-io/webtransport; a plain QUIC
    * connection has no origin). @default [] (any)
    */
@@ -444,7 +451,7 @@ function quicCheck(io: Io, r: number, what: string, _conn: ConnId): number {
 
 // ---- listening and connecting ----
 
-const SERVE_KEYS = ['tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'gso', 'serverId', ...TRANSPORT_KEYS];
+const SERVE_KEYS = ['tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'gso', 'serverId', 'earlyData', ...TRANSPORT_KEYS];
 
 /** A listener's native settings and TLS slot (quicListenWith, quicServe). */
 function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: Record<string, unknown>; slot: number; tls: TlsServerConfig } {
@@ -463,6 +470,7 @@ function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: 
     retry: boolOption(config.retry, false, 'retry', what),
     maxHandshakes: intOption(config.maxHandshakes, 1000, 1, 1 << 20, 'maxHandshakes', what),
     gso: boolOption(config.gso, true, 'gso', what),
+    earlyData: boolOption(config.earlyData, false, 'earlyData', what),
     cidSlot: ids.slot,
   };
   const t = tlsContexts(what);

@@ -85,6 +85,34 @@ describe('interop: aioquic client -> our server', () => {
   }, 60_000);
 });
 
+describe('interop: 0-RTT (aioquic client -> our server)', () => {
+  const handles: { shutdown(): Promise<void> }[] = [];
+  afterAll(async () => {
+    for (const h of handles) await h.shutdown();
+  });
+  const client = async (port: number, extra: string[]) => {
+    const r = await runPeer(venv, [join(peers, 'aioquic_client.py'), '--host', '127.0.0.1', '--port', String(port), '--ca', pki.path('ca.crt'),
+      '--server-name', 'localhost', '--alpn', 'zero-echo', ...extra]);
+    let res: Record<string, unknown> = {};
+    try { res = JSON.parse(r.out.trim().split('\n').pop() ?? ''); } catch { /* reported below */ }
+    return { ...r, res };
+  };
+  it('Z: the 0-RTT streams of a resumed client are accepted and echoed when the listener takes early data, refused (1-RTT) when not', async () => {
+    const { Io } = await import('@zero-io/core');
+    for (const earlyData of [true, false]) {
+      const io = new Io();
+      const ep = io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, alpn: ['zero-echo'], earlyData });
+      handles.push(serve(io));
+      const port = io.localAddress(ep).port;
+      const ticket = join(mkdtempSync(join(tmpdir(), 'zio-quic-')), 'ticket.pickle');
+      const first = await client(port, ['--session-ticket-out', ticket]);
+      expect(first.res, first.err.slice(-2000)).toMatchObject({ ok: true });
+      const second = await client(port, ['--session-ticket-in', ticket, '--early-data', '--streams', '3', '--size', '3000']);
+      expect(second.res, second.err.slice(-2000)).toMatchObject({ ok: true, resumed: true, earlyDataAccepted: earlyData, streams: 3 });
+    }
+  }, 60_000);
+});
+
 describe('interop: our client -> aioquic server', () => {
   it('H / DC / datagrams: 10 streams x 256 KB and datagrams echoed by aioquic', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'zio-quic-'));
