@@ -24,13 +24,28 @@ async function relay(serverPort: number, imp: Impairment, sockets: dgram.Socket[
   await new Promise<void>((r) => back.bind(0, '127.0.0.1', () => r()));
   sockets.push(front, back);
   let client: dgram.RemoteInfo | null = null;
+  // Seeded (the same losses every run) and at most 2 drops in a row each way: a loss rate, not a
+  // lottery whose bad draws (five handshake losses in a row) would back the timers off for minutes.
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  let dropsInARow = 0;
   const pass = (m: Buffer, out: (b: Buffer) => void) => {
-    if (imp.cut || Math.random() < imp.loss) return;
+    if (imp.cut) return;
+    if (imp.loss > 0 && dropsInARow < 2 && random() < imp.loss) {
+      dropsInARow++;
+      return;
+    }
+    dropsInARow = 0;
     imp.forwarded = (imp.forwarded ?? 0) + 1;
     let b = m;
-    if (Math.random() < imp.corrupt) {
+    if (random() < imp.corrupt) {
       b = Buffer.from(m);
-      b[Math.floor(Math.random() * b.length)] ^= 1 << Math.floor(Math.random() * 8);
+      b[Math.floor(random() * b.length)] ^= 1 << Math.floor(random() * 8);
     }
     // (a datagram still in its delay when the suite closes the sockets is dropped, as a link would)
     const send = () => { if (!closing) out(b); };
