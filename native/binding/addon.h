@@ -65,6 +65,16 @@ inline bool EpIdAt(const Napi::CallbackInfo& info, size_t i, uint32_t* index, ui
 inline double JoinId(uint32_t index, uint32_t gen) { return gen * kIdShift + index; }
 inline double JoinEpId(uint32_t index, uint32_t gen) { return kEndpointTag + gen * kIdShift + index; }
 
+// Option readers for the config objects the TypeScript layer validated: a number / a flag, or the default.
+inline double OptNum(Napi::Object o, const char* k, double def) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+inline bool OptFlag(Napi::Object o, const char* k, bool def) {
+  Napi::Value v = o.Get(k);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+
 struct ShardSlot;
 
 // A response built once in JS (ZeroResponse) and answered many times: its fields checked once,

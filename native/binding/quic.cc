@@ -8,16 +8,6 @@ namespace zio::binding {
 
 namespace {
 
-double Num(Napi::Object o, const char* k, double def) {
-  Napi::Value v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
-}
-
-bool Flag(Napi::Object o, const char* k, bool def) {
-  Napi::Value v = o.Get(k);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
-}
-
 // The settings object of quicListen / quicConnect (validated by the TypeScript layer).
 zio::quic::Settings ReadSettings(Napi::Object o, bool server) {
   zio::quic::Settings s;
@@ -27,22 +17,22 @@ zio::quic::Settings ReadSettings(Napi::Object o, bool server) {
     Napi::Array arr = a.As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) s.alpn.push_back(arr.Get(i).ToString().Utf8Value());
   }
-  s.idle_timeout_ms = static_cast<uint64_t>(Num(o, "idleTimeoutMs", 30000));
-  s.max_data = static_cast<uint64_t>(Num(o, "initialMaxData", static_cast<double>(s.max_data)));
-  double sd = Num(o, "initialMaxStreamData", static_cast<double>(s.max_stream_data_bidi_local));
+  s.idle_timeout_ms = static_cast<uint64_t>(OptNum(o, "idleTimeoutMs", 30000));
+  s.max_data = static_cast<uint64_t>(OptNum(o, "initialMaxData", static_cast<double>(s.max_data)));
+  double sd = OptNum(o, "initialMaxStreamData", static_cast<double>(s.max_stream_data_bidi_local));
   s.max_stream_data_bidi_local = s.max_stream_data_bidi_remote = s.max_stream_data_uni = static_cast<uint64_t>(sd);
-  s.max_streams_bidi = static_cast<uint64_t>(Num(o, "maxStreamsBidi", 100));
-  s.max_streams_uni = static_cast<uint64_t>(Num(o, "maxStreamsUni", 100));
+  s.max_streams_bidi = static_cast<uint64_t>(OptNum(o, "maxStreamsBidi", 100));
+  s.max_streams_uni = static_cast<uint64_t>(OptNum(o, "maxStreamsUni", 100));
   Napi::Value cc = o.Get("congestionControl");
   if (cc.IsString()) s.cc = cc.As<Napi::String>().Utf8Value();
-  s.pmtud = Flag(o, "pmtud", false);
-  s.pacing = Flag(o, "pacing", true);
-  s.dgram = Flag(o, "datagrams", true);
-  s.dgram_queue = static_cast<uint32_t>(Num(o, "datagramQueue", 1024));
-  s.max_udp_payload = static_cast<uint32_t>(Num(o, "maxUdpPayload", 1350));
-  s.early_data = Flag(o, "earlyData", false);
-  s.verify_peer = Flag(o, "verifyPeer", true);
-  s.disable_migration = Flag(o, "disableMigration", false);
+  s.pmtud = OptFlag(o, "pmtud", false);
+  s.pacing = OptFlag(o, "pacing", true);
+  s.dgram = OptFlag(o, "datagrams", true);
+  s.dgram_queue = static_cast<uint32_t>(OptNum(o, "datagramQueue", 1024));
+  s.max_udp_payload = static_cast<uint32_t>(OptNum(o, "maxUdpPayload", 1350));
+  s.early_data = OptFlag(o, "earlyData", false);
+  s.verify_peer = OptFlag(o, "verifyPeer", true);
+  s.disable_migration = OptFlag(o, "disableMigration", false);
   return s;
 }
 
@@ -56,10 +46,10 @@ std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicServerEndpoint(Napi::Env env, dou
   q->settings = ReadSettings(o, true);
   if (q->settings.early_data) slot->get()->enable_early_data();  // 0-RTT: its tickets allow early data
   q->certs = std::move(slot);
-  q->retry = Flag(o, "retry", false);
-  q->gso = Flag(o, "gso", true);
-  q->max_handshakes = static_cast<uint32_t>(Num(o, "maxHandshakes", 1000));
-  q->slot = static_cast<uint16_t>(static_cast<uint32_t>(Num(o, "cidSlot", 0)) & zio::quic::kSlotMask);
+  q->retry = OptFlag(o, "retry", false);
+  q->gso = OptFlag(o, "gso", true);
+  q->max_handshakes = static_cast<uint32_t>(OptNum(o, "maxHandshakes", 1000));
+  q->slot = static_cast<uint16_t>(static_cast<uint32_t>(OptNum(o, "cidSlot", 0)) & zio::quic::kSlotMask);
   std::string err;
   q->cfg_hold = zio::quic::shared_config(q->settings, &err);
   if (!q->cfg_hold) throw IoError(env, "InvalidArgument", std::string(what) + ": " + err);
@@ -109,7 +99,7 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   if (!ctx || ctx->is_server()) throw IoError(env, "InvalidArgument", "quicConnect: the TLS client context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(info[4].As<Napi::Object>(), false);
-  q->connect_timeout_ms = static_cast<uint32_t>(Num(info[4].As<Napi::Object>(), "connectTimeoutMs", 10000));
+  q->connect_timeout_ms = static_cast<uint32_t>(OptNum(info[4].As<Napi::Object>(), "connectTimeoutMs", 10000));
   q->client = std::move(ctx);
   std::string err;
   // Clients with the same settings share one quiche configuration (making one loads the

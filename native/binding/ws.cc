@@ -16,8 +16,7 @@ std::vector<std::string> Strings(Napi::Value v) {
 }
 
 uint32_t U32(Napi::Object o, const char* k, uint32_t def) {
-  Napi::Value v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+  return static_cast<uint32_t>(OptNum(o, k, def));
 }
 
 // The options object of wsEnable / wsClientStart (validated by the TypeScript layer).

@@ -1,6 +1,7 @@
 /**
  * Validating the options of protocol packages' calls (`@zero-io/core/internal`): numbers, flags,
- * the address part of a listener's config, and the arguments of an `xxxListenTls(addr, tls)`.
+ * the address part of a listener's config, and the arguments of `httpListenTls(addr, tls)` /
+ * `wsListenTls(addr, tls)`.
  * Every failure is an InvalidConfig that names the call, the key and the value.
  * @internal
  * @module
@@ -35,7 +36,7 @@ export function listenOptions(config: { host?: string; port: number; backlog?: n
   };
 }
 
-/** The arguments of an `xxxListenTls(addr, tls)` call: the address, and a TLS config object. */
+/** The arguments of an `httpListenTls(addr, tls)` / `wsListenTls(addr, tls)` call: the address, and a TLS config object. */
 export function listenTlsArgs<T>(addr: string | number, tls: T, what: string): { host: string; port: number; tls: T } {
   const { host, port } = parseHostPort(addr, what);
   if (tls === null || typeof tls !== 'object') {

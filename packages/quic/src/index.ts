@@ -442,7 +442,7 @@ const QUIC_ERRORS: [number, string][] = [
 ];
 for (const [code, text] of QUIC_ERRORS) registerEngineError(code, (what) => new IoError('InvalidArgument', `${what}: ${text}`));
 
-function quicCheck(io: Io, r: number, what: string, _conn: ConnId): number {
+function quicCheck(io: Io, r: number, what: string): number {
   if (r === ERR.QUEUE_FULL) {
     throw new IoError('PoolExhausted', `${what}: the datagram send queue is full (datagramQueue datagrams waiting): send fewer, or raise datagramQueue`);
   }
@@ -573,45 +573,45 @@ function appCode(v: unknown, what: string): number {
 
 Io.prototype.openStream = function openStream(this: Io, conn: ConnId, kind: 'bidi' | 'uni' = 'bidi'): number {
   if (kind !== 'bidi' && kind !== 'uni') throw new IoError('InvalidArgument', `openStream: kind is 'bidi' or 'uni', got ${describeValue(kind)}`);
-  return quicCheck(this, internalsOf(this).native.quicOpenStream(internalsOf(this).shard, conn, kind === 'uni'), 'openStream', conn);
+  return quicCheck(this, internalsOf(this).native.quicOpenStream(internalsOf(this).shard, conn, kind === 'uni'), 'openStream');
 };
 
 Io.prototype.pullStream = function pullStream(this: Io, conn: ConnId, stream: number, on = true): void {
-  quicCheck(this, internalsOf(this).native.quicStreamPull(internalsOf(this).shard, conn, streamId(stream, 'pullStream'), on !== false), 'pullStream', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamPull(internalsOf(this).shard, conn, streamId(stream, 'pullStream'), on !== false), 'pullStream');
 };
 
 Io.prototype.streamEnd = function streamEnd(this: Io, conn: ConnId, stream: number): void {
-  quicCheck(this, internalsOf(this).native.streamWriteTo(internalsOf(this).shard, conn, streamId(stream, 'streamEnd'), true, null), 'streamEnd', conn);
+  quicCheck(this, internalsOf(this).native.streamWriteTo(internalsOf(this).shard, conn, streamId(stream, 'streamEnd'), true, null), 'streamEnd');
 };
 
 Io.prototype.streamReset = function streamReset(this: Io, conn: ConnId, stream: number, code = 0): void {
-  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'streamReset'), false, appCode(code, 'streamReset')), 'streamReset', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'streamReset'), false, appCode(code, 'streamReset')), 'streamReset');
 };
 
 Io.prototype.stopSending = function stopSending(this: Io, conn: ConnId, stream: number, code = 0): void {
-  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'stopSending'), true, appCode(code, 'stopSending')), 'stopSending', conn);
+  quicCheck(this, internalsOf(this).native.quicStreamShutdown(internalsOf(this).shard, conn, streamId(stream, 'stopSending'), true, appCode(code, 'stopSending')), 'stopSending');
 };
 
 Io.prototype.sendDatagram = function sendDatagram(this: Io, conn: ConnId, data: Uint8Array): void {
   if (!(data instanceof Uint8Array)) throw new IoError('InvalidArgument', `sendDatagram: data must be a Uint8Array (or Buffer), got ${describeValue(data)}`);
-  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, data), 'sendDatagram', conn);
+  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, data), 'sendDatagram');
 };
 
 Io.prototype.sendDatagramBuffer = function sendDatagramBuffer(this: Io, conn: ConnId, buf: SendBuffer): void {
   if (!(buf instanceof SendBuffer)) throw new IoError('InvalidArgument', `sendDatagramBuffer: expected a SendBuffer, got ${describeValue(buf)}`);
   // The datagram is copied into quiche's queue: the buffer is released at once.
-  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, buf.bytes.subarray(0, buf.length)), 'sendDatagramBuffer', conn);
+  quicCheck(this, internalsOf(this).native.quicDatagram(internalsOf(this).shard, conn, buf.bytes.subarray(0, buf.length)), 'sendDatagramBuffer');
   buf.release();
 };
 
 Io.prototype.datagramMaxSize = function datagramMaxSize(this: Io, conn: ConnId): number {
-  return quicCheck(this, internalsOf(this).native.quicDatagramMax(internalsOf(this).shard, conn), 'datagramMaxSize', conn);
+  return quicCheck(this, internalsOf(this).native.quicDatagramMax(internalsOf(this).shard, conn), 'datagramMaxSize');
 };
 
 Io.prototype.quicClose = function quicClose(this: Io, conn: ConnId, code = 0, reason = ''): void {
   const r = internalsOf(this).native.quicClose(internalsOf(this).shard, conn, appCode(code, 'quicClose'), String(reason).slice(0, 1000));
   if (r === ERR.CLOSING) return;
-  quicCheck(this, r, 'quicClose', conn);
+  quicCheck(this, r, 'quicClose');
 };
 
 Io.prototype.quicAlpn = function quicAlpn(this: Io, conn: ConnId): string | null {
