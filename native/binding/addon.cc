@@ -185,6 +185,9 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("quicStreamPull", &ZeroIo::QuicStreamPull),
       InstanceMethod("streamReadFrom", &ZeroIo::QuicStreamRead),
       InstanceMethod("quicMigration", &ZeroIo::QuicMigration),
+      InstanceMethod("quicSetTicket", &ZeroIo::QuicSetTicket),
+      InstanceMethod("quicTicket", &ZeroIo::QuicTicket),
+      InstanceMethod("quicEarlyData", &ZeroIo::QuicEarlyData),
   });
 }
 

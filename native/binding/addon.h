@@ -348,6 +348,9 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value QuicStreamPull(const Napi::CallbackInfo& info);
   Napi::Value QuicStreamRead(const Napi::CallbackInfo& info);
   Napi::Value QuicMigration(const Napi::CallbackInfo& info);
+  Napi::Value QuicSetTicket(const Napi::CallbackInfo& info);
+  Napi::Value QuicTicket(const Napi::CallbackInfo& info);
+  Napi::Value QuicEarlyData(const Napi::CallbackInfo& info);
 
   // ---- TLS ----
   static std::string Str(Napi::Object o, const char* k);

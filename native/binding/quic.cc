@@ -118,6 +118,13 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   if (r == zio::kErrQuicTls) throw IoError(env, "InvalidConfig", "quicConnect: " + err);
   if (r < 0) return SyscallResult(env, r, "quicConnect");
   uint32_t idx = static_cast<uint32_t>(r);
+  // 0-RTT: the ticket goes in before the first packet (the ClientHello is made with it).
+  Napi::Value ticket = info[4].As<Napi::Object>().Get("sessionTicket");
+  if (ticket.IsTypedArray()) {
+    auto t = ticket.As<Napi::Uint8Array>();
+    // A ticket quiche refuses (malformed): a full handshake; quicEarlyData says why.
+    s->shard->quic_set_ticket(idx, s->shard->conn_gen(idx), t.Data(), t.ByteLength());
+  }
   if (s->driver && !s->in_batch) s->shard->flush(false);  // the Initial now
   Nudge(s);
   return Napi::Number::New(env, JoinId(idx, s->shard->conn_gen(idx)));
@@ -235,6 +242,42 @@ Napi::Value ZeroIo::QuicClose(const Napi::CallbackInfo& info) {
     int r = s->shard->quic_close(idx, gen, code, info[3].ToString().Utf8Value());
     if (r == 0 && s->driver && !s->in_batch) s->shard->flush(false);
     return Napi::Number::New(info.Env(), r);
+  });
+}
+
+// quicSetTicket(shard, conn, bytes) -> 0 or a code
+Napi::Value ZeroIo::QuicSetTicket(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    const uint8_t* d = nullptr;
+    size_t n = 0;
+    ReadBytes(info, 2, "setSessionTicket", &d, &n);
+    int r = s->shard->quic_set_ticket(idx, gen, d, n);
+    if (r == 0 && s->driver && !s->in_batch) s->shard->flush(false);
+    return Napi::Number::New(info.Env(), r);
+  });
+}
+
+// quicTicket(shard, conn) -> Buffer (the newest session ticket), null when none, or a code
+Napi::Value ZeroIo::QuicTicket(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    std::string t;
+    int r = s->shard->quic_ticket(idx, gen, &t);
+    if (r < 0) return Napi::Number::New(info.Env(), r);
+    if (t.empty()) return info.Env().Null();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(t.data()), t.size());
+  });
+}
+
+// quicEarlyData(shard, conn) -> [possible or accepted, reason] or a code
+Napi::Value ZeroIo::QuicEarlyData(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
+    std::string why;
+    int r = s->shard->quic_early_data(idx, gen, &why);
+    if (r < 0) return Napi::Number::New(info.Env(), r);
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, Napi::Boolean::New(info.Env(), r == 1));
+    a.Set(1u, Napi::String::New(info.Env(), why));
+    return a;
   });
 }
 

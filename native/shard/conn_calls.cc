@@ -24,7 +24,8 @@ int Shard::conn_close_graceful(uint32_t index, uint32_t gen, uint32_t timeout_ms
   if (!c) return kErrStaleId;
   if (c->state == ConnState::Closing || c->state == ConnState::Closed || c->graceful)
     return kErrClosing;
-  if (c->state != ConnState::Open || c->quic) {  // QUIC: CONNECTION_CLOSE (NO_ERROR) now
+  if (c->quic && c->state == ConnState::Open) return quic_close_graceful(index, timeout_ms);
+  if (c->state != ConnState::Open) {
     begin_close(index, 0, kOriginLocal);
     return 0;
   }
@@ -99,8 +100,18 @@ int64_t Shard::conn_endpoint(uint32_t index, uint32_t gen) {
 }
 
 void Shard::close_all(uint32_t timeout_ms) {
-  for (uint32_t i = 0; i < endpoints_.size(); ++i)
-    if (endpoints_[i].open && !endpoints_[i].closing) endpoint_close(i, endpoints_[i].gen);
+  for (uint32_t i = 0; i < endpoints_.size(); ++i) {
+    Endpoint& e = endpoints_[i];
+    if (!e.open || e.closing) continue;
+    if (e.quic && e.quic->certs && e.quic->conns > 0) {
+      // A QUIC listener carries its connections' packets: it refuses new ones now and closes
+      // after its last connection (quic_release).
+      e.quic->refusing = true;
+      continue;
+    }
+    if (e.quic && !e.quic->certs && e.quic->client_conn != UINT32_MAX) continue;  // a client's socket: closes with its connection
+    endpoint_close(i, e.gen);
+  }
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
     if (c.state == ConnState::Open) {

@@ -23,6 +23,55 @@ int32_t clip_code(uint64_t code) { return code > 0x7fffffff ? 0x7fffffff : stati
 // quiche's C API takes no NULL buffer, even for zero bytes (a FIN alone, a probe for a stream's
 // STOP_SENDING code).
 const uint8_t kNoBytes[1] = {0};
+// A stream we sent on needs nothing more from us once quiche has collected it (everything we
+// sent, FIN included, acknowledged, and its receiving side done) or the peer stopped it.
+bool stream_settled(quiche_conn* q, uint64_t stream) {
+  ssize_t cap = quiche_conn_stream_capacity(q, stream);
+  return cap == QUICHE_ERR_INVALID_STREAM_STATE || cap == QUICHE_ERR_STREAM_STOPPED;
+}
+// Closed, draining after the peer's CONNECTION_CLOSE, or closing after ours (quiche's own
+// decision included).
+bool conn_over(quiche_conn* q) {
+  bool app = false;
+  uint64_t code = 0;
+  const uint8_t* why = nullptr;
+  size_t why_len = 0;
+  return quiche_conn_is_closed(q) || quiche_conn_is_draining(q) || quiche_conn_local_error(q, &app, &code, &why, &why_len);
+}
+bool has(const std::vector<uint64_t>& v, uint64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+// A pulled stream still holds data, or an end (-1) or reset, the application has not been told.
+bool pulled_unread(quiche_conn* q, const ConnQuic& cq) {
+  for (uint64_t s : cq.pulled)
+    if (quiche_conn_stream_readable(q, s) || (has(cq.pull_ended, s) && !has(cq.pull_done, s))) return true;
+  return false;
+}
+// A client's SessionSink: each ticket the server issues, in quiche's session format (the
+// session's bytes, then the server's transport parameters 0-RTT is bound by; big-endian u64
+// lengths before each), for quiche_conn_set_session on a later connection.
+void keep_ticket(void* arg, SSL* ssl, SSL_SESSION* session) {
+  auto* cq = static_cast<ConnQuic*>(arg);
+  uint8_t* bytes = nullptr;
+  size_t n = 0;
+  if (!SSL_SESSION_to_bytes(session, &bytes, &n)) return;
+  const uint8_t* tp = nullptr;
+  size_t tpn = 0;
+  SSL_get_peer_quic_transport_params(ssl, &tp, &tpn);
+  std::string& t = cq->ticket;
+  t.clear();
+  auto put_len = [&t](uint64_t v) {
+    for (int i = 7; i >= 0; --i) t.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  put_len(n);
+  t.append(reinterpret_cast<const char*>(bytes), n);
+  put_len(tpn);
+  if (tpn) t.append(reinterpret_cast<const char*>(tp), tpn);
+  OPENSSL_free(bytes);
+}
+
+void prune_settled(quiche_conn* q, std::vector<uint64_t>& streams) {
+  streams.erase(std::remove_if(streams.begin(), streams.end(), [q](uint64_t s) { return stream_settled(q, s); }),
+                streams.end());
+}
 }  // namespace
 
 ConnQuic* Shard::quic_conn(uint32_t index, uint32_t gen, int* err) {
@@ -137,7 +186,7 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
           return;
         }
       }
-      if (qe.handshaking >= qe.max_handshakes) {
+      if (qe.handshaking >= qe.max_handshakes || qe.refusing) {
         ++qe.stats.refused;
         return;
       }
@@ -225,6 +274,7 @@ int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* f
   for (const std::string& id : cq.cids) qe.cids[id] = static_cast<uint32_t>(idx);
   ++qe.handshaking;
   ++qe.stats.accepted;
+  ++qe.conns;
   ++e.accepted;
   ++counters_.conns_accepted;
   return idx;
@@ -299,6 +349,8 @@ int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr
   cq.tls = q->client;
   cq.ssl = ssl;
   cq.client = true;
+  cq.sink = tls::SessionSink{keep_ticket, &cq};
+  tls::set_session_sink(ssl, &cq.sink);
   cq.next_bidi = 0;  // client-initiated: bidirectional 0, 4, ...; unidirectional 2, 6, ...
   cq.next_uni = 2;
   q->client_conn = static_cast<uint32_t>(idx);
@@ -443,20 +495,29 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
   }
   if (cq.connected_sent) quic_paths(index);
   quic_send(index);
+  if (c.graceful && quic_delivered(cq)) {
+    // A graceful close: everything we sent is acknowledged — CONNECTION_CLOSE (code 0) now.
+    quiche_conn_close(q, true, 0, nullptr, 0);
+    quic_send(index);
+  }
   // Closed — or closing by quiche's own decision (a failed handshake, a violation: its
   // CONNECTION_CLOSE just went out), or draining after the peer's: reported now rather than after
-  // the 3-PTO closing/draining period (RFC 9000 section 10.2 lets an endpoint skip it).
-  bool app = false;
-  uint64_t code = 0;
-  const uint8_t* why = nullptr;
-  size_t why_len = 0;
-  if (quiche_conn_is_closed(q) || quiche_conn_is_draining(q) ||
-      quiche_conn_local_error(q, &app, &code, &why, &why_len)) {
-    begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
-    return;
+  // the 3-PTO closing/draining period (RFC 9000 section 10.2 lets an endpoint skip it). What
+  // arrived before the close reaches the application first: events left for lack of event room
+  // or pool slots, and what pulled streams hold until streamRead takes it (for at most
+  // kQuicReadAfterCloseMs; writes are refused meanwhile).
+  uint64_t wait_until = UINT64_MAX;
+  if (conn_over(q)) {
+    if (cq.read_until == 0) cq.read_until = now_ms() + kQuicReadAfterCloseMs;
+    if (now_ms() >= cq.read_until || !(cq.events_more || pulled_unread(q, cq))) {
+      begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
+      return;
+    }
+    wait_until = cq.read_until;
   }
   uint64_t ns = quiche_conn_timeout_as_nanos(q);
   uint64_t d = ns == UINT64_MAX ? UINT64_MAX : now_ms() + (ns + 999999) / 1000000;
+  d = std::min(d, wait_until);
   if (d != cq.deadline) {
     if (cq.timer != TimerWheel::kNone) timers_.cancel(cq.timer);
     cq.timer = d == UINT64_MAX ? TimerWheel::kNone : timers_.add(d, kTimerQuic, index, c.gen);
@@ -639,7 +700,8 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   uint64_t code = 0;
   const uint8_t* reason = nullptr;
   size_t rlen = 0;
-  const bool engine_code = *err < 0;  // our own cause (ConnectTimeout): kept as it is
+  // Our own cause (ConnectTimeout, a graceful close that timed out): kept as it is.
+  const bool engine_code = *err < 0 || (given_origin == kOriginTimeout && *err == ETIMEDOUT);
   if (quiche_conn_peer_error(q, &app, &code, &reason, &rlen)) {
     ci.peer = true;
     *origin = kOriginPeer;
@@ -685,6 +747,10 @@ void Shard::quic_release(Conn& c) {
     auto& w = cq.ep->tx_waiters;
     w.erase(std::remove(w.begin(), w.end(), index), w.end());
   }
+  if (!cq.client && cq.ep->conns && --cq.ep->conns == 0 && cq.ep->refusing &&
+      cq.ep_index < endpoints_.size() && endpoints_[cq.ep_index].gen == cq.ep_gen &&
+      endpoints_[cq.ep_index].open && !endpoints_[cq.ep_index].closing)
+    endpoint_close(cq.ep_index, cq.ep_gen);  // shutdown: the listener's last connection is done
   if (cq.client) {
     cq.ep->client_conn = UINT32_MAX;
     if (cq.ep_index < endpoints_.size() && endpoints_[cq.ep_index].gen == cq.ep_gen &&
@@ -716,6 +782,7 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
+  if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t ec = 0;
   ssize_t r = quiche_conn_stream_send(cq->q, stream, data ? data : kNoBytes, data ? len : 0, fin, &ec);
@@ -733,6 +800,16 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
     }
     if (r == QUICHE_ERR_STREAM_STOPPED) return kErrQuicStreamStopped;
     return kErrQuicStreamState;
+  }
+  if ((r > 0 || fin) && (cq->sending.empty() || cq->sending.back() != stream) &&
+      std::find(cq->sending.begin(), cq->sending.end(), stream) == cq->sending.end()) {
+    // Kept for a graceful close (which waits until these are delivered); pruned of finished
+    // streams as it grows, so it holds about the streams in flight.
+    if (cq->sending.size() >= cq->sending_prune) {
+      prune_settled(cq->q, cq->sending);
+      cq->sending_prune = std::max<size_t>(64, 2 * cq->sending.size());
+    }
+    cq->sending.push_back(stream);
   }
   if ((stream & 1) == (cq->client ? 0u : 1u)) {  // one of ours: it (and every id below) is open now
     uint64_t& opened = stream & 2 ? cq->opened_uni : cq->opened_bidi;
@@ -779,6 +856,10 @@ int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, u
   if (std::find(cq->pulled.begin(), cq->pulled.end(), stream) == cq->pulled.end()) return kErrQuicNotPulled;
   if (std::find(cq->pull_ended.begin(), cq->pull_ended.end(), stream) != cq->pull_ended.end()) {
     *fin = true;  // its end was read already
+    if (!has(cq->pull_done, stream)) {
+      cq->pull_done.push_back(stream);
+      mark_dirty(index);  // a connection over waits for this (quic_service)
+    }
     return 0;
   }
   uint8_t none[1];
@@ -798,6 +879,7 @@ int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, u
   if (r == QUICHE_ERR_STREAM_RESET) {
     *code = ec;
     cq->pull_ended.push_back(stream);  // told once; later reads see the end (-1)
+    cq->pull_done.push_back(stream);
     return kErrQuicStreamReset;
   }
   return kErrQuicStreamState;
@@ -816,6 +898,7 @@ int64_t Shard::quic_open_stream(uint32_t index, uint32_t gen, bool uni) {
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
+  if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t& next = uni ? cq->next_uni : cq->next_bidi;
   if (next > 0x7ffffff0) return kErrQuicStreamLimit;  // ids travel in 31 bits of an event
@@ -835,6 +918,7 @@ int Shard::quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
+  if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   ssize_t r = quiche_conn_dgram_send(cq->q, data && len ? data : kNoBytes, len);
   if (r == QUICHE_ERR_DONE) return kErrQueueFull;
@@ -849,6 +933,85 @@ int64_t Shard::quic_datagram_max(uint32_t index, uint32_t gen) {
   if (!cq) return err;
   ssize_t r = quiche_conn_dgram_max_writable_len(cq->q);
   return r < 0 ? 0 : r;
+}
+
+// closeGraceful on QUIC: every stream we sent on gets its FIN after what is queued, streams the
+// peer is still sending on are asked to stop (STOP_SENDING 0: nothing more is read), and
+// CONNECTION_CLOSE (code 0) goes once quiche has everything we sent acknowledged (quic_service),
+// or when the timeout passes (Disconnected with ETIMEDOUT). Mid-handshake there is nothing to
+// deliver: it closes at once.
+int Shard::quic_close_graceful(uint32_t index, uint32_t timeout_ms) {
+  Conn& c = conns_[index];
+  ConnQuic& cq = *c.quic;
+  quiche_conn* q = cq.q;
+  if (!quiche_conn_is_established(q)) {
+    begin_close(index, 0, kOriginLocal);
+    return 0;
+  }
+  c.graceful = true;
+  prune_settled(q, cq.sending);
+  uint64_t ec = 0;
+  for (uint64_t s : cq.sending) {
+    quiche_conn_stream_send(q, s, kNoBytes, 0, true, &ec);  // no-op when it has ended already
+    if ((s & 2) == 0 && (!quiche_conn_stream_finished(q, s) || quiche_conn_stream_readable(q, s)))
+      quiche_conn_stream_shutdown(q, s, QUICHE_SHUTDOWN_READ, 0);
+  }
+  if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
+  c.timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c.gen);
+  mark_dirty(index);
+  return 0;
+}
+
+bool Shard::quic_delivered(ConnQuic& cq) {
+  prune_settled(cq.q, cq.sending);
+  return cq.sending.empty() && quiche_conn_dgram_send_queue_len(cq.q) <= 0;
+}
+
+int Shard::quic_set_ticket(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  if (!cq->client) return kErrWrongKind;
+  quiche_stats st;
+  quiche_conn_stats(cq->q, &st);
+  if (st.sent > 0 || cq->connected_sent) return kErrQuicTicket;  // the ClientHello went already
+  if (quiche_conn_set_session(cq->q, data && len ? data : kNoBytes, len) < 0) {
+    cq->ticket_refused = true;
+    return kErrQuicTicket;
+  }
+  // Early data only with the server's transport parameters from the ticket (the context's own
+  // newest session, offered for plain resumption, does not carry them).
+  SSL_set_early_data_enabled(static_cast<SSL*>(cq->ssl), 1);
+  quic_send(index);  // the ClientHello (and the 0-RTT keys) now: early writes may follow
+  mark_dirty(index);
+  return 0;
+}
+
+int Shard::quic_ticket(uint32_t index, uint32_t gen, std::string* out) {
+  Conn* c = lookup(index, gen);
+  if (!c) return kErrStaleId;
+  if (!c->quic) return kErrNotQuic;
+  *out = c->quic->ticket;  // kept until the Disconnected batch ends, like the close info
+  return 0;
+}
+
+int Shard::quic_early_data(uint32_t index, uint32_t gen, std::string* reason) {
+  int err;
+  ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq) return err;
+  SSL* ssl = static_cast<SSL*>(cq->ssl);
+  if (quiche_conn_is_in_early_data(cq->q)) {
+    *reason = "in early data";
+    return 1;
+  }
+  if (!quiche_conn_is_established(cq->q)) {
+    *reason = cq->ticket_refused ? "no 0-RTT: the session ticket was refused (malformed)"
+                                 : "no 0-RTT: no usable session ticket was set before the first packet";
+    return 0;
+  }
+  const char* why = SSL_early_data_reason_string(SSL_get_early_data_reason(ssl));
+  *reason = why ? why : "unknown";
+  return SSL_early_data_accepted(ssl) ? 1 : 0;
 }
 
 int Shard::quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::string& reason) {

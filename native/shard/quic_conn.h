@@ -51,6 +51,8 @@ struct QuicEndpoint {
   bool gso = true;                         // packet trains (UDP_SEGMENT) when the kernel has it
   quic::RetryTokens tokens;
   uint16_t slot = 0;                       // cluster slot in our connection ids (ScidGenerator)
+  uint32_t conns = 0;                      // a listener's open connections
+  bool refusing = false;                   // shutdown: no new connections; closes after the last one
   std::vector<uint32_t> tx_waiters;        // connections that found the send queue full
   sockaddr_storage local{};
   socklen_t local_len = 0;
@@ -64,6 +66,9 @@ struct QuicCloseInfo {
   std::string reason;
   std::string tls_reason;  // a failed handshake: why the certificate was refused (ours)
 };
+
+// After the connection is over, how long pulled streams' data waits for streamRead.
+constexpr uint64_t kQuicReadAfterCloseMs = 10000;
 
 struct ConnQuic {
   ConnQuic() = default;
@@ -89,11 +94,18 @@ struct ConnQuic {
   std::vector<uint64_t> want_writable;     // streams told to wait (a Writable each follows)
   std::vector<uint64_t> stop_told;         // streams whose StopSending was emitted
   uint64_t stops_seen = 0;                 // the peer's STOP_SENDING frames accounted for
+  std::vector<uint64_t> sending;           // streams we wrote to, not yet known delivered (graceful close)
+  size_t sending_prune = 64;               // `sending` is pruned of finished streams past this size
   std::vector<uint64_t> pulled;            // streams read with quic_stream_read (pull mode)
   std::vector<uint64_t> pull_told;         // pulled streams told Readable, not yet read dry
   std::vector<uint64_t> pull_ended;        // pulled streams whose end was read
+  std::vector<uint64_t> pull_done;         // ... and told so (-1, or the reset)
   sockaddr_storage old_peer{};             // the address before the last migration
   bool migrated = false;
+  uint64_t read_until = 0;                 // over: Disconnected waits (until then) for what is unread
+  tls::SessionSink sink;                   // a client: the server's tickets land in `ticket`
+  std::string ticket;                      // the newest session ticket (quiche's session format)
+  bool ticket_refused = false;             // the one given was malformed (a full handshake)
   QuicCloseInfo close;
 };
 

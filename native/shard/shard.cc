@@ -530,7 +530,7 @@ void Shard::flush(bool allow_events) {
         // TLS: a graceful close asked for mid-handshake waits for it (its held writes and
         // close_notify follow), and a FIN waits until the plaintext before it is delivered.
         bool tls_hs = c.tls && c.tls->s.phase() == tls::Phase::Handshake;
-        if (c.graceful && !(c.peer_eof && tls_hs)) {
+        if (c.graceful && !c.quic && !(c.peer_eof && tls_hs)) {
           if (!(c.tls && c.tls->s.pending_out()) && !(tls_hs && !c.drain_err)) {
             if (c.tls && c.tls->ktls == Ktls::Active && !c.drain_err) ktls_close_notify(idx);
             begin_close(idx, c.drain_err, c.drain_err ? c.drain_origin : c.graceful_origin);

@@ -131,6 +131,7 @@ enum : int32_t {
   kErrQuicTls = -1036,          // the TLS configuration was refused (quic_connect / quic_listen)
   kErrQuicStreamReset = -1037,  // a pulled stream was reset by the peer (quic_stream_read)
   kErrQuicNotPulled = -1038,    // quic_stream_read on a stream that is not marked pulled
+  kErrQuicTicket = -1039,       // a session ticket refused: malformed, or too late (packets sent)
 };
 
 // A queued TX range. `shared`: a SendBuffer slot queued by reference (refcounted fan-out): it
@@ -590,6 +591,15 @@ class Shard {
   int quic_migration(uint32_t index, uint32_t gen, sockaddr_storage* old_peer, sockaddr_storage* new_peer);
   // The largest datagram the connection takes now (0: not negotiated), or kErr*.
   int64_t quic_datagram_max(uint32_t index, uint32_t gen);
+  // 0-RTT (a client): a session ticket from an earlier connection to the same server, set before
+  // the connection's first packet — the ClientHello goes at once, and writes may follow before
+  // Connected (early data) when the ticket allows it. 0, or kErrQuicTicket / kErr*.
+  int quic_set_ticket(uint32_t index, uint32_t gen, const uint8_t* data, size_t len);
+  // The newest session ticket the server issued on this connection ("" when none yet).
+  int quic_ticket(uint32_t index, uint32_t gen, std::string* out);
+  // Whether early data is possible now (1) or not (0), or kErr*; after the handshake: 1 when
+  // the server accepted our 0-RTT data. *reason: BoringSSL's word for why (or why not).
+  int quic_early_data(uint32_t index, uint32_t gen, std::string* reason);
   // CONNECTION_CLOSE with an application error code and reason, then the close.
   int quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::string& reason);
   // The negotiated ALPN ("" before the handshake), nullptr when not a QUIC connection.
@@ -790,6 +800,8 @@ class Shard {
   void quic_begin_close(uint32_t index, int32_t* err, int32_t* origin);
   void quic_release(Conn& c);
   void quic_endpoint_closing(uint32_t ep);
+  int quic_close_graceful(uint32_t index, uint32_t timeout_ms);
+  bool quic_delivered(ConnQuic& cq);  // a graceful close may send CONNECTION_CLOSE
   void quic_wake_tx(uint32_t ep);
   void quic_paths(uint32_t index);  // path events (migration), spare and retired connection ids
   ConnQuic* quic_conn(uint32_t index, uint32_t gen, int* err);

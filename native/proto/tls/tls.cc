@@ -164,6 +164,11 @@ bool common(SSL_CTX* ctx, uint16_t minv, uint16_t maxv, const std::string& ciphe
   return true;
 }
 
+int sink_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 Context* ctx_owner(const SSL* ssl) {
   return static_cast<Context*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(const_cast<SSL*>(ssl))));
 }
@@ -300,13 +305,17 @@ bool Context::build_client(std::string* err) {
     if (!load_chain(ctx_, CertKey{client_.cert_pem, client_.key_pem, {}}, err)) return false;
   }
   if (!encode_alpn(client_.alpn, &alpn_wire_, err)) return false;
-  if (client_.resume) {
-    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
-    SSL_CTX_sess_set_new_cb(ctx_, [](SSL* ssl, SSL_SESSION* s) -> int {
-      ctx_owner(ssl)->store_session(s);
-      return 1;  // we keep the reference
-    });
-  }
+  // Sessions are kept for resumption (resume) and handed to a connection's own sink (QUIC's
+  // session tickets) either way.
+  SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
+  SSL_CTX_sess_set_new_cb(ctx_, [](SSL* ssl, SSL_SESSION* s) -> int {
+    if (auto* sink = static_cast<SessionSink*>(SSL_get_ex_data(ssl, sink_index())); sink && sink->fn)
+      sink->fn(sink->arg, ssl, s);
+    Context* c = ctx_owner(ssl);
+    if (!c->client_.resume) return 0;  // BoringSSL drops its reference
+    c->store_session(s);
+    return 1;  // we keep the reference
+  });
   return true;
 }
 
@@ -456,6 +465,8 @@ int Session::begin(std::shared_ptr<Context> ctx, Sink* sink, std::string* err) {
 
 // A client SSL's SNI, the name its peer's certificate must carry, the session to resume and
 // the ALPN offer, from its context (TLS over TCP and QUIC share it).
+void set_session_sink(SSL* ssl, SessionSink* sink) { SSL_set_ex_data(ssl, sink_index(), sink); }
+
 int client_ssl_setup(ssl_st* ssl, const Context& ctx, std::string* err) {
   const std::string& name = ctx.servername();
   if (!name.empty()) {

@@ -119,6 +119,15 @@ class Context {
   std::shared_ptr<TicketKeys> tickets_;  // server with tickets on
 };
 
+// A connection's own receiver of the sessions its server issues (NewSessionTicket), besides the
+// context's newest one: QUIC keeps each with the transport parameters 0-RTT needs. Called inside
+// the handshake (the SSL's owner is in a call into it); `sink` must outlive the SSL or be cleared.
+struct SessionSink {
+  void (*fn)(void* arg, ssl_st* ssl, ssl_session_st* s) = nullptr;  // s is borrowed
+  void* arg = nullptr;
+};
+void set_session_sink(ssl_st* ssl, SessionSink* sink);
+
 // A client SSL made from `ctx` gets its SNI, verified name, resumable session and ALPN offer.
 // 0, or -1 with *err.
 int client_ssl_setup(ssl_st* ssl, const Context& ctx, std::string* err);

@@ -92,6 +92,9 @@ export interface NativeAddon {
   quicStreamPull(shard: number, conn: number, stream: number, on: boolean): number;
   streamReadFrom(shard: number, conn: number, stream: number, buf: Uint8Array): number | [number, number];
   quicMigration(shard: number, conn: number): [[string, string, number], [string, string, number]] | null;
+  quicSetTicket(shard: number, conn: number, ticket: Uint8Array): number;
+  quicTicket(shard: number, conn: number): Buffer | null | number;
+  quicEarlyData(shard: number, conn: number): [boolean, string] | number;
   connStats(shard: number, conn: number): (Omit<import('./io.js').ConnStats, 'kTls' | 'tls'> & { tls: boolean; ktls: boolean }) | number;
   poolStats(shard: number): NativePoolStats;
   resetPeaks(shard: number): void;
@@ -170,7 +173,7 @@ export const ERR = {
   TLS_HANDSHAKE: -1010, TLS_PROTOCOL: -1011, TLS_TIMEOUT: -1012, TLS_STATE: -1013, CONNECT_TIMEOUT: -1014,
   HTTP_PROTOCOL: -1020, HTTP_TIMEOUT: -1021, NOT_HTTP: -1022, NOT_WS: -1023, WS_HANDSHAKE: -1024,
   NOT_QUIC: -1030, QUIC_STREAM_STATE: -1031, QUIC_STREAM_LIMIT: -1032, QUIC_STREAM_STOPPED: -1033, QUIC_NOT_READY: -1034,
-  QUIC_DATAGRAM: -1035, QUIC_TLS: -1036, QUIC_STREAM_RESET: -1037, QUIC_NOT_PULLED: -1038,
+  QUIC_DATAGRAM: -1035, QUIC_TLS: -1036, QUIC_STREAM_RESET: -1037, QUIC_NOT_PULLED: -1038, QUIC_TICKET: -1039,
 } as const;
 
 /** @internal IoHandle command ops (native/shard/handle.h HandleOp), by number. */

@@ -126,6 +126,13 @@ export interface QuicConnectConfig extends QuicTransportOptions {
    */
   tls?: TlsClientConfig | true;
   /**
+   * A session ticket from an earlier connection to the same server ({@link Io.sessionTicket}):
+   * the handshake resumes it, and when the server's ticket allows early data the client may
+   * write before Connected ({@link Io.earlyDataSend}; 0-RTT). A ticket quiche cannot read is
+   * ignored (a full handshake; {@link Io.quicEarlyData} says so).
+   */
+  sessionTicket?: Uint8Array;
+  /**
    * No handshake within this long (nothing answers, packets lost): the connection closes with
    * Disconnected errorCode -1014 (ConnectTimeout, origin 'timeout'). 0: only the idle timeout.
    * @default 10000
@@ -306,6 +313,37 @@ declare module '@zero-io/core' {
     quicCloseInfo(conn: ConnId): QuicCloseInfo | null;
     /** A QUIC listener's counters (null for another endpoint). */
     quicStats(ep: EndpointId): QuicStats | null;
+    /**
+     * The newest session ticket the server issued on this client connection (servers send them
+     * just after the handshake), null before one came. Keep it (it is plain bytes: memory, a
+     * file) and pass it as `sessionTicket` to a later {@link Io.quicConnectWith} to the same
+     * server for a resumed handshake and 0-RTT. Answers until the Disconnected handler returns.
+     */
+    sessionTicket(conn: ConnId): Uint8Array | null;
+    /**
+     * Sets the session ticket of a client connection that has sent nothing yet: call it in the
+     * same event handler (or before the driver runs) as quicConnectWith; once the first packet
+     * is out it throws InvalidArgument — pass `sessionTicket` in the connect config instead.
+     */
+    setSessionTicket(conn: ConnId, ticket: Uint8Array): void;
+    /**
+     * Writes to a stream before the handshake finishes (0-RTT), with the ticket given at connect:
+     * as {@link Io.streamWrite} (bytes taken, or 0 and a Writable later), `fin` ends the stream.
+     * After Connected it is an ordinary write. Throws InvalidArgument when 0-RTT is not possible
+     * (no ticket, or a ticket without early data): send after Connected instead.
+     *
+     * Replay: 0-RTT data can be replayed by an attacker who captured it — send only requests that
+     * are safe to repeat (RFC 9001 section 9.2); the server decides whether to accept early data
+     * (QuicListenConfig.earlyData). When the server refuses it, quiche sends the same bytes again
+     * after the handshake: nothing is lost either way ({@link Io.quicEarlyData} tells which).
+     */
+    earlyDataSend(conn: ConnId, stream: number, data: Uint8Array, fin?: boolean): number;
+    /**
+     * 0-RTT state: before Connected, whether early writes are possible now; after, whether the
+     * server accepted our early data. `reason` is BoringSSL's word for it (e.g. 'accepted',
+     * 'peer_declined', 'session_not_resumed').
+     */
+    quicEarlyData(conn: ConnId): { readonly earlyData: boolean; readonly reason: string };
   }
 }
 
@@ -390,6 +428,7 @@ registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
   const info = io.quicCloseInfo(conn);
   if (info === null) return code === 0 ? 'closed' : `QUIC error ${code}`;
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
+  if (origin === 'timeout') return 'graceful close timed out: the peer had not acknowledged everything sent within timeoutMs (CONNECTION_CLOSE code 0 sent)';
   const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
   const why = info.code === 0 ? 'NO_ERROR' : quicErrorName(info.code, info.application);
   return `QUIC ${who}: ${why}${info.reason ? ` "${info.reason}"` : ''}${info.tlsReason ? `: ${info.tlsReason}` : ''}`;
@@ -532,7 +571,10 @@ function clientTls(tls: TlsClientConfig | true | undefined, alpn: string[]): Tls
 Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicConnectConfig): ConnId {
   const what = 'quicConnectWith';
   if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
-  rejectUnknownKeys(config, ['host', 'port', 'tls', 'connectTimeoutMs', ...TRANSPORT_KEYS], what);
+  rejectUnknownKeys(config, ['host', 'port', 'tls', 'connectTimeoutMs', 'sessionTicket', ...TRANSPORT_KEYS], what);
+  if (config.sessionTicket !== undefined && !(config.sessionTicket instanceof Uint8Array)) {
+    throw new IoError('InvalidConfig', `${what}: sessionTicket must be a Uint8Array (from io.sessionTicket(conn)), got ${describeValue(config.sessionTicket)}`, { key: 'sessionTicket' });
+  }
   const host = config.host === 'localhost' ? '127.0.0.1' : config.host;
   if (typeof host !== 'string' || !/^[0-9.]+$|:/.test(host)) {
     throw new IoError('InvalidAddress', `${what}: host must be an IP address (or localhost) for now, got ${describeValue(config.host)}`, { address: String(config.host) });
@@ -544,6 +586,7 @@ Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicCo
   }
   const t = tlsContexts(what);
   const id = t.clientContext(clientTls(config.tls, settings.alpn as string[]), config.host, what);
+  if (config.sessionTicket !== undefined) (settings as Record<string, unknown>).sessionTicket = config.sessionTicket;
   (settings as Record<string, unknown>).connectTimeoutMs = intOption(config.connectTimeoutMs, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
   const { native, shard } = internalsOf(this);
   const r = native.quicConnect(shard, host.startsWith('[') ? host.slice(1, -1) : host, port, id, settings);
@@ -622,6 +665,41 @@ Io.prototype.quicCloseInfo = function quicCloseInfo(this: Io, conn: ConnId): Qui
   const r = internalsOf(this).native.quicCloseInfo(internalsOf(this).shard, conn);
   if (r === null) return null;
   return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4], tlsReason: r[5] ?? '' });
+};
+
+Io.prototype.sessionTicket = function sessionTicket(this: Io, conn: ConnId): Uint8Array | null {
+  const r = internalsOf(this).native.quicTicket(internalsOf(this).shard, conn);
+  if (typeof r === 'number') quicCheck(this, r, 'sessionTicket');  // throws: the code says why
+  return typeof r === 'number' ? null : r;
+};
+
+Io.prototype.setSessionTicket = function setSessionTicket(this: Io, conn: ConnId, ticket: Uint8Array): void {
+  if (!(ticket instanceof Uint8Array)) throw new IoError('InvalidArgument', `setSessionTicket: ticket must be a Uint8Array, got ${describeValue(ticket)}`);
+  const r = internalsOf(this).native.quicSetTicket(internalsOf(this).shard, conn, ticket);
+  if (r === ERR.QUIC_TICKET) {
+    throw new IoError('InvalidArgument', 'setSessionTicket: the ticket is malformed, or the connection has sent its first packet already (pass sessionTicket to quicConnectWith instead)');
+  }
+  if (r === ERR.WRONG_KIND) throw new IoError('InvalidArgument', 'setSessionTicket: only a client connection takes a session ticket');
+  quicCheck(this, r, 'setSessionTicket');
+};
+
+Io.prototype.earlyDataSend = function earlyDataSend(this: Io, conn: ConnId, stream: number, data: Uint8Array, fin = false): number {
+  if (!(data instanceof Uint8Array)) throw new IoError('InvalidArgument', `earlyDataSend: data must be a Uint8Array (or Buffer), got ${describeValue(data)}`);
+  const { native, shard } = internalsOf(this);
+  const r = native.streamWriteTo(shard, conn, streamId(stream, 'earlyDataSend'), fin === true, data);
+  if (r === ERR.QUIC_NOT_READY) {
+    const e = native.quicEarlyData(shard, conn);
+    const why = Array.isArray(e) ? e[1] : 'no session ticket';
+    throw new IoError('InvalidArgument', `earlyDataSend: 0-RTT is not possible on this connection (${why}); write after Connected`);
+  }
+  return quicCheck(this, r, 'earlyDataSend');
+};
+
+Io.prototype.quicEarlyData = function quicEarlyData(this: Io, conn: ConnId): { readonly earlyData: boolean; readonly reason: string } {
+  const r = internalsOf(this).native.quicEarlyData(internalsOf(this).shard, conn);
+  if (typeof r === 'number') quicCheck(this, r, 'quicEarlyData');
+  const [earlyData, reason] = r as [boolean, string];
+  return Object.freeze({ earlyData, reason });
 };
 
 Io.prototype.quicStats = function quicStats(this: Io, ep: EndpointId): QuicStats | null {
