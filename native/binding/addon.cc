@@ -173,6 +173,7 @@ ZeroIo::ZeroIo(Napi::Env env, Napi::Object exports) {
       InstanceMethod("quicListen", &ZeroIo::QuicListen),
       InstanceMethod("quicServe", &ZeroIo::QuicServe),
       InstanceMethod("quicConnect", &ZeroIo::QuicConnect),
+      InstanceMethod("quicConnectRace", &ZeroIo::QuicConnectRace),
       InstanceMethod("streamWriteTo", &ZeroIo::QuicStreamWrite),
       InstanceMethod("quicStreamShutdown", &ZeroIo::QuicStreamShutdown),
       InstanceMethod("quicOpenStream", &ZeroIo::QuicOpenStream),

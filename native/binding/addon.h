@@ -336,6 +336,8 @@ class ZeroIo : public Napi::Addon<ZeroIo> {
   Napi::Value QuicServe(const Napi::CallbackInfo& info);
   std::shared_ptr<zio::QuicEndpoint> QuicServerEndpoint(Napi::Env env, double slot_id, Napi::Object o, const char* what);
   Napi::Value QuicConnect(const Napi::CallbackInfo& info);
+  Napi::Value QuicConnectRace(const Napi::CallbackInfo& info);
+  std::shared_ptr<zio::QuicEndpoint> QuicClientModel(Napi::Env env, double ctx_id, Napi::Object settings);
   Napi::Value QuicStreamWrite(const Napi::CallbackInfo& info);
   Napi::Value QuicStreamShutdown(const Napi::CallbackInfo& info);
   Napi::Value QuicOpenStream(const Napi::CallbackInfo& info);

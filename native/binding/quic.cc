@@ -88,18 +88,13 @@ Napi::Value ZeroIo::QuicServe(const Napi::CallbackInfo& info) {
   });
 }
 
-// quicConnect(shard, ip, port, tlsClientId, settings) -> conn id, or a negative code
-Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ShardSlot* s = GetSlot(info);
-  sockaddr_storage ss{};
-  socklen_t len;
-  ReadIpPort(info, 1, &ss, &len);
-  auto ctx = FindCtx(info[3].As<Napi::Number>().DoubleValue());
+// A client's endpoint model: its settings, quiche configuration and TLS context.
+std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicClientModel(Napi::Env env, double ctx_id, Napi::Object settings) {
+  auto ctx = FindCtx(ctx_id);
   if (!ctx || ctx->is_server()) throw IoError(env, "InvalidArgument", "quicConnect: the TLS client context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
-  q->settings = ReadSettings(info[4].As<Napi::Object>(), false);
-  q->connect_timeout_ms = static_cast<uint32_t>(OptNum(info[4].As<Napi::Object>(), "connectTimeoutMs", 10000));
+  q->settings = ReadSettings(settings, false);
+  q->connect_timeout_ms = static_cast<uint32_t>(OptNum(settings, "connectTimeoutMs", 10000));
   q->client = std::move(ctx);
   std::string err;
   // Clients with the same settings share one quiche configuration (making one loads the
@@ -114,6 +109,18 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   }
   q->cfg_hold = hit->second;
   q->cfg = q->cfg_hold.get();
+  return q;
+}
+
+// quicConnect(shard, ip, port, tlsClientId, settings) -> conn id, or a negative code
+Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ShardSlot* s = GetSlot(info);
+  sockaddr_storage ss{};
+  socklen_t len;
+  ReadIpPort(info, 1, &ss, &len);
+  auto q = QuicClientModel(env, info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Object>());
+  std::string err;
   int64_t r = s->shard->quic_connect(reinterpret_cast<sockaddr*>(&ss), len, std::move(q), &err);
   if (r == zio::kErrQuicTls) throw IoError(env, "InvalidConfig", "quicConnect: " + err);
   if (r < 0) return SyscallResult(env, r, "quicConnect");
@@ -128,6 +135,36 @@ Napi::Value ZeroIo::QuicConnect(const Napi::CallbackInfo& info) {
   if (s->driver && !s->in_batch) s->shard->flush(false);  // the Initial now
   Nudge(s);
   return Napi::Number::New(env, JoinId(idx, s->shard->conn_gen(idx)));
+}
+
+// quicConnectRace(shard, conn, ips, port, delayMs, tlsClientId, settings) -> 0 or a code: a
+// reserved connection (connReserve) races the addresses of a resolved host name
+Napi::Value ZeroIo::QuicConnectRace(const Napi::CallbackInfo& info) {
+  return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) {
+    Napi::Env env = info.Env();
+    Napi::Array ips = info[2].As<Napi::Array>();
+    uint32_t port = info[3].As<Napi::Number>().Uint32Value();
+    uint32_t delay = info[4].As<Napi::Number>().Uint32Value();
+    auto q = QuicClientModel(env, info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Object>());
+    std::vector<sockaddr_storage> addrs;
+    for (uint32_t i = 0; i < ips.Length() && addrs.size() < zio::kHeMax; ++i) {
+      sockaddr_storage ss{};
+      socklen_t len;
+      if (ParseAddr(ips.Get(i).As<Napi::String>(), port, &ss, &len) == 0) addrs.push_back(ss);
+    }
+    if (addrs.empty()) return Napi::Number::New(env, -EINVAL);
+    std::string ticket;
+    Napi::Value t = info[6].As<Napi::Object>().Get("sessionTicket");
+    if (t.IsTypedArray()) {
+      auto u = t.As<Napi::Uint8Array>();
+      ticket.assign(reinterpret_cast<const char*>(u.Data()), u.ByteLength());
+    }
+    int r = s->shard->quic_connect_race(idx, gen, addrs.data(), static_cast<uint32_t>(addrs.size()), delay,
+                                        std::move(q), std::move(ticket));
+    if (r == 0 && s->driver && !s->in_batch) s->shard->flush(false);  // the first Initial now
+    Nudge(s);
+    return Napi::Number::New(env, r);
+  });
 }
 
 // streamWriteTo(shard, conn, stream, fin, data[, offset, length]) -> bytes taken or a code (core's

@@ -114,6 +114,7 @@ void Shard::close_all(uint32_t timeout_ms) {
   }
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
+    if (c.quic && c.quic->leader != UINT32_MAX) continue;  // a racing attempt: goes with its entry
     if (c.state == ConnState::Open) {
       if (c.ws && c.ws->upgraded) {  // WebSocket: a close frame (1001 going away) first
         const char* bye = c.ws->client ? "shutting down" : "server shutting down";

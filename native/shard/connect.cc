@@ -52,6 +52,10 @@ int Shard::conn_connect(uint32_t index, uint32_t gen, const sockaddr_in6* addrs,
 
 void Shard::start_attempt(uint32_t index) {
   Conn& c = conns_[index];
+  if (c.quic_race) {  // QUIC: the next address's attempt (quic_client.cc)
+    quic_race_next(index);
+    return;
+  }
   while (c.he_next < c.he_count) {
     uint8_t a = c.he_next++;
     const sockaddr* sa = reinterpret_cast<const sockaddr*>(&c.he_addr[a]);

@@ -20,9 +20,6 @@ ConnQuic::~ConnQuic() {
 
 namespace {
 int32_t clip_code(uint64_t code) { return code > 0x7fffffff ? 0x7fffffff : static_cast<int32_t>(code); }
-// quiche's C API takes no NULL buffer, even for zero bytes (a FIN alone, a probe for a stream's
-// STOP_SENDING code).
-const uint8_t kNoBytes[1] = {0};
 // A stream we sent on needs nothing more from us once quiche has collected it (everything we
 // sent, FIN included, acknowledged, and its receiving side done) or the peer stopped it.
 bool stream_settled(quiche_conn* q, uint64_t stream) {
@@ -45,29 +42,6 @@ bool pulled_unread(quiche_conn* q, const ConnQuic& cq) {
     if (quiche_conn_stream_readable(q, s) || (has(cq.pull_ended, s) && !has(cq.pull_done, s))) return true;
   return false;
 }
-// A client's SessionSink: each ticket the server issues, in quiche's session format (the
-// session's bytes, then the server's transport parameters 0-RTT is bound by; big-endian u64
-// lengths before each), for quiche_conn_set_session on a later connection.
-void keep_ticket(void* arg, SSL* ssl, SSL_SESSION* session) {
-  auto* cq = static_cast<ConnQuic*>(arg);
-  uint8_t* bytes = nullptr;
-  size_t n = 0;
-  if (!SSL_SESSION_to_bytes(session, &bytes, &n)) return;
-  const uint8_t* tp = nullptr;
-  size_t tpn = 0;
-  SSL_get_peer_quic_transport_params(ssl, &tp, &tpn);
-  std::string& t = cq->ticket;
-  t.clear();
-  auto put_len = [&t](uint64_t v) {
-    for (int i = 7; i >= 0; --i) t.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  };
-  put_len(n);
-  t.append(reinterpret_cast<const char*>(bytes), n);
-  put_len(tpn);
-  if (tpn) t.append(reinterpret_cast<const char*>(tp), tpn);
-  OPENSSL_free(bytes);
-}
-
 void prune_settled(quiche_conn* q, std::vector<uint64_t>& streams) {
   streams.erase(std::remove_if(streams.begin(), streams.end(), [q](uint64_t s) { return stream_settled(q, s); }),
                 streams.end());
@@ -217,6 +191,10 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
     }
   }
   c.bytes_in += n;
+  if (c.quic->leader != UINT32_MAX) {  // a racing attempt the server answered: it wins
+    quic_race_win(idx);
+    return;
+  }
   mark_dirty(idx);
 }
 
@@ -281,86 +259,6 @@ int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* f
 }
 
 // ------------------------------------------------------------------ client
-
-int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr<QuicEndpoint> q,
-                            std::string* err) {
-  sockaddr_storage any{};
-  socklen_t any_len;
-  if (peer->sa_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&any);
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_any;
-    any_len = sizeof(sockaddr_in6);
-  } else if (peer->sa_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&any);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_ANY);
-    any_len = sizeof(sockaddr_in);
-  } else {
-    return -EAFNOSUPPORT;
-  }
-  UdpOptions o;
-  o.gro = gro_available();
-  o.send_queue = 256;
-  const char* op = nullptr;
-  int64_t ep = udp_bind(reinterpret_cast<sockaddr*>(&any), any_len, o, &op);
-  if (ep < 0) return ep;
-  uint32_t epi = static_cast<uint32_t>(ep);
-  uint32_t epg = endpoints_[epi].gen;
-  int64_t idx = alloc_conn();
-  if (idx < 0) {
-    endpoint_close(epi, epg);
-    return idx;
-  }
-  SSL* ssl = SSL_new(q->client->ctx());
-  if (!ssl || tls::client_ssl_setup(ssl, *q->client, err) < 0) {
-    if (ssl) SSL_free(ssl);
-    if (err->empty()) *err = "SSL_new failed";
-    release_closed_now(static_cast<uint32_t>(idx));
-    endpoint_close(epi, epg);
-    return kErrQuicTls;
-  }
-  q->local_len = sizeof q->local;
-  getsockname(endpoints_[epi].fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len);
-  quiche_config_set_max_recv_udp_payload_size(q->cfg, std::min<size_t>(udp_max_receive(endpoints_[epi]), 65527));
-  uint8_t scid[quic::kCidLen];
-  quic::make_cid(scid, q->slot);
-  quiche_conn* qc = quiche_conn_new_with_tls(scid, sizeof scid, nullptr, 0,
-                                             reinterpret_cast<sockaddr*>(&q->local), q->local_len,
-                                             peer, len, q->cfg, ssl, false);
-  if (!qc) {
-    *err = "quiche refused the connection settings";
-    release_closed_now(static_cast<uint32_t>(idx));
-    endpoint_close(epi, epg);
-    return kErrQuicTls;
-  }
-  Conn& c = conns_[idx];
-  c.state = ConnState::Open;
-  c.proto = kProtoQuic;
-  c.endpoint = -1;
-  memcpy(&c.addr, peer, len);
-  c.addr_len = len;
-  c.quic = std::make_unique<ConnQuic>();
-  ConnQuic& cq = *c.quic;
-  cq.q = qc;
-  cq.ep = q;
-  cq.ep_index = epi;
-  cq.ep_gen = epg;
-  cq.tls = q->client;
-  cq.ssl = ssl;
-  cq.client = true;
-  cq.sink = tls::SessionSink{keep_ticket, &cq};
-  tls::set_session_sink(ssl, &cq.sink);
-  cq.next_bidi = 0;  // client-initiated: bidirectional 0, 4, ...; unidirectional 2, 6, ...
-  cq.next_uni = 2;
-  q->client_conn = static_cast<uint32_t>(idx);
-  if (q->connect_timeout_ms)
-    c.connect_timer = timers_.add(now_ms() + q->connect_timeout_ms, kTimerConnect, static_cast<uint32_t>(idx), c.gen);
-  endpoints_[epi].quic = std::move(q);
-  ++counters_.conns_connected;
-  mark_dirty(static_cast<uint32_t>(idx));  // the Initial goes out with the next flush
-  return idx;
-}
 
 // ------------------------------------------------------------------ service: events, packets, timer
 
@@ -507,6 +405,10 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
   // or pool slots, and what pulled streams hold until streamRead takes it (for at most
   // kQuicReadAfterCloseMs; writes are refused meanwhile).
   uint64_t wait_until = UINT64_MAX;
+  if (cq.leader != UINT32_MAX && conn_over(q)) {  // a racing attempt that nobody answered
+    quic_race_lost(index);
+    return;
+  }
   if (conn_over(q)) {
     if (cq.read_until == 0) cq.read_until = now_ms() + kQuicReadAfterCloseMs;
     if (now_ms() >= cq.read_until || !(cq.events_more || pulled_unread(q, cq))) {
@@ -531,7 +433,7 @@ void Shard::quic_stop_told(uint32_t index, uint64_t stream) {
   ConnQuic& cq = *c.quic;
   if (std::find(cq.stop_told.begin(), cq.stop_told.end(), stream) != cq.stop_told.end()) return;
   uint64_t ec = 0;
-  quiche_conn_stream_send(cq.q, stream, kNoBytes, 0, false, &ec);
+  quiche_conn_stream_send(cq.q, stream, kQuicNoBytes, 0, false, &ec);
   cq.stop_told.push_back(stream);
   emit(kEvQuicStopSending, index, c.gen, 0, 0, 0, clip_code(ec), static_cast<int32_t>(stream));
 }
@@ -785,7 +687,7 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t ec = 0;
-  ssize_t r = quiche_conn_stream_send(cq->q, stream, data ? data : kNoBytes, data ? len : 0, fin, &ec);
+  ssize_t r = quiche_conn_stream_send(cq->q, stream, data ? data : kQuicNoBytes, data ? len : 0, fin, &ec);
   if (r == QUICHE_ERR_DONE) {
     // No room now — or a stream quiche has finished with (reset by the peer and collected).
     ssize_t cap = quiche_conn_stream_capacity(cq->q, stream);
@@ -920,7 +822,7 @@ int Shard::quic_datagram(uint32_t index, uint32_t gen, const uint8_t* data, size
   if (!cq) return err;
   if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
-  ssize_t r = quiche_conn_dgram_send(cq->q, data && len ? data : kNoBytes, len);
+  ssize_t r = quiche_conn_dgram_send(cq->q, data && len ? data : kQuicNoBytes, len);
   if (r == QUICHE_ERR_DONE) return kErrQueueFull;
   if (r < 0) return kErrQuicDatagram;
   mark_dirty(index);
@@ -952,7 +854,7 @@ int Shard::quic_close_graceful(uint32_t index, uint32_t timeout_ms) {
   prune_settled(q, cq.sending);
   uint64_t ec = 0;
   for (uint64_t s : cq.sending) {
-    quiche_conn_stream_send(q, s, kNoBytes, 0, true, &ec);  // no-op when it has ended already
+    quiche_conn_stream_send(q, s, kQuicNoBytes, 0, true, &ec);  // no-op when it has ended already
     if ((s & 2) == 0 && (!quiche_conn_stream_finished(q, s) || quiche_conn_stream_readable(q, s)))
       quiche_conn_stream_shutdown(q, s, QUICHE_SHUTDOWN_READ, 0);
   }
@@ -965,53 +867,6 @@ int Shard::quic_close_graceful(uint32_t index, uint32_t timeout_ms) {
 bool Shard::quic_delivered(ConnQuic& cq) {
   prune_settled(cq.q, cq.sending);
   return cq.sending.empty() && quiche_conn_dgram_send_queue_len(cq.q) <= 0;
-}
-
-int Shard::quic_set_ticket(uint32_t index, uint32_t gen, const uint8_t* data, size_t len) {
-  int err;
-  ConnQuic* cq = quic_conn(index, gen, &err);
-  if (!cq) return err;
-  if (!cq->client) return kErrWrongKind;
-  quiche_stats st;
-  quiche_conn_stats(cq->q, &st);
-  if (st.sent > 0 || cq->connected_sent) return kErrQuicTicket;  // the ClientHello went already
-  if (quiche_conn_set_session(cq->q, data && len ? data : kNoBytes, len) < 0) {
-    cq->ticket_refused = true;
-    return kErrQuicTicket;
-  }
-  // Early data only with the server's transport parameters from the ticket (the context's own
-  // newest session, offered for plain resumption, does not carry them).
-  SSL_set_early_data_enabled(static_cast<SSL*>(cq->ssl), 1);
-  quic_send(index);  // the ClientHello (and the 0-RTT keys) now: early writes may follow
-  mark_dirty(index);
-  return 0;
-}
-
-int Shard::quic_ticket(uint32_t index, uint32_t gen, std::string* out) {
-  Conn* c = lookup(index, gen);
-  if (!c) return kErrStaleId;
-  if (!c->quic) return kErrNotQuic;
-  *out = c->quic->ticket;  // kept until the Disconnected batch ends, like the close info
-  return 0;
-}
-
-int Shard::quic_early_data(uint32_t index, uint32_t gen, std::string* reason) {
-  int err;
-  ConnQuic* cq = quic_conn(index, gen, &err);
-  if (!cq) return err;
-  SSL* ssl = static_cast<SSL*>(cq->ssl);
-  if (quiche_conn_is_in_early_data(cq->q)) {
-    *reason = "in early data";
-    return 1;
-  }
-  if (!quiche_conn_is_established(cq->q)) {
-    *reason = cq->ticket_refused ? "no 0-RTT: the session ticket was refused (malformed)"
-                                 : "no 0-RTT: no usable session ticket was set before the first packet";
-    return 0;
-  }
-  const char* why = SSL_early_data_reason_string(SSL_get_early_data_reason(ssl));
-  *reason = why ? why : "unknown";
-  return SSL_early_data_accepted(ssl) ? 1 : 0;
 }
 
 int Shard::quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::string& reason) {

@@ -59,6 +59,19 @@ struct QuicEndpoint {
   QuicCounters stats;
 };
 
+// A client connect to a host name racing its addresses (RFC 8305): each attempt is a hidden
+// connection of its own (own socket, own quiche machine); the first one a server answers
+// becomes the connection the application knows (its entry), the others are dropped.
+struct QuicRace {
+  std::shared_ptr<QuicEndpoint> model;     // settings, quiche configuration, TLS context
+  std::vector<sockaddr_storage> addrs;
+  size_t next = 0;                         // the next address to try
+  uint32_t delay_ms = 250;                 // Connection Attempt Delay
+  std::vector<std::pair<uint32_t, uint32_t>> attempts;  // live attempts (index, gen)
+  int32_t err = 0;                         // the last attempt's failure
+  std::string ticket;                      // a session ticket each attempt starts with
+};
+
 // How a QUIC connection ended (valid from its Disconnected until the batch ends).
 struct QuicCloseInfo {
   bool known = false, app = false, peer = false, timed_out = false;
@@ -66,6 +79,10 @@ struct QuicCloseInfo {
   std::string reason;
   std::string tls_reason;  // a failed handshake: why the certificate was refused (ours)
 };
+
+// quiche's C API takes no NULL buffer, even for zero bytes (a FIN alone, a probe for a stream's
+// STOP_SENDING code).
+inline constexpr uint8_t kQuicNoBytes[1] = {0};
 
 // After the connection is over, how long pulled streams' data waits for streamRead.
 constexpr uint64_t kQuicReadAfterCloseMs = 10000;
@@ -106,6 +123,7 @@ struct ConnQuic {
   tls::SessionSink sink;                   // a client: the server's tickets land in `ticket`
   std::string ticket;                      // the newest session ticket (quiche's session format)
   bool ticket_refused = false;             // the one given was malformed (a full handshake)
+  uint32_t leader = UINT32_MAX, leader_gen = 0;  // an attempt of a racing connect: its entry
   QuicCloseInfo close;
 };
 

@@ -341,6 +341,7 @@ void Shard::begin_close(uint32_t index, int32_t err, int32_t origin) {
   }
   if (c.ws) ws_final(c, &err, &origin);  // a WebSocket reports its close code
   if (c.quic) quic_begin_close(index, &err, &origin);  // CONNECTION_CLOSE; QUIC's code and side
+  if (c.quic_race) quic_race_end(index);  // a QUIC connect still racing: its attempts go
   c.close_err = err;
   c.close_origin = origin;
   if (c.timer != TimerWheel::kNone) { timers_.cancel(c.timer); c.timer = TimerWheel::kNone; }
@@ -423,6 +424,7 @@ void Shard::release_closed() {
     c.tls.reset();
     if (c.ws) ws_release(c);
     if (c.quic) quic_release(c);
+    c.quic_race.reset();
     if (c.http) {
       --c.http->ep->stats.active;
       if (c.http->h2 && c.http->h2->sv.goaway_code() != 0)

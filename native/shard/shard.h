@@ -247,6 +247,7 @@ struct Conn {
   std::unique_ptr<ConnHttp> http; // HTTP/1.1 server connections (the top of the stack)
   std::unique_ptr<ConnWs> ws;     // WebSocket (after an upgrade; HTTP's state goes at the 101)
   std::unique_ptr<ConnQuic> quic; // QUIC (proto kProtoQuic: no fd, packets on its endpoint)
+  std::unique_ptr<QuicRace> quic_race;  // a QUIC connect racing a host name's addresses
   uint32_t tls_timeout_ms = 0;
   uint32_t timer = TimerWheel::kNone;
   uint32_t connect_timer = TimerWheel::kNone;  // connectTimeoutMs: resolution + every attempt
@@ -569,6 +570,11 @@ class Shard {
   // handshake. Connection index, or kErr* / -errno (*err says why for kErrQuicTls).
   int64_t quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr<QuicEndpoint> q,
                        std::string* err);
+  // A reserved connection (conn_reserve) connects to the first of `addrs` to answer: attempts
+  // start `delay_ms` apart (RFC 8305), each like quic_connect with `model`'s settings; the
+  // first a server answers takes the entry, the rest are dropped. 0 or kErr*.
+  int quic_connect_race(uint32_t index, uint32_t gen, const sockaddr_storage* addrs, uint32_t n,
+                        uint32_t delay_ms, std::shared_ptr<QuicEndpoint> model, std::string ticket);
   // Writes to a stream (opening it when it is new): the bytes flow control and quiche's
   // buffer take now (a Writable event with code = the stream follows a short write), or kErr*.
   // `fin`: the stream's last bytes (a FIN after them; 0 bytes with fin ends the stream).
@@ -801,6 +807,11 @@ class Shard {
   void quic_release(Conn& c);
   void quic_endpoint_closing(uint32_t ep);
   int quic_close_graceful(uint32_t index, uint32_t timeout_ms);
+  void quic_race_next(uint32_t leader);            // starts the next attempt (or fails the race)
+  void quic_race_win(uint32_t attempt);            // a server answered this attempt
+  void quic_race_lost(uint32_t attempt);           // this attempt ended before any answer
+  void quic_race_drop(uint32_t attempt, uint32_t gen);  // silently, without an event
+  void quic_race_end(uint32_t leader);             // the entry closes: its attempts go
   bool quic_delivered(ConnQuic& cq);  // a graceful close may send CONNECTION_CLOSE
   void quic_wake_tx(uint32_t ep);
   void quic_paths(uint32_t index);  // path events (migration), spare and retired connection ids

@@ -81,6 +81,7 @@ export interface NativeAddon {
   quicListen(shard: number, ip: string, port: number, tlsSlot: number, settings: Record<string, unknown>, udp: Record<string, unknown>): number;
   quicServe(shard: number, ep: number, tlsSlot: number, settings: Record<string, unknown>): number;
   quicConnect(shard: number, ip: string, port: number, tlsContext: number, settings: Record<string, unknown>): number;
+  quicConnectRace(shard: number, conn: number, ips: string[], port: number, delayMs: number, tlsContext: number, settings: Record<string, unknown>): number;
   quicStreamShutdown(shard: number, conn: number, stream: number, read: boolean, code: number): number;
   quicOpenStream(shard: number, conn: number, uni: boolean): number;
   quicDatagram(shard: number, conn: number, data: Uint8Array): number;

@@ -13,12 +13,13 @@
  * `CertReloadHandle` (`io.enableCertHotReload(ep).reloadQuicFromPem(cert, key)`).
  * @module
  */
-import { Io, IoError, ScidGenerator, SendBuffer, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
+import { isIP } from 'node:net';
+import { Io, IoError, ScidGenerator, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
 import {
   ERR, bindIp, boolOption, checkPort, describeValue, getTlsContexts, intOption, internalsOf, registerEventType,
   registerEngineError, registerProtocolCloseReason, rejectUnknownKeys,
 } from '@zero-io/core/internal';
-import '@zero-io/tcp';
+import { resolveThenConnect } from '@zero-io/tcp';
 import type { Pem, TlsClientConfig, TlsServerConfig } from '@zero-io/tcp';
 
 requireFeature('quic', '@zero-io/quic');
@@ -116,9 +117,19 @@ export type QuicServeConfig = Omit<QuicListenConfig, 'addr' | 'reusePort' | 'gro
 
 /** A QUIC client's options ({@link Io.quicConnectWith}). */
 export interface QuicConnectConfig extends QuicTransportOptions {
-  /** The server: an IP address (or `localhost`). Host names: not yet (see the README). */
+  /**
+   * The server: an IP address or a host name. A name is resolved (dns.lookup, all addresses)
+   * and its addresses are raced as RFC 8305 says: families interleaved, the next attempt after
+   * `attemptDelayMs` without an answer (or at once when one fails); the first address a server
+   * answers from wins and the other attempts are dropped without a trace. The name is also the
+   * default TLS servername.
+   */
   host: string;
   port: number;
+  /** Happy Eyeballs' Connection Attempt Delay (RFC 8305 section 5). @default 250 */
+  attemptDelayMs?: number;
+  /** Address family of a host name's addresses: 0 both, 4 or 6 only. @default 0 */
+  family?: 0 | 4 | 6;
   /**
    * TLS settings of `@zero-io/tcp` (`servername`, `ca`, `rejectUnauthorized`, `resume`), or true
    * for the defaults (the system CAs, servername = host). A session the context kept from an
@@ -426,7 +437,7 @@ export function quicErrorName(code: number, application: boolean): string {
 registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
   if (code < 0) return undefined;  // an engine code (ConnectTimeout): core's reason
   const info = io.quicCloseInfo(conn);
-  if (info === null) return code === 0 ? 'closed' : `QUIC error ${code}`;
+  if (info === null) return undefined;  // no QUIC machine yet (a name that failed to resolve or connect): core's reason
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
   if (origin === 'timeout') return 'graceful close timed out: the peer had not acknowledged everything sent within timeoutMs (CONNECTION_CLOSE code 0 sent)';
   const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
@@ -571,27 +582,55 @@ function clientTls(tls: TlsClientConfig | true | undefined, alpn: string[]): Tls
 Io.prototype.quicConnectWith = function quicConnectWith(this: Io, config: QuicConnectConfig): ConnId {
   const what = 'quicConnectWith';
   if (config === null || typeof config !== 'object') throw new IoError('InvalidConfig', `${what}: expected a config object, got ${describeValue(config)}`);
-  rejectUnknownKeys(config, ['host', 'port', 'tls', 'connectTimeoutMs', 'sessionTicket', ...TRANSPORT_KEYS], what);
+  rejectUnknownKeys(config, ['host', 'port', 'tls', 'connectTimeoutMs', 'sessionTicket', 'attemptDelayMs', 'family', ...TRANSPORT_KEYS], what);
   if (config.sessionTicket !== undefined && !(config.sessionTicket instanceof Uint8Array)) {
     throw new IoError('InvalidConfig', `${what}: sessionTicket must be a Uint8Array (from io.sessionTicket(conn)), got ${describeValue(config.sessionTicket)}`, { key: 'sessionTicket' });
   }
-  const host = config.host === 'localhost' ? '127.0.0.1' : config.host;
-  if (typeof host !== 'string' || !/^[0-9.]+$|:/.test(host)) {
-    throw new IoError('InvalidAddress', `${what}: host must be an IP address (or localhost) for now, got ${describeValue(config.host)}`, { address: String(config.host) });
+  const raw = config.host;
+  if (typeof raw !== 'string' || raw === '') {
+    throw new IoError('InvalidAddress', `${what}: host must be an IP address or a host name, got ${describeValue(raw)}`, { address: String(raw) });
   }
+  const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
   const port = checkPort(config.port, what);
+  const delay = intOption(config.attemptDelayMs, 250, 0, 60_000, 'attemptDelayMs', what);
+  const family = config.family ?? 0;
+  if (family !== 0 && family !== 4 && family !== 6) {
+    throw new IoError('InvalidConfig', `${what}: family must be 0 (both), 4 or 6, got ${describeValue(family)}`, { key: 'family' });
+  }
   const settings = transport(config, what);
   if (typeof config.tls === 'object' && config.tls !== null && config.tls.alpn !== undefined) {
     throw new IoError('InvalidConfig', `${what}: QUIC takes alpn at the top level of its config (it is the TLS ALPN too), not inside tls`, { key: 'alpn' });
   }
   const t = tlsContexts(what);
-  const id = t.clientContext(clientTls(config.tls, settings.alpn as string[]), config.host, what);
+  const id = t.clientContext(clientTls(config.tls, settings.alpn as string[]), host, what);
   if (config.sessionTicket !== undefined) (settings as Record<string, unknown>).sessionTicket = config.sessionTicket;
-  (settings as Record<string, unknown>).connectTimeoutMs = intOption(config.connectTimeoutMs, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
-  const { native, shard } = internalsOf(this);
-  const r = native.quicConnect(shard, host.startsWith('[') ? host.slice(1, -1) : host, port, id, settings);
-  if (r < 0) internalsOf(this).check(r, what);
-  return r as ConnId;
+  const connectTimeout = intOption(config.connectTimeoutMs, 10_000, 0, 3_600_000, 'connectTimeoutMs', what);
+  (settings as Record<string, unknown>).connectTimeoutMs = connectTimeout;
+  const internals = internalsOf(this);
+  const { native, shard } = internals;
+  if (isIP(host)) {
+    const r = native.quicConnect(shard, host, port, id, settings);
+    if (r < 0) internals.check(r, what);
+    return r as ConnId;
+  }
+  // A name: reserved now (the id is the application's at once), resolved off the event loop,
+  // then its addresses raced in the shard.
+  const r = native.connReserve(shard, PROTO_QUIC);
+  if (r === ERR.TABLE_FULL) {
+    throw new IoError('TableFull',
+      `${what}(${formatHostPort(host, port)}): the connection table is full (maxConnections=${this.config.maxConnections}). Raise maxConnections or close idle connections.`,
+      { address: formatHostPort(host, port) });
+  }
+  const conn = internals.check(r, what) as ConnId;
+  if (connectTimeout > 0) native.connSetConnectTimeout(shard, conn, connectTimeout);
+  resolveThenConnect(this, conn, host, family, (ips) => {
+    try {
+      return native.quicConnectRace(shard, conn, ips, port, delay, id, settings);
+    } catch {
+      return ERR.QUIC_TLS;  // the TLS context went away meanwhile: reported on the connection
+    }
+  });
+  return conn;
 };
 
 Io.prototype.quicConnect = function quicConnect(this: Io, addr: string): ConnId {

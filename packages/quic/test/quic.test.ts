@@ -500,7 +500,8 @@ describe('QUIC: our client and our server', () => {
     const { io, port } = listener(pki);
     expect(() => io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: pki.serverCert, key: pki.serverKey }, congestionControl: 'vegas' as 'cubic' }))
       .toThrow(/congestionControl is 'reno', 'cubic' or 'bbr2'/);
-    expect(() => io.quicConnectWith({ host: 'example.com', port })).toThrow(/IP address/);
+    expect(() => io.quicConnectWith({ host: '', port })).toThrow(/host must be an IP address or a host name/);
+    expect(() => io.quicConnectWith({ host: 'localhost', port, family: 5 as never })).toThrow(/family must be 0 \(both\), 4 or 6/);
     const conn = io.quicConnectWith({ host: '127.0.0.1', port, tls: { ca: pki.ca, servername: 'localhost' } });
     expect(() => io.streamWrite(conn, 0, Buffer.from('early'))).toThrow(/handshake has not finished/);
     expect(() => io.openStream(conn, 'sideways' as 'uni')).toThrow(/'bidi' or 'uni'/);

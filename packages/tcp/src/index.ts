@@ -214,17 +214,30 @@ Io.prototype.tcpConnectWith = function tcpConnectWith(this: Io, config: TcpConne
     return conn;
   }
   // A name: resolve (libuv's thread pool, off the event loop), then race the addresses.
+  resolveThenConnect(this, conn, host, family, (ips) => native.connConnect(shard, conn, ips, port, delay));
+  return conn;
+};
+
+/**
+ * @internal Resolves `host` for a reserved connection (dns.lookup, every address, the system's
+ * order) and hands `connect` the addresses in RFC 8305 order; a failure to resolve, or a
+ * negative answer from `connect`, fails the connection (ENOTFOUND / the code) with its reason.
+ * Shared by tcp and quic.
+ */
+export function resolveThenConnect(io: Io, conn: ConnId, host: string, family: 0 | 4 | 6, connect: (ips: string[]) => number): void {
+  const internals = internalsOf(io);
+  const { native, shard } = internals;
   lookup(host, { all: true, family, order: 'verbatim' }, (err, addrs) => {
-    if (this.closed) return;  // shut down while resolving: nothing left to connect
+    if (io.closed) return;  // shut down while resolving: nothing left to connect
     if (err || addrs.length === 0) {
       internals.noteFailedHost(conn, host);
       native.connFail(shard, conn, ERR_NAME_NOT_FOUND);
       return;
     }
-    native.connConnect(shard, conn, interleaveFamilies(addrs), port, delay);
+    const r = connect(interleaveFamilies(addrs));
+    if (r < 0) native.connFail(shard, conn, r);
   });
-  return conn;
-};
+}
 
 /** A connection-table entry for an outbound connect; TableFull names the target. */
 function reserve(io: Io, proto: number, what: string, target: string): ConnId {
