@@ -1,6 +1,7 @@
 // Helpers of the QUIC tests: one Io that is server and client at once (two shards' worth of
 // connections on one event loop), an echo server, and a bulk client that checks every byte.
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -133,4 +134,37 @@ export function makeBigCert(names: number): { cert: string; key: string } {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost',
     '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-addext', `subjectAltName=${san}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   return { cert: readFileSync(join(dir, 'cert.pem'), 'latin1'), key: readFileSync(join(dir, 'key.pem'), 'latin1') };
+}
+
+/**
+ * A UDP relay between a client and the server at 127.0.0.1:`serverPort` that changes the
+ * address the server sees after `after` datagrams from the client: a NAT rebinding (BP: a new
+ * source port) or an address change (BA: `address` 127.0.0.2). The client keeps talking to
+ * `port` and sees nothing change.
+ */
+export async function rebindingRelay(serverPort: number, after: number, address = '127.0.0.1') {
+  const bind = (s: dgram.Socket, host: string) => new Promise<void>((r) => s.bind(0, host, () => r()));
+  const front = dgram.createSocket('udp4');
+  const back1 = dgram.createSocket('udp4');
+  const back2 = dgram.createSocket('udp4');
+  await bind(front, '127.0.0.1');
+  await bind(back1, '127.0.0.1');
+  await bind(back2, address);
+  let client: { address: string; port: number } | null = null;
+  let back = back1;
+  let forwarded = 0;
+  front.on('message', (m, from) => {
+    client = { address: from.address, port: from.port };
+    if (++forwarded === after) back = back2;  // the rebinding
+    back.send(m, serverPort, '127.0.0.1');
+  });
+  for (const b of [back1, back2]) b.on('message', (m) => { if (client) front.send(m, client.port, client.address); });
+  const at = (s: dgram.Socket) => s.address() as { address: string; port: number };
+  return {
+    port: at(front).port,
+    before: at(back1),
+    after: at(back2),
+    forwarded: () => forwarded,
+    close: () => { for (const x of [front, back1, back2]) x.close(); },
+  };
 }

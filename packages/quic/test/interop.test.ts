@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConnId, Io } from '@zero-io/core';
 import '@zero-io/quic';
-import { BulkClient, echoServer, listener, makePki, pattern, sha256, until } from './helpers.js';
+import { BulkClient, echoServer, listener, makePki, pattern, rebindingRelay, sha256, until } from './helpers.js';
 
 const pki = makePki();
 const venv = join(process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io'), 'venv-aioquic', 'bin', 'python');
@@ -64,6 +64,24 @@ describe('interop: aioquic client -> our server', () => {
     expect(r.res, r.err.slice(-2000)).toMatchObject({ ok: true, streams: 4 });
     expect(io.quicStats(ep)!.retries).toBeGreaterThanOrEqual(1);
   }, 60_000);
+
+  for (const [name, address] of [['BP: its source port', '127.0.0.1'], ['BA: its address (127.0.0.2)', '127.0.0.2']] as const) {
+    it(`${name} changes mid-transfer (a relay rebinds): the server validates the new path, every stream intact`, async () => {
+      const { io, port } = listener(pki, { alpn: ['zero-echo'] });
+      const moves: string[] = [];
+      const echo = echoServer(io, new Set());
+      handles.push(io.runSync((ev) => {
+        if (ev.type === 'PathMigration') moves.push(`${ev.newPeer.address}:${ev.newPeer.port}`);
+        echo(ev);
+      }, { onError: (e) => { throw e; } }));
+      const relay = await rebindingRelay(port, 300, address);
+      const r = await client(relay.port, ['--streams', '8', '--size', '1000000']);
+      relay.close();
+      expect(r.res, r.err.slice(-2000)).toMatchObject({ ok: true, streams: 8 });
+      expect(relay.forwarded()).toBeGreaterThan(300);
+      expect(moves).toEqual([`${relay.after.address}:${relay.after.port}`]);
+    }, 60_000);
+  }
 
   it('6 IPv6: aioquic over ::1', async () => {
     const { Io } = await import('@zero-io/core');
