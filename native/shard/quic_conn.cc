@@ -411,6 +411,10 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
   }
   if (conn_over(q)) {
     if (cq.read_until == 0) cq.read_until = now_ms() + kQuicReadAfterCloseMs;
+    if (c.graceful && c.timer != TimerWheel::kNone) {  // over: not a graceful timeout any more
+      timers_.cancel(c.timer);
+      c.timer = TimerWheel::kNone;
+    }
     if (now_ms() >= cq.read_until || !(cq.events_more || pulled_unread(q, cq))) {
       begin_close(index, 0, kOriginPeer);  // quic_begin_close tells who and why
       return;
@@ -593,7 +597,12 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   quiche_conn* q = cq.q;
   if (!quiche_conn_is_closed(q) && !quiche_conn_is_draining(q)) {
     // Our close (close(), shutdown, the endpoint closing): CONNECTION_CLOSE now.
-    if (!cq.close.known) quiche_conn_close(q, true, 0, nullptr, 0);
+    if (!cq.close.known) {
+      // A graceful close that timed out says so to the peer (its streams end without a FIN).
+      static constexpr char kTimedOut[] = "graceful close timed out";
+      const bool gto = *origin == kOriginTimeout && *err == ETIMEDOUT;
+      quiche_conn_close(q, true, 0, gto ? reinterpret_cast<const uint8_t*>(kTimedOut) : nullptr, gto ? sizeof kTimedOut - 1 : 0);
+    }
     quic_send(index);
   }
   QuicCloseInfo& ci = cq.close;
@@ -684,7 +693,10 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
   if (!cq) return err;
-  if (conns_[index].graceful || cq->read_until) return kErrClosing;  // closing: nothing new
+  if (cq->read_until) return kErrClosing;  // the connection is over
+  // closeGraceful: the streams already sent on may still be written and ended, no new ones.
+  if (conns_[index].graceful && std::find(cq->sending.begin(), cq->sending.end(), stream) == cq->sending.end())
+    return kErrClosing;
   if (!quiche_conn_is_established(cq->q) && !quiche_conn_is_in_early_data(cq->q)) return kErrQuicNotReady;
   uint64_t ec = 0;
   ssize_t r = quiche_conn_stream_send(cq->q, stream, data ? data : kQuicNoBytes, data ? len : 0, fin, &ec);
@@ -707,7 +719,7 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
       std::find(cq->sending.begin(), cq->sending.end(), stream) == cq->sending.end()) {
     // Kept for a graceful close (which waits until these are delivered); pruned of finished
     // streams as it grows, so it holds about the streams in flight.
-    if (cq->sending.size() >= cq->sending_prune) {
+    if (cq->sending.size() >= cq->sending_prune && !cq->events_more) {
       prune_settled(cq->q, cq->sending);
       cq->sending_prune = std::max<size_t>(64, 2 * cq->sending.size());
     }
@@ -772,6 +784,7 @@ int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, u
     if (*fin) {
       cq->pull_told.erase(std::remove(cq->pull_told.begin(), cq->pull_told.end(), stream), cq->pull_told.end());
       cq->pull_ended.push_back(stream);
+      if (r == 0) cq->pull_done.push_back(stream);  // told now: the binding answers -1
     }
     return r;
   }
@@ -837,27 +850,19 @@ int64_t Shard::quic_datagram_max(uint32_t index, uint32_t gen) {
   return r < 0 ? 0 : r;
 }
 
-// closeGraceful on QUIC: every stream we sent on gets its FIN after what is queued, streams the
-// peer is still sending on are asked to stop (STOP_SENDING 0: nothing more is read), and
-// CONNECTION_CLOSE (code 0) goes once quiche has everything we sent acknowledged (quic_service),
-// or when the timeout passes (Disconnected with ETIMEDOUT). Mid-handshake there is nothing to
-// deliver: it closes at once.
+// closeGraceful on QUIC: no new streams or datagrams; the streams already open finish — the
+// application may still write to them and end them — and CONNECTION_CLOSE (code 0) goes once
+// every stream we sent on is over in quiche (our bytes and FIN acknowledged, the peer's side
+// ended and read, or the peer stopped it; quic_service), or when the timeout passes
+// (Disconnected with ETIMEDOUT). Before Connected there is nothing to deliver: it closes at once.
 int Shard::quic_close_graceful(uint32_t index, uint32_t timeout_ms) {
   Conn& c = conns_[index];
   ConnQuic& cq = *c.quic;
-  quiche_conn* q = cq.q;
-  if (!quiche_conn_is_established(q)) {
+  if (!cq.connected_sent) {
     begin_close(index, 0, kOriginLocal);
     return 0;
   }
   c.graceful = true;
-  prune_settled(q, cq.sending);
-  uint64_t ec = 0;
-  for (uint64_t s : cq.sending) {
-    quiche_conn_stream_send(q, s, kQuicNoBytes, 0, true, &ec);  // no-op when it has ended already
-    if ((s & 2) == 0 && (!quiche_conn_stream_finished(q, s) || quiche_conn_stream_readable(q, s)))
-      quiche_conn_stream_shutdown(q, s, QUICHE_SHUTDOWN_READ, 0);
-  }
   if (c.timer != TimerWheel::kNone) timers_.cancel(c.timer);
   c.timer = timers_.add(now_ms() + timeout_ms, kTimerGraceful, index, c.gen);
   mark_dirty(index);
@@ -865,6 +870,9 @@ int Shard::quic_close_graceful(uint32_t index, uint32_t timeout_ms) {
 }
 
 bool Shard::quic_delivered(ConnQuic& cq) {
+  // Not while events wait for room: a stream quiche collects here could take its StopSending
+  // event with it.
+  if (cq.events_more) return false;
   prune_settled(cq.q, cq.sending);
   return cq.sending.empty() && quiche_conn_dgram_send_queue_len(cq.q) <= 0;
 }

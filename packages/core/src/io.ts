@@ -601,10 +601,10 @@ export class Io {
   /**
    * Flushes queued writes, then closes; force-closes after `timeoutMs`. TLS: close_notify goes
    * after the queued data; during a handshake the close waits for it (writes held for the
-   * handshake go first). QUIC (@zero-io/quic): every stream sent on gets its FIN, streams the
-   * peer still sends on get STOP_SENDING, and CONNECTION_CLOSE (code 0) goes once the peer has
-   * acknowledged everything. After `timeoutMs`: Disconnected with origin 'timeout' (ETIMEDOUT).
-   * Writes after the call are not taken (0). @default timeoutMs 5000
+   * handshake go first). QUIC (@zero-io/quic): no new streams; the streams already written to
+   * may still be written and ended, and CONNECTION_CLOSE (code 0) goes once each of them is over
+   * both ways (ours ended and acknowledged, the peer's side ended) — or after `timeoutMs`:
+   * Disconnected with origin 'timeout' (ETIMEDOUT). @default timeoutMs 5000
    */
   closeGraceful(conn: ConnId, timeoutMs = 5000): void {
     this.#live();

@@ -655,7 +655,9 @@ function appCode(v: unknown, what: string): number {
 
 Io.prototype.openStream = function openStream(this: Io, conn: ConnId, kind: 'bidi' | 'uni' = 'bidi'): number {
   if (kind !== 'bidi' && kind !== 'uni') throw new IoError('InvalidArgument', `openStream: kind is 'bidi' or 'uni', got ${describeValue(kind)}`);
-  return quicCheck(this, internalsOf(this).native.quicOpenStream(internalsOf(this).shard, conn, kind === 'uni'), 'openStream');
+  const r = internalsOf(this).native.quicOpenStream(internalsOf(this).shard, conn, kind === 'uni');
+  if (r === ERR.CLOSING) throw new IoError('InvalidArgument', 'openStream: the connection is closing (closeGraceful, shutdown, or the peer closed it): no new streams');
+  return quicCheck(this, r, 'openStream');
 };
 
 Io.prototype.pullStream = function pullStream(this: Io, conn: ConnId, stream: number, on = true): void {

@@ -1,10 +1,10 @@
 // Helpers of the QUIC tests: one Io that is server and client at once (two shards' worth of
 // connections on one event loop), an echo server, and a bulk client that checks every byte.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Io, type ConnId, type EndpointId, type Event } from '@zero-io/core';
 import '@zero-io/quic';
@@ -55,7 +55,7 @@ export function echoServer(io: Io, clients: Set<ConnId>): (ev: Event) => boolean
       queues.delete(k);
     }
   };
-  return (ev) => {
+  const f = (ev: Event) => {
     if (clients.has(ev.conn)) return false;
     if (ev.type === 'StreamFrame') {
       const k = `${ev.conn}/${ev.stream}`;
@@ -79,6 +79,7 @@ export function echoServer(io: Io, clients: Set<ConnId>): (ev: Event) => boolean
     }
     return false;
   };
+  return f;
 }
 
 /** A client side that writes `payload` on `streams` streams (Writable honoured) and hashes the echo. */
@@ -144,9 +145,13 @@ export function makeBigCert(names: number): { cert: string; key: string } {
  */
 export async function rebindingRelay(serverPort: number, after: number, address = '127.0.0.1') {
   const bind = (s: dgram.Socket, host: string) => new Promise<void>((r) => s.bind(0, host, () => r()));
-  const front = dgram.createSocket('udp4');
-  const back1 = dgram.createSocket('udp4');
-  const back2 = dgram.createSocket('udp4');
+  // Large socket buffers: the relay shares the test's event loop with the engine, and a busy
+  // machine must not turn it into a lossy link (a burst of ~100 lost packets on the new path
+  // right after the move sends quiche into long loss-recovery backoffs: not what this tests).
+  const sock = () => dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  const front = sock();
+  const back1 = sock();
+  const back2 = sock();
   await bind(front, '127.0.0.1');
   await bind(back1, '127.0.0.1');
   await bind(back2, address);
@@ -167,4 +172,29 @@ export async function rebindingRelay(serverPort: number, after: number, address 
     forwarded: () => forwarded,
     close: () => { for (const x of [front, back1, back2]) x.close(); },
   };
+}
+
+// ---- real peers (aioquic in a venv tooling/bootstrap.sh makes) ----
+
+export const venv = join(process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io'), 'venv-aioquic', 'bin', 'python');
+export const peers = join(import.meta.dirname, 'peers');
+
+export function runPeer(cmd: string, args: string[], timeoutMs = 40_000): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+
+/** Throws unless the aioquic venv exists (tests that run aioquic call it first). */
+export function needAioquic(): void {
+  if (!existsSync(venv)) throw new Error(`aioquic is not installed at ${venv}: run tooling/bootstrap.sh (it makes the venv)`);
 }

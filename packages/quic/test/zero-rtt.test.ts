@@ -27,20 +27,24 @@ describe('QUIC 0-RTT from our client', () => {
     for (const h of handles) await h.shutdown();
   });
 
-  function serve(extra: Record<string, unknown>) {
+  function serve(extra: Record<string, unknown>, closeAfterAnswer = false) {
     const { io, ep, port } = listener(pki, extra);
     const clients = new Set<ConnId>();
     const echo = echoServer(io, clients);
     const state: { onConnected?: (c: ConnId) => void } = {};
     const serverEarly: boolean[] = [];
     const echoed = new Map<ConnId, string>();
-    const ended = new Set<ConnId>();
+    const ended = new Map<ConnId, { code: number; origin: string }>();
     const h = io.runSync((ev) => {
       if (ev.type === 'Connected' && !clients.has(ev.conn)) serverEarly.push(io.quicEarlyData(ev.conn).earlyData);
-      if (echo(ev)) return;
+      if (echo(ev)) {
+        // The answer is queued (echo ends the stream after the request's FIN): close gracefully.
+        if (closeAfterAnswer && ev.type === 'StreamFrame' && ev.fin) io.closeGraceful(ev.conn);
+        return;
+      }
       if (ev.type === 'Connected') state.onConnected?.(ev.conn);
       if (ev.type === 'StreamFrame') echoed.set(ev.conn, (echoed.get(ev.conn) ?? '') + Buffer.from(ev.data).toString());
-      if (ev.type === 'Disconnected') ended.add(ev.conn);
+      if (ev.type === 'Disconnected') ended.set(ev.conn, { code: ev.errorCode, origin: ev.origin });
     }, { onError: (e) => { throw e; } });
     handles.push(h);
     return { io, ep: ep as EndpointId, port, clients, state, serverEarly, echoed, ended };
@@ -58,6 +62,18 @@ describe('QUIC 0-RTT from our client', () => {
     expect(s.io.quicEarlyData(c)).toEqual({ earlyData: true, reason: 'accepted' });
     expect(s.serverEarly).toEqual([false, true]);  // the second connection was served from its 0-RTT
     s.io.quicClose(c);
+  });
+
+  it('a server that answers a 0-RTT request and closes gracefully at once: the answer arrives, then code 0', async () => {
+    const s = serve({ earlyData: true }, true);
+    const ticket = await fetchTicket(s.io, s.port, s.clients, s.state);
+    const c = s.io.quicConnectWith({ host: '127.0.0.1', port: s.port, tls, sessionTicket: ticket });
+    s.clients.add(c);
+    expect(s.io.earlyDataSend(c, 0, Buffer.from('early request'), true)).toBe(13);
+    await until(() => s.ended.has(c), 5000, 'the server to close');
+    expect(s.echoed.get(c)).toBe('early request');
+    expect(s.ended.get(c)).toEqual({ code: 0, origin: 'peer' });
+    expect(s.serverEarly.at(-1)).toBe(true);
   });
 
   it('a server without earlyData: its ticket resumes but allows no early data (earlyDataSend says so)', async () => {
