@@ -198,3 +198,12 @@ export function runPeer(cmd: string, args: string[], timeoutMs = 40_000): Promis
 export function needAioquic(): void {
   if (!existsSync(venv)) throw new Error(`aioquic is not installed at ${venv}: run tooling/bootstrap.sh (it makes the venv)`);
 }
+
+/** Runs the aioquic echo client against 127.0.0.1:`port` (CA of `pki`, ALPN zero-echo); its JSON report. */
+export async function aioquicClient(pki: Pki, port: number, extra: string[]) {
+  const r = await runPeer(venv, [join(peers, 'aioquic_client.py'), '--host', '127.0.0.1', '--port', String(port), '--ca', pki.path('ca.crt'),
+    '--server-name', 'localhost', '--alpn', 'zero-echo', ...extra]);
+  let res: Record<string, unknown> = {};
+  try { res = JSON.parse(r.out.trim().split('\n').pop() ?? ''); } catch { /* reported by the caller's expectation */ }
+  return { ...r, res };
+}

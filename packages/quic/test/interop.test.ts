@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConnId, Io } from '@zero-io/core';
 import '@zero-io/quic';
-import { BulkClient, echoServer, listener, makePki, needAioquic, pattern, peers, runPeer, sha256, until, venv } from './helpers.js';
+import { aioquicClient, BulkClient, echoServer, listener, makePki, needAioquic, pattern, peers, runPeer, sha256, until, venv } from './helpers.js';
 
 const pki = makePki();
 needAioquic();
@@ -23,14 +23,7 @@ describe('interop: aioquic client -> our server', () => {
   afterAll(async () => {
     for (const h of handles) await h.shutdown();
   });
-  const client = async (port: number, extra: string[]) => {
-    const r = await runPeer(venv, [join(peers, 'aioquic_client.py'), '--host', '127.0.0.1', '--port', String(port), '--ca', pki.ca === '' ? '' : pki.path('ca.crt'),
-      '--server-name', 'localhost', '--alpn', 'zero-echo', ...extra]);
-    const line = r.out.trim().split('\n').pop() ?? '';
-    let res: Record<string, unknown> = {};
-    try { res = JSON.parse(line); } catch { /* reported below */ }
-    return { ...r, res };
-  };
+  const client = (port: number, extra: string[]) => aioquicClient(pki, port, extra);
 
   it('H / M / DC: 100 streams x 100 KB echoed intact, and 20 datagrams', async () => {
     const { io, port } = listener(pki, { alpn: ['zero-echo'] });

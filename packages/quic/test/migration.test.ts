@@ -3,10 +3,9 @@
 // our server validates the new path (PathMigration) and every stream arrives intact.
 // A loaded machine must not make the link lossy at the moment of the move (docs/architecture/
 // 0021, decision 21): the relay and the aioquic script use 4 MiB socket buffers.
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import '@zero-io/quic';
-import { echoServer, listener, makePki, needAioquic, peers, rebindingRelay, runPeer, venv } from './helpers.js';
+import { aioquicClient, echoServer, listener, makePki, needAioquic, rebindingRelay } from './helpers.js';
 
 const pki = makePki();
 needAioquic();
@@ -16,13 +15,7 @@ describe('interop: aioquic client -> our server across a rebinding', () => {
   afterAll(async () => {
     for (const h of handles) await h.shutdown();
   });
-  const client = async (port: number, extra: string[]) => {
-    const r = await runPeer(venv, [join(peers, 'aioquic_client.py'), '--host', '127.0.0.1', '--port', String(port), '--ca', pki.path('ca.crt'),
-      '--server-name', 'localhost', '--alpn', 'zero-echo', ...extra]);
-    let res: Record<string, unknown> = {};
-    try { res = JSON.parse(r.out.trim().split('\n').pop() ?? ''); } catch { /* reported below */ }
-    return { ...r, res };
-  };
+  const client = (port: number, extra: string[]) => aioquicClient(pki, port, extra);
 
   for (const [name, address] of [['BP: its source port', '127.0.0.1'], ['BA: its address (127.0.0.2)', '127.0.0.2']] as const) {
     it(`${name} changes mid-transfer (a relay rebinds): the server validates the new path, every stream intact`, async () => {
