@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const PACKAGES = ['core', 'tcp', 'http', 'websocket'];
+const PACKAGES = ['core', 'tcp', 'http', 'websocket', 'quic'];
 const TOOLS = ['node', 'npm', 'npx', 'pnpm', 'corepack', 'sh', 'bash', 'env', 'tar', 'gzip', 'openssl'];
 let work = '';
 let tarballs: string[] = [];
@@ -46,6 +46,7 @@ import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import { ZeroResponse } from '@zero-io/http';
 import '@zero-io/websocket';
+import '@zero-io/quic';
 
 const dir = mkdtempSync(join(tmpdir(), 'zio-smoke-'));
 execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
@@ -55,6 +56,9 @@ const tcp = io.tcpListen('127.0.0.1:0');
 const tls = io.tcpListenWith({ host: '127.0.0.1', port: 0, tls: { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) } });
 const http = io.httpListen('127.0.0.1:0');
 const ws = io.wsListen('127.0.0.1:0');
+const quic = io.quicListenWith({ addr: '127.0.0.1:0', tls: { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) } });
+const qc = io.quicConnectWith({ host: '127.0.0.1', port: io.localAddress(quic).port, tls: { ca: readFileSync(join(dir, 'c.pem')), servername: 'localhost' } });
+let quicGot = '';
 const hello = ZeroResponse.ok().text('http ok');
 const echoes = new Set([tcp, tls]);
 let wsGot = '';
@@ -65,6 +69,9 @@ const h = io.runSync((ev) => {
   if (ev.type === 'StreamFrame' && ev.kind === 'WsText' && ev.conn === client) wsGot = ev.text;
   if (ev.type === 'WsOpen' && ev.conn === client) io.wsSend(client, 'ws ok');
   if (ev.type === 'HttpRequest') io.httpRespond(ev.conn, ev.requestId, hello);
+  if (ev.type === 'Connected' && ev.conn === qc) { io.streamWrite(qc, 0, Buffer.from('quic ok')); io.streamEnd(qc, 0); }
+  if (ev.type === 'StreamFrame' && ev.endpoint === quic) { io.streamWrite(ev.conn, ev.stream, ev.data); if (ev.fin) io.streamEnd(ev.conn, ev.stream); }
+  if (ev.type === 'StreamFrame' && ev.conn === qc) quicGot += Buffer.from(ev.data).toString();
 });
 const echo = (port, secure) => new Promise((resolve, reject) => {
   const s = secure ? tlsClient.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
@@ -76,6 +83,8 @@ const out = [await echo(io.localAddress(tcp).port, false), await echo(io.localAd
   await (await fetch('http://127.0.0.1:' + io.localAddress(http).port + '/')).text()];
 for (let i = 0; i < 200 && !wsGot; i++) await new Promise((r) => setTimeout(r, 10));
 out.push(wsGot);
+for (let i = 0; i < 200 && quicGot !== 'quic ok'; i++) await new Promise((r) => setTimeout(r, 10));
+out.push(quicGot);
 console.log(out.join(', '));
 await h.shutdown();
 io.shutdown();
@@ -114,7 +123,7 @@ describe.skipIf(process.env.ZERO_IO_BACKEND === 'epoll')('installed from packed 
     }
   });
 
-  it('installs with npm and runs a TCP, TLS, HTTP and WebSocket echo', () => {
+  it('installs with npm and runs a TCP, TLS, HTTP, WebSocket and QUIC echo', () => {
     const app = join(work, 'npm-app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
@@ -122,7 +131,7 @@ describe.skipIf(process.env.ZERO_IO_BACKEND === 'epoll')('installed from packed 
     const i = sh('npm', ['install', '--no-audit', '--no-fund', '--offline', ...tarballs], app);
     expect(i.code, i.out).toBe(0);
     const r = sh('node', ['main.mjs'], app);
-    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok');
+    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok, quic ok');
   }, 180_000);
 
   it('installs with pnpm 10 and runs the same', () => {
@@ -142,6 +151,6 @@ describe.skipIf(process.env.ZERO_IO_BACKEND === 'epoll')('installed from packed 
     const i = sh('pnpm', ['add', '--offline', '--store-dir', join(work, 'store'), ...tarballs], app);
     expect(i.code, i.out).toBe(0);
     const r = sh('node', ['main.mjs'], app);
-    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok');
+    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok, quic ok');
   }, 180_000);
 });
