@@ -40,7 +40,7 @@ async function run(server, mode) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`QUIC: zero-io QUIC vs zero-io TLS over TCP, ${DURATION} s x ${ROUNDS} rounds, median; server CPU 0, client CPU 1`);
-for (const [mode, servers] of (process.env.BENCH_QUIC_MODES ? JSON.parse(process.env.BENCH_QUIC_MODES) : null) ?? [['bulk', ['tls', 'quic', 'quic-bbr2']], ['download', ['tls', 'quic', 'quic-nogso', 'quic-bbr2']], ['handshake', ['tls', 'quic']]]) {
+for (const [mode, servers] of (process.env.BENCH_QUIC_MODES ? JSON.parse(process.env.BENCH_QUIC_MODES) : null) ?? [['bulk', ['tls', 'quic', 'quic-bbr2', 'quic-bbr2-nopace']], ['download', ['tls', 'quic', 'quic-nogso', 'quic-bbr2', 'quic-bbr2-nopace']], ['handshake', ['tls', 'quic']]]) {
   const res = {};
   for (const s of servers) {
     const rs = [];

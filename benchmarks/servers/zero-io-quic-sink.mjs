@@ -1,8 +1,8 @@
-// The server of benchmarks/quic.mjs: QUIC (quic, quic-nogso, quic-bbr2) or TLS over TCP (tls).
+// The server of benchmarks/quic.mjs: QUIC (quic, quic-nogso, quic-bbr2, quic-bbr2-nopace) or TLS over TCP (tls).
 // Upload: counts what arrives and answers the count when the client ends. Download: a first
 // message "D<bytes>" asks for that many bytes, sent as fast as flow control takes them (Writable
 // honoured), then the end. Prints "ready".
-//   node zero-io-quic-sink.mjs <port> <certdir> <quic|quic-nogso|quic-bbr2|tls>
+//   node zero-io-quic-sink.mjs <port> <certdir> <quic|quic-nogso|quic-bbr2|quic-bbr2-nopace|tls>
 import { join } from 'node:path';
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
@@ -15,7 +15,7 @@ const counts = new Map();
 if (mode === 'tls') io.tcpListenWith({ host: '127.0.0.1', port, tls });
 else {
   io.quicListenWith({ addr: `127.0.0.1:${port}`, tls, alpn: ['bench'], initialMaxData: 64 << 20, initialMaxStreamData: 32 << 20,
-    maxStreamsBidi: 1000, gso: mode !== 'quic-nogso', congestionControl: mode === 'quic-bbr2' ? 'bbr2' : 'cubic' });
+    maxStreamsBidi: 1000, gso: mode !== 'quic-nogso', congestionControl: mode.startsWith('quic-bbr2') ? 'bbr2' : 'cubic', pacing: mode === 'quic-bbr2-nopace' ? 'off' : 'wheel' });
 }
 const chunk = Buffer.alloc(65536, 9);
 const downloads = new Map();  // conn -> { stream, left }

@@ -26,7 +26,9 @@ zio::quic::Settings ReadSettings(Napi::Object o, bool server) {
   Napi::Value cc = o.Get("congestionControl");
   if (cc.IsString()) s.cc = cc.As<Napi::String>().Utf8Value();
   s.pmtud = OptFlag(o, "pmtud", false);
-  s.pacing = OptFlag(o, "pacing", true);
+  Napi::Value pm = o.Get("pacing");
+  s.pacing = !(pm.IsString() && pm.As<Napi::String>().Utf8Value() == "off");
+  s.max_pacing_rate = static_cast<uint64_t>(OptNum(o, "maxPacingRate", 0));
   s.dgram = OptFlag(o, "datagrams", true);
   s.dgram_queue = static_cast<uint32_t>(OptNum(o, "datagramQueue", 1024));
   s.max_udp_payload = static_cast<uint32_t>(OptNum(o, "maxUdpPayload", 1350));
@@ -34,6 +36,12 @@ zio::quic::Settings ReadSettings(Napi::Object o, bool server) {
   s.verify_peer = OptFlag(o, "verifyPeer", true);
   s.disable_migration = OptFlag(o, "disableMigration", false);
   return s;
+}
+
+zio::QuicPacing ReadPacing(Napi::Object o) {
+  Napi::Value pm = o.Get("pacing");
+  std::string m = pm.IsString() ? pm.As<Napi::String>().Utf8Value() : "wheel";
+  return m == "off" ? zio::QuicPacing::Off : m == "txtime" ? zio::QuicPacing::Txtime : zio::QuicPacing::Wheel;
 }
 
 }  // namespace
@@ -44,6 +52,7 @@ std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicServerEndpoint(Napi::Env env, dou
   if (!slot) throw IoError(env, "InvalidArgument", std::string(what) + ": the TLS context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(o, true);
+  q->pacing = ReadPacing(o);
   if (q->settings.early_data) slot->get()->enable_early_data();  // 0-RTT: its tickets allow early data
   q->certs = std::move(slot);
   q->retry = OptFlag(o, "retry", false);
@@ -94,6 +103,7 @@ std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicClientModel(Napi::Env env, double
   if (!ctx || ctx->is_server()) throw IoError(env, "InvalidArgument", "quicConnect: the TLS client context is gone");
   auto q = std::make_shared<zio::QuicEndpoint>();
   q->settings = ReadSettings(settings, false);
+  q->pacing = ReadPacing(settings);
   q->connect_timeout_ms = static_cast<uint32_t>(OptNum(settings, "connectTimeoutMs", 10000));
   q->client = std::move(ctx);
   std::string err;
@@ -230,7 +240,8 @@ Napi::Value ZeroIo::QuicStreamRead(const Napi::CallbackInfo& info) {
       a.Set(1u, Napi::Number::New(env, static_cast<double>(code)));
       return a;
     }
-    if (r >= 0 && s->driver && !s->in_batch) s->shard->flush(false);  // MAX_STREAM_DATA now
+    // MAX_STREAM_DATA now, and a tick: a connection that was waiting for this read closes.
+    if (r >= 0) Nudge(s);
     if (r == 0 && fin) return Napi::Number::New(env, -1);
     return Napi::Number::New(env, static_cast<double>(r));
   });
@@ -359,6 +370,10 @@ Napi::Value ZeroIo::QuicStats(const Napi::CallbackInfo& info) {
     n("badTokens", c->bad_tokens);
     n("unknownConnectionId", c->unknown_cid);
     n("gsoTrains", c->gso_trains);
+    n("pacedWaits", c->paced_waits);
+    const zio::QuicEndpoint* q = s->shard->endpoint_quic(ep, gen);
+    o.Set("pacing", q->pacing == zio::QuicPacing::Off ? "off" : q->pacing == zio::QuicPacing::Txtime ? "txtime" : "wheel");
+    o.Set("pacingNote", q->pacing_note);
     return o;
   });
 }

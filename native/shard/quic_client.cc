@@ -80,6 +80,7 @@ int64_t Shard::quic_connect(const sockaddr* peer, socklen_t len, std::shared_ptr
   }
   q->local_len = sizeof q->local;
   getsockname(endpoints_[epi].fd, reinterpret_cast<sockaddr*>(&q->local), &q->local_len);
+  if (q->pacing == QuicPacing::Txtime && !udp_enable_txtime(epi, &q->pacing_note)) q->pacing = QuicPacing::Wheel;
   quiche_config_set_max_recv_udp_payload_size(q->cfg, std::min<size_t>(udp_max_receive(endpoints_[epi]), 65527));
   uint8_t scid[quic::kCidLen];
   quic::make_cid(scid, q->slot);
@@ -132,6 +133,7 @@ int Shard::quic_set_ticket(uint32_t index, uint32_t gen, const uint8_t* data, si
     cq->ticket_refused = true;
     return kErrQuicTicket;
   }
+  cq->ticket_set = true;
   // Early data only with the server's transport parameters from the ticket (the context's own
   // newest session, offered for plain resumption, does not carry them).
   SSL_set_early_data_enabled(static_cast<SSL*>(cq->ssl), 1);
@@ -159,7 +161,8 @@ int Shard::quic_early_data(uint32_t index, uint32_t gen, std::string* reason) {
   }
   if (!quiche_conn_is_established(cq->q)) {
     *reason = cq->ticket_refused ? "no 0-RTT: the session ticket was refused (malformed)"
-                                 : "no 0-RTT: no usable session ticket was set before the first packet";
+              : cq->ticket_set   ? "no 0-RTT: the session ticket allows no early data (the server did not offer it: its listener has no earlyData)"
+                                 : "no 0-RTT: no session ticket was set before the first packet";
     return 0;
   }
   const char* why = SSL_early_data_reason_string(SSL_get_early_data_reason(ssl));
@@ -201,6 +204,7 @@ void Shard::quic_race_next(uint32_t leader) {
     q->settings = r.model->settings;
     q->client = r.model->client;
     q->connect_timeout_ms = 0;  // the entry's connectTimeoutMs bounds the whole race
+    q->pacing = r.model->pacing;
     std::string err;
     socklen_t len = a.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     int64_t i = quic_connect(reinterpret_cast<const sockaddr*>(&a), len, std::move(q), &err);

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <quiche.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,6 +20,18 @@ ConnQuic::~ConnQuic() {
 }
 
 namespace {
+// quiche's send times are Instants (CLOCK_MONOTONIC).
+uint64_t mono_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
+}
+uint64_t ts_ns(const timespec& t) { return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec); }
+// A packet due within this is sent now: the wheel ticks in milliseconds, so each tick releases
+// what falls due before the next one. Sending a little early keeps the rate: quiche's pacer
+// moves its next time on by each packet's transfer time, from its ideal time (not from the
+// moment of the send) while that is ahead.
+constexpr uint64_t kPaceSlackNs = 1000000;
 int32_t clip_code(uint64_t code) { return code > 0x7fffffff ? 0x7fffffff : static_cast<int32_t>(code); }
 // A stream we sent on needs nothing more from us once quiche has collected it (everything we
 // sent, FIN included, acknowledged, and its receiving side done) or the peer stopped it.
@@ -72,13 +85,19 @@ int Shard::quic_listen(uint32_t ep, uint32_t gen, std::shared_ptr<QuicEndpoint> 
   size_t rx = udp_max_receive(e);
   if (rx < 1200) return -EMSGSIZE;
   quiche_config_set_max_recv_udp_payload_size(q->cfg, std::min<size_t>(rx, 65527));
+  if (q->pacing == QuicPacing::Txtime && !udp_enable_txtime(ep, &q->pacing_note)) q->pacing = QuicPacing::Wheel;
   e.quic = std::move(q);
   return 0;
 }
 
 const QuicCounters* Shard::endpoint_quic_stats(uint32_t ep, uint32_t gen) const {
+  const QuicEndpoint* q = endpoint_quic(ep, gen);
+  return q ? &q->stats : nullptr;
+}
+
+const QuicEndpoint* Shard::endpoint_quic(uint32_t ep, uint32_t gen) const {
   const Endpoint* e = endpoint(ep, gen);
-  return e && e->quic ? &e->quic->stats : nullptr;
+  return e && e->quic ? e->quic.get() : nullptr;
 }
 
 // ------------------------------------------------------------------ packets in
@@ -463,6 +482,16 @@ void Shard::quic_send(uint32_t index) {
   int64_t held = -1;  // a packet that could not join the last train
   size_t held_len = 0;
   quiche_send_info held_si{};
+  const QuicPacing pacing = cq.ep->pacing;
+  const uint64_t now_ns = pacing == QuicPacing::Off ? 0 : mono_ns();
+  if (cq.paced >= 0) {  // a packet waiting for its send time leads, once due
+    if (pacing == QuicPacing::Wheel && cq.paced_at_ns > now_ns + kPaceSlackNs) return;  // its timer is armed
+    held = cq.paced;
+    held_len = cq.paced_len;
+    held_si.to = cq.paced_to;
+    held_si.to_len = cq.paced_to_len;
+    cq.paced = -1;
+  }
   for (;;) {
     uint32_t free = static_cast<uint32_t>(e.udp_tx.size()) - e.udp_queued;
     if (free == 0) {
@@ -484,6 +513,7 @@ void Shard::quic_send(uint32_t index) {
     sockaddr_storage to{};
     socklen_t tolen = 0;
     bool stop = false;
+    uint64_t train_at = 0;  // Txtime: the first packet's send time
     if (held >= 0) {
       t.slots[0] = static_cast<uint32_t>(held);
       t.iov[0].iov_base = pool_->slot_ptr(static_cast<uint32_t>(held));
@@ -502,6 +532,26 @@ void Shard::quic_send(uint32_t index) {
       if (s < 0) { wait_for_slot(index); stop = true; break; }
       ssize_t w = quiche_conn_send(cq.q, pool_->slot_ptr(static_cast<uint32_t>(s)), ss, &si);
       if (w < 0) { pool_->release(static_cast<uint32_t>(s)); stop = true; break; }
+      if (pacing == QuicPacing::Wheel) {
+        uint64_t at = ts_ns(si.at);
+        if (at > now_ns + kPaceSlackNs) {
+          // Due later (quiche's pacer): it waits in the connection for the wheel, and leads the
+          // next train then.
+          cq.paced = s;
+          cq.paced_len = static_cast<size_t>(w);
+          cq.paced_at_ns = at;
+          cq.paced_to = si.to;
+          cq.paced_to_len = si.to_len;
+          ++cq.ep->stats.paced_waits;
+          if (cq.pace_timer != TimerWheel::kNone) timers_.cancel(cq.pace_timer);
+          cq.pace_timer = timers_.add(now_ms() + (at - now_ns + 999999) / 1000000, kTimerQuicPace, index, c.gen);
+          stop = true;
+          break;
+        }
+      } else if (pacing == QuicPacing::Txtime && t.nslots == 0) {
+        uint64_t at = ts_ns(si.at);
+        train_at = at > now_ns ? at : 0;
+      }
       if (t.nslots == 0) {
         seg = static_cast<size_t>(w);
         to = si.to;
@@ -524,9 +574,16 @@ void Shard::quic_send(uint32_t index) {
     if (t.nslots > 1) ++cq.ep->stats.gso_trains;
     for (uint32_t i = 0; i < t.nslots; ++i) c.bytes_out += t.iov[i].iov_len;
     udp_submit(cq.ep_index, entry, reinterpret_cast<sockaddr*>(&to), tolen,
-               t.nslots > 1 ? static_cast<uint16_t>(seg) : 0);
+               t.nslots > 1 ? static_cast<uint16_t>(seg) : 0, train_at);
     if (stop && held < 0) return;
   }
+}
+
+void Shard::quic_drop_paced(ConnQuic& cq) {
+  if (cq.paced >= 0) pool_->release(static_cast<uint32_t>(cq.paced));
+  cq.paced = -1;
+  if (cq.pace_timer != TimerWheel::kNone) timers_.cancel(cq.pace_timer);
+  cq.pace_timer = TimerWheel::kNone;
 }
 
 void Shard::quic_wake_tx(uint32_t ep) {
@@ -595,6 +652,7 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   Conn& c = conns_[index];
   ConnQuic& cq = *c.quic;
   quiche_conn* q = cq.q;
+  quic_drop_paced(cq);  // the close goes now, not after a paced packet
   if (!quiche_conn_is_closed(q) && !quiche_conn_is_draining(q)) {
     // Our close (close(), shutdown, the endpoint closing): CONNECTION_CLOSE now.
     if (!cq.close.known) {
@@ -604,6 +662,20 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
       quiche_conn_close(q, true, 0, gto ? reinterpret_cast<const uint8_t*>(kTimedOut) : nullptr, gto ? sizeof kTimedOut - 1 : 0);
     }
     quic_send(index);
+    // The send queue full (a transfer in flight) or the pool's bulk budget spent: the
+    // CONNECTION_CLOSE goes straight to the socket, or the peer would learn of the close only
+    // from its idle timeout.
+    Endpoint& e = endpoints_[cq.ep_index];
+    if (e.gen == cq.ep_gen && e.open) {
+      uint8_t pkt[1500];
+      quiche_send_info si{};
+      for (int i = 0; i < 4; ++i) {
+        ssize_t w = quiche_conn_send(q, pkt, sizeof pkt, &si);
+        if (w <= 0) break;
+        ::sendto(e.fd, pkt, static_cast<size_t>(w), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&si.to), si.to_len);
+        c.bytes_out += static_cast<uint64_t>(w);
+      }
+    }
   }
   QuicCloseInfo& ci = cq.close;
   const int32_t given_origin = *origin;
@@ -650,6 +722,7 @@ void Shard::quic_release(Conn& c) {
   ConnQuic& cq = *c.quic;
   uint32_t index = static_cast<uint32_t>(&c - conns_.data());
   if (cq.timer != TimerWheel::kNone) timers_.cancel(cq.timer);
+  quic_drop_paced(cq);
   for (const std::string& id : cq.cids) {
     auto it = cq.ep->cids.find(id);
     if (it != cq.ep->cids.end() && it->second == index) cq.ep->cids.erase(it);
@@ -728,6 +801,8 @@ int64_t Shard::quic_stream_write(uint32_t index, uint32_t gen, uint64_t stream, 
   if ((stream & 1) == (cq->client ? 0u : 1u)) {  // one of ours: it (and every id below) is open now
     uint64_t& opened = stream & 2 ? cq->opened_uni : cq->opened_bidi;
     opened = std::max(opened, (stream >> 2) + 1);
+    uint64_t& next = stream & 2 ? cq->next_uni : cq->next_bidi;
+    if (stream >= next) next = stream + 4;  // openStream never hands out an id already written to
   }
   if (static_cast<size_t>(r) < len &&
       std::find(cq->want_writable.begin(), cq->want_writable.end(), stream) == cq->want_writable.end())
@@ -790,6 +865,14 @@ int64_t Shard::quic_stream_read(uint32_t index, uint32_t gen, uint64_t stream, u
   }
   // Read dry (or gone): the next arrival is told again.
   cq->pull_told.erase(std::remove(cq->pull_told.begin(), cq->pull_told.end(), stream), cq->pull_told.end());
+  if (r == QUICHE_ERR_DONE && cq->read_until) {
+    // The connection is over: nothing more will come, FIN or not (Disconnected says how it ended).
+    *fin = true;
+    if (!has(cq->pull_ended, stream)) cq->pull_ended.push_back(stream);
+    if (!has(cq->pull_done, stream)) cq->pull_done.push_back(stream);
+    mark_dirty(index);
+    return 0;
+  }
   if (r == QUICHE_ERR_DONE) return 0;
   if (r == QUICHE_ERR_STREAM_RESET) {
     *code = ec;

@@ -25,6 +25,14 @@ struct QuicCounters {
   uint64_t accepted = 0, refused = 0, handshakes_failed = 0, packets_in = 0, packets_out = 0;
   uint64_t dropped = 0, version_negotiations = 0, retries = 0, bad_tokens = 0, unknown_cid = 0;
   uint64_t gso_trains = 0;
+  uint64_t paced_waits = 0;    // packets held until quiche's send time (pacing by the wheel)
+};
+
+// How packets keep quiche's send times (send_info.at; only BBRv2 paces in quiche 0.30).
+enum class QuicPacing : uint8_t {
+  Off,     // sent when made
+  Wheel,   // a packet due later waits in the connection for the shard's timer wheel (1 ms)
+  Txtime,  // SO_TXTIME: the kernel's fq / etf qdisc releases each send at its time
 };
 
 // Connection-id lookups by string_view (no allocation per packet).
@@ -52,6 +60,8 @@ struct QuicEndpoint {
   quic::RetryTokens tokens;
   uint16_t slot = 0;                       // cluster slot in our connection ids (ScidGenerator)
   uint32_t conns = 0;                      // a listener's open connections
+  QuicPacing pacing = QuicPacing::Wheel;
+  std::string pacing_note;                 // why Txtime fell back to Wheel ("" when it did not)
   bool refusing = false;                   // shutdown: no new connections; closes after the last one
   std::vector<uint32_t> tx_waiters;        // connections that found the send queue full
   sockaddr_storage local{};
@@ -99,6 +109,12 @@ struct ConnQuic {
   std::vector<std::string> cids;           // the ids it is found by in ep->cids
   uint32_t timer = TimerWheel::kNone;
   uint64_t deadline = UINT64_MAX;
+  int64_t paced = -1;                      // a packet (pool slot) waiting for its send time
+  size_t paced_len = 0;
+  uint64_t paced_at_ns = 0;                // its send time (CLOCK_MONOTONIC)
+  sockaddr_storage paced_to{};
+  socklen_t paced_to_len = 0;
+  uint32_t pace_timer = TimerWheel::kNone;
   bool connected_sent = false;             // Connected emitted
   bool handshaking = true;                 // counted in ep->handshaking
   bool events_more = false;                // events left for lack of event room or pool slots
@@ -123,6 +139,7 @@ struct ConnQuic {
   tls::SessionSink sink;                   // a client: the server's tickets land in `ticket`
   std::string ticket;                      // the newest session ticket (quiche's session format)
   bool ticket_refused = false;             // the one given was malformed (a full handshake)
+  bool ticket_set = false;                 // quiche took a ticket
   uint32_t leader = UINT32_MAX, leader_gen = 0;  // an attempt of a racing connect: its entry
   QuicCloseInfo close;
 };

@@ -709,6 +709,13 @@ void Shard::fire_timers() {
       }
       continue;
     }
+    if (f.kind == kTimerQuicPace) {  // a paced packet is due
+      if (c->quic) {
+        c->quic->pace_timer = TimerWheel::kNone;
+        if (c->state == ConnState::Open) mark_dirty(f.target);
+      }
+      continue;
+    }
     if (f.kind == kTimerQuic) {
       if (c->quic) {
         if (c->state == ConnState::Open) quic_timer(f.target);

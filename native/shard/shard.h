@@ -183,7 +183,7 @@ constexpr uint16_t kLoanGro = 0x8000;  // loaned_ entries: a GRO buffer id (RX b
 // kTimerAcceptRetry re-arms an endpoint's multishot op (accept, or UDP recvmsg) after an error.
 enum TimerKind : uint16_t { kTimerHeNext = 1, kTimerGraceful = 2, kTimerAcceptRetry = 3,
                             kTimerTlsHandshake = 4, kTimerPressure = 5, kTimerConnect = 6,
-                            kTimerHttp = 7, kTimerWs = 8, kTimerQuic = 9 };
+                            kTimerHttp = 7, kTimerWs = 8, kTimerQuic = 9, kTimerQuicPace = 10 };
 
 // kTLS (kernel TLS) state of a TLS connection (shard/ktls.cc).
 enum class Ktls : uint8_t { Off, Wanted, Active };
@@ -278,7 +278,7 @@ struct UdpTx {
   sockaddr_in6 to{};  // sockaddr_in fits in the same storage
   msghdr msg{};
   iovec iov[kIovMax];
-  alignas(cmsghdr) char cmsg[CMSG_SPACE(sizeof(uint16_t))];
+  alignas(cmsghdr) char cmsg[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(uint64_t))];
 };
 
 struct UdpOptions {
@@ -613,6 +613,7 @@ class Shard {
   bool quic_close_info(uint32_t index, uint32_t gen, QuicCloseInfo* out);
   int quic_conn_stats(uint32_t index, uint32_t gen, TcpStats* out);
   const QuicCounters* endpoint_quic_stats(uint32_t ep, uint32_t gen) const;
+  const QuicEndpoint* endpoint_quic(uint32_t ep, uint32_t gen) const;  // its pacing mode and why
 
   // ---- memory shared with JS ----
   std::shared_ptr<SlotPool> pool() { return pool_; }
@@ -814,6 +815,7 @@ class Shard {
   void quic_race_end(uint32_t leader);             // the entry closes: its attempts go
   bool quic_delivered(ConnQuic& cq);  // a graceful close may send CONNECTION_CLOSE
   void quic_wake_tx(uint32_t ep);
+  void quic_drop_paced(ConnQuic& cq);  // a packet held for its send time is given up (closing)
   void quic_paths(uint32_t index);  // path events (migration), spare and retired connection ids
   ConnQuic* quic_conn(uint32_t index, uint32_t gen, int* err);
   static bool quic_owes(const Conn& c);
@@ -822,7 +824,12 @@ class Shard {
   void ktls_close_notify(uint32_t index);
   void arm_udp_recv(uint32_t ep);
   int udp_check(uint32_t ep, uint32_t gen, socklen_t tolen);
-  int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso);
+  // `txtime_ns`: SO_TXTIME's send time (CLOCK_MONOTONIC), 0 for none.
+  int udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen, uint16_t gso,
+                 uint64_t txtime_ns = 0);
+  // QUIC pacing: makes the endpoint's socket honour SO_TXTIME when a qdisc that does (fq, etf)
+  // is the root of some interface; false with *why otherwise (shard/udp.cc).
+  bool udp_enable_txtime(uint32_t ep, std::string* why);
   void on_udp_recv(uint32_t ep, uint32_t gen, int res, uint32_t flags, bool gro);
   void on_udp_send(uint32_t ep, uint32_t entry, uint32_t gen, int res);
   void endpoint_finish(uint32_t ep);

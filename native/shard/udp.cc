@@ -247,7 +247,7 @@ int Shard::udp_send_slot(uint32_t ep, uint32_t gen, const sockaddr* to, socklen_
 
 // Takes the free queue entry `entry` (its slots and iov already set) and prepares its sendmsg.
 int Shard::udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t tolen,
-                      uint16_t gso) {
+                      uint16_t gso, uint64_t txtime_ns) {
   Endpoint& e = endpoints_[ep];
   UdpTx& t = e.udp_tx[entry];
   e.udp_free = t.next_free;
@@ -258,14 +258,23 @@ int Shard::udp_submit(uint32_t ep, uint32_t entry, const sockaddr* to, socklen_t
   t.msg.msg_namelen = tolen;
   t.msg.msg_iov = t.iov;
   t.msg.msg_iovlen = t.nslots;
-  if (gso) {
+  if (gso || txtime_ns) {
     t.msg.msg_control = t.cmsg;
-    t.msg.msg_controllen = sizeof t.cmsg;
+    t.msg.msg_controllen = (gso ? CMSG_SPACE(sizeof(uint16_t)) : 0) + (txtime_ns ? CMSG_SPACE(sizeof(uint64_t)) : 0);
     cmsghdr* cm = CMSG_FIRSTHDR(&t.msg);
-    cm->cmsg_level = SOL_UDP;
-    cm->cmsg_type = UDP_SEGMENT;
-    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    memcpy(CMSG_DATA(cm), &gso, sizeof gso);
+    if (gso) {
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      memcpy(CMSG_DATA(cm), &gso, sizeof gso);
+      cm = CMSG_NXTHDR(&t.msg, cm);
+    }
+    if (txtime_ns) {
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_TXTIME;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint64_t));
+      memcpy(CMSG_DATA(cm), &txtime_ns, sizeof txtime_ns);
+    }
   }
   io_uring_sqe* sqe = drv_.get_sqe();
   io_uring_prep_sendmsg(sqe, e.fd, &t.msg, 0);

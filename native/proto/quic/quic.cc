@@ -53,6 +53,9 @@ quiche_config* make_config(const Settings& s, std::string* err) {
   quiche_config_set_active_connection_id_limit(c, s.active_cid_limit);
   quiche_config_discover_pmtu(c, s.pmtud);
   quiche_config_enable_pacing(c, s.pacing);
+  // quiche 0.30's BBRv2 reads this in megabits per second (Bandwidth::from_mbits_per_second):
+  // ours is bytes per second, rounded up to whole megabits.
+  if (s.max_pacing_rate) quiche_config_set_max_pacing_rate(c, (s.max_pacing_rate * 8 + 999999) / 1000000);
   quiche_config_verify_peer(c, s.server ? false : s.verify_peer);
   if (s.early_data) quiche_config_enable_early_data(c);
   if (s.dgram) quiche_config_enable_dgram(c, true, s.dgram_queue, s.dgram_queue);
@@ -79,7 +82,7 @@ std::string settings_key(const Settings& s) {
                      s.max_stream_data_bidi_remote, s.max_stream_data_uni, s.max_streams_bidi, s.max_streams_uni,
                      uint64_t{s.pmtud}, uint64_t{s.pacing}, uint64_t{s.dgram}, uint64_t{s.dgram_queue},
                      uint64_t{s.max_udp_payload}, uint64_t{s.early_data}, uint64_t{s.verify_peer},
-                     uint64_t{s.disable_migration}, uint64_t{s.active_cid_limit}})
+                     uint64_t{s.disable_migration}, uint64_t{s.active_cid_limit}, s.max_pacing_rate})
     k += '|' + std::to_string(v);
   return k;
 }

@@ -32,6 +32,7 @@ struct Settings {
   std::string cc = "cubic";           // "reno" | "cubic" | "bbr2"
   bool pmtud = false;
   bool pacing = true;
+  uint64_t max_pacing_rate = 0;       // bytes per second (0: none); quiche's pacer (BBRv2)
   bool dgram = true;                  // RFC 9221 datagrams offered
   uint32_t dgram_queue = 1024;        // datagrams queued each way
   uint32_t max_udp_payload = 1350;    // what we send at most (and receive)

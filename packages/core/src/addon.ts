@@ -89,7 +89,7 @@ export interface NativeAddon {
   quicClose(shard: number, conn: number, code: number, reason: string): number;
   quicAlpn(shard: number, conn: number): string | null;
   quicCloseInfo(shard: number, conn: number): [boolean, boolean, boolean, number, string, string] | null;
-  quicStats(shard: number, ep: number): Record<string, number> | null;
+  quicStats(shard: number, ep: number): Record<string, number | string> | null;
   quicStreamPull(shard: number, conn: number, stream: number, on: boolean): number;
   streamReadFrom(shard: number, conn: number, stream: number, buf: Uint8Array): number | [number, number];
   quicMigration(shard: number, conn: number): [[string, string, number], [string, string, number]] | null;

@@ -55,6 +55,21 @@ export interface QuicTransportOptions {
   maxStreamsUni?: number;
   /** @default 'cubic' */
   congestionControl?: QuicCongestionControl;
+  /**
+   * How packets keep the send times quiche's pacer gives them (in quiche 0.30 only `'bbr2'`
+   * paces; with `'cubic'` / `'reno'` every packet is due at once and this changes nothing):
+   * `'wheel'` holds a packet that is due later in the connection and sends it from the shard's
+   * timer wheel (1 ms ticks); `'txtime'` hands the time to the kernel (SO_TXTIME), which keeps it
+   * only under the `fq` or `etf` qdisc — when no interface has one, the endpoint falls back to
+   * `'wheel'` and {@link Io.quicStats} `pacingNote` says why; `'off'` sends every packet when made.
+   * @default 'wheel'
+   */
+  pacing?: 'wheel' | 'txtime' | 'off';
+  /**
+   * The most quiche's pacer sends, in bytes per second, rounded up to whole megabits per second
+   * (BBRv2 with `pacing` on; 0: no cap). @default 0
+   */
+  maxPacingRate?: number;
   /** Datagram Packetization Layer PMTU Discovery (RFC 8899): probe for packets above maxUdpPayload. @default false */
   pmtud?: boolean;
   /** The largest UDP payload we send (1200 to 1472 on Ethernet paths). @default 1350 */
@@ -185,6 +200,12 @@ export interface QuicStats {
   readonly unknownConnectionId: number;
   /** Sends that carried several packets (UDP GSO). */
   readonly gsoTrains: number;
+  /** Packets that waited in their connection for quiche's send time (`pacing: 'wheel'`). */
+  readonly pacedWaits: number;
+  /** The pacing in effect: `'txtime'` falls back to `'wheel'` where no qdisc keeps send times. */
+  readonly pacing: 'wheel' | 'txtime' | 'off';
+  /** Why `'txtime'` fell back to `'wheel'` ('' otherwise). */
+  readonly pacingNote: string;
 }
 
 /** A datagram (RFC 9221) arrived on a QUIC connection. */
@@ -284,7 +305,7 @@ declare module '@zero-io/core' {
     quicConnect(addr: string): ConnId;
     /**
      * A QUIC client connection with options. Returns its id at once; `Connected` follows the
-     * handshake, or `Disconnected` with the QUIC error (e.g. 0x12a: the certificate was refused).
+     * handshake, or `Disconnected` with the QUIC error (e.g. 0x130 unknown_ca: the certificate was not trusted).
      */
     quicConnectWith(config: QuicConnectConfig): ConnId;
     /**
@@ -390,7 +411,7 @@ registerEventType(EV_STREAM_FRAME, 'StreamFrame', {
     get(this: Cursor) {
       const io = this._io();
       const b = this._base();
-      if (io._i32[b] !== EV_STREAM_FRAME) throw borrowExpired();
+      if (io._i32[b] !== EV_STREAM_FRAME) return undefined;  // another event: no fin
       return (io._i32[b + 7] & QUIC_FIN) !== 0;
     },
     configurable: true,
@@ -439,7 +460,7 @@ registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
   const info = io.quicCloseInfo(conn);
   if (info === null) return undefined;  // no QUIC machine yet (a name that failed to resolve or connect): core's reason
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
-  if (origin === 'timeout') return 'graceful close timed out: the peer had not acknowledged everything sent within timeoutMs (CONNECTION_CLOSE code 0 sent)';
+  if (origin === 'timeout') return 'graceful close timed out: streams written to were not finished both ways (ours acknowledged, the peer\'s ended) within timeoutMs; CONNECTION_CLOSE code 0 "graceful close timed out" sent';
   const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
   const why = info.code === 0 ? 'NO_ERROR' : quicErrorName(info.code, info.application);
   return `QUIC ${who}: ${why}${info.reason ? ` "${info.reason}"` : ''}${info.tlsReason ? `: ${info.tlsReason}` : ''}`;
@@ -448,7 +469,7 @@ registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
 // ---- options ----
 
 const TRANSPORT_KEYS = ['alpn', 'idleTimeoutMs', 'initialMaxData', 'initialMaxStreamData', 'maxStreamsBidi', 'maxStreamsUni',
-  'congestionControl', 'pmtud', 'maxUdpPayload', 'datagrams', 'datagramQueue'];
+  'congestionControl', 'pacing', 'maxPacingRate', 'pmtud', 'maxUdpPayload', 'datagrams', 'datagramQueue'];
 
 function transport(c: QuicTransportOptions, what: string): Record<string, unknown> {
   const alpn = c.alpn ?? ['zero-io'];
@@ -459,8 +480,14 @@ function transport(c: QuicTransportOptions, what: string): Record<string, unknow
   if (!['reno', 'cubic', 'bbr2'].includes(cc)) {
     throw new IoError('InvalidConfig', `${what}: congestionControl is 'reno', 'cubic' or 'bbr2', got ${describeValue(cc)}`, { key: 'congestionControl' });
   }
+  const pacing = c.pacing ?? 'wheel';
+  if (!['wheel', 'txtime', 'off'].includes(pacing)) {
+    throw new IoError('InvalidConfig', `${what}: pacing is 'wheel', 'txtime' or 'off', got ${describeValue(pacing)}`, { key: 'pacing' });
+  }
   return {
     alpn,
+    pacing,
+    maxPacingRate: intOption(c.maxPacingRate, 0, 0, Number.MAX_SAFE_INTEGER, 'maxPacingRate', what),
     idleTimeoutMs: intOption(c.idleTimeoutMs, 30_000, 0, 86_400_000, 'idleTimeoutMs', what),
     // Bounds that keep quiche's transport parameters within its 128-byte encoding (with retry).
     initialMaxData: intOption(c.initialMaxData, 16 << 20, 0, 2 ** 30 - 1, 'initialMaxData', what),

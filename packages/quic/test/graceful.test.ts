@@ -201,6 +201,58 @@ describe('QUIC graceful close', () => {
     io.shutdown();
   });
 
+  it('quicClose with a transfer in flight (the send queue full) still reaches the peer: its Disconnected says so, not its idle timeout', async () => {
+    const { io, port } = listener(pki);
+    const serverEnds: Ended[] = [];
+    const onServer = server(io, pattern(BIG, 4), (conn) => io.quicClose(conn, 7, 'bye'), serverEnds, 'started');
+    const clientEnds: Ended[] = [];
+    let client = 0 as ConnId;
+    const h = io.runSync((ev) => {
+      if (ev.conn !== client) return onServer(ev);
+      if (ev.type === 'Connected') {
+        io.streamWrite(client, 0, Buffer.from('GET'));
+        io.streamEnd(client, 0);
+      }
+      if (ev.type === 'Disconnected') clientEnds.push({ origin: ev.origin, reason: ev.reason, code: ev.errorCode });
+    }, { onError: (e) => { throw e; } });
+    handles.push(h);
+    client = io.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows, idleTimeoutMs: 60_000 });
+    await until(() => clientEnds.length === 1, 20_000, 'the client to hear of the close');
+    expect(clientEnds[0]).toMatchObject({ origin: 'peer', code: 7 });
+    expect(clientEnds[0].reason).toContain('application error 7 "bye"');
+  });
+
+  it('a pulled stream read to its end (-1) after the peer closed: Disconnected follows at once, not at the 10 s bound', async () => {
+    const { io, port } = listener(pki);
+    const serverEnds: Ended[] = [];
+    const cio = new Io();
+    const hs = io.runSync(server(io, pattern(1 << 20, 6), (conn) => io.closeGraceful(conn), serverEnds), { onError: (e) => { throw e; } });
+    handles.push(hs);
+    let client = 0 as ConnId;
+    let endAt = 0, discAt = 0;
+    const buf = Buffer.alloc(16 * 1024);
+    const slowly = () => {
+      const r = cio.streamRead(client, 0, buf);
+      if (r === -1) { endAt = Date.now(); return; }
+      setTimeout(slowly, r === 0 ? 20 : 1);
+    };
+    const hc = cio.runSync((ev) => {
+      if (ev.type === 'Connected') {
+        cio.pullStream(client, 0);
+        cio.streamWrite(client, 0, Buffer.from('GET'));
+        cio.streamEnd(client, 0);
+        setTimeout(slowly, 50);
+      }
+      if (ev.type === 'Disconnected') discAt = Date.now();
+    }, { onError: (e) => { throw e; } });
+    handles.push(hc);
+    client = cio.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows });
+    await until(() => discAt > 0, 20_000, 'the client Disconnected');
+    expect(endAt).toBeGreaterThan(0);
+    expect(discAt).toBeGreaterThanOrEqual(endAt);
+    expect(discAt - endAt).toBeLessThan(9000);  // the wait for unread data is 10 s
+  });
+
   it('a client receiving pushed data keeps everything that came before the peer\'s close', async () => {
     // The server's CONNECTION_CLOSE comes as soon as the client's quiche has acknowledged the
     // answer, long before a client handed 8 events per poll has been told all of it: the data
