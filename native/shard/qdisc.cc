@@ -1,6 +1,7 @@
-// native/shard/qdisc.cc — SO_TXTIME for QUIC pacing: the kernel keeps a send time only under a
-// qdisc that releases by time (fq, etf), so the root qdiscs of this network namespace are read
-// over rtnetlink (RTM_GETQDISC) before the socket is told to carry send times.
+// native/shard/qdisc.cc — SO_TXTIME for QUIC pacing: the kernel keeps a send time only under the
+// fq qdisc (etf wants CLOCK_TAI and drops what has none), so the root qdiscs of this network
+// namespace are read over rtnetlink (RTM_GETQDISC) before the socket is told to carry send times:
+// every interface but loopback must have fq at its root (an mq root with fq below is not seen).
 #include <linux/net_tstamp.h>
 #include <linux/netlink.h>
 #include <linux/pkt_sched.h>
@@ -20,7 +21,7 @@ namespace zio {
 
 namespace {
 
-// The kinds of the root qdiscs of every interface ("fq", "noqueue", ...); false when rtnetlink
+// The root qdisc of each interface but loopback ("fq", "noqueue", ...); false when rtnetlink
 // cannot be asked.
 bool root_qdiscs(std::vector<std::string>* kinds) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -45,7 +46,7 @@ bool root_qdiscs(std::vector<std::string>* kinds) {
       if (h->nlmsg_type == NLMSG_ERROR) { ok = false; break; }
       if (h->nlmsg_type != RTM_NEWQDISC) continue;
       auto* t = static_cast<tcmsg*>(NLMSG_DATA(h));
-      if (t->tcm_parent != TC_H_ROOT) continue;
+      if (t->tcm_parent != TC_H_ROOT || t->tcm_ifindex == 1) continue;  // 1: loopback
       int len = static_cast<int>(h->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(tcmsg)));
       for (auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(t) + NLMSG_ALIGN(sizeof(tcmsg)));
            RTA_OK(a, len); a = RTA_NEXT(a, len)) {
@@ -65,15 +66,15 @@ bool Shard::udp_enable_txtime(uint32_t ep, std::string* why) {
     *why = "txtime: the root qdiscs could not be read (rtnetlink)";
     return false;
   }
-  bool timed = false;
+  bool all_fq = !kinds.empty();
   std::string seen;
   for (const std::string& k : kinds) {
-    if (k == "fq" || k == "etf") timed = true;
+    if (k != "fq") all_fq = false;
     if (seen.find(k) == std::string::npos) seen += (seen.empty() ? "" : ", ") + k;
   }
-  if (!timed) {
-    *why = "txtime: no interface has the fq or etf qdisc (root qdiscs here: " + (seen.empty() ? std::string("none") : seen) +
-           "); the kernel would send at once";
+  if (!all_fq) {
+    *why = "txtime: not every interface has the fq qdisc at its root (root qdiscs here: " +
+           (seen.empty() ? std::string("none but loopback") : seen) + "); the kernel would send at once";
     return false;
   }
   sock_txtime st{};

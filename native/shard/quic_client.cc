@@ -250,6 +250,11 @@ void Shard::quic_race_win(uint32_t attempt) {
   cq.deadline = UINT64_MAX;
   if (cq.tx_blocked) std::replace(cq.ep->tx_waiters.begin(), cq.ep->tx_waiters.end(), attempt, li);
   cq.ep->client_conn = li;
+  if (cq.pace_timer != TimerWheel::kNone) {  // a paced packet's timer: keyed to the entry now
+    timers_.cancel(cq.pace_timer);
+    cq.pace_timer = cq.paced >= 0 ? timers_.add(now_ms() + 1, kTimerQuicPace, li, c.gen) : TimerWheel::kNone;
+  }
+  if (a.pool_waiting) wait_for_slot(li);  // woken when pool slots come back, as the attempt was
   c.addr = a.addr;
   c.addr_len = a.addr_len;
   c.bytes_in += a.bytes_in;

@@ -64,7 +64,7 @@ void prune_settled(quiche_conn* q, std::vector<uint64_t>& streams) {
 ConnQuic* Shard::quic_conn(uint32_t index, uint32_t gen, int* err) {
   Conn* c = lookup(index, gen);
   if (!c) { *err = kErrStaleId; return nullptr; }
-  if (!c->quic) { *err = kErrNotQuic; return nullptr; }
+  if (!c->quic) { *err = c->quic_race ? kErrQuicNotReady : kErrNotQuic; return nullptr; }  // racing: not yet
   if (c->state != ConnState::Open) { *err = kErrClosing; return nullptr; }
   return c->quic.get();
 }
@@ -210,8 +210,14 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
     }
   }
   c.bytes_in += n;
-  if (c.quic->leader != UINT32_MAX) {  // a racing attempt the server answered: it wins
-    quic_race_win(idx);
+  if (c.quic->leader != UINT32_MAX) {
+    // A racing attempt its server answered (a packet quiche took, from the address it was sent
+    // to: a stray datagram on the unconnected socket does not count) wins.
+    if (r >= 0 && fromlen == c.addr_len && memcmp(from, &c.addr, fromlen) == 0 && !conn_over(c.quic->q)) {
+      quic_race_win(idx);
+      return;
+    }
+    mark_dirty(idx);
     return;
   }
   mark_dirty(idx);
@@ -415,7 +421,7 @@ void Shard::quic_service(uint32_t index, bool allow_events) {
   if (c.graceful && quic_delivered(cq)) {
     // A graceful close: everything we sent is acknowledged — CONNECTION_CLOSE (code 0) now.
     quiche_conn_close(q, true, 0, nullptr, 0);
-    quic_send(index);
+    quic_send(index, true);
   }
   // Closed — or closing by quiche's own decision (a failed handshake, a violation: its
   // CONNECTION_CLOSE just went out), or draining after the peer's: reported now rather than after
@@ -472,7 +478,7 @@ void Shard::quic_timer(uint32_t index) {
 
 // Packets out: quiche writes each into a pool slot; packets of one size to one destination
 // form a GSO train (UDP_SEGMENT) of up to kIovMax, one sendmsg each.
-void Shard::quic_send(uint32_t index) {
+void Shard::quic_send(uint32_t index, bool unpaced) {
   Conn& c = conns_[index];
   ConnQuic& cq = *c.quic;
   if (cq.ep_index >= endpoints_.size()) return;
@@ -482,15 +488,21 @@ void Shard::quic_send(uint32_t index) {
   int64_t held = -1;  // a packet that could not join the last train
   size_t held_len = 0;
   quiche_send_info held_si{};
-  const QuicPacing pacing = cq.ep->pacing;
+  // Closing: the CONNECTION_CLOSE (and what is held before it) goes now, unpaced.
+  const QuicPacing pacing = unpaced ? QuicPacing::Off : cq.ep->pacing;
   const uint64_t now_ns = pacing == QuicPacing::Off ? 0 : mono_ns();
+  uint64_t held_at = 0;
   if (cq.paced >= 0) {  // a packet waiting for its send time leads, once due
-    if (pacing == QuicPacing::Wheel && cq.paced_at_ns > now_ns + kPaceSlackNs) return;  // its timer is armed
+    if (pacing == QuicPacing::Wheel && cq.paced_at_ns > now_ns + kPaceSlackNs && cq.pace_timer != TimerWheel::kNone)
+      return;  // its timer is armed
     held = cq.paced;
     held_len = cq.paced_len;
+    held_at = cq.paced_at_ns;
     held_si.to = cq.paced_to;
     held_si.to_len = cq.paced_to_len;
     cq.paced = -1;
+    if (cq.pace_timer != TimerWheel::kNone) timers_.cancel(cq.pace_timer);
+    cq.pace_timer = TimerWheel::kNone;
   }
   for (;;) {
     uint32_t free = static_cast<uint32_t>(e.udp_tx.size()) - e.udp_queued;
@@ -499,7 +511,13 @@ void Shard::quic_send(uint32_t index) {
         cq.tx_blocked = true;
         cq.ep->tx_waiters.push_back(index);
       }
-      if (held >= 0) pool_->release(static_cast<uint32_t>(held));  // cannot happen (see below)
+      if (held >= 0) {  // it stays first in line (quiche counts it sent): the wake-up sends it
+        cq.paced = held;
+        cq.paced_len = held_len;
+        cq.paced_at_ns = held_at;
+        cq.paced_to = held_si.to;
+        cq.paced_to_len = held_si.to_len;
+      }
       return;
     }
     uint32_t entry = e.udp_free;
@@ -515,6 +533,7 @@ void Shard::quic_send(uint32_t index) {
     bool stop = false;
     uint64_t train_at = 0;  // Txtime: the first packet's send time
     if (held >= 0) {
+      if (pacing == QuicPacing::Txtime && held_at > now_ns) train_at = held_at;
       t.slots[0] = static_cast<uint32_t>(held);
       t.iov[0].iov_base = pool_->slot_ptr(static_cast<uint32_t>(held));
       t.iov[0].iov_len = held_len;
@@ -534,7 +553,10 @@ void Shard::quic_send(uint32_t index) {
       if (w < 0) { pool_->release(static_cast<uint32_t>(s)); stop = true; break; }
       if (pacing == QuicPacing::Wheel) {
         uint64_t at = ts_ns(si.at);
-        if (at > now_ns + kPaceSlackNs) {
+        uint32_t tm = TimerWheel::kNone;
+        if (at > now_ns + kPaceSlackNs)
+          tm = timers_.add(now_ms() + (at - now_ns + 999999) / 1000000, kTimerQuicPace, index, c.gen);
+        if (tm != TimerWheel::kNone) {  // (no timer to be had: it goes now)
           // Due later (quiche's pacer): it waits in the connection for the wheel, and leads the
           // next train then.
           cq.paced = s;
@@ -543,14 +565,23 @@ void Shard::quic_send(uint32_t index) {
           cq.paced_to = si.to;
           cq.paced_to_len = si.to_len;
           ++cq.ep->stats.paced_waits;
-          if (cq.pace_timer != TimerWheel::kNone) timers_.cancel(cq.pace_timer);
-          cq.pace_timer = timers_.add(now_ms() + (at - now_ns + 999999) / 1000000, kTimerQuicPace, index, c.gen);
+          cq.pace_timer = tm;
           stop = true;
           break;
         }
-      } else if (pacing == QuicPacing::Txtime && t.nslots == 0) {
+      } else if (pacing == QuicPacing::Txtime) {
+        // One send time per train: a packet due more than the slack after the train's first
+        // starts the next train (SO_TXTIME keeps one time per sendmsg).
         uint64_t at = ts_ns(si.at);
-        train_at = at > now_ns ? at : 0;
+        if (t.nslots == 0) {
+          train_at = at > now_ns ? at : 0;
+        } else if (at > (train_at ? train_at : now_ns) + kPaceSlackNs) {
+          held = s;
+          held_len = static_cast<size_t>(w);
+          held_at = at;
+          held_si = si;
+          break;
+        }
       }
       if (t.nslots == 0) {
         seg = static_cast<size_t>(w);
@@ -559,6 +590,7 @@ void Shard::quic_send(uint32_t index) {
       } else if (si.to_len != tolen || memcmp(&si.to, &to, tolen) != 0 || static_cast<size_t>(w) > seg) {
         held = s;
         held_len = static_cast<size_t>(w);
+        held_at = pacing == QuicPacing::Txtime ? ts_ns(si.at) : 0;
         held_si = si;
         break;
       }
@@ -652,7 +684,6 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   Conn& c = conns_[index];
   ConnQuic& cq = *c.quic;
   quiche_conn* q = cq.q;
-  quic_drop_paced(cq);  // the close goes now, not after a paced packet
   if (!quiche_conn_is_closed(q) && !quiche_conn_is_draining(q)) {
     // Our close (close(), shutdown, the endpoint closing): CONNECTION_CLOSE now.
     if (!cq.close.known) {
@@ -661,7 +692,7 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
       const bool gto = *origin == kOriginTimeout && *err == ETIMEDOUT;
       quiche_conn_close(q, true, 0, gto ? reinterpret_cast<const uint8_t*>(kTimedOut) : nullptr, gto ? sizeof kTimedOut - 1 : 0);
     }
-    quic_send(index);
+    quic_send(index, true);  // unpaced: a held packet, then the CONNECTION_CLOSE
     // The send queue full (a transfer in flight) or the pool's bulk budget spent: the
     // CONNECTION_CLOSE goes straight to the socket, or the peer would learn of the close only
     // from its idle timeout.
@@ -701,6 +732,7 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
     long v = SSL_get_verify_result(static_cast<SSL*>(cq.ssl));
     if (v != X509_V_OK) ci.tls_reason = std::string("certificate verification failed: ") + X509_verify_cert_error_string(v);
   }
+  quic_drop_paced(cq);  // whatever is still held (the queue was full) is given up with the connection
   ci.known = true;
   ci.app = app;
   ci.code = code;
@@ -967,7 +999,7 @@ int Shard::quic_close(uint32_t index, uint32_t gen, uint64_t code, const std::st
   // A reason must fit one packet with the frame: at most 1000 bytes are sent.
   quiche_conn_close(cq->q, true, code, reinterpret_cast<const uint8_t*>(reason.data()), std::min<size_t>(reason.size(), 1000));
   cq->close.known = false;  // filled from quiche's local error by quic_begin_close
-  quic_send(index);
+  quic_send(index, true);
   begin_close(index, 0, kOriginLocal);
   return 0;
 }

@@ -195,7 +195,9 @@ int Shard::init_steps(const ShardConfig& cfg, std::string* kind, std::string* er
   parked_.reserve(cfg.max_connections + cfg.max_endpoints);
   loaned_.reserve(cfg.max_events_per_poll);
   closed_.reserve(cfg.max_events_per_poll);
-  timers_.init(cfg.max_connections * 2 + cfg.max_endpoints + 1, now_ms());  // +1: the cascade's
+  // Four per connection: a QUIC one can hold its quiche timer, its pacing timer, a graceful
+  // close's and its connect timer at once (+1: the cascade's).
+  timers_.init(cfg.max_connections * 4 + cfg.max_endpoints + 1, now_ms());
 
   // Budget partition (SPEC.md): 60% RX / 10% TX critical / 25% TX bulk / 5% scratch, and the
   // cascade thresholds from poolPressurePct (P): Warning P-20, Critical P, Drain halfway to 100.

@@ -801,7 +801,7 @@ class Shard {
   // Events (Connected, stream data, datagrams, resets, Writable), packets out, the timer, and
   // the close once quiche says the connection is over.
   void quic_service(uint32_t index, bool allow_events);
-  void quic_send(uint32_t index);
+  void quic_send(uint32_t index, bool unpaced = false);  // unpaced: closing
   void quic_timer(uint32_t index);
   void quic_stop_told(uint32_t index, uint64_t stream);
   void quic_begin_close(uint32_t index, int32_t* err, int32_t* origin);

@@ -59,9 +59,10 @@ export interface QuicTransportOptions {
    * How packets keep the send times quiche's pacer gives them (in quiche 0.30 only `'bbr2'`
    * paces; with `'cubic'` / `'reno'` every packet is due at once and this changes nothing):
    * `'wheel'` holds a packet that is due later in the connection and sends it from the shard's
-   * timer wheel (1 ms ticks); `'txtime'` hands the time to the kernel (SO_TXTIME), which keeps it
-   * only under the `fq` or `etf` qdisc — when no interface has one, the endpoint falls back to
-   * `'wheel'` and {@link Io.quicStats} `pacingNote` says why; `'off'` sends every packet when made.
+   * timer wheel (1 ms ticks); `'txtime'` hands the time to the kernel (SO_TXTIME, one time per
+   * GSO train), which keeps it only under the `fq` qdisc — unless every interface but loopback has
+   * fq at its root, the endpoint falls back to `'wheel'` and {@link Io.quicStats} `pacingNote`
+   * says why; `'off'` sends every packet when made.
    * @default 'wheel'
    */
   pacing?: 'wheel' | 'txtime' | 'off';
@@ -135,7 +136,8 @@ export interface QuicConnectConfig extends QuicTransportOptions {
   /**
    * The server: an IP address or a host name. A name is resolved (dns.lookup, all addresses)
    * and its addresses are raced as RFC 8305 says: families interleaved, the next attempt after
-   * `attemptDelayMs` without an answer (or at once when one fails); the first address a server
+   * `attemptDelayMs` without an answer (UDP gets no refusal: an attempt fails only at quiche's
+   * idle timeout, so an unreachable address costs the delay); the first address a server
    * answers from wins and the other attempts are dropped without a trace. The name is also the
    * default TLS servername.
    */

@@ -201,26 +201,28 @@ describe('QUIC graceful close', () => {
     io.shutdown();
   });
 
-  it('quicClose with a transfer in flight (the send queue full) still reaches the peer: its Disconnected says so, not its idle timeout', async () => {
-    const { io, port } = listener(pki);
-    const serverEnds: Ended[] = [];
-    const onServer = server(io, pattern(BIG, 4), (conn) => io.quicClose(conn, 7, 'bye'), serverEnds, 'started');
-    const clientEnds: Ended[] = [];
-    let client = 0 as ConnId;
-    const h = io.runSync((ev) => {
-      if (ev.conn !== client) return onServer(ev);
-      if (ev.type === 'Connected') {
-        io.streamWrite(client, 0, Buffer.from('GET'));
-        io.streamEnd(client, 0);
-      }
-      if (ev.type === 'Disconnected') clientEnds.push({ origin: ev.origin, reason: ev.reason, code: ev.errorCode });
-    }, { onError: (e) => { throw e; } });
-    handles.push(h);
-    client = io.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows, idleTimeoutMs: 60_000 });
-    await until(() => clientEnds.length === 1, 20_000, 'the client to hear of the close');
-    expect(clientEnds[0]).toMatchObject({ origin: 'peer', code: 7 });
-    expect(clientEnds[0].reason).toContain('application error 7 "bye"');
-  });
+  for (const [name, opts] of [['cubic', {}], ['BBRv2 paced by the wheel', { congestionControl: 'bbr2' as const, maxPacingRate: 4 << 20 }]] as const) {
+    it(`quicClose with a transfer in flight (${name}) still reaches the peer: its Disconnected says so, not its idle timeout`, async () => {
+      const { io, port } = listener(pki, opts);
+      const serverEnds: Ended[] = [];
+      const onServer = server(io, pattern(BIG, 4), (conn) => io.quicClose(conn, 7, 'bye'), serverEnds, 'started');
+      const clientEnds: Ended[] = [];
+      let client = 0 as ConnId;
+      const h = io.runSync((ev) => {
+        if (ev.conn !== client) return onServer(ev);
+        if (ev.type === 'Connected') {
+          io.streamWrite(client, 0, Buffer.from('GET'));
+          io.streamEnd(client, 0);
+        }
+        if (ev.type === 'Disconnected') clientEnds.push({ origin: ev.origin, reason: ev.reason, code: ev.errorCode });
+      }, { onError: (e) => { throw e; } });
+      handles.push(h);
+      client = io.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows, idleTimeoutMs: 60_000 });
+      await until(() => clientEnds.length === 1, 20_000, 'the client to hear of the close');
+      expect(clientEnds[0]).toMatchObject({ origin: 'peer', code: 7 });
+      expect(clientEnds[0].reason).toContain('application error 7 "bye"');
+    });
+  }
 
   it('a pulled stream read to its end (-1) after the peer closed: Disconnected follows at once, not at the 10 s bound', async () => {
     const { io, port } = listener(pki);
