@@ -48,6 +48,18 @@ function server(io: Io, payload: Buffer, then: (conn: ConnId) => void, ends: End
   };
 }
 
+/** Drives `io` as the server (`onServer`) and as the client `client()`, which sends a request ('GET' + FIN) on stream 0 once Connected. */
+function serveAndRequest(io: Io, onServer: (ev: Event) => void, client: () => ConnId, onClient: (ev: Event) => void) {
+  return io.runSync((ev) => {
+    if (ev.conn !== client()) return onServer(ev);
+    if (ev.type === 'Connected') {
+      io.streamWrite(ev.conn, 0, Buffer.from('GET'));
+      io.streamEnd(ev.conn, 0);
+    }
+    onClient(ev);
+  }, { onError: (e) => { throw e; } });
+}
+
 describe('QUIC graceful close', () => {
   const handles: { shutdown(): Promise<void> }[] = [];
   afterAll(async () => {
@@ -68,15 +80,10 @@ describe('QUIC graceful close', () => {
       let fin = false;
       const clientEnds: Ended[] = [];
       let client = 0 as ConnId;
-      const h = io.runSync((ev) => {
-        if (ev.conn !== client) return onServer(ev);
-        if (ev.type === 'Connected') {
-          io.streamWrite(client, 0, Buffer.from('GET'));
-          io.streamEnd(client, 0);
-        }
+      const h = serveAndRequest(io, onServer, () => client, (ev) => {
         if (ev.type === 'StreamFrame') { got.push(Buffer.from(ev.data)); fin ||= ev.fin; }
         if (ev.type === 'Disconnected') clientEnds.push({ origin: ev.origin, reason: ev.reason, code: ev.errorCode });
-      }, { onError: (e) => { throw e; } });
+      });
       handles.push(h);
       client = io.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows });
       await until(() => clientEnds.length === 1 && serverEnds.length === 1, 20_000, 'both Disconnected');
@@ -208,14 +215,9 @@ describe('QUIC graceful close', () => {
       const onServer = server(io, pattern(BIG, 4), (conn) => io.quicClose(conn, 7, 'bye'), serverEnds, 'started');
       const clientEnds: Ended[] = [];
       let client = 0 as ConnId;
-      const h = io.runSync((ev) => {
-        if (ev.conn !== client) return onServer(ev);
-        if (ev.type === 'Connected') {
-          io.streamWrite(client, 0, Buffer.from('GET'));
-          io.streamEnd(client, 0);
-        }
+      const h = serveAndRequest(io, onServer, () => client, (ev) => {
         if (ev.type === 'Disconnected') clientEnds.push({ origin: ev.origin, reason: ev.reason, code: ev.errorCode });
-      }, { onError: (e) => { throw e; } });
+      });
       handles.push(h);
       client = io.quicConnectWith({ host: '127.0.0.1', port, tls, ...windows, idleTimeoutMs: 60_000 });
       await until(() => clientEnds.length === 1, 20_000, 'the client to hear of the close');
