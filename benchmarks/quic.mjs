@@ -8,8 +8,10 @@
 //
 // Server pinned to CPU 0, client to CPU 1. Server CPU (utime+stime from /proc) over the client's
 // measured window. BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3). No QUIC exists in
-// released Node, so there is no Node baseline; aioquic and ngtcp2 run in the interop tests.
+// released Node, so there is no Node baseline. aioquic's server takes the handshake run too
+// (`aioquic`); Debian's ngtcp2 servers speak HTTP/3 only, which this client does not.
 import { spawn } from 'node:child_process';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuTicks as ticks, selfSignedDir, startNodePinned as start } from './common.mjs';
@@ -20,9 +22,22 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const dir = selfSignedDir('zio-quic-bench-');
 const HZ = 100;
 
+// aioquic's echo server (Python; the venv tooling/bootstrap.sh makes) as another QUIC server under
+// the same client: handshakes only (it echoes rather than sinking or serving downloads).
+const AIOQUIC = join(process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io'), 'venv-aioquic', 'bin', 'python');
+function startAioquic(port) {
+  const p = spawn('taskset', ['-c', '0', AIOQUIC, join(HERE, '..', 'packages', 'quic', 'test', 'peers', 'aioquic_echo_server.py'),
+    '--port', String(port), '--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem'), '--alpn', 'bench'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    p.stdout.on('data', (d) => { if (String(d).includes('LISTENING')) resolve(p); });
+    p.on('exit', (c) => reject(new Error(`aioquic server exited ${c}`)));
+  });
+}
+
 async function run(server, mode) {
   const port = 10000 + Math.floor(Math.random() * 20000);
-  const srv = await start(0, [join(HERE, 'servers', 'zero-io-quic-sink.mjs'), String(port), dir, server], 'ready');
+  const srv = server === 'aioquic' ? await startAioquic(port)
+    : await start(0, [join(HERE, 'servers', 'zero-io-quic-sink.mjs'), String(port), dir, server], 'ready');
   const client = spawn('taskset', ['-c', '1', process.execPath, join(HERE, 'servers', 'quic-client.mjs'), String(port), mode,
     server === 'tls' ? 'tls' : 'quic', String(DURATION)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let t0 = 0, t1 = 0, out = '', err = '';
@@ -40,7 +55,7 @@ async function run(server, mode) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`QUIC: zero-io QUIC vs zero-io TLS over TCP, ${DURATION} s x ${ROUNDS} rounds, median; server CPU 0, client CPU 1`);
-for (const [mode, servers] of (process.env.BENCH_QUIC_MODES ? JSON.parse(process.env.BENCH_QUIC_MODES) : null) ?? [['bulk', ['tls', 'quic', 'quic-bbr2', 'quic-bbr2-nopace']], ['download', ['tls', 'quic', 'quic-nogso', 'quic-bbr2', 'quic-bbr2-nopace']], ['handshake', ['tls', 'quic']]]) {
+for (const [mode, servers] of (process.env.BENCH_QUIC_MODES ? JSON.parse(process.env.BENCH_QUIC_MODES) : null) ?? [['bulk', ['tls', 'quic', 'quic-bbr2', 'quic-bbr2-nopace']], ['download', ['tls', 'quic', 'quic-nogso', 'quic-bbr2', 'quic-bbr2-nopace']], ['handshake', ['tls', 'quic', 'aioquic']]]) {
   const res = {};
   for (const s of servers) {
     const rs = [];
