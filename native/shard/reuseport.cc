@@ -158,7 +158,14 @@ int attach_steering_ebpf(int fd, const Steering& s, std::string* err) {
   attr.log_size = sizeof log;
   attr.log_level = 1;
   strncpy(attr.prog_name, "zio_steer", sizeof attr.prog_name - 1);
-  int prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+  // The verifier gives up with EAGAIN when a signal is pending (a busy process: timers,
+  // children); libbpf retries such loads too.
+  int prog = -1;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    log[0] = 0;
+    prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+    if (prog >= 0 || errno != EAGAIN) break;
+  }
   if (prog < 0) {
     int e = errno;
     *err = std::string("bpf(BPF_PROG_LOAD) of the reuseport steering program failed: ") +
