@@ -90,6 +90,10 @@ struct QuicCloseInfo {
   std::string tls_reason;  // a failed handshake: why the certificate was refused (ours)
 };
 
+// Closed, draining after the peer's CONNECTION_CLOSE, or closing after ours (quiche's own
+// decision included).
+bool quic_conn_over(quiche_conn* q);
+
 // quiche's C API takes no NULL buffer, even for zero bytes (a FIN alone, a probe for a stream's
 // STOP_SENDING code).
 inline constexpr uint8_t kQuicNoBytes[1] = {0};
