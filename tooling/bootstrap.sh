@@ -19,10 +19,16 @@ for p in build-essential cmake ninja-build pkg-config liburing-dev libuv1-dev li
          ngtcp2-client ngtcp2-server python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+# The published arm64 engine (tooling/build-prebuilt.mjs) links Debian's arm64 liburing.a and is
+# run under qemu-aarch64-static with Debian's arm64 libc (multiarch).
+for p in qemu-user-static liburing-dev:arm64 libc6:arm64; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
@@ -69,6 +75,10 @@ fi
 # 4. Native engine (ccache outside the clone) and TypeScript packages.
 log "building the native engine"
 node tooling/build-native.mjs
+# The engines npm users get: zig + cargo-zigbuild for glibc 2.28 on x86_64 and aarch64, each
+# checked against the glibc floor (packages/core-linux-*-gnu; caches outside the clone).
+log "building the published engines (glibc 2.28, x64 and arm64)"
+node tooling/build-prebuilt.mjs --arch all
 log "building TypeScript packages"
 pnpm exec turbo run build --output-logs=errors-only
 log "ready"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds native/ with CMake into native/build and copies the addon to
-// packages/core/prebuilds/linux-x64/zero_io.node. Uses ccache when present, with its cache
+// packages/core/prebuilds/linux-<arch>/zero_io.node. Uses ccache when present, with its cache
 // outside the clone (ZERO_IO_CACHE, default ~/.cache/zero-io). Incremental: a second run with no
 // source change only re-links nothing.
 import { execFileSync } from 'node:child_process';
@@ -125,7 +125,7 @@ execFileSync('cmake', ['--build', buildDir, '-j', String(Math.max(1, cpus().leng
   stdio: 'inherit', env,
 });
 if (!sanitize) {
-  const out = join(root, 'packages', 'core', 'prebuilds', 'linux-x64');
+  const out = join(root, 'packages', 'core', 'prebuilds', `linux-${process.arch}`);
   mkdirSync(out, { recursive: true });
   // Copied beside, then renamed over: a process that has the old addon loaded keeps its mapping
   // (another inode); writing into the loaded file would crash it.

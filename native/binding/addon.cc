@@ -264,7 +264,12 @@ Napi::Value ZeroIo::Probe(const Napi::CallbackInfo& info) {
 }
 
 // version() -> the engine's version (@zero-io/core's, set by the build): the loader checks them.
-Napi::Value ZeroIo::Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ZIO_VERSION); }
+// The same string with a tag, readable without loading the binary (tooling/platform-package-check.mjs
+// checks a cross-built engine before publishing).
+__attribute__((used)) static const char kVersionTag[] = "zero-io-engine-version=" ZIO_VERSION;
+Napi::Value ZeroIo::Version(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kVersionTag + sizeof("zero-io-engine-version=") - 1);
+}
 
 Napi::Value ZeroIo::Features(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -86,6 +86,11 @@ export function resolveEngine<T>(): T {
       }
     }
   }
+  if (!path && detectLibc() === 'musl') {
+    fail('no zero-io engine is published for musl libc (Alpine Linux) yet: only glibc >= 2.28 (x86-64 and arm64). ' +
+      'Use a glibc-based image (for example node:22-bookworm-slim), or build the engine from source in the zero-io ' +
+      'repository and point ZERO_IO_NATIVE_PATH at it.');
+  }
   if (!path) {
     const others = ARCHES.flatMap((a) => (['glibc', 'musl'] as const).map((l) => platformPackage(a, l)))
       .filter((p) => p !== pkg && (() => { try { require.resolve(`${p}/package.json`); return true; } catch { return false; } })());

@@ -2,18 +2,22 @@
 // manifest left with a workspace: or catalog: range, then installed from the tarballs in an
 // empty directory outside the repository — with npm and with pnpm 10, npm_config_* variables
 // cleared, and a PATH that holds no compiler (no gcc, cc, c++, cmake, cargo) — and used there: a
-// TCP echo, a TLS echo, an HTTP request and a WebSocket echo. (The engine rides in core's
-// tarball today; platform packages come next.) Run once per Node version: the backend does not
-// change what is installed.
+// TCP echo, a TLS echo, an HTTP request, a WebSocket echo and a QUIC echo, on the engine from the
+// platform package (@zero-io/core-linux-x64-gnu, the zig build for glibc 2.28: core's tarball
+// carries no engine). The registry is stood in for by overrides that name the tarballs, so the
+// package manager still chooses the platform package by its os/cpu/libc. Also: --omit=optional
+// and a node_modules made for arm64 give the loader's clear errors. Run once per Node version:
+// the backend does not change what is installed.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const PACKAGES = ['core', 'tcp', 'http', 'websocket', 'quic'];
+const PACKAGES = ['core', 'core-linux-x64-gnu', 'core-linux-arm64-gnu', 'tcp', 'http', 'websocket', 'quic'];
+const RESULT = 'tcp ok, tls ok, http ok, ws ok, quic ok, engine @zero-io/core-linux-x64-gnu';
 const TOOLS = ['node', 'npm', 'npx', 'pnpm', 'corepack', 'sh', 'bash', 'env', 'tar', 'gzip', 'openssl'];
 let work = '';
 let tarballs: string[] = [];
@@ -23,7 +27,7 @@ let cleanPath = '';
 function userEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_|^PNPM_|^ZERO_IO_|^VITEST|^NODE_OPTIONS$/i.test(k)) continue;
+    if (/^npm_|^PNPM_|^ZERO_IO_|^VITEST|^NODE_OPTIONS$|^NODE_PATH$/i.test(k)) continue; // NODE_PATH: pnpm exec points it into the workspace
     env[k] = v;
   }
   env.PATH = cleanPath;
@@ -85,12 +89,16 @@ for (let i = 0; i < 200 && !wsGot; i++) await new Promise((r) => setTimeout(r, 1
 out.push(wsGot);
 for (let i = 0; i < 200 && quicGot !== 'quic ok'; i++) await new Promise((r) => setTimeout(r, 10));
 out.push(quicGot);
+// The engine this process mapped: the platform package's, not a build from anywhere else.
+const mapped = readFileSync('/proc/self/maps', 'utf8').split(String.fromCharCode(10)).find((l) => l.endsWith('/zero_io.node')) ?? '';
+out.push('engine ' + mapped.split('/').slice(-3, -1).join('/'));
 console.log(out.join(', '));
 await h.shutdown();
 io.shutdown();
 `;
 
 describe.skipIf(process.env.ZERO_IO_BACKEND === 'epoll')('installed from packed tarballs, outside the repository, with no compiler', () => {
+  const names = new Map<string, string>(); // package name -> tarball
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'zio-packed-'));
     const bin = join(work, 'bin');
@@ -108,49 +116,98 @@ describe.skipIf(process.env.ZERO_IO_BACKEND === 'epoll')('installed from packed 
       if (r.status !== 0) throw new Error(`pnpm pack of ${p} failed: ${r.stderr}`);
     }
     tarballs = readdirSync(out).filter((f) => f.endsWith('.tgz')).map((f) => join(out, f));
+    for (const t of tarballs) names.set(manifestOf(t).name as string, t);
   }, 180_000);
   afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
 
-  it('packs every public package with no workspace: or catalog: range left, and the PATH has no compiler', () => {
+  /** A project whose dependencies are the public packages, resolved to the tarballs (the registry's stand-in). */
+  function app(dir: string, extra: Record<string, unknown> = {}): string {
+    const at = join(work, dir);
+    mkdirSync(at);
+    const overrides = Object.fromEntries([...names].map(([n, t]) => [n, `file:${t}`]));
+    const dependencies = Object.fromEntries(['core', 'tcp', 'http', 'websocket', 'quic'].map((p) => [`@zero-io/${p}`, `file:${names.get(`@zero-io/${p}`)}`]));
+    writeFileSync(join(at, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies, overrides, ...extra }));
+    writeFileSync(join(at, 'main.mjs'), SMOKE);
+    return at;
+  }
+  const installed = (dir: string, name: string): boolean => existsSync(join(dir, 'node_modules', ...name.split('/'), 'package.json'));
+
+  it('packs every public package with no workspace: or catalog: range left, the engine only in the platform packages, and the PATH has no compiler', () => {
     expect(tarballs).toHaveLength(PACKAGES.length);
     for (const t of tarballs) {
-      const manifest = spawnSync('tar', ['-xzOf', t, 'package/package.json'], { encoding: 'utf8' }).stdout;
-      expect(manifest, t).not.toMatch(/"(workspace|catalog):/);
-      expect(JSON.parse(manifest).scripts?.install ?? JSON.parse(manifest).scripts?.postinstall, t).toBeUndefined();
+      const manifest = manifestOf(t);
+      expect(JSON.stringify(manifest), t).not.toMatch(/"(workspace|catalog):/);
+      expect(manifest.scripts?.install ?? manifest.scripts?.postinstall ?? manifest.scripts?.preinstall, t).toBeUndefined();
+      const files = spawnSync('tar', ['-tzf', t], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      if (/core-linux-/.test(manifest.name)) {
+        expect(files.sort(), t).toEqual(['package/README.md', 'package/package.json', 'package/zero_io.node']);
+        expect(manifest.libc, t).toEqual(['glibc']);
+        expect(manifest.version).toBe(manifestOf(names.get('@zero-io/core')!).version);
+      } else {
+        expect(files.filter((f) => f.endsWith('.node')), t).toEqual([]);
+      }
     }
+    expect(manifestOf(names.get('@zero-io/core')!).optionalDependencies).toEqual({
+      '@zero-io/core-linux-x64-gnu': manifestOf(names.get('@zero-io/core')!).version,
+      '@zero-io/core-linux-arm64-gnu': manifestOf(names.get('@zero-io/core')!).version,
+    });
     for (const c of ['gcc', 'cc', 'c++', 'cmake', 'cargo']) {
       expect(spawnSync('bash', ['-c', `command -v ${c}`], { env: userEnv() }).status, c).not.toBe(0);
     }
   });
 
-  it('installs with npm and runs a TCP, TLS, HTTP, WebSocket and QUIC echo', () => {
-    const app = join(work, 'npm-app');
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    writeFileSync(join(app, 'main.mjs'), SMOKE);
-    const i = sh('npm', ['install', '--no-audit', '--no-fund', '--offline', ...tarballs], app);
+  it('installs with npm (the x64 platform package only) and runs a TCP, TLS, HTTP, WebSocket and QUIC echo on it', () => {
+    const dir = app('npm-app');
+    const t0 = Date.now();
+    const i = sh('npm', ['install', '--no-audit', '--no-fund', '--offline'], dir);
     expect(i.code, i.out).toBe(0);
-    const r = sh('node', ['main.mjs'], app);
-    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok, quic ok');
+    const r = sh('node', ['main.mjs'], dir);
+    expect(r.out.trim()).toBe(RESULT);
+    console.log(`npm install of the tarballs to a running TCP/TLS/HTTP/WS/QUIC echo: ${Date.now() - t0} ms`);
+    expect(installed(dir, '@zero-io/core-linux-x64-gnu')).toBe(true);
+    expect(installed(dir, '@zero-io/core-linux-arm64-gnu')).toBe(false);
   }, 180_000);
 
   it('installs with pnpm 10 and runs the same', () => {
-    const app = join(work, 'pnpm-app');
-    mkdirSync(app);
     // The pnpm 10 the repository pins (corepack has it; a user's project names its own).
     const pinned = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).packageManager as string;
     expect(pinned).toMatch(/^pnpm@10\./);
-    // From the registry pnpm would resolve http's and websocket's dependency on core there; from
-    // tarballs it needs to be told that core (and tcp) are these files.
-    const overrides = Object.fromEntries(tarballs.map((t) => {
-      const name = JSON.parse(spawnSync('tar', ['-xzOf', t, 'package/package.json'], { encoding: 'utf8' }).stdout).name as string;
-      return [name, `file:${t}`];
-    }));
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', packageManager: pinned, pnpm: { overrides } }));
-    writeFileSync(join(app, 'main.mjs'), SMOKE);
-    const i = sh('pnpm', ['add', '--offline', '--store-dir', join(work, 'store'), ...tarballs], app);
+    const dir = app('pnpm-app', { packageManager: pinned, pnpm: { overrides: Object.fromEntries([...names].map(([n, t]) => [n, `file:${t}`])) } });
+    const i = sh('pnpm', ['install', '--offline', '--store-dir', join(work, 'store')], dir);
     expect(i.code, i.out).toBe(0);
-    const r = sh('node', ['main.mjs'], app);
-    expect(r.out.trim()).toBe('tcp ok, tls ok, http ok, ws ok, quic ok');
+    const r = sh('node', ['main.mjs'], dir);
+    expect(r.out.trim()).toBe(RESULT);
+  }, 180_000);
+
+  it('npm --omit=optional: the loader says the engine package was skipped and how to get it', () => {
+    const dir = app('npm-omit');
+    const i = sh('npm', ['install', '--no-audit', '--no-fund', '--offline', '--omit=optional'], dir);
+    expect(i.code, i.out).toBe(0);
+    expect(installed(dir, '@zero-io/core-linux-x64-gnu')).toBe(false);
+    const r = sh('node', ['main.mjs'], dir);
+    expect(r.code, r.out).not.toBe(0);
+    expect(r.out).toContain('the zero-io engine package @zero-io/core-linux-x64-gnu is not installed');
+    expect(r.out).toContain('--omit=optional');
+    expect(r.out).not.toMatch(/Cannot find module|dlopen/);
+  }, 180_000);
+
+  it("a node_modules that holds only the arm64 engine (copied from an arm64 machine into an x64 one): the loader says so", () => {
+    const dir = app('npm-arm64');
+    const i = sh('npm', ['install', '--no-audit', '--no-fund', '--offline', '--omit=optional'], dir);
+    expect(i.code, i.out).toBe(0);
+    // What npm installs on an arm64 machine, unpacked here as a copied node_modules would have it.
+    const at = join(dir, 'node_modules', '@zero-io', 'core-linux-arm64-gnu');
+    mkdirSync(at, { recursive: true });
+    const x = sh('tar', ['-xzf', names.get('@zero-io/core-linux-arm64-gnu')!, '--strip-components=1', '-C', at], dir);
+    expect(x.code, x.out).toBe(0);
+    expect(installed(dir, '@zero-io/core-linux-x64-gnu')).toBe(false);
+    const r = sh('node', ['main.mjs'], dir);
+    expect(r.code, r.out).not.toBe(0);
+    expect(r.out).toContain('this machine needs @zero-io/core-linux-x64-gnu, but node_modules holds @zero-io/core-linux-arm64-gnu');
+    expect(r.out).toContain('Run npm install (or pnpm install) on this machine');
   }, 180_000);
 });
+
+function manifestOf(tgz: string): Record<string, any> {
+  return JSON.parse(spawnSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }).stdout);
+}

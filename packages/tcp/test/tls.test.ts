@@ -24,7 +24,9 @@ describe('TLS engine', () => {
     expect(tlsLibrary()).toMatch(/BoringSSL/);
     const { execFileSync } = await import('node:child_process');
     const { createRequire } = await import('node:module');
-    const addon = createRequire(import.meta.url).resolve('@zero-io/core/package.json').replace(/package\.json$/, 'prebuilds/linux-x64/zero_io.node');
+    // The engine this run loaded (the published one when ZERO_IO_NATIVE_PATH names it).
+    const addon = process.env.ZERO_IO_NATIVE_PATH ||
+      createRequire(import.meta.url).resolve('@zero-io/core/package.json').replace(/package\.json$/, `prebuilds/linux-${process.arch}/zero_io.node`);
     const exported = execFileSync('nm', ['-D', '--defined-only', addon]).toString().trim().split('\n').map((l) => l.split(' ').pop());
     expect(exported.sort()).toEqual(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
     // node:tls (Node's OpenSSL) and our server (BoringSSL) in the same process, both working.
