@@ -168,6 +168,10 @@ for (const arch of arches) {
     env.CCACHE_DIR = join(cache, 'ccache');
     // The shim's path and text do not change with zig's version; its version does.
     env.CCACHE_COMPILERCHECK = `string:zig-${zigVersion}`;
+    // Hits across clones (CI builds a fresh one each time): paths relative to the clone, and the
+    // build directory left out of the hash (-g would put it in).
+    env.CCACHE_BASEDIR = root;
+    env.CCACHE_NOHASHDIR = '1';
     cmakeArgs.push('-DCMAKE_CXX_COMPILER_LAUNCHER=ccache');
   } catch { /* no ccache: a plain build */ }
   log(`${arch}: configuring the engine (zig c++ -target ${t.zig})`);

@@ -8,7 +8,7 @@
  * @internal
  * @module
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,37 @@ export function explainLoadError(path: string, e: unknown): string {
   return `the engine at ${path} could not be loaded: ${msg.trim()}`;
 }
 
+const MACHINES: Record<number, string> = { 0x3e: 'x64', 0xb7: 'arm64', 0x03: 'ia32', 0x28: 'arm', 0x08: 'mips', 0x15: 'ppc64', 0xf3: 'riscv64', 0x16: 's390x' };
+
+/**
+ * Reads the ELF header before dlopen sees the file (exported for its unit test): a binary for
+ * another CPU makes glibc's dlopen say "No such file or directory", and a truncated one can
+ * kill the process with SIGBUS once mapped. Returns why the file is not an engine for this
+ * process, or null.
+ */
+export function checkEngineFile(path: string, arch: string = process.arch): string | null {
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    const h = Buffer.alloc(64);
+    const n = readSync(fd, h, 0, 64, 0);
+    if (n < 64 || h.readUInt32BE(0) !== 0x7f454c46) return `${path} is not a native engine for linux-${arch} (not an ELF shared object)`;
+    if (h[4] !== 2 || h[5] !== 1) return `${path} is not a native engine for linux-${arch} (not a 64-bit little-endian ELF file)`;
+    const machine = h.readUInt16LE(18);
+    const built = MACHINES[machine] ?? `ELF machine 0x${machine.toString(16)}`;
+    if (built !== arch) return `${path} is not a native engine for linux-${arch}: it was built for ${built}`;
+    // The section header table is the file's last part: a file that ends before it was cut short.
+    const end = Number(h.readBigUInt64LE(40)) + h.readUInt16LE(58) * h.readUInt16LE(60);
+    if (end > size) return `${path} is damaged: ${size} bytes where its header says at least ${end} (an interrupted copy or download?)`;
+    return null;
+  } catch (e) {
+    return `${path} could not be read: ${String((e as Error).message ?? e)}`;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
 /** Finds and loads the engine; throws one IoError with the cause and the fix. */
 export function resolveEngine<T>(): T {
   if (process.platform !== 'linux' || !(ARCHES as readonly string[]).includes(process.arch)) {
@@ -69,8 +100,9 @@ export function resolveEngine<T>(): T {
   const here = dirname(fileURLToPath(import.meta.url));
   const require = createRequire(import.meta.url);
   const pkg = platformPackage();
-  const override = process.env.ZERO_IO_NATIVE_PATH || process.env.ZERO_IO_ADDON;
-  const overrideName = process.env.ZERO_IO_NATIVE_PATH ? 'ZERO_IO_NATIVE_PATH' : 'ZERO_IO_ADDON';
+  // ZERO_IO_ADDON: the test suite's hook for stand-in engines (any module, not checked as ELF).
+  const override = process.env.ZERO_IO_ADDON || process.env.ZERO_IO_NATIVE_PATH;
+  const overrideName = process.env.ZERO_IO_ADDON ? 'ZERO_IO_ADDON' : 'ZERO_IO_NATIVE_PATH';
   let path: string | undefined;
   if (override) {
     if (!existsSync(override)) fail(`${overrideName} is set to ${override}, which does not exist: point it at a zero_io.node, or unset it.`);
@@ -98,10 +130,19 @@ export function resolveEngine<T>(): T {
       fail(`this machine needs ${pkg}, but node_modules holds ${others.join(', ')}: it was installed on another platform ` +
         '(copied in, or a Docker build that copies node_modules from the host). Run npm install (or pnpm install) on this machine.');
     }
-    fail(`the zero-io engine package ${pkg} is not installed. It is an optional dependency of @zero-io/core, so it was ` +
-      'skipped if optional dependencies were (npm --omit=optional or --no-optional, pnpm --no-optional, ' +
-      'or a lockfile made that way): reinstall without that flag (npm install @zero-io/core). ' +
+    fail(`the zero-io engine package ${pkg} is not installed. It is an optional dependency of @zero-io/core, and ` +
+      'optional dependencies were skipped (npm --omit=optional or --no-optional, pnpm --no-optional), or the lockfile ' +
+      'was made on another platform (an npm bug leaves other platforms\' optional packages out of it): reinstall without ' +
+      'the flag (npm install @zero-io/core), or delete package-lock.json and node_modules and run npm install. ' +
       'In the zero-io repository, build it instead: pnpm build:native.');
+  }
+  if (overrideName !== 'ZERO_IO_ADDON') {
+    const bad = checkEngineFile(path);
+    if (bad) {
+      fail(`${bad}. ` + (override
+        ? 'Point ZERO_IO_NATIVE_PATH at a zero_io.node built for this machine, or unset it.'
+        : 'Reinstall on this machine (npm install / pnpm install), or rebuild it (pnpm build:native in the repository).'));
+    }
   }
   let addon: T & { version?: () => string };
   try {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { explainLoadError, platformPackage } from '../src/loader.js';
+import { checkEngineFile, explainLoadError, platformPackage } from '../src/loader.js';
 
 const core = fileURLToPath(new URL('..', import.meta.url));
 const engine = join(core, 'prebuilds', `linux-${process.arch}`, 'zero_io.node');
@@ -40,6 +40,8 @@ function run(dir: string, env: Record<string, string> = {}, args: string[] = [])
   const clean = { ...process.env };
   delete clean.ZERO_IO_NATIVE_PATH;
   delete clean.ZERO_IO_ADDON;
+  // pnpm exec points NODE_PATH into the workspace, where the platform packages are linked.
+  delete clean.NODE_PATH;
   const r = spawnSync(process.execPath, [...args, join(dir, 'main.mjs')], { encoding: 'utf8', timeout: 30_000, cwd: dir, env: { ...clean, ...env } });
   return (r.stdout + r.stderr).trim();
 }
@@ -72,6 +74,23 @@ describe('the loader', () => {
     expect(run(dir)).toContain(`is not a native engine for linux-${process.arch}`);
     expect(run(project(), { ZERO_IO_NATIVE_PATH: '/nonexistent/zero_io.node' })).toContain('ZERO_IO_NATIVE_PATH is set to /nonexistent/zero_io.node, which does not exist');
     expect(run(project(), { ZERO_IO_NATIVE_PATH: engine })).toMatch(/^loaded (\w+,)*tcp(,|$)/);
+  });
+
+  it('names the CPU an engine was built for, and a truncated engine, before dlopen sees them (no misleading "No such file", no SIGBUS)', () => {
+    const other = process.arch === 'x64' ? 'arm64' : 'x64';
+    const foreign = join(core, '..', `core-linux-${other}-gnu`, 'zero_io.node');
+    const dir = project();
+    platform(dir, platformPackage(), readFileSync(foreign));
+    const out = run(dir);
+    expect(out).toContain(`is not a native engine for linux-${process.arch}: it was built for ${other}`);
+    expect(out).toContain('Reinstall on this machine');
+    expect(run(project(), { ZERO_IO_NATIVE_PATH: foreign })).toContain('Point ZERO_IO_NATIVE_PATH at a zero_io.node built for this machine');
+    const cut = project();
+    platform(cut, platformPackage(), readFileSync(engine).subarray(0, 100_000));
+    const o2 = run(cut);
+    expect(o2).toMatch(/is damaged: 100000 bytes where its header says at least \d+/);
+    expect(checkEngineFile(engine)).toBeNull();
+    expect(checkEngineFile(join(core, 'package.json'))).toContain('not an ELF shared object');
   });
 
   it('refuses an engine of another version than core, and says so under --no-addons', () => {

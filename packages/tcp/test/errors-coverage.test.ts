@@ -81,7 +81,7 @@ describe('FeatureMissing', () => {
   });
 
   it('importing @zero-io/tcp on an engine without the tcp gate throws FeatureMissing at import', () => {
-    // ZERO_IO_NATIVE_PATH points at a stand-in module: the engine this run uses, but features() without 'tcp'.
+    // ZERO_IO_ADDON (the suite's stand-in hook) points at a module: the engine this run uses, but features() without 'tcp'.
     const dir = mkdtempSync(join(tmpdir(), 'zio-nogate-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const real = process.env.ZERO_IO_NATIVE_PATH || join(entries.core, '..', '..', 'prebuilds', `linux-${process.arch}`, 'zero_io.node');
@@ -106,7 +106,7 @@ describe('FeatureMissing', () => {
       } catch (e) {
         console.log(JSON.stringify({ kind: e.kind, feature: e.feature, isIoError: core.isIoError(e), message: e.message }));
       }`);
-    const r = spawnSync(process.execPath, [join(dir, 'main.mjs')], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ZERO_IO_NATIVE_PATH: join(dir, 'addon.cjs') } });
+    const r = spawnSync(process.execPath, [join(dir, 'main.mjs')], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ZERO_IO_ADDON: join(dir, 'addon.cjs') } });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const [first, second] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
