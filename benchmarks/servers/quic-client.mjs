@@ -1,20 +1,26 @@
 // The client of benchmarks/quic.mjs (zero-io's own client, QUIC or TLS over TCP):
-//   node quic-client.mjs <port> <bulk|download|handshake> <quic|tls> <seconds> [concurrency]
+//   node quic-client.mjs <port> <bulk|download|handshake|h3download> <quic|tls> <seconds> [concurrency]
 // download: asks for 4 GiB per second of <seconds> (more than any run moves) and stops after
 // <seconds>, printing {"rate": bytes per second received}.
 // bulk: one connection, one stream (one TCP connection), 64 KiB writes for <seconds>, then the
 // end; prints {"rate": bytes per second the server counted}. handshake: connections opened and
 // closed back to back, <concurrency> at a time; prints {"rate": handshakes per second}.
+// h3download (quic only, ALPN h3; ngtcp2's and aioquic's HTTP/3 servers): a minimal HTTP/3 client
+// on one connection — the control stream with an empty SETTINGS (no QPACK dynamic table, so no
+// encoder/decoder streams), then GET /20971520 on <concurrency> (default 2) request streams at a
+// time, a new one as each ends; counts the DATA frames' payload (each response must bring all
+// 20 MiB) and prints {"rate": payload bytes per second}.
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import '@zero-io/quic';
 
-const [port, mode, proto, secs, conc] = [Number(process.argv[2]), process.argv[3], process.argv[4], Number(process.argv[5]), Number(process.argv[6] ?? 8)];
+const [port, mode, proto, secs] = [Number(process.argv[2]), process.argv[3], process.argv[4], Number(process.argv[5])];
+const conc = Number(process.argv[6] ?? (mode === 'h3download' ? 2 : 8));
 const io = new Io({ poolSlotCount: 8192 });
 const tls = { rejectUnauthorized: false, servername: 'localhost' };
 const connect = () => proto === 'tls'
   ? io.tcpConnectWith({ host: '127.0.0.1', port, tls })
-  : io.quicConnectWith({ host: '127.0.0.1', port, alpn: ['bench'], tls, initialMaxData: 64 << 20, initialMaxStreamData: 32 << 20 });
+  : io.quicConnectWith({ host: '127.0.0.1', port, alpn: [mode === 'h3download' ? 'h3' : 'bench'], tls, initialMaxData: 64 << 20, initialMaxStreamData: 32 << 20 });
 const chunk = Buffer.alloc(65536, 7);
 let t0 = 0, sent = 0, done = false, handshakes = 0, reply = '';
 const until = () => Date.now() - t0 >= secs * 1000;
@@ -30,7 +36,73 @@ function pump(conn) {
     if (n < chunk.length) return;  // Writable follows
   }
 }
+
+// HTTP/3 (RFC 9114) and QPACK (RFC 9204), just what a GET needs.
+const H3_SIZE = 20 << 20;  // per GET: gtlsserver's default --max-dyn-length
+const varint = (n) => (n < 64 ? [n] : n < 16384 ? [0x40 | (n >> 8), n & 255] : [0x80 | (n >>> 24), (n >> 16) & 255, (n >> 8) & 255, n & 255]);
+const qstr = (s) => [s.length, ...Buffer.from(s)];  // string literal, no Huffman (7-bit length prefix: under 127 bytes here)
+// Field section: Required Insert Count 0, Base 0; indexed static :method GET (17), :scheme https
+// (23); literals with static name references :authority (0) and :path (1).
+const fields = [0, 0, 0xc0 | 17, 0xc0 | 23, 0x50 | 0, ...qstr('localhost'), 0x50 | 1, ...qstr(`/${H3_SIZE}`)];
+const GET = Buffer.from([0x01, ...varint(fields.length), ...fields]);  // HEADERS frame
+const requests = new Map();  // request stream -> { pend: frame header bytes so far, left: of the frame, data, got }
+function get(conn) {
+  let s;
+  try { s = io.openStream(conn); } catch { return false; }  // stream limit: a Writable with stream -1 follows
+  requests.set(s, { pend: [], left: 0, data: false, got: 0 });
+  if (io.streamWrite(conn, s, GET) !== GET.length) throw new Error('h3download: the request did not fit the stream window');
+  io.streamEnd(conn, s);
+  return true;
+}
+// A QUIC varint at b[i]: [value, next index], or null when b ends first.
+function vi(b, i) {
+  if (i >= b.length || i + (1 << (b[i] >> 6)) > b.length) return null;
+  let v = b[i] & 63;
+  for (let k = 1; k < 1 << (b[i] >> 6); k++) v = v * 256 + b[i + k];
+  return [v, i + (1 << (b[i] >> 6))];
+}
+// Walks the HTTP/3 frames of a response: DATA payload counted, HEADERS (and anything else) skipped.
+function frames(r, d, len) {
+  for (let off = 0; off < len;) {
+    if (r.left > 0) {
+      const n = Math.min(r.left, len - off);
+      if (r.data) { r.got += n; sent += n; }
+      r.left -= n;
+      off += n;
+    } else {
+      r.pend.push(d[off++]);
+      const t = vi(r.pend, 0), l = t && vi(r.pend, t[1]);
+      if (l) { r.data = t[0] === 0x00; r.left = l[0]; r.pend = []; }
+    }
+  }
+}
+function fail(msg) { process.stderr.write(`h3download: ${msg}\n`); process.exit(1); }
+
 const h = io.runSync((ev) => {
+  if (mode === 'h3download') {
+    if (ev.type === 'Connected') {
+      t0 = Date.now();
+      process.stderr.write('start\n');
+      io.streamWrite(ev.conn, io.openStream(ev.conn, 'uni'), Buffer.from([0x00, 0x04, 0x00]));  // control stream: SETTINGS, empty
+      for (let i = 0; i < conc; i++) get(ev.conn);
+      setTimeout(() => {
+        process.stdout.write(JSON.stringify({ rate: sent / ((Date.now() - t0) / 1000) }) + '\n');
+        process.exit(0);
+      }, secs * 1000);
+    } else if (ev.type === 'StreamFrame' && requests.has(ev.stream)) {
+      const r = requests.get(ev.stream);
+      frames(r, ev.data, ev.length);
+      if (ev.fin) {
+        if (r.got !== H3_SIZE || r.left || r.pend.length) fail(`stream ${ev.stream} ended after ${r.got} of ${H3_SIZE} body bytes (not a 200 with the whole body?)`);
+        requests.delete(ev.stream);
+        get(ev.conn);
+      }
+    } else if (ev.type === 'Writable' && ev.stream === -1) {
+      while (requests.size < conc && get(ev.conn));
+    } else if (ev.type === 'StreamReset') fail(`the server reset stream ${ev.stream} (code ${ev.errorCode})`);
+    else if (ev.type === 'Disconnected') fail(`disconnected: ${ev.errorCode} ${ev.reason ?? ''}`);
+    return;  // (the server's control and QPACK streams are not read)
+  }
   if (mode === 'handshake') {
     if (ev.type === 'Connected') {
       handshakes++;

@@ -153,7 +153,14 @@ describe('TLS writes', () => {
     closers.push(r.close);
     const conn = r.io.tcpConnectWith({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port, tls: { ca: pki.ca, servername: 'localhost', handshakeTimeoutMs: 400 } });
     expect(r.io.streamWrite(conn, Buffer.alloc(20_000))).toBe(16 * 1024);  // the rest is refused
-    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'the handshake timeout');
+    // One CI run (Node 22, the zig engine, under the full suite) saw no Disconnected within 5 s
+    // and could not be reproduced since: if it happens again, say what the engine saw.
+    await until(() => r.log.some((e) => e.type === 'Disconnected'), 5000, 'the handshake timeout').catch((err: Error) => {
+      let stats: unknown;
+      try { stats = r.io.connStats(conn); } catch (e) { stats = String(e); }
+      throw new Error(`${err.message}; events ${JSON.stringify(r.log.map((e) => e.type))}; ` +
+        `counters ${JSON.stringify(r.io.poolStats().counters)}; connStats ${JSON.stringify(stats)}`);
+    });
     expect(r.log.filter((e) => e.type === 'Writable')).toHaveLength(0);
     expect(r.log.find((e) => e.type === 'Disconnected')!.origin).toBe('timeout');
   });
