@@ -153,10 +153,32 @@ Napi::Value ZeroIo::ConnTlsInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Shard* sh = Get(info);
   uint32_t idx, gen;
-  const zio::ConnTls* t = IdAt(info, 1, &idx, &gen) ? sh->conn_tls(idx, gen) : nullptr;
+  const bool id = IdAt(info, 1, &idx, &gen);
+  const zio::ConnTls* t = id ? sh->conn_tls(idx, gen) : nullptr;
+  static const char* phases[] = {"idle", "handshake", "open", "closed", "failed"};
+  zio::Shard::QuicTlsView q;
+  if (!t && id && sh->quic_tls(idx, gen, &q)) {  // QUIC: the SSL quiche drives
+    const ssl_st* ssl = static_cast<const ssl_st*>(q.ssl);
+    const bool hs = q.phase == static_cast<uint8_t>(zio::tls::Phase::Handshake);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("phase", phases[q.phase]);
+    o.Set("server", q.server);
+    o.Set("version", hs ? "" : zio::tls::ssl_version(ssl));
+    o.Set("cipher", zio::tls::ssl_cipher(ssl));
+    o.Set("alpn", zio::tls::ssl_alpn(ssl));
+    o.Set("servername", zio::tls::ssl_servername(ssl));
+    o.Set("resumed", zio::tls::ssl_resumed(ssl));
+    o.Set("peerSubject", zio::tls::ssl_peer_subject(ssl));
+    o.Set("peerVerified", zio::tls::ssl_peer_verified(ssl));
+    o.Set("ktls", false);
+    o.Set("ktlsReason", "QUIC: quiche encrypts each packet (kTLS is for TCP)");
+    o.Set("alert", q.alert);
+    o.Set("alertReceived", q.alert_received);
+    o.Set("reason", q.reason);
+    return o;
+  }
   if (!t) return env.Null();
   Napi::Object o = Napi::Object::New(env);
-  static const char* phases[] = {"idle", "handshake", "open", "closed", "failed"};
   o.Set("phase", phases[static_cast<int>(t->s.phase())]);
   o.Set("server", t->s.is_server());
   o.Set("version", t->s.version());

@@ -839,6 +839,28 @@ bool Shard::quic_close_info(uint32_t index, uint32_t gen, QuicCloseInfo* out) {
   return true;
 }
 
+bool Shard::quic_tls(uint32_t index, uint32_t gen, QuicTlsView* out) {
+  Conn* c = lookup(index, gen);
+  if (!c || !c->quic || !c->quic->ssl) return false;
+  const ConnQuic& cq = *c->quic;
+  const QuicCloseInfo& ci = cq.close;
+  out->ssl = cq.ssl;
+  out->server = !cq.client;
+  // A CRYPTO_ERROR (0x100 + the TLS alert, RFC 9001 section 4.8) fails the session; any other
+  // end of the connection closes it.
+  const bool crypto = ci.known && !ci.app && ci.code >= 0x100 && ci.code <= 0x1ff;
+  const bool established = quiche_conn_is_established(cq.q);
+  tls::Phase ph = crypto ? tls::Phase::Failed
+                : c->state != ConnState::Open || quic_conn_over(cq.q) ? (established ? tls::Phase::Closed : tls::Phase::Failed)
+                : established ? tls::Phase::Open : tls::Phase::Handshake;
+  out->phase = static_cast<uint8_t>(ph);
+  out->alert = crypto ? static_cast<int>(ci.code - 0x100) : -1;
+  out->alert_received = crypto && ci.peer;
+  if (crypto) out->reason = !ci.tls_reason.empty() ? ci.tls_reason : ci.reason;
+  else if (ph == tls::Phase::Failed) out->reason = ci.timed_out ? "the handshake did not finish (idle timeout)" : "the connection ended before the handshake finished";
+  return true;
+}
+
 int Shard::quic_conn_stats(uint32_t index, uint32_t gen, TcpStats* out) {
   Conn* c = lookup(index, gen);
   if (!c) return kErrStaleId;

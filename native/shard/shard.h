@@ -611,6 +611,18 @@ class Shard {
   // The negotiated ALPN ("" before the handshake), nullptr when not a QUIC connection.
   bool quic_alpn(uint32_t index, uint32_t gen, std::string* out);
   bool quic_close_info(uint32_t index, uint32_t gen, QuicCloseInfo* out);
+  // The TLS side of a QUIC connection (tlsInfo): the SSL quiche drives (valid while the
+  // connection is, through its Disconnected), its side and phase (tls::Phase), and the alert
+  // of a handshake that failed (-1: none). False when not a QUIC connection.
+  struct QuicTlsView {
+    const void* ssl = nullptr;
+    bool server = false;
+    uint8_t phase = 0;
+    int alert = -1;
+    bool alert_received = false;
+    std::string reason;
+  };
+  bool quic_tls(uint32_t index, uint32_t gen, QuicTlsView* out);
   int quic_conn_stats(uint32_t index, uint32_t gen, TcpStats* out);
   const QuicCounters* endpoint_quic_stats(uint32_t ep, uint32_t gen) const;
   const QuicEndpoint* endpoint_quic(uint32_t ep, uint32_t gen) const;  // its pacing mode and why

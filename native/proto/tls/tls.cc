@@ -739,34 +739,29 @@ void Session::close_notify() {
   ERR_clear_error();
 }
 
-const char* Session::version() const {
-  return !ssl_ || phase_ == Phase::Handshake ? "" : SSL_get_version(ssl_);
-}
+const char* ssl_version(const SSL* ssl) { return ssl ? SSL_get_version(ssl) : ""; }
 
-const char* Session::cipher() const {
-  const SSL_CIPHER* c = ssl_ ? SSL_get_current_cipher(ssl_) : nullptr;
+const char* ssl_cipher(const SSL* ssl) {
+  const SSL_CIPHER* c = ssl ? SSL_get_current_cipher(ssl) : nullptr;
   return c ? SSL_CIPHER_standard_name(c) : "";
 }
 
-std::string Session::alpn() const {
+std::string ssl_alpn(const SSL* ssl) {
   const uint8_t* p = nullptr;
   unsigned n = 0;
-  if (ssl_) SSL_get0_alpn_selected(ssl_, &p, &n);
+  if (ssl) SSL_get0_alpn_selected(ssl, &p, &n);
   return std::string(reinterpret_cast<const char*>(p ? p : reinterpret_cast<const uint8_t*>("")), n);
 }
 
-std::string Session::servername() const {
-  const char* n = ssl_ ? SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name) : nullptr;
+std::string ssl_servername(const SSL* ssl) {
+  const char* n = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
   return n ? n : "";
 }
 
-bool Session::readable() const { return input_left() > 0 || (ssl_ && SSL_has_pending(ssl_)); }
+bool ssl_resumed(const SSL* ssl) { return ssl && SSL_session_reused(ssl); }
 
-bool Session::resumed() const { return ssl_ && SSL_session_reused(ssl_); }
-
-std::string Session::peer_subject() const {
-  if (!ssl_) return "";
-  X509* x = SSL_get_peer_certificate(ssl_);
+std::string ssl_peer_subject(const SSL* ssl) {
+  X509* x = ssl ? SSL_get_peer_certificate(ssl) : nullptr;
   if (!x) return "";
   char buf[512];
   X509_NAME_oneline(X509_get_subject_name(x), buf, sizeof buf);
@@ -774,13 +769,21 @@ std::string Session::peer_subject() const {
   return buf;
 }
 
-bool Session::peer_verified() const {
-  if (!ssl_) return false;
-  X509* x = SSL_get_peer_certificate(ssl_);
+bool ssl_peer_verified(const SSL* ssl) {
+  X509* x = ssl ? SSL_get_peer_certificate(ssl) : nullptr;
   if (!x) return false;
   X509_free(x);
-  return (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) && SSL_get_verify_result(ssl_) == X509_V_OK;
+  return (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) && SSL_get_verify_result(ssl) == X509_V_OK;
 }
+
+const char* Session::version() const { return phase_ == Phase::Handshake ? "" : ssl_version(ssl_); }
+const char* Session::cipher() const { return ssl_cipher(ssl_); }
+std::string Session::alpn() const { return ssl_alpn(ssl_); }
+std::string Session::servername() const { return ssl_servername(ssl_); }
+bool Session::readable() const { return input_left() > 0 || (ssl_ && SSL_has_pending(ssl_)); }
+bool Session::resumed() const { return ssl_resumed(ssl_); }
+std::string Session::peer_subject() const { return ssl_peer_subject(ssl_); }
+bool Session::peer_verified() const { return ssl_peer_verified(ssl_); }
 
 bool Session::ktls_keys(KtlsKeys* out, const char** why) const {
   if (phase_ != Phase::Open) {

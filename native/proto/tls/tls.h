@@ -291,4 +291,13 @@ class Session {
 // The library this machine runs on, e.g. "BoringSSL".
 const char* library_version();
 
+// Facts about any SSL (a TLS session's, or the one quiche drives for a QUIC connection).
+const char* ssl_version(const ssl_st* ssl);  // "TLSv1.3", ...
+const char* ssl_cipher(const ssl_st* ssl);  // the standard name, or ""
+std::string ssl_alpn(const ssl_st* ssl);
+std::string ssl_servername(const ssl_st* ssl);
+bool ssl_resumed(const ssl_st* ssl);
+std::string ssl_peer_subject(const ssl_st* ssl);  // the peer certificate's subject (one line), or ""
+bool ssl_peer_verified(const ssl_st* ssl);  // a peer certificate was presented and verified
+
 }  // namespace zio::tls

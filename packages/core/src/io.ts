@@ -661,7 +661,8 @@ export class Io {
    * The TLS state of a connection: version, cipher, ALPN, SNI, resumption, the peer
    * certificate, and whether kTLS carries it (with the reason when not). Null for a plaintext
    * connection or a stale id. In a Disconnected handler it still answers for the closing
-   * connection (why its handshake failed).
+   * connection (why its handshake failed). On a QUIC connection: the TLS 1.3 session inside
+   * QUIC (`kTls` false; a failed handshake's `alert` is the one its CRYPTO_ERROR carried).
    */
   tlsInfo(conn: ConnId): TlsInfo | null {
     this.#live();

@@ -30,10 +30,12 @@ describe('QUIC: our client and our server', () => {
     let echoed = '';
     let dgram = '';
     let clientConn = 0 as ConnId;
+    let serverConn = -1 as ConnId;
     const closes: { who: string; reason: string; code: number; origin: string }[] = [];
     const h = run(io, clients, (ev) => {
       if (ev.type === 'Connected') {
         seen.push(`${ev.conn === clientConn ? 'client' : 'server'} ${ev.protocol} ${ev.alpn} tls=${ev.tls}`);
+        if (ev.conn !== clientConn) serverConn = ev.conn;
         if (ev.conn === clientConn) {
           const s = io.openStream(clientConn);
           expect(s).toBe(0);
@@ -61,6 +63,14 @@ describe('QUIC: our client and our server', () => {
     expect(st.cwnd).toBeGreaterThan(0);
     expect(st.bytesSent).toBeGreaterThan(0);
     expect(io.datagramMaxSize(clientConn)).toBeGreaterThan(1000);
+    // tlsInfo: the TLS 1.3 session inside QUIC, on both sides.
+    expect(io.tlsInfo(clientConn)).toMatchObject({ state: 'open', side: 'client', version: 'TLSv1.3', alpn: 'zero-echo',
+      servername: 'localhost', resumed: false, peerSubject: expect.stringContaining('localhost'), peerVerified: true, kTls: false, alert: -1, reason: null });
+    expect(io.tlsInfo(clientConn)!.cipher).toMatch(/^TLS_(AES_128_GCM|AES_256_GCM|CHACHA20_POLY1305)_SHA(256|384)$/);
+    expect(io.tlsInfo(clientConn)!.kTlsReason).toContain('QUIC');
+    expect(io.tlsInfo(serverConn)).toMatchObject({ state: 'open', side: 'server', version: 'TLSv1.3', alpn: 'zero-echo',
+      servername: 'localhost', peerSubject: null, peerVerified: false, kTls: false });
+    expect(io.tlsInfo(serverConn)!.cipher).toBe(io.tlsInfo(clientConn)!.cipher);
     io.quicClose(clientConn, 42, 'done here');
     await until(() => closes.length === 2, 5000, 'both Disconnected');
     const client = closes.find((c) => c.who === 'client')!;
@@ -158,11 +168,11 @@ describe('QUIC: our client and our server', () => {
   it('fails the handshake on an untrusted certificate (CRYPTO_ERROR with the TLS alert) and on no common ALPN', async () => {
     const { io, port } = listener(pki, { alpn: ['one'] });
     const clients = new Set<ConnId>();
-    const ends = new Map<ConnId, { reason: string; origin: string; connected: boolean }>();
+    const ends = new Map<ConnId, { reason: string; origin: string; connected: boolean; tls: ReturnType<Io['tlsInfo']> }>();
     const connected = new Set<ConnId>();
     const h = run(io, clients, (ev) => {
       if (ev.type === 'Connected') connected.add(ev.conn);
-      if (ev.type === 'Disconnected' && clients.has(ev.conn)) ends.set(ev.conn, { reason: ev.reason, origin: ev.origin, connected: connected.has(ev.conn) });
+      if (ev.type === 'Disconnected' && clients.has(ev.conn)) ends.set(ev.conn, { reason: ev.reason, origin: ev.origin, connected: connected.has(ev.conn), tls: io.tlsInfo(ev.conn) });
     });
     handles.push(h);
     const untrusted = io.quicConnectWith({ host: '127.0.0.1', port, alpn: ['one'], tls: { servername: 'localhost' } });
@@ -172,6 +182,12 @@ describe('QUIC: our client and our server', () => {
     expect(ends.get(untrusted)!.connected).toBe(false);
     expect(ends.get(untrusted)!.reason).toMatch(/CRYPTO_ERROR 0x1(2a|30) \(TLS alert (bad_certificate|unknown_ca)\): certificate verification failed: /);
     expect(ends.get(noAlpn)!.reason).toContain('no_application_protocol');
+    // tlsInfo in the Disconnected handler says why: the alert we sent (42 bad_certificate or
+    // 48 unknown_ca; 120 no_application_protocol came from the server).
+    expect(ends.get(untrusted)!.tls).toMatchObject({ state: 'failed', side: 'client', alertReceived: false });
+    expect([42, 48]).toContain(ends.get(untrusted)!.tls!.alert);
+    expect(ends.get(untrusted)!.tls!.reason).toMatch(/^certificate verification failed: /);
+    expect(ends.get(noAlpn)!.tls).toMatchObject({ state: 'failed', alert: 120, alertReceived: true });
     expect(io.quicCloseInfo(untrusted)).toBeNull();  // outside its Disconnected batch
   });
 

@@ -61,6 +61,7 @@ describe('QUIC 0-RTT from our client', () => {
     expect(s.io.openStream(c)).toBe(4);  // 0 is taken by the early write
     await until(() => s.echoed.get(c) === 'hello before the handshake', 5000, 'the echo of the early data');
     expect(s.io.quicEarlyData(c)).toEqual({ earlyData: true, reason: 'accepted' });
+    expect(s.io.tlsInfo(c)).toMatchObject({ state: 'open', resumed: true, version: 'TLSv1.3' });  // a resumption
     expect(s.serverEarly).toEqual([false, true]);  // the second connection was served from its 0-RTT
     s.io.quicClose(c);
   });
