@@ -56,6 +56,13 @@ std::shared_ptr<zio::QuicEndpoint> ZeroIo::QuicServerEndpoint(Napi::Env env, dou
   if (q->settings.early_data) slot->get()->enable_early_data();  // 0-RTT: its tickets allow early data
   q->certs = std::move(slot);
   q->retry = OptFlag(o, "retry", false);
+  // Stateless resets: TypeScript passes the key (the caller's, or 32 random bytes).
+  Napi::Value rk = o.Get("statelessResetKey");
+  if (rk.IsTypedArray()) {
+    auto k = rk.As<Napi::Uint8Array>();
+    q->reset_key.assign(reinterpret_cast<const char*>(k.Data()), k.ByteLength());
+    q->resets = q->reset_key.size() >= 16;
+  }
   q->gso = OptFlag(o, "gso", true);
   q->max_handshakes = static_cast<uint32_t>(OptNum(o, "maxHandshakes", 1000));
   q->slot = static_cast<uint16_t>(static_cast<uint32_t>(OptNum(o, "cidSlot", 0)) & zio::quic::kSlotMask);
@@ -337,18 +344,19 @@ Napi::Value ZeroIo::QuicAlpn(const Napi::CallbackInfo& info) {
   });
 }
 
-// quicCloseInfo(shard, conn) -> [app, peer, timedOut, code, reason, tlsReason] | null
+// quicCloseInfo(shard, conn) -> [app, peer, timedOut, code, reason, tlsReason, reset] | null
 Napi::Value ZeroIo::QuicCloseInfo(const Napi::CallbackInfo& info) {
   return OnId(info, [&](ShardSlot* s, uint32_t idx, uint32_t gen) -> Napi::Value {
     zio::QuicCloseInfo ci;
     if (!s->shard->quic_close_info(idx, gen, &ci)) return info.Env().Null();
-    Napi::Array a = Napi::Array::New(info.Env(), 6);
+    Napi::Array a = Napi::Array::New(info.Env(), 7);
     a.Set(0u, ci.app);
     a.Set(1u, ci.peer);
     a.Set(2u, ci.timed_out);
     a.Set(3u, Napi::Number::New(info.Env(), static_cast<double>(ci.code)));
     a.Set(4u, Napi::String::New(info.Env(), ci.reason));
     a.Set(5u, Napi::String::New(info.Env(), ci.tls_reason));
+    a.Set(6u, ci.reset);
     return a;
   });
 }
@@ -371,6 +379,7 @@ Napi::Value ZeroIo::QuicStats(const Napi::CallbackInfo& info) {
     n("unknownConnectionId", c->unknown_cid);
     n("gsoTrains", c->gso_trains);
     n("pacedWaits", c->paced_waits);
+    n("statelessResets", c->stateless_resets);
     const zio::QuicEndpoint* q = s->shard->endpoint_quic(ep, gen);
     o.Set("pacing", q->pacing == zio::QuicPacing::Off ? "off" : q->pacing == zio::QuicPacing::Txtime ? "txtime" : "wheel");
     o.Set("pacingNote", q->pacing_note);

@@ -488,7 +488,8 @@ void Shard::quic_paths(uint32_t index) {
   for (int guard = 0; guard < 8 && quiche_conn_scids_left(q) > 0; ++guard) {
     uint8_t id[quic::kCidLen], token[16];
     quic::make_cid(id, cq.ep->slot);
-    RAND_bytes(token, sizeof token);
+    if (cq.ep->resets) quic::reset_token(reinterpret_cast<const uint8_t*>(cq.ep->reset_key.data()), cq.ep->reset_key.size(), id, sizeof id, token);
+    else RAND_bytes(token, sizeof token);
     uint64_t seq = 0;
     if (quiche_conn_new_scid(q, id, sizeof id, token, false, &seq) < 0) break;
     cq.cids.emplace_back(reinterpret_cast<const char*>(id), sizeof id);
@@ -543,6 +544,8 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   } else if (quiche_conn_is_timed_out(q)) {
     ci.timed_out = true;
     *origin = kOriginTimeout;
+  } else if (ci.reset) {
+    *origin = kOriginPeer;
   }
   // A handshake that failed on a certificate: the verifier's reason (quiche's code says only
   // which alert went out).
@@ -555,7 +558,7 @@ void Shard::quic_begin_close(uint32_t index, int32_t* err, int32_t* origin) {
   ci.app = app;
   ci.code = code;
   if (reason && rlen) ci.reason.assign(reinterpret_cast<const char*>(reason), rlen);
-  if (!engine_code) *err = clip_code(code);
+  if (!engine_code) *err = ci.reset ? ECONNRESET : clip_code(code);
   else *origin = given_origin;
   if (cq.handshaking) {
     cq.handshaking = false;

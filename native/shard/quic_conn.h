@@ -26,6 +26,7 @@ struct QuicCounters {
   uint64_t dropped = 0, version_negotiations = 0, retries = 0, bad_tokens = 0, unknown_cid = 0;
   uint64_t gso_trains = 0;
   uint64_t paced_waits = 0;    // packets held until quiche's send time (pacing by the wheel)
+  uint64_t stateless_resets = 0;  // sent for packets to connection ids we no longer know
 };
 
 // How packets keep quiche's send times (send_info.at; only BBRv2 paces in quiche 0.30).
@@ -40,6 +41,10 @@ struct CidHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
+
+// Stateless resets a listener sends per second at most (answers to unknown ids cost no state,
+// but each is a datagram out: a flood of junk must not turn into a flood of resets).
+constexpr uint32_t kResetsPerSecond = 1000;
 
 // A QUIC endpoint: a listener (server) or one client connection's socket.
 struct QuicEndpoint {
@@ -56,6 +61,10 @@ struct QuicEndpoint {
   uint32_t connect_timeout_ms = 10000;     // a client: no handshake within this: kErrConnectTimeout
   uint32_t max_handshakes = 1000, handshaking = 0;
   bool retry = false;                      // stateless retry before any state is kept
+  bool resets = false;                     // stateless resets for ids we issued and no longer know
+  std::string reset_key;                   // their tokens' key (the listener's, or random)
+  uint64_t reset_second = 0;               // resets sent in this second (at most kResetsPerSecond)
+  uint32_t resets_this_second = 0;
   bool gso = true;                         // packet trains (UDP_SEGMENT) when the kernel has it
   quic::RetryTokens tokens;
   uint16_t slot = 0;                       // cluster slot in our connection ids (ScidGenerator)
@@ -85,6 +94,7 @@ struct QuicRace {
 // How a QUIC connection ended (valid from its Disconnected until the batch ends).
 struct QuicCloseInfo {
   bool known = false, app = false, peer = false, timed_out = false;
+  bool reset = false;      // the peer's Stateless Reset ended it (it has no state for it)
   uint64_t code = 0;
   std::string reason;
   std::string tls_reason;  // a failed handshake: why the certificate was refused (ours)

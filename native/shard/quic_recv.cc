@@ -28,6 +28,28 @@ void Shard::quic_reply(uint32_t ep, const sockaddr* to, socklen_t tolen, const u
   udp_send(ep, endpoints_[ep].gen, to, tolen, p, n, 0);
 }
 
+// RFC 9000 section 10.3: the peer of a connection this listener no longer knows (it restarted,
+// or dropped the connection) learns at once, instead of at its idle timeout. Only for ids with
+// our length and slot — an id another shard or server issued is not ours to end (a datagram
+// steered to the wrong shard must not kill a live connection) — and at most kResetsPerSecond.
+void Shard::quic_stateless_reset(uint32_t ep, const quic::Header& h, const sockaddr* to, socklen_t tolen, size_t n) {
+  QuicEndpoint& qe = *endpoints_[ep].quic;
+  const size_t size = quic::reset_size(n);
+  if (!qe.resets || size == 0 || h.dcid_len != quic::kCidLen || quic::cid_slot(h.dcid, h.dcid_len) != qe.slot) return;
+  const uint64_t second = now_ms() / 1000;
+  if (second != qe.reset_second) {
+    qe.reset_second = second;
+    qe.resets_this_second = 0;
+  }
+  if (qe.resets_this_second >= kResetsPerSecond) return;
+  ++qe.resets_this_second;
+  uint8_t token[quic::kResetTokenLen], out[64];
+  quic::reset_token(reinterpret_cast<const uint8_t*>(qe.reset_key.data()), qe.reset_key.size(), h.dcid, h.dcid_len, token);
+  quic::make_stateless_reset(token, size, out);
+  ++qe.stats.stateless_resets;
+  quic_reply(ep, to, tolen, out, size);
+}
+
 void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, uint8_t* p, size_t n) {
   Endpoint& e = endpoints_[ep];
   QuicEndpoint& qe = *e.quic;
@@ -59,10 +81,11 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
         }
         return;
       }
-      // Only an Initial may open a connection; anything else for an unknown id is dropped
-      // (RFC 9000 section 10.3 allows a stateless reset; we stay silent).
+      // Only an Initial may open a connection; anything else for an unknown id is dropped — and
+      // a short-header packet to an id of ours (our slot) is answered with a Stateless Reset.
       if (h.type != quic::PacketType::Initial) {
         ++qe.stats.unknown_cid;
+        if (h.type == quic::PacketType::Short) quic_stateless_reset(ep, h, from, fromlen, n);
         return;
       }
       // RFC 9000 section 14.1: a client's Initial datagram is at least 1200 bytes; section 7.2:
@@ -107,6 +130,16 @@ void Shard::quic_packet(uint32_t ep, const sockaddr* from, socklen_t fromlen, ui
   quiche_recv_info ri{const_cast<sockaddr*>(from), fromlen, reinterpret_cast<sockaddr*>(&qe.local),
                       qe.local_len};
   ssize_t r = quiche_conn_recv(c.quic->q, p, n, &ri);
+  // Closed by this very packet with no CONNECTION_CLOSE either way: it was a Stateless Reset
+  // carrying the token the peer gave us (quiche says no more; RFC 9000 section 10.3.1).
+  if (quiche_conn_is_closed(c.quic->q) && !c.quic->close.reset) {
+    bool app = false;
+    uint64_t code = 0;
+    const uint8_t* why = nullptr;
+    size_t wn = 0;
+    if (!quiche_conn_peer_error(c.quic->q, &app, &code, &why, &wn) && !quiche_conn_local_error(c.quic->q, &app, &code, &why, &wn))
+      c.quic->close.reset = true;
+  }
   if (r < 0) {
     ++qe.stats.dropped;  // undecryptable, or a violation (quiche closes: seen in service)
     if (accepted_now) {
@@ -158,6 +191,11 @@ int64_t Shard::quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* f
   uint8_t scid[quic::kCidLen];
   if (odcid_len && h.dcid_len == quic::kCidLen) memcpy(scid, h.dcid, sizeof scid);
   else quic::make_cid(scid, qe.slot);
+  if (qe.resets) {  // the token of this first id goes in our transport parameters
+    uint8_t token[quic::kResetTokenLen];
+    quic::reset_token(reinterpret_cast<const uint8_t*>(qe.reset_key.data()), qe.reset_key.size(), scid, sizeof scid, token);
+    quiche_config_set_stateless_reset_token(qe.cfg, token);
+  }
   quiche_conn* q = ssl ? quiche_conn_new_with_tls(scid, sizeof scid, odcid, odcid_len,
                                                   reinterpret_cast<sockaddr*>(&qe.local), qe.local_len,
                                                   from, fromlen, qe.cfg, ssl, true)

@@ -810,6 +810,7 @@ class Shard {
   int64_t quic_accept(uint32_t ep, const quic::Header& h, const sockaddr* from, socklen_t fromlen,
                       const uint8_t* odcid, size_t odcid_len);
   void quic_reply(uint32_t ep, const sockaddr* to, socklen_t tolen, const uint8_t* p, size_t n);
+  void quic_stateless_reset(uint32_t ep, const quic::Header& h, const sockaddr* to, socklen_t tolen, size_t n);
   // Events (Connected, stream data, datagrams, resets, Writable), packets out, the timer, and
   // the close once quiche says the connection is over.
   void quic_service(uint32_t index, bool allow_events);

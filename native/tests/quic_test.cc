@@ -132,6 +132,33 @@ TEST(QuicProto, ConnectionIdsCarryTheirSlot) {
   }
 }
 
+TEST(QuicProto, StatelessResetsAreSmallerThanTheirTriggerAndEndInTheToken) {
+  const uint8_t key[32] = {1, 2, 3};
+  uint8_t id[quic::kCidLen], t1[16], t2[16], t3[16];
+  quic::make_cid(id, 7);
+  quic::reset_token(key, sizeof key, id, sizeof id, t1);
+  quic::reset_token(key, sizeof key, id, sizeof id, t2);
+  EXPECT_EQ(memcmp(t1, t2, 16), 0);  // the same id and key: the same token (after a restart too)
+  id[5] ^= 1;
+  quic::reset_token(key, sizeof key, id, sizeof id, t3);
+  EXPECT_NE(memcmp(t1, t3, 16), 0);  // another id: another token
+  const uint8_t other[32] = {9};
+  id[5] ^= 1;
+  quic::reset_token(other, sizeof other, id, sizeof id, t3);
+  EXPECT_NE(memcmp(t1, t3, 16), 0);  // another key: another token
+  // Section 10.3.3: smaller than the packet that triggered it, never below 21 bytes.
+  EXPECT_EQ(quic::reset_size(21), 0u);
+  EXPECT_EQ(quic::reset_size(22), 21u);
+  EXPECT_EQ(quic::reset_size(40), 39u);
+  EXPECT_EQ(quic::reset_size(1350), 64u);
+  uint8_t pkt[64];
+  for (size_t size : {size_t{21}, size_t{39}, size_t{64}}) {
+    quic::make_stateless_reset(t1, size, pkt);
+    EXPECT_EQ(pkt[0] & 0xc0, 0x40) << size;  // a short header: form 0, fixed bit 1
+    EXPECT_EQ(memcmp(pkt + size - 16, t1, 16), 0) << size;
+  }
+}
+
 namespace {
 
 struct QuicHarness {

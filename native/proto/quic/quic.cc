@@ -207,4 +207,25 @@ size_t RetryTokens::check(const uint8_t* token, size_t n, const uint8_t* addr, s
   return olen == 0 ? 0 : olen;
 }
 
+// ---- stateless reset ----
+
+void reset_token(const uint8_t* key, size_t key_len, const uint8_t* cid, size_t cid_len,
+                 uint8_t out[kResetTokenLen]) {
+  uint8_t mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), key, key_len, cid, cid_len, mac, &len);
+  memcpy(out, mac, kResetTokenLen);
+}
+
+size_t reset_size(size_t n) {
+  if (n <= kResetMinLen) return 0;
+  return n - 1 < 64 ? n - 1 : 64;
+}
+
+void make_stateless_reset(const uint8_t token[kResetTokenLen], size_t size, uint8_t* out) {
+  RAND_bytes(out, size - kResetTokenLen);
+  out[0] = static_cast<uint8_t>((out[0] & 0x3f) | 0x40);  // header form 0, fixed bit 1
+  memcpy(out + size - kResetTokenLen, token, kResetTokenLen);
+}
+
 }  // namespace zio::quic

@@ -113,4 +113,21 @@ class RetryTokens {
 long make_retry(const Header& h, const uint8_t* new_scid, size_t new_scid_len, const uint8_t* token,
                 size_t token_len, uint8_t* out, size_t cap);
 
+
+// ---- stateless reset (RFC 9000 section 10.3) ----
+// The token of one of our connection ids: HMAC-SHA256 of the id under the listener's key, cut to
+// 16 bytes — so whoever holds the key (this listener after a restart, another shard of the same
+// server) can end a connection it has no state for, and nobody else can.
+constexpr size_t kResetTokenLen = 16;
+constexpr size_t kResetMinLen = 21;  // 5 bytes that look like a short header, then the token
+void reset_token(const uint8_t* key, size_t key_len, const uint8_t* cid, size_t cid_len,
+                 uint8_t out[kResetTokenLen]);
+// The size of the Stateless Reset answering an `n`-byte packet: smaller than it (so two
+// endpoints that both lost state cannot loop), at most 64 bytes; 0 when `n` is too small to
+// answer (section 10.3.3).
+size_t reset_size(size_t n);
+// A Stateless Reset of `size` (>= kResetMinLen) bytes into `out`: a short header's first byte
+// (fixed bit set), random bytes, the token last.
+void make_stateless_reset(const uint8_t token[kResetTokenLen], size_t size, uint8_t* out);
+
 }  // namespace zio::quic

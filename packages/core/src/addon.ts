@@ -88,7 +88,7 @@ export interface NativeAddon {
   quicDatagramMax(shard: number, conn: number): number;
   quicClose(shard: number, conn: number, code: number, reason: string): number;
   quicAlpn(shard: number, conn: number): string | null;
-  quicCloseInfo(shard: number, conn: number): [boolean, boolean, boolean, number, string, string] | null;
+  quicCloseInfo(shard: number, conn: number): [boolean, boolean, boolean, number, string, string, boolean] | null;
   quicStats(shard: number, ep: number): Record<string, number | string> | null;
   quicStreamPull(shard: number, conn: number, stream: number, on: boolean): number;
   streamReadFrom(shard: number, conn: number, stream: number, buf: Uint8Array): number | [number, number];

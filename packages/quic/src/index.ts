@@ -13,6 +13,7 @@
  * `CertReloadHandle` (`io.enableCertHotReload(ep).reloadQuicFromPem(cert, key)`).
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Io, IoError, ScidGenerator, SendBuffer, formatHostPort, parseHostPort, requireFeature, type ConnId, type EndpointId } from '@zero-io/core';
 import {
@@ -99,6 +100,20 @@ export interface QuicListenConfig extends QuicTransportOptions {
   /** Connections in their handshake at once; Initials beyond are dropped (the client retries). @default 1000 */
   maxHandshakes?: number;
   /**
+   * Stateless resets (RFC 9000 section 10.3): a short-header packet to a connection id this
+   * listener issued but no longer knows is answered with a Stateless Reset, so the peer ends the
+   * connection at once rather than at its idle timeout (at most 1,000 a second; only ids that
+   * carry this listener's server and shard id). @default true
+   */
+  statelessReset?: boolean;
+  /**
+   * The key of the reset tokens (16 to 64 bytes; keep 32 random bytes secret). Without it each
+   * listener draws a random one: resets then work for connections it dropped while running, but
+   * not after a restart — give the same key to the restarted server (and to every server that
+   * shares its `serverId`) so its resets are recognised. @default 32 random bytes
+   */
+  statelessResetKey?: Uint8Array;
+  /**
    * Accept 0-RTT data (RFC 9001 section 4.6) from clients resuming a session: their first
    * streams arrive before the handshake completes (`Connected` comes at once, in early data).
    * **Early data can be replayed** by an attacker who captured it: accept it only for requests
@@ -182,6 +197,12 @@ export interface QuicCloseInfo {
   readonly reason: string;
   /** A handshake we failed on the peer's certificate: the verifier's reason (else ''). */
   readonly tlsReason: string;
+  /**
+   * The peer ended the connection with a Stateless Reset (RFC 9000 section 10.3): it has no
+   * state for it (it restarted, or dropped the connection). `byPeer` is true, Disconnected
+   * errorCode 104 (ECONNRESET).
+   */
+  readonly statelessReset: boolean;
 }
 
 /** A QUIC listener's counters ({@link Io.quicStats}). */
@@ -198,12 +219,14 @@ export interface QuicStats {
   readonly retries: number;
   /** Retry tokens that were forged, expired or for another address. */
   readonly badTokens: number;
-  /** Short-header packets for a connection id we do not know (dropped; no stateless reset). */
+  /** Packets for a connection id we do not know (not an Initial): dropped, short-header ones answered with a Stateless Reset ({@link QuicListenConfig.statelessReset}). */
   readonly unknownConnectionId: number;
   /** Sends that carried several packets (UDP GSO). */
   readonly gsoTrains: number;
   /** Packets that waited in their connection for quiche's send time (`pacing: 'wheel'`). */
   readonly pacedWaits: number;
+  /** Stateless Resets sent for packets to connection ids this listener no longer knows. */
+  readonly statelessResets: number;
   /** The pacing in effect: `'txtime'` falls back to `'wheel'` where no qdisc keeps send times. */
   readonly pacing: 'wheel' | 'txtime' | 'off';
   /** Why `'txtime'` fell back to `'wheel'` ('' otherwise). */
@@ -462,6 +485,7 @@ registerProtocolCloseReason(PROTO_QUIC, (io, conn, code, origin) => {
   const info = io.quicCloseInfo(conn);
   if (info === null) return undefined;  // no QUIC machine yet (a name that failed to resolve or connect): core's reason
   if (info.idleTimeout) return 'QUIC idle timeout: no packet from the peer for idleTimeoutMs';
+  if (info.statelessReset) return 'QUIC stateless reset from the peer: it has no state for this connection (it restarted, or dropped the connection)';
   if (origin === 'timeout') return 'graceful close timed out: streams written to were not finished both ways (ours acknowledged, the peer\'s ended) within timeoutMs; CONNECTION_CLOSE code 0 "graceful close timed out" sent';
   const who = info.byPeer ? 'closed by the peer' : origin === 'error' ? 'closed after an error' : 'closed locally';
   const why = info.code === 0 ? 'NO_ERROR' : quicErrorName(info.code, info.application);
@@ -530,7 +554,7 @@ function quicCheck(io: Io, r: number, what: string): number {
 
 // ---- listening and connecting ----
 
-const SERVE_KEYS = ['tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'gso', 'serverId', 'earlyData', ...TRANSPORT_KEYS];
+const SERVE_KEYS = ['tls', 'retry', 'maxHandshakes', 'allowedOrigins', 'gso', 'serverId', 'earlyData', 'statelessReset', 'statelessResetKey', ...TRANSPORT_KEYS];
 
 /** A listener's native settings and TLS slot (quicListenWith, quicServe). */
 function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: Record<string, unknown>; slot: number; tls: TlsServerConfig } {
@@ -552,6 +576,11 @@ function serverSide(io: Io, config: QuicServeConfig, what: string): { settings: 
     earlyData: boolOption(config.earlyData, false, 'earlyData', what),
     cidSlot: ids.slot,
   };
+  const key = config.statelessResetKey;
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.length < 16 || key.length > 64)) {
+    throw new IoError('InvalidConfig', `${what}: statelessResetKey must be a Uint8Array (or Buffer) of 16 to 64 bytes, got ${describeValue(key)}${key instanceof Uint8Array ? ` of ${key.length} bytes` : ''}`, { key: 'statelessResetKey' });
+  }
+  if (boolOption(config.statelessReset, true, 'statelessReset', what)) settings.statelessResetKey = key ?? randomBytes(32);
   const t = tlsContexts(what);
   // The TLS context answers ALPN from the same list (BoringSSL needs ALPN for QUIC).
   const tls = { ...config.tls, alpn: settings.alpn as string[] };
@@ -734,7 +763,7 @@ Io.prototype.quicAlpn = function quicAlpn(this: Io, conn: ConnId): string | null
 Io.prototype.quicCloseInfo = function quicCloseInfo(this: Io, conn: ConnId): QuicCloseInfo | null {
   const r = internalsOf(this).native.quicCloseInfo(internalsOf(this).shard, conn);
   if (r === null) return null;
-  return Object.freeze({ application: r[0], byPeer: r[1], idleTimeout: r[2], code: r[3], reason: r[4], tlsReason: r[5] ?? '' });
+  return Object.freeze({ application: r[0], byPeer: r[1] || r[6], idleTimeout: r[2], code: r[3], reason: r[4], tlsReason: r[5] ?? '', statelessReset: r[6] });
 };
 
 Io.prototype.sessionTicket = function sessionTicket(this: Io, conn: ConnId): Uint8Array | null {
