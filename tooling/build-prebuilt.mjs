@@ -12,14 +12,11 @@
 // --check only runs the glibc floor check on what is there. Caches (the zig venv, cargo's
 // target directory, ccache) live outside the clone in ZERO_IO_CACHE (default ~/.cache/zero-io).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { coreVersion, features, manifest, nodeHeaderArgs, root, rustDepArgs } from './native-deps.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(join(root, 'package.json'));
 const argv = process.argv.slice(2);
 const argOf = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
 const arches = argOf('--arch', 'all') === 'all' ? ['x64', 'arm64'] : [argOf('--arch')];
@@ -27,8 +24,6 @@ const cache = process.env.ZERO_IO_CACHE ?? join(homedir(), '.cache', 'zero-io');
 const GLIBC_FLOOR = '2.28';
 const ZIG_VERSION = '0.17.1';        // PyPI ziglang (pinned: the C++ ABI of the binary is its libc++)
 const ZIGBUILD_VERSION = '0.24.1';   // PyPI cargo-zigbuild
-const features = process.env.ZERO_IO_FEATURES ?? 'quic,tcp,http,websocket';
-const version = JSON.parse(readFileSync(join(root, 'packages', 'core', 'package.json'), 'utf8')).version;
 
 const TARGETS = {
   x64: { rust: 'x86_64-unknown-linux-gnu', zig: `x86_64-linux-gnu.${GLIBC_FLOOR}`, multiarch: 'x86_64-linux-gnu' },
@@ -86,12 +81,7 @@ const env = {
 };
 const zigVersion = execFileSync(join(bin, 'zig'), ['version'], { encoding: 'utf8' }).trim();
 
-const napiInclude = require('node-api-headers').include_dir;
-const addonApiInclude = require('node-addon-api').include_dir.replace(/^"|"$/g, '');
-const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
-const uvInclude = existsSync(join(nodeInclude, 'uv.h')) ? nodeInclude : '/usr/include';
-if (!existsSync(join(uvInclude, 'uv.h'))) die('uv.h not found; install libuv1-dev');
-const manifest = join(root, 'native', 'rust', 'Cargo.toml');
+const nodeHeaders = nodeHeaderArgs(die);
 
 for (const arch of arches) {
   const t = TARGETS[arch];
@@ -116,22 +106,6 @@ for (const arch of arches) {
   run('cargo', ['zigbuild', '--release', '--locked', '--manifest-path', manifest, '--target', `${t.rust}.${GLIBC_FLOOR}`], { env });
   log(`${arch}: cargo done in ${((Date.now() - tc) / 1000).toFixed(1)} s`);
   const rel = join(env.CARGO_TARGET_DIR, t.rust, 'release');
-  const rustLib = join(rel, 'libzero_io_rs.a');
-  const meta = JSON.parse(execFileSync('cargo', ['metadata', '--format-version', '1', '--locked', '--manifest-path', manifest],
-    { env, maxBuffer: 64 << 20 }).toString());
-  const crateDir = (name) => {
-    const p = meta.packages.find((x) => x.name === name);
-    if (!p) die(`${name} is not in the cargo dependency graph`);
-    return dirname(p.manifest_path);
-  };
-  const outInclude = (crate, sub, marker) => {
-    const buildRoot = join(rel, 'build');
-    const dir = readdirSync(buildRoot).filter((d) => d.startsWith(crate + '-'))
-      .map((d) => join(buildRoot, d, 'out', sub)).filter((d) => existsSync(join(d, marker)))
-      .sort((a, b) => statSync(join(b, marker)).mtimeMs - statSync(join(a, marker)).mtimeMs)[0];
-    if (!dir) die(`${marker} not found under ${buildRoot}`);
-    return dir;
-  };
 
   // 3. liburing's headers alone in a private directory: adding /usr/include to a zig build would
   //    put Debian's glibc 2.36 headers over zig's 2.28 ones.
@@ -150,18 +124,10 @@ for (const arch of arches) {
     `-DCMAKE_CXX_COMPILER=${cxx}`,
     '-DCMAKE_SYSTEM_NAME=Linux', `-DCMAKE_SYSTEM_PROCESSOR=${arch === 'x64' ? 'x86_64' : 'aarch64'}`,
     '-DZIO_ZIG=ON', '-DZIO_BUILD_TESTS=OFF',
-    `-DZIO_FEATURES=${features}`, `-DZIO_VERSION=${version}`,
-    `-DZIO_NODE_API_INCLUDE=${napiInclude}`, `-DZIO_NODE_ADDON_API_INCLUDE=${addonApiInclude}`, `-DZIO_UV_INCLUDE=${uvInclude}`,
+    `-DZIO_FEATURES=${features}`, `-DZIO_VERSION=${coreVersion}`,
     `-DZIO_URING_INCLUDE=${uringInclude}`, `-DZIO_URING_LIB=${uringLib}`,
-    `-DZIO_RUST_LIB=${rustLib}`,
-    `-DZIO_BORINGSSL_INCLUDE=${join(crateDir('boring-sys'), 'deps', 'boringssl', 'include')}`,
-    `-DZIO_QUICHE_INCLUDE=${join(crateDir('quiche'), 'include')}`,
-    `-DZIO_NGHTTP2_INCLUDE=${outInclude('libnghttp2-sys', join('i', 'include'), join('nghttp2', 'nghttp2ver.h'))}`,
-    `-DZIO_CODEC_INCLUDES=${[
-      outInclude('libz-ng-sys', 'include', 'zlib-ng.h'),
-      join(crateDir('brotlic-sys'), 'brotli', 'c', 'include'),
-      join(crateDir('zstd-sys'), 'zstd', 'lib'),
-    ].join(';')}`,
+    ...nodeHeaders,
+    ...rustDepArgs(rel, env, die),
   ];
   try {
     execFileSync('ccache', ['--version'], { stdio: 'ignore' });
