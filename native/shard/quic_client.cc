@@ -153,6 +153,13 @@ int Shard::quic_ticket(uint32_t index, uint32_t gen, std::string* out) {
 int Shard::quic_early_data(uint32_t index, uint32_t gen, std::string* reason) {
   int err;
   ConnQuic* cq = quic_conn(index, gen, &err);
+  if (!cq && err == kErrQuicNotReady) {
+    // A host name: there is no connection to an address yet to carry early data (each address
+    // raced would be a handshake of its own).
+    *reason = "no 0-RTT: the host name's addresses are still being resolved and raced — to send early "
+              "data, resolve the name first and connect to an address (with tls.servername)";
+    return 0;
+  }
   if (!cq) return err;
   SSL* ssl = static_cast<SSL*>(cq->ssl);
   if (quiche_conn_is_in_early_data(cq->q)) {

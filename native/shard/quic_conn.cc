@@ -65,7 +65,8 @@ bool quic_conn_over(quiche_conn* q) {
 ConnQuic* Shard::quic_conn(uint32_t index, uint32_t gen, int* err) {
   Conn* c = lookup(index, gen);
   if (!c) { *err = kErrStaleId; return nullptr; }
-  if (!c->quic) { *err = c->quic_race ? kErrQuicNotReady : kErrNotQuic; return nullptr; }  // racing: not yet
+  // A host name being resolved, or its addresses raced: not yet.
+  if (!c->quic) { *err = c->quic_race || c->proto == kProtoQuic ? kErrQuicNotReady : kErrNotQuic; return nullptr; }
   if (c->state != ConnState::Open) { *err = kErrClosing; return nullptr; }
   return c->quic.get();
 }

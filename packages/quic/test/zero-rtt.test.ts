@@ -93,6 +93,22 @@ describe('QUIC 0-RTT from our client', () => {
     s.io.quicClose(c);
   });
 
+  it('a host name: no 0-RTT while its addresses are resolved and raced (quicEarlyData and earlyDataSend say why); the ticket still resumes', async () => {
+    const s = serve({ earlyData: true });
+    const ticket = await fetchTicket(s.io, s.port, s.clients, s.state);
+    const c = s.io.quicConnectWith({ host: 'localhost', family: 4, port: s.port, tls, sessionTicket: ticket });
+    s.clients.add(c);
+    const why = /the host name's addresses are still being resolved and raced — to send early data, resolve the name first and connect to an address/;
+    expect(s.io.quicEarlyData(c)).toEqual({ earlyData: false, reason: expect.stringMatching(why) });
+    expect(() => s.io.earlyDataSend(c, 0, Buffer.from('x'))).toThrow(why);
+    expect(() => s.io.openStream(c)).toThrow(/the handshake has not finished \(wait for Connected\)/);
+    let connected = false;
+    s.state.onConnected = (conn) => { if (conn === c) connected = true; };
+    await until(() => connected, 5000, 'the handshake');
+    expect(s.io.tlsInfo(c)!.resumed).toBe(true);
+    s.io.quicClose(c);
+  });
+
   it('a server that cannot read the ticket refuses the early data: quiche sends it again, nothing is lost', async () => {
     const a = serve({ earlyData: true });
     const ticket = await fetchTicket(a.io, a.port, a.clients, a.state);
