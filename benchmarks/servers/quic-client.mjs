@@ -13,6 +13,7 @@
 import { Io } from '@zero-io/core';
 import '@zero-io/tcp';
 import '@zero-io/quic';
+import { CONTROL_STREAM, FrameWalker, get } from '../../packages/quic/test/peers/h3.mjs';
 
 const [port, mode, proto, secs] = [Number(process.argv[2]), process.argv[3], process.argv[4], Number(process.argv[5])];
 const conc = Number(process.argv[6] ?? (mode === 'h3download' ? 2 : 8));
@@ -37,44 +38,18 @@ function pump(conn) {
   }
 }
 
-// HTTP/3 (RFC 9114) and QPACK (RFC 9204), just what a GET needs.
+// HTTP/3 (RFC 9114) and QPACK (RFC 9204), just what a GET needs: the pieces the interop tests
+// use too (packages/quic/test/peers/h3.mjs).
 const H3_SIZE = 20 << 20;  // per GET: gtlsserver's default --max-dyn-length
-const varint = (n) => (n < 64 ? [n] : n < 16384 ? [0x40 | (n >> 8), n & 255] : [0x80 | (n >>> 24), (n >> 16) & 255, (n >> 8) & 255, n & 255]);
-const qstr = (s) => [s.length, ...Buffer.from(s)];  // string literal, no Huffman (7-bit length prefix: under 127 bytes here)
-// Field section: Required Insert Count 0, Base 0; indexed static :method GET (17), :scheme https
-// (23); literals with static name references :authority (0) and :path (1).
-const fields = [0, 0, 0xc0 | 17, 0xc0 | 23, 0x50 | 0, ...qstr('localhost'), 0x50 | 1, ...qstr(`/${H3_SIZE}`)];
-const GET = Buffer.from([0x01, ...varint(fields.length), ...fields]);  // HEADERS frame
-const requests = new Map();  // request stream -> { pend: frame header bytes so far, left: of the frame, data, got }
-function get(conn) {
+const GET = get(`/${H3_SIZE}`, 'localhost');  // HEADERS frame: static :method GET, :scheme https; literal :authority, :path
+const requests = new Map();  // request stream -> its response's FrameWalker (DATA payload counted into `sent`)
+function request(conn) {
   let s;
   try { s = io.openStream(conn); } catch { return false; }  // stream limit: a Writable with stream -1 follows
-  requests.set(s, { pend: [], left: 0, data: false, got: 0 });
+  requests.set(s, new FrameWalker((b) => { sent += b.length; }));
   if (io.streamWrite(conn, s, GET) !== GET.length) throw new Error('h3download: the request did not fit the stream window');
   io.streamEnd(conn, s);
   return true;
-}
-// A QUIC varint at b[i]: [value, next index], or null when b ends first.
-function vi(b, i) {
-  if (i >= b.length || i + (1 << (b[i] >> 6)) > b.length) return null;
-  let v = b[i] & 63;
-  for (let k = 1; k < 1 << (b[i] >> 6); k++) v = v * 256 + b[i + k];
-  return [v, i + (1 << (b[i] >> 6))];
-}
-// Walks the HTTP/3 frames of a response: DATA payload counted, HEADERS (and anything else) skipped.
-function frames(r, d, len) {
-  for (let off = 0; off < len;) {
-    if (r.left > 0) {
-      const n = Math.min(r.left, len - off);
-      if (r.data) { r.got += n; sent += n; }
-      r.left -= n;
-      off += n;
-    } else {
-      r.pend.push(d[off++]);
-      const t = vi(r.pend, 0), l = t && vi(r.pend, t[1]);
-      if (l) { r.data = t[0] === 0x00; r.left = l[0]; r.pend = []; }
-    }
-  }
 }
 function fail(msg) { process.stderr.write(`h3download: ${msg}\n`); process.exit(1); }
 
@@ -83,22 +58,22 @@ const h = io.runSync((ev) => {
     if (ev.type === 'Connected') {
       t0 = Date.now();
       process.stderr.write('start\n');
-      io.streamWrite(ev.conn, io.openStream(ev.conn, 'uni'), Buffer.from([0x00, 0x04, 0x00]));  // control stream: SETTINGS, empty
-      for (let i = 0; i < conc; i++) get(ev.conn);
+      io.streamWrite(ev.conn, io.openStream(ev.conn, 'uni'), CONTROL_STREAM);  // control stream: SETTINGS, empty
+      for (let i = 0; i < conc; i++) request(ev.conn);
       setTimeout(() => {
         process.stdout.write(JSON.stringify({ rate: sent / ((Date.now() - t0) / 1000) }) + '\n');
         process.exit(0);
       }, secs * 1000);
     } else if (ev.type === 'StreamFrame' && requests.has(ev.stream)) {
-      const r = requests.get(ev.stream);
-      frames(r, ev.data, ev.length);
+      const w = requests.get(ev.stream);
+      w.push(ev.data, ev.length);
       if (ev.fin) {
-        if (r.got !== H3_SIZE || r.left || r.pend.length) fail(`stream ${ev.stream} ended after ${r.got} of ${H3_SIZE} body bytes (not a 200 with the whole body?)`);
+        if (w.body !== H3_SIZE || !w.complete) fail(`stream ${ev.stream} ended after ${w.body} of ${H3_SIZE} body bytes (not a 200 with the whole body?)`);
         requests.delete(ev.stream);
-        get(ev.conn);
+        request(ev.conn);
       }
     } else if (ev.type === 'Writable' && ev.stream === -1) {
-      while (requests.size < conc && get(ev.conn));
+      while (requests.size < conc && request(ev.conn));
     } else if (ev.type === 'StreamReset') fail(`the server reset stream ${ev.stream} (code ${ev.errorCode})`);
     else if (ev.type === 'Disconnected') fail(`disconnected: ${ev.errorCode} ${ev.reason ?? ''}`);
     return;  // (the server's control and QPACK streams are not read)

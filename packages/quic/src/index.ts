@@ -54,7 +54,12 @@ export interface QuicTransportOptions {
   maxStreamsBidi?: number;
   /** Unidirectional streams the peer may open. @default 100 */
   maxStreamsUni?: number;
-  /** @default 'cubic' */
+  /**
+   * The congestion controller. `'bbr2'` is quiche's only pacer, and its recovery resends what a
+   * peer that moved (a new address or port) lost on its old path; with `'cubic'` and `'reno'`
+   * quiche 0.30 may not (cloudflare/quiche#2452: the transfer stalls until the idle timeout), so
+   * serve clients that move under load with `'bbr2'`. @default 'cubic'
+   */
   congestionControl?: QuicCongestionControl;
   /**
    * How packets keep the send times quiche's pacer gives them (in quiche 0.30 only `'bbr2'`
